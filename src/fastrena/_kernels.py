@@ -1,0 +1,241 @@
+"""Numba kernels: pure functions over arrays, no Python objects inside.
+
+Every parallel loop here gives each output element to exactly one thread and
+sums in a fixed order, so results are bit-identical whatever the thread
+count. No ``fastmath``: reassociating the sums would change tie decisions.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+#: Samples are summed in consecutive blocks of this many samples; each
+#: block's partial sum starts from zero and the partials are then added left
+#: to right. Fixing the order this way lets a chunked (out-of-core) pass
+#: produce exactly the same float64 weights as the in-memory pass.
+SAMPLE_BLOCK = 64
+
+#: Edges handled by one parallel task in the sample-major weight kernel.
+_EDGE_CHUNK = 4096
+
+#: Rows of X reduced together by one parallel task (one cache line of
+#: float64 per feature when X is feature-major).
+_ROW_BLOCK = 8
+
+
+@njit(cache=True, parallel=True)
+def edge_weights_sample_major(X, u, v):
+    """Squared distances along edges for X of shape (n_samples, n_nodes).
+
+    Suited to C-ordered X: each task walks the rows and gathers the two
+    endpoints of a contiguous run of edges, whose nodes sit close together.
+    """
+    n_samples = X.shape[0]
+    n_edges = u.shape[0]
+    out = np.empty(n_edges, dtype=np.float64)
+    n_chunks = (n_edges + _EDGE_CHUNK - 1) // _EDGE_CHUNK
+    for c in prange(n_chunks):
+        e0 = c * _EDGE_CHUNK
+        e1 = min(e0 + _EDGE_CHUNK, n_edges)
+        m = e1 - e0
+        total = np.zeros(m, dtype=np.float64)
+        part = np.empty(m, dtype=np.float64)
+        for b0 in range(0, n_samples, SAMPLE_BLOCK):
+            part[:] = 0.0
+            for s in range(b0, min(b0 + SAMPLE_BLOCK, n_samples)):
+                for k in range(m):
+                    d = np.float64(X[s, u[e0 + k]]) - np.float64(X[s, v[e0 + k]])
+                    part[k] += d * d
+            for k in range(m):
+                total[k] += part[k]
+        out[e0:e1] = total
+    return out
+
+
+@njit(cache=True, parallel=True)
+def edge_weights_feature_major(XT, u, v):
+    """Squared distances along edges for XT of shape (n_nodes, n_samples).
+
+    Same summation order as :func:`edge_weights_sample_major` (hence the same
+    bits); suited to Fortran-ordered X, whose transpose is C-ordered.
+    """
+    n_samples = XT.shape[1]
+    n_edges = u.shape[0]
+    out = np.empty(n_edges, dtype=np.float64)
+    for e in prange(n_edges):
+        a = u[e]
+        b = v[e]
+        total = 0.0
+        for b0 in range(0, n_samples, SAMPLE_BLOCK):
+            part = 0.0
+            for s in range(b0, min(b0 + SAMPLE_BLOCK, n_samples)):
+                d = np.float64(XT[a, s]) - np.float64(XT[b, s])
+                part += d * d
+            total += part
+        out[e] = total
+    return out
+
+
+@njit(cache=True, parallel=True)
+def cluster_sums_divided_into(X, labels, divisors, out):
+    """``out[s, c] = (sum of X[s, i] over i with labels[i] == c) / divisors[c]``.
+
+    With ``divisors`` the cluster sizes this is the cluster mean; with their
+    square roots, the l2-preserving scaled mean. Sums run in float64 in
+    increasing feature order. ``out`` may share
+    memory with ``X`` as long as each row of ``out`` lies within the same
+    row of ``X`` (the reduction of one level writes into the column prefix
+    of the previous level's buffer): a block of rows is read completely
+    before it is written, and blocks belong to one thread each.
+    """
+    n_samples, n_features = X.shape
+    n_clusters = divisors.shape[0]
+    n_blocks = (n_samples + _ROW_BLOCK - 1) // _ROW_BLOCK
+    for blk in prange(n_blocks):
+        s0 = blk * _ROW_BLOCK
+        r = min(_ROW_BLOCK, n_samples - s0)
+        acc = np.zeros((r, n_clusters), dtype=np.float64)
+        for i in range(n_features):
+            c = labels[i]
+            for j in range(r):
+                acc[j, c] += X[s0 + j, i]
+        for j in range(r):
+            for c in range(n_clusters):
+                out[s0 + j, c] = acc[j, c] / divisors[c]
+
+
+@njit(cache=True)
+def nearest_neighbor_edges(n_nodes, u, v, w, threshold):
+    """Edges that are, for one of their ends, within ``threshold`` of its
+    lightest edge: ``(1 - t) * w(a, b) <= min_b' w(a, b')``."""
+    lightest = np.full(n_nodes, np.inf)
+    n_edges = u.shape[0]
+    for e in range(n_edges):
+        if w[e] < lightest[u[e]]:
+            lightest[u[e]] = w[e]
+        if w[e] < lightest[v[e]]:
+            lightest[v[e]] = w[e]
+    scale = 1.0 - threshold
+    keep = np.empty(n_edges, dtype=np.bool_)
+    for e in range(n_edges):
+        sw = scale * w[e]
+        keep[e] = sw <= lightest[u[e]] or sw <= lightest[v[e]]
+    return keep
+
+
+@njit(cache=True)
+def _find(parent, a):
+    while parent[a] != a:
+        parent[a] = parent[parent[a]]
+        a = parent[a]
+    return a
+
+
+@njit(cache=True)
+def _first_appearance_labels(parent):
+    """Component labels numbered by the smallest node of each component."""
+    n = parent.shape[0]
+    labels = np.empty(n, dtype=np.int64)
+    root_label = np.full(n, -1, dtype=np.int64)
+    n_labels = 0
+    for a in range(n):
+        r = _find(parent, a)
+        if root_label[r] < 0:
+            root_label[r] = n_labels
+            n_labels += 1
+        labels[a] = root_label[r]
+    return labels, n_labels
+
+
+@njit(cache=True)
+def _union(parent, a, b):
+    """Join the sets of a and b; return False when they were already one."""
+    ra = _find(parent, a)
+    rb = _find(parent, b)
+    if ra == rb:
+        return False
+    if ra < rb:
+        parent[rb] = ra
+    else:
+        parent[ra] = rb
+    return True
+
+
+@njit(cache=True)
+def connected_components(n_nodes, u, v, keep):
+    """Labels (first-appearance order) and count of the components of the
+    graph made of the edges with ``keep[e]``."""
+    parent = np.arange(n_nodes)
+    for e in range(u.shape[0]):
+        if keep[e]:
+            _union(parent, u[e], v[e])
+    return _first_appearance_labels(parent)
+
+
+@njit(cache=True)
+def exact_k_components(n_nodes, u, v, keep, n_clusters):
+    """Merge kept edges one by one until exactly ``n_clusters`` remain.
+
+    Order: decreasing index gap ``v - u``, ties by ``(u, v)`` ascending (the
+    edge arrays are sorted by ``(u, v)`` and the sort is stable). Edges that
+    would close a cycle are skipped, so every accepted edge removes one
+    component.
+    """
+    kept = np.nonzero(keep)[0]
+    gap = v[kept] - u[kept]
+    order = np.argsort(-gap, kind="mergesort")
+    parent = np.arange(n_nodes)
+    n_left = n_nodes
+    for k in range(order.shape[0]):
+        if n_left <= n_clusters:
+            break
+        e = kept[order[k]]
+        if _union(parent, u[e], v[e]):
+            n_left -= 1
+    return _first_appearance_labels(parent)
+
+
+@njit(cache=True)
+def reduce_edges(u, v, labels, n_new):
+    """Edges between the new nodes: ``(labels[u], labels[v])`` without self
+    loops or duplicates, sorted by ``(lo, hi)``. Linear time: a counting
+    sort on ``lo`` then a small sort inside each bucket."""
+    n_edges = u.shape[0]
+    counts = np.zeros(n_new + 1, dtype=np.int64)
+    for e in range(n_edges):
+        a = labels[u[e]]
+        b = labels[v[e]]
+        if a != b:
+            counts[min(a, b) + 1] += 1
+    for i in range(n_new):
+        counts[i + 1] += counts[i]
+    his = np.empty(counts[n_new], dtype=np.int64)
+    fill = counts[:-1].copy()
+    for e in range(n_edges):
+        a = labels[u[e]]
+        b = labels[v[e]]
+        if a != b:
+            lo = min(a, b)
+            his[fill[lo]] = max(a, b)
+            fill[lo] += 1
+    new_u = np.empty(his.shape[0], dtype=np.int64)
+    new_v = np.empty(his.shape[0], dtype=np.int64)
+    n_out = 0
+    for lo in range(n_new):
+        bucket = np.sort(his[counts[lo]:counts[lo + 1]])
+        prev = -1
+        for hi in bucket:
+            if hi != prev:
+                new_u[n_out] = lo
+                new_v[n_out] = hi
+                n_out += 1
+                prev = hi
+    return new_u[:n_out].copy(), new_v[:n_out].copy()
+
+
+@njit(cache=True, parallel=True)
+def expand_clusters(X_red, labels, out):
+    """``out[s, i] = X_red[s, labels[i]]``."""
+    n_samples, n_features = out.shape
+    for s in prange(n_samples):
+        for i in range(n_features):
+            out[s, i] = X_red[s, labels[i]]

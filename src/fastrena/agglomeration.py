@@ -1,0 +1,215 @@
+"""Recursive Neighbor Agglomeration as plain functions.
+
+One level is: edge weights -> nearest-neighbour merge (with the exact-K
+rule) -> reduction of the graph and of the signals. The estimator in
+:mod:`fastrena.estimator` is a thin shell over
+:func:`recursive_neighbor_agglomeration` and :func:`agglomerate`.
+"""
+
+import math
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _kernels
+from ._validation import check_data, check_positive_int, check_threshold
+from .graphs import FeatureGraph
+from .masks import resolve_graph
+
+__all__ = [
+    "AgglomerationResult",
+    "agglomerate",
+    "cluster_means",
+    "edge_weights",
+    "nearest_neighbor_merge",
+    "recursive_neighbor_agglomeration",
+]
+
+
+def edge_weights(F, u, v):
+    """Squared Euclidean distance between the signals of each edge's ends.
+
+    Parameters
+    ----------
+    F : ndarray, shape (n_samples, n_nodes), float32 or float64, any layout
+    u, v : ndarray of int64, shape (n_edges,)
+
+    Returns
+    -------
+    ndarray of float64, shape (n_edges,)
+        Accumulated in float64 in a fixed order (see
+        ``fastrena._kernels.SAMPLE_BLOCK``), so the result does not depend on
+        the memory layout of ``F`` or on the number of threads.
+    """
+    if F.flags.f_contiguous and not F.flags.c_contiguous:
+        return _kernels.edge_weights_feature_major(F.T, u, v)
+    return _kernels.edge_weights_sample_major(F, u, v)
+
+
+def nearest_neighbor_merge(n_nodes, u, v, weights, threshold, n_clusters):
+    """One level's grouping: labels of the new nodes and their number.
+
+    Every node keeps its lightest edge and the edges within a relative
+    ``threshold`` of it; the components of the kept edges are the new
+    nodes. If they would be fewer than ``n_clusters``, kept edges are added
+    one at a time (largest index gap first, ties by ``(u, v)``) until
+    exactly ``n_clusters`` remain.
+
+    Returns
+    -------
+    labels : ndarray of int64, shape (n_nodes,)
+        Numbered in order of first appearance.
+    n_new : int
+    """
+    keep = _kernels.nearest_neighbor_edges(n_nodes, u, v, weights, threshold)
+    labels, n_new = _kernels.connected_components(n_nodes, u, v, keep)
+    if n_new < n_clusters:
+        labels, n_new = _kernels.exact_k_components(n_nodes, u, v, keep, n_clusters)
+    return labels, int(n_new)
+
+
+def cluster_means(X, labels, divisors):
+    """``out[s, c] = sum(X[s, labels == c]) / divisors[c]`` in one pass.
+
+    The output has X's float dtype; sums run in float64.
+    """
+    out = np.empty((X.shape[0], divisors.shape[0]), dtype=X.dtype)
+    _kernels.cluster_sums_divided_into(X, labels, divisors, out)
+    return out
+
+
+@dataclass(frozen=True)
+class AgglomerationResult:
+    """What :func:`agglomerate` found.
+
+    Attributes
+    ----------
+    labels : ndarray of int64, shape (n_features,)
+    n_clusters : int
+    n_levels : int
+        Levels run.
+    messages : tuple of str
+        Why fewer than requested clusters could not be reached, if so.
+    """
+
+    labels: np.ndarray
+    n_clusters: int
+    n_levels: int
+    messages: tuple = ()
+
+
+def _log(verbose, message):
+    if verbose:
+        print(f"[fastrena] {message}", flush=True)
+
+
+def agglomerate(X, graph, n_clusters, n_iter=10, threshold=1e-7, verbose=0):
+    """ReNA on validated inputs: ``X`` (n_samples, n_nodes) float, a graph.
+
+    No warning is emitted here: the reasons for missing ``n_clusters`` come
+    back in ``messages`` (so a cached result reports them again). Callers
+    should use :func:`recursive_neighbor_agglomeration` or ``ReNA``.
+    """
+    n = graph.n_nodes
+    u, v = graph.u, graph.v
+    labels = np.arange(n, dtype=np.int64)
+    F = X
+    buffer = None
+    level = 0
+    while level < n_iter and n > n_clusters and u.shape[0] > 0:
+        start = time.perf_counter()
+        w = edge_weights(F, u, v)
+        step, n_new = nearest_neighbor_merge(n, u, v, w, threshold, n_clusters)
+        labels = step[labels]
+        u, v = _kernels.reduce_edges(u, v, step, n_new)
+        level += 1
+        if level < n_iter and n_new > n_clusters and u.shape[0] > 0:
+            counts = np.bincount(step, minlength=n_new).astype(np.float64)
+            if buffer is None:
+                # The first reduction is the only new signal array; later
+                # levels overwrite the column prefix of each of its rows.
+                buffer = np.empty((X.shape[0], n_new), dtype=X.dtype)
+            out = buffer[:, :n_new]
+            _kernels.cluster_sums_divided_into(F, step, counts, out)
+            F = out
+        _log(verbose, f"level {level}: {n} -> {n_new} clusters "
+                      f"({time.perf_counter() - start:.3f} s)")
+        n = n_new
+    messages = []
+    if n > n_clusters:
+        n_components = FeatureGraph(n, u, v).n_connected_components()
+        if n_components > n_clusters:
+            messages.append(
+                f"The feature graph has {n_components} connected components, more "
+                f"than n_clusters={n_clusters}: clusters never span two components, "
+                f"so at least {n_components} clusters are returned"
+            )
+        if n > max(n_components, n_clusters):
+            target = max(n_components, n_clusters)
+            needed = math.ceil(math.log2(graph.n_nodes / target)) + 1
+            messages.append(
+                f"n_iter={n_iter} levels were not enough to reach {target} clusters: "
+                f"stopped at {n}; n_iter={needed} always suffices here"
+            )
+    return AgglomerationResult(labels, int(n), level, tuple(messages))
+
+
+def effective_n_clusters(n_clusters, n_features):
+    """``min(n_clusters, n_features)``, warning when it has to cut."""
+    if n_clusters > n_features:
+        warnings.warn(
+            f"n_clusters={n_clusters} is larger than the number of features "
+            f"({n_features}); using n_clusters={n_features}",
+            UserWarning,
+            stacklevel=3,
+        )
+        return n_features
+    return n_clusters
+
+
+def emit_messages(result, stacklevel=3):
+    for message in result.messages:
+        warnings.warn(message, UserWarning, stacklevel=stacklevel)
+
+
+def recursive_neighbor_agglomeration(X, mask_img=None, n_clusters=2, n_iter=10,
+                                     threshold=1e-7, *, connectivity=None, verbose=0):
+    """Recursive Neighbor Agglomeration of the features of ``X``.
+
+    Parameters
+    ----------
+    X : array-like, shape (n_samples, n_features)
+        float32 stays float32; other real types become float64.
+    mask_img : see :class:`fastrena.ReNA`, optional
+        Defines the feature graph (None: a 1-D chain, unless ``connectivity``).
+    n_clusters : int, default=2
+    n_iter : int, default=10
+    threshold : float in [0, 1), default=1e-7
+    connectivity : sparse matrix, shape (n_features, n_features), optional
+    verbose : int, default=0
+
+    Returns
+    -------
+    n_clusters_ : int
+    labels : ndarray of int64, shape (n_features,)
+        Numbered ``0..n_clusters_-1`` in order of first appearance.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[0., 0.1, 5., 5.1, 9., 9.2]])
+    >>> recursive_neighbor_agglomeration(X, n_clusters=3)
+    (3, array([0, 0, 1, 1, 2, 2]))
+    """
+    n_clusters = check_positive_int(n_clusters, "n_clusters")
+    n_iter = check_positive_int(n_iter, "n_iter")
+    threshold = check_threshold(threshold)
+    verbose = check_positive_int(verbose, "verbose", minimum=0)
+    X = check_data(X)
+    graph, _ = resolve_graph(mask_img, connectivity, X.shape[1])
+    k = effective_n_clusters(n_clusters, X.shape[1])
+    result = agglomerate(X, graph, k, n_iter, threshold, verbose)
+    emit_messages(result)
+    return result.n_clusters, result.labels

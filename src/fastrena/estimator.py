@@ -1,0 +1,195 @@
+"""``fastrena.ReNA``: the scikit-learn estimator, a thin shell over
+:func:`fastrena.agglomeration.agglomerate`."""
+
+import os
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.cluster import FeatureAgglomeration
+from sklearn.utils import check_array
+from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils.validation import check_is_fitted, check_memory, validate_data
+
+from . import _kernels
+from ._validation import FLOAT_DTYPES, check_positive_int
+from .agglomeration import agglomerate, cluster_means, effective_n_clusters, emit_messages
+from .masks import resolve_graph
+
+__all__ = ["ReNA"]
+
+
+def _cached_agglomerate(memory, memory_level):
+    """``agglomerate``, cached by joblib when asked to (``verbose`` is not
+    part of the cache key)."""
+    if memory_level < 1 or memory.location is None:
+        return agglomerate
+    return memory.cache(agglomerate, ignore=["verbose"])
+
+
+class ReNA(FeatureAgglomeration):
+    """Recursive Neighbor Agglomeration (ReNA) of the features of ``X``.
+
+    A drop-in replacement for ``nilearn.regions.ReNA``: same parameters
+    (names, order, defaults), methods and fitted attributes, on any feature
+    graph (3-D mask, surface, 2-D image, sparse adjacency, 1-D chain). It
+    merges, level after level, every cluster with its nearest neighbour on
+    the graph, until ``n_clusters`` remain (Hoyos-Idrobo et al., IEEE TPAMI
+    41(3), 2019).
+
+    Parameters
+    ----------
+    mask_img : str, pathlib.Path, nibabel image, ndarray, SurfaceImage, fitted masker or None, default=None
+        Defines the graph over the features: a NIfTI mask (path or image;
+        in-mask voxels in C order, 6-connectivity), a 2-D or 3-D boolean
+        array (4- or 6-connectivity), a nilearn ``SurfaceImage`` mask (mesh
+        triangle sides; parts concatenated), or a fitted ``NiftiMasker`` /
+        ``SurfaceMasker`` (its ``mask_img_``). With neither ``mask_img`` nor
+        ``connectivity``, features form a 1-D chain.
+    n_clusters : int, default=2
+        Number of clusters to find (at least 1).
+    scaling : bool, default=False
+        If True, ``transform`` multiplies each cluster mean by the square root
+        of its size, preserving the l2 norm of piecewise-constant signals.
+    n_iter : int, default=10
+        Maximum number of agglomeration levels.
+    threshold : float in [0, 1), default=1e-7
+        Relative tolerance under which neighbours tie for nearest.
+    memory : None, str, path or joblib.Memory, default=None
+        Caches the fit.
+    memory_level : int, default=1
+        0 disables caching even when ``memory`` is set.
+    verbose : int, default=0
+        1 or more prints one line per level.
+    connectivity : sparse matrix of shape (n_features, n_features), default=None
+        Explicit feature graph (any stored nonzero off the diagonal is an
+        edge); exclusive with ``mask_img``.
+
+    Attributes
+    ----------
+    labels_ : ndarray of int64, shape (n_features,)
+        Cluster of each feature, numbered in order of first appearance.
+    n_clusters_ : int
+        Number of clusters found.
+    sizes_ : ndarray of int64, shape (n_clusters_,)
+        Number of features in each cluster.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when ``X`` has string column names.
+    mask_img_ : nibabel image, ndarray, SurfaceImage or None
+        The mask used.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastrena import ReNA
+    >>> mask = np.ones((4, 4), dtype=bool)
+    >>> X = np.repeat([[0., 0., 1., 1.]], 4, axis=0).ravel()[None, :]
+    >>> rena = ReNA(mask, n_clusters=2).fit(X)
+    >>> rena.labels_.reshape(4, 4)
+    array([[0, 0, 1, 1],
+           [0, 0, 1, 1],
+           [0, 0, 1, 1],
+           [0, 0, 1, 1]])
+    >>> rena.transform(X)
+    array([[0., 1.]])
+    """
+
+    _parameter_constraints: dict = {
+        "mask_img": "no_validation",
+        "n_clusters": [Interval(Integral, 1, None, closed="left")],
+        "scaling": ["boolean"],
+        "n_iter": [Interval(Integral, 1, None, closed="left")],
+        "threshold": [Interval(Real, 0, 1, closed="left")],
+        "memory": [None, str, os.PathLike, HasMethods(["cache"])],
+        "memory_level": [Interval(Integral, 0, None, closed="left")],
+        "verbose": [Interval(Integral, 0, None, closed="left"), "boolean"],
+        "connectivity": [None, "array-like", "sparse matrix"],
+    }
+
+    def __init__(self, mask_img=None, n_clusters=2, scaling=False, n_iter=10,
+                 threshold=1e-7, memory=None, memory_level=1, verbose=0, *,
+                 connectivity=None):
+        self.mask_img = mask_img
+        self.n_clusters = n_clusters
+        self.scaling = scaling
+        self.n_iter = n_iter
+        self.threshold = threshold
+        self.memory = memory
+        self.memory_level = memory_level
+        self.verbose = verbose
+        self.connectivity = connectivity
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.input_tags.sparse = False
+        return tags
+
+    def fit(self, X, y=None):
+        """Cluster the features of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Any number of samples >= 1.
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        n_clusters = check_positive_int(self.n_clusters, "n_clusters")
+        n_iter = check_positive_int(self.n_iter, "n_iter")
+        X = validate_data(self, X, dtype=list(FLOAT_DTYPES), ensure_min_samples=1,
+                          ensure_min_features=1)
+        graph, self.mask_img_ = resolve_graph(self.mask_img, self.connectivity, X.shape[1])
+        k = effective_n_clusters(n_clusters, X.shape[1])
+        run = _cached_agglomerate(check_memory(self.memory), self.memory_level)
+        result = run(X, graph, k, n_iter, float(self.threshold), int(self.verbose))
+        emit_messages(result)
+        self.labels_ = result.labels
+        self.n_clusters_ = result.n_clusters
+        self.sizes_ = np.bincount(result.labels, minlength=result.n_clusters)
+        self._n_features_out = self.n_clusters_
+        return self
+
+    def fit_predict(self, X, y=None):
+        """Fit and return ``labels_`` (the cluster of each *feature*)."""
+        return self.fit(X, y).labels_
+
+    def _divisors(self, scaled):
+        sizes = self.sizes_.astype(np.float64)
+        return np.sqrt(sizes) if scaled else sizes
+
+    def transform(self, X):
+        """Cluster means of ``X``, shape (n_samples, n_clusters_).
+
+        With ``scaling=True`` each mean is multiplied by the square root of
+        its cluster size. One pass over ``X``; float32 stays float32.
+        """
+        check_is_fitted(self, "labels_")
+        X = validate_data(self, X, dtype=list(FLOAT_DTYPES), reset=False)
+        return cluster_means(X, self.labels_, self._divisors(self.scaling))
+
+    def inverse_transform(self, X_red):
+        """Give every feature its cluster's value, shape (n_samples, n_features).
+
+        ``inverse_transform(transform(X))`` is the orthogonal projection of
+        ``X`` onto signals constant on each cluster.
+        """
+        check_is_fitted(self, "labels_")
+        X_red = check_array(X_red, dtype=list(FLOAT_DTYPES), ensure_2d=False,
+                            input_name="X_red")
+        one_d = X_red.ndim == 1
+        X_red = np.atleast_2d(X_red)
+        if X_red.ndim != 2 or X_red.shape[1] != self.n_clusters_:
+            raise ValueError(
+                f"X_red has {X_red.shape[-1]} columns but this ReNA has "
+                f"n_clusters_={self.n_clusters_}; they must be equal"
+            )
+        if self.scaling:
+            X_red = (X_red / np.sqrt(self.sizes_)).astype(X_red.dtype, copy=False)
+        out = np.empty((X_red.shape[0], self.labels_.shape[0]), dtype=X_red.dtype)
+        _kernels.expand_clusters(X_red, self.labels_, out)
+        return out[0] if one_d else out

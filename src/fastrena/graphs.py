@@ -1,0 +1,274 @@
+"""Feature graphs: the one structure the agglomeration consumes.
+
+A :class:`FeatureGraph` is a number of nodes and an edge list ``(u, v)``
+with ``u < v``, sorted by ``(u, v)``, without duplicates or self loops. Node
+``i`` is column ``i`` of ``X``. Builders turn masks, meshes and sparse
+adjacency matrices into that form; none of them allocates anything of the
+size of the bounding grid times the samples.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+
+from . import _kernels
+
+__all__ = [
+    "FeatureGraph",
+    "adjacency_graph",
+    "chain_graph",
+    "graph_from_edges",
+    "lattice_graph",
+    "mesh_graph",
+    "surface_graph",
+]
+
+
+@dataclass(frozen=True, eq=False)
+class FeatureGraph:
+    """An undirected graph over the features of ``X``.
+
+    Parameters
+    ----------
+    n_nodes : int
+        Number of nodes (features).
+    u, v : ndarray of int64, shape (n_edges,)
+        Edge ends, ``u < v``, sorted by ``(u, v)``, unique. Build graphs with
+        :func:`graph_from_edges` or the other builders, which guarantee this.
+    """
+
+    n_nodes: int
+    u: np.ndarray
+    v: np.ndarray
+
+    @property
+    def n_edges(self):
+        return int(self.u.shape[0])
+
+    def n_connected_components(self):
+        """Number of connected components (isolated nodes count as one each)."""
+        keep = np.ones(self.n_edges, dtype=bool)
+        return int(_kernels.connected_components(self.n_nodes, self.u, self.v, keep)[1])
+
+    def to_adjacency(self):
+        """Symmetric ``scipy.sparse`` CSR adjacency with ones on the edges."""
+        n = self.n_nodes
+        rows = np.concatenate([self.u, self.v])
+        cols = np.concatenate([self.v, self.u])
+        data = np.ones(rows.shape[0], dtype=np.int8)
+        return sparse.csr_matrix((data, (rows, cols)), shape=(n, n))
+
+    def __repr__(self):
+        return f"FeatureGraph(n_nodes={self.n_nodes}, n_edges={self.n_edges})"
+
+
+def graph_from_edges(n_nodes, u, v):
+    """Build a :class:`FeatureGraph` from any list of edges.
+
+    Self loops are dropped, each edge is stored once as ``(min, max)``
+    and the list is sorted.
+
+    Parameters
+    ----------
+    n_nodes : int
+    u, v : array-like of int, shape (n_edges,)
+        Edge ends, in ``[0, n_nodes)``, in any order, duplicates allowed.
+
+    Returns
+    -------
+    FeatureGraph
+
+    Examples
+    --------
+    >>> g = graph_from_edges(3, [2, 0, 1, 1], [1, 1, 0, 1])
+    >>> g.u.tolist(), g.v.tolist()
+    ([0, 1], [1, 2])
+    """
+    n_nodes = int(n_nodes)
+    u = np.asarray(u, dtype=np.int64).ravel()
+    v = np.asarray(v, dtype=np.int64).ravel()
+    if u.shape != v.shape:
+        raise ValueError(f"u and v must have the same length, got {u.shape[0]} and {v.shape[0]}")
+    if u.size and (min(u.min(), v.min()) < 0 or max(u.max(), v.max()) >= n_nodes):
+        raise ValueError(f"edge ends must lie in [0, {n_nodes}), got values in "
+                         f"[{min(u.min(), v.min())}, {max(u.max(), v.max())}]")
+    lo = np.minimum(u, v)
+    hi = np.maximum(u, v)
+    # Reusing the level-reduction kernel with the identity labelling gives
+    # a linear-time sort and deduplication.
+    identity = np.arange(n_nodes, dtype=np.int64)
+    su, sv = _kernels.reduce_edges(lo, hi, identity, n_nodes)
+    return FeatureGraph(n_nodes, su, sv)
+
+
+def chain_graph(n_nodes):
+    """The 1-D chain 0-1-2-...-(n-1): the graph used when none is given.
+
+    Examples
+    --------
+    >>> chain_graph(4).u.tolist(), chain_graph(4).v.tolist()
+    ([0, 1, 2], [1, 2, 3])
+    """
+    u = np.arange(max(int(n_nodes) - 1, 0), dtype=np.int64)
+    return FeatureGraph(int(n_nodes), u, u + 1)
+
+
+def lattice_graph(mask):
+    """Graph of the nonzero cells of a mask, joined when they share a face.
+
+    6-connectivity in 3-D, 4-connectivity in 2-D, 2 in 1-D. Nodes are the
+    in-mask cells in C order, which is the column order of ``X`` as
+    nilearn's maskers produce it. Cells with no in-mask neighbour are nodes
+    without edges; they never shift the ids of later cells.
+
+    Parameters
+    ----------
+    mask : ndarray, any dimension
+        Nonzero cells are in the mask.
+
+    Returns
+    -------
+    FeatureGraph
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> g = lattice_graph(np.array([[1, 1], [0, 1]], dtype=bool))
+    >>> g.u.tolist(), g.v.tolist()
+    ([0, 1], [1, 2])
+    """
+    mask = np.asarray(mask) != 0
+    n_nodes = int(np.count_nonzero(mask))
+    ids = np.full(mask.shape, -1, dtype=np.int64)
+    ids[mask] = np.arange(n_nodes, dtype=np.int64)
+    # forward[i, k]: neighbour of node i one step ahead along axis
+    # (ndim - 1 - k), or -1. In C order a step along a later axis is a
+    # smaller index jump, so reading the table row by row yields the
+    # edges already sorted by (u, v).
+    forward = np.full((n_nodes, mask.ndim), -1, dtype=np.int64)
+    for k, axis in enumerate(reversed(range(mask.ndim))):
+        head = [slice(None)] * mask.ndim
+        tail = [slice(None)] * mask.ndim
+        head[axis] = slice(None, -1)
+        tail[axis] = slice(1, None)
+        a = ids[tuple(head)]
+        b = ids[tuple(tail)]
+        both = (a >= 0) & (b >= 0)
+        forward[a[both], k] = b[both]
+    has = forward >= 0
+    u = np.broadcast_to(np.arange(n_nodes, dtype=np.int64)[:, None], forward.shape)[has]
+    v = forward[has]
+    return FeatureGraph(n_nodes, np.ascontiguousarray(u), np.ascontiguousarray(v))
+
+
+def _mesh_edges(faces, mask, offset):
+    """Edges (in node ids shifted by ``offset``) of one masked mesh part."""
+    faces = np.asarray(faces)
+    if faces.ndim != 2 or faces.shape[1] != 3:
+        raise ValueError(f"faces must have shape (n_faces, 3), got {faces.shape}")
+    mask = np.asarray(mask).ravel() != 0
+    ids = np.full(mask.shape[0], -1, dtype=np.int64)
+    n_in = int(np.count_nonzero(mask))
+    ids[mask] = np.arange(offset, offset + n_in, dtype=np.int64)
+    if faces.size and (faces.min() < 0 or faces.max() >= mask.shape[0]):
+        raise ValueError(
+            f"faces refer to vertices in [{faces.min()}, {faces.max()}] but the "
+            f"mesh part has {mask.shape[0]} vertices"
+        )
+    face_ids = ids[faces.astype(np.int64)]
+    a = face_ids.ravel()
+    b = np.roll(face_ids, -1, axis=1).ravel()
+    both = (a >= 0) & (b >= 0)
+    return n_in, a[both], b[both]
+
+
+def mesh_graph(faces, mask=None, n_vertices=None):
+    """Graph of a triangle mesh: triangle sides with both ends in the mask.
+
+    Parameters
+    ----------
+    faces : ndarray of int, shape (n_faces, 3)
+    mask : array-like of bool, shape (n_vertices,), optional
+        In-mask vertices; all vertices when omitted.
+    n_vertices : int, optional
+        Number of vertices when ``mask`` is omitted (default: the largest
+        vertex index in ``faces`` plus one).
+
+    Returns
+    -------
+    FeatureGraph
+        Nodes are the in-mask vertices in vertex order.
+
+    Examples
+    --------
+    >>> g = mesh_graph([[0, 1, 2], [1, 2, 3]], mask=[True, True, True, False])
+    >>> g.u.tolist(), g.v.tolist()
+    ([0, 0, 1], [1, 2, 2])
+    """
+    return surface_graph([(faces, mask, n_vertices)])
+
+
+def surface_graph(parts):
+    """Graph of a mesh made of several parts (hemispheres).
+
+    Parameters
+    ----------
+    parts : sequence of (faces, mask) or (faces, mask, n_vertices)
+        Nodes are the in-mask vertices of the first part in vertex order,
+        then of the second part, and so on; no edge joins two parts.
+
+    Returns
+    -------
+    FeatureGraph
+    """
+    us, vs = [], []
+    offset = 0
+    for part in parts:
+        faces, mask = part[0], part[1]
+        n_vertices = part[2] if len(part) > 2 else None
+        if mask is None:
+            faces_arr = np.asarray(faces)
+            if n_vertices is None:
+                n_vertices = int(faces_arr.max()) + 1 if faces_arr.size else 0
+            mask = np.ones(int(n_vertices), dtype=bool)
+        n_in, a, b = _mesh_edges(faces, mask, offset)
+        us.append(a)
+        vs.append(b)
+        offset += n_in
+    if not us:
+        return FeatureGraph(0, np.empty(0, np.int64), np.empty(0, np.int64))
+    return graph_from_edges(offset, np.concatenate(us), np.concatenate(vs))
+
+
+def adjacency_graph(adjacency):
+    """Graph of a square sparse (or dense) adjacency matrix.
+
+    Any stored nonzero off the diagonal is an edge; the matrix is
+    symmetrised (an entry at ``(i, j)`` or ``(j, i)`` joins i and j).
+
+    Parameters
+    ----------
+    adjacency : scipy sparse matrix or array, shape (n, n)
+        For example what ``sklearn.feature_extraction.image.grid_to_graph``
+        or ``sklearn.neighbors.kneighbors_graph`` return.
+
+    Returns
+    -------
+    FeatureGraph
+
+    Examples
+    --------
+    >>> from scipy import sparse
+    >>> g = adjacency_graph(sparse.coo_matrix(([1, 5, 1], ([0, 2, 1], [1, 1, 1])), shape=(3, 3)))
+    >>> g.u.tolist(), g.v.tolist()
+    ([0, 1], [1, 2])
+    """
+    if sparse.issparse(adjacency):
+        coo = sparse.coo_matrix(adjacency)
+    else:
+        coo = sparse.coo_matrix(np.asarray(adjacency))
+    if coo.ndim != 2 or coo.shape[0] != coo.shape[1]:
+        raise ValueError(f"connectivity must be a square matrix, got shape {coo.shape}")
+    nonzero = coo.data != 0
+    return graph_from_edges(coo.shape[0], coo.row[nonzero], coo.col[nonzero])
