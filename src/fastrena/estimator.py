@@ -21,7 +21,10 @@ __all__ = ["ReNA"]
 def _cached_agglomerate(memory, memory_level):
     """``agglomerate``, cached by joblib when asked to (``verbose`` is not
     part of the cache key)."""
-    if memory_level < 1 or memory.location is None:
+    if isinstance(memory, os.PathLike):
+        memory = os.fspath(memory)
+    memory = check_memory(memory)
+    if memory_level < 1 or getattr(memory, "location", None) is None:
         return agglomerate
     return memory.cache(agglomerate, ignore=["verbose"])
 
@@ -145,7 +148,7 @@ class ReNA(FeatureAgglomeration):
                           ensure_min_features=1)
         graph, self.mask_img_ = resolve_graph(self.mask_img, self.connectivity, X.shape[1])
         k = effective_n_clusters(n_clusters, X.shape[1])
-        run = _cached_agglomerate(check_memory(self.memory), self.memory_level)
+        run = _cached_agglomerate(self.memory, self.memory_level)
         result = run(X, graph, k, n_iter, float(self.threshold), int(self.verbose))
         emit_messages(result)
         self.labels_ = result.labels

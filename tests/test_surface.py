@@ -1,0 +1,479 @@
+"""fastrena.ReNA on surfaces (nilearn SurfaceImage / SurfaceMasker masks).
+
+Checked against nilearn.regions.ReNA on a hand-made two-part sphere mesh
+and on nilearn's bundled fsaverage5 mesh (spec: algorithm.md sections 1, 5):
+equal partitions without pruning, ARI >= 0.9 and approximation error within
+1% with pruning, clusters connected in the mesh graph and never spanning two
+parts, fitted SurfaceMasker accepted, partial masks.
+"""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+from nilearn import datasets
+from nilearn.maskers import SurfaceMasker
+from nilearn.regions import ReNA as NilearnReNA
+from nilearn.surface import InMemoryMesh, PolyMesh, SurfaceImage
+from scipy import sparse
+from scipy.sparse import csgraph
+from sklearn.metrics import adjusted_rand_score
+
+from fastrena import ReNA
+
+PARTS = ("left", "right")
+
+
+# --------------------------------------------------------------------------
+# helpers (independent of fastrena's own code)
+# --------------------------------------------------------------------------
+def octasphere(level):
+    """Closed triangle mesh: an octahedron subdivided ``level`` times,
+    projected on the unit sphere (4**level * 8 faces)."""
+    verts = [np.array(v, dtype=float) for v in
+             [(1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0), (0, 0, 1), (0, 0, -1)]]
+    faces = [(0, 2, 4), (2, 1, 4), (1, 3, 4), (3, 0, 4),
+             (2, 0, 5), (1, 2, 5), (3, 1, 5), (0, 3, 5)]
+    for _ in range(level):
+        midpoint = {}
+
+        def mid(a, b):
+            key = (min(a, b), max(a, b))
+            if key not in midpoint:
+                m = verts[a] + verts[b]
+                verts.append(m / np.linalg.norm(m))
+                midpoint[key] = len(verts) - 1
+            return midpoint[key]
+
+        new = []
+        for a, b, c in faces:
+            ab, bc, ca = mid(a, b), mid(b, c), mid(c, a)
+            new += [(a, ab, ca), (ab, b, bc), (ca, bc, c), (ab, bc, ca)]
+        faces = new
+    return np.array(verts), np.array(faces, dtype=np.int64)
+
+
+def mesh_adjacency(faces, n_vertices):
+    """Symmetric vertex adjacency of a triangle mesh (triangle sides)."""
+    faces = np.asarray(faces)
+    a = faces.ravel()
+    b = np.roll(faces, -1, axis=1).ravel()
+    adj = sparse.coo_matrix((np.ones(a.size), (a, b)), shape=(n_vertices, n_vertices))
+    adj = (adj + adj.T).tocsr()
+    adj.data[:] = 1.0
+    return adj
+
+
+def masked_adjacency(mesh, mask_parts):
+    """Block-diagonal adjacency of the in-mask vertices, parts in order."""
+    blocks = []
+    for part in PARTS:
+        m = mask_parts[part]
+        adj = mesh_adjacency(mesh.parts[part].faces, mesh.parts[part].n_vertices)
+        blocks.append(adj[m][:, m])
+    return sparse.block_diag(blocks, format="csr")
+
+
+def smooth_signals(faces, n_vertices, n_samples, rng, steps=5):
+    """Random noise smoothed by ``steps`` neighbour averages over the mesh;
+    shape (n_samples, n_vertices)."""
+    adj = mesh_adjacency(faces, n_vertices) + sparse.eye(n_vertices)
+    walk = sparse.diags(1.0 / np.asarray(adj.sum(axis=1)).ravel()) @ adj
+    Y = rng.standard_normal((n_vertices, n_samples))
+    for _ in range(steps):
+        Y = walk @ Y
+    return Y.T
+
+
+def surface_mask(mesh, mask_parts, two_d=False):
+    data = {p: (mask_parts[p][:, None] if two_d else mask_parts[p]) for p in PARTS}
+    return SurfaceImage(mesh, data)
+
+
+def isolated_vertices(mesh, mask_parts):
+    out = {}
+    for part in PARTS:
+        m = mask_parts[part]
+        adj = mesh_adjacency(mesh.parts[part].faces, mesh.parts[part].n_vertices)
+        degree = np.asarray(adj[:, m].sum(axis=1)).ravel()
+        out[part] = m & (degree == 0)
+    return out
+
+
+def first_appearance(labels):
+    labels = np.asarray(labels)
+    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+    rank = np.empty(first.shape[0], dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(first.shape[0])
+    return rank[inverse.ravel()]
+
+
+def assert_same_partition(fast_labels, ref_labels):
+    np.testing.assert_array_equal(fast_labels, first_appearance(fast_labels))
+    np.testing.assert_array_equal(fast_labels, first_appearance(ref_labels))
+    assert adjusted_rand_score(ref_labels, fast_labels) == 1.0
+
+
+def assert_valid_surface_clustering(labels, adjacency, n_left):
+    """Clusters are numbered 0..n-1, connected in the mesh graph, and never
+    contain vertices of both parts."""
+    n_clusters = int(labels.max()) + 1
+    np.testing.assert_array_equal(np.unique(labels), np.arange(n_clusters))
+    assert not set(labels[:n_left].tolist()) & set(labels[n_left:].tolist())
+    coo = sparse.coo_matrix(adjacency)
+    same = labels[coo.row] == labels[coo.col]
+    n = labels.shape[0]
+    within = sparse.coo_matrix(
+        (np.ones(int(same.sum())), (coo.row[same], coo.col[same])), shape=(n, n))
+    assert csgraph.connected_components(within, directed=False)[0] == n_clusters
+
+
+def relative_error(estimator, X):
+    X_hat = estimator.inverse_transform(estimator.transform(X))
+    return np.linalg.norm(X - X_hat) / np.linalg.norm(X)
+
+
+def fit_recording(estimator, X):
+    """Fit; return the UserWarning messages emitted."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        estimator.fit(X)
+    assert all(issubclass(w.category, UserWarning) for w in caught), caught
+    return [str(w.message) for w in caught]
+
+
+def shortfall_messages(n_features, n_comp, k, n_iter, stopped_at):
+    messages = []
+    if n_comp > k:
+        messages.append(
+            f"The feature graph has {n_comp} connected components, more than "
+            f"n_clusters={k}: clusters never span two components, so at least "
+            f"{n_comp} clusters are returned")
+    target = max(n_comp, k)
+    if stopped_at > target:
+        needed = math.ceil(math.log2(n_features / target)) + 1
+        messages.append(
+            f"n_iter={n_iter} levels were not enough to reach {target} clusters: "
+            f"stopped at {stopped_at}; n_iter={needed} always suffices here")
+    return messages
+
+
+class Case:
+    """A mesh, a mask per part and smooth data in the masked column order."""
+
+    def __init__(self, mesh, mask_parts, signals):
+        self.mesh = mesh
+        self.mask_parts = mask_parts
+        self.mask_img = surface_mask(mesh, mask_parts)
+        self.signals = signals  # full per-part signals (n_samples, n_vertices)
+        X = np.hstack([signals[p][:, mask_parts[p]] for p in PARTS])
+        self.X = X / X.std()
+        self.n_left = int(mask_parts["left"].sum())
+        self.adjacency = masked_adjacency(mesh, mask_parts)
+        self.n_components = csgraph.connected_components(self.adjacency, directed=False)[0]
+
+
+# --------------------------------------------------------------------------
+# fixtures
+# --------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def sphere_mesh():
+    v3, f3 = octasphere(3)
+    v4, f4 = octasphere(4)
+    # parts of different sizes, so that the right part's node ids are offset
+    mesh = PolyMesh(left=InMemoryMesh(v3, f3), right=InMemoryMesh(v4 + [3.0, 0, 0], f4))
+    assert mesh.parts["left"].n_vertices == 258
+    assert mesh.parts["right"].n_vertices == 1026
+    return mesh
+
+
+def _sphere_signals(mesh, seed, n_samples=10):
+    rng = np.random.default_rng(seed)
+    return {p: smooth_signals(mesh.parts[p].faces, mesh.parts[p].n_vertices, n_samples, rng)
+            for p in PARTS}
+
+
+@pytest.fixture(scope="module")
+def sphere_full(sphere_mesh):
+    masks = {p: np.ones(sphere_mesh.parts[p].n_vertices, dtype=bool) for p in PARTS}
+    case = Case(sphere_mesh, masks, _sphere_signals(sphere_mesh, 0))
+    assert case.n_components == 2
+    return case
+
+
+def _sphere_partial_masks(mesh):
+    left = np.asarray(mesh.parts["left"].coordinates)
+    right = np.asarray(mesh.parts["right"].coordinates) - [3.0, 0, 0]
+    # left: the sphere without its bottom cap (one component);
+    # right: two caps, the band |x| <= 0.2 removed (two components)
+    return {"left": left[:, 2] > -0.5, "right": np.abs(right[:, 0]) > 0.2}
+
+
+@pytest.fixture(scope="module")
+def sphere_partial(sphere_mesh):
+    masks = _sphere_partial_masks(sphere_mesh)
+    assert not any(v.any() for v in isolated_vertices(sphere_mesh, masks).values())
+    case = Case(sphere_mesh, masks, _sphere_signals(sphere_mesh, 1, n_samples=12))
+    assert case.n_components == 3
+    assert 0 < case.X.shape[1] < 258 + 1026
+    return case
+
+
+@pytest.fixture(scope="module")
+def fsaverage_mesh():
+    mesh = datasets.load_fsaverage("fsaverage5")["pial"]
+    assert {p: mesh.parts[p].n_vertices for p in PARTS} == {"left": 10242, "right": 10242}
+    return mesh
+
+
+@pytest.fixture(scope="module")
+def fsaverage_full(fsaverage_mesh):
+    masks = {p: np.ones(fsaverage_mesh.parts[p].n_vertices, dtype=bool) for p in PARTS}
+    case = Case(fsaverage_mesh, masks, _sphere_signals(fsaverage_mesh, 2))
+    assert case.n_components == 2
+    return case
+
+
+@pytest.fixture(scope="module")
+def fsaverage_partial(fsaverage_mesh):
+    """Vertices of positive sulcal depth, without isolated ones."""
+    sulc = datasets.load_fsaverage_data("fsaverage5", data_type="sulcal")
+    masks = {p: np.asarray(sulc.data.parts[p]) > 0 for p in PARTS}
+    iso = isolated_vertices(fsaverage_mesh, masks)
+    assert sum(int(v.sum()) for v in iso.values()) == 1
+    masks = {p: masks[p] & ~iso[p] for p in PARTS}
+    case = Case(fsaverage_mesh, masks, _sphere_signals(fsaverage_mesh, 3))
+    assert case.n_components == 36
+    assert case.X.shape[1] == 4940 + 5013
+    return case
+
+
+# --------------------------------------------------------------------------
+# no pruning: equal partitions
+# --------------------------------------------------------------------------
+def fit_nilearn(mask_img, X, nilearn_divides_by_zero=False, **params):
+    """nilearn's ReNA; where a small mask component collapses to a node
+    without edges, nilearn divides by zero (1 / max of an empty row): that
+    RuntimeWarning of nilearn's is silenced, only for the nilearn call."""
+    estimator = NilearnReNA(mask_img, **params)
+    if not nilearn_divides_by_zero:
+        return estimator.fit(X)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "divide by zero encountered", RuntimeWarning)
+        return estimator.fit(X)
+
+
+def _no_pruning(case, n_iter, mask_img=None, nilearn_divides_by_zero=False):
+    mask_img = case.mask_img if mask_img is None else mask_img
+    ref = fit_nilearn(mask_img, case.X, nilearn_divides_by_zero, n_clusters=1, n_iter=n_iter)
+    fast = ReNA(mask_img, n_clusters=1, n_iter=n_iter)
+    messages = fit_recording(fast, case.X)
+    assert fast.n_clusters_ == ref.n_clusters_
+    assert_same_partition(fast.labels_, ref.labels_)
+    assert messages == shortfall_messages(
+        case.X.shape[1], case.n_components, 1, n_iter, fast.n_clusters_)
+    assert_valid_surface_clustering(fast.labels_, case.adjacency, case.n_left)
+    return fast
+
+
+@pytest.mark.parametrize("n_iter", [1, 2])
+@pytest.mark.parametrize("which", ["sphere_full", "sphere_partial"])
+def test_sphere_no_pruning_equals_nilearn(request, which, n_iter):
+    case = request.getfixturevalue(which)
+    fast = _no_pruning(case, n_iter)
+    assert fast.n_clusters_ > 10
+
+
+@pytest.mark.parametrize("n_iter", [1, 2])
+def test_fsaverage_no_pruning_equals_nilearn(fsaverage_full, n_iter):
+    fast = _no_pruning(fsaverage_full, n_iter)
+    assert fast.n_clusters_ == {1: 5603, 2: 1573}[n_iter]
+
+
+@pytest.mark.parametrize("n_iter", [1, 2])
+def test_fsaverage_partial_mask_no_pruning_equals_nilearn(fsaverage_partial, n_iter):
+    fast = _no_pruning(fsaverage_partial, n_iter, nilearn_divides_by_zero=n_iter > 1)
+    assert fast.n_clusters_ > 36
+
+
+def test_two_dimensional_mask_data_is_the_same_mask(sphere_partial):
+    mask_2d = surface_mask(sphere_partial.mesh, sphere_partial.mask_parts, two_d=True)
+    assert mask_2d.shape == (sphere_partial.mask_img.shape[0], 1)
+    fast = _no_pruning(sphere_partial, 2, mask_img=mask_2d)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        from_1d = ReNA(sphere_partial.mask_img, n_clusters=1, n_iter=2).fit(sphere_partial.X)
+    np.testing.assert_array_equal(fast.labels_, from_1d.labels_)
+
+
+# --------------------------------------------------------------------------
+# with pruning
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("k", [10, 100, 1000])
+def test_fsaverage_pruning_close_to_nilearn(fsaverage_full, k):
+    case = fsaverage_full
+    ref = NilearnReNA(case.mask_img, n_clusters=k).fit(case.X)
+    fast = ReNA(case.mask_img, n_clusters=k)
+    assert fit_recording(fast, case.X) == []
+    assert ref.n_clusters_ == k
+    assert fast.n_clusters_ == k
+    ari = adjusted_rand_score(ref.labels_, fast.labels_)
+    ratio = relative_error(fast, case.X) / relative_error(ref, case.X)
+    assert ari >= 0.9, ari
+    assert 0.99 <= ratio <= 1.01, ratio
+    assert_valid_surface_clustering(fast.labels_, case.adjacency, case.n_left)
+    np.testing.assert_array_equal(fast.sizes_, np.bincount(fast.labels_))
+
+
+@pytest.mark.parametrize("k", [2, 3, 4, 25, 400])
+def test_sphere_partial_reaches_max_of_k_and_components(sphere_partial, k):
+    case = sphere_partial
+    fast = ReNA(case.mask_img, n_clusters=k, n_iter=20)
+    messages = fit_recording(fast, case.X)
+    assert fast.n_clusters_ == max(k, 3)
+    assert messages == shortfall_messages(case.X.shape[1], 3, k, 20, fast.n_clusters_)
+    if k < 3:
+        assert len(messages) == 1
+    assert_valid_surface_clustering(fast.labels_, case.adjacency, case.n_left)
+
+
+@pytest.mark.parametrize("k", [10, 100, 1000])
+def test_fsaverage_partial_mask_with_pruning(fsaverage_partial, k):
+    """36 components: K=10 gives 36 clusters (with a warning), larger K
+    exactly K; close to nilearn either way."""
+    case = fsaverage_partial
+    fast = ReNA(case.mask_img, n_clusters=k)
+    messages = fit_recording(fast, case.X)
+    assert fast.n_clusters_ == max(k, 36)
+    assert messages == shortfall_messages(case.X.shape[1], 36, k, 10, fast.n_clusters_)
+    assert_valid_surface_clustering(fast.labels_, case.adjacency, case.n_left)
+    ref = fit_nilearn(case.mask_img, case.X, True, n_clusters=k)
+    assert ref.n_clusters_ == fast.n_clusters_
+    assert adjusted_rand_score(ref.labels_, fast.labels_) >= 0.9
+    ratio = relative_error(fast, case.X) / relative_error(ref, case.X)
+    assert 0.99 <= ratio <= 1.01, ratio
+
+
+@pytest.mark.parametrize("k", [10, 100, 400])
+def test_sphere_partial_mask_pruning_close_to_nilearn(sphere_partial, k):
+    case = sphere_partial
+    ref = fit_nilearn(case.mask_img, case.X, n_clusters=k)
+    fast = ReNA(case.mask_img, n_clusters=k)
+    assert fit_recording(fast, case.X) == []
+    assert ref.n_clusters_ == fast.n_clusters_ == k
+    assert adjusted_rand_score(ref.labels_, fast.labels_) >= 0.9
+    ratio = relative_error(fast, case.X) / relative_error(ref, case.X)
+    assert 0.99 <= ratio <= 1.01, ratio
+    assert_valid_surface_clustering(fast.labels_, case.adjacency, case.n_left)
+
+
+def test_transform_on_surface_matches_numpy(fsaverage_full):
+    case = fsaverage_full
+    fast = ReNA(case.mask_img, n_clusters=300, scaling=True).fit(case.X)
+    labels = fast.labels_
+    sizes = np.bincount(labels, minlength=300).astype(float)
+    means = np.stack([np.bincount(labels, weights=r, minlength=300) for r in case.X]) / sizes
+    np.testing.assert_allclose(fast.transform(case.X), means * np.sqrt(sizes), rtol=1e-12)
+    np.testing.assert_allclose(fast.inverse_transform(fast.transform(case.X)),
+                               means[:, labels], rtol=1e-12)
+
+
+# --------------------------------------------------------------------------
+# maskers, partial masks, isolated vertices, errors
+# --------------------------------------------------------------------------
+def test_fitted_surface_masker_is_accepted(sphere_partial):
+    case = sphere_partial
+    masker = SurfaceMasker(case.mask_img).fit()
+    from_img = ReNA(case.mask_img, n_clusters=25).fit(case.X)
+    from_masker = ReNA(masker, n_clusters=25).fit(case.X)
+    np.testing.assert_array_equal(from_masker.labels_, from_img.labels_)
+    assert from_masker.mask_img_ is masker.mask_img_
+    assert from_masker.n_clusters_ == 25
+    # nilearn accepts the masker too, and agrees without pruning
+    fast = _no_pruning(case, 2, mask_img=masker)
+    assert fast.mask_img_ is masker.mask_img_
+
+
+def test_unfitted_surface_masker_is_rejected(sphere_partial):
+    masker = SurfaceMasker(sphere_partial.mask_img)
+    with pytest.raises(ValueError) as excinfo:
+        ReNA(masker, n_clusters=5).fit(sphere_partial.X)
+    assert str(excinfo.value) == (
+        "mask_img is a SurfaceMasker that has not been fitted; fit it first "
+        "(its mask_img_ is used)")
+
+
+@pytest.mark.filterwarnings("ignore:boolean values for 'standardize':FutureWarning")
+def test_masker_column_order_matches_graph(sphere_mesh):
+    """Data extracted by a SurfaceMasker from a SurfaceImage: four flat
+    regions (two per part) are recovered exactly in one level, which needs
+    the graph's node order to be the masker's column order."""
+    masks = _sphere_partial_masks(sphere_mesh)
+    masks["right"] = np.ones(1026, dtype=bool)
+    mask_img = surface_mask(sphere_mesh, masks)
+    regions = {}
+    data = {}
+    for offset, part in zip((0, 2), PARTS):
+        z = np.asarray(sphere_mesh.parts[part].coordinates)[:, 2]
+        regions[part] = offset + (z > 0.1).astype(int)
+        values = np.array([1.0, 4.0, -2.0, 7.5])[regions[part]]
+        data[part] = np.stack([values, -values, 2 * values], axis=1)
+    img = SurfaceImage(sphere_mesh, data)
+    masker = SurfaceMasker(mask_img).fit()
+    X = masker.transform(img)
+    assert X.shape == (3, int(masks["left"].sum()) + 1026)
+    fast = ReNA(masker, n_clusters=4, n_iter=1).fit(X)
+    expected = np.concatenate([regions[p][masks[p]] for p in PARTS])
+    assert fast.n_clusters_ == 4
+    np.testing.assert_array_equal(fast.labels_, first_appearance(expected))
+
+
+def test_isolated_vertex_is_its_own_cluster(sphere_mesh):
+    """A kept vertex whose neighbours are all masked out: its own cluster,
+    and the rest is clustered as without it (nilearn would shift ids)."""
+    masks = _sphere_partial_masks(sphere_mesh)
+    coords = np.asarray(sphere_mesh.parts["left"].coordinates)
+    bottom = int(np.argmin(coords[:, 2]))  # a vertex of the removed cap
+    assert not masks["left"][bottom]
+    with_iso = {p: m.copy() for p, m in masks.items()}
+    with_iso["left"][bottom] = True
+    assert isolated_vertices(sphere_mesh, with_iso)["left"].sum() == 1
+    signals = _sphere_signals(sphere_mesh, 5)
+    full = Case(sphere_mesh, with_iso, signals)
+    rest = Case(sphere_mesh, masks, signals)
+    column = int(with_iso["left"][:bottom].sum())
+    assert 0 < column < full.n_left - 1
+    keep = np.ones(full.X.shape[1], dtype=bool)
+    keep[column] = False
+    X_rest = full.X[:, keep]
+
+    fast = ReNA(full.mask_img, n_clusters=1, n_iter=2)
+    messages = fit_recording(fast, full.X)
+    assert messages == shortfall_messages(full.X.shape[1], 4, 1, 2, fast.n_clusters_)
+    assert np.sum(fast.labels_ == fast.labels_[column]) == 1
+    ref = NilearnReNA(rest.mask_img, n_clusters=1, n_iter=2).fit(X_rest)
+    assert fast.n_clusters_ == ref.n_clusters_ + 1
+    assert_same_partition(first_appearance(fast.labels_[keep]), ref.labels_)
+
+    exact = ReNA(full.mask_img, n_clusters=30).fit(full.X)
+    assert exact.n_clusters_ == 30
+    assert exact.sizes_[exact.labels_[column]] == 1
+    assert_valid_surface_clustering(exact.labels_, full.adjacency, full.n_left)
+
+
+def test_feature_count_mismatch_is_reported(sphere_partial):
+    X = sphere_partial.X
+    n = X.shape[1]
+    with pytest.raises(ValueError) as excinfo:
+        ReNA(sphere_partial.mask_img, n_clusters=5).fit(X[:, :-3])
+    assert str(excinfo.value) == (
+        f"mask_img has {n} in-mask voxels/vertices but X has {n - 3} features; "
+        "they must be equal")
+
+
+def test_empty_surface_mask_is_rejected(sphere_mesh):
+    empty = surface_mask(sphere_mesh, {p: np.zeros(sphere_mesh.parts[p].n_vertices, bool)
+                                       for p in PARTS})
+    with pytest.raises(ValueError, match="^mask_img has no in-mask vertex$"):
+        ReNA(empty, n_clusters=2).fit(np.ones((2, 5)))
