@@ -21,10 +21,13 @@ __all__ = ["ReNA"]
 def _cached_agglomerate(memory, memory_level):
     """``agglomerate``, cached by joblib when asked to (``verbose`` is not
     part of the cache key)."""
+    if memory_level < 1 or memory is None:
+        # Before check_memory: joblib creates the cache folder on sight.
+        return agglomerate
     if isinstance(memory, os.PathLike):
         memory = os.fspath(memory)
     memory = check_memory(memory)
-    if memory_level < 1 or getattr(memory, "location", None) is None:
+    if getattr(memory, "location", None) is None:
         return agglomerate
     return memory.cache(agglomerate, ignore=["verbose"])
 
