@@ -43,7 +43,7 @@ def edge_weights(F, u, v):
         ``fastrena._kernels.SAMPLE_BLOCK``), so the result does not depend on
         the memory layout of ``F`` or on the number of threads.
     """
-    if F.flags.f_contiguous and not F.flags.c_contiguous:
+    if _is_feature_major(F):
         return _kernels.edge_weights_feature_major(F.T, u, v)
     return _kernels.edge_weights_sample_major(F, u, v)
 
@@ -70,13 +70,25 @@ def nearest_neighbor_merge(n_nodes, u, v, weights, threshold, n_clusters):
     return labels, int(n_new)
 
 
+def _is_feature_major(F):
+    return abs(F.strides[0]) < abs(F.strides[1])
+
+
+def cluster_sums_divided_into(F, labels, divisors, out):
+    """``out[s, c] = sum(F[s, labels == c]) / divisors[c]``, sums in float64
+    in feature order; ``out`` may be a column prefix of ``F``'s rows."""
+    rows = (_kernels.ROWS_FEATURE_MAJOR if _is_feature_major(F)
+            else _kernels.ROWS_SAMPLE_MAJOR)
+    _kernels.cluster_sums_divided_into(F, labels, divisors, out, rows)
+
+
 def cluster_means(X, labels, divisors):
     """``out[s, c] = sum(X[s, labels == c]) / divisors[c]`` in one pass.
 
     The output has X's float dtype; sums run in float64.
     """
     out = np.empty((X.shape[0], divisors.shape[0]), dtype=X.dtype)
-    _kernels.cluster_sums_divided_into(X, labels, divisors, out)
+    cluster_sums_divided_into(X, labels, divisors, out)
     return out
 
 
@@ -132,7 +144,7 @@ def agglomerate(X, graph, n_clusters, n_iter=10, threshold=1e-7, verbose=0):
                 # levels overwrite the column prefix of each of its rows.
                 buffer = np.empty((X.shape[0], n_new), dtype=X.dtype)
             out = buffer[:, :n_new]
-            _kernels.cluster_sums_divided_into(F, step, counts, out)
+            cluster_sums_divided_into(F, step, counts, out)
             F = out
         _log(verbose, f"level {level}: {n} -> {n_new} clusters "
                       f"({time.perf_counter() - start:.3f} s)")
