@@ -248,9 +248,20 @@ def reduce_edges(u, v, labels, n_new):
     new_v = np.empty(his.shape[0], dtype=np.int64)
     n_out = 0
     for lo in range(n_new):
-        bucket = np.sort(his[counts[lo]:counts[lo + 1]])
+        b0 = counts[lo]
+        b1 = counts[lo + 1]
+        # Buckets hold a node's few forward neighbours: an insertion sort
+        # in place beats allocating a sorted copy per bucket.
+        for i in range(b0 + 1, b1):
+            x = his[i]
+            j = i - 1
+            while j >= b0 and his[j] > x:
+                his[j + 1] = his[j]
+                j -= 1
+            his[j + 1] = x
         prev = -1
-        for hi in bucket:
+        for i in range(b0, b1):
+            hi = his[i]
             if hi != prev:
                 new_u[n_out] = lo
                 new_v[n_out] = hi
@@ -266,3 +277,18 @@ def expand_clusters(X_red, labels, out):
     for s in prange(n_samples):
         for i in range(n_features):
             out[s, i] = X_red[s, labels[i]]
+
+
+@njit(cache=True, parallel=True)
+def all_finite(flat):
+    """True when no element of the 1-D array is NaN or infinite."""
+    n = flat.shape[0]
+    chunk = 1 << 16
+    n_chunks = (n + chunk - 1) // chunk
+    bad = np.zeros(n_chunks, dtype=np.bool_)
+    for c in prange(n_chunks):
+        for i in range(c * chunk, min((c + 1) * chunk, n)):
+            if not np.isfinite(flat[i]):
+                bad[c] = True
+                break
+    return not bad.any()

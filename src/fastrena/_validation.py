@@ -4,6 +4,9 @@ import numbers
 
 import numpy as np
 from sklearn.utils import check_array
+from sklearn.utils.validation import validate_data
+
+from . import _kernels
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
@@ -28,10 +31,33 @@ def check_threshold(value):
     return float(value)
 
 
-def check_data(X, estimator=None):
+def check_finite(X, input_name="X", estimator=None):
+    """Raise scikit-learn's standard error if X holds NaN or infinity.
+
+    scikit-learn's own check is a single-threaded pass over X, as long as
+    a whole ReNA level on two threads; this one scans contiguous arrays in
+    parallel and only calls scikit-learn's to word the error.
+    """
+    if X.flags.c_contiguous or X.flags.f_contiguous:
+        if _kernels.all_finite(X.ravel(order="K")):
+            return
+    check_array(X, dtype=None, ensure_all_finite=True, ensure_min_samples=0,
+                ensure_min_features=0, input_name=input_name, estimator=estimator)
+
+
+def check_data(X, estimator=None, reset=None):
     """sklearn's standard validation of a (n_samples, n_features) float matrix.
 
     float32 stays float32 (no copy); anything else real becomes float64.
+    With ``reset`` (True or False) and an ``estimator``, goes through
+    ``validate_data`` so that ``n_features_in_``/``feature_names_in_`` are
+    set or checked.
     """
-    return check_array(X, dtype=FLOAT_DTYPES, ensure_min_samples=1,
-                       ensure_min_features=1, estimator=estimator)
+    kwargs = dict(dtype=list(FLOAT_DTYPES), ensure_min_samples=1,
+                  ensure_min_features=1, ensure_all_finite=False)
+    if reset is None:
+        X = check_array(X, estimator=estimator, **kwargs)
+    else:
+        X = validate_data(estimator, X, reset=reset, **kwargs)
+    check_finite(X, estimator=estimator)
+    return X

@@ -8,10 +8,10 @@ import numpy as np
 from sklearn.cluster import FeatureAgglomeration
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import HasMethods, Interval
-from sklearn.utils.validation import check_is_fitted, check_memory, validate_data
+from sklearn.utils.validation import check_is_fitted, check_memory
 
 from . import _kernels
-from ._validation import FLOAT_DTYPES, check_positive_int
+from ._validation import FLOAT_DTYPES, check_data, check_positive_int
 from .agglomeration import agglomerate, cluster_means, effective_n_clusters, emit_messages
 from .masks import resolve_graph
 
@@ -147,8 +147,7 @@ class ReNA(FeatureAgglomeration):
         self._validate_params()
         n_clusters = check_positive_int(self.n_clusters, "n_clusters")
         n_iter = check_positive_int(self.n_iter, "n_iter")
-        X = validate_data(self, X, dtype=list(FLOAT_DTYPES), ensure_min_samples=1,
-                          ensure_min_features=1)
+        X = check_data(X, self, reset=True)
         graph, self.mask_img_ = resolve_graph(self.mask_img, self.connectivity, X.shape[1])
         k = effective_n_clusters(n_clusters, X.shape[1])
         run = _cached_agglomerate(self.memory, self.memory_level)
@@ -175,7 +174,7 @@ class ReNA(FeatureAgglomeration):
         its cluster size. One pass over ``X``; float32 stays float32.
         """
         check_is_fitted(self, "labels_")
-        X = validate_data(self, X, dtype=list(FLOAT_DTYPES), reset=False)
+        X = check_data(X, self, reset=False)
         return cluster_means(X, self.labels_, self._divisors(self.scaling))
 
     def inverse_transform(self, X_red):
