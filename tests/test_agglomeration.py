@@ -23,6 +23,8 @@ from sklearn.feature_extraction.image import grid_to_graph
 import fastrena
 from fastrena import ReNA, recursive_neighbor_agglomeration
 
+from helpers import assert_clusters_connected, halving_chain, largest_component
+
 # --------------------------------------------------------------------------
 # Reference graphs and invariant checks (independent of fastrena)
 # --------------------------------------------------------------------------
@@ -58,11 +60,6 @@ def n_components(A):
     return int(csgraph.connected_components(A, directed=False)[0])
 
 
-def largest_component(A):
-    _, comp = csgraph.connected_components(A, directed=False)
-    return int(np.bincount(comp).max())
-
-
 def sufficient_n_iter(N, K, A):
     """At least the spec's ``ceil(log2(N/K)) + 1``.
 
@@ -89,17 +86,6 @@ def assert_partition(labels, n_clusters, N):
     assert labels[0] == 0
 
 
-def assert_clusters_connected(labels, n_clusters, A):
-    """Each cluster is connected in A: the graph of the intra-cluster edges
-    has exactly one component per cluster."""
-    coo = A.tocoo()
-    same = labels[coo.row] == labels[coo.col]
-    intra = sparse.coo_matrix(
-        (np.ones(int(same.sum())), (coo.row[same], coo.col[same])), shape=A.shape
-    )
-    assert n_components(intra) == n_clusters
-
-
 def cluster_means_reference(X, labels, n_clusters):
     X64 = np.asarray(X, dtype=np.float64)
     out = np.zeros((X64.shape[0], n_clusters))
@@ -107,7 +93,8 @@ def cluster_means_reference(X, labels, n_clusters):
     return out / np.bincount(labels, minlength=n_clusters)
 
 
-def fit_recording(X, **params):
+def estimator_recording(X, **params):
+    """ReNA(**params).fit(X), recording every warning: (estimator, records)."""
     with warnings.catch_warnings(record=True) as rec:
         warnings.simplefilter("always")
         est = ReNA(**params).fit(X)
@@ -115,6 +102,8 @@ def fit_recording(X, **params):
 
 
 def function_recording(X, **params):
+    """recursive_neighbor_agglomeration(X, **params), recording every
+    warning: (its result, records)."""
     with warnings.catch_warnings(record=True) as rec:
         warnings.simplefilter("always")
         out = recursive_neighbor_agglomeration(X, **params)
@@ -225,10 +214,10 @@ def check_problem(X, K, graph_kw, A, threshold, memmap_dir):
     n_iter = sufficient_n_iter(N, K, A)
     params = dict(n_clusters=K, n_iter=n_iter, threshold=threshold, **graph_kw)
 
-    est, rec = fit_recording(X, **params)
+    est, rec = estimator_recording(X, **params)
     labels = est.labels_
     assert_partition(labels, est.n_clusters_, N)
-    assert_clusters_connected(labels, est.n_clusters_, A)
+    assert_clusters_connected(labels, A, est.n_clusters_)
     assert est.n_clusters_ == max(K, c)
     np.testing.assert_array_equal(est.sizes_, np.bincount(labels))
     assert est.sizes_.shape == (est.n_clusters_,)
@@ -287,9 +276,9 @@ def check_problem(X, K, graph_kw, A, threshold, memmap_dir):
 
     # With a single level the partition invariants still hold, and a warning
     # names n_iter whenever the target was not reached.
-    est1, rec1 = fit_recording(X, **dict(params, n_iter=1))
+    est1, rec1 = estimator_recording(X, **dict(params, n_iter=1))
     assert_partition(est1.labels_, est1.n_clusters_, N)
-    assert_clusters_connected(est1.labels_, est1.n_clusters_, A)
+    assert_clusters_connected(est1.labels_, A, est1.n_clusters_)
     assert est1.n_clusters_ >= max(K, c)
     msgs = [str(w.message) for w in rec1]
     assert all(w.category is UserWarning for w in rec1)
@@ -392,7 +381,7 @@ def test_thread_count_and_layout_on_large_input(dtype, tmp_path):
                 results.append((est.labels_, est.transform(Xl)))
     labels, Xt = results[0]
     assert_partition(labels, 40, N)
-    assert_clusters_connected(labels, 40, mask_adjacency(mask))
+    assert_clusters_connected(labels, mask_adjacency(mask), 40)
     assert Xt.dtype == dtype
     for other_labels, other_Xt in results[1:]:
         np.testing.assert_array_equal(other_labels, labels)
@@ -409,14 +398,6 @@ def test_num_threads_restored():
 # --------------------------------------------------------------------------
 # n_iter and the exact number of levels
 # --------------------------------------------------------------------------
-
-
-def halving_chain(n_levels):
-    """1-sample chain of 2**L features on which every level merges exactly
-    pairs: x_i = sum_k bit_k(i) * 4**k."""
-    i = np.arange(2**n_levels)
-    x = sum(((i >> k) & 1) * 4.0**k for k in range(n_levels))
-    return x[None, :]
 
 
 def test_halving_chain_needs_exactly_log2_levels():
@@ -502,8 +483,8 @@ def test_spec_n_iter_bound_on_connected_worst_case(K):
         est = ReNA(n_clusters=K, n_iter=n_iter).fit(X)
     assert rec == []
     assert est.n_clusters_ == K
-    assert_clusters_connected(est.labels_, K, coo_adjacency(
-        np.arange(1023), np.arange(1, 1024), np.ones(1023), 1024))
+    assert_clusters_connected(est.labels_, coo_adjacency(
+        np.arange(1023), np.arange(1, 1024), np.ones(1023), 1024), K)
 
 
 def test_n_iter_suggested_by_warning_suffices():
@@ -531,10 +512,10 @@ def test_sufficient_bound_holds_on_isolated_voxels_problem():
     mask, X = _isolated_voxels_problem()
     A = mask_adjacency(mask)
     for K in (1, 64, 70):
-        est = fit_recording(X, mask_img=mask, n_clusters=K,
-                            n_iter=sufficient_n_iter(mask.sum(), K, A))[0]
+        est = estimator_recording(X, mask_img=mask, n_clusters=K,
+                                  n_iter=sufficient_n_iter(mask.sum(), K, A))[0]
         assert est.n_clusters_ == max(K, 64)
-        assert_clusters_connected(est.labels_, est.n_clusters_, A)
+        assert_clusters_connected(est.labels_, A, est.n_clusters_)
 
 
 # --------------------------------------------------------------------------
@@ -570,7 +551,7 @@ def test_threshold_decides_edge(threshold, merged, reverse):
                 X, n_clusters=1, n_iter=1, threshold=threshold)
         assert n == 2
         np.testing.assert_array_equal(labels, [0, 0, 1, 1])
-    est = fit_recording(X, n_clusters=1, n_iter=1, threshold=threshold)[0]
+    est = estimator_recording(X, n_clusters=1, n_iter=1, threshold=threshold)[0]
     np.testing.assert_array_equal(est.labels_, labels)
 
 

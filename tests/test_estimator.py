@@ -26,6 +26,8 @@ from sklearn.utils.estimator_checks import check_estimator
 import fastrena.estimator
 from fastrena import ReNA, recursive_neighbor_agglomeration
 
+from helpers import halving_chain
+
 # --------------------------------------------------------------------------
 # scikit-learn's estimator checks
 # --------------------------------------------------------------------------
@@ -333,7 +335,7 @@ def test_cached_fit_re_emits_warnings(tmp_path, counted):
     for _ in range(2):
         with pytest.warns(UserWarning, match="n_iter=1") as rec:
             est = ReNA(n_clusters=1, n_iter=1, memory=str(tmp_path)).fit(
-                _halving_chain(4))
+                halving_chain(4))
         assert len(rec) == 1 and re.search(r"\b8\b", str(rec[0].message))
         assert est.n_clusters_ == 8
     assert len(counted) == 2
@@ -344,13 +346,8 @@ def test_cached_fit_re_emits_warnings(tmp_path, counted):
 # --------------------------------------------------------------------------
 
 
-def _halving_chain(n_levels):
-    i = np.arange(2**n_levels)
-    return sum(((i >> k) & 1) * 4.0**k for k in range(n_levels))[None, :]
-
-
 def test_verbose_prints_one_line_per_level(capsys):
-    X = _halving_chain(3)  # 8 -> 4 -> 2 -> 1
+    X = halving_chain(3)  # 8 -> 4 -> 2 -> 1
     est = ReNA(n_clusters=1, verbose=1).fit(X)
     assert est.n_clusters_ == 1
     out, err = capsys.readouterr()
@@ -366,7 +363,7 @@ def test_verbose_prints_one_line_per_level(capsys):
 
 
 def test_verbose_zero_prints_nothing(capsys):
-    X = _halving_chain(3)
+    X = halving_chain(3)
     ReNA(n_clusters=1).fit(X)
     recursive_neighbor_agglomeration(X, n_clusters=1)
     out, err = capsys.readouterr()

@@ -22,13 +22,11 @@ from fastrena.graphs import (
     surface_graph,
 )
 
+from helpers import brute_lattice_edges_fast, edge_list
+
 # ---------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------
-
-
-def edge_list(graph):
-    return list(zip(graph.u.tolist(), graph.v.tolist()))
 
 
 def assert_canonical(graph):
@@ -49,6 +47,14 @@ def assert_canonical(graph):
         assert len(set(edges)) == len(edges)
 
 
+def assert_graph_is(graph, n_nodes, edges):
+    """``graph`` has ``n_nodes`` nodes and exactly ``edges`` (sorted), and is
+    canonical."""
+    assert graph.n_nodes == n_nodes
+    assert edge_list(graph) == edges
+    assert_canonical(graph)
+
+
 def brute_lattice_edges(mask):
     """All pairs of in-mask cells (in C order) differing by 1 along one axis."""
     coords = np.argwhere(np.asarray(mask) != 0)  # C order of in-mask cells
@@ -59,17 +65,6 @@ def brute_lattice_edges(mask):
             if diff.sum() == 1:  # integer coords: exactly one axis, by 1
                 edges.append((i, j))
     return len(coords), sorted(edges)
-
-
-def brute_lattice_edges_fast(mask):
-    """Same as brute_lattice_edges, vectorised over all pairs (bigger masks)."""
-    coords = np.argwhere(np.asarray(mask) != 0)
-    n = len(coords)
-    if n == 0:
-        return 0, []
-    l1 = np.abs(coords[:, None, :] - coords[None, :, :]).sum(axis=2)
-    i, j = np.nonzero(np.triu(l1 == 1, k=1))
-    return n, sorted(zip(i.tolist(), j.tolist()))
 
 
 def brute_mesh_edges(parts):
@@ -93,6 +88,14 @@ def brute_mesh_edges(parts):
 
 def random_mask(rng, shape, density):
     return rng.random(shape) < density
+
+
+def assert_lattice_graph_matches(mask, brute_force=brute_lattice_edges):
+    """lattice_graph(mask) is the brute-force lattice graph of ``mask``
+    (``brute_lattice_edges_fast`` for bigger masks)."""
+    graph = lattice_graph(mask)
+    n, edges = brute_force(mask)
+    assert_graph_is(graph, n, edges)
 
 
 # ---------------------------------------------------------------------------
@@ -122,12 +125,7 @@ RANDOM_MASKS = _random_masks()
 
 @pytest.mark.parametrize("idx", range(len(RANDOM_MASKS)))
 def test_lattice_graph_matches_brute_force_random(idx):
-    mask = RANDOM_MASKS[idx]
-    graph = lattice_graph(mask)
-    n, edges = brute_lattice_edges(mask)
-    assert graph.n_nodes == n
-    assert edge_list(graph) == edges
-    assert_canonical(graph)
+    assert_lattice_graph_matches(RANDOM_MASKS[idx])
 
 
 def _special_masks():
@@ -182,12 +180,7 @@ SPECIAL_MASKS = _special_masks()
 
 @pytest.mark.parametrize("name", sorted(SPECIAL_MASKS))
 def test_lattice_graph_matches_brute_force_special(name):
-    mask = SPECIAL_MASKS[name]
-    graph = lattice_graph(mask)
-    n, edges = brute_lattice_edges(mask)
-    assert graph.n_nodes == n
-    assert edge_list(graph) == edges
-    assert_canonical(graph)
+    assert_lattice_graph_matches(SPECIAL_MASKS[name])
 
 
 def test_lattice_graph_larger_random_masks():
@@ -195,11 +188,7 @@ def test_lattice_graph_larger_random_masks():
     for shape in [(12, 11, 10), (40, 37), (500,), (9, 1, 30)]:
         for density in (0.3, 0.7):
             mask = random_mask(rng, shape, density)
-            graph = lattice_graph(mask)
-            n, edges = brute_lattice_edges_fast(mask)
-            assert graph.n_nodes == n
-            assert edge_list(graph) == edges
-            assert_canonical(graph)
+            assert_lattice_graph_matches(mask, brute_lattice_edges_fast)
 
 
 def test_lattice_graph_exact_small_examples():
@@ -311,9 +300,8 @@ def test_mesh_graph_matches_brute_force(seed):
     mask = rng.random(n_vertices) < rng.choice([0.3, 0.7, 1.0])
     g = mesh_graph(faces, mask=mask)
     n, edges = brute_mesh_edges([(faces, mask)])
-    assert g.n_nodes == n == int(mask.sum())
-    assert edge_list(g) == edges
-    assert_canonical(g)
+    assert n == int(mask.sum())
+    assert_graph_is(g, n, edges)
 
 
 def test_mesh_graph_node_ids_are_in_mask_vertices_in_order():
@@ -388,9 +376,7 @@ def test_surface_graph_matches_brute_force(seed):
         parts.append((faces, mask))
     g = surface_graph(parts)
     n, edges = brute_mesh_edges(parts)
-    assert g.n_nodes == n
-    assert edge_list(g) == edges
-    assert_canonical(g)
+    assert_graph_is(g, n, edges)
 
     # parts are concatenated: each block is that part's own mesh_graph,
     # shifted by the number of in-mask vertices of the previous parts, and
@@ -497,9 +483,7 @@ def test_adjacency_graph_random_asymmetric_with_self_loops(seed, fmt):
     else:
         adj = sparse.csr_array(coo)
     g = adjacency_graph(adj)
-    assert g.n_nodes == n
-    assert edge_list(g) == expected
-    assert_canonical(g)
+    assert_graph_is(g, n, expected)
 
 
 def test_adjacency_graph_asymmetric_and_duplicates_exact():
@@ -600,9 +584,7 @@ def test_adjacency_graph_non_square(adj, shape):
 @pytest.mark.parametrize("n", [0, 1, 2, 3, 10, 257])
 def test_chain_graph(n):
     g = chain_graph(n)
-    assert g.n_nodes == n
-    assert edge_list(g) == [(i, i + 1) for i in range(n - 1)]
-    assert_canonical(g)
+    assert_graph_is(g, n, [(i, i + 1) for i in range(n - 1)])
     assert g.n_connected_components() == (1 if n else 0)
 
 
@@ -636,9 +618,7 @@ def test_graph_from_edges_normalisation(seed):
     u, v = u[perm], v[perm]
     g = graph_from_edges(n, u, v)
     expected = sorted({(min(a, b), max(a, b)) for a, b in zip(u.tolist(), v.tolist()) if a != b})
-    assert g.n_nodes == n
-    assert edge_list(g) == expected
-    assert_canonical(g)
+    assert_graph_is(g, n, expected)
 
 
 def test_graph_from_edges_input_types():

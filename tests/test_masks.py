@@ -12,13 +12,11 @@ from scipy import sparse
 from fastrena.graphs import adjacency_graph, chain_graph, lattice_graph, surface_graph
 from fastrena.masks import resolve_graph, resolve_mask
 
+from helpers import brute_lattice_edges_fast, edge_list
+
 # ---------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------
-
-
-def edge_list(graph):
-    return list(zip(graph.u.tolist(), graph.v.tolist()))
 
 
 def assert_same_graph(g, ref):
@@ -26,13 +24,6 @@ def assert_same_graph(g, ref):
     assert g.u.dtype == np.int64 and g.v.dtype == np.int64
     np.testing.assert_array_equal(g.u, ref.u)
     np.testing.assert_array_equal(g.v, ref.v)
-
-
-def brute_lattice_edges(mask):
-    coords = np.argwhere(mask)
-    l1 = np.abs(coords[:, None, :] - coords[None, :, :]).sum(axis=2)
-    i, j = np.nonzero(np.triu(l1 == 1, k=1))
-    return len(coords), sorted(zip(i.tolist(), j.tolist()))
 
 
 AFFINE = np.diag([2.0, 2.0, 2.0, 1.0])
@@ -73,7 +64,7 @@ def test_path_to_nifti(tmp_path, mask3d, as_type):
     nib.save(nib.Nifti1Image(mask3d.astype(np.uint8), AFFINE), path)
     graph, mask_img_ = resolve_mask(as_type(path))
     assert_same_graph(graph, lattice_graph(mask3d))
-    n, edges = brute_lattice_edges(mask3d)
+    n, edges = brute_lattice_edges_fast(mask3d)
     assert graph.n_nodes == n == int(mask3d.sum())
     assert edge_list(graph) == edges
     # the loaded image is kept as mask_img_
@@ -289,7 +280,7 @@ def test_fitted_nifti_masker(mask3d):
     graph, mask_img_ = resolve_mask(masker)
     assert mask_img_ is masker.mask_img_
     assert_same_graph(graph, lattice_graph(mask3d))
-    n, edges = brute_lattice_edges(mask3d)
+    n, edges = brute_lattice_edges_fast(mask3d)
     assert graph.n_nodes == n
     assert edge_list(graph) == edges
 
@@ -352,7 +343,7 @@ def test_node_numbering_matches_nifti_masker_columns(seed):
     diff = np.abs(vox[graph.u] - vox[graph.v])
     assert np.all(diff.sum(axis=1) == 1)
     # and every face-neighbour pair of columns is an edge
-    n, edges = brute_lattice_edges(mask)
+    n, edges = brute_lattice_edges_fast(mask)
     assert edge_list(graph) == edges
 
 

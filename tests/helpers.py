@@ -1,0 +1,130 @@
+"""Helpers shared by several test modules (independent of fastrena's own code).
+
+Imported as ``from helpers import ...``: ``tests`` is on ``pythonpath`` in
+pyproject.toml, and ``tests/conftest.py`` has pytest rewrite the asserts here.
+"""
+
+import math
+import warnings
+
+import numpy as np
+from scipy import sparse
+from scipy.sparse import csgraph
+from sklearn.metrics import adjusted_rand_score
+
+
+# --------------------------------------------------------------------------
+# labels and clusters
+# --------------------------------------------------------------------------
+def first_appearance(labels):
+    """Relabel ``labels`` 0, 1, 2, ... in order of first appearance."""
+    labels = np.asarray(labels)
+    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+    rank = np.empty(first.shape[0], dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(first.shape[0])
+    return rank[inverse.ravel()]
+
+
+def assert_same_partition(fast_labels, ref_labels):
+    """``fast_labels`` is ``ref_labels`` renumbered in order of first appearance."""
+    fast_labels = np.asarray(fast_labels)
+    # fastrena numbers its clusters in order of first appearance
+    np.testing.assert_array_equal(fast_labels, first_appearance(fast_labels))
+    np.testing.assert_array_equal(fast_labels, first_appearance(ref_labels))
+    assert adjusted_rand_score(ref_labels, fast_labels) == 1.0
+
+
+def assert_clusters_connected(labels, adjacency, n_clusters=None):
+    """Every cluster induces a connected subgraph of ``adjacency``: the graph
+    of the intra-cluster edges has exactly ``n_clusters`` components (by
+    default, the number of distinct labels)."""
+    if n_clusters is None:
+        n_clusters = np.unique(labels).shape[0]
+    coo = sparse.coo_matrix(adjacency)
+    same = labels[coo.row] == labels[coo.col]
+    intra = sparse.coo_matrix(
+        (np.ones(int(same.sum())), (coo.row[same], coo.col[same])), shape=coo.shape)
+    n_pieces, _ = csgraph.connected_components(intra, directed=False)
+    assert n_pieces == n_clusters
+
+
+def largest_component(adjacency):
+    """Number of nodes in the largest connected component of a graph given
+    by its (symmetric) adjacency matrix."""
+    _, labels = csgraph.connected_components(adjacency, directed=False)
+    return int(np.bincount(labels).max())
+
+
+# --------------------------------------------------------------------------
+# fitting, warnings, agreement with nilearn
+# --------------------------------------------------------------------------
+def fit_recording(estimator, X):
+    """Fit ``estimator`` on X, recording every warning; return (the messages
+    of the UserWarnings, the records of all other warnings)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        estimator.fit(X)
+    return [str(w.message) for w in caught if issubclass(w.category, UserWarning)], [
+        w for w in caught if not issubclass(w.category, UserWarning)]
+
+
+def expected_shortfall_messages(largest, n_comp, k, n_iter, stopped_at):
+    """The UserWarnings api.md asks for when K cannot be reached; ``largest``
+    is the size of the graph's largest component (each level at least halves
+    every component that still has an edge)."""
+    messages = []
+    if n_comp > k:
+        messages.append(
+            f"The feature graph has {n_comp} connected components, more than "
+            f"n_clusters={k}: clusters never span two components, so at least "
+            f"{n_comp} clusters are returned")
+    target = max(n_comp, k)
+    if stopped_at > target:
+        needed = max(1, math.ceil(math.log2(largest)))
+        messages.append(
+            f"n_iter={n_iter} levels were not enough to reach {target} clusters: "
+            f"stopped at {stopped_at}; n_iter={needed} always suffices here")
+    return messages
+
+
+def relative_error(estimator, X):
+    """||X - inverse_transform(transform(X))|| / ||X||."""
+    X_hat = estimator.inverse_transform(estimator.transform(X))
+    return np.linalg.norm(X - X_hat) / np.linalg.norm(X)
+
+
+def assert_close_to_nilearn(fast, ref, X):
+    """With pruning: adjusted Rand index >= 0.9 against nilearn's fitted
+    ``ref``, approximation error of X within 1% of nilearn's."""
+    ari = adjusted_rand_score(ref.labels_, fast.labels_)
+    ratio = relative_error(fast, X) / relative_error(ref, X)
+    assert ari >= 0.9, ari
+    assert 0.99 <= ratio <= 1.01, ratio
+
+
+# --------------------------------------------------------------------------
+# data and graphs
+# --------------------------------------------------------------------------
+def halving_chain(n_levels):
+    """1-sample chain of 2**L features on which every level merges exactly
+    pairs: x_i = sum_k bit_k(i) * 4**k."""
+    i = np.arange(2**n_levels)
+    x = sum(((i >> k) & 1) * 4.0**k for k in range(n_levels))
+    return x[None, :]
+
+
+def edge_list(graph):
+    """The edges of a FeatureGraph as a list of (u, v) int pairs."""
+    return list(zip(graph.u.tolist(), graph.v.tolist()))
+
+
+def brute_lattice_edges_fast(mask):
+    """All pairs of nonzero cells (numbered in C order) differing by 1 along
+    one axis, vectorised over all pairs: (number of cells, sorted edges)."""
+    coords = np.argwhere(np.asarray(mask) != 0)
+    n = len(coords)
+    if n == 0:
+        return 0, []
+    l1 = np.abs(coords[:, None, :] - coords[None, :, :]).sum(axis=2)
+    i, j = np.nonzero(np.triu(l1 == 1, k=1))
+    return n, sorted(zip(i.tolist(), j.tolist()))
