@@ -29,22 +29,22 @@ ROWS_FEATURE_MAJOR = 8
 def edge_weights_sample_major(X, u, v):
     """Squared distances along edges for X of shape (n_samples, n_nodes).
 
-    Suited to C-ordered X: each task walks the rows and gathers the two
-    endpoints of a contiguous run of edges, whose nodes sit close together.
+    Suited to C-ordered X. Blocks of samples are the outer loop so that the
+    rows of one block stay in cache while the threads sweep the edges (a
+    node's far neighbours, a slice away, are reused from cache rather than
+    read again from memory); each task gathers the ends of a contiguous run
+    of edges, whose nodes sit close together.
     """
     n_samples = X.shape[0]
     n_edges = u.shape[0]
-    out = np.empty(n_edges, dtype=np.float64)
+    out = np.zeros(n_edges, dtype=np.float64)
     n_chunks = (n_edges + _EDGE_CHUNK - 1) // _EDGE_CHUNK
-    for c in prange(n_chunks):
-        e0 = c * _EDGE_CHUNK
-        e1 = min(e0 + _EDGE_CHUNK, n_edges)
-        m = e1 - e0
-        total = np.zeros(m, dtype=np.float64)
-        part = np.empty(m, dtype=np.float64)
-        for b0 in range(0, n_samples, SAMPLE_BLOCK):
-            b1 = min(b0 + SAMPLE_BLOCK, n_samples)
-            part[:] = 0.0
+    for b0 in range(0, n_samples, SAMPLE_BLOCK):
+        b1 = min(b0 + SAMPLE_BLOCK, n_samples)
+        for c in prange(n_chunks):
+            e0 = c * _EDGE_CHUNK
+            m = min(e0 + _EDGE_CHUNK, n_edges) - e0
+            part = np.zeros(m, dtype=np.float64)
             s = b0
             # Four rows per sweep: the edge ends and the partial sum are
             # loaded once for four samples; the adds into ``p`` stay in
@@ -70,8 +70,7 @@ def edge_weights_sample_major(X, u, v):
                     part[k] += d * d
                 s += 1
             for k in range(m):
-                total[k] += part[k]
-        out[e0:e1] = total
+                out[e0 + k] += part[k]
     return out
 
 
