@@ -74,28 +74,98 @@ def edge_weights_sample_major(X, u, v):
     return out
 
 
+@njit(cache=True)
+def _edge_weight_feature_major(XT, a, b):
+    n_samples = XT.shape[1]
+    total = 0.0
+    for b0 in range(0, n_samples, SAMPLE_BLOCK):
+        part = 0.0
+        for s in range(b0, min(b0 + SAMPLE_BLOCK, n_samples)):
+            d = np.float64(XT[a, s]) - np.float64(XT[b, s])
+            part += d * d
+        total += part
+    return total
+
+
 @njit(cache=True, parallel=True)
 def edge_weights_feature_major(XT, u, v):
     """Squared distances along edges for XT of shape (n_nodes, n_samples).
 
     Same summation order as :func:`edge_weights_sample_major` (hence the same
-    bits); suited to Fortran-ordered X, whose transpose is C-ordered.
+    bits). Each node's samples are contiguous; four edges advance together
+    so that their four chains of dependent adds overlap in the pipeline.
     """
     n_samples = XT.shape[1]
     n_edges = u.shape[0]
     out = np.empty(n_edges, dtype=np.float64)
-    for e in prange(n_edges):
-        a = u[e]
-        b = v[e]
-        total = 0.0
+    n_groups = n_edges // 4
+    for g in prange(n_groups):
+        e = 4 * g
+        a0, a1, a2, a3 = u[e], u[e + 1], u[e + 2], u[e + 3]
+        c0, c1, c2, c3 = v[e], v[e + 1], v[e + 2], v[e + 3]
+        t0 = t1 = t2 = t3 = 0.0
         for b0 in range(0, n_samples, SAMPLE_BLOCK):
-            part = 0.0
+            p0 = p1 = p2 = p3 = 0.0
             for s in range(b0, min(b0 + SAMPLE_BLOCK, n_samples)):
-                d = np.float64(XT[a, s]) - np.float64(XT[b, s])
-                part += d * d
-            total += part
-        out[e] = total
+                d0 = np.float64(XT[a0, s]) - np.float64(XT[c0, s])
+                d1 = np.float64(XT[a1, s]) - np.float64(XT[c1, s])
+                d2 = np.float64(XT[a2, s]) - np.float64(XT[c2, s])
+                d3 = np.float64(XT[a3, s]) - np.float64(XT[c3, s])
+                p0 += d0 * d0
+                p1 += d1 * d1
+                p2 += d2 * d2
+                p3 += d3 * d3
+            t0 += p0
+            t1 += p1
+            t2 += p2
+            t3 += p3
+        out[e] = t0
+        out[e + 1] = t1
+        out[e + 2] = t2
+        out[e + 3] = t3
+    for e in range(4 * n_groups, n_edges):
+        out[e] = _edge_weight_feature_major(XT, u[e], v[e])
     return out
+
+
+@njit(cache=True)
+def members_by_cluster(labels, n_clusters):
+    """(order, start): features of cluster c are order[start[c]:start[c+1]],
+    in increasing order (a stable counting sort of ``labels``)."""
+    start = np.zeros(n_clusters + 1, dtype=np.int64)
+    for i in range(labels.shape[0]):
+        start[labels[i] + 1] += 1
+    for c in range(n_clusters):
+        start[c + 1] += start[c]
+    fill = start[:-1].copy()
+    order = np.empty(labels.shape[0], dtype=np.int64)
+    for i in range(labels.shape[0]):
+        order[fill[labels[i]]] = i
+        fill[labels[i]] += 1
+    return order, start
+
+
+@njit(cache=True, parallel=True)
+def cluster_means_feature_major(XT, order, start, divisors, outT):
+    """``outT[c, s] = sum of XT[i, s] over the members i of c / divisors[c]``.
+
+    Feature-major twin of :func:`cluster_sums_divided_into`: members are
+    added in increasing feature order in float64, so the bits are the same;
+    the adds run along contiguous sample rows and vectorise.
+    """
+    n_clusters = divisors.shape[0]
+    n_samples = XT.shape[1]
+    n_tasks = (n_clusters + 255) // 256
+    for t in prange(n_tasks):
+        acc = np.empty(n_samples, dtype=np.float64)
+        for c in range(256 * t, min(256 * (t + 1), n_clusters)):
+            acc[:] = 0.0
+            for k in range(start[c], start[c + 1]):
+                row = order[k]
+                for s in range(n_samples):
+                    acc[s] += XT[row, s]
+            for s in range(n_samples):
+                outT[c, s] = acc[s] / divisors[c]
 
 
 @njit(cache=True, parallel=True)
@@ -104,11 +174,7 @@ def cluster_sums_divided_into(X, labels, divisors, out, rows_per_task):
 
     With ``divisors`` the cluster sizes this is the cluster mean; with their
     square roots, the l2-preserving scaled mean. Sums run in float64 in
-    increasing feature order. ``out`` may share
-    memory with ``X`` as long as each row of ``out`` lies within the same
-    row of ``X`` (the reduction of one level writes into the column prefix
-    of the previous level's buffer): a block of rows is read completely
-    before it is written, and blocks belong to one thread each.
+    increasing feature order. Each task owns a block of rows.
     """
     n_samples, n_features = X.shape
     n_clusters = divisors.shape[0]
@@ -124,8 +190,9 @@ def cluster_sums_divided_into(X, labels, divisors, out, rows_per_task):
             c = labels[i]
             for j in range(r):
                 acc[c, j] += X[s0 + j, i]
-        for j in range(r):
-            for c in range(n_clusters):
+        # Cluster-outer writes: contiguous when ``out`` is feature-major.
+        for c in range(n_clusters):
+            for j in range(r):
                 out[s0 + j, c] = acc[c, j] / divisors[c]
 
 

@@ -76,7 +76,7 @@ def _is_feature_major(F):
 
 def cluster_sums_divided_into(F, labels, divisors, out):
     """``out[s, c] = sum(F[s, labels == c]) / divisors[c]``, sums in float64
-    in feature order; ``out`` may be a column prefix of ``F``'s rows."""
+    in feature order, into ``out`` of any layout."""
     rows = (_kernels.ROWS_FEATURE_MAJOR if _is_feature_major(F)
             else _kernels.ROWS_SAMPLE_MAJOR)
     _kernels.cluster_sums_divided_into(F, labels, divisors, out, rows)
@@ -90,6 +90,25 @@ def cluster_means(X, labels, divisors):
     out = np.empty((X.shape[0], divisors.shape[0]), dtype=X.dtype)
     cluster_sums_divided_into(X, labels, divisors, out)
     return out
+
+
+def reduce_signals(F, labels, n_new):
+    """Signals of the next level: the mean of each new node's members.
+
+    The result is feature-major (the transpose of a C-ordered
+    (n_new, n_samples) array): each node's samples are contiguous, which
+    is what the weight and reduction kernels of the later levels stream
+    through. Its size is that of X times n_new / n_features (about a
+    quarter after the first level).
+    """
+    counts = np.bincount(labels, minlength=n_new).astype(np.float64)
+    out_t = np.empty((n_new, F.shape[0]), dtype=F.dtype)
+    if _is_feature_major(F):
+        order, start = _kernels.members_by_cluster(labels, n_new)
+        _kernels.cluster_means_feature_major(F.T, order, start, counts, out_t)
+    else:
+        cluster_sums_divided_into(F, labels, counts, out_t.T)
+    return out_t.T
 
 
 @dataclass(frozen=True)
@@ -117,18 +136,21 @@ def _log(verbose, message):
         print(f"[fastrena] {message}", flush=True)
 
 
-def agglomerate(X, graph, n_clusters, n_iter=10, threshold=1e-7, verbose=0):
+def agglomerate(X, graph, n_clusters, n_iter=10, threshold=1e-7, verbose=0,
+                on_level=None):
     """ReNA on validated inputs: ``X`` (n_samples, n_nodes) float, a graph.
 
     No warning is emitted here: the reasons for missing ``n_clusters`` come
     back in ``messages`` (so a cached result reports them again). Callers
     should use :func:`recursive_neighbor_agglomeration` or ``ReNA``.
+    ``on_level``, if given, is called as ``on_level(level, n_before,
+    n_after)`` after each level (progress bars); it does not change the
+    result.
     """
     n = graph.n_nodes
     u, v = graph.u, graph.v
     labels = np.arange(n, dtype=np.int64)
     F = X
-    buffer = None
     level = 0
     while level < n_iter and n > n_clusters and u.shape[0] > 0:
         start = time.perf_counter()
@@ -138,16 +160,11 @@ def agglomerate(X, graph, n_clusters, n_iter=10, threshold=1e-7, verbose=0):
         u, v = _kernels.reduce_edges(u, v, step, n_new)
         level += 1
         if level < n_iter and n_new > n_clusters and u.shape[0] > 0:
-            counts = np.bincount(step, minlength=n_new).astype(np.float64)
-            if buffer is None:
-                # The first reduction is the only new signal array; later
-                # levels overwrite the column prefix of each of its rows.
-                buffer = np.empty((X.shape[0], n_new), dtype=X.dtype)
-            out = buffer[:, :n_new]
-            cluster_sums_divided_into(F, step, counts, out)
-            F = out
+            F = reduce_signals(F, step, n_new)
         _log(verbose, f"level {level}: {n} -> {n_new} clusters "
                       f"({time.perf_counter() - start:.3f} s)")
+        if on_level is not None:
+            on_level(level, n, n_new)
         n = n_new
     messages = []
     if n > n_clusters:
