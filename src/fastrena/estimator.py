@@ -2,6 +2,7 @@
 :func:`fastrena.agglomeration.agglomerate`."""
 
 import os
+from contextvars import ContextVar
 from numbers import Integral, Real
 
 import numpy as np
@@ -11,16 +12,22 @@ from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted, check_memory
 
 from . import _kernels
-from ._validation import FLOAT_DTYPES, check_data, check_positive_int
+from ._validation import FLOAT_DTYPES, check_data, check_finite_through, check_positive_int
 from .agglomeration import agglomerate, cluster_means, effective_n_clusters, emit_messages
 from .masks import resolve_graph
 
 __all__ = ["ReNA"]
 
+# Called as on_level(level, n_before, n_after) after each level of a fit in
+# this context; fastrena.io sets it to draw a progress bar. A context
+# variable, not a parameter, so that ReNA's parameters stay nilearn's and
+# fit's warnings still point at the caller's line.
+LEVEL_CALLBACK = ContextVar("fastrena_level_callback", default=None)
+
 
 def _cached_agglomerate(memory, memory_level):
-    """``agglomerate``, cached by joblib when asked to (``verbose`` is not
-    part of the cache key)."""
+    """``agglomerate``, cached by joblib when asked to (``verbose`` and
+    ``on_level`` are not part of the cache key)."""
     if memory_level < 1 or memory is None:
         # Before check_memory: joblib creates the cache folder on sight.
         return agglomerate
@@ -29,7 +36,7 @@ def _cached_agglomerate(memory, memory_level):
     memory = check_memory(memory)
     if getattr(memory, "location", None) is None:
         return agglomerate
-    return memory.cache(agglomerate, ignore=["verbose"])
+    return memory.cache(agglomerate, ignore=["verbose", "on_level"])
 
 
 class ReNA(FeatureAgglomeration):
@@ -151,7 +158,8 @@ class ReNA(FeatureAgglomeration):
         graph, self.mask_img_ = resolve_graph(self.mask_img, self.connectivity, X.shape[1])
         k = effective_n_clusters(n_clusters, X.shape[1])
         run = _cached_agglomerate(self.memory, self.memory_level)
-        result = run(X, graph, k, n_iter, float(self.threshold), int(self.verbose))
+        result = run(X, graph, k, n_iter, float(self.threshold), int(self.verbose),
+                     on_level=LEVEL_CALLBACK.get())
         emit_messages(result)
         self.labels_ = result.labels
         self.n_clusters_ = result.n_clusters
@@ -174,8 +182,9 @@ class ReNA(FeatureAgglomeration):
         its cluster size. One pass over ``X``; float32 stays float32.
         """
         check_is_fitted(self, "labels_")
-        X = check_data(X, self, reset=False)
-        return cluster_means(X, self.labels_, self._divisors(self.scaling))
+        X = check_data(X, self, reset=False, check_values=False)
+        X_red = cluster_means(X, self.labels_, self._divisors(self.scaling))
+        return check_finite_through(X_red, X, self)
 
     def inverse_transform(self, X_red):
         """Give every feature its cluster's value, shape (n_samples, n_features).
