@@ -661,3 +661,26 @@ def test_function_matches_estimator_defaults():
     est = ReNA().fit(X)
     assert (n, est.n_clusters_) == (2, 2)
     np.testing.assert_array_equal(labels, est.labels_)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_transform_rejects_non_finite_values(bad, dtype):
+    """transform checks X's values through its cluster sums: a NaN or an
+    infinity anywhere (here in a cluster of several features) must still
+    give scikit-learn's standard error."""
+    rng = np.random.default_rng(3)
+    X = rng.random((4, 30)).astype(dtype)
+    rena = ReNA(n_clusters=3).fit(X)
+    Y = X.copy()
+    Y[2, 17] = bad
+    message = "Input X contains NaN" if np.isnan(bad) else "Input X contains infinity"
+    with pytest.raises(ValueError, match=message):
+        rena.transform(Y)
+
+
+def test_transform_overflow_is_not_mistaken_for_bad_input():
+    """Finite values whose cluster sum overflows are valid input: no error."""
+    rena = ReNA(n_clusters=1).fit(np.arange(6.0)[None, :])
+    out = rena.transform(np.full((1, 6), 1.5e308))
+    assert out.shape == (1, 1)
