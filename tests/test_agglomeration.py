@@ -684,3 +684,22 @@ def test_transform_overflow_is_not_mistaken_for_bad_input():
     rena = ReNA(n_clusters=1).fit(np.arange(6.0)[None, :])
     out = rena.transform(np.full((1, 6), 1.5e308))
     assert out.shape == (1, 1)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+@pytest.mark.parametrize("params", [
+    dict(n_clusters=2, n_iter=10),   # checked through the first level's means
+    dict(n_clusters=2, n_iter=1),    # one level, no reduction: full scan
+    dict(n_clusters=500, n_iter=10), # K >= N, no level at all: full scan
+])
+@pytest.mark.parametrize("where", [0, 41, 99])
+def test_fit_rejects_non_finite_values_on_every_path(bad, params, where):
+    X = np.random.default_rng(5).random((3, 100))
+    X[1, where] = bad
+    message = "Input X contains NaN" if np.isnan(bad) else "Input X contains infinity"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        with pytest.raises(ValueError, match=message):
+            ReNA(**params).fit(X)
+        with pytest.raises(ValueError, match=message):
+            recursive_neighbor_agglomeration(X, **params)

@@ -154,12 +154,12 @@ class ReNA(FeatureAgglomeration):
         self._validate_params()
         n_clusters = check_positive_int(self.n_clusters, "n_clusters")
         n_iter = check_positive_int(self.n_iter, "n_iter")
-        X = check_data(X, self, reset=True)
+        X = check_data(X, self, reset=True, check_values=False)
         graph, self.mask_img_ = resolve_graph(self.mask_img, self.connectivity, X.shape[1])
         k = effective_n_clusters(n_clusters, X.shape[1])
         run = _cached_agglomerate(self.memory, self.memory_level)
         result = run(X, graph, k, n_iter, float(self.threshold), int(self.verbose),
-                     on_level=LEVEL_CALLBACK.get())
+                     on_level=LEVEL_CALLBACK.get(), check_values=True)
         emit_messages(result)
         self.labels_ = result.labels
         self.n_clusters_ = result.n_clusters
