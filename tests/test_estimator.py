@@ -268,10 +268,11 @@ def test_int_input_becomes_float64():
 CALLS = []
 
 
-def counting_agglomerate(X, graph, n_clusters, n_iter=10, threshold=1e-7, verbose=0):
+def counting_agglomerate(X, graph, n_clusters, n_iter=10, threshold=1e-7, verbose=0,
+                         on_level=None, check_values=False):
     CALLS.append(n_clusters)
     return fastrena.agglomeration.agglomerate(X, graph, n_clusters, n_iter, threshold,
-                                              verbose)
+                                              verbose, on_level, check_values)
 
 
 @pytest.fixture
