@@ -128,3 +128,73 @@ def brute_lattice_edges_fast(mask):
     l1 = np.abs(coords[:, None, :] - coords[None, :, :]).sum(axis=2)
     i, j = np.nonzero(np.triu(l1 == 1, k=1))
     return n, sorted(zip(i.tolist(), j.tolist()))
+
+
+# --------------------------------------------------------------------------
+# small NIfTI and GIfTI files
+# --------------------------------------------------------------------------
+# A 2 mm grid, as MNI152 files are, with the origin off the corner.
+AFFINE = np.array([[2.0, 0, 0, -10], [0, 2.0, 0, -12], [0, 0, 2.0, -8], [0, 0, 0, 1]])
+
+
+def write_nifti(path, data, affine=AFFINE):
+    """Save ``data`` as a NIfTI file (format from the name); return the path."""
+    import nibabel
+
+    nibabel.save(nibabel.Nifti1Image(np.asarray(data), affine), str(path))
+    return path
+
+
+def box_mask(shape=(8, 9, 7)):
+    """A boolean grid true everywhere but on a one-voxel border."""
+    mask = np.zeros(shape, dtype=bool)
+    mask[1:-1, 1:-1, 1:-1] = True
+    return mask
+
+
+def masked_volumes(mask, n_volumes, seed=0):
+    """float32 (x, y, z, n) random volumes, 0 outside ``mask``."""
+    rng = np.random.default_rng(seed)
+    data = rng.standard_normal(mask.shape + (n_volumes,)).astype(np.float32)
+    data[~mask] = 0
+    return data
+
+
+def grid_mesh(n_rows, n_cols, x=0.0):
+    """A flat triangulated grid in the plane at ``x`` mm (negative: a left
+    hemisphere, positive: a right one): coordinates (n, 3), faces (m, 3)."""
+    yy, zz = np.meshgrid(np.arange(n_cols, dtype=np.float64),
+                         np.arange(n_rows, dtype=np.float64))
+    coords = np.column_stack([np.full(yy.size, x), yy.ravel(), zz.ravel()])
+    ids = np.arange(n_rows * n_cols).reshape(n_rows, n_cols)
+    a, b = ids[:-1, :-1].ravel(), ids[:-1, 1:].ravel()
+    c, d = ids[1:, :-1].ravel(), ids[1:, 1:].ravel()
+    faces = np.concatenate([np.column_stack([a, b, c]), np.column_stack([b, d, c])])
+    return coords, faces
+
+
+def write_gifti_mesh(path, coords, faces):
+    """Save a mesh as a GIfTI surface file; return the path."""
+    from nibabel import gifti
+
+    arrays = [gifti.GiftiDataArray(np.asarray(coords, dtype=np.float32),
+                                   intent="NIFTI_INTENT_POINTSET",
+                                   datatype="NIFTI_TYPE_FLOAT32"),
+              gifti.GiftiDataArray(np.asarray(faces, dtype=np.int32),
+                                   intent="NIFTI_INTENT_TRIANGLE",
+                                   datatype="NIFTI_TYPE_INT32")]
+    gifti.GiftiImage(darrays=arrays).to_filename(str(path))
+    return path
+
+
+def write_gifti_data(path, data):
+    """Save per-vertex data (n_vertices,) or (n_vertices, n_scans) as a
+    GIfTI file with one float32 data array per scan; return the path."""
+    from nibabel import gifti
+
+    data = np.asarray(data, dtype=np.float32)
+    columns = data[:, None] if data.ndim == 1 else data
+    arrays = [gifti.GiftiDataArray(np.ascontiguousarray(c), datatype="NIFTI_TYPE_FLOAT32")
+              for c in columns.T]
+    gifti.GiftiImage(darrays=arrays).to_filename(str(path))
+    return path

@@ -1,0 +1,466 @@
+"""The ``fastrena`` command line: parcellate, reduce, expand, demo.
+
+Every subcommand checks its inputs and outputs before any heavy work,
+writes files atomically (never over an existing file without ``--force``),
+and reports a bad input as one line on stderr with a non-zero exit code,
+never a traceback. Progress bars (stderr) are on when stdout is a
+terminal, off with ``--quiet``.
+"""
+
+import argparse
+import sys
+import time
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+
+from . import __version__
+
+# Errors that mean "bad input or environment", reported as one line; any
+# other exception is a bug in fastrena and keeps its traceback.
+_USER_ERRORS = (ValueError, TypeError, OSError, ImportError, MemoryError)
+_FORCE_HINT = "--force"
+_NIFTI = (".nii", ".nii.gz")
+_GIFTI = (".gii",)
+
+
+class _Session:
+    """What a subcommand gets from :func:`main`: ``say`` prints a summary
+    line (unless ``--quiet``); ``check_outputs`` vets the files it will
+    write and remembers which are new, so that a failed run removes them
+    and leaves no file of a half-done job behind."""
+
+    def __init__(self, quiet):
+        self.quiet = quiet
+        self.new_files = []
+
+    def say(self, message):
+        if not self.quiet:
+            print(message, flush=True)
+
+    def check_outputs(self, outputs, inputs, force):
+        """All outputs writable, distinct, and none of them an input."""
+        from .io import InputError, check_output
+
+        outputs = [Path(o) for o in outputs if o is not None]
+        resolved = [o.resolve() for o in outputs]
+        if len(set(resolved)) != len(resolved):
+            raise InputError(f"the same output file is given twice: "
+                             f"{', '.join(str(o) for o in outputs)}")
+        input_paths = {Path(i).resolve() for i in inputs if i is not None}
+        for output, full in zip(outputs, resolved):
+            if full in input_paths:
+                raise InputError(f"output '{output}' is also an input; inputs are never "
+                                 "overwritten, choose another name")
+            check_output(output, force, _FORCE_HINT)
+        self.new_files += [o for o in outputs if not o.exists()]
+
+    def remove_new_files(self):
+        for path in self.new_files:
+            if path.exists():
+                path.unlink()
+
+
+# --------------------------------------------------------------------------
+# argument types
+# --------------------------------------------------------------------------
+def _int_at_least(minimum):
+    """An argparse type: an integer >= ``minimum``."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got '{text}'")
+        return value
+
+    return parse
+
+
+_positive_int = _int_at_least(1)
+_non_negative_int = _int_at_least(0)
+
+
+def _threshold(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1), got '{text}'") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1), got '{text}'")
+    return value
+
+
+# --------------------------------------------------------------------------
+# the parser
+# --------------------------------------------------------------------------
+def _add_common(parser):
+    parser.add_argument("--force", action="store_true",
+                        help="overwrite existing output files")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress bars and no summary (errors still go to stderr)")
+
+
+def _add_labels_options(parser, labels_help):
+    parser.add_argument("--labels", action="append", required=True, metavar="LABELS",
+                        help=labels_help)
+    parser.add_argument("--scaling", action="store_true",
+                        help="cluster means multiplied by sqrt(cluster size) "
+                             "(ReNA's scaling=True); use the same in reduce and expand")
+
+
+def build_parser():
+    """The ``fastrena`` argument parser, with one subparser per subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="fastrena",
+        description="Fast ReNA clustering of brain images: NIfTI/GIfTI in, "
+                    "parcellations, reduced data and pictures out.",
+        epilog="Start with 'fastrena demo'; 'fastrena SUBCOMMAND --help' for each subcommand.")
+    parser.add_argument("--version", action="version", version=f"fastrena {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
+
+    p = commands.add_parser(
+        "parcellate", help="cluster the voxels (or vertices) of images into K parcels",
+        description="Fit ReNA on NIfTI images (3-D or 4-D, one grid) or on GIfTI data "
+                    "files with their mesh, and write the label image (0 = background, "
+                    "clusters 1..K).",
+        epilog="Examples:\n"
+               "  fastrena parcellate run1.nii.gz run2.nii.gz --mask mask.nii.gz -k 1000 "
+               "-o labels.nii.gz --plot labels.png\n"
+               "  fastrena parcellate lh.func.gii rh.func.gii --mesh lh.pial.gii "
+               "--mesh rh.pial.gii -k 500 -o lh.label.gii -o rh.label.gii",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("images", nargs="+", metavar="IMG",
+                   help="NIfTI images; or, with --mesh, GIfTI data files, one per mesh for "
+                        "each scan group, in the order of --mesh (lh rh lh rh ...)")
+    p.add_argument("--mask", action="append", metavar="MASK",
+                   help="NIfTI mask on the images' grid (default: computed from the images, "
+                        "as nilearn's background mask); with --mesh, one GIfTI mask per mesh, "
+                        "--mask repeated (default: every vertex)")
+    p.add_argument("--mesh", action="append", metavar="MESH",
+                   help="GIfTI mesh file of surface data; repeat for each part "
+                        "(--mesh lh.pial.gii --mesh rh.pial.gii)")
+    p.add_argument("-k", "--n-clusters", type=_positive_int, required=True, metavar="K",
+                   help="number of clusters (ReNA's n_clusters)")
+    p.add_argument("-o", "--output", action="append", required=True, metavar="OUT",
+                   help="label image to write (.nii or .nii.gz); with --mesh, one GIfTI "
+                        "label file (.label.gii) per mesh, -o repeated")
+    p.add_argument("--n-iter", type=_positive_int, default=10, metavar="N",
+                   help="maximum number of agglomeration levels (default: 10)")
+    p.add_argument("--threshold", type=_threshold, default=1e-7, metavar="T",
+                   help="relative tolerance for ties between nearest neighbours, in [0, 1) "
+                        "(default: 1e-7)")
+    p.add_argument("--scaling", action="store_true",
+                   help="with --reduced: cluster means times sqrt(cluster size)")
+    p.add_argument("--memory", metavar="DIR",
+                   help="cache fits in this folder (joblib), reused by identical runs")
+    p.add_argument("--memory-level", type=_non_negative_int, default=1, metavar="N",
+                   help="0 disables the cache even with --memory (default: 1)")
+    p.add_argument("--connectivity", metavar="GRAPH.npz",
+                   help="a scipy.sparse adjacency (save_npz) over the in-mask voxels or "
+                        "vertices, replacing the grid or mesh graph")
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="print one line per agglomeration level (ReNA's verbose)")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                   help="precision the images are read in (default: float32)")
+    p.add_argument("--reduced", metavar="OUT",
+                   help="also write the images' cluster means (n_scans x K) to .npy, "
+                        ".csv or .tsv")
+    p.add_argument("--plot", metavar="PNG", help="also draw the parcellation to this picture")
+    p.add_argument("--bg-img", metavar="ANAT",
+                   help="with --plot: anatomical NIfTI image to draw the clusters over")
+    _add_common(p)
+    p.set_defaults(run=_parcellate)
+
+    p = commands.add_parser(
+        "reduce", help="images -> cluster means, an (n_scans, K) array",
+        description="Average the images over each cluster of a label image: one row per "
+                    "scan, one column per cluster (label values in increasing order).",
+        epilog="Example:\n  fastrena reduce run1.nii.gz run2.nii.gz --labels labels.nii.gz "
+               "-o reduced.csv",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("images", nargs="+", metavar="IMG",
+                   help="NIfTI images on the labels' grid; or GIfTI data files, one per "
+                        "label file for each scan group")
+    _add_labels_options(p, "label image written by 'fastrena parcellate' (or any atlas: "
+                           "nonzero integer values); for surfaces, one GIfTI label file "
+                           "per mesh part, --labels repeated")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="array to write: .npy, .csv or .tsv")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                   help="precision of the result (default: float32)")
+    _add_common(p)
+    p.set_defaults(run=_reduce)
+
+    p = commands.add_parser(
+        "expand", help="an (n_scans, K) array -> images (each voxel its cluster's value)",
+        description="Give every voxel (vertex) of each cluster the cluster's value: a 1-D "
+                    "array gives a 3-D image, a 2-D array a 4-D image (one volume per row).",
+        epilog="Example:\n  fastrena expand reduced.csv --labels labels.nii.gz -o expanded.nii.gz",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("array", metavar="ARRAY", help=".npy, .csv or .tsv with K columns")
+    _add_labels_options(p, "label image the array was reduced with; for surfaces, one "
+                           "GIfTI label file per mesh part, --labels repeated")
+    p.add_argument("-o", "--output", action="append", required=True, metavar="OUT",
+                   help="image to write (.nii or .nii.gz); with GIfTI labels, one .gii "
+                        "file per label file, -o repeated")
+    _add_common(p)
+    p.set_defaults(run=_expand)
+
+    p = commands.add_parser(
+        "demo", help="run ReNA on bundled data and write labels and pictures",
+        description="ReNA on nilearn's bundled MNI152 2 mm brain mask with synthetic smooth "
+                    "signals, and on the real fsaverage5 surface maps (sulcal depth, "
+                    "curvature, thickness); prints what it does and how long it takes, and "
+                    "writes the label images and pictures to a folder. Needs the 'neuro' "
+                    "extra (pip install fastrena[neuro]).")
+    p.add_argument("--out", default="fastrena_demo", metavar="DIR",
+                   help="folder to write to, created if needed (default: fastrena_demo)")
+    p.add_argument("--samples", type=_positive_int, default=100, metavar="S",
+                   help="number of synthetic scans (default: 100)")
+    p.add_argument("-k", "--n-clusters", type=_positive_int, default=5000, metavar="K",
+                   help="clusters of the volume parcellation (default: 5000)")
+    p.add_argument("--surface-clusters", type=_positive_int, default=1000, metavar="K",
+                   help="clusters of the surface parcellation (default: 1000)")
+    _add_common(p)
+    p.set_defaults(run=_demo)
+    return parser
+
+
+# --------------------------------------------------------------------------
+# running
+# --------------------------------------------------------------------------
+def _progress_on(args):
+    return not args.quiet and sys.stdout.isatty()
+
+
+@contextmanager
+def _warnings_to_stderr(command):
+    """Show warnings as one ``fastrena CMD: warning: ...`` line each."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"fastrena {command}: warning: {_one_line(message)}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", UserWarning)
+        warnings.showwarning = show
+        yield
+
+
+def _one_line(message):
+    return " ".join(str(message).split()) or type(message).__name__
+
+
+def main(argv=None):
+    """Run the ``fastrena`` command line; return the exit code.
+
+    0 on success, 1 for a bad input (one line on stderr), 2 for a bad
+    command line (argparse's usage message), 130 if interrupted.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help, --version, usage errors
+        return exit_.code if isinstance(exit_.code, int) else 0
+    session = _Session(args.quiet)
+    try:
+        with _warnings_to_stderr(args.command):
+            args.run(args, session)
+    except _USER_ERRORS as exc:
+        session.remove_new_files()
+        message = _one_line(exc) if not isinstance(exc, MemoryError) else "out of memory"
+        print(f"fastrena {args.command}: error: {message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        session.remove_new_files()
+        print(f"fastrena {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _group(files, n_parts):
+    """Surface data files as one tuple per scan group (one file per part)."""
+    from .io import InputError
+
+    if len(files) % n_parts:
+        raise InputError(f"{len(files)} GIfTI data files for {n_parts} meshes: give one file "
+                         f"per mesh for each scan group, in the order of the meshes")
+    return [tuple(files[i:i + n_parts]) for i in range(0, len(files), n_parts)]
+
+
+def _refuse_gifti(images, hint):
+    from .io import InputError
+
+    for image in images:
+        if str(image).lower().endswith(".gii"):
+            raise InputError(f"image '{image}' is a GIfTI surface file: {hint}")
+
+
+def _elapsed(start):
+    return f"{time.perf_counter() - start:.2f} s"
+
+
+def _parcellate(args, session):
+    from .io import (InputError, Parcellation, VolumeLayout, array_format, check_image_name,
+                     compute_mask, fit_layout, load_volume, mask_layout, read_images,
+                     save_array, save_img, surface_layout)
+
+    surface = args.mesh is not None
+    n_parts = len(args.mesh) if surface else 1
+    if len(args.output) != n_parts:
+        raise InputError(f"-o/--output: {len(args.output)} files for {n_parts} meshes; "
+                         "give one label file per mesh" if surface else
+                         f"-o/--output: give one label image, got {len(args.output)} files")
+    if args.bg_img and not args.plot:
+        raise InputError("--bg-img is only used with --plot")
+    if args.scaling and not args.reduced:
+        raise InputError("--scaling is only used with --reduced")
+    if not surface and args.mask is not None and len(args.mask) != 1:
+        raise InputError(f"--mask: give one NIfTI mask, got {len(args.mask)} files")
+    # Every name and every small input is checked before the long work.
+    for output in args.output:
+        check_image_name(output, _GIFTI if surface else _NIFTI)
+    if args.reduced:
+        array_format(args.reduced)
+    if args.plot:
+        _check_picture_name(args.plot)
+    if args.bg_img:
+        load_volume(args.bg_img, "--bg-img")
+    inputs = [*args.images, *(args.mask or []), *(args.mesh or []), args.connectivity,
+              args.bg_img]
+    session.check_outputs([*args.output, args.reduced, args.plot], inputs, args.force)
+    connectivity = _load_connectivity(args.connectivity)
+    progress = _progress_on(args)
+    start = time.perf_counter()
+    if surface:
+        layout = surface_layout(args.mesh, args.mask)
+        images = _group(args.images, n_parts)
+    else:
+        _refuse_gifti(args.images, "give its mesh files with --mesh")
+        mask = args.mask[0] if args.mask else compute_mask(args.images, verbose=progress)
+        layout = mask_layout(mask, "mask")
+        images = args.images
+        if args.mask is None:
+            session.say(f"mask: {layout.n_features} voxels computed from the images")
+    X = read_images(layout, images, args.dtype, progress)
+    read_s = _elapsed(start)
+    start = time.perf_counter()
+    rena = fit_layout(X, layout, args.n_clusters, progress=progress, scaling=args.scaling,
+                      n_iter=args.n_iter, threshold=args.threshold, memory=args.memory,
+                      memory_level=args.memory_level, verbose=args.verbose,
+                      connectivity=connectivity)
+    what = "voxels" if isinstance(layout, VolumeLayout) else "vertices"
+    session.say(f"{rena.n_clusters_} clusters of {X.shape[1]} {what} from {X.shape[0]} "
+                f"scans (read in {read_s}, fit in {_elapsed(start)})")
+    parcellation = Parcellation.from_labels(layout, rena.labels_)
+    images = parcellation.label_gifti() if surface else [parcellation.label_img()]
+    for image, path in zip(images, args.output):
+        save_img(image, path, force=args.force, hint=_FORCE_HINT)
+    session.say(f"wrote {', '.join(args.output)} (0 = background, clusters "
+                f"1..{rena.n_clusters_})")
+    if args.reduced:
+        save_array(rena.transform(X), args.reduced, force=args.force,
+                   columns=[f"label_{v}" for v in parcellation.values], hint=_FORCE_HINT)
+        session.say(f"wrote {args.reduced} ({X.shape[0]} x {rena.n_clusters_} cluster "
+                    "means)")
+    if args.plot:
+        _plot_parcellation(parcellation, args)
+        session.say(f"wrote {args.plot}")
+
+
+def _check_picture_name(path):
+    from .io import InputError
+    from .plotting import _matplotlib
+
+    _, canvas = _matplotlib()
+    suffix = Path(path).suffix.lower().lstrip(".")
+    formats = canvas.get_supported_filetypes()
+    if suffix not in formats:
+        raise InputError(f"--plot '{path}': unknown picture format '{suffix}'; use one of "
+                         f"{', '.join(sorted(formats))}")
+
+
+def _load_connectivity(path):
+    if path is None:
+        return None
+    from scipy import sparse
+
+    from .io import InputError
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"--connectivity: no such file: '{path}'")
+    try:
+        return sparse.load_npz(path)
+    except (ValueError, OSError, KeyError) as exc:
+        raise InputError(f"--connectivity '{path}' is not a scipy.sparse .npz file "
+                         f"({_one_line(exc)})") from exc
+
+
+def _plot_parcellation(parcellation, args):
+    from . import plotting
+    from .io import VolumeLayout
+
+    if isinstance(parcellation.layout, VolumeLayout):
+        plotting.plot_parcellation(parcellation.label_img(), args.bg_img,
+                                   output_file=args.plot, force=args.force)
+    else:
+        plotting.plot_surface_parcellation(
+            parcellation.layout.meshes, parcellation.layout.split(parcellation.label_values()),
+            output_file=args.plot, force=args.force)
+
+
+def _reduce(args, session):
+    from .io import SurfaceLayout, array_format, load_parcellation, save_array
+
+    array_format(args.output)
+    session.check_outputs([args.output], [*args.images, *args.labels], args.force)
+    parcellation = load_parcellation(args.labels)
+    images = args.images
+    if isinstance(parcellation.layout, SurfaceLayout):
+        images = _group(images, len(args.labels))
+    else:
+        _refuse_gifti(images, "reduce it with GIfTI label files (--labels)")
+    start = time.perf_counter()
+    X_red = parcellation.reduce(images, scaling=args.scaling, dtype=args.dtype,
+                                verbose=_progress_on(args))
+    save_array(X_red, args.output, force=args.force, hint=_FORCE_HINT,
+               columns=[f"label_{v}" for v in parcellation.values])
+    session.say(f"wrote {args.output}: {X_red.shape[0]} scans x {X_red.shape[1]} "
+                f"clusters ({_elapsed(start)})")
+
+
+def _expand(args, session):
+    from .io import (InputError, SurfaceLayout, check_image_name, load_array,
+                     load_parcellation, save_img)
+
+    parcellation = load_parcellation(args.labels)
+    surface = isinstance(parcellation.layout, SurfaceLayout)
+    if len(args.output) != len(args.labels):
+        raise InputError(f"-o/--output: {len(args.output)} files for {len(args.labels)} "
+                         "label files; give one per label file" if surface else
+                         f"-o/--output: give one image, got {len(args.output)} files")
+    for output in args.output:
+        check_image_name(output, _GIFTI if surface else _NIFTI)
+    session.check_outputs(args.output, [args.array, *args.labels], args.force)
+    array = load_array(args.array)
+    rows = parcellation.expand(array, scaling=args.scaling)
+    layout = parcellation.layout
+    images = layout.to_gifti(rows) if surface else [layout.to_img(rows)]
+    for image, path in zip(images, args.output):
+        save_img(image, path, force=args.force, hint=_FORCE_HINT)
+    scans = "1 scan" if array.ndim == 1 else f"{array.shape[0]} scans"
+    session.say(f"wrote {', '.join(args.output)} ({scans}, {parcellation.n_clusters} "
+                "clusters)")
+
+
+def _demo(args, session):
+    from ._demo import prepare, run_demo
+
+    session.check_outputs(prepare(Path(args.out)), [], args.force)
+    run_demo(Path(args.out), samples=args.samples, n_clusters=args.n_clusters,
+             surface_clusters=args.surface_clusters, force=args.force,
+             progress=_progress_on(args), say=session.say)
+
+
+if __name__ == "__main__":  # python -m fastrena.cli
+    sys.exit(main())

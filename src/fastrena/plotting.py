@@ -1,0 +1,363 @@
+"""Pictures of a parcellation: orthogonal slices, surface views, cluster
+sizes, and the compression error as a function of the number of clusters.
+
+matplotlib is imported when a function here is called, not when fastrena
+(or this module) is imported. Figures are drawn on matplotlib's Agg canvas
+without pyplot, so nothing here needs a display or touches pyplot's state.
+Every function returns the ``Figure`` and, given ``output_file``, also
+writes it (atomically; see :func:`fastrena.io.save_img`).
+"""
+
+import numpy as np
+
+from ._colors import cluster_colors
+from .io import load_volume, write_atomically
+
+__all__ = [
+    "compression_errors",
+    "plot_cluster_sizes",
+    "plot_compression_curve",
+    "plot_parcellation",
+    "plot_surface_parcellation",
+]
+
+_BACKGROUND = "#101014"
+_UNLABELLED = (0.55, 0.55, 0.55)
+
+
+def _matplotlib():
+    """matplotlib's Figure and Agg canvas, or a clear ImportError."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise ImportError("fastrena.plotting needs matplotlib: "
+                          "pip install fastrena[neuro]") from exc
+    return Figure, FigureCanvasAgg
+
+
+def _new_figure(figsize, dpi, facecolor="white"):
+    Figure, FigureCanvasAgg = _matplotlib()
+    figure = Figure(figsize=figsize, dpi=dpi, facecolor=facecolor)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _finish(figure, output_file, force):
+    if output_file is not None:
+        # savefig picks the format from the name; the temporary file keeps it.
+        write_atomically(output_file,
+                         lambda tmp: figure.savefig(tmp, facecolor=figure.get_facecolor()),
+                         force)
+    return figure
+
+
+def _label_colors(values):
+    """RGB per distinct nonzero label value (sorted), as in GIfTI label tables."""
+    return cluster_colors(values.shape[0])
+
+
+# --------------------------------------------------------------------------
+# volumes
+# --------------------------------------------------------------------------
+def _canonical(img, what):
+    """``img`` loaded, 3-D, reoriented to RAS+ (x to the right, y to the
+    front, z up) so slices display the same way whatever the file's axes."""
+    import nibabel
+
+    img = load_volume(img, what)
+    if len(img.shape) == 4 and img.shape[3] == 1:
+        img = img.slicer[..., 0]
+    if len(img.shape) != 3:
+        raise ValueError(f"{what} must be a 3-D image, got shape {tuple(img.shape)}")
+    return nibabel.as_closest_canonical(img)
+
+
+def _world_to_voxel(affine, points):
+    return points @ np.linalg.inv(affine)[:3, :3].T + np.linalg.inv(affine)[:3, 3]
+
+
+def _sample_nearest(data, affine, points):
+    """``data`` at world ``points`` (..., 3) by nearest voxel; 0 outside."""
+    index = np.rint(_world_to_voxel(affine, points)).astype(np.int64)
+    inside = np.all((index >= 0) & (index < np.array(data.shape)), axis=-1)
+    out = np.zeros(points.shape[:-1], dtype=data.dtype)
+    out[inside] = data[tuple(index[inside].T)]
+    return out
+
+
+def _slice_points(affine, shape, axis, position):
+    """World coordinates of the voxel centres of the display grid's slice
+    through world coordinate ``position`` along ``axis`` (0 = x, 1 = y,
+    2 = z), and the slice's extent in mm for imshow."""
+    voxel = _world_to_voxel(affine, np.array([position] * 3, dtype=np.float64))
+    index = int(np.clip(np.rint(voxel[axis]), 0, shape[axis] - 1))
+    grids = [np.arange(n, dtype=np.float64) for n in shape]
+    grids[axis] = np.array([float(index)])
+    ijk = np.stack(np.meshgrid(*grids, indexing="ij"), axis=-1)
+    points = (ijk @ affine[:3, :3].T + affine[:3, 3]).squeeze(axis=axis)
+    rest = [a for a in range(3) if a != axis]
+    half = np.abs(np.diag(affine)[rest]) / 2
+    lo = points[0, 0, rest] - half
+    hi = points[-1, -1, rest] + half
+    return points, (lo[0], hi[0], lo[1], hi[1])
+
+
+def _center_of_mass(labels, affine):
+    ijk = np.argwhere(labels != 0).mean(axis=0)
+    return affine[:3, :3] @ ijk + affine[:3, 3]
+
+
+def plot_parcellation(labels_img, bg_img=None, *, cut_coords=None, title=None,
+                      output_file=None, force=False, figsize=(12, 4.4), dpi=100):
+    """Three orthogonal slices of a label image, one colour per cluster.
+
+    Parameters
+    ----------
+    labels_img : path or nibabel image
+        3-D, 0 = background.
+    bg_img : path or nibabel image, optional
+        Anatomical image drawn in grey under the clusters (any grid: the
+        labels are sampled at its voxels). Without it, the clusters are
+        drawn on a dark background over the in-label region.
+    cut_coords : (x, y, z) in mm, optional
+        Where the slices cut; default the centre of mass of the labels.
+    title : str, optional
+    output_file : str or path, optional
+        Where to write the picture (PNG, SVG, PDF... by name).
+    force : bool, default=False
+        Overwrite an existing ``output_file``.
+    figsize, dpi
+        Size of the picture in inches and dots per inch.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    labels = _canonical(labels_img, "labels_img")
+    label_data = np.asarray(labels.dataobj).astype(np.int64)
+    values = np.unique(label_data[label_data != 0])
+    if values.size == 0:
+        raise ValueError("labels_img has no nonzero label")
+    rank = np.zeros(label_data.shape, dtype=np.int64)
+    rank[label_data != 0] = np.searchsorted(values, label_data[label_data != 0]) + 1
+    colors = np.vstack([np.zeros(3), _label_colors(values)])
+    display = labels if bg_img is None else _canonical(bg_img, "bg_img")
+    anatomy = None if bg_img is None else np.asarray(display.dataobj, dtype=np.float64)
+    if cut_coords is None:
+        cut_coords = _center_of_mass(label_data, labels.affine)
+    figure = _new_figure(figsize, dpi, facecolor=_BACKGROUND)
+    names = ("sagittal", "coronal", "axial")
+    for axis, name in enumerate(names):
+        ax = figure.add_subplot(1, 3, axis + 1)
+        points, extent = _slice_points(display.affine, display.shape, axis, cut_coords[axis])
+        cut = _sample_nearest(rank, labels.affine, points)
+        if anatomy is not None:
+            background = _sample_nearest(anatomy, display.affine, points)
+            ax.imshow(background.T, origin="lower", extent=extent, cmap="gray",
+                      interpolation="nearest")
+        rgba = np.zeros(cut.shape + (4,))
+        rgba[..., :3] = colors[cut]
+        # Over an anatomy, let it show through the clusters.
+        rgba[..., 3] = np.where(cut > 0, 1.0 if anatomy is None else 0.6, 0.0)
+        ax.imshow(np.swapaxes(rgba, 0, 1), origin="lower", extent=extent,
+                  interpolation="nearest")
+        ax.set_title(f"{name}, {'xyz'[axis]} = {cut_coords[axis]:.0f} mm",
+                     color="white", fontsize=10)
+        ax.set_facecolor(_BACKGROUND)
+        ax.set_axis_off()
+    figure.suptitle(title or f"{values.size} clusters", color="white")
+    figure.tight_layout()
+    return _finish(figure, output_file, force)
+
+
+# --------------------------------------------------------------------------
+# surfaces
+# --------------------------------------------------------------------------
+def _face_normals(coords, faces):
+    normals = np.cross(coords[faces[:, 1]] - coords[faces[:, 0]],
+                       coords[faces[:, 2]] - coords[faces[:, 0]])
+    length = np.linalg.norm(normals, axis=1, keepdims=True)
+    return normals / np.where(length > 0, length, 1.0)
+
+
+def _view_direction(elevation, azimuth):
+    """Unit vector from the mesh towards matplotlib's camera."""
+    e, a = np.radians(elevation), np.radians(azimuth)
+    return np.array([np.cos(e) * np.cos(a), np.cos(e) * np.sin(a), np.sin(e)])
+
+
+def _draw_mesh(ax, coords, faces, face_rgb, azimuth):
+    from mpl_toolkits.mplot3d.art3d import Poly3DCollection
+
+    # Light from the camera: faces turned towards the viewer are bright,
+    # grazing ones dark, so the folds of the cortex stay visible.
+    shade = np.abs(_face_normals(coords, faces) @ _view_direction(0.0, azimuth))
+    rgb = face_rgb * (0.35 + 0.65 * shade)[:, None]
+    # No antialiasing: it would draw light seams between adjacent triangles.
+    ax.add_collection3d(Poly3DCollection(coords[faces], facecolors=rgb, edgecolors="none",
+                                         linewidths=0, antialiased=False))
+    lo, hi = coords.min(axis=0), coords.max(axis=0)
+    # A flat mesh still needs a nonzero extent along every axis.
+    pad = np.maximum((hi - lo).max() * 0.01, 1e-6) * ((hi - lo) <= 0)
+    lo, hi = lo - pad, hi + pad
+    for setter, a, b in zip((ax.set_xlim, ax.set_ylim, ax.set_zlim), lo, hi):
+        setter(a, b)
+    # Axes as long as the mesh is wide in mm (no distortion); the zoom
+    # fills the panel, which matplotlib leaves mostly empty by default.
+    ax.set_box_aspect(hi - lo, zoom=1.2)
+    ax.set_proj_type("ortho")
+    ax.view_init(elev=0, azim=azimuth)
+    ax.set_axis_off()
+
+
+def plot_surface_parcellation(meshes, labels, *, title=None, output_file=None, force=False,
+                              figsize=None, dpi=100):
+    """Lateral and medial views of each mesh part, one colour per cluster.
+
+    Parameters
+    ----------
+    meshes : sequence of (coordinates (n, 3), faces (m, 3)), one per part
+    labels : sequence of int arrays (n,), one per part
+        0 = not in the mask (drawn grey).
+    title : str, optional
+    output_file : str or path, optional
+    force : bool, default=False
+    figsize : (width, height) in inches, optional
+        Default: 4 x 3.4 inches per view, two views per part.
+    dpi : int, default=100
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    meshes = [(np.asarray(c, dtype=np.float64), np.asarray(f, dtype=np.int64))
+              for c, f in meshes]
+    labels = [np.asarray(part).astype(np.int64).ravel() for part in labels]
+    if len(meshes) != len(labels):
+        raise ValueError(f"{len(meshes)} meshes but {len(labels)} label arrays; "
+                         "give one label array per mesh")
+    for (coords, _), part in zip(meshes, labels):
+        if part.shape[0] != coords.shape[0]:
+            raise ValueError(f"a label array has {part.shape[0]} values but its mesh has "
+                             f"{coords.shape[0]} vertices")
+    values = np.unique(np.concatenate([part[part != 0] for part in labels]))
+    colors = np.vstack([_UNLABELLED, _label_colors(values)])
+    n_views = 2 * len(meshes)
+    figure = _new_figure(figsize or (4.0 * n_views, 3.2), dpi)
+    for p, ((coords, faces), part) in enumerate(zip(meshes, labels)):
+        rank = np.zeros(part.shape, dtype=np.int64)
+        rank[part != 0] = np.searchsorted(values, part[part != 0]) + 1
+        # A face takes the colour of its first vertex.
+        face_rgb = colors[rank[faces[:, 0]]]
+        left = coords[:, 0].mean() < 0
+        for v, (view, azimuth) in enumerate(
+                (("lateral", 180.0), ("medial", 0.0)) if left
+                else (("lateral", 0.0), ("medial", 180.0))):
+            ax = figure.add_subplot(1, n_views, 2 * p + v + 1, projection="3d")
+            _draw_mesh(ax, coords, faces, face_rgb, azimuth)
+            ax.set_title(f"{'left' if left else 'right'} {view}", fontsize=10)
+    figure.suptitle(title or f"{values.size} clusters")
+    figure.subplots_adjust(left=0, right=1, bottom=0, top=0.8, wspace=0)
+    return _finish(figure, output_file, force)
+
+
+# --------------------------------------------------------------------------
+# numbers
+# --------------------------------------------------------------------------
+def plot_cluster_sizes(sizes, *, unit="voxels", title=None, output_file=None, force=False,
+                       figsize=(6.4, 4.2), dpi=100):
+    """Histogram of cluster sizes (logarithmic bins), with the median marked.
+
+    Parameters
+    ----------
+    sizes : array-like of int
+        Features per cluster (``ReNA.sizes_``).
+    unit : str, default="voxels"
+        What a feature is, for the axis label.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    sizes = np.asarray(sizes)
+    if sizes.ndim != 1 or sizes.size == 0 or (sizes < 1).any():
+        raise ValueError(f"sizes must be a non-empty 1-D array of positive counts, "
+                         f"got shape {sizes.shape}")
+    figure = _new_figure(figsize, dpi)
+    ax = figure.add_subplot()
+    edges = np.unique(np.round(np.geomspace(sizes.min(), sizes.max() + 1, 40)))
+    ax.hist(sizes, bins=edges, color="#3b6fb6", edgecolor="white", linewidth=0.5)
+    median = float(np.median(sizes))
+    ax.axvline(median, color="#d1495b", linewidth=1.5, label=f"median {median:g}")
+    ax.set_xscale("log")
+    ax.set_xlabel(f"cluster size ({unit})")
+    ax.set_ylabel("number of clusters")
+    ax.legend(frameon=False)
+    ax.set_title(title or f"{sizes.size} clusters, largest {sizes.max()} {unit}")
+    figure.tight_layout()
+    return _finish(figure, output_file, force)
+
+
+def compression_errors(X, n_clusters, **params):
+    """Relative compression error of ReNA for each number of clusters.
+
+    ``||X - inverse_transform(transform(X))|| / ||X||``: the share of the
+    signal lost when every feature is replaced by its cluster's mean.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_samples, n_features)
+    n_clusters : sequence of int
+    **params
+        Other ReNA parameters (``mask_img``, ``connectivity``, ``n_iter``...).
+
+    Returns
+    -------
+    ndarray of float64, one error per value of ``n_clusters``
+    """
+    from .estimator import ReNA
+
+    norm = np.linalg.norm(X)
+    errors = []
+    for k in n_clusters:
+        rena = ReNA(n_clusters=int(k), **params).fit(X)
+        lost = np.linalg.norm(X - rena.inverse_transform(rena.transform(X)))
+        # All-zero data lose nothing (and 0 / 0 would warn).
+        errors.append(lost / norm if norm > 0 else 0.0)
+    return np.array(errors, dtype=np.float64)
+
+
+def plot_compression_curve(n_clusters, errors, *, title=None, output_file=None, force=False,
+                           figsize=(6.4, 4.2), dpi=100):
+    """Relative compression error against the number of clusters (log scale).
+
+    Parameters
+    ----------
+    n_clusters : sequence of int
+    errors : sequence of float
+        For example from :func:`compression_errors`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    n_clusters = np.asarray(n_clusters, dtype=np.float64)
+    errors = np.asarray(errors, dtype=np.float64)
+    if n_clusters.shape != errors.shape or n_clusters.ndim != 1 or n_clusters.size == 0:
+        raise ValueError(f"n_clusters and errors must be 1-D of one length, got shapes "
+                         f"{n_clusters.shape} and {errors.shape}")
+    figure = _new_figure(figsize, dpi)
+    ax = figure.add_subplot()
+    ax.plot(n_clusters, errors, marker="o", color="#3b6fb6")
+    for k, e in zip(n_clusters, errors):
+        ax.annotate(f"{e:.2f}", (k, e), textcoords="offset points", xytext=(0, 7),
+                    ha="center", fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("number of clusters K")
+    ax.set_ylabel("relative compression error")
+    ax.set_ylim(0, max(1.0, float(errors.max()) * 1.1))
+    ax.grid(True, which="both", alpha=0.3)
+    ax.set_title(title or "ReNA: signal lost to cluster means")
+    figure.tight_layout()
+    return _finish(figure, output_file, force)

@@ -1,0 +1,500 @@
+"""The ``fastrena`` command line, end to end.
+
+The installed console script runs in a subprocess for the round trips, the
+demo and a few error paths (one line on stderr, no traceback); the other
+error paths call ``fastrena.cli.main`` in this process, which is the same
+code without the cost of a new interpreter per case.
+"""
+
+import re
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import nibabel
+import numpy as np
+import pytest
+from helpers import (AFFINE, box_mask, grid_mesh, masked_volumes, write_gifti_data,
+                     write_gifti_mesh, write_nifti)
+from scipy import sparse
+
+from fastrena import ReNA
+from fastrena.cli import main
+
+FASTRENA = Path(sys.executable).parent / "fastrena"
+
+
+def run(*args, cwd):
+    """The console script in a subprocess: (exit code, stdout, stderr)."""
+    done = subprocess.run([str(FASTRENA), *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, timeout=300)
+    return done.returncode, done.stdout, done.stderr
+
+
+def call(capsys, *args):
+    """``main`` in this process: (exit code, stdout, stderr)."""
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def png_size(path):
+    head = Path(path).read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", head[16:24])
+
+
+def folder_state(folder):
+    """Every file under ``folder`` with its content, to prove nothing changed."""
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+@pytest.fixture
+def volumes(tmp_path, monkeypatch):
+    """A mask, a 4-D .nii.gz (5 volumes) and a 3-D .nii in the working folder."""
+    monkeypatch.chdir(tmp_path)
+    mask = box_mask()
+    data = masked_volumes(mask, 6)
+    write_nifti(tmp_path / "mask.nii.gz", mask.astype(np.uint8))
+    write_nifti(tmp_path / "run1.nii.gz", data[..., :5])
+    write_nifti(tmp_path / "run2.nii", data[..., 5])
+    return tmp_path, mask, data
+
+
+@pytest.fixture
+def surfaces(tmp_path, monkeypatch):
+    """Two hemisphere meshes, a mask of the left one, and two scan groups
+    (3 scans, then 1) of GIfTI data files, one per hemisphere."""
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(4)
+    meshes = {"lh": grid_mesh(5, 6, x=-20.0), "rh": grid_mesh(4, 6, x=20.0)}
+    data = {}
+    for hemi, (coords, faces) in meshes.items():
+        write_gifti_mesh(tmp_path / f"{hemi}.pial.gii", coords, faces)
+        data[hemi] = rng.standard_normal((coords.shape[0], 4)).astype(np.float32)
+        write_gifti_data(tmp_path / f"{hemi}.run1.func.gii", data[hemi][:, :3])
+        write_gifti_data(tmp_path / f"{hemi}.run2.func.gii", data[hemi][:, 3])
+    left_mask = np.arange(30) % 5 != 0
+    write_gifti_data(tmp_path / "lh.mask.gii", left_mask.astype(np.float32))
+    write_gifti_data(tmp_path / "rh.mask.gii", np.ones(24, np.float32))
+    return tmp_path, data, left_mask
+
+
+def cluster_means(data, labels):
+    """(n_scans, K) means of ``data`` (..., n_scans) over each label 1..K,
+    by numpy alone."""
+    k = int(labels.max())
+    return np.stack([[data[..., t][labels == c].mean(dtype=np.float64)
+                      for c in range(1, k + 1)] for t in range(data.shape[-1])])
+
+
+# --------------------------------------------------------------------------
+# help
+# --------------------------------------------------------------------------
+def test_console_script_is_installed_and_lists_subcommands(tmp_path):
+    code, out, err = run("--help", cwd=tmp_path)
+    assert (code, err) == (0, "")
+    assert out.startswith("usage: fastrena [-h] [--version] SUBCOMMAND ...")
+    for command in ("parcellate", "reduce", "expand", "demo"):
+        assert re.search(rf"^    {command}\s+\w", out, re.MULTILINE), command
+
+
+@pytest.mark.parametrize("command, options", [
+    ("parcellate", ["--mask", "--mesh", "--n-clusters", "--output", "--n-iter", "--threshold",
+                    "--scaling", "--memory", "--memory-level", "--connectivity", "--verbose",
+                    "--dtype", "--reduced", "--plot", "--bg-img", "--force", "--quiet"]),
+    ("reduce", ["--labels", "--output", "--scaling", "--dtype", "--force", "--quiet"]),
+    ("expand", ["--labels", "--output", "--scaling", "--force", "--quiet"]),
+    ("demo", ["--out", "--samples", "--n-clusters", "--surface-clusters", "--force",
+              "--quiet"]),
+])
+def test_every_subcommand_has_help(capsys, command, options):
+    code, out, err = call(capsys, command, "--help")
+    assert (code, err) == (0, "")
+    assert out.startswith(f"usage: fastrena {command} ")
+    for option in options:
+        assert option in out, option
+
+
+def test_version(capsys):
+    assert call(capsys, "--version") == (0, "fastrena 0.1.0\n", "")
+
+
+# --------------------------------------------------------------------------
+# round trips through the console script
+# --------------------------------------------------------------------------
+def test_volume_round_trip(volumes):
+    folder, mask, data = volumes
+    code, out, err = run("parcellate", "run1.nii.gz", "run2.nii", "--mask", "mask.nii.gz",
+                         "-k", 12, "-o", "labels.nii.gz", "--reduced", "fit.npy",
+                         "--plot", "labels.png", cwd=folder)
+    assert (code, err) == (0, "")
+    assert re.fullmatch(
+        r"12 clusters of 210 voxels from 6 scans \(read in \d+\.\d\d s, fit in \d+\.\d\d s\)\n"
+        r"wrote labels.nii.gz \(0 = background, clusters 1..12\)\n"
+        r"wrote fit.npy \(6 x 12 cluster means\)\n"
+        r"wrote labels.png\n", out)
+    labels_img = nibabel.load(folder / "labels.nii.gz")
+    labels = np.asarray(labels_img.dataobj)
+    np.testing.assert_array_equal(labels_img.affine, AFFINE)
+    np.testing.assert_array_equal(labels[~mask], 0)
+    assert sorted(np.unique(labels[mask])) == list(range(1, 13))
+    assert png_size(folder / "labels.png") == (1200, 440)
+
+    code, out, err = run("reduce", "run1.nii.gz", "run2.nii", "--labels", "labels.nii.gz",
+                         "-o", "reduced.csv", cwd=folder)
+    assert (code, err) == (0, "")
+    assert re.fullmatch(r"wrote reduced.csv: 6 scans x 12 clusters \(\d+\.\d\d s\)\n", out)
+    reduced = np.loadtxt(folder / "reduced.csv", delimiter=",", skiprows=1)
+    header = (folder / "reduced.csv").read_text().splitlines()[0]
+    assert header == ",".join(f"label_{c}" for c in range(1, 13))
+    np.testing.assert_allclose(reduced, cluster_means(data, labels), rtol=1e-6)
+    np.testing.assert_array_equal(reduced.astype(np.float32), np.load(folder / "fit.npy"))
+
+    code, out, err = run("expand", "reduced.csv", "--labels", "labels.nii.gz",
+                         "-o", "expanded.nii.gz", cwd=folder)
+    assert (code, err) == (0, "")
+    assert out == "wrote expanded.nii.gz (6 scans, 12 clusters)\n"
+    expanded = nibabel.load(folder / "expanded.nii.gz")
+    np.testing.assert_array_equal(expanded.affine, AFFINE)
+    values = np.asarray(expanded.dataobj)
+    assert values.shape == (8, 9, 7, 6)
+    # Every voxel gets its cluster's mean back; outside the mask, 0.
+    np.testing.assert_array_equal(values[mask], reduced[:, labels[mask] - 1].T)
+    np.testing.assert_array_equal(values[~mask], 0)
+
+
+def test_surface_round_trip(surfaces):
+    folder, data, left_mask = surfaces
+    groups = ["lh.run1.func.gii", "rh.run1.func.gii", "lh.run2.func.gii", "rh.run2.func.gii"]
+    code, out, err = run("parcellate", *groups, "--mesh", "lh.pial.gii", "--mesh",
+                         "rh.pial.gii", "--mask", "lh.mask.gii", "--mask", "rh.mask.gii",
+                         "-k", 7, "-o", "lh.label.gii", "-o", "rh.label.gii",
+                         "--plot", "surface.png", cwd=folder)
+    assert (code, err) == (0, "")
+    assert out.startswith("7 clusters of 48 vertices from 4 scans ")
+    assert "wrote lh.label.gii, rh.label.gii (0 = background, clusters 1..7)\n" in out
+    assert png_size(folder / "surface.png") == (1600, 320)
+    labels = {h: np.asarray(nibabel.load(folder / f"{h}.label.gii").darrays[0].data)
+              for h in ("lh", "rh")}
+    np.testing.assert_array_equal(labels["lh"][~left_mask], 0)
+    assert sorted(np.unique(np.concatenate([labels["lh"][left_mask], labels["rh"]]))) == \
+        list(range(1, 8))
+
+    code, out, err = run("reduce", *groups, "--labels", "lh.label.gii", "--labels",
+                         "rh.label.gii", "-o", "reduced.tsv", cwd=folder)
+    assert (code, err) == (0, "")
+    reduced = np.loadtxt(folder / "reduced.tsv", delimiter="\t", skiprows=1)
+    both = np.concatenate([data["lh"], data["rh"]])
+    all_labels = np.concatenate([labels["lh"], labels["rh"]])
+    np.testing.assert_allclose(reduced, cluster_means(both, all_labels), rtol=1e-6)
+
+    code, out, err = run("expand", "reduced.tsv", "--labels", "lh.label.gii", "--labels",
+                         "rh.label.gii", "-o", "lh.back.func.gii", "-o", "rh.back.func.gii",
+                         cwd=folder)
+    assert (code, err) == (0, "")
+    for hemi in ("lh", "rh"):
+        back = np.column_stack([d.data for d in
+                                nibabel.load(folder / f"{hemi}.back.func.gii").darrays])
+        inside = labels[hemi] != 0
+        np.testing.assert_array_equal(back[inside],
+                                      reduced[:, labels[hemi][inside] - 1].T.astype(np.float32))
+        np.testing.assert_array_equal(back[~inside], 0)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["parcellate", "nope.nii.gz", "--mask", "mask.nii.gz", "-k", 3, "-o", "out.nii.gz"],
+     "image: no such file: 'nope.nii.gz'"),
+    (["parcellate", "notes.nii.gz", "--mask", "mask.nii.gz", "-k", 3, "-o", "out.nii.gz"],
+     "image: 'notes.nii.gz' is not a NIfTI or GIfTI image (File notes.nii.gz is not a "
+     "gzip file)"),
+    (["reduce", "run1.nii.gz", "--labels", "small.nii.gz", "-o", "out.npy"],
+     "image 'run1.nii.gz' has shape (8, 9, 7) but the labels has shape (8, 9, 6); they must "
+     "be on the same grid"),
+])
+def test_errors_are_one_line_without_traceback(volumes, args, message):
+    folder = volumes[0]
+    (folder / "notes.nii.gz").write_text("not an image")
+    write_nifti(folder / "small.nii.gz", np.ones((8, 9, 6), np.int16))
+    before = folder_state(folder)
+    code, out, err = run(*args, cwd=folder)
+    assert (code, out) == (1, "")
+    assert err == f"fastrena {args[0]}: error: {message}\n"
+    assert folder_state(folder) == before
+
+
+def test_demo(tmp_path):
+    code, out, err = run("demo", "--out", "demo", "--samples", 2, "-k", 300,
+                         "--surface-clusters", 40, cwd=tmp_path)
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert re.fullmatch(r"volume: 2 synthetic smooth scans x 235375 voxels of the MNI152 2 mm "
+                        r"brain mask \(2 MB float32\), made in \d+\.\d s", lines[0])
+    assert lines[2].startswith("  fit: 300 clusters in ")
+    assert lines[5].startswith("surface: fsaverage5 sulcal depth, curvature and thickness "
+                               "on 20484 vertices: 40 clusters in ")
+    assert lines[7].startswith("wrote 7 files to demo/: labels.nii.gz, parcellation.png")
+    assert re.fullmatch(r"done in \d+\.\d s\. Next, on your own data:", lines[8])
+    demo = tmp_path / "demo"
+    assert png_size(demo / "parcellation.png") == (1200, 440)
+    assert png_size(demo / "cluster_sizes.png") == (640, 420)
+    assert png_size(demo / "compression_error.png") == (640, 420)
+    assert png_size(demo / "surface_parcellation.png") == (1600, 320)
+    labels = np.asarray(nibabel.load(demo / "labels.nii.gz").dataobj)
+    assert labels.shape == (99, 117, 95) and labels.max() == 300
+    assert np.count_nonzero(labels) == 235375
+    left = nibabel.load(demo / "fsaverage5_labels_left.label.gii").darrays[0].data
+    right = nibabel.load(demo / "fsaverage5_labels_right.label.gii").darrays[0].data
+    assert left.shape == right.shape == (10242,)
+    assert sorted(np.unique(np.concatenate([left, right]))) == list(range(1, 41))
+
+
+def test_demo_refuses_to_overwrite_before_any_work(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo" / "cluster_sizes.png").write_bytes(b"mine")
+    code, out, err = call(capsys, "demo", "--out", "demo")
+    assert (code, out) == (1, "")
+    assert err == ("fastrena demo: error: output 'demo/cluster_sizes.png' already exists; "
+                   "--force overwrites it\n")
+    assert folder_state(tmp_path) == {Path("demo/cluster_sizes.png"): b"mine"}
+
+
+def test_demo_out_must_be_a_folder(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("")
+    assert call(capsys, "demo", "--out", "afile") == (
+        1, "", "fastrena demo: error: --out 'afile' is a file, not a folder\n")
+
+
+# --------------------------------------------------------------------------
+# every error path, in process
+# --------------------------------------------------------------------------
+PARCELLATE = ["parcellate", "run1.nii.gz", "run2.nii", "--mask", "mask.nii.gz", "-k", 4]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["parcellate", "run1.nii.gz", "--mask", "nomask.nii.gz", "-k", 4, "-o", "l.nii.gz"],
+     "mask: no such file: 'nomask.nii.gz'"),
+    (["parcellate", "flat.nii.gz", "--mask", "mask.nii.gz", "-k", 4, "-o", "l.nii.gz"],
+     "image 'flat.nii.gz' must be a 3-D or 4-D image, got shape (8, 9)"),
+    (["parcellate", "run1.nii.gz", "--mask", "small.nii.gz", "-k", 4, "-o", "l.nii.gz"],
+     "image 'run1.nii.gz' has shape (8, 9, 7) but the mask has shape (8, 9, 6); they must be "
+     "on the same grid"),
+    (["parcellate", "shifted.nii.gz", "--mask", "mask.nii.gz", "-k", 4, "-o", "l.nii.gz"],
+     "image 'shifted.nii.gz' has an affine that differs from the mask's (by up to 2 mm); "
+     "they must be on the same grid"),
+    (["parcellate", "run1.nii.gz", "--mask", "flat.nii.gz", "-k", 4, "-o", "l.nii.gz"],
+     "mask 'flat.nii.gz' must be a 3-D image, got shape (8, 9)"),
+    ([*PARCELLATE, "-o", "nodir/l.nii.gz"], "output folder 'nodir' does not exist"),
+    ([*PARCELLATE, "-o", "run2.nii/l.nii.gz"], "output folder 'run2.nii' does not exist"),
+    ([*PARCELLATE, "-o", "/proc/l.nii.gz"],
+     "output folder '/proc' is not writable (No such file or directory)"),
+    ([*PARCELLATE, "-o", "existing.nii.gz"],
+     "output 'existing.nii.gz' already exists; --force overwrites it"),
+    ([*PARCELLATE, "-o", "l.nii.gz", "--plot", "existing.png"],
+     "output 'existing.png' already exists; --force overwrites it"),
+    ([*PARCELLATE, "-o", "run2.nii", "--force"],
+     "output 'run2.nii' is also an input; inputs are never overwritten, choose another name"),
+    ([*PARCELLATE, "-o", "l.png"], "output 'l.png' must end with .nii or .nii.gz"),
+    ([*PARCELLATE, "-o", "a.nii.gz", "-o", "b.nii.gz"],
+     "-o/--output: give one label image, got 2 files"),
+    ([*PARCELLATE, "-o", "l.nii.gz", "--reduced", "r.txt"],
+     "array 'r.txt': unknown format '.txt'; use .npy, .csv, .tsv"),
+    ([*PARCELLATE, "-o", "l.nii.gz", "--plot", "p.xyz"],
+     "--plot 'p.xyz': unknown picture format 'xyz'; use one of "),
+    ([*PARCELLATE, "-o", "l.nii.gz", "--bg-img", "mask.nii.gz"],
+     "--bg-img is only used with --plot"),
+    ([*PARCELLATE, "-o", "l.nii.gz", "--plot", "p.png", "--bg-img", "none.nii.gz"],
+     "--bg-img: no such file: 'none.nii.gz'"),
+    ([*PARCELLATE, "-o", "l.nii.gz", "--scaling"], "--scaling is only used with --reduced"),
+    ([*PARCELLATE, "-o", "l.nii.gz", "--connectivity", "none.npz"],
+     "--connectivity: no such file: 'none.npz'"),
+    ([*PARCELLATE, "-o", "l.nii.gz", "--connectivity", "mask.nii.gz"],
+     "--connectivity 'mask.nii.gz' is not a scipy.sparse .npz file ("),
+    (["parcellate", "lh.func.gii", "--mask", "mask.nii.gz", "-k", 4, "-o", "l.nii.gz"],
+     "image 'lh.func.gii' is a GIfTI surface file: give its mesh files with --mesh"),
+    (["reduce", "run1.nii.gz", "--labels", "labels.nii.gz", "-o", "r.txt"],
+     "array 'r.txt': unknown format '.txt'; use .npy, .csv, .tsv"),
+    (["reduce", "run1.nii.gz", "--labels", "run1.nii.gz", "-o", "r.npy"],
+     "labels 'run1.nii.gz' must be a 3-D image, got shape (8, 9, 7, 5)"),
+    (["reduce", "run1.nii.gz", "--labels", "nolabels.nii.gz", "-o", "r.npy"],
+     "labels: no such file: 'nolabels.nii.gz'"),
+    (["reduce", "lh.func.gii", "--labels", "labels.nii.gz", "-o", "r.npy"],
+     "image 'lh.func.gii' is a GIfTI surface file: reduce it with GIfTI label files "
+     "(--labels)"),
+    (["expand", "wide.npy", "--labels", "labels.nii.gz", "-o", "e.nii.gz"],
+     "the array has shape (2, 5) but the labels have 4 clusters; it needs 4 columns"),
+    (["expand", "none.npy", "--labels", "labels.nii.gz", "-o", "e.nii.gz"],
+     "array: no such file: 'none.npy'"),
+    (["expand", "wide.npy", "--labels", "labels.nii.gz", "-o", "e.gii"],
+     "output 'e.gii' must end with .nii or .nii.gz"),
+    (["expand", "wide.npy", "--labels", "labels.nii.gz", "-o", "labels.nii.gz", "--force"],
+     "output 'labels.nii.gz' is also an input; inputs are never overwritten, choose another "
+     "name"),
+])
+def test_error_paths(volumes, capsys, args, message):
+    folder, mask, data = volumes
+    write_nifti(folder / "flat.nii.gz", data[:, :, 0, 0])
+    write_nifti(folder / "small.nii.gz", np.ones((8, 9, 6), np.uint8))
+    shifted = AFFINE.copy()
+    shifted[1, 3] += 2.0
+    write_nifti(folder / "shifted.nii.gz", data, affine=shifted)
+    labels = np.zeros(mask.shape, np.int16)
+    labels[mask] = np.arange(mask.sum()) % 4 + 1
+    write_nifti(folder / "labels.nii.gz", labels)
+    write_gifti_data(folder / "lh.func.gii", np.zeros(5))
+    np.save(folder / "wide.npy", np.zeros((2, 5)))
+    (folder / "existing.nii.gz").write_bytes(b"someone's file")
+    (folder / "existing.png").write_bytes(b"someone's picture")
+    before = folder_state(folder)
+    code, out, err = call(capsys, *args)
+    assert (code, out) == (1, "")
+    assert err.startswith(f"fastrena {args[0]}: error: {message}")
+    assert err.endswith("\n") and err.count("\n") == 1
+    assert folder_state(folder) == before
+
+
+def test_surface_error_paths(surfaces, capsys):
+    folder = surfaces[0]
+    base = ["parcellate", "--mesh", "lh.pial.gii", "--mesh", "rh.pial.gii", "-k", 3]
+    before = folder_state(folder)
+    cases = [
+        ([*base, "lh.run1.func.gii", "-o", "a.gii", "-o", "b.gii"],
+         "1 GIfTI data files for 2 meshes: give one file per mesh for each scan group, in "
+         "the order of the meshes"),
+        ([*base, "lh.run1.func.gii", "rh.run1.func.gii", "-o", "a.gii"],
+         "-o/--output: 1 files for 2 meshes; give one label file per mesh"),
+        ([*base, "lh.run1.func.gii", "rh.run1.func.gii", "-o", "a.nii.gz", "-o", "b.gii"],
+         "output 'a.nii.gz' must end with .gii"),
+        ([*base, "lh.run1.func.gii", "rh.run1.func.gii", "-o", "a.gii", "-o", "./a.gii"],
+         "the same output file is given twice: a.gii, a.gii"),
+        ([*base, "rh.run1.func.gii", "lh.run1.func.gii", "-o", "a.gii", "-o", "b.gii"],
+         "image 'rh.run1.func.gii' has 24 vertices but the mesh has 30"),
+        ([*base, "lh.pial.gii", "rh.run1.func.gii", "-o", "a.gii", "-o", "b.gii"],
+         "image 'lh.pial.gii' is a GIfTI mesh, not data on a mesh"),
+        ([*base, "lh.run1.func.gii", "rh.run2.func.gii", "-o", "a.gii", "-o", "b.gii"],
+         "image 'lh.run1.func.gii' and image 'rh.run2.func.gii': parts have different "
+         "numbers of scans ([3, 1])"),
+        (["parcellate", "lh.run1.func.gii", "--mesh", "lh.run1.func.gii", "-k", 3, "-o",
+          "a.gii"],
+         "mesh 'lh.run1.func.gii' is not a GIfTI mesh (it needs a NIFTI_INTENT_POINTSET and "
+         "a NIFTI_INTENT_TRIANGLE array)"),
+        ([*base, "--mask", "lh.mask.gii", "lh.run1.func.gii", "rh.run1.func.gii", "-o", "a.gii",
+          "-o", "b.gii"],
+         "1 mask file(s) for 2 mesh(es); give one mask per mesh"),
+    ]
+    for args, message in cases:
+        code, out, err = call(capsys, *args)
+        assert (code, out, err) == (1, "", f"fastrena parcellate: error: {message}\n")
+    assert folder_state(folder) == before
+
+
+def test_bad_command_lines_exit_2_with_usage(volumes, capsys):
+    code, out, err = call(capsys, *PARCELLATE[:-2], "-k", 0, "-o", "l.nii.gz")
+    assert (code, out) == (2, "")
+    assert err.startswith("usage: fastrena parcellate ")
+    assert err.endswith("fastrena parcellate: error: argument -k/--n-clusters: must be an "
+                        "integer >= 1, got '0'\n")
+    code, _, err = call(capsys, *PARCELLATE, "-o", "l.nii.gz", "--threshold", 1)
+    assert code == 2
+    assert err.endswith("argument --threshold: must be a number in [0, 1), got '1'\n")
+    code, _, err = call(capsys, "reduce", "run1.nii.gz", "-o", "r.npy")
+    assert code == 2
+    assert err.endswith("the following arguments are required: --labels\n")
+
+
+def test_a_failure_after_the_first_output_removes_the_new_files(volumes, capsys, monkeypatch):
+    from fastrena import plotting
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(plotting, "plot_parcellation", disk_full)
+    folder = volumes[0]
+    (folder / "old.npy").write_bytes(b"kept")
+    before = folder_state(folder)
+    code, out, err = call(capsys, *PARCELLATE, "-o", "l.nii.gz", "--reduced", "old.npy",
+                          "--plot", "p.png", "--force")
+    assert code == 1
+    assert err == "fastrena parcellate: error: [Errno 28] No space left on device\n"
+    # The new label image is gone; the file --force replaced stays replaced.
+    after = folder_state(folder)
+    assert Path("l.nii.gz") not in after
+    assert set(after) == set(before)
+    assert after[Path("old.npy")] != b"kept"
+
+
+# --------------------------------------------------------------------------
+# options
+# --------------------------------------------------------------------------
+def test_parcellate_computes_the_mask_and_force_overwrites(volumes, capsys):
+    folder, mask, _ = volumes
+    args = ["parcellate", "run1.nii.gz", "run2.nii", "-k", 5, "-o", "l.nii.gz"]
+    code, out, err = call(capsys, *args)
+    assert (code, err) == (0, "")
+    assert out.startswith("mask: 210 voxels computed from the images\n")
+    labels = np.asarray(nibabel.load(folder / "l.nii.gz").dataobj)
+    np.testing.assert_array_equal(labels != 0, mask)
+    assert call(capsys, *args)[0] == 1
+    assert call(capsys, *args, "--force", "-k", 6)[0] == 0
+    assert np.asarray(nibabel.load(folder / "l.nii.gz").dataobj).max() == 6
+
+
+def test_progress_bars_on_a_terminal_and_quiet(volumes, capsys, monkeypatch):
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    code, out, err = call(capsys, *PARCELLATE, "-o", "l.nii.gz")
+    assert code == 0
+    assert "reading images: " in err and "fit: " in err and "merge" in err
+    code, out, err = call(capsys, "reduce", "run1.nii.gz", "--labels", "l.nii.gz",
+                          "-o", "r.npy")
+    assert code == 0 and "transforming: " in err
+    assert call(capsys, *PARCELLATE, "-o", "q.nii.gz", "--quiet") == (0, "", "")
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: False)
+    code, out, err = call(capsys, *PARCELLATE, "-o", "n.nii.gz")
+    assert (code, err) == (0, "") and out
+
+
+def test_estimator_options_reach_renas(volumes, capsys):
+    folder, mask, data = volumes
+    X = np.stack([data[..., t][mask] for t in range(6)])
+    n = int(mask.sum())
+    chain = sparse.diags([np.ones(n - 1)], [1], shape=(n, n), format="csr")
+    sparse.save_npz(folder / "chain.npz", chain)
+    code, out, err = call(capsys, *PARCELLATE, "-o", "l.nii.gz", "--connectivity", "chain.npz",
+                          "--n-iter", 3, "--threshold", 0.5, "--memory", "cache", "-v",
+                          "--reduced", "r.npy", "--scaling")
+    assert (code, err) == (0, "")
+    reference = ReNA(n_clusters=4, connectivity=chain, n_iter=3, threshold=0.5,
+                     scaling=True).fit(X)
+    labels = np.asarray(nibabel.load(folder / "l.nii.gz").dataobj)
+    np.testing.assert_array_equal(labels[mask], reference.labels_ + 1)
+    np.testing.assert_array_equal(np.load(folder / "r.npy"),
+                                  reference.transform(X.astype(np.float32)))
+    assert "[fastrena] level 1: 210 -> " in out
+    assert any((folder / "cache").rglob("*.pkl")) or any((folder / "cache").rglob("output*"))
+
+
+def test_warnings_are_one_line(volumes, capsys):
+    code, out, err = call(capsys, *PARCELLATE[:-1], 500, "-o", "l.nii.gz")
+    assert code == 0
+    assert err == ("fastrena parcellate: warning: n_clusters=500 is larger than the number of "
+                   "features (210); using n_clusters=210\n")
+
+
+def test_expand_a_single_row_gives_a_3d_image(volumes, capsys):
+    folder, mask, _ = volumes
+    labels = np.zeros(mask.shape, np.int16)
+    labels[mask] = 1
+    labels[2, 2, 2] = 2
+    write_nifti(folder / "labels.nii.gz", labels)
+    np.save(folder / "one.npy", np.array([1.5, -2.0], np.float32))
+    code, out, err = call(capsys, "expand", "one.npy", "--labels", "labels.nii.gz",
+                          "-o", "one.nii.gz", "--scaling")
+    assert (code, out, err) == (0, "wrote one.nii.gz (1 scan, 2 clusters)\n", "")
+    values = np.asarray(nibabel.load(folder / "one.nii.gz").dataobj)
+    assert values.shape == (8, 9, 7) and values.dtype == np.float32
+    assert values[2, 2, 2] == -2.0
+    assert values[3, 3, 3] == np.float32(1.5 / np.sqrt(209))

@@ -1,0 +1,151 @@
+"""fastrena.plotting: pictures drawn headless, checked as real images."""
+
+import struct
+import sys
+
+import matplotlib.image
+import nibabel
+import numpy as np
+import pytest
+from helpers import AFFINE, grid_mesh, write_nifti
+
+from fastrena import ReNA, plotting
+from fastrena._colors import cluster_colors
+
+
+def png_size(path):
+    """(width, height) from a PNG file's signature and IHDR chunk."""
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    assert head[12:16] == b"IHDR"
+    return struct.unpack(">II", head[16:24])
+
+
+def colour_present(pixels, rgb):
+    """Whether some pixel has exactly the 8-bit colour of ``rgb`` (in [0, 1])."""
+    target = np.round(np.asarray(rgb) * 255)
+    return bool(np.all(np.round(pixels[..., :3] * 255) == target, axis=-1).any())
+
+
+@pytest.fixture
+def two_halves(tmp_path):
+    """A label image: left half of a box cluster 1, right half cluster 2."""
+    labels = np.zeros((10, 8, 6), np.int16)
+    labels[1:5, 1:7, 1:5] = 1
+    labels[5:9, 1:7, 1:5] = 2
+    return write_nifti(tmp_path / "labels.nii.gz", labels)
+
+
+def test_plot_parcellation_over_the_mask(two_halves, tmp_path):
+    out = tmp_path / "p.png"
+    figure = plotting.plot_parcellation(two_halves, output_file=out)
+    assert png_size(out) == (1200, 440)
+    pixels = matplotlib.image.imread(out)
+    colours = cluster_colors(2)
+    assert colour_present(pixels, colours[0]) and colour_present(pixels, colours[1])
+    assert [ax.get_title() for ax in figure.axes] == [
+        "sagittal, x = -1 mm", "coronal, y = -5 mm", "axial, z = -3 mm"]
+
+
+def test_plot_parcellation_over_an_anatomical_image_on_another_grid(two_halves, tmp_path):
+    # A finer grid (1 mm) over the same field of view, a bright cube.
+    fine = np.diag([1.0, 1.0, 1.0, 1.0])
+    fine[:3, 3] = AFFINE[:3, 3] - 0.5
+    anatomy = np.zeros((20, 16, 12), np.float32)
+    anatomy[4:16, 4:12, 3:9] = 100.0
+    bg = write_nifti(tmp_path / "t1.nii.gz", anatomy, affine=fine)
+    out = tmp_path / "p.png"
+    plotting.plot_parcellation(two_halves, bg, cut_coords=(0.0, -4.0, -2.0), output_file=out,
+                               figsize=(6, 2.5), dpi=80)
+    assert png_size(out) == (480, 200)
+    pixels = matplotlib.image.imread(out)
+    # The anatomy shows in grey outside the clusters; over them, colours blend.
+    assert colour_present(pixels, (1.0, 1.0, 1.0))
+    assert not colour_present(pixels, cluster_colors(2)[0])
+
+
+def test_plot_parcellation_rejects_empty_labels(tmp_path):
+    path = write_nifti(tmp_path / "z.nii.gz", np.zeros((3, 3, 3), np.int16))
+    with pytest.raises(ValueError, match="^labels_img has no nonzero label$"):
+        plotting.plot_parcellation(path)
+
+
+def test_plot_parcellation_never_overwrites(two_halves, tmp_path):
+    out = tmp_path / "p.png"
+    out.write_bytes(b"keep me")
+    with pytest.raises(FileExistsError, match=f"^output '{out}' already exists; force=True "
+                                              "overwrites it$"):
+        plotting.plot_parcellation(two_halves, output_file=out)
+    assert out.read_bytes() == b"keep me"
+    plotting.plot_parcellation(two_halves, output_file=out, force=True)
+    assert png_size(out) == (1200, 440)
+
+
+def test_plot_surface_parcellation(tmp_path):
+    left, right = grid_mesh(6, 8, x=-20.0), grid_mesh(6, 8, x=20.0)
+    labels = [np.repeat([1, 2], 24), np.repeat([0, 3], 24)]
+    out = tmp_path / "s.png"
+    figure = plotting.plot_surface_parcellation([left, right], labels, output_file=out, dpi=50)
+    assert png_size(out) == (800, 160)
+    assert [ax.get_title() for ax in figure.axes] == [
+        "left lateral", "left medial", "right lateral", "right medial"]
+    pixels = matplotlib.image.imread(out)[..., :3]
+    not_white = np.any(pixels < 0.99, axis=-1).mean()
+    assert not_white > 0.2
+
+
+def test_plot_surface_parcellation_checks_sizes():
+    with pytest.raises(ValueError, match="^a label array has 3 values but its mesh has 4 "
+                                         "vertices$"):
+        plotting.plot_surface_parcellation([grid_mesh(2, 2)], [np.ones(3)])
+    with pytest.raises(ValueError, match="^1 meshes but 2 label arrays; give one label array "
+                                         "per mesh$"):
+        plotting.plot_surface_parcellation([grid_mesh(2, 2)], [np.ones(4), np.ones(4)])
+
+
+def test_plot_cluster_sizes(tmp_path):
+    out = tmp_path / "h.png"
+    figure = plotting.plot_cluster_sizes([1, 3, 3, 40, 200], output_file=out)
+    assert png_size(out) == (640, 420)
+    ax = figure.axes[0]
+    assert ax.get_title() == "5 clusters, largest 200 voxels"
+    assert ax.get_legend().get_texts()[0].get_text() == "median 3"
+    assert ax.get_xscale() == "log"
+    with pytest.raises(ValueError, match=r"^sizes must be a non-empty 1-D array of positive "
+                                         r"counts, got shape \(0,\)$"):
+        plotting.plot_cluster_sizes([])
+
+
+def test_compression_errors_and_curve(tmp_path):
+    X = np.random.default_rng(0).standard_normal((3, 40))
+    errors = plotting.compression_errors(X, [1, 10, 40])
+    for k, error in zip([1, 10, 40], errors):
+        rena = ReNA(n_clusters=k).fit(X)
+        X_hat = rena.inverse_transform(rena.transform(X))
+        assert error == np.linalg.norm(X - X_hat) / np.linalg.norm(X)
+    assert errors[-1] == 0.0 and errors[0] > errors[1] > 0
+    out = tmp_path / "c.png"
+    figure = plotting.plot_compression_curve([1, 10, 40], errors, output_file=out)
+    assert png_size(out) == (640, 420)
+    np.testing.assert_array_equal(figure.axes[0].lines[0].get_ydata(), errors)
+    with pytest.raises(ValueError, match=r"^n_clusters and errors must be 1-D of one length, "
+                                         r"got shapes \(2,\) and \(3,\)$"):
+        plotting.plot_compression_curve([1, 2], errors)
+
+
+def test_compression_errors_of_zero_data():
+    np.testing.assert_array_equal(plotting.compression_errors(np.zeros((2, 6)), [1, 3]),
+                                  [0.0, 0.0])
+
+
+def test_missing_matplotlib_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    with pytest.raises(ImportError, match=r"^fastrena.plotting needs matplotlib: pip install "
+                                          r"fastrena\[neuro\]$"):
+        plotting.plot_cluster_sizes([1, 2])
+
+
+def test_plots_accept_nibabel_images():
+    img = nibabel.Nifti1Image(np.arange(27, dtype=np.int16).reshape(3, 3, 3), AFFINE)
+    figure = plotting.plot_parcellation(img)
+    assert figure.texts[0].get_text() == "26 clusters"
