@@ -151,13 +151,16 @@ def cluster_means_feature_major(XT, order, start, divisors, outT):
 
     Feature-major twin of :func:`cluster_sums_divided_into`: members are
     added in increasing feature order in float64, so the bits are the same;
-    the adds run along contiguous sample rows and vectorise.
+    the adds run along contiguous sample rows and vectorise. Returns
+    whether every result is finite.
     """
     n_clusters = divisors.shape[0]
     n_samples = XT.shape[1]
     n_tasks = (n_clusters + 255) // 256
+    bad = np.zeros(n_tasks, dtype=np.bool_)
     for t in prange(n_tasks):
         acc = np.empty(n_samples, dtype=np.float64)
+        n_bad = 0
         for c in range(256 * t, min(256 * (t + 1), n_clusters)):
             acc[:] = 0.0
             for k in range(start[c], start[c + 1]):
@@ -165,7 +168,11 @@ def cluster_means_feature_major(XT, order, start, divisors, outT):
                 for s in range(n_samples):
                     acc[s] += XT[row, s]
             for s in range(n_samples):
-                outT[c, s] = acc[s] / divisors[c]
+                x = acc[s] / divisors[c]
+                outT[c, s] = x
+                n_bad += (x - x) != 0
+        bad[t] = n_bad != 0
+    return not bad.any()
 
 
 @njit(cache=True, parallel=True)
@@ -174,11 +181,14 @@ def cluster_sums_divided_into(X, labels, divisors, out, rows_per_task):
 
     With ``divisors`` the cluster sizes this is the cluster mean; with their
     square roots, the l2-preserving scaled mean. Sums run in float64 in
-    increasing feature order. Each task owns a block of rows.
+    increasing feature order. Each task owns a block of rows. Returns
+    whether every result is finite (NaN or infinity in X always makes its
+    cluster's result non-finite, so True proves X finite).
     """
     n_samples, n_features = X.shape
     n_clusters = divisors.shape[0]
     n_blocks = (n_samples + rows_per_task - 1) // rows_per_task
+    bad = np.zeros(n_blocks, dtype=np.bool_)
     for blk in prange(n_blocks):
         s0 = blk * rows_per_task
         r = min(rows_per_task, n_samples - s0)
@@ -191,9 +201,14 @@ def cluster_sums_divided_into(X, labels, divisors, out, rows_per_task):
             for j in range(r):
                 acc[c, j] += X[s0 + j, i]
         # Cluster-outer writes: contiguous when ``out`` is feature-major.
+        n_bad = 0
         for c in range(n_clusters):
             for j in range(r):
-                out[s0 + j, c] = acc[c, j] / divisors[c]
+                x = acc[c, j] / divisors[c]
+                out[s0 + j, c] = x
+                n_bad += (x - x) != 0
+        bad[blk] = n_bad != 0
+    return not bad.any()
 
 
 @njit(cache=True)

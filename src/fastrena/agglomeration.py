@@ -17,7 +17,6 @@ from . import _kernels
 from ._validation import (
     check_data,
     check_finite,
-    check_finite_through,
     check_positive_int,
     check_threshold,
 )
@@ -82,10 +81,11 @@ def _is_feature_major(F):
 
 def cluster_sums_divided_into(F, labels, divisors, out):
     """``out[s, c] = sum(F[s, labels == c]) / divisors[c]``, sums in float64
-    in feature order, into ``out`` of any layout."""
+    in feature order, into ``out`` of any layout. Returns whether all the
+    results are finite."""
     rows = (_kernels.ROWS_FEATURE_MAJOR if _is_feature_major(F)
             else _kernels.ROWS_SAMPLE_MAJOR)
-    _kernels.cluster_sums_divided_into(F, labels, divisors, out, rows)
+    return _kernels.cluster_sums_divided_into(F, labels, divisors, out, rows)
 
 
 def cluster_means(X, labels, divisors):
@@ -93,9 +93,15 @@ def cluster_means(X, labels, divisors):
 
     The output has X's float dtype; sums run in float64.
     """
+    return cluster_means_checked(X, labels, divisors)[0]
+
+
+def cluster_means_checked(X, labels, divisors):
+    """:func:`cluster_means` and whether every mean is finite (which proves
+    X finite: a NaN or infinity always reaches its cluster's mean)."""
     out = np.empty((X.shape[0], divisors.shape[0]), dtype=X.dtype)
-    cluster_sums_divided_into(X, labels, divisors, out)
-    return out
+    finite = cluster_sums_divided_into(X, labels, divisors, out)
+    return out, finite
 
 
 def reduce_signals(F, labels, n_new):
@@ -105,16 +111,17 @@ def reduce_signals(F, labels, n_new):
     (n_new, n_samples) array): each node's samples are contiguous, which
     is what the weight and reduction kernels of the later levels stream
     through. Its size is that of X times n_new / n_features (about a
-    quarter after the first level).
+    quarter after the first level). Also returns whether every mean is
+    finite.
     """
     counts = np.bincount(labels, minlength=n_new).astype(np.float64)
     out_t = np.empty((n_new, F.shape[0]), dtype=F.dtype)
     if _is_feature_major(F):
         order, start = _kernels.members_by_cluster(labels, n_new)
-        _kernels.cluster_means_feature_major(F.T, order, start, counts, out_t)
+        finite = _kernels.cluster_means_feature_major(F.T, order, start, counts, out_t)
     else:
-        cluster_sums_divided_into(F, labels, counts, out_t.T)
-    return out_t.T
+        finite = cluster_sums_divided_into(F, labels, counts, out_t.T)
+    return out_t.T, finite
 
 
 @dataclass(frozen=True)
@@ -169,9 +176,12 @@ def agglomerate(X, graph, n_clusters, n_iter=10, threshold=1e-7, verbose=0,
         u, v = _kernels.reduce_edges(u, v, step, n_new)
         level += 1
         if level < n_iter and n_new > n_clusters and u.shape[0] > 0:
-            F = reduce_signals(F, step, n_new)
+            F, finite = reduce_signals(F, step, n_new)
             if check_values:
-                check_finite_through(F, X)
+                # The first level's means cover every feature: finite means
+                # prove a finite X without scanning it.
+                if not finite:
+                    check_finite(X)
                 check_values = False
         _log(verbose, f"level {level}: {n} -> {n_new} clusters "
                       f"({time.perf_counter() - start:.3f} s)")

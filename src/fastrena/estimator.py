@@ -12,8 +12,8 @@ from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted, check_memory
 
 from . import _kernels
-from ._validation import FLOAT_DTYPES, check_data, check_finite_through, check_positive_int
-from .agglomeration import agglomerate, cluster_means, effective_n_clusters, emit_messages
+from ._validation import FLOAT_DTYPES, check_data, check_finite, check_positive_int
+from .agglomeration import agglomerate, cluster_means_checked, effective_n_clusters, emit_messages
 from .masks import resolve_graph
 
 __all__ = ["ReNA"]
@@ -183,8 +183,10 @@ class ReNA(FeatureAgglomeration):
         """
         check_is_fitted(self, "labels_")
         X = check_data(X, self, reset=False, check_values=False)
-        X_red = cluster_means(X, self.labels_, self._divisors(self.scaling))
-        return check_finite_through(X_red, X, self)
+        X_red, finite = cluster_means_checked(X, self.labels_, self._divisors(self.scaling))
+        if not finite:  # a bad value, or finite values whose sum overflows
+            check_finite(X, estimator=self)
+        return X_red
 
     def inverse_transform(self, X_red):
         """Give every feature its cluster's value, shape (n_samples, n_features).
