@@ -203,19 +203,12 @@ def agglomerate(X, graph, n_clusters, n_iter=10, threshold=1e-7, verbose=0,
             target = max(n_components, n_clusters)
             # Each level at least halves every component that still has an
             # edge, so the largest component bounds the levels needed.
-            needed = max(1, math.ceil(math.log2(largest_component_size(graph))))
+            needed = max(1, math.ceil(math.log2(graph.largest_component_size())))
             messages.append(
                 f"n_iter={n_iter} levels were not enough to reach {target} clusters: "
                 f"stopped at {n}; n_iter={needed} always suffices here"
             )
     return AgglomerationResult(labels, int(n), level, tuple(messages))
-
-
-def largest_component_size(graph):
-    """Number of nodes in the largest connected component of ``graph``."""
-    keep = np.ones(graph.n_edges, dtype=bool)
-    labels, _ = _kernels.connected_components(graph.n_nodes, graph.u, graph.v, keep)
-    return int(np.bincount(labels).max()) if graph.n_nodes else 0
 
 
 def effective_n_clusters(n_clusters, n_features):

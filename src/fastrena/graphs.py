@@ -46,10 +46,18 @@ class FeatureGraph:
     def n_edges(self):
         return int(self.u.shape[0])
 
+    def _component_labels(self):
+        keep = np.ones(self.n_edges, dtype=bool)
+        return _kernels.connected_components(self.n_nodes, self.u, self.v, keep)
+
     def n_connected_components(self):
         """Number of connected components (isolated nodes count as one each)."""
-        keep = np.ones(self.n_edges, dtype=bool)
-        return int(_kernels.connected_components(self.n_nodes, self.u, self.v, keep)[1])
+        return int(self._component_labels()[1])
+
+    def largest_component_size(self):
+        """Number of nodes in the largest connected component (0 if empty)."""
+        labels, _ = self._component_labels()
+        return int(np.bincount(labels).max()) if self.n_nodes else 0
 
     def to_adjacency(self):
         """Symmetric ``scipy.sparse`` CSR adjacency with ones on the edges."""
