@@ -198,3 +198,33 @@ def write_gifti_data(path, data):
               for c in columns.T]
     gifti.GiftiImage(darrays=arrays).to_filename(str(path))
     return path
+
+
+# --------------------------------------------------------------------------
+# dask chunk functions that kill the worker process running them (importable
+# by the workers of a distributed cluster: ``tests`` is on their path)
+# --------------------------------------------------------------------------
+def die_on_read(block, block_id=None, folder=None, on_read=1):
+    """Return ``block``, except that the ``on_read``-th read of the first
+    chunk kills its process, once per ``folder`` (reads are counted by
+    marker files, which survive the worker)."""
+    import os
+    from pathlib import Path
+
+    if block_id[0] == 0:
+        folder = Path(folder)
+        n_read = len(list(folder.glob("read-*"))) + 1
+        (folder / f"read-{n_read}").touch()
+        if n_read == on_read and not (folder / "died").exists():
+            (folder / "died").touch()
+            os._exit(1)
+    return block
+
+
+def die_always(block, block_id=None):
+    """Kill the process that reads the first chunk, every time."""
+    import os
+
+    if block_id[0] == 0:
+        os._exit(1)
+    return block

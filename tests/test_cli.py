@@ -104,8 +104,10 @@ def test_console_script_is_installed_and_lists_subcommands(tmp_path):
 @pytest.mark.parametrize("command, options", [
     ("parcellate", ["--mask", "--mesh", "--n-clusters", "--output", "--n-iter", "--threshold",
                     "--scaling", "--memory", "--memory-level", "--connectivity", "--verbose",
-                    "--dtype", "--reduced", "--plot", "--bg-img", "--force", "--quiet"]),
-    ("reduce", ["--labels", "--output", "--scaling", "--dtype", "--force", "--quiet"]),
+                    "--dtype", "--reduced", "--plot", "--bg-img", "--dask", "--scheduler",
+                    "--volumes-per-chunk", "--force", "--quiet"]),
+    ("reduce", ["--labels", "--output", "--scaling", "--dtype", "--dask", "--scheduler",
+                "--volumes-per-chunk", "--force", "--quiet"]),
     ("expand", ["--labels", "--output", "--scaling", "--force", "--quiet"]),
     ("demo", ["--out", "--samples", "--n-clusters", "--surface-clusters", "--force",
               "--quiet"]),
@@ -334,6 +336,20 @@ PARCELLATE = ["parcellate", "run1.nii.gz", "run2.nii", "--mask", "mask.nii.gz", 
     (["expand", "wide.npy", "--labels", "labels.nii.gz", "-o", "labels.nii.gz", "--force"],
      "output 'labels.nii.gz' is also an input; inputs are never overwritten, choose another "
      "name"),
+    ([*PARCELLATE, "-o", "l.nii.gz", "--scheduler", "threads"],
+     "--scheduler is only used with --dask"),
+    ([*PARCELLATE, "-o", "l.nii.gz", "--volumes-per-chunk", "2"],
+     "--volumes-per-chunk is only used with --dask"),
+    (["reduce", "run1.nii.gz", "--labels", "labels.nii.gz", "-o", "r.npy", "--scheduler",
+      "threads"], "--scheduler is only used with --dask"),
+    ([*PARCELLATE, "-o", "l.nii.gz", "--dask", "--scheduler", "nonsense://host:1"],
+     "cannot reach a Dask scheduler at 'nonsense://host:1' (unknown address scheme "
+     "'nonsense'"),
+    (["reduce", "run1.nii.gz", "--labels", "labels.nii.gz", "-o", "r.npy", "--dask",
+      "--scheduler", "nonsense://host:1"],
+     "cannot reach a Dask scheduler at 'nonsense://host:1'"),
+    (["parcellate", "nan.nii", "--mask", "mask.nii.gz", "-k", 4, "-o", "l.nii.gz", "--dask"],
+     "image 'nan.nii' has NaN or infinite values inside the mask (volume 1)"),
 ])
 def test_error_paths(volumes, capsys, args, message):
     folder, mask, data = volumes
@@ -346,6 +362,9 @@ def test_error_paths(volumes, capsys, args, message):
     labels[mask] = np.arange(mask.sum()) % 4 + 1
     write_nifti(folder / "labels.nii.gz", labels)
     write_gifti_data(folder / "lh.func.gii", np.zeros(5))
+    nan = data[..., :2].copy()
+    nan[3, 3, 3, 1] = np.nan
+    write_nifti(folder / "nan.nii", nan)
     np.save(folder / "wide.npy", np.zeros((2, 5)))
     (folder / "existing.nii.gz").write_bytes(b"someone's file")
     (folder / "existing.png").write_bytes(b"someone's picture")
@@ -498,3 +517,48 @@ def test_expand_a_single_row_gives_a_3d_image(volumes, capsys):
     assert values.shape == (8, 9, 7) and values.dtype == np.float32
     assert values[2, 2, 2] == -2.0
     assert values[3, 3, 3] == np.float32(1.5 / np.sqrt(209))
+
+
+# --------------------------------------------------------------------------
+# --dask: lazy reading, the same files as without it
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("options", [
+    ["--dask"],
+    ["--dask", "--volumes-per-chunk", "2", "--scheduler", "synchronous"],
+    ["--dask", "--scheduler", "processes"],
+])
+def test_dask_gives_the_same_files(volumes, capsys, options):
+    folder, mask, data = volumes
+    common = ["run1.nii.gz", "run2.nii", "--mask", "mask.nii.gz", "-k", 12]
+    assert call(capsys, "parcellate", *common, "-o", "ref.nii.gz", "--reduced", "ref.npy",
+                "-q")[0] == 0
+    code, out, err = call(capsys, "parcellate", *common, "-o", "lazy.nii.gz", "--reduced",
+                          "lazy.npy", *options)
+    assert (code, err) == (0, "")
+    assert re.match(r"12 clusters of 210 voxels from 6 scans \(read lazily, by the fit, "
+                    r"fit in \d+\.\d\d s\)\n", out)
+    np.testing.assert_array_equal(np.asarray(nibabel.load(folder / "lazy.nii.gz").dataobj),
+                                  np.asarray(nibabel.load(folder / "ref.nii.gz").dataobj))
+    np.testing.assert_array_equal(np.load(folder / "lazy.npy"), np.load(folder / "ref.npy"))
+
+    assert call(capsys, "reduce", "run2.nii", "run1.nii.gz", "--labels", "ref.nii.gz", "-o",
+                "ref2.npy", "--scaling")[0] == 0
+    code, out, err = call(capsys, "reduce", "run2.nii", "run1.nii.gz", "--labels",
+                          "ref.nii.gz", "-o", "lazy2.npy", "--scaling", *options)
+    assert (code, err) == (0, "")
+    assert re.fullmatch(r"wrote lazy2.npy: 6 scans x 12 clusters \(\d+\.\d\d s\)\n", out)
+    np.testing.assert_array_equal(np.load(folder / "lazy2.npy"), np.load(folder / "ref2.npy"))
+
+
+def test_dask_on_surfaces(surfaces, capsys):
+    folder, data, left_mask = surfaces
+    groups = ["lh.run1.func.gii", "rh.run1.func.gii", "lh.run2.func.gii", "rh.run2.func.gii"]
+    meshes = ["--mesh", "lh.pial.gii", "--mesh", "rh.pial.gii"]
+    for name, extra in (("ref", []), ("lazy", ["--dask"])):
+        code, out, err = call(capsys, "parcellate", *groups, *meshes, "-k", 7, "-o",
+                              f"lh.{name}.label.gii", "-o", f"rh.{name}.label.gii", *extra)
+        assert (code, err) == (0, "")
+    for hemi in ("lh", "rh"):
+        np.testing.assert_array_equal(
+            nibabel.load(folder / f"{hemi}.lazy.label.gii").darrays[0].data,
+            nibabel.load(folder / f"{hemi}.ref.label.gii").darrays[0].data)

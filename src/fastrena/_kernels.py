@@ -8,10 +8,14 @@ count. No ``fastmath``: reassociating the sums would change tie decisions.
 import numpy as np
 from numba import njit, prange
 
-#: Samples are summed in consecutive blocks of this many samples; each
-#: block's partial sum starts from zero and the partials are then added left
-#: to right. Fixing the order this way lets a chunked (out-of-core) pass
-#: produce exactly the same float64 weights as the in-memory pass.
+#: Samples are summed in consecutive blocks of this many samples, from
+#: sample 0; each block's partial sum runs over its samples in order, from
+#: zero. The partials are then added along a fixed binary tree over the block
+#: index (see :func:`_push_partial`), the same whatever the memory layout,
+#: the thread count or the way the samples are split into chunks: a chunked
+#: (Dask) pass whose chunks start at multiples of this size rebuilds exactly
+#: the same float64 weights from the sums of whole subtrees
+#: (``fastrena._chunked``).
 SAMPLE_BLOCK = 64
 
 #: Edges handled by one parallel task in the sample-major weight kernel.
@@ -25,6 +29,52 @@ ROWS_SAMPLE_MAJOR = 4
 ROWS_FEATURE_MAJOR = 8
 
 
+@njit(cache=True)
+def tree_levels(n_samples):
+    """Slots of the binary counter that adds the block partials of
+    ``n_samples`` samples: the bit length of the number of blocks."""
+    n_blocks = (n_samples + SAMPLE_BLOCK - 1) // SAMPLE_BLOCK
+    levels = 0
+    while n_blocks > 0:
+        levels += 1
+        n_blocks >>= 1
+    return max(levels, 1)
+
+
+@njit(cache=True)
+def _push_partial(slots, block, value):
+    """Add the partial of block number ``block`` to a binary counter.
+
+    ``slots[j]`` holds, when bit j of the number of blocks pushed so far is
+    set, the sum of the aligned run of 2**j blocks before the later slots'
+    runs. Pushing block b merges it with the runs it completes, so every
+    stored value is the sum of an aligned dyadic run of blocks, computed as
+    (left half) + (right half). The total, :func:`_counter_total`, is then
+    the binary tree sum over the blocks padded with zeros to a power of two.
+    """
+    j = 0
+    while (block >> j) & 1:
+        value = slots[j] + value
+        j += 1
+    slots[j] = value
+
+
+@njit(cache=True)
+def _counter_total(slots, n_blocks):
+    """The tree sum held by a binary counter after ``n_blocks`` pushes:
+    its runs added from the smallest (rightmost) to the largest."""
+    total = 0.0
+    first = True
+    for j in range(slots.shape[0]):
+        if (n_blocks >> j) & 1:
+            if first:
+                total = slots[j]
+                first = False
+            else:
+                total = slots[j] + total
+    return total
+
+
 @njit(cache=True, parallel=True)
 def edge_weights_sample_major(X, u, v):
     """Squared distances along edges for X of shape (n_samples, n_nodes).
@@ -33,12 +83,14 @@ def edge_weights_sample_major(X, u, v):
     rows of one block stay in cache while the threads sweep the edges (a
     node's far neighbours, a slice away, are reused from cache rather than
     read again from memory); each task gathers the ends of a contiguous run
-    of edges, whose nodes sit close together.
+    of edges, whose nodes sit close together. Block partials go into one
+    binary counter per edge (see :data:`SAMPLE_BLOCK`).
     """
     n_samples = X.shape[0]
     n_edges = u.shape[0]
-    out = np.zeros(n_edges, dtype=np.float64)
     n_chunks = (n_edges + _EDGE_CHUNK - 1) // _EDGE_CHUNK
+    slots = np.zeros((n_edges, tree_levels(n_samples)), dtype=np.float64)
+    block = 0
     for b0 in range(0, n_samples, SAMPLE_BLOCK):
         b1 = min(b0 + SAMPLE_BLOCK, n_samples)
         for c in prange(n_chunks):
@@ -70,21 +122,31 @@ def edge_weights_sample_major(X, u, v):
                     part[k] += d * d
                 s += 1
             for k in range(m):
-                out[e0 + k] += part[k]
+                _push_partial(slots[e0 + k], block, part[k])
+        block += 1
+    out = np.empty(n_edges, dtype=np.float64)
+    for e in prange(n_edges):
+        out[e] = _counter_total(slots[e], block)
     return out
 
 
 @njit(cache=True)
-def _edge_weight_feature_major(XT, a, b):
+def _edge_weight_feature_major(XT, a, b, slots):
     n_samples = XT.shape[1]
-    total = 0.0
+    block = 0
     for b0 in range(0, n_samples, SAMPLE_BLOCK):
         part = 0.0
         for s in range(b0, min(b0 + SAMPLE_BLOCK, n_samples)):
             d = np.float64(XT[a, s]) - np.float64(XT[b, s])
             part += d * d
-        total += part
-    return total
+        _push_partial(slots, block, part)
+        block += 1
+    return _counter_total(slots, block)
+
+
+#: Groups of four edges handled by one parallel task of the feature-major
+#: weight kernel (each task allocates its binary counters once).
+_GROUPS_PER_TASK = 1024
 
 
 @njit(cache=True, parallel=True)
@@ -97,34 +159,40 @@ def edge_weights_feature_major(XT, u, v):
     """
     n_samples = XT.shape[1]
     n_edges = u.shape[0]
+    levels = tree_levels(n_samples)
     out = np.empty(n_edges, dtype=np.float64)
     n_groups = n_edges // 4
-    for g in prange(n_groups):
-        e = 4 * g
-        a0, a1, a2, a3 = u[e], u[e + 1], u[e + 2], u[e + 3]
-        c0, c1, c2, c3 = v[e], v[e + 1], v[e + 2], v[e + 3]
-        t0 = t1 = t2 = t3 = 0.0
-        for b0 in range(0, n_samples, SAMPLE_BLOCK):
-            p0 = p1 = p2 = p3 = 0.0
-            for s in range(b0, min(b0 + SAMPLE_BLOCK, n_samples)):
-                d0 = np.float64(XT[a0, s]) - np.float64(XT[c0, s])
-                d1 = np.float64(XT[a1, s]) - np.float64(XT[c1, s])
-                d2 = np.float64(XT[a2, s]) - np.float64(XT[c2, s])
-                d3 = np.float64(XT[a3, s]) - np.float64(XT[c3, s])
-                p0 += d0 * d0
-                p1 += d1 * d1
-                p2 += d2 * d2
-                p3 += d3 * d3
-            t0 += p0
-            t1 += p1
-            t2 += p2
-            t3 += p3
-        out[e] = t0
-        out[e + 1] = t1
-        out[e + 2] = t2
-        out[e + 3] = t3
+    n_tasks = (n_groups + _GROUPS_PER_TASK - 1) // _GROUPS_PER_TASK
+    for t in prange(n_tasks):
+        slots = np.zeros((4, levels), dtype=np.float64)
+        for g in range(t * _GROUPS_PER_TASK, min((t + 1) * _GROUPS_PER_TASK, n_groups)):
+            e = 4 * g
+            a0, a1, a2, a3 = u[e], u[e + 1], u[e + 2], u[e + 3]
+            c0, c1, c2, c3 = v[e], v[e + 1], v[e + 2], v[e + 3]
+            block = 0
+            for b0 in range(0, n_samples, SAMPLE_BLOCK):
+                p0 = p1 = p2 = p3 = 0.0
+                for s in range(b0, min(b0 + SAMPLE_BLOCK, n_samples)):
+                    d0 = np.float64(XT[a0, s]) - np.float64(XT[c0, s])
+                    d1 = np.float64(XT[a1, s]) - np.float64(XT[c1, s])
+                    d2 = np.float64(XT[a2, s]) - np.float64(XT[c2, s])
+                    d3 = np.float64(XT[a3, s]) - np.float64(XT[c3, s])
+                    p0 += d0 * d0
+                    p1 += d1 * d1
+                    p2 += d2 * d2
+                    p3 += d3 * d3
+                _push_partial(slots[0], block, p0)
+                _push_partial(slots[1], block, p1)
+                _push_partial(slots[2], block, p2)
+                _push_partial(slots[3], block, p3)
+                block += 1
+            out[e] = _counter_total(slots[0], block)
+            out[e + 1] = _counter_total(slots[1], block)
+            out[e + 2] = _counter_total(slots[2], block)
+            out[e + 3] = _counter_total(slots[3], block)
+    slots = np.zeros(levels, dtype=np.float64)
     for e in range(4 * n_groups, n_edges):
-        out[e] = _edge_weight_feature_major(XT, u[e], v[e])
+        out[e] = _edge_weight_feature_major(XT, u[e], v[e], slots)
     return out
 
 

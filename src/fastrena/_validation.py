@@ -1,6 +1,7 @@
 """Parameter and data validation shared by the functions and the estimator."""
 
 import numbers
+import sys
 
 import numpy as np
 from sklearn.utils import check_array
@@ -31,13 +32,25 @@ def check_threshold(value):
     return float(value)
 
 
+def is_dask_array(X):
+    """Whether X is a ``dask.array.Array`` (without importing Dask)."""
+    module = sys.modules.get("dask.array")
+    return module is not None and isinstance(X, module.Array)
+
+
 def check_finite(X, input_name="X", estimator=None):
     """Raise scikit-learn's standard error if X holds NaN or infinity.
 
     scikit-learn's own check is a single-threaded pass over X, as long as
     a whole ReNA level on two threads; this one scans contiguous arrays in
-    parallel and only calls scikit-learn's to word the error.
+    parallel and only calls scikit-learn's to word the error. A Dask array
+    is scanned chunk by chunk.
     """
+    if is_dask_array(X):
+        from ._chunked import chunked_check_finite
+
+        chunked_check_finite(X, estimator)
+        return
     if X.flags.c_contiguous or X.flags.f_contiguous:
         if _kernels.all_finite(X.ravel(order="K")):
             return
@@ -54,7 +67,17 @@ def check_data(X, estimator=None, reset=None, check_values=True):
     set or checked. ``check_values=False`` leaves the NaN/infinity scan to
     the caller (who may prove X finite more cheaply, see
     ``fastrena.agglomeration.cluster_means_checked``).
+
+    A Dask array is validated without being read (see
+    ``fastrena._chunked.check_chunked_data``) and stays a Dask array.
     """
+    if is_dask_array(X):
+        from ._chunked import check_chunked_data
+
+        X = check_chunked_data(X, estimator, reset)
+        if check_values:
+            check_finite(X, estimator=estimator)
+        return X
     kwargs = dict(dtype=list(FLOAT_DTYPES), ensure_min_samples=1,
                   ensure_min_features=1, ensure_all_finite=False)
     if reset is None:

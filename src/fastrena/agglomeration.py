@@ -9,6 +9,7 @@ rule) -> reduction of the graph and of the signals. The estimator in
 import math
 import time
 import warnings
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +20,7 @@ from ._validation import (
     check_finite,
     check_positive_int,
     check_threshold,
+    is_dask_array,
 )
 from .graphs import FeatureGraph
 from .masks import resolve_graph
@@ -39,6 +41,9 @@ def edge_weights(F, u, v):
     Parameters
     ----------
     F : ndarray, shape (n_samples, n_nodes), float32 or float64, any layout
+        Or a Dask array chunked along samples, each chunk but the last a
+        multiple of 64 samples with all the nodes (see
+        ``fastrena._chunked.sample_aligned``): one pass over it.
     u, v : ndarray of int64, shape (n_edges,)
 
     Returns
@@ -46,8 +51,13 @@ def edge_weights(F, u, v):
     ndarray of float64, shape (n_edges,)
         Accumulated in float64 in a fixed order (see
         ``fastrena._kernels.SAMPLE_BLOCK``), so the result does not depend on
-        the memory layout of ``F`` or on the number of threads.
+        the memory layout of ``F``, the number of threads, or how a Dask
+        array is chunked.
     """
+    if is_dask_array(F):
+        from ._chunked import chunked_edge_weights
+
+        return chunked_edge_weights(F, u, v)
     if _is_feature_major(F):
         return _kernels.edge_weights_feature_major(F.T, u, v)
     return _kernels.edge_weights_sample_major(F, u, v)
@@ -104,7 +114,7 @@ def cluster_means_checked(X, labels, divisors):
     return out, finite
 
 
-def reduce_signals(F, labels, n_new):
+def reduce_signals(F, labels, n_new, store=None):
     """Signals of the next level: the mean of each new node's members.
 
     The result is feature-major (the transpose of a C-ordered
@@ -112,8 +122,13 @@ def reduce_signals(F, labels, n_new):
     is what the weight and reduction kernels of the later levels stream
     through. Its size is that of X times n_new / n_features (about a
     quarter after the first level). Also returns whether every mean is
-    finite.
+    finite. A Dask ``F`` gives a Dask array, computed and kept by ``store``
+    (a ``fastrena._chunked.SignalStore``), chunk by chunk the same values.
     """
+    if is_dask_array(F):
+        from ._chunked import chunked_reduce_signals
+
+        return chunked_reduce_signals(F, labels, n_new, store)
     counts = np.bincount(labels, minlength=n_new).astype(np.float64)
     out_t = np.empty((n_new, F.shape[0]), dtype=F.dtype)
     if _is_feature_major(F):
@@ -122,6 +137,25 @@ def reduce_signals(F, labels, n_new):
     else:
         finite = cluster_sums_divided_into(F, labels, counts, out_t.T)
     return out_t.T, finite
+
+
+def expand_clusters(X_red, labels, divisors=None):
+    """``out[s, i] = X_red[s, labels[i]]``, after dividing ``X_red`` by
+    ``divisors`` (per cluster) if given; X_red's float dtype."""
+    if divisors is not None:
+        X_red = (X_red / divisors).astype(X_red.dtype, copy=False)
+    out = np.empty((X_red.shape[0], labels.shape[0]), dtype=X_red.dtype)
+    _kernels.expand_clusters(X_red, labels, out)
+    return out
+
+
+def _signal_store(X):
+    """Where a Dask fit keeps its reduced signals (nothing for arrays)."""
+    if is_dask_array(X):
+        from ._chunked import SignalStore
+
+        return SignalStore()
+    return nullcontext()
 
 
 @dataclass(frozen=True)
@@ -153,6 +187,10 @@ def agglomerate(X, graph, n_clusters, n_iter=10, threshold=1e-7, verbose=0,
                 on_level=None, check_values=False):
     """ReNA on validated inputs: ``X`` (n_samples, n_nodes) float, a graph.
 
+    ``X`` may be a Dask array: the levels then run as Dask passes (see
+    :mod:`fastrena._chunked`) and give the labels of the in-memory fit of
+    the same values.
+
     No warning is emitted here: the reasons for missing ``n_clusters`` come
     back in ``messages`` (so a cached result reports them again). Callers
     should use :func:`recursive_neighbor_agglomeration` or ``ReNA``.
@@ -163,33 +201,9 @@ def agglomerate(X, graph, n_clusters, n_iter=10, threshold=1e-7, verbose=0,
     them (a quarter of X's size) replaces a scan of X whenever a level
     reduces the signals.
     """
-    n = graph.n_nodes
-    u, v = graph.u, graph.v
-    labels = np.arange(n, dtype=np.int64)
-    F = X
-    level = 0
-    while level < n_iter and n > n_clusters and u.shape[0] > 0:
-        start = time.perf_counter()
-        w = edge_weights(F, u, v)
-        step, n_new = nearest_neighbor_merge(n, u, v, w, threshold, n_clusters)
-        labels = step[labels]
-        u, v = _kernels.reduce_edges(u, v, step, n_new)
-        level += 1
-        if level < n_iter and n_new > n_clusters and u.shape[0] > 0:
-            F, finite = reduce_signals(F, step, n_new)
-            if check_values:
-                # The first level's means cover every feature: finite means
-                # prove a finite X without scanning it.
-                if not finite:
-                    check_finite(X)
-                check_values = False
-        _log(verbose, f"level {level}: {n} -> {n_new} clusters "
-                      f"({time.perf_counter() - start:.3f} s)")
-        if on_level is not None:
-            on_level(level, n, n_new)
-        n = n_new
-    if check_values:
-        check_finite(X)
+    with _signal_store(X) as store:
+        n, u, v, labels, level = _run_levels(X, graph, n_clusters, n_iter, threshold,
+                                             verbose, on_level, check_values, store)
     messages = []
     if n > n_clusters:
         n_components = FeatureGraph(n, u, v).n_connected_components()
@@ -209,6 +223,44 @@ def agglomerate(X, graph, n_clusters, n_iter=10, threshold=1e-7, verbose=0,
                 f"stopped at {n}; n_iter={needed} always suffices here"
             )
     return AgglomerationResult(labels, int(n), level, tuple(messages))
+
+
+def _run_levels(X, graph, n_clusters, n_iter, threshold, verbose, on_level, check_values,
+                store):
+    """The levels of :func:`agglomerate`: (nodes left, their edges u and v,
+    labels of the features, levels run)."""
+    n = graph.n_nodes
+    u, v = graph.u, graph.v
+    labels = np.arange(n, dtype=np.int64)
+    F = X
+    if is_dask_array(X):
+        from ._chunked import sample_aligned
+
+        F = sample_aligned(X)
+    level = 0
+    while level < n_iter and n > n_clusters and u.shape[0] > 0:
+        start = time.perf_counter()
+        w = edge_weights(F, u, v)
+        step, n_new = nearest_neighbor_merge(n, u, v, w, threshold, n_clusters)
+        labels = step[labels]
+        u, v = _kernels.reduce_edges(u, v, step, n_new)
+        level += 1
+        if level < n_iter and n_new > n_clusters and u.shape[0] > 0:
+            F, finite = reduce_signals(F, step, n_new, store)
+            if check_values:
+                # The first level's means cover every feature: finite means
+                # prove a finite X without scanning it.
+                if not finite:
+                    check_finite(X)
+                check_values = False
+        _log(verbose, f"level {level}: {n} -> {n_new} clusters "
+                      f"({time.perf_counter() - start:.3f} s)")
+        if on_level is not None:
+            on_level(level, n, n_new)
+        n = n_new
+    if check_values:
+        check_finite(X)
+    return n, u, v, labels, level
 
 
 def effective_n_clusters(n_clusters, n_features):
@@ -235,8 +287,9 @@ def recursive_neighbor_agglomeration(X, mask_img=None, n_clusters=2, n_iter=10,
 
     Parameters
     ----------
-    X : array-like, shape (n_samples, n_features)
-        float32 stays float32; other real types become float64.
+    X : array-like or dask array, shape (n_samples, n_features)
+        float32 stays float32; other real types become float64. A Dask
+        array is read chunk by chunk (twice), never whole.
     mask_img : see :class:`fastrena.ReNA`, optional
         Defines the feature graph (None: a 1-D chain, unless ``connectivity``).
     n_clusters : int, default=2

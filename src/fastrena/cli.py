@@ -11,8 +11,10 @@ import argparse
 import sys
 import time
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
+
+import numpy as np
 
 from . import __version__
 
@@ -102,6 +104,21 @@ def _add_common(parser):
                         help="no progress bars and no summary (errors still go to stderr)")
 
 
+def _add_dask_options(parser, what):
+    parser.add_argument("--dask", action="store_true",
+                        help=f"read the images lazily with Dask and {what} chunk by chunk: "
+                             "memory bounded by the chunk size, not the data size (needs "
+                             "the dask extra)")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="with --dask: the address of a running dask.distributed "
+                             "scheduler to join (tcp://host:8786; workers must see the "
+                             "files), or a local scheduler: threads (default), processes, "
+                             "synchronous")
+    parser.add_argument("--volumes-per-chunk", type=_positive_int, metavar="N",
+                        help="with --dask: chunks of N volumes within 4-D images (default: "
+                             "one chunk per image)")
+
+
 def _add_labels_options(parser, labels_help):
     parser.add_argument("--labels", action="append", required=True, metavar="LABELS",
                         help=labels_help)
@@ -170,6 +187,7 @@ def build_parser():
     p.add_argument("--plot", metavar="PNG", help="also draw the parcellation to this picture")
     p.add_argument("--bg-img", metavar="ANAT",
                    help="with --plot: anatomical NIfTI image to draw the clusters over")
+    _add_dask_options(p, "fit")
     _add_common(p)
     p.set_defaults(run=_parcellate)
 
@@ -190,6 +208,7 @@ def build_parser():
                    help="array to write: .npy, .csv or .tsv")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                    help="precision of the result (default: float32)")
+    _add_dask_options(p, "reduce them")
     _add_common(p)
     p.set_defaults(run=_reduce)
 
@@ -266,7 +285,7 @@ def main(argv=None):
     try:
         with _warnings_to_stderr(args.command):
             args.run(args, session)
-    except _USER_ERRORS as exc:
+    except _USER_ERRORS + _dask_errors() as exc:
         session.remove_new_files()
         message = _one_line(exc) if not isinstance(exc, MemoryError) else "out of memory"
         print(f"fastrena {args.command}: error: {message}", file=sys.stderr)
@@ -276,6 +295,43 @@ def main(argv=None):
         print(f"fastrena {args.command}: interrupted", file=sys.stderr)
         return 130
     return 0
+
+
+def _dask_errors():
+    """Dask's errors that are about the cluster, not fastrena: workers that
+    kept dying on a task (out of memory, killed)."""
+    if "distributed" not in sys.modules:
+        return ()
+    from distributed import KilledWorker
+
+    return (KilledWorker,)
+
+
+def _check_dask_options(args):
+    from .io import InputError
+
+    if not args.dask:
+        for option, value in (("--scheduler", args.scheduler),
+                              ("--volumes-per-chunk", args.volumes_per_chunk)):
+            if value is not None:
+                raise InputError(f"{option} is only used with --dask")
+
+
+def _lazy_images(args, layout, images):
+    """The images as a lazy Dask array (``--dask``)."""
+    from .dask import read_images_lazily
+
+    return read_images_lazily(layout, images, dtype=args.dtype,
+                              volumes_per_chunk=args.volumes_per_chunk)
+
+
+def _scheduler(args):
+    """Where the Dask work of a subcommand runs (a no-op without ``--dask``)."""
+    if not args.dask:
+        return nullcontext()
+    from .dask import use_scheduler
+
+    return use_scheduler(args.scheduler)
 
 
 def _group(files, n_parts):
@@ -317,6 +373,7 @@ def _parcellate(args, session):
         raise InputError("--scaling is only used with --reduced")
     if not surface and args.mask is not None and len(args.mask) != 1:
         raise InputError(f"--mask: give one NIfTI mask, got {len(args.mask)} files")
+    _check_dask_options(args)
     # Every name and every small input is checked before the long work.
     for output in args.output:
         check_image_name(output, _GIFTI if surface else _NIFTI)
@@ -331,38 +388,44 @@ def _parcellate(args, session):
     session.check_outputs([*args.output, args.reduced, args.plot], inputs, args.force)
     connectivity = _load_connectivity(args.connectivity)
     progress = _progress_on(args)
-    start = time.perf_counter()
-    if surface:
-        layout = surface_layout(args.mesh, args.mask)
-        images = _group(args.images, n_parts)
-    else:
-        _refuse_gifti(args.images, "give its mesh files with --mesh")
-        mask = args.mask[0] if args.mask else compute_mask(args.images, verbose=progress)
-        layout = mask_layout(mask, "mask")
-        images = args.images
-        if args.mask is None:
-            session.say(f"mask: {layout.n_features} voxels computed from the images")
-    X = read_images(layout, images, args.dtype, progress)
-    read_s = _elapsed(start)
-    start = time.perf_counter()
-    rena = fit_layout(X, layout, args.n_clusters, progress=progress, scaling=args.scaling,
-                      n_iter=args.n_iter, threshold=args.threshold, memory=args.memory,
-                      memory_level=args.memory_level, verbose=args.verbose,
-                      connectivity=connectivity)
-    what = "voxels" if isinstance(layout, VolumeLayout) else "vertices"
-    session.say(f"{rena.n_clusters_} clusters of {X.shape[1]} {what} from {X.shape[0]} "
-                f"scans (read in {read_s}, fit in {_elapsed(start)})")
-    parcellation = Parcellation.from_labels(layout, rena.labels_)
-    images = parcellation.label_gifti() if surface else [parcellation.label_img()]
-    for image, path in zip(images, args.output):
-        save_img(image, path, force=args.force, hint=_FORCE_HINT)
-    session.say(f"wrote {', '.join(args.output)} (0 = background, clusters "
-                f"1..{rena.n_clusters_})")
-    if args.reduced:
-        save_array(rena.transform(X), args.reduced, force=args.force,
-                   columns=[f"label_{v}" for v in parcellation.values], hint=_FORCE_HINT)
-        session.say(f"wrote {args.reduced} ({X.shape[0]} x {rena.n_clusters_} cluster "
-                    "means)")
+    with _scheduler(args):
+        start = time.perf_counter()
+        if surface:
+            layout = surface_layout(args.mesh, args.mask)
+            images = _group(args.images, n_parts)
+        else:
+            _refuse_gifti(args.images, "give its mesh files with --mesh")
+            mask = args.mask[0] if args.mask else compute_mask(args.images, verbose=progress)
+            layout = mask_layout(mask, "mask")
+            images = args.images
+            if args.mask is None:
+                session.say(f"mask: {layout.n_features} voxels computed from the images")
+        if args.dask:
+            X = _lazy_images(args, layout, images)
+            read_s = "lazily, by the fit"
+        else:
+            X = read_images(layout, images, args.dtype, progress)
+            read_s = f"in {_elapsed(start)}"
+        start = time.perf_counter()
+        rena = fit_layout(X, layout, args.n_clusters, progress=progress,
+                          scaling=args.scaling, n_iter=args.n_iter, threshold=args.threshold,
+                          memory=args.memory, memory_level=args.memory_level,
+                          verbose=args.verbose, connectivity=connectivity)
+        what = "voxels" if isinstance(layout, VolumeLayout) else "vertices"
+        session.say(f"{rena.n_clusters_} clusters of {X.shape[1]} {what} from {X.shape[0]} "
+                    f"scans (read {read_s}, fit in {_elapsed(start)})")
+        parcellation = Parcellation.from_labels(layout, rena.labels_)
+        images_out = parcellation.label_gifti() if surface else [parcellation.label_img()]
+        for image, path in zip(images_out, args.output):
+            save_img(image, path, force=args.force, hint=_FORCE_HINT)
+        session.say(f"wrote {', '.join(args.output)} (0 = background, clusters "
+                    f"1..{rena.n_clusters_})")
+        if args.reduced:
+            X_red = np.asarray(rena.transform(X))  # computes a lazy (Dask) result
+            save_array(X_red, args.reduced, force=args.force,
+                       columns=[f"label_{v}" for v in parcellation.values], hint=_FORCE_HINT)
+            session.say(f"wrote {args.reduced} ({X.shape[0]} x {rena.n_clusters_} cluster "
+                        "means)")
     if args.plot:
         _plot_parcellation(parcellation, args)
         session.say(f"wrote {args.plot}")
@@ -413,6 +476,7 @@ def _reduce(args, session):
     from .io import SurfaceLayout, array_format, load_parcellation, save_array
 
     array_format(args.output)
+    _check_dask_options(args)
     session.check_outputs([args.output], [*args.images, *args.labels], args.force)
     parcellation = load_parcellation(args.labels)
     images = args.images
@@ -421,8 +485,16 @@ def _reduce(args, session):
     else:
         _refuse_gifti(images, "reduce it with GIfTI label files (--labels)")
     start = time.perf_counter()
-    X_red = parcellation.reduce(images, scaling=args.scaling, dtype=args.dtype,
-                                verbose=_progress_on(args))
+    with _scheduler(args):
+        if args.dask:
+            from .dask import reduce_images_lazily
+
+            X_red = reduce_images_lazily(parcellation, images, scaling=args.scaling,
+                                         dtype=args.dtype,
+                                         volumes_per_chunk=args.volumes_per_chunk).compute()
+        else:
+            X_red = parcellation.reduce(images, scaling=args.scaling, dtype=args.dtype,
+                                        verbose=_progress_on(args))
     save_array(X_red, args.output, force=args.force, hint=_FORCE_HINT,
                columns=[f"label_{v}" for v in parcellation.values])
     session.say(f"wrote {args.output}: {X_red.shape[0]} scans x {X_red.shape[1]} "

@@ -2,6 +2,7 @@
 :func:`fastrena.agglomeration.agglomerate`."""
 
 import os
+import warnings
 from contextvars import ContextVar
 from numbers import Integral, Real
 
@@ -11,9 +12,10 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted, check_memory
 
-from . import _kernels
-from ._validation import FLOAT_DTYPES, check_data, check_finite, check_positive_int
-from .agglomeration import agglomerate, cluster_means_checked, effective_n_clusters, emit_messages
+from ._validation import (FLOAT_DTYPES, check_data, check_finite, check_positive_int,
+                          is_dask_array)
+from .agglomeration import (agglomerate, cluster_means_checked, effective_n_clusters,
+                            emit_messages, expand_clusters)
 from .masks import resolve_graph
 
 __all__ = ["ReNA"]
@@ -25,11 +27,18 @@ __all__ = ["ReNA"]
 LEVEL_CALLBACK = ContextVar("fastrena_level_callback", default=None)
 
 
-def _cached_agglomerate(memory, memory_level):
+def _cached_agglomerate(memory, memory_level, X):
     """``agglomerate``, cached by joblib when asked to (``verbose`` and
     ``on_level`` are not part of the cache key)."""
     if memory_level < 1 or memory is None:
         # Before check_memory: joblib creates the cache folder on sight.
+        return agglomerate
+    if is_dask_array(X):
+        # joblib would hash the task graph (file names), not the data: a
+        # changed file would give a stale fit. Hashing the data would read it.
+        warnings.warn("memory is not used when X is a dask array (its values cannot "
+                      "be hashed without reading them all): this fit is not cached",
+                      UserWarning, stacklevel=3)
         return agglomerate
     if isinstance(memory, os.PathLike):
         memory = os.fspath(memory)
@@ -143,8 +152,11 @@ class ReNA(FeatureAgglomeration):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Any number of samples >= 1.
+        X : array-like or dask array of shape (n_samples, n_features)
+            Any number of samples >= 1. A Dask array (chunked along
+            samples; chunks of features are merged) is read twice, chunk by
+            chunk, on whatever scheduler Dask is set to use, and gives the
+            labels of the in-memory fit of the same values.
         y : ignored
 
         Returns
@@ -157,7 +169,7 @@ class ReNA(FeatureAgglomeration):
         X = check_data(X, self, reset=True, check_values=False)
         graph, self.mask_img_ = resolve_graph(self.mask_img, self.connectivity, X.shape[1])
         k = effective_n_clusters(n_clusters, X.shape[1])
-        run = _cached_agglomerate(self.memory, self.memory_level)
+        run = _cached_agglomerate(self.memory, self.memory_level, X)
         result = run(X, graph, k, n_iter, float(self.threshold), int(self.verbose),
                      on_level=LEVEL_CALLBACK.get(), check_values=True)
         emit_messages(result)
@@ -179,11 +191,19 @@ class ReNA(FeatureAgglomeration):
         """Cluster means of ``X``, shape (n_samples, n_clusters_).
 
         With ``scaling=True`` each mean is multiplied by the square root of
-        its cluster size. One pass over ``X``; float32 stays float32.
+        its cluster size. One pass over ``X``; float32 stays float32. A Dask
+        ``X`` gives a lazy Dask array, chunked as ``X`` along samples (or as
+        ``fit`` rechunks it if its features are split); NaN or infinity
+        raise when it is computed.
         """
         check_is_fitted(self, "labels_")
         X = check_data(X, self, reset=False, check_values=False)
-        X_red, finite = cluster_means_checked(X, self.labels_, self._divisors(self.scaling))
+        divisors = self._divisors(self.scaling)
+        if is_dask_array(X):
+            from ._chunked import lazy_cluster_means
+
+            return lazy_cluster_means(X, self.labels_, divisors, type(self).__name__)
+        X_red, finite = cluster_means_checked(X, self.labels_, divisors)
         if not finite:  # a bad value, or finite values whose sum overflows
             check_finite(X, estimator=self)
         return X_red
@@ -192,20 +212,35 @@ class ReNA(FeatureAgglomeration):
         """Give every feature its cluster's value, shape (n_samples, n_features).
 
         ``inverse_transform(transform(X))`` is the orthogonal projection of
-        ``X`` onto signals constant on each cluster.
+        ``X`` onto signals constant on each cluster. A Dask ``X_red`` gives a
+        lazy Dask array.
         """
         check_is_fitted(self, "labels_")
+        divisors = np.sqrt(self.sizes_) if self.scaling else None
+        if is_dask_array(X_red):
+            return self._lazy_inverse_transform(X_red, divisors)
         X_red = check_array(X_red, dtype=list(FLOAT_DTYPES), ensure_2d=False,
                             input_name="X_red")
         one_d = X_red.ndim == 1
         X_red = np.atleast_2d(X_red)
+        self._check_reduced_width(X_red)
+        out = expand_clusters(X_red, self.labels_, divisors)
+        return out[0] if one_d else out
+
+    def _check_reduced_width(self, X_red):
         if X_red.ndim != 2 or X_red.shape[1] != self.n_clusters_:
             raise ValueError(
                 f"X_red has {X_red.shape[-1]} columns but this ReNA has "
                 f"n_clusters_={self.n_clusters_}; they must be equal"
             )
-        if self.scaling:
-            X_red = (X_red / np.sqrt(self.sizes_)).astype(X_red.dtype, copy=False)
-        out = np.empty((X_red.shape[0], self.labels_.shape[0]), dtype=X_red.dtype)
-        _kernels.expand_clusters(X_red, self.labels_, out)
+
+    def _lazy_inverse_transform(self, X_red, divisors):
+        from ._chunked import check_chunked_data, lazy_expand
+
+        one_d = X_red.ndim == 1
+        if one_d:
+            X_red = X_red[None, :]
+        X_red = check_chunked_data(X_red, input_name="X_red")
+        self._check_reduced_width(X_red)
+        out = lazy_expand(X_red, self.labels_, divisors)
         return out[0] if one_d else out

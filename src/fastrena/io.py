@@ -240,15 +240,17 @@ def _volume_count(img, what):
     raise InputError(f"{_describe(img, what)} must be a 3-D or 4-D image, got shape {shape}")
 
 
-def _volume_blocks(img, n_volumes, what):
-    """The data of a loaded volume image as 4-D blocks of a few volumes."""
+def _volume_blocks(img, n_volumes, what, start=0, stop=None):
+    """The data of a loaded volume image as 4-D blocks of a few volumes:
+    volumes ``start`` to ``stop`` (default: all)."""
+    stop = n_volumes if stop is None else stop
     step = max(1, BLOCK_BYTES // (8 * int(np.prod(img.shape[:3]))))
-    for start in range(0, n_volumes, step):
+    for first in range(start, stop, step):
         try:
             if img.ndim == 3:
                 block = np.asarray(img.dataobj)[..., None]
             else:
-                block = np.asarray(img.dataobj[..., start:start + step])
+                block = np.asarray(img.dataobj[..., first:min(first + step, stop)])
         except Exception as exc:  # truncated or corrupt data: zlib, EOF, OS errors...
             raise InputError(f"{_describe(img, what)}: its data cannot be read "
                              f"({_first_line(exc)})") from exc
@@ -283,15 +285,16 @@ class VolumeLayout:
         _check_same_grid(img, what, self)
         return n
 
-    def read(self, img, what):
-        """The in-mask values of ``img``, as blocks of shape (n_volumes, n_features).
+    def read(self, img, what, start=0, stop=None):
+        """The in-mask values of ``img``, as blocks of shape (n_volumes, n_features):
+        volumes ``start`` to ``stop`` (default: all).
 
         Raises :class:`InputError` on NaN or infinite values in the mask.
         """
         img = load_volume(img, what)
         n = self.n_scans(img, what)
-        first = 0
-        for block in _volume_blocks(img, n, what):
+        first = start
+        for block in _volume_blocks(img, n, what, start, stop):
             rows = block[self.mask].T
             if not np.isfinite(rows).all():
                 bad = first + int(np.flatnonzero(~np.isfinite(rows).all(axis=1))[0])
@@ -376,10 +379,11 @@ class SurfaceLayout:
         """
         return self._part_data(img, what)[0].shape[1]
 
-    def read(self, img, what):
-        """The in-mask values of ``img``: one block (n_scans, n_features)."""
+    def read(self, img, what, start=0, stop=None):
+        """The in-mask values of ``img``: one block (n_scans, n_features), of
+        scans ``start`` to ``stop`` (default: all)."""
         parts = self._part_data(img, what)
-        rows = np.concatenate([p[m] for p, m in zip(parts, self.masks)], axis=0).T
+        rows = np.concatenate([p[m] for p, m in zip(parts, self.masks)], axis=0).T[start:stop]
         if not np.isfinite(rows).all():
             raise InputError(f"{what} has NaN or infinite values inside the mask")
         yield rows

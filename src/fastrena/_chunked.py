@@ -1,0 +1,364 @@
+"""ReNA's passes over a Dask array chunked along samples.
+
+Every quantity ReNA computes from the data is either per sample (cluster
+means, transform, inverse_transform: each chunk of samples is done alone by
+the in-memory kernels) or a sum over samples (the edge weights). The sum is
+defined in :data:`fastrena._kernels.SAMPLE_BLOCK` as a binary tree over
+blocks of 64 samples; a chunk whose rows start at a multiple of 64 computes
+the sums of the aligned subtrees it holds (its *cover*), covers of
+neighbouring chunks are merged subtree by subtree in a Dask tree reduction,
+and the root is added up as the in-memory kernel does. So a chunked fit
+gives the in-memory fit's float64 weights bit for bit, on any scheduler
+and whatever the chunk sizes.
+
+Between levels the reduced signals are kept (persisted) where the
+scheduler keeps data: in the workers' memory on a ``dask.distributed``
+cluster; in this process's memory on a local scheduler when they are
+smaller than ``fastrena.in-memory-limit`` (a Dask configuration value,
+default 2 GiB), else in temporary ``.npy`` files, one per chunk, under
+Dask's ``temporary-directory``, deleted as soon as the next level no longer
+needs them.
+
+Only imported when a Dask array is given: Dask is an optional dependency.
+"""
+
+import os
+import shutil
+import tempfile
+import warnings
+from contextlib import contextmanager
+
+import dask
+import dask.array as da
+import numpy as np
+from dask.utils import parse_bytes
+from sklearn.utils.validation import validate_data
+
+from ._kernels import SAMPLE_BLOCK
+from ._validation import check_finite
+
+#: Covers merged by one task of the weight pass's tree reduction.
+_SPLIT_EVERY = 8
+
+#: Default of the ``fastrena.in-memory-limit`` Dask configuration value.
+DEFAULT_IN_MEMORY_LIMIT = "2GiB"
+
+
+# --------------------------------------------------------------------------
+# input
+# --------------------------------------------------------------------------
+def check_chunked_data(X, estimator=None, reset=None, input_name="X"):
+    """Validate a 2-D Dask array of real numbers without reading it.
+
+    float32 stays float32; other real types become float64 (lazily). With
+    ``reset`` (True or False) and an ``estimator``, ``n_features_in_`` is
+    set or checked as scikit-learn does. NaN and infinity are found by the
+    passes themselves.
+    """
+    if X.ndim != 2:
+        raise ValueError(f"Expected a 2-D dask array {input_name} of shape (n_samples, "
+                         f"n_features), got {X.ndim}-D with shape {X.shape}")
+    if any(np.isnan(size) for sizes in X.chunks for size in sizes):
+        raise ValueError(f"{input_name} has unknown chunk sizes; call "
+                         f"{input_name}.compute_chunk_sizes() first")
+    if X.dtype.kind == "c":
+        raise ValueError("Complex data not supported")
+    if X.dtype.kind not in "biuf":
+        raise ValueError(f"{input_name} must hold real numbers, got a dask array of "
+                         f"dtype {X.dtype}")
+    name = "" if estimator is None else f" by {type(estimator).__name__}"
+    for axis, what in ((0, "sample(s)"), (1, "feature(s)")):
+        if X.shape[axis] < 1:
+            raise ValueError(f"Found array with 0 {what} (shape={X.shape}) while a "
+                             f"minimum of 1 is required{name}.")
+    if reset is not None:
+        validate_data(estimator, X, reset=reset, skip_check_array=True)
+    if X.dtype not in (np.float32, np.float64):
+        X = X.astype(np.float64)
+    return X
+
+
+def sample_aligned(X):
+    """``X`` with all its features in one chunk and every chunk of samples
+    but the last a multiple of :data:`SAMPLE_BLOCK` rows (what the weight
+    pass needs). Kept as is when it already is; otherwise rechunked to
+    :func:`aligned_rows` rows, chunks about as large as the largest given
+    one."""
+    rows = X.chunks[0]
+    if len(X.chunks[1]) == 1 and all(r % SAMPLE_BLOCK == 0 for r in rows[:-1]):
+        return X
+    largest = max(r * c for r in X.chunks[0] for c in X.chunks[1]) * X.dtype.itemsize
+    return X.rechunk({0: aligned_rows(X.shape[1], X.dtype, largest), 1: -1})
+
+
+def aligned_rows(n_features, dtype, nbytes=0):
+    """Rows per chunk of samples with all ``n_features``: a multiple of
+    :data:`SAMPLE_BLOCK`, at least one, about ``nbytes`` per chunk (at
+    least Dask's ``array.chunk-size``)."""
+    budget = max(int(nbytes), parse_bytes(dask.config.get("array.chunk-size")))
+    n_rows = budget // (n_features * np.dtype(dtype).itemsize)
+    return max(SAMPLE_BLOCK, n_rows // SAMPLE_BLOCK * SAMPLE_BLOCK)
+
+
+def features_whole(X):
+    """``X`` with all its features in one chunk, for per-sample passes:
+    ``X`` itself if so, else :func:`sample_aligned` (a chunk of all the
+    features and the given rows could be far larger than the given ones)."""
+    return X if len(X.chunks[1]) == 1 else sample_aligned(X)
+
+
+def _row_blocks(X):
+    """One ``Delayed`` per chunk of samples (X has one chunk of features)."""
+    return list(X.to_delayed().ravel())
+
+
+def _client():
+    """The ``dask.distributed`` client that computations go to, or None."""
+    scheduler = dask.base.get_scheduler()
+    owner = getattr(scheduler, "__self__", None)
+    try:
+        from distributed import Client
+    except ImportError:
+        return None
+    return owner if isinstance(owner, Client) else None
+
+
+def _shared(array):
+    """``array`` as one key of the task graph, sent once however many tasks
+    use it. Not scattered to a cluster's workers: scattered data dies with
+    the last worker holding it, while the scheduler can always recreate a
+    key of the graph after a worker is lost."""
+    return dask.delayed(array)
+
+
+@contextmanager
+def _sending_arrays():
+    """Our graphs hold the edges or labels once (see :func:`_shared`): silence
+    distributed's advice about large graphs, which asks for just that."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
+        yield
+
+
+def _compute(*collections):
+    with _sending_arrays():
+        return dask.compute(*collections)
+
+
+def _persist(*collections):
+    with _sending_arrays():
+        return dask.persist(*collections)
+
+
+# --------------------------------------------------------------------------
+# the weight pass: a tree reduction over subtree sums
+# --------------------------------------------------------------------------
+def chunk_cover(F, first_row, u, v):
+    """The sums of the aligned subtrees of blocks held by one chunk.
+
+    ``F`` holds samples ``first_row`` (a multiple of SAMPLE_BLOCK) onwards.
+    Returns a list of ``(first_block, n_blocks, weights)``: the greedy
+    split of the chunk's blocks into aligned runs of 2**j blocks, each
+    summed by the in-memory kernel (which, on 2**j blocks, builds exactly
+    that subtree).
+    """
+    from .agglomeration import edge_weights
+
+    if first_row % SAMPLE_BLOCK:
+        raise ValueError(f"a chunk starts at sample {first_row}, not a multiple of "
+                         f"{SAMPLE_BLOCK}")
+    n_rows = F.shape[0]
+    first = first_row // SAMPLE_BLOCK
+    stop = first + -(-n_rows // SAMPLE_BLOCK)
+    cover = []
+    block = first
+    while block < stop:
+        size = 1
+        while block % (2 * size) == 0 and block + 2 * size <= stop:
+            size *= 2
+        rows = F[(block - first) * SAMPLE_BLOCK:(block - first + size) * SAMPLE_BLOCK]
+        cover.append((block, size, edge_weights(rows, u, v)))
+        block += size
+    return cover
+
+
+def merge_covers(*covers):
+    """Covers of consecutive chunks as one cover: pushed left to right, two
+    neighbouring runs that are the halves of one aligned run become that
+    run, (left + right), as the binary counter of the kernel does."""
+    stack = []
+    for cover in covers:
+        for run in cover:
+            stack.append(run)
+            while len(stack) >= 2:
+                (s1, n1, w1), (s2, n2, w2) = stack[-2], stack[-1]
+                if n1 != n2 or s1 % (2 * n1) or s1 + n1 != s2:
+                    break
+                stack[-2:] = [(s1, 2 * n1, w1 + w2)]
+    return stack
+
+
+def cover_total(cover):
+    """The tree sum of a cover of all the blocks (from block 0): its runs,
+    whose sizes decrease, added from the last to the first."""
+    if not cover or cover[0][0] != 0:
+        raise ValueError("the chunks do not cover the samples from the first one")
+    total = cover[-1][2]
+    for _, _, weights in reversed(cover[:-1]):
+        total = weights + total
+    return total
+
+
+def chunked_edge_weights(F, u, v):
+    """:func:`fastrena.agglomeration.edge_weights` of a sample-aligned Dask
+    array (see :func:`sample_aligned`), bit for bit, in one pass."""
+    u_shared, v_shared = _shared(u), _shared(v)
+    first_rows = np.concatenate([[0], np.cumsum(F.chunks[0][:-1])]).astype(int)
+    covers = [dask.delayed(chunk_cover)(block, int(first), u_shared, v_shared)
+              for block, first in zip(_row_blocks(F), first_rows)]
+    while len(covers) > 1:
+        covers = [dask.delayed(merge_covers)(*covers[i:i + _SPLIT_EVERY])
+                  for i in range(0, len(covers), _SPLIT_EVERY)]
+    return _compute(dask.delayed(cover_total)(covers[0]))[0]
+
+
+# --------------------------------------------------------------------------
+# the reduction pass, and where its result is kept
+# --------------------------------------------------------------------------
+def _save_part(pair, path):
+    """Write a chunk's reduced signals (feature-major, as computed) to
+    ``path``; return whether they are all finite."""
+    means, finite = pair
+    np.save(path, means.T)
+    return finite
+
+
+def _load_part(path):
+    return np.load(path).T
+
+
+class SignalStore:
+    """Where a chunked fit keeps each level's reduced signals (see the
+    module's docstring). A context manager: leaving it deletes every file
+    it wrote."""
+
+    def __init__(self, limit=None, directory=None):
+        if limit is None:
+            limit = dask.config.get("fastrena.in-memory-limit", DEFAULT_IN_MEMORY_LIMIT)
+        self.limit = parse_bytes(limit) if isinstance(limit, str) else int(limit)
+        self.directory = directory
+        self._root = None
+        self._level_folder = None
+        self._n_folders = 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        if self._root is not None:
+            shutil.rmtree(self._root, ignore_errors=True)
+            self._root = None
+            self._level_folder = None
+
+    def _new_folder(self):
+        if self._root is None:
+            parent = (self.directory or dask.config.get("temporary-directory", None)
+                      or tempfile.gettempdir())
+            self._root = tempfile.mkdtemp(prefix="fastrena-", dir=parent)
+        self._n_folders += 1
+        folder = os.path.join(self._root, f"level{self._n_folders}")
+        os.mkdir(folder)
+        return folder
+
+    def _drop_level_folder(self, keep=None):
+        if self._level_folder is not None and self._level_folder != keep:
+            shutil.rmtree(self._level_folder, ignore_errors=True)
+        self._level_folder = keep
+
+    def keep(self, pairs, n_rows, n_columns, dtype):
+        """Materialize one level's reduced signals.
+
+        ``pairs`` holds one ``Delayed`` ``(means, finite)`` per chunk of
+        samples, ``n_rows`` their numbers of rows. Returns the signals as
+        a Dask array whose chunks are computed, and whether they are all
+        finite.
+        """
+        nbytes = sum(n_rows) * n_columns * np.dtype(dtype).itemsize
+        if _client() is not None or nbytes <= self.limit:
+            pairs = _persist(*pairs)
+            finite = all(_compute(*[pair[1] for pair in pairs]))
+            parts = [pair[0] for pair in pairs]
+            self._drop_level_folder()
+        else:
+            folder = self._new_folder()
+            paths = [os.path.join(folder, f"chunk{i}.npy") for i in range(len(pairs))]
+            finite = all(_compute(*[dask.delayed(_save_part)(pair, path)
+                                    for pair, path in zip(pairs, paths)]))
+            parts = [dask.delayed(_load_part)(path) for path in paths]
+            self._drop_level_folder(keep=folder)
+        arrays = [da.from_delayed(part, shape=(rows, n_columns), dtype=dtype)
+                  for part, rows in zip(parts, n_rows)]
+        return da.concatenate(arrays, axis=0), finite
+
+
+def chunked_reduce_signals(F, labels, n_new, store):
+    """:func:`fastrena.agglomeration.reduce_signals` of a Dask array, kept
+    by ``store``: (the next level's signals, whether all are finite)."""
+    from .agglomeration import reduce_signals
+
+    labels_shared = _shared(labels)
+    pairs = [dask.delayed(reduce_signals, nout=2)(block, labels_shared, n_new)
+             for block in _row_blocks(F)]
+    return store.keep(pairs, F.chunks[0], n_new, F.dtype)
+
+
+def chunked_check_finite(X, estimator=None):
+    """Raise scikit-learn's error if the Dask array X holds NaN or infinity
+    (one pass, chunk by chunk)."""
+    name = None if estimator is None else type(estimator).__name__
+    _compute(*[dask.delayed(check_finite)(block, "X", name)
+               for block in _row_blocks(features_whole(X))])
+
+
+# --------------------------------------------------------------------------
+# lazy transform and inverse_transform
+# --------------------------------------------------------------------------
+def _means_of_block(X, labels, divisors, estimator_name):
+    from .agglomeration import cluster_means_checked
+
+    means, finite = cluster_means_checked(X, labels, divisors)
+    if not finite:  # a bad value, or finite values whose sum overflows
+        check_finite(X, estimator=estimator_name)
+    return means
+
+
+def lazy_cluster_means(X, labels, divisors, estimator_name=None):
+    """``cluster_means`` of a Dask array as a Dask array (n_samples, K),
+    chunked as X along samples (as :func:`sample_aligned` rechunks X if its
+    features are split); NaN or infinity in X raise when computed."""
+    X = features_whole(X)
+    labels_shared, divisors_shared = _shared(labels), _shared(divisors)
+    parts = [da.from_delayed(dask.delayed(_means_of_block)(block, labels_shared,
+                                                          divisors_shared, estimator_name),
+                             shape=(rows, divisors.shape[0]), dtype=X.dtype)
+             for block, rows in zip(_row_blocks(X), X.chunks[0])]
+    return da.concatenate(parts, axis=0)
+
+
+def lazy_expand(X_red, labels, divisors=None):
+    """Each feature takes its cluster's value, as a Dask array
+    (n_samples, n_features) chunked as ``X_red`` along samples; ``divisors``
+    (optional) divide the cluster values first."""
+    from .agglomeration import expand_clusters
+
+    X_red = X_red if len(X_red.chunks[1]) == 1 else X_red.rechunk({1: -1})
+    labels_shared = _shared(labels)
+    divisors_shared = None if divisors is None else _shared(divisors)
+    parts = [da.from_delayed(dask.delayed(expand_clusters)(block, labels_shared,
+                                                           divisors_shared),
+                             shape=(rows, labels.shape[0]), dtype=X_red.dtype)
+             for block, rows in zip(_row_blocks(X_red), X_red.chunks[0])]
+    return da.concatenate(parts, axis=0)

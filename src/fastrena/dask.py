@@ -1,0 +1,275 @@
+"""Data too large for memory, or for one machine: lazy Dask arrays for ReNA.
+
+``ReNA.fit``, ``transform`` and ``inverse_transform`` take a
+``dask.array.Array`` (n_samples, n_features) chunked along samples: a fit
+reads it twice, chunk by chunk, on whatever scheduler Dask is set to use
+(threads by default, ``dask.config.set(scheduler="processes")``, or the
+``dask.distributed`` client in use), and gives the labels of the in-memory
+fit of the same values. The functions here build such arrays without
+reading the data:
+
+* :func:`from_images`: NIfTI (or GIfTI) files and a mask, one chunk per
+  file or per block of volumes;
+* :func:`from_zarr`: a Zarr array;
+* :func:`from_hdf5`: an HDF5 dataset.
+
+and :func:`use_scheduler` picks where the work runs (a cluster's address
+or a local scheduler's name), as the command line's ``--scheduler`` does.
+Needs the ``dask`` extra: ``pip install 'fastrena[dask]'``.
+
+Examples
+--------
+>>> import numpy as np
+>>> from fastrena import ReNA
+>>> from fastrena.dask import from_hdf5, from_zarr
+>>> X = from_zarr("scans.zarr")                      # doctest: +SKIP
+>>> rena = ReNA("mask.nii.gz", n_clusters=1000).fit(X)  # doctest: +SKIP
+>>> X_red = rena.transform(X).compute()             # doctest: +SKIP
+"""
+
+import os
+from contextlib import contextmanager
+
+import numpy as np
+
+try:
+    import dask
+    import dask.array as da
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError("fastrena.dask needs Dask: pip install 'fastrena[dask]'") from exc
+
+from ._chunked import _shared, aligned_rows, lazy_cluster_means
+from .io import InputError, _as_list, _first_line, _names, _scan_counts, resolve_layout
+
+__all__ = ["from_hdf5", "from_images", "from_zarr", "read_images_lazily",
+           "reduce_images_lazily", "use_scheduler"]
+
+#: Names of Dask's local schedulers accepted by :func:`use_scheduler`.
+LOCAL_SCHEDULERS = ("threads", "processes", "synchronous")
+
+
+# --------------------------------------------------------------------------
+# images
+# --------------------------------------------------------------------------
+def _read_rows(layout, img, name, start, stop, dtype):
+    """Scans ``start`` to ``stop`` of one image, in-mask values only."""
+    out = np.empty((stop - start, layout.n_features), dtype=dtype)
+    row = 0
+    for rows in layout.read(img, name, start, stop):
+        out[row:row + rows.shape[0]] = rows
+        row += rows.shape[0]
+    return out
+
+
+def _portable(img):
+    """Paths made absolute (workers may run elsewhere); images as given."""
+    if isinstance(img, (str, os.PathLike)):
+        return os.path.abspath(img)
+    if isinstance(img, (tuple, list)):
+        return type(img)(_portable(part) for part in img)
+    return img
+
+
+def read_images_lazily(layout, imgs, *, dtype=np.float32, volumes_per_chunk=None):
+    """The features of ``layout`` in images, one row per scan, as a lazy
+    Dask array (the lazy twin of :func:`fastrena.io.read_images`).
+
+    Headers are read now (every shape and affine is checked); data when
+    the array is computed, by the task of each chunk.
+
+    Parameters
+    ----------
+    layout : fastrena.io.VolumeLayout or SurfaceLayout
+    imgs : path or image, or a list of them
+    dtype : float32 or float64, default=float32
+    volumes_per_chunk : int, optional
+        Split 4-D images into chunks of this many volumes; default one
+        chunk per image. A chunk never spans two images.
+
+    Returns
+    -------
+    dask.array.Array, shape (n_scans, n_features)
+    """
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise InputError(f"dtype must be float32 or float64, got {dtype}")
+    if volumes_per_chunk is not None and (
+            isinstance(volumes_per_chunk, bool) or not isinstance(volumes_per_chunk, int)
+            or volumes_per_chunk < 1):
+        raise InputError(f"volumes_per_chunk must be an integer >= 1, got "
+                         f"{volumes_per_chunk!r}")
+    imgs = _as_list(imgs)
+    names = _names(imgs)
+    counts = _scan_counts(layout, imgs, names)
+    layout_shared = _shared(layout)
+    parts = []
+    for img, name, n in zip(imgs, names, counts):
+        step = n if volumes_per_chunk is None else volumes_per_chunk
+        for start in range(0, n, step):
+            stop = min(start + step, n)
+            task = dask.delayed(_read_rows)(layout_shared, _portable(img), name, start, stop,
+                                            dtype)
+            parts.append(da.from_delayed(task, shape=(stop - start, layout.n_features),
+                                         dtype=dtype))
+    return da.concatenate(parts, axis=0)
+
+
+def from_images(imgs, mask_img=None, *, dtype=np.float32, volumes_per_chunk=None):
+    """A lazy ``(n_scans, n_voxels)`` Dask array of the in-mask values of images.
+
+    Parameters
+    ----------
+    imgs : path, nibabel image or nilearn SurfaceImage, or a list of them
+        3-D images are one scan, 4-D images one scan per volume, all on
+        the mask's grid. Give paths: each chunk's task opens its file, so
+        nothing is read now and workers on other machines can read them
+        (on a shared file system).
+    mask_img : path or nibabel image of a 3-D mask, or a SurfaceImage, optional
+        Without it, a mask is computed from the images now
+        (:func:`fastrena.io.compute_mask`, one pass over them).
+    dtype : float32 or float64, default=float32
+    volumes_per_chunk : int, optional
+        Chunks of this many volumes within 4-D images (default: one chunk
+        per image). Cheap for uncompressed ``.nii``; a ``.nii.gz`` is
+        decompressed from its start for each chunk, so keep one chunk per
+        file there (or install ``indexed_gzip``).
+
+    Returns
+    -------
+    dask.array.Array, shape (n_scans, n_voxels)
+        Columns are the in-mask voxels in C order, as nilearn's maskers
+        give them. NaN or infinity inside the mask raise
+        :class:`fastrena.io.InputError` when the array is computed.
+    """
+    layout = resolve_layout(imgs, mask_img)
+    return read_images_lazily(layout, imgs, dtype=dtype, volumes_per_chunk=volumes_per_chunk)
+
+
+def reduce_images_lazily(parcellation, imgs, *, scaling=False, dtype=np.float32,
+                         volumes_per_chunk=None):
+    """Cluster means of images as a lazy Dask array (n_scans, K): the lazy
+    twin of :meth:`fastrena.io.Parcellation.reduce`."""
+    X = read_images_lazily(parcellation.layout, imgs, dtype=dtype,
+                           volumes_per_chunk=volumes_per_chunk)
+    return lazy_cluster_means(X, parcellation.labels, parcellation.divisors(scaling))
+
+
+# --------------------------------------------------------------------------
+# arrays on disk
+# --------------------------------------------------------------------------
+def _check_matrix(shape, what):
+    if len(shape) != 2:
+        raise InputError(f"{what} must be a 2-D array (n_samples, n_features), "
+                         f"got shape {tuple(shape)}")
+
+
+def _default_chunks(shape, dtype, rows):
+    return (aligned_rows(shape[1], dtype) if rows is None else rows, shape[1])
+
+
+def from_zarr(store, component=None, *, rows_per_chunk=None):
+    """A Zarr array (n_samples, n_features) as a Dask array, without reading it.
+
+    Parameters
+    ----------
+    store : str, path or Zarr store
+    component : str, optional
+        The array's path inside a Zarr group.
+    rows_per_chunk : int, optional
+        Samples per chunk; default the store's own chunking when it keeps
+        all the features of a row together, else about Dask's
+        ``array.chunk-size`` in multiples of 64 rows.
+    """
+    X = da.from_zarr(os.fspath(store) if isinstance(store, os.PathLike) else store,
+                     component=component)
+    _check_matrix(X.shape, f"zarr array '{store}'" + (f"/{component}" if component else ""))
+    if rows_per_chunk is not None or len(X.chunks[1]) > 1:
+        X = X.rechunk(_default_chunks(X.shape, X.dtype, rows_per_chunk))
+    return X
+
+
+class _HDF5Rows:
+    """Rows of an HDF5 dataset, read by opening the file at each access:
+    picklable (a path and a name), so it works on every scheduler."""
+
+    def __init__(self, path, dataset):
+        import h5py
+
+        self.path = os.path.abspath(path)
+        self.dataset = dataset
+        with h5py.File(self.path, "r") as f:
+            if dataset not in f or not isinstance(f[dataset], h5py.Dataset):
+                raise InputError(f"HDF5 file '{path}' has no dataset '{dataset}'")
+            data = f[dataset]
+            self.shape, self.dtype = tuple(data.shape), data.dtype
+        self.ndim = len(self.shape)
+
+    def __getitem__(self, key):
+        import h5py
+
+        with h5py.File(self.path, "r") as f:
+            return f[self.dataset][key]
+
+
+def from_hdf5(path, dataset, *, rows_per_chunk=None):
+    """An HDF5 dataset (n_samples, n_features) as a Dask array, without
+    reading it (needs ``h5py``, part of the ``dask`` extra).
+
+    Parameters
+    ----------
+    path : str or path
+    dataset : str
+        Name of the dataset in the file, e.g. ``"X"`` or ``"group/X"``.
+    rows_per_chunk : int, optional
+        Samples per chunk (default: about Dask's ``array.chunk-size``, a
+        multiple of 64 rows).
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"HDF5 file: no such file: '{path}'")
+    rows = _HDF5Rows(path, dataset)
+    _check_matrix(rows.shape, f"HDF5 dataset '{dataset}' of '{path}'")
+    return da.from_array(rows, chunks=_default_chunks(rows.shape, rows.dtype, rows_per_chunk),
+                         lock=False, asarray=True, meta=np.empty((0, 0), dtype=rows.dtype))
+
+
+# --------------------------------------------------------------------------
+# where the work runs
+# --------------------------------------------------------------------------
+@contextmanager
+def use_scheduler(scheduler=None, timeout=None):
+    """Run the Dask work of the ``with`` block on ``scheduler``.
+
+    Parameters
+    ----------
+    scheduler : str, optional
+        None: Dask's default (threads, or the distributed client already in
+        use); ``"threads"``, ``"processes"`` or ``"synchronous"``: that local
+        scheduler; anything else is the address of a running
+        ``dask.distributed`` scheduler (``tcp://10.0.0.5:8786``), joined as
+        a client for the block and left at its end (the cluster keeps
+        running).
+    timeout : str, optional
+        How long to try to reach a cluster before giving up (``OSError``);
+        default Dask's ``distributed.comm.timeouts.connect`` (30 s, or the
+        environment variable ``DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT``).
+    """
+    if scheduler is None:
+        yield None
+    elif scheduler in LOCAL_SCHEDULERS:
+        with dask.config.set(scheduler=scheduler):
+            yield scheduler
+    else:
+        try:
+            from distributed import Client
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError("joining a cluster needs dask.distributed: "
+                              "pip install 'fastrena[dask]'") from exc
+        try:
+            options = {} if timeout is None else {"timeout": timeout}
+            client = Client(scheduler, set_as_default=True, **options)
+        except (OSError, ValueError, TypeError) as exc:
+            raise OSError(f"cannot reach a Dask scheduler at '{scheduler}' "
+                          f"({_first_line(exc)})") from exc
+        with client:
+            yield client
+
