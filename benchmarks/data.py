@@ -34,6 +34,23 @@ def smooth_signals(mask, n_samples, dtype=np.float64, sigma=2.0, seed=0):
     return X
 
 
+def mixed_smooth_blocks(mask, n_samples, n_fields=400, noise=0.1,
+                        dtype=np.float32, seed=0, block=200):
+    """Yield ``(first_row, rows)``: :func:`mixed_smooth_signals` ``block`` rows
+    at a time, so that a data set larger than memory can be written to disk
+    piece by piece. The rows depend on ``block`` (the random stream is drawn
+    block by block)."""
+    rng = np.random.default_rng(seed + 1)
+    fields = smooth_signals(mask, n_fields, dtype=dtype, seed=seed)
+    scale = noise * float(fields.std())
+    for start in range(0, n_samples, block):
+        n_rows = min(block, n_samples - start)
+        weights = rng.standard_normal((n_rows, n_fields)).astype(dtype)
+        rows = np.matmul(weights / np.sqrt(n_fields, dtype=dtype), fields)
+        rows += scale * rng.standard_normal(rows.shape, dtype=np.float32)
+        yield start, rows
+
+
 def mixed_smooth_signals(mask, n_samples, n_fields=400, noise=0.1,
                          dtype=np.float32, seed=0, block=200):
     """(n_samples, n_voxels): random combinations of ``n_fields`` smooth fields.
@@ -44,16 +61,9 @@ def mixed_smooth_signals(mask, n_samples, n_fields=400, noise=0.1,
     same variance) plus white noise at ``noise`` times that standard deviation,
     which makes every sample distinct and X full rank. Built block by block.
     """
-    rng = np.random.default_rng(seed + 1)
-    fields = smooth_signals(mask, n_fields, dtype=dtype, seed=seed)
-    scale = noise * float(fields.std())
-    X = np.empty((n_samples, fields.shape[1]), dtype=dtype)
-    for start in range(0, n_samples, block):
-        rows = slice(start, min(start + block, n_samples))
-        n_rows = rows.stop - rows.start
-        weights = rng.standard_normal((n_rows, n_fields)).astype(dtype)
-        np.matmul(weights / np.sqrt(n_fields, dtype=dtype), fields, out=X[rows])
-        X[rows] += scale * rng.standard_normal(X[rows].shape, dtype=np.float32)
+    X = np.empty((n_samples, int(mask.sum())), dtype=dtype)
+    for start, rows in mixed_smooth_blocks(mask, n_samples, n_fields, noise, dtype, seed, block):
+        X[start:start + rows.shape[0]] = rows
     return X
 
 

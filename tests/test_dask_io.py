@@ -180,3 +180,12 @@ def test_use_scheduler_local_names_and_errors():
                                       "'tcp://127.0.0.1:1' \\(Timed out"):
         with use_scheduler("tcp://127.0.0.1:1", timeout="0.5s"):
             pass
+    # a failed connection leaves Dask's scheduler as it was, not pointing at
+    # a cluster that never came (later computes would wait for it forever)
+    assert dask.config.get("scheduler", None) is None
+    with dask.config.set(scheduler="synchronous"):
+        with pytest.raises(OSError):
+            with use_scheduler("nonsense://x:1"):
+                pass
+        assert dask.config.get("scheduler") == "synchronous"
+    assert dask.config.get("scheduler", None) is None

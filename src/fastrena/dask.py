@@ -51,14 +51,35 @@ LOCAL_SCHEDULERS = ("threads", "processes", "synchronous")
 # --------------------------------------------------------------------------
 # images
 # --------------------------------------------------------------------------
-def _read_rows(layout, img, name, start, stop, dtype):
-    """Scans ``start`` to ``stop`` of one image, in-mask values only."""
+def _read_rows(layout, img, given, name, start, stop, dtype):
+    """Scans ``start`` to ``stop`` of one image, in-mask values only.
+
+    ``img`` is what the task opens (paths made absolute by :func:`_portable`),
+    ``given`` what the user passed: messages name the file as the user wrote
+    it, exactly as the in-memory reader does."""
     out = np.empty((stop - start, layout.n_features), dtype=dtype)
     row = 0
-    for rows in layout.read(img, name, start, stop):
-        out[row:row + rows.shape[0]] = rows
-        row += rows.shape[0]
+    try:
+        for rows in layout.read(img, name, start, stop):
+            out[row:row + rows.shape[0]] = rows
+            row += rows.shape[0]
+    except InputError as exc:
+        message = _renamed(str(exc), img, given)
+        if message == str(exc):
+            raise
+        raise InputError(message) from None
     return out
+
+
+def _renamed(message, img, given):
+    """``message`` with each path of ``img`` replaced by the one in ``given``."""
+    if isinstance(img, (tuple, list)):
+        for part, given_part in zip(img, given):
+            message = _renamed(message, part, given_part)
+        return message
+    if isinstance(img, str) and isinstance(given, str):
+        return message.replace(f"'{img}'", f"'{given}'")
+    return message
 
 
 def _portable(img):
@@ -68,6 +89,16 @@ def _portable(img):
     if isinstance(img, (tuple, list)):
         return type(img)(_portable(part) for part in img)
     return img
+
+
+def _given_paths(img):
+    """The paths in ``img`` as the user wrote them (None for in-memory
+    images, so that those are not put in the task graph twice)."""
+    if isinstance(img, (str, os.PathLike)):
+        return os.fspath(img)
+    if isinstance(img, (tuple, list)):
+        return type(img)(_given_paths(part) for part in img)
+    return None
 
 
 def read_images_lazily(layout, imgs, *, dtype=np.float32, volumes_per_chunk=None):
@@ -107,8 +138,8 @@ def read_images_lazily(layout, imgs, *, dtype=np.float32, volumes_per_chunk=None
         step = n if volumes_per_chunk is None else volumes_per_chunk
         for start in range(0, n, step):
             stop = min(start + step, n)
-            task = dask.delayed(_read_rows)(layout_shared, _portable(img), name, start, stop,
-                                            dtype)
+            task = dask.delayed(_read_rows)(layout_shared, _portable(img), _given_paths(img),
+                                            name, start, stop, dtype)
             parts.append(da.from_delayed(task, shape=(stop - start, layout.n_features),
                                          dtype=dtype))
     return da.concatenate(parts, axis=0)
@@ -264,12 +295,24 @@ def use_scheduler(scheduler=None, timeout=None):
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError("joining a cluster needs dask.distributed: "
                               "pip install 'fastrena[dask]'") from exc
+        # A Client that fails to connect has already switched Dask's global
+        # scheduler to "dask.distributed": every later compute in this
+        # process would then wait for a cluster that never comes.
+        config_before = dask.config.get("scheduler", None)
         try:
             options = {} if timeout is None else {"timeout": timeout}
             client = Client(scheduler, set_as_default=True, **options)
         except (OSError, ValueError, TypeError) as exc:
+            _restore_scheduler(config_before)
             raise OSError(f"cannot reach a Dask scheduler at '{scheduler}' "
                           f"({_first_line(exc)})") from exc
         with client:
             yield client
 
+
+def _restore_scheduler(value):
+    """Set Dask's global ``scheduler`` option back to ``value`` (None: unset)."""
+    if value is None:
+        dask.config.config.pop("scheduler", None)
+    else:
+        dask.config.set(scheduler=value)
