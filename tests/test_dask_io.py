@@ -189,3 +189,19 @@ def test_use_scheduler_local_names_and_errors():
                 pass
         assert dask.config.get("scheduler") == "synchronous"
     assert dask.config.get("scheduler", None) is None
+    with pytest.raises(OSError, match="cannot reach a Dask scheduler at '' \\(an empty address\\)"):
+        with use_scheduler(""):
+            pass
+
+
+def test_failed_connection_leaves_no_default_client():
+    """A Client that fails to connect must not stay the process's default:
+    later computes would wait for it forever."""
+    import dask
+    import dask.array as da
+
+    with pytest.raises(OSError):
+        with use_scheduler("tcp://127.0.0.1:1", timeout="0.2s"):
+            pass
+    assert dask.base.get_scheduler() is None
+    assert int(da.ones(10, chunks=5).sum().compute()) == 10

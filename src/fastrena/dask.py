@@ -295,24 +295,28 @@ def use_scheduler(scheduler=None, timeout=None):
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError("joining a cluster needs dask.distributed: "
                               "pip install 'fastrena[dask]'") from exc
-        # A Client that fails to connect has already switched Dask's global
-        # scheduler to "dask.distributed": every later compute in this
-        # process would then wait for a cluster that never comes.
-        config_before = dask.config.get("scheduler", None)
+        # Not ``set_as_default``: such a Client registers itself as the
+        # process's default before it connects, and stays so if connecting
+        # fails, so every later compute would wait for a cluster that never
+        # comes. It is made current for the block only, once connected.
         try:
+            _check_scheme(scheduler)
             options = {} if timeout is None else {"timeout": timeout}
-            client = Client(scheduler, set_as_default=True, **options)
+            client = Client(scheduler, set_as_default=False, **options)
         except (OSError, ValueError, TypeError) as exc:
-            _restore_scheduler(config_before)
             raise OSError(f"cannot reach a Dask scheduler at '{scheduler}' "
                           f"({_first_line(exc)})") from exc
-        with client:
+        with client, client.as_current(), dask.config.set(scheduler=client):
             yield client
 
 
-def _restore_scheduler(value):
-    """Set Dask's global ``scheduler`` option back to ``value`` (None: unset)."""
-    if value is None:
-        dask.config.config.pop("scheduler", None)
-    else:
-        dask.config.set(scheduler=value)
+def _check_scheme(address):
+    """ValueError for an address whose scheme Dask cannot speak, before a
+    Client is made for it: such a Client, once failed, makes the
+    interpreter wait a minute at exit trying to close it."""
+    from distributed.comm.addressing import parse_address
+    from distributed.comm.registry import get_backend
+
+    if not address.strip():
+        raise ValueError("an empty address")
+    get_backend(parse_address(address)[0])
