@@ -207,12 +207,13 @@ def random_connectivity(rng, n, mean_degree, fmt):
     return matrix, reference
 
 
-def check_problem(X, K, graph_kw, A, threshold, memmap_dir):
+def check_problem(X, K, graph_kw, A, threshold, memmap_dir, linkage="nilearn"):
     """Every section-5 invariant on one problem."""
     N = X.shape[1]
     c = n_components(A)
     n_iter = sufficient_n_iter(N, K, A)
-    params = dict(n_clusters=K, n_iter=n_iter, threshold=threshold, **graph_kw)
+    params = dict(n_clusters=K, n_iter=n_iter, threshold=threshold, linkage=linkage,
+                  **graph_kw)
 
     est, rec = estimator_recording(X, **params)
     labels = est.labels_

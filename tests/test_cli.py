@@ -496,6 +496,22 @@ def test_estimator_options_reach_renas(volumes, capsys):
     assert any((folder / "cache").rglob("*.pkl")) or any((folder / "cache").rglob("output*"))
 
 
+def test_linkage_ward_reaches_renas(volumes, capsys):
+    folder, mask, data = volumes
+    X = np.stack([data[..., t][mask] for t in range(6)]).astype(np.float32)
+    code, out, err = call(capsys, *PARCELLATE, "-o", "l.nii.gz", "--linkage", "ward",
+                          "--n-iter", 20)
+    assert (code, err) == (0, "")
+    reference = ReNA(mask, n_clusters=4, n_iter=20, linkage="ward").fit(X)
+    default = ReNA(mask, n_clusters=4, n_iter=20).fit(X)
+    assert not np.array_equal(reference.labels_, default.labels_)
+    labels = np.asarray(nibabel.load(folder / "l.nii.gz").dataobj)
+    np.testing.assert_array_equal(labels[mask], reference.labels_ + 1)
+    code, out, err = call(capsys, *PARCELLATE, "-o", "m.nii.gz", "--linkage", "average")
+    assert code == 2
+    assert "argument --linkage: invalid choice: 'average' (choose from" in err
+
+
 def test_warnings_are_one_line(volumes, capsys):
     code, out, err = call(capsys, *PARCELLATE[:-1], 500, "-o", "l.nii.gz")
     assert code == 0

@@ -69,6 +69,14 @@ def test_fit_on_the_cluster_gives_the_in_memory_labels(client, problem, rows):
     np.testing.assert_array_equal(rena.sizes_, ref.sizes_)
 
 
+def test_ward_linkage_on_the_cluster_gives_the_in_memory_labels(client, problem):
+    mask, X, _ = problem
+    params = dict(n_clusters=30, n_iter=20, linkage="ward")
+    ref = ReNA(mask, **params).fit(X)
+    rena = ReNA(mask, **params).fit(lazy(X, 100))
+    np.testing.assert_array_equal(rena.labels_, ref.labels_)
+
+
 def test_nothing_is_left_on_the_cluster_after_a_fit(client, problem):
     """The persisted levels are released once the fit returns (the client
     tells the scheduler asynchronously: wait up to 10 s)."""

@@ -136,6 +136,7 @@ def test_signature_matches_nilearn():
     assert "connectivity" in rest
     assert rest["connectivity"].kind is inspect.Parameter.KEYWORD_ONLY
     assert rest["connectivity"].default is None
+    assert rest["linkage"].default == "nilearn"
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in ours[8:])
     with pytest.raises(TypeError):
         ReNA(None, 2, False, 10, 1e-7, None, 1, 0, sparse.eye(3))
@@ -171,7 +172,8 @@ def test_clone_and_get_set_params():
     params = est.get_params()
     assert params["n_clusters"] == 5 and params["connectivity"] is None
     assert set(params) == {"mask_img", "n_clusters", "scaling", "n_iter", "threshold",
-                           "memory", "memory_level", "verbose", "connectivity"}
+                           "memory", "memory_level", "verbose", "connectivity",
+                           "linkage"}
     est.fit(np.random.RandomState(0).randn(3, 12))
     cl = clone(est)
     assert not hasattr(cl, "labels_")
@@ -269,10 +271,10 @@ CALLS = []
 
 
 def counting_agglomerate(X, graph, n_clusters, n_iter=10, threshold=1e-7, verbose=0,
-                         on_level=None, check_values=False):
-    CALLS.append(n_clusters)
+                         on_level=None, check_values=False, linkage="nilearn"):
+    CALLS.append(n_clusters if linkage == "nilearn" else (n_clusters, linkage))
     return fastrena.agglomeration.agglomerate(X, graph, n_clusters, n_iter, threshold,
-                                              verbose, on_level, check_values)
+                                              verbose, on_level, check_values, linkage)
 
 
 @pytest.fixture
@@ -304,6 +306,8 @@ def test_memory_caches_fit(tmp_path, counted, kind):
     assert counted == [3, 4]
     ReNA(n_clusters=3, memory=memory).fit(X + 1.0)  # other data: computed
     assert counted == [3, 4, 3]
+    ReNA(n_clusters=3, memory=memory, linkage="ward").fit(X)  # other linkage: computed
+    assert counted == [3, 4, 3, (3, "ward")]
 
 
 def test_memory_level_zero_writes_nothing(tmp_path, counted):

@@ -304,13 +304,15 @@ class SignalStore:
         return da.concatenate(arrays, axis=0), finite
 
 
-def chunked_reduce_signals(F, labels, n_new, store):
+def chunked_reduce_signals(F, labels, n_new, store, weights=None):
     """:func:`fastrena.agglomeration.reduce_signals` of a Dask array, kept
     by ``store``: (the next level's signals, whether all are finite)."""
     from .agglomeration import reduce_signals
 
     labels_shared = _shared(labels)
-    pairs = [dask.delayed(reduce_signals, nout=2)(block, labels_shared, n_new)
+    weights_shared = None if weights is None else _shared(weights)
+    pairs = [dask.delayed(reduce_signals, nout=2)(block, labels_shared, n_new, None,
+                                                  weights_shared)
              for block in _row_blocks(F)]
     return store.keep(pairs, F.chunks[0], n_new, F.dtype)
 

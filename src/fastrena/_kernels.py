@@ -214,13 +214,15 @@ def members_by_cluster(labels, n_clusters):
 
 
 @njit(cache=True, parallel=True)
-def cluster_means_feature_major(XT, order, start, divisors, outT):
-    """``outT[c, s] = sum of XT[i, s] over the members i of c / divisors[c]``.
+def cluster_means_feature_major(XT, order, start, divisors, outT, weights=None):
+    """``outT[c, s] = sum of XT[i, s] over the members i of c / divisors[c]``,
+    each term multiplied by ``weights[i]`` if given.
 
     Feature-major twin of :func:`cluster_sums_divided_into`: members are
     added in increasing feature order in float64, so the bits are the same;
     the adds run along contiguous sample rows and vectorise. Returns
-    whether every result is finite.
+    whether every result is finite. (``weights=None`` compiles without the
+    multiply.)
     """
     n_clusters = divisors.shape[0]
     n_samples = XT.shape[1]
@@ -233,8 +235,13 @@ def cluster_means_feature_major(XT, order, start, divisors, outT):
             acc[:] = 0.0
             for k in range(start[c], start[c + 1]):
                 row = order[k]
-                for s in range(n_samples):
-                    acc[s] += XT[row, s]
+                if weights is None:
+                    for s in range(n_samples):
+                        acc[s] += XT[row, s]
+                else:
+                    wr = weights[row]
+                    for s in range(n_samples):
+                        acc[s] += wr * XT[row, s]
             for s in range(n_samples):
                 x = acc[s] / divisors[c]
                 outT[c, s] = x
@@ -244,8 +251,9 @@ def cluster_means_feature_major(XT, order, start, divisors, outT):
 
 
 @njit(cache=True, parallel=True)
-def cluster_sums_divided_into(X, labels, divisors, out, rows_per_task):
-    """``out[s, c] = (sum of X[s, i] over i with labels[i] == c) / divisors[c]``.
+def cluster_sums_divided_into(X, labels, divisors, out, rows_per_task, weights=None):
+    """``out[s, c] = (sum of X[s, i] over i with labels[i] == c) / divisors[c]``,
+    each term multiplied by ``weights[i]`` if given.
 
     With ``divisors`` the cluster sizes this is the cluster mean; with their
     square roots, the l2-preserving scaled mean. Sums run in float64 in
@@ -266,8 +274,13 @@ def cluster_sums_divided_into(X, labels, divisors, out, rows_per_task):
         acc = np.zeros((n_clusters, r), dtype=np.float64)
         for i in range(n_features):
             c = labels[i]
-            for j in range(r):
-                acc[c, j] += X[s0 + j, i]
+            if weights is None:
+                for j in range(r):
+                    acc[c, j] += X[s0 + j, i]
+            else:
+                wi = weights[i]
+                for j in range(r):
+                    acc[c, j] += wi * X[s0 + j, i]
         # Cluster-outer writes: contiguous when ``out`` is feature-major.
         n_bad = 0
         for c in range(n_clusters):
@@ -280,9 +293,10 @@ def cluster_sums_divided_into(X, labels, divisors, out, rows_per_task):
 
 
 @njit(cache=True)
-def nearest_neighbor_edges(n_nodes, u, v, w, threshold):
-    """Edges that are, for one of their ends, within ``threshold`` of its
-    lightest edge: ``(1 - t) * w(a, b) <= min_b' w(a, b')``."""
+def nearest_neighbor_edges(n_nodes, u, v, w, threshold, mutual=False):
+    """Edges that are, for one of their ends (both ends if ``mutual``),
+    within ``threshold`` of its lightest edge:
+    ``(1 - t) * w(a, b) <= min_b' w(a, b')``."""
     lightest = np.full(n_nodes, np.inf)
     n_edges = u.shape[0]
     for e in range(n_edges):
@@ -294,7 +308,10 @@ def nearest_neighbor_edges(n_nodes, u, v, w, threshold):
     keep = np.empty(n_edges, dtype=np.bool_)
     for e in range(n_edges):
         sw = scale * w[e]
-        keep[e] = sw <= lightest[u[e]] or sw <= lightest[v[e]]
+        if mutual:
+            keep[e] = sw <= lightest[u[e]] and sw <= lightest[v[e]]
+        else:
+            keep[e] = sw <= lightest[u[e]] or sw <= lightest[v[e]]
     return keep
 
 
@@ -348,23 +365,19 @@ def connected_components(n_nodes, u, v, keep):
 
 
 @njit(cache=True)
-def exact_k_components(n_nodes, u, v, keep, n_clusters):
-    """Merge kept edges one by one until exactly ``n_clusters`` remain.
+def union_in_order(n_nodes, u, v, edges, n_clusters):
+    """Merge along ``edges`` (indices into u, v), in that order, until
+    exactly ``n_clusters`` components remain (or the edges run out).
 
-    Order: decreasing index gap ``v - u``, ties by ``(u, v)`` ascending (the
-    edge arrays are sorted by ``(u, v)`` and the sort is stable). Edges that
-    would close a cycle are skipped, so every accepted edge removes one
-    component.
+    Edges that would close a cycle are skipped, so every accepted edge
+    removes one component. Returns first-appearance labels and their count.
     """
-    kept = np.nonzero(keep)[0]
-    gap = v[kept] - u[kept]
-    order = np.argsort(-gap, kind="mergesort")
     parent = np.arange(n_nodes)
     n_left = n_nodes
-    for k in range(order.shape[0]):
+    for k in range(edges.shape[0]):
         if n_left <= n_clusters:
             break
-        e = kept[order[k]]
+        e = edges[k]
         if _union(parent, u[e], v[e]):
             n_left -= 1
     return _first_appearance_labels(parent)

@@ -32,6 +32,16 @@ def check_threshold(value):
     return float(value)
 
 
+def check_linkage(value):
+    """Return ``value`` if it is one of ``fastrena.agglomeration.LINKAGES``."""
+    from .agglomeration import LINKAGES
+
+    if not isinstance(value, str) or value not in LINKAGES:
+        raise ValueError(f"linkage must be one of {', '.join(map(repr, LINKAGES))}, "
+                         f"got {value!r}")
+    return value
+
+
 def is_dask_array(X):
     """Whether X is a ``dask.array.Array`` (without importing Dask)."""
     module = sys.modules.get("dask.array")

@@ -18,6 +18,7 @@ from . import _kernels
 from ._validation import (
     check_data,
     check_finite,
+    check_linkage,
     check_positive_int,
     check_threshold,
     is_dask_array,
@@ -26,6 +27,7 @@ from .graphs import FeatureGraph
 from .masks import resolve_graph
 
 __all__ = [
+    "LINKAGES",
     "AgglomerationResult",
     "agglomerate",
     "cluster_means",
@@ -63,14 +65,35 @@ def edge_weights(F, u, v):
     return _kernels.edge_weights_sample_major(F, u, v)
 
 
-def nearest_neighbor_merge(n_nodes, u, v, weights, threshold, n_clusters):
+#: Ways to measure the distance between neighbouring clusters (see
+#: :func:`agglomerate`).
+LINKAGES = ("nilearn", "ward")
+
+#: With ``linkage="ward"``, the first level merges nearest neighbours, like
+#: ReNA; later levels keep only reciprocal (mutual) nearest neighbours, the
+#: merges Ward's own algorithm makes. Chains of nearest neighbours merge
+#: fast but unevenly; mutual pairs stay balanced but remove only about a
+#: fifth of the nodes per level (``MUTUAL_SHRINK`` is a cautious estimate).
+#: A later level still chains nearest neighbours when the levels left in
+#: ``n_iter`` would not reach ``n_clusters`` at that pace. Measured on the
+#: quality benchmark (``benchmarks/quality``): mutual pairs from the first
+#: level on, or only over the last few levels, both end further from
+#: Ward's error than mutual pairs from the second level on.
+MUTUAL_SHRINK = 0.8
+
+
+def nearest_neighbor_merge(n_nodes, u, v, weights, threshold, n_clusters, *,
+                           mutual=False, merged_sizes=None):
     """One level's grouping: labels of the new nodes and their number.
 
     Every node keeps its lightest edge and the edges within a relative
-    ``threshold`` of it; the components of the kept edges are the new
-    nodes. If they would be fewer than ``n_clusters``, kept edges are added
-    one at a time (largest index gap first, ties by ``(u, v)``) until
-    exactly ``n_clusters`` remain.
+    ``threshold`` of it (with ``mutual``, only edges kept by both their
+    ends); the components of the kept edges are the new nodes. If they
+    would be fewer than ``n_clusters``, kept edges are added one at a time
+    until exactly ``n_clusters`` remain: by default largest index gap
+    first (nilearn's order); given ``merged_sizes`` (per edge), smallest
+    merged size first, then lightest. Ties go to the edge first in
+    ``(u, v)`` order.
 
     Returns
     -------
@@ -78,10 +101,15 @@ def nearest_neighbor_merge(n_nodes, u, v, weights, threshold, n_clusters):
         Numbered in order of first appearance.
     n_new : int
     """
-    keep = _kernels.nearest_neighbor_edges(n_nodes, u, v, weights, threshold)
+    keep = _kernels.nearest_neighbor_edges(n_nodes, u, v, weights, threshold, mutual)
     labels, n_new = _kernels.connected_components(n_nodes, u, v, keep)
     if n_new < n_clusters:
-        labels, n_new = _kernels.exact_k_components(n_nodes, u, v, keep, n_clusters)
+        kept = np.flatnonzero(keep)
+        if merged_sizes is None:
+            order = np.argsort(u[kept] - v[kept], kind="stable")
+        else:
+            order = np.lexsort((weights[kept], merged_sizes[kept]))
+        labels, n_new = _kernels.union_in_order(n_nodes, u, v, kept[order], n_clusters)
     return labels, int(n_new)
 
 
@@ -89,13 +117,13 @@ def _is_feature_major(F):
     return abs(F.strides[0]) < abs(F.strides[1])
 
 
-def cluster_sums_divided_into(F, labels, divisors, out):
-    """``out[s, c] = sum(F[s, labels == c]) / divisors[c]``, sums in float64
-    in feature order, into ``out`` of any layout. Returns whether all the
-    results are finite."""
+def cluster_sums_divided_into(F, labels, divisors, out, weights=None):
+    """``out[s, c] = sum(F[s, labels == c]) / divisors[c]`` (each term times
+    ``weights[i]`` if given), sums in float64 in feature order, into ``out``
+    of any layout. Returns whether all the results are finite."""
     rows = (_kernels.ROWS_FEATURE_MAJOR if _is_feature_major(F)
             else _kernels.ROWS_SAMPLE_MAJOR)
-    return _kernels.cluster_sums_divided_into(F, labels, divisors, out, rows)
+    return _kernels.cluster_sums_divided_into(F, labels, divisors, out, rows, weights)
 
 
 def cluster_means(X, labels, divisors):
@@ -114,8 +142,9 @@ def cluster_means_checked(X, labels, divisors):
     return out, finite
 
 
-def reduce_signals(F, labels, n_new, store=None):
-    """Signals of the next level: the mean of each new node's members.
+def reduce_signals(F, labels, n_new, store=None, weights=None):
+    """Signals of the next level: the mean of each new node's members,
+    weighted by ``weights`` (one per member) if given.
 
     The result is feature-major (the transpose of a C-ordered
     (n_new, n_samples) array): each node's samples are contiguous, which
@@ -128,14 +157,15 @@ def reduce_signals(F, labels, n_new, store=None):
     if is_dask_array(F):
         from ._chunked import chunked_reduce_signals
 
-        return chunked_reduce_signals(F, labels, n_new, store)
-    counts = np.bincount(labels, minlength=n_new).astype(np.float64)
+        return chunked_reduce_signals(F, labels, n_new, store, weights)
+    divisors = np.bincount(labels, weights=weights, minlength=n_new).astype(np.float64)
     out_t = np.empty((n_new, F.shape[0]), dtype=F.dtype)
     if _is_feature_major(F):
         order, start = _kernels.members_by_cluster(labels, n_new)
-        finite = _kernels.cluster_means_feature_major(F.T, order, start, counts, out_t)
+        finite = _kernels.cluster_means_feature_major(F.T, order, start, divisors, out_t,
+                                                      weights)
     else:
-        finite = cluster_sums_divided_into(F, labels, counts, out_t.T)
+        finite = cluster_sums_divided_into(F, labels, divisors, out_t.T, weights)
     return out_t.T, finite
 
 
@@ -184,9 +214,10 @@ def _log(verbose, message):
 
 
 def agglomerate(X, graph, n_clusters, n_iter=10, threshold=1e-7, verbose=0,
-                on_level=None, check_values=False):
+                on_level=None, check_values=False, linkage="nilearn"):
     """ReNA on validated inputs: ``X`` (n_samples, n_nodes) float, a graph.
 
+    ``linkage`` is ``"nilearn"`` or ``"ward"`` (see :class:`fastrena.ReNA`).
     ``X`` may be a Dask array: the levels then run as Dask passes (see
     :mod:`fastrena._chunked`) and give the labels of the in-memory fit of
     the same values.
@@ -203,7 +234,8 @@ def agglomerate(X, graph, n_clusters, n_iter=10, threshold=1e-7, verbose=0,
     """
     with _signal_store(X) as store:
         n, u, v, labels, level = _run_levels(X, graph, n_clusters, n_iter, threshold,
-                                             verbose, on_level, check_values, store)
+                                             verbose, on_level, check_values, store,
+                                             linkage)
     messages = []
     if n > n_clusters:
         n_components = FeatureGraph(n, u, v).n_connected_components()
@@ -225,8 +257,38 @@ def agglomerate(X, graph, n_clusters, n_iter=10, threshold=1e-7, verbose=0,
     return AgglomerationResult(labels, int(n), level, tuple(messages))
 
 
+def _ward_merge(n, u, v, d, sizes, threshold, n_clusters, levels_left):
+    """One level of the ``"ward"`` linkage, on squared distances ``d`` of
+    true cluster means: Ward's merge cost, mutual nearest neighbours near
+    the end, smallest merged size first for the exact-K cut."""
+    harmonic = sizes[u] * sizes[v] / (sizes[u] + sizes[v])
+    cost = d * harmonic
+    mutual = (sizes.max() > 1
+              and n * MUTUAL_SHRINK ** levels_left <= n_clusters
+              and _halving_reaches(n, u, v, n_clusters, levels_left - 1))
+    return nearest_neighbor_merge(n, u, v, cost, threshold, n_clusters, mutual=mutual,
+                                  merged_sizes=sizes[u] + sizes[v])
+
+
+def _halving_reaches(n, u, v, n_clusters, n_levels):
+    """Whether ``n_levels`` nearest-neighbour levels are sure to bring this
+    graph down to ``n_clusters`` nodes (or one per component).
+
+    A nearest-neighbour level at least halves every component that has an
+    edge, so a component of c nodes keeps at most ceil(c / 2**n_levels).
+    A mutual level merges fewer nodes; it is only taken while this holds
+    after it, so ``"ward"`` reaches ``n_clusters`` whenever the nilearn
+    rule's guarantee (see :func:`agglomerate`'s messages) does.
+    """
+    components, n_components = _kernels.connected_components(
+        n, u, v, np.ones(u.shape[0], dtype=np.bool_))
+    sizes = np.bincount(components, minlength=n_components)
+    step = 2 ** min(n_levels, 62)
+    return int(np.sum(-(-sizes // step))) <= max(n_components, n_clusters)
+
+
 def _run_levels(X, graph, n_clusters, n_iter, threshold, verbose, on_level, check_values,
-                store):
+                store, linkage="nilearn"):
     """The levels of :func:`agglomerate`: (nodes left, their edges u and v,
     labels of the features, levels run)."""
     n = graph.n_nodes
@@ -237,16 +299,25 @@ def _run_levels(X, graph, n_clusters, n_iter, threshold, verbose, on_level, chec
         from ._chunked import sample_aligned
 
         F = sample_aligned(X)
+    ward = linkage == "ward"
+    # Number of features in each node: Ward's cost and true means need it.
+    sizes = np.ones(n) if ward else None
     level = 0
     while level < n_iter and n > n_clusters and u.shape[0] > 0:
         start = time.perf_counter()
         w = edge_weights(F, u, v)
-        step, n_new = nearest_neighbor_merge(n, u, v, w, threshold, n_clusters)
+        if ward:
+            step, n_new = _ward_merge(n, u, v, w, sizes, threshold, n_clusters,
+                                      n_iter - level)
+        else:
+            step, n_new = nearest_neighbor_merge(n, u, v, w, threshold, n_clusters)
         labels = step[labels]
         u, v = _kernels.reduce_edges(u, v, step, n_new)
         level += 1
         if level < n_iter and n_new > n_clusters and u.shape[0] > 0:
-            F, finite = reduce_signals(F, step, n_new, store)
+            # Level 1's members are single features: plain means are true means.
+            weights = sizes if ward and level > 1 else None
+            F, finite = reduce_signals(F, step, n_new, store, weights)
             if check_values:
                 # The first level's means cover every feature: finite means
                 # prove a finite X without scanning it.
@@ -257,6 +328,8 @@ def _run_levels(X, graph, n_clusters, n_iter, threshold, verbose, on_level, chec
                       f"({time.perf_counter() - start:.3f} s)")
         if on_level is not None:
             on_level(level, n, n_new)
+        if ward:
+            sizes = np.bincount(step, weights=sizes, minlength=n_new)
         n = n_new
     if check_values:
         check_finite(X)
@@ -282,7 +355,8 @@ def emit_messages(result, stacklevel=3):
 
 
 def recursive_neighbor_agglomeration(X, mask_img=None, n_clusters=2, n_iter=10,
-                                     threshold=1e-7, *, connectivity=None, verbose=0):
+                                     threshold=1e-7, *, connectivity=None, verbose=0,
+                                     linkage="nilearn"):
     """Recursive Neighbor Agglomeration of the features of ``X``.
 
     Parameters
@@ -297,6 +371,8 @@ def recursive_neighbor_agglomeration(X, mask_img=None, n_clusters=2, n_iter=10,
     threshold : float in [0, 1), default=1e-7
     connectivity : sparse matrix, shape (n_features, n_features), optional
     verbose : int, default=0
+    linkage : {"nilearn", "ward"}, default="nilearn"
+        See :class:`fastrena.ReNA`.
 
     Returns
     -------
@@ -315,9 +391,11 @@ def recursive_neighbor_agglomeration(X, mask_img=None, n_clusters=2, n_iter=10,
     n_iter = check_positive_int(n_iter, "n_iter")
     threshold = check_threshold(threshold)
     verbose = check_positive_int(verbose, "verbose", minimum=0)
+    linkage = check_linkage(linkage)
     X = check_data(X, check_values=False)
     graph, _ = resolve_graph(mask_img, connectivity, X.shape[1])
     k = effective_n_clusters(n_clusters, X.shape[1])
-    result = agglomerate(X, graph, k, n_iter, threshold, verbose, check_values=True)
+    result = agglomerate(X, graph, k, n_iter, threshold, verbose, check_values=True,
+                         linkage=linkage)
     emit_messages(result)
     return result.n_clusters, result.labels

@@ -168,6 +168,11 @@ def build_parser():
     p.add_argument("--threshold", type=_threshold, default=1e-7, metavar="T",
                    help="relative tolerance for ties between nearest neighbours, in [0, 1) "
                         "(default: 1e-7)")
+    p.add_argument("--linkage", choices=("nilearn", "ward"), default="nilearn",
+                   help="nilearn: nilearn's ReNA, same labels (default); ward: Ward's merge "
+                        "cost on true cluster means, balanced clusters, error close to "
+                        "Ward clustering's (use --n-iter 20 or more below K = 5%% of "
+                        "the voxels)")
     p.add_argument("--scaling", action="store_true",
                    help="with --reduced: cluster means times sqrt(cluster size)")
     p.add_argument("--memory", metavar="DIR",
@@ -409,6 +414,7 @@ def _parcellate(args, session):
         start = time.perf_counter()
         rena = fit_layout(X, layout, args.n_clusters, progress=progress,
                           scaling=args.scaling, n_iter=args.n_iter, threshold=args.threshold,
+                          linkage=args.linkage,
                           memory=args.memory, memory_level=args.memory_level,
                           verbose=args.verbose, connectivity=connectivity)
         what = "voxels" if isinstance(layout, VolumeLayout) else "vertices"

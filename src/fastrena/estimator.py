@@ -9,13 +9,13 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.cluster import FeatureAgglomeration
 from sklearn.utils import check_array
-from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_memory
 
 from ._validation import (FLOAT_DTYPES, check_data, check_finite, check_positive_int,
                           is_dask_array)
-from .agglomeration import (agglomerate, cluster_means_checked, effective_n_clusters,
-                            emit_messages, expand_clusters)
+from .agglomeration import (LINKAGES, agglomerate, cluster_means_checked,
+                            effective_n_clusters, emit_messages, expand_clusters)
 from .masks import resolve_graph
 
 __all__ = ["ReNA"]
@@ -85,6 +85,19 @@ class ReNA(FeatureAgglomeration):
     connectivity : sparse matrix of shape (n_features, n_features), default=None
         Explicit feature graph (any stored nonzero off the diagonal is an
         edge); exclusive with ``mask_img``.
+    linkage : {"nilearn", "ward"}, default="nilearn"
+        How neighbouring clusters are compared. ``"nilearn"``: nilearn's
+        ReNA, same labels (squared distance between the means of the
+        previous level's nodes; exact ``n_clusters`` by largest index gap
+        first). ``"ward"``: Ward's merge cost ``n_a n_b / (n_a + n_b) *
+        ||mean_a - mean_b||^2`` on true cluster means; after the first
+        level only mutual nearest neighbours merge, and the exact-K cut
+        takes the smallest merged clusters first. It approximates the data
+        as well as scikit-learn's Ward clustering (within 1-3 % of its
+        error, see the README) at ReNA's speed, without giant clusters.
+        It runs more, cheaper levels: give it ``n_iter=20`` or more when
+        ``n_clusters`` is below 5 % of the features, or it falls back to
+        faster, less balanced levels to finish within ``n_iter``.
 
     Attributes
     ----------
@@ -126,11 +139,12 @@ class ReNA(FeatureAgglomeration):
         "memory_level": [Interval(Integral, 0, None, closed="left")],
         "verbose": [Interval(Integral, 0, None, closed="left"), "boolean"],
         "connectivity": [None, "array-like", "sparse matrix"],
+        "linkage": [StrOptions(set(LINKAGES))],
     }
 
     def __init__(self, mask_img=None, n_clusters=2, scaling=False, n_iter=10,
                  threshold=1e-7, memory=None, memory_level=1, verbose=0, *,
-                 connectivity=None):
+                 connectivity=None, linkage="nilearn"):
         self.mask_img = mask_img
         self.n_clusters = n_clusters
         self.scaling = scaling
@@ -140,6 +154,7 @@ class ReNA(FeatureAgglomeration):
         self.memory_level = memory_level
         self.verbose = verbose
         self.connectivity = connectivity
+        self.linkage = linkage
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -171,7 +186,8 @@ class ReNA(FeatureAgglomeration):
         k = effective_n_clusters(n_clusters, X.shape[1])
         run = _cached_agglomerate(self.memory, self.memory_level, X)
         result = run(X, graph, k, n_iter, float(self.threshold), int(self.verbose),
-                     on_level=LEVEL_CALLBACK.get(), check_values=True)
+                     on_level=LEVEL_CALLBACK.get(), check_values=True,
+                     linkage=self.linkage)
         emit_messages(result)
         self.labels_ = result.labels
         self.n_clusters_ = result.n_clusters

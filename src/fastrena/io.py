@@ -694,7 +694,7 @@ def fit_images(imgs, mask_img=None, n_clusters=2, *, dtype=np.float32, verbose=0
         the fit) on stderr.
     **params
         Other ReNA parameters: ``scaling``, ``n_iter``, ``threshold``,
-        ``memory``, ``memory_level``.
+        ``memory``, ``memory_level``, ``linkage``.
 
     Returns
     -------
