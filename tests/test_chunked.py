@@ -177,8 +177,9 @@ def test_function_and_warnings_match_in_memory():
 
 
 def test_overflowing_values_behave_as_in_memory():
-    """Finite values whose squares overflow are valid input: the weights
-    are infinite in both paths, and the labels agree."""
+    """Finite values whose squares overflow are valid input: both paths
+    rescale them by the same power of two, and the labels agree (with
+    those of the unscaled data, see tests/test_numerics.py)."""
     mask, X = smooth_problem(n_samples=70, shape=(6, 7, 5), dtype=np.float64, seed=3)
     X = X * 1e160
     ref = ReNA(mask, n_clusters=5).fit(X)

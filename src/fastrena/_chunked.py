@@ -249,6 +249,7 @@ class SignalStore:
         self.directory = directory
         self._root = None
         self._level_folder = None
+        self._retired = []
         self._n_folders = 0
 
     def __enter__(self):
@@ -262,6 +263,7 @@ class SignalStore:
             shutil.rmtree(self._root, ignore_errors=True)
             self._root = None
             self._level_folder = None
+            self._retired = []
 
     def _new_folder(self):
         if self._root is None:
@@ -273,10 +275,18 @@ class SignalStore:
         os.mkdir(folder)
         return folder
 
-    def _drop_level_folder(self, keep=None):
-        if self._level_folder is not None and self._level_folder != keep:
-            shutil.rmtree(self._level_folder, ignore_errors=True)
-        self._level_folder = keep
+    def _replace_level_folder(self, folder):
+        if self._level_folder is not None:
+            self._retired.append(self._level_folder)
+        self._level_folder = folder
+
+    def release_previous(self):
+        """Delete the files of every level's signals but the last kept: the
+        caller has checked the last ones (they may have to be computed
+        again from the previous level's, see ``fastrena.agglomeration``)."""
+        for folder in self._retired:
+            shutil.rmtree(folder, ignore_errors=True)
+        self._retired = []
 
     def keep(self, pairs, n_rows, n_columns, dtype):
         """Materialize one level's reduced signals.
@@ -291,14 +301,14 @@ class SignalStore:
             pairs = _persist(*pairs)
             finite = all(_compute(*[pair[1] for pair in pairs]))
             parts = [pair[0] for pair in pairs]
-            self._drop_level_folder()
+            self._replace_level_folder(None)
         else:
             folder = self._new_folder()
             paths = [os.path.join(folder, f"chunk{i}.npy") for i in range(len(pairs))]
             finite = all(_compute(*[dask.delayed(_save_part)(pair, path)
                                     for pair, path in zip(pairs, paths)]))
             parts = [dask.delayed(_load_part)(path) for path in paths]
-            self._drop_level_folder(keep=folder)
+            self._replace_level_folder(folder)
         arrays = [da.from_delayed(part, shape=(rows, n_columns), dtype=dtype)
                   for part, rows in zip(parts, n_rows)]
         return da.concatenate(arrays, axis=0), finite
@@ -315,6 +325,14 @@ def chunked_reduce_signals(F, labels, n_new, store, weights=None):
                                                   weights_shared)
              for block in _row_blocks(F)]
     return store.keep(pairs, F.chunks[0], n_new, F.dtype)
+
+
+def chunked_max_abs(X):
+    """:func:`fastrena.agglomeration.max_abs` of a Dask array, chunk by chunk."""
+    from .agglomeration import max_abs
+
+    return max(_compute(*[dask.delayed(max_abs)(block) for block in _row_blocks(
+        features_whole(X))]), default=0.0)
 
 
 def chunked_check_finite(X, estimator=None):

@@ -442,6 +442,20 @@ def expand_clusters(X_red, labels, out):
 
 
 @njit(cache=True, parallel=True)
+def row_max_abs(X):
+    """Largest absolute value of each row of a 2-D array (any layout)."""
+    out = np.zeros(X.shape[0], dtype=np.float64)
+    for r in prange(X.shape[0]):
+        m = 0.0
+        for i in range(X.shape[1]):
+            a = abs(np.float64(X[r, i]))
+            if a > m:
+                m = a
+        out[r] = m
+    return out
+
+
+@njit(cache=True, parallel=True)
 def all_finite(flat):
     """True when no element of the 1-D array is NaN or infinite."""
     n = flat.shape[0]

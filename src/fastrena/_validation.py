@@ -48,6 +48,13 @@ def is_dask_array(X):
     return module is not None and isinstance(X, module.Array)
 
 
+def is_finite(X):
+    """Whether the array X holds no NaN and no infinity (parallel scan)."""
+    if X.flags.c_contiguous or X.flags.f_contiguous:
+        return bool(_kernels.all_finite(X.ravel(order="K")))
+    return all(_kernels.all_finite(np.ascontiguousarray(row)) for row in X)
+
+
 def check_finite(X, input_name="X", estimator=None):
     """Raise scikit-learn's standard error if X holds NaN or infinity.
 
@@ -61,11 +68,13 @@ def check_finite(X, input_name="X", estimator=None):
 
         chunked_check_finite(X, estimator)
         return
-    if X.flags.c_contiguous or X.flags.f_contiguous:
-        if _kernels.all_finite(X.ravel(order="K")):
-            return
-    check_array(X, dtype=None, ensure_all_finite=True, ensure_min_samples=0,
-                ensure_min_features=0, input_name=input_name, estimator=estimator)
+    if is_finite(X):
+        return
+    # scikit-learn sums X first: +inf and -inf (or finite values that
+    # overflow) would warn before its error is raised.
+    with np.errstate(over="ignore", invalid="ignore"):
+        check_array(X, dtype=None, ensure_all_finite=True, ensure_min_samples=0,
+                    ensure_min_features=0, input_name=input_name, estimator=estimator)
 
 
 def check_data(X, estimator=None, reset=None, check_values=True):

@@ -22,6 +22,7 @@ from ._validation import (
     check_positive_int,
     check_threshold,
     is_dask_array,
+    is_finite,
 )
 from .graphs import FeatureGraph
 from .masks import resolve_graph
@@ -81,6 +82,15 @@ LINKAGES = ("nilearn", "ward")
 #: Ward's error than mutual pairs from the second level on.
 MUTUAL_SHRINK = 0.8
 
+#: Squared edge distances are trusted on the first level when their largest
+#: lies in this range, and on every level when it is finite. Outside it the
+#: values are so large (beyond ~1e150) or so small (below ~1e-150) that
+#: squares, sums or means over- or underflow float64; the signals are then
+#: multiplied by the power of two that brings their largest magnitude into
+#: [0.5, 1) (see :func:`unit_scaled`). That is exact, so the labels are
+#: those of any other power-of-two multiple of the data.
+WEIGHT_RANGE = (2.0 ** -600, 2.0 ** 600)
+
 
 def nearest_neighbor_merge(n_nodes, u, v, weights, threshold, n_clusters, *,
                            mutual=False, merged_sizes=None):
@@ -135,11 +145,67 @@ def cluster_means(X, labels, divisors):
 
 
 def cluster_means_checked(X, labels, divisors):
-    """:func:`cluster_means` and whether every mean is finite (which proves
-    X finite: a NaN or infinity always reaches its cluster's mean)."""
+    """:func:`cluster_means` and whether every mean is finite, which proves
+    X finite (a NaN or infinity always reaches its cluster's mean).
+
+    Finite values whose sum overflows float64 (beyond ~1e308) are not an
+    error: their means are then computed from X scaled by a power of two
+    (exact) and scaled back, so they are right unless the mean itself (times
+    the square root of the size, for l2-preserving ``divisors``) is beyond
+    the range of X's dtype, where it is infinite.
+    """
     out = np.empty((X.shape[0], divisors.shape[0]), dtype=X.dtype)
     finite = cluster_sums_divided_into(X, labels, divisors, out)
+    if not finite and is_finite(X):
+        exponent = unit_scale_exponent(X)
+        cluster_sums_divided_into(scale_by_power_of_two(X, exponent), labels, divisors,
+                                  out)
+        with np.errstate(over="ignore"):
+            out = scale_by_power_of_two(out, -exponent)
+        finite = True
     return out, finite
+
+
+def max_abs(F):
+    """Largest absolute value in ``F`` (an array of any layout, or a Dask
+    array: one pass); 0.0 if F is all zeros. NaN is ignored."""
+    if is_dask_array(F):
+        from ._chunked import chunked_max_abs
+
+        return chunked_max_abs(F)
+    rows = F.T if _is_feature_major(F) else F
+    return float(_kernels.row_max_abs(rows).max(initial=0.0))
+
+
+def unit_scale_exponent(F):
+    """The integer k such that ``F * 2**k`` has its largest magnitude in
+    [0.5, 1); 0 when F is all zeros or holds an infinity."""
+    largest = max_abs(F)
+    if largest == 0.0 or not math.isfinite(largest):
+        return 0
+    return -math.frexp(largest)[1]
+
+
+def scale_by_power_of_two(F, exponent):
+    """``F * 2**exponent``, exact (but for values pushed below the smallest
+    normal number), in F's dtype and layout; a Dask array stays lazy."""
+    if exponent == 0:
+        return F
+    if is_dask_array(F):
+        return F.map_blocks(np.ldexp, exponent, dtype=F.dtype)
+    return np.ldexp(F, exponent).astype(F.dtype, copy=False)
+
+
+def unit_scaled(F):
+    """``F`` times the power of two that brings its largest magnitude into
+    [0.5, 1), and whether that changed anything."""
+    exponent = unit_scale_exponent(F)
+    return scale_by_power_of_two(F, exponent), exponent != 0
+
+
+def _weights_in_range(w, first_level):
+    largest = w.max()
+    return largest <= WEIGHT_RANGE[1] and (not first_level or largest >= WEIGHT_RANGE[0])
 
 
 def reduce_signals(F, labels, n_new, store=None, weights=None):
@@ -306,6 +372,10 @@ def _run_levels(X, graph, n_clusters, n_iter, threshold, verbose, on_level, chec
     while level < n_iter and n > n_clusters and u.shape[0] > 0:
         start = time.perf_counter()
         w = edge_weights(F, u, v)
+        if not _weights_in_range(w, level == 0):
+            F, rescaled = unit_scaled(F)
+            if rescaled:
+                w = edge_weights(F, u, v)
         if ward:
             step, n_new = _ward_merge(n, u, v, w, sizes, threshold, n_clusters,
                                       n_iter - level)
@@ -317,13 +387,19 @@ def _run_levels(X, graph, n_clusters, n_iter, threshold, verbose, on_level, chec
         if level < n_iter and n_new > n_clusters and u.shape[0] > 0:
             # Level 1's members are single features: plain means are true means.
             weights = sizes if ward and level > 1 else None
-            F, finite = reduce_signals(F, step, n_new, store, weights)
-            if check_values:
-                # The first level's means cover every feature: finite means
-                # prove a finite X without scanning it.
-                if not finite:
+            F_next, finite = reduce_signals(F, step, n_new, store, weights)
+            if not finite:
+                if check_values:
+                    # The first level's means cover every feature: finite
+                    # means prove a finite X without scanning it.
                     check_finite(X)
-                check_values = False
+                # Finite values whose sums overflow: scale them down, exactly.
+                F, _ = unit_scaled(F)
+                F_next, _ = reduce_signals(F, step, n_new, store, weights)
+            check_values = False
+            F = F_next
+            if store is not None:
+                store.release_previous()
         _log(verbose, f"level {level}: {n} -> {n_new} clusters "
                       f"({time.perf_counter() - start:.3f} s)")
         if on_level is not None:

@@ -28,17 +28,27 @@ _GIFTI = (".gii",)
 
 class _Session:
     """What a subcommand gets from :func:`main`: ``say`` prints a summary
-    line (unless ``--quiet``); ``check_outputs`` vets the files it will
-    write and remembers which are new, so that a failed run removes them
-    and leaves no file of a half-done job behind."""
+    line (unless ``--quiet``); ``wrote`` one about an output, held back
+    until the run succeeds (a failed run removes its outputs);
+    ``check_outputs`` vets the files it will write and remembers which are
+    new, so that a failed run removes them and leaves no file of a
+    half-done job behind."""
 
     def __init__(self, quiet):
         self.quiet = quiet
         self.new_files = []
+        self.written = []
 
     def say(self, message):
         if not self.quiet:
             print(message, flush=True)
+
+    def wrote(self, message):
+        self.written.append(f"wrote {message}")
+
+    def report_written(self):
+        for message in self.written:
+            self.say(message)
 
     def check_outputs(self, outputs, inputs, force):
         """All outputs writable, distinct, and none of them an input."""
@@ -58,9 +68,15 @@ class _Session:
         self.new_files += [o for o in outputs if not o.exists()]
 
     def remove_new_files(self):
+        """Remove the outputs this run created; return a note on those that
+        could not be removed (a folder turned read-only...), else ''."""
+        kept = []
         for path in self.new_files:
-            if path.exists():
-                path.unlink()
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:
+                kept.append(f"'{path}' ({exc.strerror or _one_line(exc)})")
+        return f"; could not remove {', '.join(kept)}, written before the error" if kept else ""
 
 
 # --------------------------------------------------------------------------
@@ -291,14 +307,19 @@ def main(argv=None):
         with _warnings_to_stderr(args.command):
             args.run(args, session)
     except _USER_ERRORS + _dask_errors() as exc:
-        session.remove_new_files()
+        kept = session.remove_new_files()
         message = _one_line(exc) if not isinstance(exc, MemoryError) else "out of memory"
-        print(f"fastrena {args.command}: error: {message}", file=sys.stderr)
+        print(f"fastrena {args.command}: error: {message}{kept}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         session.remove_new_files()
         print(f"fastrena {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BaseException:
+        # A bug in fastrena: its traceback follows, but no half-done output.
+        session.remove_new_files()
+        raise
+    session.report_written()
     return 0
 
 
@@ -363,7 +384,7 @@ def _elapsed(start):
 
 def _parcellate(args, session):
     from .io import (InputError, Parcellation, VolumeLayout, array_format, check_image_name,
-                     compute_mask, fit_layout, load_volume, mask_layout, read_images,
+                     compute_mask, fit_layout, mask_layout, read_images,
                      save_array, save_img, surface_layout)
 
     surface = args.mesh is not None
@@ -387,7 +408,7 @@ def _parcellate(args, session):
     if args.plot:
         _check_picture_name(args.plot)
     if args.bg_img:
-        load_volume(args.bg_img, "--bg-img")
+        _check_bg_img(args.bg_img)
     inputs = [*args.images, *(args.mask or []), *(args.mesh or []), args.connectivity,
               args.bg_img]
     session.check_outputs([*args.output, args.reduced, args.plot], inputs, args.force)
@@ -424,17 +445,17 @@ def _parcellate(args, session):
         images_out = parcellation.label_gifti() if surface else [parcellation.label_img()]
         for image, path in zip(images_out, args.output):
             save_img(image, path, force=args.force, hint=_FORCE_HINT)
-        session.say(f"wrote {', '.join(args.output)} (0 = background, clusters "
-                    f"1..{rena.n_clusters_})")
+        session.wrote(f"{', '.join(args.output)} (0 = background, clusters "
+                      f"1..{rena.n_clusters_})")
         if args.reduced:
             X_red = np.asarray(rena.transform(X))  # computes a lazy (Dask) result
             save_array(X_red, args.reduced, force=args.force,
                        columns=[f"label_{v}" for v in parcellation.values], hint=_FORCE_HINT)
-            session.say(f"wrote {args.reduced} ({X.shape[0]} x {rena.n_clusters_} cluster "
-                        "means)")
+            session.wrote(f"{args.reduced} ({X.shape[0]} x {rena.n_clusters_} cluster "
+                          "means)")
     if args.plot:
         _plot_parcellation(parcellation, args)
-        session.say(f"wrote {args.plot}")
+        session.wrote(str(args.plot))
 
 
 def _check_picture_name(path):
@@ -447,6 +468,18 @@ def _check_picture_name(path):
     if suffix not in formats:
         raise InputError(f"--plot '{path}': unknown picture format '{suffix}'; use one of "
                          f"{', '.join(sorted(formats))}")
+
+
+def _check_bg_img(path):
+    """The --bg-img must be a 3-D image whose data can be read: checked before
+    the fit, not when the picture is drawn after it."""
+    from .io import InputError, _read_data, load_volume
+
+    img = load_volume(path, "--bg-img")
+    shape = tuple(img.shape)
+    if len(shape) != 3 and shape[3:] != (1,):
+        raise InputError(f"--bg-img '{path}' must be a 3-D image, got shape {shape}")
+    _read_data(img, "--bg-img")
 
 
 def _load_connectivity(path):
@@ -503,8 +536,8 @@ def _reduce(args, session):
                                         verbose=_progress_on(args))
     save_array(X_red, args.output, force=args.force, hint=_FORCE_HINT,
                columns=[f"label_{v}" for v in parcellation.values])
-    session.say(f"wrote {args.output}: {X_red.shape[0]} scans x {X_red.shape[1]} "
-                f"clusters ({_elapsed(start)})")
+    session.wrote(f"{args.output}: {X_red.shape[0]} scans x {X_red.shape[1]} "
+                  f"clusters ({_elapsed(start)})")
 
 
 def _expand(args, session):
@@ -527,8 +560,8 @@ def _expand(args, session):
     for image, path in zip(images, args.output):
         save_img(image, path, force=args.force, hint=_FORCE_HINT)
     scans = "1 scan" if array.ndim == 1 else f"{array.shape[0]} scans"
-    session.say(f"wrote {', '.join(args.output)} ({scans}, {parcellation.n_clusters} "
-                "clusters)")
+    session.wrote(f"{', '.join(args.output)} ({scans}, {parcellation.n_clusters} "
+                  "clusters)")
 
 
 def _demo(args, session):

@@ -235,10 +235,13 @@ class ReNA(FeatureAgglomeration):
         divisors = np.sqrt(self.sizes_) if self.scaling else None
         if is_dask_array(X_red):
             return self._lazy_inverse_transform(X_red, divisors)
+        # scikit-learn's own NaN check sums X_red, which warns when finite
+        # values overflow: ours scans it.
         X_red = check_array(X_red, dtype=list(FLOAT_DTYPES), ensure_2d=False,
-                            input_name="X_red")
+                            ensure_all_finite=False, input_name="X_red")
         one_d = X_red.ndim == 1
         X_red = np.atleast_2d(X_red)
+        check_finite(X_red, input_name="X_red")
         self._check_reduced_width(X_red)
         out = expand_clusters(X_red, self.labels_, divisors)
         return out[0] if one_d else out

@@ -32,7 +32,7 @@ from ._progress import fit_progress, progress_bar
 from .agglomeration import cluster_means
 from .estimator import ReNA
 from .graphs import surface_graph
-from .masks import _is_nilearn_object, _volume_mask_array
+from .masks import _is_nilearn_object
 
 __all__ = [
     "InputError",
@@ -240,21 +240,28 @@ def _volume_count(img, what):
     raise InputError(f"{_describe(img, what)} must be a 3-D or 4-D image, got shape {shape}")
 
 
+def _read_data(img, what, key=None):
+    """``img.dataobj`` (``img.dataobj[key]`` with a ``key``) read into an
+    array; a truncated or corrupt file raises :class:`InputError` naming it."""
+    try:
+        return np.asarray(img.dataobj if key is None else img.dataobj[key])
+    except MemoryError:
+        raise
+    except Exception as exc:  # truncated or corrupt data: zlib, EOF, OS errors...
+        raise InputError(f"{_describe(img, what)}: its data cannot be read "
+                         f"({_first_line(exc)})") from exc
+
+
 def _volume_blocks(img, n_volumes, what, start=0, stop=None):
     """The data of a loaded volume image as 4-D blocks of a few volumes:
     volumes ``start`` to ``stop`` (default: all)."""
     stop = n_volumes if stop is None else stop
     step = max(1, BLOCK_BYTES // (8 * int(np.prod(img.shape[:3]))))
     for first in range(start, stop, step):
-        try:
-            if img.ndim == 3:
-                block = np.asarray(img.dataobj)[..., None]
-            else:
-                block = np.asarray(img.dataobj[..., first:min(first + step, stop)])
-        except Exception as exc:  # truncated or corrupt data: zlib, EOF, OS errors...
-            raise InputError(f"{_describe(img, what)}: its data cannot be read "
-                             f"({_first_line(exc)})") from exc
-        yield block
+        if img.ndim == 3:
+            yield _read_data(img, what)[..., None]
+        else:
+            yield _read_data(img, what, (..., slice(first, min(first + step, stop))))
 
 
 @dataclass(frozen=True, eq=False)
@@ -473,12 +480,12 @@ def mask_layout(mask_img, what="mask_img"):
     if _is_nilearn_object(mask_img) and hasattr(mask_img, "mesh"):
         return _surface_layout_of(mask_img)
     img = load_volume(mask_img, what)
-    what = _describe(img, what)
+    name = _describe(img, what)
     if len(img.shape) != 3 and tuple(img.shape[3:]) != (1,):
-        raise InputError(f"{what} must be a 3-D image, got shape {tuple(img.shape)}")
-    mask = _volume_mask_array(img)
+        raise InputError(f"{name} must be a 3-D image, got shape {tuple(img.shape)}")
+    mask = _read_data(img, what).reshape(img.shape[:3]) != 0
     if not mask.any():
-        raise InputError(f"{what} has no in-mask voxel (shape {mask.shape}, all zero)")
+        raise InputError(f"{name} has no in-mask voxel (shape {mask.shape}, all zero)")
     return VolumeLayout(mask, np.asarray(img.affine, dtype=np.float64))
 
 
@@ -884,7 +891,7 @@ def load_parcellation(paths):
         shape = tuple(img.shape)
         if len(shape) != 3 and shape[3:] != (1,):
             raise InputError(f"{names[0]} must be a 3-D image, got shape {shape}")
-        data = _integer_labels(np.asarray(img.dataobj).reshape(shape[:3]), names[0])
+        data = _integer_labels(_read_data(img, "labels").reshape(shape[:3]), names[0])
         layout = VolumeLayout(data != 0, np.asarray(img.affine, dtype=np.float64),
                               "the labels")
         values_per_feature = data[data != 0]
@@ -952,10 +959,26 @@ def write_atomically(path, write, force=False, hint="force=True"):
             os.replace(temporary, path)
         else:
             _move_without_overwriting(temporary, path, hint)
+    except OSError as exc:
+        if exc.errno is None:  # already says what went wrong (an existing output)
+            raise
+        raise _cannot_write(path, exc) from exc
     finally:
         if temporary.exists():
             temporary.unlink()
     return path
+
+
+def _cannot_write(path, exc):
+    """``exc`` (no space left, read-only file system...) as an error of the
+    same type and errno naming the output rather than its temporary file."""
+    message = f"cannot write output '{path}' ({exc.strerror or _first_line(exc)})"
+    try:
+        error = type(exc)(message)
+    except Exception:  # an OSError subclass with another signature
+        error = OSError(message)
+    error.errno = exc.errno
+    return error
 
 
 def _move_without_overwriting(source, target, hint):
