@@ -145,9 +145,10 @@ def cluster_means(X, labels, divisors):
 
 
 def cluster_means_checked(X, labels, divisors):
-    """:func:`cluster_means` and whether every mean is finite, which proves
-    X finite (a NaN or infinity always reaches its cluster's mean).
+    """:func:`cluster_means` and whether X is finite.
 
+    Finite means prove X finite (a NaN or infinity always reaches its
+    cluster's mean), so X itself is only scanned when some mean is not.
     Finite values whose sum overflows float64 (beyond ~1e308) are not an
     error: their means are then computed from X scaled by a power of two
     (exact) and scaled back, so they are right unless the mean itself (times
