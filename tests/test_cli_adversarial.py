@@ -719,3 +719,64 @@ def test_ctrl_c_during_reduce(large_run, terminal):
     assert_interrupted(err, "reduce")
     assert out == ""
     assert folder_state(large_run) == before
+
+
+# --------------------------------------------------------------------------
+# 5. every estimator parameter's bad values, through the command line
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("options, message", [
+    (["-k", "1.5"], "argument -k/--n-clusters: must be an integer >= 1, got '1.5'"),
+    (["-k", "abc"], "argument -k/--n-clusters: must be an integer >= 1, got 'abc'"),
+    (["-k", "-3"], "argument -k/--n-clusters: must be an integer >= 1, got '-3'"),
+    (["-k", "4", "--n-iter", "0"], "argument --n-iter: must be an integer >= 1, got '0'"),
+    (["-k", "4", "--n-iter", "2.5"], "argument --n-iter: must be an integer >= 1, got '2.5'"),
+    (["-k", "4", "--threshold", "-0.1"],
+     "argument --threshold: must be a number in [0, 1), got '-0.1'"),
+    (["-k", "4", "--threshold", "nan"],
+     "argument --threshold: must be a number in [0, 1), got 'nan'"),
+    (["-k", "4", "--threshold", "abc"],
+     "argument --threshold: must be a number in [0, 1), got 'abc'"),
+    (["-k", "4", "--memory-level", "-1"],
+     "argument --memory-level: must be an integer >= 0, got '-1'"),
+    (["-k", "4", "--linkage", "foo"],
+     "argument --linkage: invalid choice: 'foo' (choose from 'nilearn', 'ward')"),
+])
+def test_bad_parameter_values_exit_2_naming_the_option(volumes, capsys, options, message):
+    before = folder_state(volumes[0])
+    code, out, err = call(capsys, "parcellate", "run1.nii.gz", "--mask", "mask.nii.gz",
+                          *options, "-o", "l.nii.gz")
+    assert (code, out) == (2, "")
+    assert err.startswith("usage: fastrena parcellate ")
+    assert err.endswith(f"fastrena parcellate: error: {message}\n")
+    assert folder_state(volumes[0]) == before
+
+
+def test_bad_graphs_exit_1_giving_the_shapes(volumes, capsys):
+    """api.md's graph errors reach the command line's one-line message:
+    a connectivity that is not square or not N x N, an empty mask, a mask
+    with two volumes."""
+    from scipy import sparse
+
+    folder, mask, _ = volumes
+    n = int(mask.sum())
+    sparse.save_npz(folder / "rect.npz", sparse.csr_matrix(np.ones((3, 4))))
+    sparse.save_npz(folder / "small.npz", sparse.csr_matrix(np.ones((5, 5))))
+    write_nifti(folder / "empty.nii.gz", np.zeros(mask.shape, np.uint8))
+    write_nifti(folder / "two.nii.gz", np.stack([mask, mask], axis=-1).astype(np.uint8))
+    before = folder_state(folder)
+    for options, message in [
+        (["--connectivity", "rect.npz"], "connectivity must be a square matrix, got shape "
+                                         "(3, 4)"),
+        (["--connectivity", "small.npz"], f"connectivity has shape (5, 5) but X has {n} "
+                                          f"features; expected ({n}, {n})"),
+        (["--mask", "empty.nii.gz"], f"mask 'empty.nii.gz' has no in-mask voxel (shape "
+                                     f"{mask.shape}, all zero)"),
+        (["--mask", "two.nii.gz"], f"mask 'two.nii.gz' must be a 3-D image, got shape "
+                                   f"{(*mask.shape, 2)}"),
+    ]:
+        mask_option = [] if "--mask" in options else ["--mask", "mask.nii.gz"]
+        code, out, err = call(capsys, "parcellate", "run1.nii.gz", *mask_option, *options,
+                              "-k", 4, "-o", "l.nii.gz")
+        assert (code, out) == (1, "")
+        assert one_error_line(err, "parcellate") == message
+        assert folder_state(folder) == before
