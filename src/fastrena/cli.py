@@ -384,7 +384,7 @@ def _elapsed(start):
 
 def _parcellate(args, session):
     from .io import (InputError, Parcellation, VolumeLayout, array_format, check_image_name,
-                     compute_mask, fit_layout, mask_layout, read_images,
+                     compute_mask, fit_layout, load_3d_volume, mask_layout, read_images,
                      save_array, save_img, surface_layout)
 
     surface = args.mesh is not None
@@ -407,8 +407,8 @@ def _parcellate(args, session):
         array_format(args.reduced)
     if args.plot:
         _check_picture_name(args.plot)
-    if args.bg_img:
-        _check_bg_img(args.bg_img)
+    # Read now: a damaged --bg-img fails before the fit, not after it.
+    bg_img = load_3d_volume(args.bg_img, "--bg-img") if args.bg_img else None
     inputs = [*args.images, *(args.mask or []), *(args.mesh or []), args.connectivity,
               args.bg_img]
     session.check_outputs([*args.output, args.reduced, args.plot], inputs, args.force)
@@ -454,7 +454,7 @@ def _parcellate(args, session):
             session.wrote(f"{args.reduced} ({X.shape[0]} x {rena.n_clusters_} cluster "
                           "means)")
     if args.plot:
-        _plot_parcellation(parcellation, args)
+        _plot_parcellation(parcellation, args, bg_img)
         session.wrote(str(args.plot))
 
 
@@ -468,18 +468,6 @@ def _check_picture_name(path):
     if suffix not in formats:
         raise InputError(f"--plot '{path}': unknown picture format '{suffix}'; use one of "
                          f"{', '.join(sorted(formats))}")
-
-
-def _check_bg_img(path):
-    """The --bg-img must be a 3-D image whose data can be read: checked before
-    the fit, not when the picture is drawn after it."""
-    from .io import InputError, _read_data, load_volume
-
-    img = load_volume(path, "--bg-img")
-    shape = tuple(img.shape)
-    if len(shape) != 3 and shape[3:] != (1,):
-        raise InputError(f"--bg-img '{path}' must be a 3-D image, got shape {shape}")
-    _read_data(img, "--bg-img")
 
 
 def _load_connectivity(path):
@@ -498,12 +486,12 @@ def _load_connectivity(path):
                          f"({_one_line(exc)})") from exc
 
 
-def _plot_parcellation(parcellation, args):
+def _plot_parcellation(parcellation, args, bg_img=None):
     from . import plotting
     from .io import VolumeLayout
 
     if isinstance(parcellation.layout, VolumeLayout):
-        plotting.plot_parcellation(parcellation.label_img(), args.bg_img,
+        plotting.plot_parcellation(parcellation.label_img(), bg_img,
                                    output_file=args.plot, force=args.force)
     else:
         plotting.plot_surface_parcellation(

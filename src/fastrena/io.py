@@ -50,6 +50,7 @@ __all__ = [
     "load_image",
     "load_mesh",
     "load_parcellation",
+    "load_3d_volume",
     "mask_layout",
     "read_images",
     "array_format",
@@ -163,6 +164,17 @@ def load_volume(img, what="image"):
     if not hasattr(loaded, "affine") or not hasattr(loaded, "dataobj"):
         raise InputError(f"{_describe(img, what)} is not a volume image")
     return loaded
+
+
+def load_3d_volume(img, what="image"):
+    """A 3-D volume image (or 4-D with one volume) with its data read into
+    memory now, so that a damaged file fails here, with its name."""
+    loaded = load_volume(img, what)
+    shape = tuple(loaded.shape)
+    if len(shape) != 3 and shape[3:] != (1,):
+        raise InputError(f"{_describe(img, what)} must be a 3-D image, got shape {shape}")
+    data = _read_data(loaded, what).reshape(shape[:3])
+    return type(loaded)(data, loaded.affine, loaded.header)
 
 
 def _intent_names(gifti):
