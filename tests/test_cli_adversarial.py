@@ -537,6 +537,10 @@ PYTHON_CASES = [
      r"array '{}' cannot be read as \.npy \(.+\)"),
     (lambda f: fio.load_array(f / "cut.csv"), "cut.csv",
      r"array '{}' cannot be read as \.csv \(.+\)"),
+    (lambda f: fio.load_3d_volume(f / "cutbg.nii.gz", "bg_img"), "cutbg.nii.gz",
+     rf"bg_img '{{}}': its data cannot be read {GZIP_CUT}"),
+    (lambda f: fio.load_3d_volume(f / "run1.nii.gz"), "run1.nii.gz",
+     r"image '{}' must be a 3-D image, got shape \(8, 9, 7, 5\)"),
 ]
 
 

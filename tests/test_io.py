@@ -545,3 +545,15 @@ def test_importing_fastrena_imports_neither_matplotlib_nor_tqdm():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out == "[]\n"
+
+
+@pytest.mark.parametrize("shape", [(4, 5, 3), (4, 5, 3, 1)])
+def test_load_3d_volume_reads_the_data_now(tmp_path, shape):
+    data = np.arange(60, dtype=np.float32).reshape(shape)
+    write_nifti(tmp_path / "anat.nii.gz", data)
+    img = fio.load_3d_volume(tmp_path / "anat.nii.gz", "bg_img")
+    assert img.shape == (4, 5, 3)
+    # in memory: the file can go, the data stays
+    (tmp_path / "anat.nii.gz").unlink()
+    np.testing.assert_array_equal(np.asarray(img.dataobj), data.reshape(4, 5, 3))
+    np.testing.assert_array_equal(img.affine, AFFINE)
