@@ -688,15 +688,16 @@ def assert_interrupted(err, command):
     assert err.count("\n") == 1, err
 
 
-def test_ctrl_c_during_the_fit(large_run, terminal):
+@pytest.mark.parametrize("dask", [[], ["--dask"]], ids=["in-memory", "dask"])
+def test_ctrl_c_during_the_fit(large_run, terminal, dask):
     """SIGINT in the middle of the fit: with -v the fit prints a line per
     level on stdout, which is suspended, so the program waits inside the
     fit after its first level. Exit 130, and no label image, reduced array
-    or temporary file."""
+    or temporary file, in memory or through Dask."""
     before = folder_state(large_run)
     term = terminal(["parcellate", "big.nii", "--mask", "mask.nii.gz", "-k", 5, "--linkage",
                      "ward", "--n-iter", 30, "-v", "-o", "labels_out.nii.gz", "--reduced",
-                     "r.npy"], cwd=large_run, stop_stdout=True)
+                     "r.npy", *dask], cwd=large_run, stop_stdout=True)
     # Blocked at the first level's line, with the fit's progress bar up.
     term.wait_until(lambda: term.blocked_writing("stdout")
                     and b"\rfit: " in term.text["stderr"], "blocked inside the fit")
