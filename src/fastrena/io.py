@@ -169,12 +169,18 @@ def load_volume(img, what="image"):
 def load_3d_volume(img, what="image"):
     """A 3-D volume image (or 4-D with one volume) with its data read into
     memory now, so that a damaged file fails here, with its name."""
+    loaded, data = _volume_3d_data(img, what)
+    return type(loaded)(data, loaded.affine, loaded.header)
+
+
+def _volume_3d_data(img, what):
+    """A volume image that must be 3-D (or 4-D with one volume), and its
+    data as a 3-D array, read now: (loaded image, data)."""
     loaded = load_volume(img, what)
     shape = tuple(loaded.shape)
     if len(shape) != 3 and shape[3:] != (1,):
-        raise InputError(f"{_describe(img, what)} must be a 3-D image, got shape {shape}")
-    data = _read_data(loaded, what).reshape(shape[:3])
-    return type(loaded)(data, loaded.affine, loaded.header)
+        raise InputError(f"{_describe(loaded, what)} must be a 3-D image, got shape {shape}")
+    return loaded, _read_data(loaded, what).reshape(shape[:3])
 
 
 def _intent_names(gifti):
@@ -491,13 +497,11 @@ def mask_layout(mask_img, what="mask_img"):
     in), or a nilearn SurfaceImage. ``what`` names it in error messages."""
     if _is_nilearn_object(mask_img) and hasattr(mask_img, "mesh"):
         return _surface_layout_of(mask_img)
-    img = load_volume(mask_img, what)
-    name = _describe(img, what)
-    if len(img.shape) != 3 and tuple(img.shape[3:]) != (1,):
-        raise InputError(f"{name} must be a 3-D image, got shape {tuple(img.shape)}")
-    mask = _read_data(img, what).reshape(img.shape[:3]) != 0
+    img, data = _volume_3d_data(mask_img, what)
+    mask = data != 0
     if not mask.any():
-        raise InputError(f"{name} has no in-mask voxel (shape {mask.shape}, all zero)")
+        raise InputError(f"{_describe(img, what)} has no in-mask voxel (shape {mask.shape}, "
+                         "all zero)")
     return VolumeLayout(mask, np.asarray(img.affine, dtype=np.float64))
 
 
@@ -899,11 +903,8 @@ def load_parcellation(paths):
         layout = SurfaceLayout(tuple(p != 0 for p in parts))
         values_per_feature = np.concatenate([p[p != 0] for p in parts])
     elif len(images) == 1:
-        img = load_volume(images[0], "labels")
-        shape = tuple(img.shape)
-        if len(shape) != 3 and shape[3:] != (1,):
-            raise InputError(f"{names[0]} must be a 3-D image, got shape {shape}")
-        data = _integer_labels(_read_data(img, "labels").reshape(shape[:3]), names[0])
+        img, data = _volume_3d_data(images[0], "labels")
+        data = _integer_labels(data, names[0])
         layout = VolumeLayout(data != 0, np.asarray(img.affine, dtype=np.float64),
                               "the labels")
         values_per_feature = data[data != 0]
