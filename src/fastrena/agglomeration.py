@@ -83,9 +83,10 @@ LINKAGES = ("nilearn", "ward")
 MUTUAL_SHRINK = 0.8
 
 #: Squared edge distances are trusted on the first level when their largest
-#: lies in this range, and on every level when it is finite. Outside it the
-#: values are so large (beyond ~1e150) or so small (below ~1e-150) that
-#: squares, sums or means over- or underflow float64; the signals are then
+#: lies in this range, and on every level when it is finite. Outside it
+#: (edge differences beyond ~1e90 or below ~1e-90) the values are near those
+#: whose squares, sums or means over- or underflow float64 (~1e150 and
+#: ~1e-160 for squares, ~1e308 for sums); the signals are then
 #: multiplied by the power of two that brings their largest magnitude into
 #: [0.5, 1) (see :func:`unit_scaled`). That is exact, so the labels are
 #: those of any other power-of-two multiple of the data.
