@@ -228,3 +228,18 @@ def die_always(block, block_id=None):
     if block_id[0] == 0:
         os._exit(1)
     return block
+
+
+_MASK64 = (1 << 64) - 1
+
+
+def edge_priority(a, b):
+    """The tie-break priority of edge (a, b), a < b, written independently
+    of fastrena's kernel: SplitMix64's finaliser of a * golden + b, with
+    Python integers reduced mod 2**64."""
+    x = (a * 0x9E3779B97F4A7C15 + b) & _MASK64
+    x ^= x >> 30
+    x = (x * 0xBF58476D1CE4E5B9) & _MASK64
+    x ^= x >> 27
+    x = (x * 0x94D049BB133111EB) & _MASK64
+    return x ^ (x >> 31)

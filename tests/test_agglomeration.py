@@ -23,7 +23,7 @@ from sklearn.feature_extraction.image import grid_to_graph
 import fastrena
 from fastrena import ReNA, recursive_neighbor_agglomeration
 
-from helpers import assert_clusters_connected, halving_chain, largest_component
+from helpers import assert_clusters_connected, edge_priority, halving_chain, largest_component
 
 # --------------------------------------------------------------------------
 # Reference graphs and invariant checks (independent of fastrena)
@@ -524,20 +524,24 @@ def test_sufficient_bound_holds_on_isolated_voxels_problem():
 # --------------------------------------------------------------------------
 
 # Points of a 4-node chain (2 samples): w(0,1) = 9, w(1,2) = 16, w(2,3) = 13.
-# Edge (1,2) is nobody's nearest; node 2 keeps it iff (1-t)*16 <= 13, i.e.
-# t >= 3/16; node 1 would need t >= 7/16.
+# Edge (1,2) is nobody's nearest; it is a candidate (a tie) of node 2 iff
+# (1-t)*16 <= 13, i.e. t >= 3/16 (node 1 would need t >= 7/16). A node
+# chooses one of its candidates, the one of smallest edge priority.
 THRESHOLD_CHAIN = np.array([[0.0, 3.0, 7.0, 10.0],
                             [0.0, 0.0, 0.0, 2.0]])
 
 
 @pytest.mark.parametrize("reverse", [False, True])
-@pytest.mark.parametrize("threshold, merged", [
-    (0.0, False), (1e-7, False), (0.15, False), (0.1874, False),
-    (0.1875, True),  # (1 - t) * 16 == 13 exactly: kept ("<=")
-    (0.2, True), (0.4375, True), (0.9, True),
-])
-def test_threshold_decides_edge(threshold, merged, reverse):
+@pytest.mark.parametrize("threshold", [0.0, 1e-7, 0.15, 0.1874,
+                                       0.1875,  # (1 - t) * 16 == 13 exactly ("<=")
+                                       0.2, 0.4374, 0.4375, 0.9])
+def test_threshold_decides_edge(threshold, reverse):
     X = THRESHOLD_CHAIN[:, ::-1] if reverse else THRESHOLD_CHAIN
+    # Edge (1,2) against the other edge of the node at weight 13 (t >= 3/16)
+    # and of the node at weight 9 (t >= 7/16).
+    at_13, at_9 = ((0, 1), (2, 3)) if reverse else ((2, 3), (0, 1))
+    merged = any(threshold >= bound and edge_priority(1, 2) < edge_priority(*other)
+                 for bound, other in ((3 / 16, at_13), (7 / 16, at_9)))
     if merged:
         with warnings.catch_warnings(record=True) as rec:
             warnings.simplefilter("always")
@@ -554,6 +558,12 @@ def test_threshold_decides_edge(threshold, merged, reverse):
         np.testing.assert_array_equal(labels, [0, 0, 1, 1])
     est = estimator_recording(X, n_clusters=1, n_iter=1, threshold=threshold)[0]
     np.testing.assert_array_equal(est.labels_, labels)
+
+
+def test_threshold_chain_covers_both_outcomes():
+    # The two orientations of THRESHOLD_CHAIN lead to both outcomes above.
+    assert (edge_priority(1, 2) < edge_priority(2, 3)) != (
+        edge_priority(1, 2) < edge_priority(0, 1))
 
 
 def test_exact_ties_kept_with_zero_threshold():

@@ -108,7 +108,7 @@ def test_console_script_is_installed_and_lists_subcommands(tmp_path):
                     "--volumes-per-chunk", "--force", "--quiet"]),
     ("reduce", ["--labels", "--output", "--scaling", "--dtype", "--dask", "--scheduler",
                 "--volumes-per-chunk", "--force", "--quiet"]),
-    ("expand", ["--labels", "--output", "--scaling", "--force", "--quiet"]),
+    ("expand", ["--labels", "--output", "--scaling", "--dtype", "--force", "--quiet"]),
     ("demo", ["--out", "--samples", "--n-clusters", "--surface-clusters", "--force",
               "--quiet"]),
 ])
@@ -162,9 +162,11 @@ def test_volume_round_trip(volumes):
     expanded = nibabel.load(folder / "expanded.nii.gz")
     np.testing.assert_array_equal(expanded.affine, AFFINE)
     values = np.asarray(expanded.dataobj)
-    assert values.shape == (8, 9, 7, 6)
-    # Every voxel gets its cluster's mean back; outside the mask, 0.
-    np.testing.assert_array_equal(values[mask], reduced[:, labels[mask] - 1].T)
+    assert values.shape == (8, 9, 7, 6) and values.dtype == np.float32
+    # Every voxel gets its cluster's mean back (the float32 the .csv holds
+    # to 9 digits); outside the mask, 0.
+    np.testing.assert_array_equal(values[mask],
+                                  reduced[:, labels[mask] - 1].T.astype(np.float32))
     np.testing.assert_array_equal(values[~mask], 0)
 
 
@@ -213,8 +215,8 @@ def test_surface_round_trip(surfaces):
      "image: 'notes.nii.gz' is not a NIfTI or GIfTI image (File notes.nii.gz is not a "
      "gzip file)"),
     (["reduce", "run1.nii.gz", "--labels", "small.nii.gz", "-o", "out.npy"],
-     "image 'run1.nii.gz' has shape (8, 9, 7) but the labels has shape (8, 9, 6); they must "
-     "be on the same grid"),
+     "image 'run1.nii.gz' has shape (8, 9, 7) but the label image has shape (8, 9, 6); they "
+     "must be on the same grid"),
 ])
 def test_errors_are_one_line_without_traceback(volumes, args, message):
     folder = volumes[0]
@@ -463,7 +465,9 @@ def test_parcellate_computes_the_mask_and_force_overwrites(volumes, capsys):
 
 
 def test_progress_bars_on_a_terminal_and_quiet(volumes, capsys, monkeypatch):
-    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    # Bars are drawn on stderr, so stderr being a terminal is what counts.
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: False)
     code, out, err = call(capsys, *PARCELLATE, "-o", "l.nii.gz")
     assert code == 0
     assert "reading images: " in err and "fit: " in err and "merge" in err
@@ -471,7 +475,8 @@ def test_progress_bars_on_a_terminal_and_quiet(volumes, capsys, monkeypatch):
                           "-o", "r.npy")
     assert code == 0 and "transforming: " in err
     assert call(capsys, *PARCELLATE, "-o", "q.nii.gz", "--quiet") == (0, "", "")
-    monkeypatch.setattr(sys.stdout, "isatty", lambda: False)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
     code, out, err = call(capsys, *PARCELLATE, "-o", "n.nii.gz")
     assert (code, err) == (0, "") and out
 
@@ -483,10 +488,10 @@ def test_estimator_options_reach_renas(volumes, capsys):
     chain = sparse.diags([np.ones(n - 1)], [1], shape=(n, n), format="csr")
     sparse.save_npz(folder / "chain.npz", chain)
     code, out, err = call(capsys, *PARCELLATE, "-o", "l.nii.gz", "--connectivity", "chain.npz",
-                          "--n-iter", 3, "--threshold", 0.5, "--memory", "cache", "-v",
+                          "--n-iter", 8, "--threshold", 0.5, "--memory", "cache", "-v",
                           "--reduced", "r.npy", "--scaling")
     assert (code, err) == (0, "")
-    reference = ReNA(n_clusters=4, connectivity=chain, n_iter=3, threshold=0.5,
+    reference = ReNA(n_clusters=4, connectivity=chain, n_iter=8, threshold=0.5,
                      scaling=True).fit(X)
     labels = np.asarray(nibabel.load(folder / "l.nii.gz").dataobj)
     np.testing.assert_array_equal(labels[mask], reference.labels_ + 1)
@@ -515,8 +520,8 @@ def test_linkage_ward_reaches_renas(volumes, capsys):
 def test_warnings_are_one_line(volumes, capsys):
     code, out, err = call(capsys, *PARCELLATE[:-1], 500, "-o", "l.nii.gz")
     assert code == 0
-    assert err == ("fastrena parcellate: warning: n_clusters=500 is larger than the number of "
-                   "features (210); using n_clusters=210\n")
+    assert err == ("fastrena parcellate: warning: -k/--n-clusters 500 is larger than the "
+                   "number of voxels (210); making 210 clusters\n")
 
 
 def test_expand_a_single_row_gives_a_3d_image(volumes, capsys):
@@ -578,3 +583,99 @@ def test_dask_on_surfaces(surfaces, capsys):
         np.testing.assert_array_equal(
             nibabel.load(folder / f"{hemi}.lazy.label.gii").darrays[0].data,
             nibabel.load(folder / f"{hemi}.ref.label.gii").darrays[0].data)
+
+
+# --------------------------------------------------------------------------
+# issue 14: what a failed demo leaves, expand's dtype, summary wording
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("failure, code", [(KeyboardInterrupt, 130), (OSError, 1)],
+                         ids=["interrupted", "failed"])
+def test_a_stopped_demo_leaves_no_folder_it_made(tmp_path, capsys, monkeypatch, failure,
+                                                  code):
+    import fastrena._demo
+
+    def stop(out, **kwargs):
+        (out / "labels.nii.gz").write_bytes(b"half")
+        raise failure("stopped")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(fastrena._demo, "run_demo", stop)
+    assert call(capsys, "demo", "--out", "new/demo")[0] == code
+    assert list(tmp_path.iterdir()) == []
+    # A folder that was there stays, with what it held.
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("kept")
+    assert call(capsys, "demo", "--out", "mine")[0] == code
+    assert call(capsys, "demo", "--out", "mine/demo")[0] == code
+    assert folder_state(tmp_path) == {Path("mine/notes.txt"): b"kept"}
+
+
+def test_expand_writes_the_same_dtype_from_every_array_format(volumes, capsys):
+    folder, mask, _ = volumes
+    labels = np.zeros(mask.shape, np.int16)
+    labels[mask] = 1
+    labels[2, 2, 2] = 2
+    write_nifti(folder / "labels.nii.gz", labels)
+    reduced = np.array([[1.5, -2.0], [0.25, 3.375]], np.float32)  # exact in any format
+    np.save(folder / "r32.npy", reduced)
+    np.save(folder / "r64.npy", reduced.astype(np.float64))
+    np.savetxt(folder / "r.csv", reduced, fmt="%.9g", delimiter=",", header="a,b",
+               comments="")
+    for array, dtype, option in [("r32.npy", np.float32, []), ("r64.npy", np.float32, []),
+                                 ("r.csv", np.float32, []),
+                                 ("r.csv", np.float64, ["--dtype", "float64"]),
+                                 ("r32.npy", np.float64, ["--dtype", "float64"])]:
+        out_name = f"{array}.{np.dtype(dtype).name}.nii.gz"
+        code, out, err = call(capsys, "expand", array, "--labels", "labels.nii.gz",
+                              "-o", out_name, *option)
+        assert (code, err) == (0, "")
+        image = nibabel.load(folder / out_name)
+        values = np.asarray(image.dataobj)
+        assert values.dtype == dtype and image.get_data_dtype() == dtype, array
+        assert values.shape == (8, 9, 7, 2)
+        np.testing.assert_array_equal(values[2, 2, 2], reduced[:, 1].astype(dtype))
+        np.testing.assert_array_equal(values[3, 3, 3], reduced[:, 0].astype(dtype))
+
+
+def test_expand_refuses_values_beyond_float32_unless_float64(volumes, capsys):
+    folder, mask, _ = volumes
+    labels = np.zeros(mask.shape, np.int16)
+    labels[mask] = 1
+    write_nifti(folder / "labels.nii.gz", labels)
+    (folder / "big.csv").write_text("label_1\n-3e300\n")
+    before = folder_state(folder)
+    assert call(capsys, "expand", "big.csv", "--labels", "labels.nii.gz", "-o", "big.nii.gz") \
+        == (1, "", "fastrena expand: error: array 'big.csv' holds values up to 3e+300, "
+                   "beyond float32's range; give --dtype float64\n")
+    assert folder_state(folder) == before
+    code, out, err = call(capsys, "expand", "big.csv", "--labels", "labels.nii.gz",
+                          "-o", "big.nii.gz", "--dtype", "float64")
+    assert (code, err) == (0, "")
+    assert np.asarray(nibabel.load(folder / "big.nii.gz").dataobj)[3, 3, 3] == -3e300
+
+
+def test_summaries_say_one_scan_and_one_cluster(volumes, capsys):
+    code, out, err = call(capsys, "parcellate", "run2.nii", "--mask", "mask.nii.gz", "-k", 1,
+                          "-o", "one.nii.gz", "--reduced", "one.npy")
+    assert (code, err) == (0, "")
+    assert re.fullmatch(r"1 cluster of 210 voxels from 1 scan \(read in \d+\.\d\d s, fit in "
+                        r"\d+\.\d\d s\)\n"
+                        r"wrote one.nii.gz \(0 = background, cluster 1\)\n"
+                        r"wrote one.npy \(1 x 1 cluster means\)\n", out)
+    code, out, err = call(capsys, "reduce", "run2.nii", "--labels", "one.nii.gz",
+                          "-o", "r.npy")
+    assert (code, err) == (0, "")
+    assert re.fullmatch(r"wrote r.npy: 1 scan x 1 cluster \(\d+\.\d\d s\)\n", out)
+    code, out, err = call(capsys, "expand", "r.npy", "--labels", "one.nii.gz",
+                          "-o", "back.nii.gz")
+    assert (code, out, err) == (0, "wrote back.nii.gz (1 scan, 1 cluster)\n", "")
+
+
+def test_label_image_on_another_grid_is_named_as_such(volumes, capsys):
+    folder, mask, _ = volumes
+    write_nifti(folder / "shifted.nii.gz", mask.astype(np.int16), affine=AFFINE + 1.0)
+    code, out, err = call(capsys, "reduce", "run1.nii.gz", "--labels", "shifted.nii.gz",
+                          "-o", "r.npy")
+    assert (code, out) == (1, "")
+    assert err == ("fastrena reduce: error: image 'run1.nii.gz' has an affine that differs "
+                   "from the label image's (by up to 1 mm); they must be on the same grid\n")

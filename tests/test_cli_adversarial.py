@@ -770,10 +770,13 @@ def test_bad_graphs_exit_1_giving_the_shapes(volumes, capsys):
     write_nifti(folder / "two.nii.gz", np.stack([mask, mask], axis=-1).astype(np.uint8))
     before = folder_state(folder)
     for options, message in [
-        (["--connectivity", "rect.npz"], "connectivity must be a square matrix, got shape "
-                                         "(3, 4)"),
-        (["--connectivity", "small.npz"], f"connectivity has shape (5, 5) but X has {n} "
-                                          f"features; expected ({n}, {n})"),
+        # In voxels, not in the estimator's words ("X has N features").
+        (["--connectivity", "rect.npz"], f"--connectivity 'rect.npz' has shape (3, 4) but "
+                                         f"there are {n} voxels to cluster; it must be "
+                                         f"({n}, {n})"),
+        (["--connectivity", "small.npz"], f"--connectivity 'small.npz' has shape (5, 5) but "
+                                          f"there are {n} voxels to cluster; it must be "
+                                          f"({n}, {n})"),
         (["--mask", "empty.nii.gz"], f"mask 'empty.nii.gz' has no in-mask voxel (shape "
                                      f"{mask.shape}, all zero)"),
         (["--mask", "two.nii.gz"], f"mask 'two.nii.gz' must be a 3-D image, got shape "

@@ -77,6 +77,18 @@ def test_ward_linkage_on_the_cluster_gives_the_in_memory_labels(client, problem)
     np.testing.assert_array_equal(rena.labels_, ref.labels_)
 
 
+@pytest.mark.parametrize("linkage", ["nilearn", "ward"])
+def test_ties_are_broken_on_the_cluster_as_in_memory(client, problem, linkage):
+    # Quantized signals: most weights are tied, so the labels rest on the
+    # tie-break, which must not depend on where a weight was computed.
+    mask, X, _ = problem
+    X = np.round(X * 4)
+    params = dict(n_clusters=30, linkage=linkage)
+    ref = ReNA(mask, **params).fit(X)
+    rena = ReNA(mask, **params).fit(lazy(X, 64))
+    np.testing.assert_array_equal(rena.labels_, ref.labels_)
+
+
 def test_nothing_is_left_on_the_cluster_after_a_fit(client, problem):
     """The persisted levels are released once the fit returns (the client
     tells the scheduler asynchronously: wait up to 10 s)."""

@@ -19,6 +19,7 @@ import pytest
 from scipy.ndimage import gaussian_filter
 
 import fastrena.agglomeration as agglomeration
+from fastrena import _kernels
 from fastrena import ReNA, recursive_neighbor_agglomeration
 
 from helpers import assert_clusters_connected
@@ -44,15 +45,16 @@ def fit_quietly(X, **params):
 
 @pytest.fixture
 def recorded_weights(monkeypatch):
-    """Every weight array the merge rule is given during the test."""
+    """Every weight array the merge rule (either linkage) is given during
+    the test."""
     seen = []
-    merge = agglomeration.nearest_neighbor_merge
+    choose = _kernels.nearest_neighbor_edges
 
     def recording(n_nodes, u, v, weights, *args, **kwargs):
         seen.append(np.array(weights))
-        return merge(n_nodes, u, v, weights, *args, **kwargs)
+        return choose(n_nodes, u, v, weights, *args, **kwargs)
 
-    monkeypatch.setattr(agglomeration, "nearest_neighbor_merge", recording)
+    monkeypatch.setattr(_kernels, "nearest_neighbor_edges", recording)
     return seen
 
 

@@ -1,20 +1,18 @@
 """``linkage="ward"``: the size-aware variant of the agglomeration.
 
 Its labels are checked against a slow reference written here with numpy and
-scipy only (true means recomputed from X at every level, Ward's cost,
-mutual nearest neighbours after the first level, smallest merged size first
-for the exact-K cut), its invariants with the same checks as the default
-linkage (``test_agglomeration.check_problem``), and its purpose on smooth
-data: an error close to scikit-learn's Ward clustering without giant
-clusters.
+scipy only (true means recomputed from X at every round, Ward's cost,
+mutual nearest neighbours with the edge-priority tie-break, merges recorded
+with their heights, the cut by height once settled), its invariants with
+the same checks as the default linkage (``test_agglomeration.check_problem``),
+and its purpose: an error close to scikit-learn's Ward clustering on smooth
+data and on quantized data (ties).
 """
 
 import re
 import tempfile
 import warnings
 
-import dask
-import dask.array as da
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -26,13 +24,14 @@ from sklearn.cluster import FeatureAgglomeration
 from sklearn.utils._param_validation import InvalidParameterError
 
 from fastrena import ReNA, recursive_neighbor_agglomeration
-from fastrena.agglomeration import (MUTUAL_SHRINK, nearest_neighbor_merge,
+from fastrena.agglomeration import agglomerate
+from fastrena.graphs import chain_graph
+from fastrena.agglomeration import (WARD_WORK_BUDGET, nearest_neighbor_merge,
                                     reduce_signals)
 
-from helpers import assert_clusters_connected
-from test_agglomeration import (MAX_THREADS, assert_partition, build_problem,
-                                check_problem, mask_adjacency, num_threads,
-                                random_mask)
+from helpers import edge_priority
+from test_agglomeration import (assert_partition, build_problem, check_problem,
+                                mask_adjacency, random_mask)
 
 # --------------------------------------------------------------------------
 # A slow reference of the rule, independent of fastrena's kernels
@@ -78,47 +77,79 @@ def _union_until(n, u, v, edges, k):
     return np.array([find(a) for a in range(n)])
 
 
-def _halving_reaches(n, u, v, k, n_levels):
-    n_comp, comp = _components(n, u, v, np.ones(u.shape[0], dtype=bool))
-    sizes = np.bincount(comp, minlength=n_comp)
-    return int(np.ceil(sizes / 2.0 ** n_levels).sum()) <= max(n_comp, k)
+def chosen_edges(n, u, v, w, threshold, mutual):
+    """Each node's chosen edge among those within ``threshold`` of its
+    lightest (smallest priority, then index); kept when chosen by one end
+    (both if mutual), and every weight-0 edge."""
+    lightest = np.full(n, np.inf)
+    np.minimum.at(lightest, u, w)
+    np.minimum.at(lightest, v, w)
+    best = {}
+    for e in range(u.shape[0]):
+        for a in (u[e], v[e]):
+            if (1 - threshold) * w[e] <= lightest[a]:
+                key = (edge_priority(int(u[e]), int(v[e])), e)
+                if a not in best or key < best[a]:
+                    best[a] = key
+    by_u = np.array([best.get(u[e], (0, -1))[1] == e for e in range(u.shape[0])], bool)
+    by_v = np.array([best.get(v[e], (0, -1))[1] == e for e in range(u.shape[0])], bool)
+    return (w == 0) | ((by_u & by_v) if mutual else (by_u | by_v))
 
 
-def ward_reference(X, A, k, n_iter, threshold=1e-7):
+def ward_reference(X, A, k, threshold=1e-7):
     X = np.asarray(X, dtype=np.float64)
     n_features = X.shape[1]
     labels = np.arange(n_features)
     n = n_features
     u, v = _sorted_edges(sparse.csr_matrix(A))
-    for level in range(n_iter):
-        if n <= k or u.shape[0] == 0:
-            break
+    budget, work, next_check = WARD_WORK_BUDGET * u.shape[0], 0, k
+    height = np.zeros(n)       # highest merge inside each node
+    merges = []                # (height, order, feature a, feature b)
+    while u.shape[0] > 0:
         sizes = np.bincount(labels, minlength=n).astype(np.float64)
         means = np.zeros((X.shape[0], n))
         np.add.at(means.T, labels, X.T)
         means /= sizes
         d = ((means[:, u] - means[:, v]) ** 2).sum(axis=0)
-        cost = d * sizes[u] * sizes[v] / (sizes[u] + sizes[v])
-        lightest = np.full(n, np.inf)
-        np.minimum.at(lightest, u, cost)
-        np.minimum.at(lightest, v, cost)
-        near_u = (1 - threshold) * cost <= lightest[u]
-        near_v = (1 - threshold) * cost <= lightest[v]
-        mutual = (level > 0 and n * MUTUAL_SHRINK ** (n_iter - level) <= k
-                  and _halving_reaches(n, u, v, k, n_iter - level - 1))
-        keep = (near_u & near_v) if mutual else (near_u | near_v)
-        n_new, groups = _components(n, u, v, keep)
-        if n_new < k:
-            kept = np.flatnonzero(keep)
-            kept = kept[np.lexsort((kept, cost[kept], (sizes[u] + sizes[v])[kept]))]
-            groups = _union_until(n, u, v, kept, k)
+        cost = d * (sizes[u] * sizes[v] / (sizes[u] + sizes[v]))
+        if n <= next_check:
+            next_check = n // 2
+            taken = sorted(m[0] for m in merges)
+            if n_features - k <= 0 or (len(taken) >= n_features - k
+                                       and cost.min() >= taken[n_features - k - 1]):
+                break
+        work += u.shape[0]
+        keep = chosen_edges(n, u, v, cost, threshold, work <= budget)
+        parent = list(range(n))
+
+        def find(a):
+            while parent[a] != a:
+                a = parent[a]
+            return a
+
+        rep = np.array([np.flatnonzero(labels == c)[0] for c in range(n)])
+        new_height = height.copy()
+        for e in np.flatnonzero(keep):
+            ra, rb = find(u[e]), find(v[e])
+            if ra != rb:
+                h = max(cost[e], height[u[e]], height[v[e]])
+                merges.append((h, len(merges), rep[u[e]], rep[v[e]]))
+                parent[max(ra, rb)] = min(ra, rb)
+                new_height[min(ra, rb)] = max(new_height[ra], new_height[rb], h)
+        groups = np.array([find(a) for a in range(n)])
         step = _numbered_by_first_member(groups)
-        n = int(step.max()) + 1
+        height = np.zeros(int(step.max()) + 1)
+        np.maximum.at(height, step, new_height[groups])
+        n = height.shape[0]
         labels = step[labels]
         a, b = step[u], step[v]
         pairs = np.unique(np.stack([np.minimum(a, b), np.maximum(a, b)])[:, a != b], axis=1)
         u, v = pairs[0].astype(np.int64), pairs[1].astype(np.int64)
-    return labels
+    merges.sort(key=lambda m: (m[0], m[1]))
+    order = np.arange(len(merges))
+    first = np.array([m[2] for m in merges], dtype=np.int64)
+    second = np.array([m[3] for m in merges], dtype=np.int64)
+    return _numbered_by_first_member(_union_until(n_features, first, second, order, k))
 
 
 # --------------------------------------------------------------------------
@@ -138,20 +169,17 @@ def test_mutual_keeps_only_edges_lightest_for_both_ends():
     np.testing.assert_array_equal(labels, [0, 0, 1, 2])
 
 
-def test_exact_k_cut_takes_smallest_merged_size_then_lightest_then_first():
-    # star-free chain 0-1-2-3-4, all edges kept (equal weights); merged
-    # sizes 5, 3, 3, 4: the two edges of size 3 go first, tie broken by
-    # weight (edge 2 is lighter), then by position.
-    u, v = np.arange(4), np.arange(1, 5)
-    merged = np.array([5.0, 3.0, 3.0, 4.0])
-    w = np.array([1.0, 1.0, 1.0 - 1e-12, 1.0])
-    labels, n = nearest_neighbor_merge(5, u, v, w, 1e-6, 4, merged_sizes=merged)
-    np.testing.assert_array_equal(labels, [0, 1, 2, 2, 3])
-    labels, n = nearest_neighbor_merge(5, u, v, np.ones(4), 1e-6, 4, merged_sizes=merged)
-    np.testing.assert_array_equal(labels, [0, 1, 1, 2, 3])
-    # nilearn's order on the same level: largest index gap, then first
-    labels, n = nearest_neighbor_merge(5, u, v, np.ones(4), 1e-6, 4)
-    np.testing.assert_array_equal(labels, [0, 0, 1, 2, 3])
+def test_mutual_round_breaks_ties_by_edge_priority():
+    # A chain of six nodes, every weight tied: each node keeps the edge of
+    # smallest priority among its two; only edges chosen by both ends merge.
+    u, v = np.arange(5), np.arange(1, 6)
+    w = np.ones(5)
+    p = [edge_priority(a, a + 1) for a in range(5)]
+    expected = [(a == 0 or p[a] < p[a - 1]) and (a == 4 or p[a] < p[a + 1])
+                for a in range(5)]
+    np.testing.assert_array_equal(chosen_edges(6, u, v, w, 0.0, True), expected)
+    labels, n = nearest_neighbor_merge(6, u, v, w, 0.0, 1, mutual=True)
+    assert n == 6 - sum(expected)
 
 
 @pytest.mark.parametrize("feature_major", [False, True])
@@ -185,14 +213,34 @@ def test_labels_match_the_reference(seed):
     N = int(mask.sum())
     X = gaussian_filter(rng.randn(5, *mask.shape), (0, 1.5, 1.5, 1.5)[:mask.ndim + 1])
     X = X.reshape(5, -1)[:, mask.ravel()] + 0.3 * rng.randn(5, N)
+    if seed % 3 == 0:
+        X = np.round(X, 1)      # ties
     for k in (1, max(2, N // 40), N // 8, N // 2):
-        for n_iter in (3, 10, 30):
+        expected = ward_reference(X, A, k)
+        # n_iter bounds nilearn's rule only: "ward" runs until its cut is settled.
+        for n_iter in (1, 10):
             est = ReNA(mask, n_clusters=k, n_iter=n_iter, linkage="ward")
             with np.errstate(all="raise"), warnings.catch_warnings():
-                # too few levels, or more components than k: checked elsewhere
+                # more components than k: checked elsewhere
                 warnings.simplefilter("ignore", UserWarning)
                 est.fit(X)
-            np.testing.assert_array_equal(est.labels_, ward_reference(X, A, k, n_iter))
+            np.testing.assert_array_equal(est.labels_, expected)
+
+
+def test_work_budget_keeps_adversarial_chains_linear():
+    # Steps that grow along a chain: every node's nearest neighbour is the
+    # one before it, so a mutual round merges a single pair. Past the work
+    # budget the rounds merge nearest neighbours (halving), so the number
+    # of rounds stays about WARD_WORK_BUDGET + log2(N), not N.
+    N = 3000
+    X = np.cumsum(np.arange(N, dtype=np.float64) ** 1.5)[None, :]
+    graph = chain_graph(N)
+    result = agglomerate(X, graph, 10, linkage="ward")
+    assert result.n_clusters == 10
+    assert result.n_levels <= WARD_WORK_BUDGET + np.log2(N) + 2
+    expected = ward_reference(X[:, :400], sparse.diags([1.0, 1.0], [-1, 1], (400, 400)), 10)
+    np.testing.assert_array_equal(
+        agglomerate(X[:, :400], chain_graph(400), 10, linkage="ward").labels, expected)
 
 
 def test_differs_from_the_default_linkage_on_smooth_data():
@@ -200,10 +248,10 @@ def test_differs_from_the_default_linkage_on_smooth_data():
     mask = np.ones((20, 20), dtype=bool)
     X = gaussian_filter(rng.randn(10, 20, 20), (0, 2, 2)).reshape(10, -1)
     default = ReNA(mask, n_clusters=20).fit(X)
-    ward = ReNA(mask, n_clusters=20, n_iter=20, linkage="ward").fit(X)
+    ward = ReNA(mask, n_clusters=20, linkage="ward").fit(X)
     assert default.n_clusters_ == ward.n_clusters_ == 20
     assert not np.array_equal(default.labels_, ward.labels_)
-    np.testing.assert_array_equal(ward.labels_, ward_reference(X, mask_adjacency(mask), 20, 20))
+    np.testing.assert_array_equal(ward.labels_, ward_reference(X, mask_adjacency(mask), 20))
 
 
 # --------------------------------------------------------------------------
@@ -249,36 +297,20 @@ def test_invariants_hypothesis(problem):
         check_problem(X, K, graph_kw, A, threshold, d, linkage="ward")
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_same_labels_for_any_thread_count_layout_and_dask_chunking(dtype):
-    rng = np.random.RandomState(7)
-    mask = rng.rand(22, 21, 20) < 0.9
-    N = int(mask.sum())
-    X = np.round(np.cumsum(rng.randn(150, N), axis=1), 1).astype(dtype)
-    params = dict(mask_img=mask, n_clusters=300, n_iter=25, linkage="ward")
-    results = []
-    for n in (1, MAX_THREADS):
-        with num_threads(n):
-            for Xl in (X, np.asfortranarray(X)):
-                results.append(ReNA(**params).fit(Xl).labels_)
-    with dask.config.set(scheduler="threads", **{"fastrena.in-memory-limit": 0}):
-        for chunks in ((64, -1), (50, 1000)):
-            results.append(ReNA(**params).fit(da.from_array(X, chunks=chunks)).labels_)
-    assert_partition(results[0], 300, N)
-    assert_clusters_connected(results[0], mask_adjacency(mask), 300)
-    for labels in results[1:]:
-        np.testing.assert_array_equal(labels, results[0])
+# Same labels for any thread count, layout and Dask chunking, with ties:
+# tests/test_ties.py::test_tie_break_is_the_same_for_threads_layouts_and_chunks.
 
 
-def test_reaches_k_whenever_the_n_iter_bound_allows():
-    # Mutual levels remove few nodes; they are skipped whenever the levels
-    # left could not halve the graph down to K. A smooth chain of 512
-    # features, K = 4: log2(512 / 4) = 7 halving levels are enough.
+def test_reaches_k_whatever_n_iter():
+    # A smooth chain of 512 features, K = 4: "ward" takes the rounds it
+    # needs, with no warning, even with n_iter=1.
     rng = np.random.RandomState(0)
     X = np.cumsum(rng.randn(3, 512), axis=1)
-    for n_iter in (7, 8, 12, 40):
-        n, labels = recursive_neighbor_agglomeration(X, n_clusters=4, n_iter=n_iter,
-                                                     linkage="ward")
+    for n_iter in (1, 7, 40):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            n, labels = recursive_neighbor_agglomeration(X, n_clusters=4, n_iter=n_iter,
+                                                         linkage="ward")
         assert n == 4
         assert_partition(labels, 4, 512)
 
@@ -304,7 +336,7 @@ def test_error_close_to_ward_and_no_giant_cluster():
     noisy = clean + rng.randn(*clean.shape)
     k = mask.size // 20
     ward = FeatureAgglomeration(k, connectivity=mask_adjacency(mask)).fit(noisy)
-    ours = ReNA(mask, n_clusters=k, n_iter=30, linkage="ward").fit(noisy)
+    ours = ReNA(mask, n_clusters=k, linkage="ward").fit(noisy)
     nilearn_rule = ReNA(mask, n_clusters=k).fit(noisy)
     e_ward = _relative_error(clean, noisy, ward.labels_)
     e_ours = _relative_error(clean, noisy, ours.labels_)

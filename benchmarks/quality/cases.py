@@ -63,6 +63,7 @@ def mesh_adjacency(faces, n_vertices):
     A = ((A + A.T) > 0).astype(np.float64).tocsr()
     A.setdiag(0)
     A.eliminate_zeros()
+    A.sort_indices()
     return A
 
 

@@ -4,10 +4,13 @@ projection, on the paper's kind of evidence. Offline, one command:
 
     python benchmarks/quality/run.py            # ~20 min on 2 cores
     python benchmarks/quality/run.py --quick    # ~3 min: MNI 3 mm and digits
+    python benchmarks/quality/run.py --real     # only the real-data suite (real_suite.py)
+    python benchmarks/quality/run.py --real --quick  # its images, digits, ramp, quantized
 
 Writes ``benchmarks/results/quality.md`` (tables), ``benchmarks/results/
 quality/*.png`` (figures) and ``benchmarks/results/quality/quality.json``
-(every number). Never asserts: it measures.
+(every number); the full run then runs the real-data suite
+(``real_suite.py``: ``results/quality_real.md``). Never asserts: it measures.
 """
 
 import argparse
@@ -280,7 +283,16 @@ def main(argv=None):
                         help="MNI 3 mm and digits, two K/N, 5 seeds: a smoke run")
     parser.add_argument("--replot", action="store_true",
                         help="only redraw the figures from the last run's quality.json")
+    parser.add_argument("--real", action="store_true",
+                        help="only the real-data suite (real_suite.py); with --quick: "
+                        "images, digits, ramp and quantized")
     args = parser.parse_args(argv)
+    if args.real:
+        import real_suite
+
+        real_suite.run(quick=args.quick, command="python benchmarks/quality/run.py --real"
+                       + (" --quick" if args.quick else ""))
+        return
     if args.replot:
         folder = RESULTS / ("quality-quick" if args.quick else "quality")
         figures(json.loads((folder / "quality.json").read_text(), object_hook=_float_keys),
@@ -334,6 +346,10 @@ def main(argv=None):
     report.write_text(markdown(results, header))
     figures(results, folder)
     say("done")
+    if not args.quick:
+        import real_suite
+
+        real_suite.run(command="python benchmarks/quality/run.py")
 
 
 if __name__ == "__main__":

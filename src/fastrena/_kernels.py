@@ -213,10 +213,46 @@ def members_by_cluster(labels, n_clusters):
     return order, start
 
 
+@njit(cache=True, inline="always")
+def _cluster_mean_into(XT, order, start, c, divisor, weights, acc, out_row):
+    """``out_row = sum of XT[i] (times weights[i]) over the members i of
+    cluster c / divisor``: members added in increasing order in float64,
+    from zero. With ``weights``, a lone member's row is copied exactly
+    (``w * x / w`` can be off by an ulp), so its edge weights can be
+    carried over (see :func:`carry_weights`). The whole sum is taken before
+    ``out_row`` is written, which may be one of the members' rows. Returns
+    how many results are not finite."""
+    n_samples = XT.shape[1]
+    n_bad = 0
+    if weights is not None and start[c + 1] - start[c] == 1:
+        row = order[start[c]]
+        for s in range(n_samples):
+            x = XT[row, s]
+            out_row[s] = x
+            n_bad += (x - x) != 0
+        return n_bad
+    acc[:] = 0.0
+    for k in range(start[c], start[c + 1]):
+        row = order[k]
+        if weights is None:
+            for s in range(n_samples):
+                acc[s] += XT[row, s]
+        else:
+            wr = weights[row]
+            for s in range(n_samples):
+                acc[s] += wr * XT[row, s]
+    for s in range(n_samples):
+        x = acc[s] / divisor
+        out_row[s] = x
+        n_bad += (x - x) != 0
+    return n_bad
+
+
 @njit(cache=True, parallel=True)
 def cluster_means_feature_major(XT, order, start, divisors, outT, weights=None):
     """``outT[c, s] = sum of XT[i, s] over the members i of c / divisors[c]``,
-    each term multiplied by ``weights[i]`` if given.
+    each term multiplied by ``weights[i]`` if given (see
+    :func:`_cluster_mean_into`).
 
     Feature-major twin of :func:`cluster_sums_divided_into`: members are
     added in increasing feature order in float64, so the bits are the same;
@@ -232,22 +268,29 @@ def cluster_means_feature_major(XT, order, start, divisors, outT, weights=None):
         acc = np.empty(n_samples, dtype=np.float64)
         n_bad = 0
         for c in range(256 * t, min(256 * (t + 1), n_clusters)):
-            acc[:] = 0.0
-            for k in range(start[c], start[c + 1]):
-                row = order[k]
-                if weights is None:
-                    for s in range(n_samples):
-                        acc[s] += XT[row, s]
-                else:
-                    wr = weights[row]
-                    for s in range(n_samples):
-                        acc[s] += wr * XT[row, s]
-            for s in range(n_samples):
-                x = acc[s] / divisors[c]
-                outT[c, s] = x
-                n_bad += (x - x) != 0
+            n_bad += _cluster_mean_into(XT, order, start, c, divisors[c], weights, acc,
+                                        outT[c])
         bad[t] = n_bad != 0
     return not bad.any()
+
+
+@njit(cache=True)
+def cluster_means_in_place(XT, order, start, divisors, weights):
+    """:func:`cluster_means_feature_major` written over ``XT`` itself: row
+    c of the result replaces row c, for c = 0, 1, ... (same bits).
+
+    Safe because clusters are numbered in order of first appearance: the
+    members of cluster c are rows c or later, and only rows before c have
+    been overwritten when c is computed. Saves allocating (and the page
+    faults of first touching) a new array at every round. Serial: row c
+    must be written after the rows it may read. Returns whether every
+    result is finite.
+    """
+    acc = np.empty(XT.shape[1], dtype=np.float64)
+    n_bad = 0
+    for c in range(divisors.shape[0]):
+        n_bad += _cluster_mean_into(XT, order, start, c, divisors[c], weights, acc, XT[c])
+    return n_bad == 0
 
 
 @njit(cache=True, parallel=True)
@@ -292,11 +335,55 @@ def cluster_sums_divided_into(X, labels, divisors, out, rows_per_task, weights=N
     return not bad.any()
 
 
+#: Multipliers of :func:`edge_priority` (SplitMix64's finaliser constants).
+_MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX_2 = np.uint64(0x94D049BB133111EB)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+@njit(cache=True)
+def edge_priority(a, b):
+    """A pseudo-random 64-bit priority of the edge between nodes a and b.
+
+    A fixed bijective mix (SplitMix64's finaliser) of the pair, so it is the
+    same on every machine, thread count and call: it stands for an
+    infinitesimal random perturbation of the edge's weight, which decides
+    between edges whose weights are tied.
+    """
+    x = np.uint64(a) * _GOLDEN + np.uint64(b)
+    x ^= x >> np.uint64(30)
+    x *= _MIX_1
+    x ^= x >> np.uint64(27)
+    x *= _MIX_2
+    x ^= x >> np.uint64(31)
+    return x
+
+
+@njit(cache=True)
+def _precedes(p, e, q, f):
+    """Whether edge e of priority p goes before edge f of priority q."""
+    return p < q or (p == q and e < f)
+
+
 @njit(cache=True)
 def nearest_neighbor_edges(n_nodes, u, v, w, threshold, mutual=False):
-    """Edges that are, for one of their ends (both ends if ``mutual``),
-    within ``threshold`` of its lightest edge:
-    ``(1 - t) * w(a, b) <= min_b' w(a, b')``."""
+    """The edge each node chooses, as a mask over the edges: kept when it is
+    chosen by one of its ends (by both if ``mutual``).
+
+    A node's candidates are its edges within ``threshold`` of its lightest,
+    ``(1 - t) * w(a, b) <= min_b' w(a, b')``: ties, up to the tolerance.
+    It chooses exactly one of them, the one of smallest
+    :func:`edge_priority` (then smallest index). Keeping every tied edge
+    would let equal weights chain: a plateau or a ramp of quantized data
+    would merge whole in one level. One choice per node, by a priority
+    that acts as infinitesimal noise on the weights, keeps the components
+    small: following chosen edges, priorities strictly decrease, so a
+    component is a tree around one mutually chosen edge, and on random
+    priorities decreasing paths are short. Without ties the choice is the
+    lightest edge, as before (nilearn's rule). Edges of weight 0 join
+    identical signals: they are all kept, so that a plateau of equal
+    values merges whole, which costs nothing.
+    """
     lightest = np.full(n_nodes, np.inf)
     n_edges = u.shape[0]
     for e in range(n_edges):
@@ -305,13 +392,29 @@ def nearest_neighbor_edges(n_nodes, u, v, w, threshold, mutual=False):
         if w[e] < lightest[v[e]]:
             lightest[v[e]] = w[e]
     scale = 1.0 - threshold
-    keep = np.empty(n_edges, dtype=np.bool_)
+    chosen = np.full(n_nodes, -1, dtype=np.int64)
+    chosen_priority = np.zeros(n_nodes, dtype=np.uint64)
     for e in range(n_edges):
         sw = scale * w[e]
-        if mutual:
-            keep[e] = sw <= lightest[u[e]] and sw <= lightest[v[e]]
-        else:
-            keep[e] = sw <= lightest[u[e]] or sw <= lightest[v[e]]
+        a = u[e]
+        b = v[e]
+        if sw <= lightest[a] or sw <= lightest[b]:
+            p = edge_priority(a, b)
+            if sw <= lightest[a] and (chosen[a] < 0 or _precedes(p, e, chosen_priority[a],
+                                                                  chosen[a])):
+                chosen[a] = e
+                chosen_priority[a] = p
+            if sw <= lightest[b] and (chosen[b] < 0 or _precedes(p, e, chosen_priority[b],
+                                                                  chosen[b])):
+                chosen[b] = e
+                chosen_priority[b] = p
+    keep = np.empty(n_edges, dtype=np.bool_)
+    for e in range(n_edges):
+        by_u = chosen[u[e]] == e
+        by_v = chosen[v[e]] == e
+        # Weight 0: identical signals, and identity is transitive, so a
+        # plateau of them merges whole at no cost.
+        keep[e] = w[e] == 0.0 or ((by_u and by_v) if mutual else (by_u or by_v))
     return keep
 
 
@@ -384,52 +487,152 @@ def union_in_order(n_nodes, u, v, edges, n_clusters):
 
 
 @njit(cache=True)
+def record_merges(u, v, keep, step, n_new, cost, rep, height):
+    """The merges of one level, as pairs of features, with their heights.
+
+    ``rep[a]`` is a feature of node a, ``height[a]`` the largest height of
+    the merges that made it. Each kept edge (a, b) that joins two parts
+    (in edge order) is one binary merge, recorded as ``(rep[a], rep[b])``
+    with height ``max(cost[e], height[a], height[b])``:
+    never below the merges inside either side, so a cut by height takes a
+    merge only after every merge beneath it. Returns the merges' two
+    features and heights, and ``rep`` and ``height`` of the new nodes.
+    """
+    n_merges = step.shape[0] - n_new
+    first = np.empty(n_merges, dtype=np.int64)
+    second = np.empty(n_merges, dtype=np.int64)
+    heights = np.empty(n_merges, dtype=np.float64)
+    new_rep = np.full(n_new, -1, dtype=np.int64)
+    new_height = np.zeros(n_new, dtype=np.float64)
+    for a in range(step.shape[0]):
+        c = step[a]
+        if new_rep[c] < 0:
+            new_rep[c] = rep[a]
+        if height[a] > new_height[c]:
+            new_height[c] = height[a]
+    # Kept edges of weight 0 may close cycles: only the edges that join
+    # two parts are merges.
+    parent = np.arange(step.shape[0])
+    k = 0
+    for e in range(u.shape[0]):
+        if keep[e] and _union(parent, u[e], v[e]):
+            a = u[e]
+            b = v[e]
+            h = max(cost[e], max(height[a], height[b]))
+            first[k] = rep[a]
+            second[k] = rep[b]
+            heights[k] = h
+            k += 1
+            c = step[a]
+            if h > new_height[c]:
+                new_height[c] = h
+    return first, second, heights, new_rep, new_height
+
+
+@njit(cache=True)
+def carry_weights(u, v, w, step, n_new, new_u, new_v):
+    """The weights of the new edges that join two nodes left alone by
+    ``step``: their ends' signals are unchanged, so their weight is the old
+    edge's. Returns the new weights (0 where not carried) and the indices
+    of the new edges whose weight must be computed.
+
+    ``u``, ``v`` are sorted by ``(u, v)`` (as :func:`reduce_edges` returns
+    them); the old edge of a carried weight is found by a binary search in
+    its row, so the cost is O(edges x log(degree)) whatever the degrees.
+    """
+    n_old = step.shape[0]
+    count = np.zeros(n_new, dtype=np.int64)
+    member = np.empty(n_new, dtype=np.int64)
+    for a in range(n_old):
+        c = step[a]
+        count[c] += 1
+        member[c] = a
+    row_start = np.zeros(n_old + 1, dtype=np.int64)
+    for e in range(u.shape[0]):
+        row_start[u[e] + 1] += 1
+    for a in range(n_old):
+        row_start[a + 1] += row_start[a]
+    out = np.zeros(new_u.shape[0], dtype=np.float64)
+    todo = np.empty(new_u.shape[0], dtype=np.int64)
+    n_todo = 0
+    for e in range(new_u.shape[0]):
+        a = new_u[e]
+        b = new_v[e]
+        if count[a] == 1 and count[b] == 1:
+            lo = min(member[a], member[b])
+            hi = max(member[a], member[b])
+            first = row_start[lo]
+            last = row_start[lo + 1]
+            while first < last:
+                mid = (first + last) // 2
+                if v[mid] < hi:
+                    first = mid + 1
+                else:
+                    last = mid
+            out[e] = w[first]
+        else:
+            todo[n_todo] = e
+            n_todo += 1
+    return out, todo[:n_todo].copy()
+
+
+@njit(cache=True)
 def reduce_edges(u, v, labels, n_new):
     """Edges between the new nodes: ``(labels[u], labels[v])`` without self
-    loops or duplicates, sorted by ``(lo, hi)``. Linear time: a counting
-    sort on ``lo`` then a small sort inside each bucket."""
+    loops or duplicates, sorted by ``(lo, hi)``.
+
+    Linear in the edges and the new nodes whatever the degrees: a stable
+    counting sort by ``hi``, then a stable counting sort of that by ``lo``
+    (a two-digit radix sort). The second pass walks the edges in increasing
+    ``hi``, so each ``lo`` bucket fills in increasing ``hi`` and a duplicate
+    is always the last value written to its bucket: it is dropped there.
+    """
     n_edges = u.shape[0]
-    counts = np.zeros(n_new + 1, dtype=np.int64)
+    start_hi = np.zeros(n_new + 1, dtype=np.int64)
     for e in range(n_edges):
         a = labels[u[e]]
         b = labels[v[e]]
         if a != b:
-            counts[min(a, b) + 1] += 1
+            start_hi[max(a, b) + 1] += 1
     for i in range(n_new):
-        counts[i + 1] += counts[i]
-    his = np.empty(counts[n_new], dtype=np.int64)
-    fill = counts[:-1].copy()
+        start_hi[i + 1] += start_hi[i]
+    n_between = start_hi[n_new]
+    # The lo end of every edge between two new nodes, grouped by hi.
+    los = np.empty(n_between, dtype=np.int64)
+    fill = start_hi[:-1].copy()
+    start_lo = np.zeros(n_new + 1, dtype=np.int64)
     for e in range(n_edges):
         a = labels[u[e]]
         b = labels[v[e]]
         if a != b:
             lo = min(a, b)
-            his[fill[lo]] = max(a, b)
-            fill[lo] += 1
-    new_u = np.empty(his.shape[0], dtype=np.int64)
-    new_v = np.empty(his.shape[0], dtype=np.int64)
+            hi = max(a, b)
+            los[fill[hi]] = lo
+            fill[hi] += 1
+            start_lo[lo + 1] += 1
+    for i in range(n_new):
+        start_lo[i + 1] += start_lo[i]
+    # Grouped by lo, each group in increasing hi, duplicates left out.
+    his = np.empty(n_between, dtype=np.int64)
+    fill = start_lo[:-1].copy()
     n_out = 0
-    for lo in range(n_new):
-        b0 = counts[lo]
-        b1 = counts[lo + 1]
-        # Buckets hold a node's few forward neighbours: an insertion sort
-        # in place beats allocating a sorted copy per bucket.
-        for i in range(b0 + 1, b1):
-            x = his[i]
-            j = i - 1
-            while j >= b0 and his[j] > x:
-                his[j + 1] = his[j]
-                j -= 1
-            his[j + 1] = x
-        prev = -1
-        for i in range(b0, b1):
-            hi = his[i]
-            if hi != prev:
-                new_u[n_out] = lo
-                new_v[n_out] = hi
+    for hi in range(n_new):
+        for k in range(start_hi[hi], start_hi[hi + 1]):
+            lo = los[k]
+            f = fill[lo]
+            if f == start_lo[lo] or his[f - 1] != hi:
+                his[f] = hi
+                fill[lo] = f + 1
                 n_out += 1
-                prev = hi
-    return new_u[:n_out].copy(), new_v[:n_out].copy()
+    new_u = np.empty(n_out, dtype=np.int64)
+    new_v = np.empty(n_out, dtype=np.int64)
+    k = 0
+    for lo in range(n_new):
+        for i in range(start_lo[lo], fill[lo]):
+            new_u[k] = lo
+            new_v[k] = his[i]
+            k += 1
+    return new_u, new_v
 
 
 @njit(cache=True, parallel=True)
@@ -468,3 +671,12 @@ def all_finite(flat):
                 bad[c] = True
                 break
     return not bad.any()
+
+
+# Python code gets the kernels above wrapped so that a Ctrl-C arriving while
+# one runs raises its KeyboardInterrupt after the call, not inside numba's
+# boxing of the returned arrays (a SystemError or a segmentation fault): see
+# fastrena._interrupt. Jitted code calling a kernel still gets the dispatcher.
+from ._interrupt import guard_module  # noqa: E402
+
+guard_module(__name__)

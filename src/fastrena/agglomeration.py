@@ -70,17 +70,15 @@ def edge_weights(F, u, v):
 #: :func:`agglomerate`).
 LINKAGES = ("nilearn", "ward")
 
-#: With ``linkage="ward"``, the first level merges nearest neighbours, like
-#: ReNA; later levels keep only reciprocal (mutual) nearest neighbours, the
-#: merges Ward's own algorithm makes. Chains of nearest neighbours merge
-#: fast but unevenly; mutual pairs stay balanced but remove only about a
-#: fifth of the nodes per level (``MUTUAL_SHRINK`` is a cautious estimate).
-#: A later level still chains nearest neighbours when the levels left in
-#: ``n_iter`` would not reach ``n_clusters`` at that pace. Measured on the
-#: quality benchmark (``benchmarks/quality``): mutual pairs from the first
-#: level on, or only over the last few levels, both end further from
-#: Ward's error than mutual pairs from the second level on.
-MUTUAL_SHRINK = 0.8
+#: With ``linkage="ward"``, a round merges only mutual nearest neighbours,
+#: which shrinks the graph by a factor of about 0.7-0.97 per round; the
+#: rounds' work (edges swept) is at most this many times the first round's
+#: (measured: 5-12 on real data). Past this budget, rounds merge every
+#: node with its nearest neighbour, which at least halves every component
+#: that has an edge, so the work stays linear on any input (a chain of
+#: ever larger steps, or a big cluster whose many small neighbours all
+#: choose it, makes only one mutual pair per round).
+WARD_WORK_BUDGET = 32
 
 #: Squared edge distances are trusted on the first level when their largest
 #: lies in this range, and on every level when it is finite. Outside it
@@ -92,19 +90,27 @@ MUTUAL_SHRINK = 0.8
 #: those of any other power-of-two multiple of the data.
 WEIGHT_RANGE = (2.0 ** -600, 2.0 ** 600)
 
+#: ``"ward"`` levels overwrite their own reduced signals with the next
+#: level's (:func:`reduce_signals_in_place`) when these stay below this
+#: magnitude: sums of at most 2**63 of them, weighted by sizes, stay
+#: finite, so the in-place means never need the overflow rescaling, which
+#: needs the previous level's signals intact.
+IN_PLACE_LIMIT = 2.0 ** 900
+
 
 def nearest_neighbor_merge(n_nodes, u, v, weights, threshold, n_clusters, *,
-                           mutual=False, merged_sizes=None):
+                           mutual=False):
     """One level's grouping: labels of the new nodes and their number.
 
-    Every node keeps its lightest edge and the edges within a relative
-    ``threshold`` of it (with ``mutual``, only edges kept by both their
-    ends); the components of the kept edges are the new nodes. If they
-    would be fewer than ``n_clusters``, kept edges are added one at a time
-    until exactly ``n_clusters`` remain: by default largest index gap
-    first (nilearn's order); given ``merged_sizes`` (per edge), smallest
-    merged size first, then lightest. Ties go to the edge first in
-    ``(u, v)`` order.
+    Every node chooses its lightest edge; edges within a relative
+    ``threshold`` of it tie, and the node chooses one of them by a fixed
+    pseudo-random edge priority (see
+    ``fastrena._kernels.nearest_neighbor_edges``); edges of weight 0 are
+    all kept. A chosen edge is kept (with ``mutual``, only when both its
+    ends chose it); the components of the kept edges are the new nodes. If
+    they would be fewer than ``n_clusters``, kept edges are added one at a
+    time until exactly ``n_clusters`` remain, largest index gap first
+    (nilearn's order), ties to the edge first in ``(u, v)`` order.
 
     Returns
     -------
@@ -116,10 +122,7 @@ def nearest_neighbor_merge(n_nodes, u, v, weights, threshold, n_clusters, *,
     labels, n_new = _kernels.connected_components(n_nodes, u, v, keep)
     if n_new < n_clusters:
         kept = np.flatnonzero(keep)
-        if merged_sizes is None:
-            order = np.argsort(u[kept] - v[kept], kind="stable")
-        else:
-            order = np.lexsort((weights[kept], merged_sizes[kept]))
+        order = np.argsort(u[kept] - v[kept], kind="stable")
         labels, n_new = _kernels.union_in_order(n_nodes, u, v, kept[order], n_clusters)
     return labels, int(n_new)
 
@@ -228,13 +231,26 @@ def reduce_signals(F, labels, n_new, store=None, weights=None):
         return chunked_reduce_signals(F, labels, n_new, store, weights)
     divisors = np.bincount(labels, weights=weights, minlength=n_new).astype(np.float64)
     out_t = np.empty((n_new, F.shape[0]), dtype=F.dtype)
-    if _is_feature_major(F):
+    # Weighted means always by the member-ordered kernel, which copies a
+    # lone member exactly, whatever the layout.
+    if weights is not None or _is_feature_major(F):
         order, start = _kernels.members_by_cluster(labels, n_new)
         finite = _kernels.cluster_means_feature_major(F.T, order, start, divisors, out_t,
                                                       weights)
     else:
         finite = cluster_sums_divided_into(F, labels, divisors, out_t.T, weights)
     return out_t.T, finite
+
+
+def reduce_signals_in_place(F, labels, n_new, weights):
+    """:func:`reduce_signals` with ``weights``, overwriting ``F`` (an
+    in-memory, feature-major array this module made): the same values,
+    without a new array per level."""
+    divisors = np.bincount(labels, weights=weights, minlength=n_new).astype(np.float64)
+    order, start = _kernels.members_by_cluster(labels, n_new)
+    FT = F.T
+    finite = _kernels.cluster_means_in_place(FT, order, start, divisors, weights)
+    return FT[:n_new].T, finite
 
 
 def expand_clusters(X_red, labels, divisors=None):
@@ -282,7 +298,7 @@ def _log(verbose, message):
 
 
 def agglomerate(X, graph, n_clusters, n_iter=10, threshold=1e-7, verbose=0,
-                on_level=None, check_values=False, linkage="nilearn"):
+                on_level=None, check_values=False, linkage="nilearn", on_step=None):
     """ReNA on validated inputs: ``X`` (n_samples, n_nodes) float, a graph.
 
     ``linkage`` is ``"nilearn"`` or ``"ward"`` (see :class:`fastrena.ReNA`).
@@ -295,15 +311,17 @@ def agglomerate(X, graph, n_clusters, n_iter=10, threshold=1e-7, verbose=0,
     should use :func:`recursive_neighbor_agglomeration` or ``ReNA``.
     ``on_level``, if given, is called as ``on_level(level, n_before,
     n_after)`` after each level (progress bars); it does not change the
-    result. ``check_values=True`` raises scikit-learn's error for NaN or
-    infinite X: the first level's means cover every feature, so checking
-    them (a quarter of X's size) replaces a scan of X whenever a level
-    reduces the signals.
+    result. ``on_step``, likewise, as ``on_step(level, step, n_before,
+    n_after)`` when a step of a level starts (``step`` names it; ``n_after``
+    is None until the level's merge is decided). ``check_values=True``
+    raises scikit-learn's error for NaN or infinite X: the first level's
+    means cover every feature, so checking them (a quarter of X's size)
+    replaces a scan of X whenever a level reduces the signals.
     """
     with _signal_store(X) as store:
         n, u, v, labels, level = _run_levels(X, graph, n_clusters, n_iter, threshold,
                                              verbose, on_level, check_values, store,
-                                             linkage)
+                                             linkage, on_step)
     messages = []
     if n > n_clusters:
         n_components = FeatureGraph(n, u, v).n_connected_components()
@@ -325,38 +343,94 @@ def agglomerate(X, graph, n_clusters, n_iter=10, threshold=1e-7, verbose=0,
     return AgglomerationResult(labels, int(n), level, tuple(messages))
 
 
-def _ward_merge(n, u, v, d, sizes, threshold, n_clusters, levels_left):
-    """One level of the ``"ward"`` linkage, on squared distances ``d`` of
-    true cluster means: Ward's merge cost, mutual nearest neighbours near
-    the end, smallest merged size first for the exact-K cut."""
-    harmonic = sizes[u] * sizes[v] / (sizes[u] + sizes[v])
-    cost = d * harmonic
-    mutual = (sizes.max() > 1
-              and n * MUTUAL_SHRINK ** levels_left <= n_clusters
-              and _halving_reaches(n, u, v, n_clusters, levels_left - 1))
-    return nearest_neighbor_merge(n, u, v, cost, threshold, n_clusters, mutual=mutual,
-                                  merged_sizes=sizes[u] + sizes[v])
+class _WardMerges:
+    """The merges of the ``"ward"`` linkage, and the cut that picks the
+    ``n_clusters`` partition among them.
 
-
-def _halving_reaches(n, u, v, n_clusters, n_levels):
-    """Whether ``n_levels`` nearest-neighbour levels are sure to bring this
-    graph down to ``n_clusters`` nodes (or one per component).
-
-    A nearest-neighbour level at least halves every component that has an
-    edge, so a component of c nodes keeps at most ceil(c / 2**n_levels).
-    A mutual level merges fewer nodes; it is only taken while this holds
-    after it, so ``"ward"`` reaches ``n_clusters`` whenever the nilearn
-    rule's guarantee (see :func:`agglomerate`'s messages) does.
+    Every round merges pairs of mutual nearest neighbours for Ward's merge
+    cost (the increase of the within-cluster sum of squares), on the true
+    cluster means. Each merge is recorded with a height: its cost, raised
+    to the heights of the merges beneath it. The partition is the one left
+    by the ``n_features - n_clusters`` lowest merges (:meth:`labels`):
+    a region whose merges are cheap (flat) ends in few clusters, a region
+    of detail in many, as with Ward's own greedy order, although every
+    round merges everywhere at once. Rounds continue past ``n_clusters``
+    nodes until the cut is settled (no edge left is cheaper than the
+    highest merge the cut takes; see :meth:`settled`).
     """
-    components, n_components = _kernels.connected_components(
-        n, u, v, np.ones(u.shape[0], dtype=np.bool_))
-    sizes = np.bincount(components, minlength=n_components)
-    step = 2 ** min(n_levels, 62)
-    return int(np.sum(-(-sizes // step))) <= max(n_components, n_clusters)
+
+    def __init__(self, n_nodes, n_clusters, n_edges):
+        self.n_features = n_nodes
+        self.n_clusters = n_clusters
+        self.sizes = np.ones(n_nodes)
+        self.rep = np.arange(n_nodes, dtype=np.int64)
+        self.height = np.zeros(n_nodes)
+        self.first, self.second, self.heights = [], [], []
+        self.budget = WARD_WORK_BUDGET * n_edges
+        self.work = 0
+        self.next_check = n_clusters
+
+    def cost(self, u, v, w):
+        """Ward's merge cost of each edge from the squared distance ``w``
+        between its ends' means."""
+        return w * (self.sizes[u] * self.sizes[v] / (self.sizes[u] + self.sizes[v]))
+
+    def settled(self, n, cost):
+        """Whether further rounds cannot change the cut: every edge left
+        costs at least the highest merge the cut takes (later merges cost
+        at least that much, up to Ward's inversions). Checked when the
+        nodes first fall to ``n_clusters`` and then each time they halve,
+        so the checks cost O(n_features log n_clusters) in all."""
+        if n > self.next_check:
+            return False
+        self.next_check = n // 2
+        n_taken = self.n_features - self.n_clusters
+        if n_taken <= 0:
+            return True
+        heights = np.concatenate(self.heights)
+        if heights.shape[0] < n_taken:
+            return False
+        highest = np.partition(heights, n_taken - 1)[n_taken - 1]
+        return bool(cost.min() >= highest)
+
+    def merge(self, n, u, v, cost, threshold):
+        """One round: (labels of the new nodes, their number)."""
+        self.work += u.shape[0]
+        keep = _kernels.nearest_neighbor_edges(n, u, v, cost, threshold,
+                                                self.work <= self.budget)
+        step, n_new = _kernels.connected_components(n, u, v, keep)
+        first, second, heights, self.rep, self.height = _kernels.record_merges(
+            u, v, keep, step, n_new, cost, self.rep, self.height)
+        self.first.append(first)
+        self.second.append(second)
+        self.heights.append(heights)
+        # The old sizes weight the old nodes' means into the new ones.
+        self.sizes_before = self.sizes
+        self.sizes = np.bincount(step, weights=self.sizes, minlength=n_new)
+        return step, int(n_new)
+
+    def labels(self):
+        """The cut: the lowest merges (heights, then rounds, in order) until
+        ``n_clusters`` clusters remain. Returns first-appearance labels of
+        the features and their number."""
+        if not self.heights:
+            return np.arange(self.n_features, dtype=np.int64), self.n_features
+        heights = np.concatenate(self.heights)
+        order = np.argsort(heights, kind="stable")
+        labels, n = _kernels.union_in_order(self.n_features, np.concatenate(self.first),
+                                            np.concatenate(self.second), order,
+                                            self.n_clusters)
+        return labels, int(n)
+
+
+def _step(on_step, level, step, n_before, n_after=None):
+    """Tell ``on_step`` (if any) that a step of a level starts."""
+    if on_step is not None:
+        on_step(level, step, n_before, n_after)
 
 
 def _run_levels(X, graph, n_clusters, n_iter, threshold, verbose, on_level, check_values,
-                store, linkage="nilearn"):
+                store, linkage="nilearn", on_step=None):
     """The levels of :func:`agglomerate`: (nodes left, their edges u and v,
     labels of the features, levels run)."""
     n = graph.n_nodes
@@ -367,38 +441,68 @@ def _run_levels(X, graph, n_clusters, n_iter, threshold, verbose, on_level, chec
         from ._chunked import sample_aligned
 
         F = sample_aligned(X)
-    ward = linkage == "ward"
-    # Number of features in each node: Ward's cost and true means need it.
-    sizes = np.ones(n) if ward else None
+    # "ward" runs rounds until its cut is settled (see _WardMerges);
+    # n_iter bounds the levels of nilearn's rule only.
+    ward = _WardMerges(n, n_clusters, u.shape[0]) if linkage == "ward" else None
     level = 0
-    while level < n_iter and n > n_clusters and u.shape[0] > 0:
+    # "ward" rounds leave most nodes alone: their edges keep their weights
+    # (weights carried, and the indices of the edges still to compute).
+    carried = None
+    # Whether "ward" levels may reduce the signals in place (see below).
+    in_place = False
+    while u.shape[0] > 0 and (ward is not None or (level < n_iter and n > n_clusters)):
         start = time.perf_counter()
-        w = edge_weights(F, u, v)
+        _step(on_step, level + 1, "edge weights", n)
+        if carried is None:
+            w = edge_weights(F, u, v)
+        else:
+            w, todo = carried
+            w[todo] = edge_weights(F, u[todo], v[todo])
+            carried = None
         if not _weights_in_range(w, level == 0):
             F, rescaled = unit_scaled(F)
             if rescaled:
                 w = edge_weights(F, u, v)
-        if ward:
-            step, n_new = _ward_merge(n, u, v, w, sizes, threshold, n_clusters,
-                                      n_iter - level)
+        _step(on_step, level + 1, "merging", n)
+        if ward is not None:
+            cost = ward.cost(u, v, w)
+            if ward.settled(n, cost):
+                break
+            step, n_new = ward.merge(n, u, v, cost, threshold)
         else:
             step, n_new = nearest_neighbor_merge(n, u, v, w, threshold, n_clusters)
-        labels = step[labels]
+            labels = step[labels]
+        _step(on_step, level + 1, "reducing the graph", n, n_new)
+        u_old, v_old = u, v
         u, v = _kernels.reduce_edges(u, v, step, n_new)
+        if ward is not None:
+            carried = _kernels.carry_weights(u_old, v_old, w, step, n_new, u, v)
         level += 1
-        if level < n_iter and n_new > n_clusters and u.shape[0] > 0:
-            # Level 1's members are single features: plain means are true means.
-            weights = sizes if ward and level > 1 else None
-            F_next, finite = reduce_signals(F, step, n_new, store, weights)
+        if u.shape[0] > 0 and (ward is not None or (level < n_iter and n_new > n_clusters)):
+            # Level 1's members are single features: plain means are true
+            # means; later "ward" levels weight each node by its size.
+            weights = ward.sizes_before if ward is not None and level > 1 else None
+            _step(on_step, level, "reducing the signals", n, n_new)
+            if weights is not None and in_place:
+                F_next, finite = reduce_signals_in_place(F, step, n_new, weights)
+            else:
+                F_next, finite = reduce_signals(F, step, n_new, store, weights)
             if not finite:
                 if check_values:
                     # The first level's means cover every feature: finite
                     # means prove a finite X without scanning it.
                     check_finite(X)
-                # Finite values whose sums overflow: scale them down, exactly.
+                # Finite values whose sums overflow: scale them down, exactly
+                # (then no weight is carried: they were of the old scale).
                 F, _ = unit_scaled(F)
                 F_next, _ = reduce_signals(F, step, n_new, store, weights)
+                carried = None
             check_values = False
+            if ward is not None and level == 1 and not is_dask_array(F_next):
+                # Later levels may overwrite this array (not the caller's
+                # X): their weighted sums, at most n_features times its
+                # largest value, cannot overflow below 2**900.
+                in_place = max_abs(F_next) < IN_PLACE_LIMIT
             F = F_next
             if store is not None:
                 store.release_previous()
@@ -406,11 +510,12 @@ def _run_levels(X, graph, n_clusters, n_iter, threshold, verbose, on_level, chec
                       f"({time.perf_counter() - start:.3f} s)")
         if on_level is not None:
             on_level(level, n, n_new)
-        if ward:
-            sizes = np.bincount(step, weights=sizes, minlength=n_new)
         n = n_new
     if check_values:
         check_finite(X)
+    if ward is not None:
+        labels, n = ward.labels()
+        u, v = _kernels.reduce_edges(graph.u, graph.v, labels, n)
     return n, u, v, labels, level
 
 

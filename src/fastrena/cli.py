@@ -3,8 +3,8 @@
 Every subcommand checks its inputs and outputs before any heavy work,
 writes files atomically (never over an existing file without ``--force``),
 and reports a bad input as one line on stderr with a non-zero exit code,
-never a traceback. Progress bars (stderr) are on when stdout is a
-terminal, off with ``--quiet``.
+never a traceback. Progress bars are drawn on stderr when stderr is a
+terminal (whatever stdout is), off with ``--quiet``.
 """
 
 import argparse
@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from ._interrupt import dropped_interrupts_raised
 
 # Errors that mean "bad input or environment", reported as one line; any
 # other exception is a bug in fastrena and keeps its traceback.
@@ -37,6 +38,7 @@ class _Session:
     def __init__(self, quiet):
         self.quiet = quiet
         self.new_files = []
+        self.new_folders = []
         self.written = []
 
     def say(self, message):
@@ -76,6 +78,11 @@ class _Session:
                 path.unlink(missing_ok=True)
             except OSError as exc:
                 kept.append(f"'{path}' ({exc.strerror or _one_line(exc)})")
+        for folder in self.new_folders:  # deepest first; only if left empty
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
         return f"; could not remove {', '.join(kept)}, written before the error" if kept else ""
 
 
@@ -245,6 +252,9 @@ def build_parser():
     p.add_argument("-o", "--output", action="append", required=True, metavar="OUT",
                    help="image to write (.nii or .nii.gz); with GIfTI labels, one .gii "
                         "file per label file, -o repeated")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                   help="precision of the images written, whatever the array's format "
+                        "(default: float32)")
     _add_common(p)
     p.set_defaults(run=_expand)
 
@@ -272,7 +282,11 @@ def build_parser():
 # running
 # --------------------------------------------------------------------------
 def _progress_on(args):
-    return not args.quiet and sys.stdout.isatty()
+    """Bars are drawn on stderr: on when it is a terminal, so that
+    ``2>err.txt`` gets no bar frames and ``>out.txt`` keeps the bars."""
+    from ._progress import stderr_is_terminal
+
+    return not args.quiet and stderr_is_terminal()
 
 
 @contextmanager
@@ -304,7 +318,8 @@ def main(argv=None):
         return exit_.code if isinstance(exit_.code, int) else 0
     session = _Session(args.quiet)
     try:
-        with _warnings_to_stderr(args.command):
+        # A Ctrl-C that a finalizer drops comes back: see fastrena._interrupt.
+        with _warnings_to_stderr(args.command), dropped_interrupts_raised():
             args.run(args, session)
     except _USER_ERRORS + _dask_errors() as exc:
         kept = session.remove_new_files()
@@ -382,10 +397,31 @@ def _elapsed(start):
     return f"{time.perf_counter() - start:.2f} s"
 
 
+def _count(n, noun, plural=None):
+    """``"1 scan"``, ``"2 scans"``; ``plural`` when it is not noun + s."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
+def _feature_words(layout):
+    """What the features of ``layout`` are, singular and plural."""
+    from .io import VolumeLayout
+
+    return ("voxel", "voxels") if isinstance(layout, VolumeLayout) else ("vertex", "vertices")
+
+
+def _features(layout):
+    """The features of ``layout`` in words: ``"210 voxels"``, ``"1 vertex"``."""
+    return _count(layout.n_features, *_feature_words(layout))
+
+
+def _cluster_range(n_clusters):
+    return "cluster 1" if n_clusters == 1 else f"clusters 1..{n_clusters}"
+
+
 def _parcellate(args, session):
-    from .io import (InputError, Parcellation, VolumeLayout, array_format, check_image_name,
-                     compute_mask, fit_layout, load_3d_volume, mask_layout, read_images,
-                     save_array, save_img, surface_layout)
+    from .io import (InputError, Parcellation, array_format, check_image_name, compute_mask,
+                     fit_layout, load_3d_volume, mask_layout, read_images, save_array,
+                     save_img, surface_layout)
 
     surface = args.mesh is not None
     n_parts = len(args.mesh) if surface else 1
@@ -425,28 +461,34 @@ def _parcellate(args, session):
             layout = mask_layout(mask, "mask")
             images = args.images
             if args.mask is None:
-                session.say(f"mask: {layout.n_features} voxels computed from the images")
+                session.say(f"mask: {_features(layout)} computed from the images")
         if args.dask:
             X = _lazy_images(args, layout, images)
             read_s = "lazily, by the fit"
         else:
             X = read_images(layout, images, args.dtype, progress)
             read_s = f"in {_elapsed(start)}"
+        _check_connectivity(connectivity, args.connectivity, layout)
+        n_clusters = args.n_clusters
+        if n_clusters > layout.n_features:
+            warnings.warn(f"-k/--n-clusters {n_clusters} is larger than the number of "
+                          f"{_feature_words(layout)[1]} ({layout.n_features}); making "
+                          f"{_count(layout.n_features, 'cluster')}", UserWarning)
+            n_clusters = layout.n_features
         start = time.perf_counter()
-        rena = fit_layout(X, layout, args.n_clusters, progress=progress,
+        rena = fit_layout(X, layout, n_clusters, progress=progress,
                           scaling=args.scaling, n_iter=args.n_iter, threshold=args.threshold,
                           linkage=args.linkage,
                           memory=args.memory, memory_level=args.memory_level,
                           verbose=args.verbose, connectivity=connectivity)
-        what = "voxels" if isinstance(layout, VolumeLayout) else "vertices"
-        session.say(f"{rena.n_clusters_} clusters of {X.shape[1]} {what} from {X.shape[0]} "
-                    f"scans (read {read_s}, fit in {_elapsed(start)})")
+        session.say(f"{_count(rena.n_clusters_, 'cluster')} of {_features(layout)} from "
+                    f"{_count(X.shape[0], 'scan')} (read {read_s}, fit in {_elapsed(start)})")
         parcellation = Parcellation.from_labels(layout, rena.labels_)
         images_out = parcellation.label_gifti() if surface else [parcellation.label_img()]
         for image, path in zip(images_out, args.output):
             save_img(image, path, force=args.force, hint=_FORCE_HINT)
-        session.wrote(f"{', '.join(args.output)} (0 = background, clusters "
-                      f"1..{rena.n_clusters_})")
+        session.wrote(f"{', '.join(args.output)} (0 = background, "
+                      f"{_cluster_range(rena.n_clusters_)})")
         if args.reduced:
             X_red = np.asarray(rena.transform(X))  # computes a lazy (Dask) result
             save_array(X_red, args.reduced, force=args.force,
@@ -456,6 +498,19 @@ def _parcellate(args, session):
     if args.plot:
         _plot_parcellation(parcellation, args, bg_img)
         session.wrote(str(args.plot))
+
+
+def _check_connectivity(connectivity, path, layout):
+    """A --connectivity graph has one row and one column per feature."""
+    from .io import InputError
+
+    if connectivity is None:
+        return
+    n = layout.n_features
+    if connectivity.ndim != 2 or connectivity.shape != (n, n):
+        raise InputError(f"--connectivity '{path}' has shape {tuple(connectivity.shape)} "
+                         f"but there are {_features(layout)} to cluster; it must be "
+                         f"({n}, {n})")
 
 
 def _check_picture_name(path):
@@ -524,8 +579,8 @@ def _reduce(args, session):
                                         verbose=_progress_on(args))
     save_array(X_red, args.output, force=args.force, hint=_FORCE_HINT,
                columns=[f"label_{v}" for v in parcellation.values])
-    session.wrote(f"{args.output}: {X_red.shape[0]} scans x {X_red.shape[1]} "
-                  f"clusters ({_elapsed(start)})")
+    session.wrote(f"{args.output}: {_count(X_red.shape[0], 'scan')} x "
+                  f"{_count(X_red.shape[1], 'cluster')} ({_elapsed(start)})")
 
 
 def _expand(args, session):
@@ -541,20 +596,41 @@ def _expand(args, session):
     for output in args.output:
         check_image_name(output, _GIFTI if surface else _NIFTI)
     session.check_outputs(args.output, [args.array, *args.labels], args.force)
-    array = load_array(args.array)
+    # Text files hold no dtype: the same precision whatever the format.
+    array = _as_dtype(load_array(args.array), args.dtype, args.array)
     rows = parcellation.expand(array, scaling=args.scaling)
     layout = parcellation.layout
     images = layout.to_gifti(rows) if surface else [layout.to_img(rows)]
     for image, path in zip(images, args.output):
         save_img(image, path, force=args.force, hint=_FORCE_HINT)
-    scans = "1 scan" if array.ndim == 1 else f"{array.shape[0]} scans"
-    session.wrote(f"{', '.join(args.output)} ({scans}, {parcellation.n_clusters} "
-                  "clusters)")
+    scans = _count(1 if array.ndim == 1 else array.shape[0], "scan")
+    session.wrote(f"{', '.join(args.output)} ({scans}, "
+                  f"{_count(parcellation.n_clusters, 'cluster')})")
+
+
+def _as_dtype(array, dtype, path):
+    """``array`` in ``dtype``; an error, not an overflow to infinity (and
+    NumPy's warning), for finite values beyond float32's range."""
+    from .io import InputError
+
+    dtype = np.dtype(dtype)
+    if dtype == np.float32 and array.dtype != np.float32:
+        magnitudes = np.abs(array[np.isfinite(array)])
+        largest = float(magnitudes.max(initial=0.0))
+        if largest > float(np.finfo(np.float32).max):  # compared as float64
+            raise InputError(f"array '{path}' holds values up to {largest:.4g}, beyond "
+                             "float32's range; give --dtype float64")
+    return array.astype(dtype, copy=False)
 
 
 def _demo(args, session):
     from ._demo import prepare, run_demo
 
+    # The folders prepare() makes go too if the demo fails or is interrupted.
+    missing = Path(args.out)
+    while not missing.exists() and missing != missing.parent:
+        session.new_folders.append(missing)
+        missing = missing.parent
     session.check_outputs(prepare(Path(args.out)), [], args.force)
     run_demo(Path(args.out), samples=args.samples, n_clusters=args.n_clusters,
              surface_clusters=args.surface_clusters, force=args.force,

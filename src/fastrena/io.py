@@ -906,7 +906,7 @@ def load_parcellation(paths):
         img, data = _volume_3d_data(images[0], "labels")
         data = _integer_labels(data, names[0])
         layout = VolumeLayout(data != 0, np.asarray(img.affine, dtype=np.float64),
-                              "the labels")
+                              "the label image")
         values_per_feature = data[data != 0]
     else:
         raise InputError(f"labels: give one NIfTI label image or one GIfTI label file per "

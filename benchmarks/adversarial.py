@@ -1,0 +1,212 @@
+"""Adversarial shapes: tied values and hubs, where a cost that grows with a
+node's degree would show (issue 14, point 2).
+
+    python benchmarks/adversarial.py                   # all cases, ~3-6 min on 2 cores
+    python benchmarks/adversarial.py --cases star,noise --repeats 5
+
+Three cases, each a ratio of times measured in this one process, the
+compared runs alternated round after round (median of ``--repeats``
+rounds, after one warm-up run of each):
+
+* ``field``: one smooth field (white noise smoothed with sigma = 2 voxels)
+  on nilearn's MNI152 1 mm brain mask (1,882,989 voxels), against the same
+  field rounded to 5 levels; ``ReNA(mask, n_clusters=5000).fit(x)`` with
+  the default linkage, and with ``linkage="ward", n_iter=30``. Target:
+  rounded / unrounded <= 2 in both.
+* ``star``: a star of 300,000 leaves against a chain of 300,000 edges
+  (300,001 nodes each, one random sample, the edges given as a COO matrix
+  in shuffled order), ``ReNA(connectivity=..., n_clusters=1000).fit(x)``
+  for both linkages. Both have the same number of edges, so the ratio of
+  times is the ratio of times per edge. Target: star / chain <= 2.
+* ``noise``: Gaussian white noise rounded to 5 levels on full cubes of
+  60^3 to 150^3 voxels (216,000 to 3,375,000), one sample: the time of
+  the first level alone (``agglomerate(..., n_iter=1)`` on a graph built
+  beforehand), against the same noise unrounded (target <= 2 at each
+  size), and its time per voxel at the largest size over the smallest
+  (linear: 1; target <= 2, the unrounded noise's shown beside it, as
+  caches alone make it grow a little).
+
+Prints one table and writes ``results/adversarial.json`` (every run).
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from case import alternate  # noqa: E402
+from data import mni_mask, smooth_signals  # noqa: E402
+
+LEVELS = 5
+FIELD_CLUSTERS = 5000
+STAR_LEAVES = 300_000
+STAR_CLUSTERS = 1000
+NOISE_SIDES = (60, 90, 120, 150)
+
+
+def rounded(X, levels=LEVELS):
+    """``X`` quantized to ``levels`` equally spaced values between its
+    minimum and its maximum (in X's dtype)."""
+    low, high = float(X.min()), float(X.max())
+    steps = np.round((X - low) / (high - low) * (levels - 1))
+    return (low + steps * ((high - low) / (levels - 1))).astype(X.dtype)
+
+
+def compare(funcs, repeats):
+    """One warm-up call of each, then :func:`case.alternate`."""
+    for func in funcs.values():
+        func()
+    return alternate(funcs, repeats)
+
+
+def case_field(repeats):
+    from fastrena import ReNA
+
+    mask_img, mask = mni_mask(1)
+    x = smooth_signals(mask, 1, dtype=np.float32)
+    x_rounded = rounded(x)
+    rows = []
+    for linkage, params in (("nilearn", {}), ("ward", {"n_iter": 30})):
+        def fit(X, linkage=linkage, params=params):
+            return lambda: ReNA(mask_img, n_clusters=FIELD_CLUSTERS, linkage=linkage,
+                                **params).fit(X)
+
+        runs = compare({"unrounded": fit(x), "rounded": fit(x_rounded)}, repeats)
+        ratio = runs["rounded"]["median"] / runs["unrounded"]["median"]
+        rows.append({"case": "field", "linkage": linkage, "N": int(x.shape[1]),
+                     "ratio": ratio, "target": 2.0, "runs": runs,
+                     "figure": f"1 mm field rounded / unrounded, linkage={linkage}"
+                               + (", n_iter=30" if params else ""),
+                     "detail": f"{runs['rounded']['median']:.2f} s / "
+                               f"{runs['unrounded']['median']:.2f} s"})
+    return rows
+
+
+def shuffled_coo(n_nodes, u, v, seed):
+    """The edges as a COO adjacency matrix, entries in random order."""
+    from scipy import sparse
+
+    order = np.random.default_rng(seed).permutation(u.shape[0])
+    return sparse.coo_matrix((np.ones(u.shape[0]), (u[order], v[order])),
+                             shape=(n_nodes, n_nodes))
+
+
+def case_star(repeats):
+    from fastrena import ReNA
+
+    n = STAR_LEAVES + 1
+    leaves = np.arange(1, n)
+    star = shuffled_coo(n, np.zeros(STAR_LEAVES, dtype=np.int64), leaves, 1)
+    chain = shuffled_coo(n, leaves - 1, leaves, 2)
+    x = np.random.default_rng(0).standard_normal((1, n))
+    rows = []
+    for linkage in ("nilearn", "ward"):
+        def fit(graph, linkage=linkage):
+            return lambda: ReNA(n_clusters=STAR_CLUSTERS, connectivity=graph,
+                                linkage=linkage).fit(x)
+
+        runs = compare({"chain": fit(chain), "star": fit(star)}, repeats)
+        ratio = runs["star"]["median"] / runs["chain"]["median"]
+        per_edge = {name: runs[name]["median"] / STAR_LEAVES * 1e9 for name in runs}
+        rows.append({"case": "star", "linkage": linkage, "N": n, "ratio": ratio,
+                     "target": 2.0, "runs": runs,
+                     "figure": f"star / chain per edge, {STAR_LEAVES:,} edges, "
+                               f"linkage={linkage}",
+                     "detail": f"{per_edge['star']:.0f} ns / {per_edge['chain']:.0f} ns "
+                               "per edge"})
+    return rows
+
+
+def case_noise(repeats):
+    from fastrena.agglomeration import agglomerate
+    from fastrena.graphs import lattice_graph
+
+    rows = []
+    first = None  # time per voxel at the smallest size
+    for side in NOISE_SIDES:
+        graph = lattice_graph(np.ones((side,) * 3, dtype=bool))
+        n = graph.n_nodes
+        x = np.random.default_rng(side).standard_normal((1, n)).astype(np.float32)
+        x_rounded = rounded(x)
+
+        def first_level(X):
+            return lambda: agglomerate(X, graph, n // 10, n_iter=1)
+
+        runs = compare({"unrounded": first_level(x), "rounded": first_level(x_rounded)},
+                       repeats)
+        per_voxel = {name: runs[name]["median"] / n * 1e9 for name in runs}
+        first = first or per_voxel
+        rows.append({"case": "noise", "N": n, "runs": runs,
+                     "ratio": runs["rounded"]["median"] / runs["unrounded"]["median"],
+                     "target": 2.0, "per_voxel_ns": per_voxel,
+                     "figure": f"noise rounded / unrounded, first level, {side}^3 = {n:,} "
+                               "voxels",
+                     "detail": f"{runs['rounded']['median']:.3f} s / "
+                               f"{runs['unrounded']['median']:.3f} s "
+                               f"({per_voxel['rounded']:.0f} / "
+                               f"{per_voxel['unrounded']:.0f} ns per voxel)"})
+    growth = {name: per_voxel[name] / first[name] for name in per_voxel}
+    rows.append({"case": "noise", "N": n, "ratio": growth["rounded"], "target": 2.0,
+                 "figure": f"rounded noise, first level, time per voxel at {n:,} / at "
+                           f"{NOISE_SIDES[0] ** 3:,} voxels",
+                 "detail": f"unrounded: {growth['unrounded']:.2f} (caches: the working set "
+                           "outgrows them)"})
+    return rows
+
+
+CASES = {"field": case_field, "star": case_star, "noise": case_noise}
+
+
+def status(row):
+    return "PASS" if row["ratio"] <= row["target"] else "FAIL"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", default=",".join(CASES),
+                        help=f"comma-separated, from {', '.join(CASES)} (default: all)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="alternated rounds per comparison, at least 3 (default: 3)")
+    parser.add_argument("--out", default=str(HERE / "results"),
+                        help="folder for adversarial.json (default: benchmarks/results)")
+    args = parser.parse_args(argv)
+    names = [name.strip() for name in args.cases.split(",") if name.strip()]
+    unknown = [name for name in names if name not in CASES]
+    if unknown or args.repeats < 3:
+        parser.error(f"--cases: unknown {', '.join(unknown)}" if unknown
+                     else f"--repeats must be at least 3, got {args.repeats}")
+    load_before = os.getloadavg()[0]
+    if load_before > 0.5:
+        print(f"warning: load average {load_before:.1f} before starting: other processes "
+              "share the cores, timings will be noisy", file=sys.stderr)
+    start = time.perf_counter()
+    rows = []
+    for name in names:
+        print(f"running {name}...", file=sys.stderr, flush=True)
+        rows += CASES[name](args.repeats)
+    print("| figure | ratio | detail (medians) | target | status |")
+    print("|---|---|---|---|---|")
+    for row in rows:
+        target = f"<= {row['target']:g}"
+        print(f"| {row['figure']} | {row['ratio']:.2f} | {row['detail']} | {target} | "
+              f"{status(row)} |")
+    wall = time.perf_counter() - start
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    from run import provenance
+
+    report = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "wall_seconds": wall,
+              "load_average_before": load_before, "load_average_after": os.getloadavg()[0],
+              "repeats": args.repeats, "provenance": provenance(), "rows": rows}
+    (out / "adversarial.json").write_text(json.dumps(report, indent=1))
+    print(f"\n{wall:.0f} s; wrote {out / 'adversarial.json'}")
+
+
+if __name__ == "__main__":
+    main()

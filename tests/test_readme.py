@@ -1,0 +1,336 @@
+"""Every ```python and ```bash block of README.md runs as written.
+
+Each block runs in a fresh temporary folder holding small files under the
+names the README uses (masks, 4-D runs, GIfTI meshes and data, a label
+image, a T1, a Zarr store...), so that a README change that breaks an
+example fails here. Python blocks run in this process, bash blocks in
+``bash -e`` with this environment's ``fastrena`` on the PATH.
+
+A block is matched to its :class:`Setup` by its first line (``SETUPS``;
+its first lines when several blocks share the first); blocks not listed
+there run as written with nothing assumed. A setup may
+give a *preamble*, code run before the block that defines the variables
+the README assumes from elsewhere (``X``, ``rena``, ``points``...); the
+block's own text then runs unchanged after it. What cannot run here is
+said in ``SETUPS``: installing (only the commands after the install run),
+and joining a cluster (the text is parsed; a ``--scheduler tcp://...``
+command line is parsed by fastrena's own parser and run without that
+option, on the local scheduler).
+"""
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import grid_mesh, write_gifti_data, write_gifti_mesh, write_nifti
+
+from fastrena.cli import build_parser
+
+REPO = Path(__file__).resolve().parents[1]
+README = REPO / "README.md"
+BIN = Path(sys.executable).parent
+
+#: The grid of every volume: a box of 24 x 24 x 18 = 10,368 voxels in a
+#: 26 x 26 x 20 grid, enough for the README's K (up to 10,000).
+GRID = (26, 26, 20)
+AFFINE = np.array([[2.0, 0, 0, -26], [0, 2.0, 0, -30], [0, 0, 2.0, -20], [0, 0, 0, 1]])
+VOLUMES_PER_RUN = 4
+#: Vertices per hemisphere of the GIfTI meshes (a 20 x 20 grid each).
+MESH_SIDE = 20
+
+
+@dataclass(frozen=True)
+class Setup:
+    """How one README block runs.
+
+    preamble : code run first, defining what the block assumes (Python).
+    check : code run after a Python block, asserting what its comments say
+        (shapes...).
+    writes : files the block writes, relative to its folder: they are not
+        there before it runs (the README's outputs are never overwritten
+        without ``--force``), and must be there after.
+    how : "as written"; "after install" (bash: the commands after
+        ``python3 -m venv ... && pip install ...``); "parse" (compiled or
+        ``bash -n`` only, with why in a comment); "local scheduler"
+        (bash: ``--scheduler tcp://...`` parsed, then run without it).
+    """
+
+    preamble: str = ""
+    check: str = ""
+    writes: tuple = ()
+    how: str = "as written"
+
+
+FITTED = """\
+# What the plotting block takes from "A NIfTI brain mask" above: X read
+# from the runs, and rena fitted on it.
+from fastrena import ReNA
+from fastrena.io import images_to_array
+
+X = images_to_array(["run1.nii.gz", "run2.nii.gz"], "brain_mask.nii.gz")
+rena = ReNA("brain_mask.nii.gz", n_clusters=1000).fit(X)
+"""
+
+POINTS = """\
+# What "Any sparse graph" assumes: 500 points in 3-D, 8 samples on them.
+import numpy as np
+
+rng = np.random.default_rng(0)
+points = rng.random((500, 3))
+X = rng.standard_normal((8, 500))
+"""
+
+MASK_AND_X = """\
+# What "Without the estimator" assumes: a 3-D boolean mask, and X of
+# shape (n_samples, in-mask voxels).
+import numpy as np
+
+mask = np.zeros((26, 26, 20), dtype=bool)
+mask[1:-1, 1:-1, 1:-1] = True
+X = np.random.default_rng(0).standard_normal((8, int(mask.sum())))
+"""
+
+DEMO_FILES = ("labels.nii.gz", "parcellation.png", "cluster_sizes.png",
+              "compression_error.png", "fsaverage5_labels_left.label.gii",
+              "fsaverage5_labels_right.label.gii", "surface_parcellation.png")
+
+SETUPS = {
+    # Installs, then runs the demo: the demo runs (as "fastrena demo
+    # --samples 4": its 100 synthetic scans would take most of this file's
+    # time budget; everything else is the README's).
+    'python3 -m venv .venv && . .venv/bin/activate && pip install -q -e ".[neuro]" && '
+    'fastrena demo': Setup(writes=tuple(f"fastrena_demo/{f}" for f in DEMO_FILES),
+                           how="after install"),
+    # Installs, then runs the whole suite: the pytest command runs, with its
+    # options, on one small test (the whole suite inside itself would
+    # never end).
+    'python3 -m venv .venv && . .venv/bin/activate && pip install -q -e ".[test]" && '
+    'python -m pytest -q -W error::RuntimeWarning': Setup(how="after install"),
+    "fastrena parcellate sub-01_bold.nii.gz": Setup(writes=("labels.nii.gz", "labels.png")),
+    "fastrena reduce sub-03_bold.nii.gz": Setup(writes=("reduced.csv", "expanded.nii.gz")),
+    "fastrena parcellate run1_hemi-L.func.gii": Setup(
+        writes=("lh.label.gii", "rh.label.gii", "surface.png", "reduced.npy")),
+    "from fastrena.io import (fit_images": Setup(
+        writes=("labels.nii.gz",),
+        check="assert X_red.shape == (4, 1000) and img.shape == (26, 26, 20, 4)"),
+    "import numpy as np\nfrom nilearn.maskers import NiftiMasker": Setup(
+        check="assert X.shape == (8, 10368) and X_red.shape == (8, 2000)\n"
+              "assert X_back.shape == X.shape and labels_img.shape == (26, 26, 20)"),
+    "import numpy as np\nfrom nilearn.datasets import load_fsaverage_data": Setup(
+        check="assert X.shape == (3, 20484) and rena.n_clusters_ == 500"),
+    "import numpy as np\nfrom fastrena import ReNA\n\nimage =": Setup(
+        check="assert compressed.shape == (64, 64) and rena.n_clusters_ == 256"),
+    "from glob import glob": Setup(
+        check="assert X.shape == (16, 10368) and X_red.shape == (16, 5000)"),
+    "from fastrena import plotting": Setup(
+        preamble=FITTED, writes=("labels.png", "sizes.png", "curve.png"),
+        check="assert len(errors) == 3 and errors[0] > errors[1] > errors[2] > 0"),
+    "from sklearn.neighbors import kneighbors_graph": Setup(
+        preamble=POINTS, check="assert rena.n_clusters_ == 100"),
+    "from fastrena import recursive_neighbor_agglomeration": Setup(
+        preamble=MASK_AND_X,
+        check="assert n_clusters_ == 1000 and labels.shape == (10368,)"),
+    # Starts SLURM jobs (and dask-jobqueue is not a dependency): parsed only.
+    "from dask_jobqueue import SLURMCluster": Setup(how="parse"),
+    # Joins a scheduler at tcp://10.0.0.5:8786: that command line is parsed,
+    # then both lines run on Dask's local scheduler.
+    "fastrena parcellate sub-*_bold.nii.gz": Setup(writes=("labels.nii.gz", "reduced.npy"),
+                                                 how="local scheduler"),
+}
+
+#: The test run by the README's pytest command (see SETUPS).
+PYTEST_SELECTION = ["tests/test_reduce_edges.py::test_exact_small_example",
+                    "-p", "no:cacheprovider"]
+
+
+def readme_blocks():
+    """(language, text) of every ```python and ```bash block, in order."""
+    pattern = re.compile(r"^```(python|bash)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+    return [(m[1], m[2]) for m in pattern.finditer(README.read_text())]
+
+
+def setup_of(text):
+    matches = [setup for key, setup in SETUPS.items() if text.startswith(key)]
+    assert len(matches) <= 1, text
+    return matches[0] if matches else Setup()
+
+
+BLOCKS = readme_blocks()
+
+
+# --------------------------------------------------------------------------
+# the files the README names
+# --------------------------------------------------------------------------
+def smooth_volumes(rng, n_volumes):
+    """Random volumes on GRID, smoothed a little, 0 outside the box."""
+    from scipy.ndimage import gaussian_filter
+
+    data = np.zeros(GRID + (n_volumes,), dtype=np.float32)
+    for t in range(n_volumes):
+        data[..., t] = gaussian_filter(rng.standard_normal(GRID), 1.5)
+    data[~box(), :] = 0
+    return data
+
+
+def box():
+    mask = np.zeros(GRID, dtype=bool)
+    mask[1:-1, 1:-1, 1:-1] = True
+    return mask
+
+
+def make_files(folder):
+    """Every input file a README block names."""
+    rng = np.random.default_rng(0)
+    mask = box()
+    for name in ("brain_mask.nii.gz", "mask.nii.gz"):
+        write_nifti(folder / name, mask.astype(np.uint8), AFFINE)
+    runs = ["run1.nii.gz", "run2.nii.gz", "run3.nii.gz", "sub-01_bold.nii.gz",
+            "sub-02_bold.nii.gz", "sub-03_bold.nii.gz",
+            "sub-01/func/sub-01_task-rest_bold.nii.gz",
+            "sub-02/func/sub-02_task-rest_bold.nii.gz"]
+    for name in runs:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        write_nifti(folder / name, smooth_volumes(rng, VOLUMES_PER_RUN), AFFINE)
+    write_nifti(folder / "T1.nii.gz", 100 + 50 * smooth_volumes(rng, 1)[..., 0], AFFINE)
+    labels = np.zeros(GRID, dtype=np.int16)
+    labels[mask] = np.arange(int(mask.sum())) // 100 + 1
+    write_nifti(folder / "labels.nii.gz", labels, AFFINE)
+    import zarr
+
+    scans = smooth_volumes(rng, 16)[mask].T
+    store = zarr.create_array(folder / "scans.zarr", shape=scans.shape, dtype=scans.dtype,
+                              chunks=(8, scans.shape[1]))
+    store[:] = scans
+    for hemi, x in (("L", -30.0), ("R", 30.0)):
+        coords, faces = grid_mesh(MESH_SIDE, MESH_SIDE, x=x)
+        write_gifti_mesh(folder / f"{hemi.lower()}h.pial.gii", coords, faces)
+        for run in (1, 2, 3):
+            data = rng.standard_normal((coords.shape[0], 3)).astype(np.float32)
+            write_gifti_data(folder / f"run{run}_hemi-{hemi}.func.gii", data)
+
+
+@pytest.fixture(scope="module")
+def readme_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("readme_files")
+    make_files(folder)
+    return folder
+
+
+@pytest.fixture
+def block_folder(readme_files, tmp_path, monkeypatch):
+    """A fresh folder with the README's files; the working directory."""
+    folder = tmp_path / "work"
+    shutil.copytree(readme_files, folder)
+    monkeypatch.chdir(folder)
+    return folder
+
+
+# --------------------------------------------------------------------------
+# running the blocks
+# --------------------------------------------------------------------------
+def run_bash(script, cwd):
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+           "MPLBACKEND": "Agg"}
+    done = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", script], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    # Not a bar, a warning or an error on stderr: the examples run cleanly.
+    assert done.stderr == "", done.stderr
+    return done.stdout
+
+
+def after_install(text, folder):
+    """The commands of ``text`` after its ``python3 -m venv ... && pip
+    install ...``: ``fastrena demo`` in ``folder`` (on 4 scans), the
+    pytest command in the repository on one small test."""
+    install = ("python3 -m venv ", ". .venv/bin/activate", "pip install ")
+    for line in text.splitlines():
+        steps = [step.strip() for step in line.split("&&")]
+        assert [s for s in steps if s.startswith(install)], line
+        for step in steps:
+            if step.startswith(install):
+                continue
+            if step.startswith("python -m pytest"):
+                run_bash(shlex.join([*shlex.split(step), *PYTEST_SELECTION]), REPO)
+            else:
+                assert step == "fastrena demo", step
+                run_bash(f"{step} --samples 4", folder)
+
+
+def on_local_scheduler(text, folder):
+    """Parse each command line with fastrena's parser; run them all without
+    their ``--scheduler tcp://...``."""
+    lines = []
+    for line in text.splitlines():
+        words = shlex.split(line)
+        assert words[0] == "fastrena", line
+        args = build_parser().parse_args(words[1:])
+        if args.scheduler is not None:
+            assert args.scheduler.startswith("tcp://"), line
+            at = words.index("--scheduler")
+            words = words[:at] + words[at + 2:]
+        lines.append(" ".join(words))  # unquoted: the shell expands sub-*_bold.nii.gz
+    run_bash("\n".join(lines), folder)
+
+
+def run_python(text, preamble, folder):
+    namespace = {"__name__": "readme"}
+    with warnings.catch_warnings():
+        # fastrena's own warnings (and NumPy's) would mean a bad example.
+        warnings.simplefilter("error", UserWarning)
+        warnings.simplefilter("error", RuntimeWarning)
+        # nilearn 0.14's maskers warn about their own default (standardize=False).
+        warnings.filterwarnings("ignore", "boolean values for 'standardize'", FutureWarning)
+        if preamble:
+            exec(compile(preamble, "preamble", "exec"), namespace)
+        exec(compile(text, "README.md", "exec"), namespace)
+    return namespace
+
+
+@pytest.mark.parametrize("language, text", BLOCKS,
+                         ids=[f"{i}-{text.splitlines()[0][:40]}"
+                              for i, (_, text) in enumerate(BLOCKS)])
+def test_readme_block_runs(language, text, block_folder):
+    setup = setup_of(text)
+    for name in setup.writes:
+        path = block_folder / name
+        if path.exists():
+            path.unlink()
+    if setup.how == "parse":
+        if language == "python":
+            compile(text, "README.md", "exec")
+        else:
+            run_bash(f"bash -n -c {shlex.quote(text)}", block_folder)
+        return
+    if language == "python":
+        assert setup.how == "as written"
+        namespace = run_python(text, setup.preamble, block_folder)
+        exec(compile(setup.check, "check", "exec"), namespace)
+    elif setup.how == "after install":
+        after_install(text, block_folder)
+    elif setup.how == "local scheduler":
+        on_local_scheduler(text, block_folder)
+    else:
+        assert setup.how == "as written" and not setup.preamble
+        run_bash(text, block_folder)
+    for name in setup.writes:
+        assert (block_folder / name).is_file(), name
+
+
+def test_every_setup_belongs_to_a_block():
+    """A renamed or removed block must not leave a stale setup behind."""
+    for key in SETUPS:
+        assert any(text.startswith(key) for _, text in BLOCKS), key
+
+
+def test_the_blocks_are_found():
+    languages = [language for language, _ in BLOCKS]
+    assert languages.count("python") >= 10 and languages.count("bash") >= 6, languages
