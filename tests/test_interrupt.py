@@ -120,8 +120,12 @@ import signal
 import sys
 import time
 import traceback
+import warnings
 
 signal.signal(signal.SIGINT, signal.default_int_handler)
+# Python >= 3.12 warns about fork() with threads running (NumPy's BLAS
+# threads, idle: they are not copied, and BLAS resets itself in the fork).
+warnings.filterwarnings("ignore", message=".*fork", category=DeprecationWarning)
 
 from fastrena.cli import main
 
@@ -188,6 +192,82 @@ STATUSES = {200: "KeyboardInterrupt escaped from main", 201: "SIGINT handled out
 OUTSIDE = 201
 
 
+# --------------------------------------------------------------------------
+# The mechanism, in this process (fast, deterministic)
+# --------------------------------------------------------------------------
+@pytest.fixture
+def python_sigint_handler():
+    """Python's own SIGINT handler during the test, whatever was there."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_python_code_gets_every_kernel_guarded_and_jitted_code_the_dispatchers():
+    from numba.core.dispatcher import Dispatcher
+
+    from fastrena import _kernels
+    from fastrena._interrupt import SigintDeferringKernel
+
+    names = [name for name, value in vars(_kernels).items() if isinstance(value, Dispatcher)]
+    assert "reduce_edges" in names and "tree_levels" in names
+    for name in names:
+        assert isinstance(getattr(_kernels, name), SigintDeferringKernel), name
+    # A wrapper set back (pytest's monkeypatch undoing) stores the dispatcher.
+    wrapper = _kernels.tree_levels
+    _kernels.tree_levels = wrapper
+    assert vars(_kernels)["tree_levels"] is wrapper.dispatcher
+
+
+def test_a_sigint_during_a_kernel_call_is_raised_once_it_returns(python_sigint_handler):
+    from fastrena._interrupt import call_deferring_sigint
+
+    done = []
+
+    def kernel(value):
+        signal.raise_signal(signal.SIGINT)  # its handler runs here: nothing raised
+        done.append(value)
+        return value
+
+    with pytest.raises(KeyboardInterrupt):
+        call_deferring_sigint(kernel, (7,), {})
+    assert done == [7]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert call_deferring_sigint(lambda a, b=0: a + b, (1,), {"b": 2}) == 3
+
+
+def test_interrupts_kept_raises_a_dropped_interrupt_at_the_next_safe_point(
+        python_sigint_handler, capsys):
+    from fastrena import _kernels
+    from fastrena._interrupt import interrupts_kept
+
+    class Finalized:
+        def __del__(self):
+            raise KeyboardInterrupt  # Python prints "Exception ignored in ..."
+
+    hook = sys.unraisablehook
+    reached = []
+    with pytest.raises(KeyboardInterrupt):  # at the end of the block
+        with interrupts_kept():
+            Finalized()
+            reached.append("end of the block")
+    assert reached == ["end of the block"]
+    with interrupts_kept():
+        try:  # as C code that clears the error does
+            signal.raise_signal(signal.SIGINT)
+        except KeyboardInterrupt:
+            pass
+        with pytest.raises(KeyboardInterrupt):  # at the next kernel call
+            _kernels.tree_levels(64)
+        assert _kernels.tree_levels(64) == 1  # raised once
+    assert capsys.readouterr().err == ""
+    assert sys.unraisablehook is hook
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+# --------------------------------------------------------------------------
+# Subprocesses interrupted at random instants
+# --------------------------------------------------------------------------
 class Child:
     """A Python subprocess spoken to by lines on stdin and stdout."""
 

@@ -26,8 +26,8 @@ from sklearn.utils._param_validation import InvalidParameterError
 from fastrena import ReNA, recursive_neighbor_agglomeration
 from fastrena.agglomeration import agglomerate
 from fastrena.graphs import chain_graph
-from fastrena.agglomeration import (WARD_WORK_BUDGET, nearest_neighbor_merge,
-                                    reduce_signals)
+from fastrena.agglomeration import (WARD_GREEDY_SWITCH, WARD_WORK_BUDGET,
+                                    nearest_neighbor_merge, reduce_signals)
 
 from helpers import edge_priority
 from test_agglomeration import (assert_partition, build_problem, check_problem,
@@ -96,6 +96,48 @@ def chosen_edges(n, u, v, w, threshold, mutual):
     return (w == 0) | ((by_u & by_v) if mutual else (by_u | by_v))
 
 
+def greedy_reference(X, labels, u, v, rep, height, merges, n_wanted):
+    """Ward's greedy order on the graph of the current nodes: always the
+    cheapest pair of neighbouring clusters (means from X), ties to the
+    smallest node numbers, the survivor the smaller number; it stops once
+    ``n_wanted`` merges, earlier ones included, are at or below the current
+    cost. (No work budget: the graphs tested here are far from it.)"""
+    members = {c: set(np.flatnonzero(labels == c)) for c in range(rep.shape[0])}
+    neighbours = {c: set() for c in members}
+    for a, b in zip(u, v):
+        neighbours[a].add(b)
+        neighbours[b].add(a)
+    height = {c: height[c] for c in members}
+    rep = {c: rep[c] for c in members}
+    earlier = sorted(m[0] for m in merges)
+
+    def cost(a, b):
+        ma = X[:, sorted(members[a])].mean(axis=1)
+        mb = X[:, sorted(members[b])].mean(axis=1)
+        na, nb = len(members[a]), len(members[b])
+        return ((ma - mb) ** 2).sum() * (na * nb / (na + nb))
+
+    new = []
+    while True:
+        pairs = [(cost(a, b), a, b) for a in neighbours for b in neighbours[a] if a < b]
+        if not pairs:
+            break
+        c, a, b = min(pairs)
+        if sum(h <= c for h in earlier) + len(new) >= n_wanted:
+            break
+        h = max(c, height[a], height[b])
+        new.append((h, len(merges) + len(new), rep[a], rep[b]))
+        height[a] = h
+        members[a] |= members.pop(b)
+        for x in neighbours.pop(b):
+            if x != a:
+                neighbours[x].discard(b)
+                neighbours[x].add(a)
+                neighbours[a].add(x)
+        neighbours[a].discard(b)
+    return new
+
+
 def ward_reference(X, A, k, threshold=1e-7):
     X = np.asarray(X, dtype=np.float64)
     n_features = X.shape[1]
@@ -120,6 +162,13 @@ def ward_reference(X, A, k, threshold=1e-7):
                 break
         work += u.shape[0]
         keep = chosen_edges(n, u, v, cost, threshold, work <= budget)
+        rep = np.array([np.flatnonzero(labels == c)[0] for c in range(n)])
+        if work <= budget:
+            n_pairs = n - _components(n, u, v, keep)[0]
+            if n_pairs < WARD_GREEDY_SWITCH * n:
+                merges += greedy_reference(X, labels, u, v, rep, height, merges,
+                                           n_features - k)
+                break
         parent = list(range(n))
 
         def find(a):
@@ -127,7 +176,6 @@ def ward_reference(X, A, k, threshold=1e-7):
                 a = parent[a]
             return a
 
-        rep = np.array([np.flatnonzero(labels == c)[0] for c in range(n)])
         new_height = height.copy()
         for e in np.flatnonzero(keep):
             ra, rb = find(u[e]), find(v[e])
@@ -241,6 +289,21 @@ def test_work_budget_keeps_adversarial_chains_linear():
     expected = ward_reference(X[:, :400], sparse.diags([1.0, 1.0], [-1, 1], (400, 400)), 10)
     np.testing.assert_array_equal(
         agglomerate(X[:, :400], chain_graph(400), 10, linkage="ward").labels, expected)
+
+
+def test_greedy_phase_never_writes_into_x():
+    # One sample, feature-major X: the greedy phase (entered at the first
+    # round here, mutual pairs being rare) works on a copy; a read-only X
+    # and a writable one give the same labels and stay as they were.
+    X = np.cumsum(np.arange(300, dtype=np.float64) ** 1.5)[None, :]
+    before = X.copy()
+    ro = X.copy()
+    ro.setflags(write=False)
+    labels = agglomerate(X, chain_graph(300), 7, linkage="ward").labels
+    np.testing.assert_array_equal(X, before)
+    np.testing.assert_array_equal(agglomerate(ro, chain_graph(300), 7, linkage="ward").labels,
+                                  labels)
+    assert np.unique(labels).shape[0] == 7
 
 
 def test_differs_from_the_default_linkage_on_smooth_data():

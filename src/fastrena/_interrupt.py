@@ -10,16 +10,22 @@ while the kernel computed is therefore handled at that function's first
 bytecode, and ``default_int_handler`` raises ``KeyboardInterrupt`` inside the
 wrapper, which carries on as if nothing happened:
 
-* a kernel returning one array returns NULL with the exception set (clean);
+* a kernel returning one array happens to fail cleanly (the array is not
+  made, the ``KeyboardInterrupt`` comes out);
 * one returning an array and a number (``connected_components``) returns a
   tuple with the exception still set: ``SystemError: CPUDispatcher(...)
   returned a result with an exception set``;
-* one returning two arrays (``reduce_edges``) may return a tuple whose first
-  item is NULL with no exception: unpacking it is a segmentation fault.
+* one returning two arrays (``reduce_edges``) either does the same or, when
+  the second ``_numba_unpickle`` call runs over the pending exception,
+  returns a tuple whose first item is NULL and no exception: unpacking it
+  is a segmentation fault.
 
-The first call of a kernel in a process runs more Python code inside the
-call (loading it from numba's disk cache, or compiling it), some of it in
-ctypes callbacks from LLVM, where an exception is printed and dropped.
+(A reproduction: a jitted function returning two new arrays, called in a
+loop while another process sends SIGINT every 3 ms, gives ``SystemError``
+for about 90% of the interrupts; one returning a single array, none.)
+The first call of a kernel in a process also runs Python code inside the
+call (numba loads the kernel from its disk cache, or compiles it); what
+follows covers it too.
 
 What is done. While a kernel runs in the main thread, SIGINT's Python
 handler is swapped for one that only records that the signal came; right
@@ -30,21 +36,25 @@ when the recorder is installed (``signal.signal`` runs pending handlers
 first), also before the kernel starts. Other threads never run Python signal
 handlers, so kernels called there (Dask's workers) are called directly, as
 are kernels when SIGINT has no Python handler (``SIG_DFL``, ``SIG_IGN``).
-The cost is two ``sigaction`` calls per kernel call (about 1-2 us); kernels
-and their results are untouched.
+The cost is about 2 us per kernel call (two ``sigaction`` system calls and
+the wrapper); kernels and their results are untouched.
 
 :func:`guard_module` applies this to every kernel that Python code gets from
 ``fastrena._kernels``; jitted code calling another kernel reads the module's
 globals directly and still gets the numba dispatcher.
 
-A second place cannot take the exception: a finalizer (a ``__del__``
-method, such as nibabel's ``ArrayProxy.__del__`` when an image is let go, a
-weakref callback, a file closed by the garbage collector). Python prints a
-``KeyboardInterrupt`` raised there as "Exception ignored in ..." and drops
-it: the program carries on as if Ctrl-C had not been pressed. Inside
-:func:`dropped_interrupts_raised` (the command line runs in it) such an
-interrupt is kept, silently, and raised at the next safe point: the start
-of the next kernel call in the main thread, or the end of the block.
+Other places drop the exception, in any Python program: a finalizer (a
+``__del__`` method, such as nibabel's ``ArrayProxy.__del__`` when an image
+is let go; a weakref callback), where Python prints "Exception ignored in
+..." and carries on; and C code that calls Python code and clears whatever
+it raised (NumPy's ``npy_ctypes_check`` when ``np.dtype`` is given a list,
+as ``import nibabel`` does), where it vanishes silently. Either way the
+program carries on as if Ctrl-C had not been pressed. Inside
+:func:`interrupts_kept` (the command line runs in it) a SIGINT sets a flag
+before its handler raises, so an interrupt that was dropped is raised again
+at the next safe point: the start of the next kernel call in the main
+thread, or the end of the block (and finalizers' reports of it are not
+printed).
 """
 
 import sys
@@ -95,8 +105,8 @@ def call_deferring_sigint(kernel, args, kwargs):
     handled once the call has returned (or raised)."""
     if _current_thread() is not _main_thread() or not callable(_get_handler(SIGINT)):
         return kernel(*args, **kwargs)
-    if _dropped.interrupt is not None:
-        _raise_dropped()
+    if _kept.interrupt:
+        _raise_kept()
     recorder = _Recorder()
     # Runs the handler of a signal already pending, before the kernel.
     handler = _set_handler(SIGINT, recorder)
@@ -110,44 +120,58 @@ def call_deferring_sigint(kernel, args, kwargs):
             handler(SIGINT, sys._getframe())
 
 
-class _Dropped:
-    """The ``KeyboardInterrupt`` a finalizer dropped inside
-    :func:`dropped_interrupts_raised` and not raised yet, if any."""
+class _Kept:
+    """Whether a SIGINT came inside :func:`interrupts_kept` and may have
+    been dropped since."""
 
-    interrupt = None
-
-
-_dropped = _Dropped()
+    interrupt = False
 
 
-def _raise_dropped():
-    interrupt, _dropped.interrupt = _dropped.interrupt, None
-    raise KeyboardInterrupt from interrupt
+_kept = _Kept()
+
+
+def _raise_kept():
+    _kept.interrupt = False
+    raise KeyboardInterrupt
 
 
 @contextmanager
-def dropped_interrupts_raised():
-    """Within the block, a ``KeyboardInterrupt`` that Python would drop
-    because a finalizer raised it (see the module's docstring) is kept, and
-    raised at the next kernel call in the main thread or when the block
-    ends; ``sys.unraisablehook`` sees every other such exception as before.
-    For a program's main function: the hook is process-wide."""
-    previous = sys.unraisablehook
+def interrupts_kept():
+    """Within the block, no SIGINT is lost: one whose ``KeyboardInterrupt``
+    was dropped (see the module's docstring) is raised again at the next
+    kernel call in the main thread, or when the block ends. For a program's
+    main function: the SIGINT handler (in the main thread, if it is a
+    Python callable) is wrapped, and ``sys.unraisablehook`` no longer
+    reports a dropped ``KeyboardInterrupt`` (it still reports any other
+    exception), for the whole process while the block runs."""
+    handler = _get_handler(SIGINT) if _current_thread() is _main_thread() else None
+    wrap = callable(handler)
+    if wrap:
+        def noting(signum, frame):
+            _kept.interrupt = True  # before raising: the exception may be lost
+            handler(signum, frame)
+
+        _set_handler(SIGINT, noting)
+    previous_hook = sys.unraisablehook
 
     def hook(unraisable):
-        if isinstance(unraisable.exc_value, KeyboardInterrupt):
-            _dropped.interrupt = unraisable.exc_value
+        if issubclass(unraisable.exc_type, KeyboardInterrupt):
+            _kept.interrupt = True
         else:
-            previous(unraisable)
+            previous_hook(unraisable)
 
-    sys.unraisablehook = hook
     try:
+        sys.unraisablehook = hook
         yield
-        if _dropped.interrupt is not None:
-            _raise_dropped()
+        if _kept.interrupt:
+            _raise_kept()
     finally:
-        sys.unraisablehook = previous
-        _dropped.interrupt = None
+        sys.unraisablehook = previous_hook
+        try:
+            if wrap:
+                _restore(handler)
+        finally:
+            _kept.interrupt = False
 
 
 class SigintDeferringKernel:
@@ -175,7 +199,8 @@ class SigintDeferringKernel:
 class _GuardedKernelModule(types.ModuleType):
     """A module whose numba dispatchers, read as attributes (``module.name``,
     ``from module import name``), come wrapped in a
-    :class:`SigintDeferringKernel`."""
+    :class:`SigintDeferringKernel`; its globals, which jitted code reads,
+    stay the dispatchers."""
 
     def __getattribute__(self, name):
         value = types.ModuleType.__getattribute__(self, name)
@@ -185,6 +210,13 @@ class _GuardedKernelModule(types.ModuleType):
         if wrapper is None:
             wrapper = _wrappers[value] = SigintDeferringKernel(value)
         return wrapper
+
+    def __setattr__(self, name, value):
+        # A wrapper set back (as pytest's monkeypatch does) stores the
+        # dispatcher, so that jitted code calling it can still be compiled.
+        if isinstance(value, SigintDeferringKernel):
+            value = value.dispatcher
+        types.ModuleType.__setattr__(self, name, value)
 
 
 #: The wrapper of each dispatcher read so far, made once.

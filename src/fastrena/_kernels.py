@@ -577,6 +577,201 @@ def carry_weights(u, v, w, step, n_new, new_u, new_v):
 
 
 @njit(cache=True)
+def _heap_before(keys, a_of, b_of, i, j):
+    """Whether heap entry i goes strictly before entry j: by key, then a, b."""
+    if keys[i] != keys[j]:
+        return keys[i] < keys[j]
+    if a_of[i] != a_of[j]:
+        return a_of[i] < a_of[j]
+    return b_of[i] < b_of[j]
+
+
+@njit(cache=True)
+def _heap_push(keys, a_of, b_of, va_of, vb_of, size, key, a, b, va, vb):
+    """Push (key, a, b) with the versions of a and b onto a binary min-heap
+    ordered by (key, a, b); returns the new size."""
+    i = size
+    keys[i] = key
+    a_of[i] = a
+    b_of[i] = b
+    va_of[i] = va
+    vb_of[i] = vb
+    while i > 0:
+        parent = (i - 1) // 2
+        if not _heap_before(keys, a_of, b_of, i, parent):
+            break
+        keys[i], keys[parent] = keys[parent], keys[i]
+        a_of[i], a_of[parent] = a_of[parent], a_of[i]
+        b_of[i], b_of[parent] = b_of[parent], b_of[i]
+        va_of[i], va_of[parent] = va_of[parent], va_of[i]
+        vb_of[i], vb_of[parent] = vb_of[parent], vb_of[i]
+        i = parent
+    return size + 1
+
+
+@njit(cache=True)
+def _heap_pop(keys, a_of, b_of, va_of, vb_of, size):
+    """Move the smallest entry to index ``size - 1``; returns the new size."""
+    last = size - 1
+    keys[0], keys[last] = keys[last], keys[0]
+    a_of[0], a_of[last] = a_of[last], a_of[0]
+    b_of[0], b_of[last] = b_of[last], b_of[0]
+    va_of[0], va_of[last] = va_of[last], va_of[0]
+    vb_of[0], vb_of[last] = vb_of[last], vb_of[0]
+    i = 0
+    while True:
+        left = 2 * i + 1
+        if left >= last:
+            break
+        child = left
+        right = left + 1
+        if right < last and _heap_before(keys, a_of, b_of, right, left):
+            child = right
+        if not _heap_before(keys, a_of, b_of, child, i):
+            break
+        keys[i], keys[child] = keys[child], keys[i]
+        a_of[i], a_of[child] = a_of[child], a_of[i]
+        b_of[i], b_of[child] = b_of[child], b_of[i]
+        va_of[i], va_of[child] = va_of[child], va_of[i]
+        vb_of[i], vb_of[child] = vb_of[child], vb_of[i]
+        i = child
+    return last
+
+
+@njit(cache=True)
+def _ward_cost(M, sizes, a, b):
+    d = 0.0
+    for s in range(M.shape[1]):
+        x = M[a, s] - M[b, s]
+        d += x * x
+    return d * (sizes[a] * sizes[b] / (sizes[a] + sizes[b]))
+
+
+@njit(cache=True)
+def greedy_ward(M, sizes, u, v, rep, height, budget, below, n_wanted):
+    """Ward's greedy agglomeration of a graph's nodes, to the end: always
+    the cheapest merge of two neighbouring clusters (Ward's cost on their
+    means), ties to the pair of smallest node numbers.
+
+    ``M`` (n_nodes, n_samples) float64 holds the nodes' means and
+    ``sizes`` their sizes (both overwritten); ``u``, ``v`` the edges,
+    ``rep`` a feature of each node, ``height`` its highest merge. Each
+    merge is recorded as for :func:`record_merges`. Merging two clusters
+    recomputes the costs to their neighbours, so the work grows with the
+    degrees of the merged clusters: past ``budget`` neighbour visits (a
+    hub absorbing its many neighbours one by one), the costs are no longer
+    updated and the remaining candidate merges are made in the order of
+    their last known costs, which keeps the work linear on any input.
+    It stops once ``n_wanted`` merges are at or below the current cost,
+    counting the sorted heights ``below`` of earlier merges: later merges
+    cost more (up to Ward's rare inversions), so a cut taking
+    ``n_wanted`` merges would not take them. Returns the merges' two
+    features and heights.
+    """
+    n = M.shape[0]
+    n_edges = u.shape[0]
+    # Adjacency lists in a pool; a merged cluster's list is rebuilt at the
+    # end of the pool, so the pool holds at most the edges twice plus the
+    # budget.
+    degree = np.zeros(n, dtype=np.int64)
+    for e in range(n_edges):
+        degree[u[e]] += 1
+        degree[v[e]] += 1
+    capacity = 2 * n_edges + budget + 2 * n + 1
+    pool = np.empty(capacity, dtype=np.int64)
+    start = np.zeros(n, dtype=np.int64)
+    for a in range(n - 1):
+        start[a + 1] = start[a] + degree[a]
+    fill = start.copy()
+    for e in range(n_edges):
+        pool[fill[u[e]]] = v[e]
+        fill[u[e]] += 1
+        pool[fill[v[e]]] = u[e]
+        fill[v[e]] += 1
+    used = 2 * n_edges
+    heap_capacity = n_edges + budget + 2 * n + 1
+    keys = np.empty(heap_capacity, dtype=np.float64)
+    a_of = np.empty(heap_capacity, dtype=np.int64)
+    b_of = np.empty(heap_capacity, dtype=np.int64)
+    va_of = np.empty(heap_capacity, dtype=np.int64)
+    vb_of = np.empty(heap_capacity, dtype=np.int64)
+    version = np.zeros(n, dtype=np.int64)
+    size = 0
+    for e in range(n_edges):
+        size = _heap_push(keys, a_of, b_of, va_of, vb_of, size,
+                          _ward_cost(M, sizes, u[e], v[e]), u[e], v[e], 0, 0)
+    parent = np.arange(n)
+    mark = np.full(n, -1, dtype=np.int64)
+    first = np.empty(n, dtype=np.int64)
+    second = np.empty(n, dtype=np.int64)
+    heights = np.empty(n, dtype=np.float64)
+    n_merges = 0
+    n_below = 0
+    visits = 0
+    while size > 0:
+        size = _heap_pop(keys, a_of, b_of, va_of, vb_of, size)
+        cost = keys[size]
+        a = a_of[size]
+        b = b_of[size]
+        while n_below < below.shape[0] and below[n_below] <= cost:
+            n_below += 1
+        if n_below + n_merges >= n_wanted:
+            break
+        if visits <= budget:
+            if version[a] != va_of[size] or version[b] != vb_of[size]:
+                continue            # a stale cost: one end has merged since
+        else:
+            # Out of budget: merge along the remaining candidates as they
+            # come, whatever their ends have become.
+            a = _find(parent, a)
+            b = _find(parent, b)
+            if a == b:
+                continue
+        if a > b:
+            a, b = b, a
+        h = max(cost, max(height[a], height[b]))
+        first[n_merges] = rep[a]
+        second[n_merges] = rep[b]
+        heights[n_merges] = h
+        n_merges += 1
+        parent[b] = a
+        height[a] = h
+        if (visits > budget or used + degree[a] + degree[b] > capacity
+                or size + degree[a] + degree[b] > heap_capacity):
+            visits = budget + 1     # no more updates (see above)
+            continue
+        total = sizes[a] + sizes[b]
+        for s in range(M.shape[1]):
+            M[a, s] = (sizes[a] * M[a, s] + sizes[b] * M[b, s]) / total
+        sizes[a] = total
+        version[a] += 1
+        version[b] = -1
+        # The merged cluster's neighbours: both lists, current names, once.
+        new_start = used
+        mark[a] = a
+        for x in (a, b):
+            for k in range(start[x], start[x] + degree[x]):
+                c = _find(parent, pool[k])
+                visits += 1
+                if mark[c] != a:
+                    mark[c] = a
+                    pool[used] = c
+                    used += 1
+        mark[a] = -1
+        start[a] = new_start
+        degree[a] = used - new_start
+        degree[b] = 0
+        for k in range(new_start, used):
+            c = pool[k]
+            mark[c] = -1
+            lo = min(a, c)
+            hi = max(a, c)
+            size = _heap_push(keys, a_of, b_of, va_of, vb_of, size,
+                              _ward_cost(M, sizes, a, c), lo, hi, version[lo], version[hi])
+    return first[:n_merges].copy(), second[:n_merges].copy(), heights[:n_merges].copy()
+
+
+@njit(cache=True)
 def reduce_edges(u, v, labels, n_new):
     """Edges between the new nodes: ``(labels[u], labels[v])`` without self
     loops or duplicates, sorted by ``(lo, hi)``.

@@ -70,14 +70,21 @@ def edge_weights(F, u, v):
 #: :func:`agglomerate`).
 LINKAGES = ("nilearn", "ward")
 
+#: A ``"ward"`` round whose mutual pairs would merge fewer than this
+#: fraction of the nodes hands the rest to Ward's greedy order instead
+#: (:func:`fastrena._kernels.greedy_ward`): the graph is small by then, and
+#: where nearest neighbours chain (a big cluster whose many small
+#: neighbours all choose it) rounds would merge a pair or two each.
+WARD_GREEDY_SWITCH = 0.1
+
 #: With ``linkage="ward"``, a round merges only mutual nearest neighbours,
-#: which shrinks the graph by a factor of about 0.7-0.97 per round; the
-#: rounds' work (edges swept) is at most this many times the first round's
-#: (measured: 5-12 on real data). Past this budget, rounds merge every
-#: node with its nearest neighbour, which at least halves every component
-#: that has an edge, so the work stays linear on any input (a chain of
-#: ever larger steps, or a big cluster whose many small neighbours all
-#: choose it, makes only one mutual pair per round).
+#: which shrinks the graph by a factor of about 0.7-0.9 per round; the
+#: rounds' work (edges swept), and the greedy finish's (neighbours
+#: visited), is at most this many times the first round's (measured: 5-12
+#: on real data). Past this budget, rounds merge every node with its
+#: nearest neighbour, which at least halves every component that has an
+#: edge, and the greedy finish stops re-costing merges, so the work stays
+#: linear on any input.
 WARD_WORK_BUDGET = 32
 
 #: Squared edge distances are trusted on the first level when their largest
@@ -349,8 +356,11 @@ class _WardMerges:
 
     Every round merges pairs of mutual nearest neighbours for Ward's merge
     cost (the increase of the within-cluster sum of squares), on the true
-    cluster means. Each merge is recorded with a height: its cost, raised
-    to the heights of the merges beneath it. The partition is the one left
+    cluster means; when they would merge fewer than
+    :data:`WARD_GREEDY_SWITCH` of the nodes, Ward's greedy order finishes
+    on the graph left (:func:`fastrena._kernels.greedy_ward`). Each merge
+    is recorded with a height: its cost, raised to the heights of the
+    merges beneath it. The partition is the one left
     by the ``n_features - n_clusters`` lowest merges (:meth:`labels`):
     a region whose merges are cheap (flat) ends in few clusters, a region
     of detail in many, as with Ward's own greedy order, although every
@@ -393,12 +403,26 @@ class _WardMerges:
         highest = np.partition(heights, n_taken - 1)[n_taken - 1]
         return bool(cost.min() >= highest)
 
-    def merge(self, n, u, v, cost, threshold):
-        """One round: (labels of the new nodes, their number)."""
+    def merge(self, n, u, v, cost, threshold, F):
+        """One round: (labels of the new nodes, their number); or, when
+        mutual pairs have become too few, Ward's greedy order to the end
+        on this graph (:func:`fastrena._kernels.greedy_ward`), and
+        (None, 0)."""
         self.work += u.shape[0]
-        keep = _kernels.nearest_neighbor_edges(n, u, v, cost, threshold,
-                                                self.work <= self.budget)
+        mutual = self.work <= self.budget
+        keep = _kernels.nearest_neighbor_edges(n, u, v, cost, threshold, mutual)
         step, n_new = _kernels.connected_components(n, u, v, keep)
+        if mutual and n - n_new < WARD_GREEDY_SWITCH * n:
+            # A copy: the greedy order overwrites it, and F may be X itself.
+            M = np.array(np.asarray(F).T, dtype=np.float64, order="C", copy=True)
+            below = np.sort(np.concatenate(self.heights)) if self.heights else np.zeros(0)
+            first, second, heights = _kernels.greedy_ward(
+                M, self.sizes.copy(), u, v, self.rep, self.height.copy(),
+                max(self.budget - self.work, 0), below, self.n_features - self.n_clusters)
+            self.first.append(first)
+            self.second.append(second)
+            self.heights.append(heights)
+            return None, 0
         first, second, heights, self.rep, self.height = _kernels.record_merges(
             u, v, keep, step, n_new, cost, self.rep, self.height)
         self.first.append(first)
@@ -468,7 +492,10 @@ def _run_levels(X, graph, n_clusters, n_iter, threshold, verbose, on_level, chec
             cost = ward.cost(u, v, w)
             if ward.settled(n, cost):
                 break
-            step, n_new = ward.merge(n, u, v, cost, threshold)
+            step, n_new = ward.merge(n, u, v, cost, threshold, F)
+            if step is None:
+                level += 1
+                break
         else:
             step, n_new = nearest_neighbor_merge(n, u, v, w, threshold, n_clusters)
             labels = step[labels]

@@ -17,12 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from ._interrupt import dropped_interrupts_raised
+from ._interrupt import interrupts_kept
 
 # Errors that mean "bad input or environment", reported as one line; any
 # other exception is a bug in fastrena and keeps its traceback.
 _USER_ERRORS = (ValueError, TypeError, OSError, ImportError, MemoryError)
 _FORCE_HINT = "--force"
+_SUBCOMMANDS = ("parcellate", "reduce", "expand", "demo")
 _NIFTI = (".nii", ".nii.gz")
 _GIFTI = (".gii",)
 
@@ -311,15 +312,19 @@ def main(argv=None):
     0 on success, 1 for a bad input (one line on stderr), 2 for a bad
     command line (argparse's usage message), 130 if interrupted.
     """
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        args = parser.parse_args(argv)
+        args = build_parser().parse_args(argv)
     except SystemExit as exit_:  # --help, --version, usage errors
         return exit_.code if isinstance(exit_.code, int) else 0
+    except KeyboardInterrupt:  # building the parser takes a few tens of ms
+        command = f" {argv[0]}" if argv and argv[0] in _SUBCOMMANDS else ""
+        print(f"fastrena{command}: interrupted", file=sys.stderr)
+        return 130
     session = _Session(args.quiet)
     try:
-        # A Ctrl-C that a finalizer drops comes back: see fastrena._interrupt.
-        with _warnings_to_stderr(args.command), dropped_interrupts_raised():
+        # No Ctrl-C is lost, even where Python drops it: see fastrena._interrupt.
+        with _warnings_to_stderr(args.command), interrupts_kept():
             args.run(args, session)
     except _USER_ERRORS + _dask_errors() as exc:
         kept = session.remove_new_files()

@@ -100,17 +100,17 @@ class ReNA(FeatureAgglomeration):
         previous level's nodes; exact ``n_clusters`` by largest index gap
         first). ``"ward"``: Ward's merge cost ``n_a n_b / (n_a + n_b) *
         ||mean_a - mean_b||^2`` on true cluster means. Each round merges
-        the pairs of mutual nearest neighbours, everywhere at once; every
-        merge is recorded with its cost, and the ``n_clusters`` partition
-        is the one the ``n_features - n_clusters`` cheapest merges make,
-        as in Ward's own greedy order: flat regions end in few clusters,
-        detailed ones in many. It reaches scikit-learn's Ward error on
-        real images, anatomy and surfaces (see the README) at a fraction
-        of its time. It takes as many rounds as it needs (typically 30-100,
-        each cheaper than the one before; its total work is bounded by a
-        fixed multiple of the first round's, see
-        ``fastrena.agglomeration.WARD_WORK_BUDGET``), so ``n_iter`` does
-        not apply to it.
+        the pairs of mutual nearest neighbours, everywhere at once; once
+        they become rare, the rest runs in Ward's greedy order on the
+        (by then small) graph left. Every merge is recorded with its cost,
+        and the ``n_clusters`` partition is the one the ``n_features -
+        n_clusters`` cheapest merges make, as in Ward's own order: flat
+        regions end in few clusters, detailed ones in many. It reaches
+        scikit-learn's Ward error on real images, anatomy and surfaces (see
+        the README) at a fraction of its time. It takes the rounds it needs
+        (its total work is bounded by a fixed multiple of the first
+        round's, see ``fastrena.agglomeration.WARD_WORK_BUDGET``), so
+        ``n_iter`` does not apply to it.
 
     Attributes
     ----------
