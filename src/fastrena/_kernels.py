@@ -393,21 +393,15 @@ def nearest_neighbor_edges(n_nodes, u, v, w, threshold, mutual=False):
             lightest[v[e]] = w[e]
     scale = 1.0 - threshold
     chosen = np.full(n_nodes, -1, dtype=np.int64)
-    chosen_priority = np.zeros(n_nodes, dtype=np.uint64)
     for e in range(n_edges):
         sw = scale * w[e]
-        a = u[e]
-        b = v[e]
-        if sw <= lightest[a] or sw <= lightest[b]:
-            p = edge_priority(a, b)
-            if sw <= lightest[a] and (chosen[a] < 0 or _precedes(p, e, chosen_priority[a],
-                                                                  chosen[a])):
-                chosen[a] = e
-                chosen_priority[a] = p
-            if sw <= lightest[b] and (chosen[b] < 0 or _precedes(p, e, chosen_priority[b],
-                                                                  chosen[b])):
-                chosen[b] = e
-                chosen_priority[b] = p
+        for a in (u[e], v[e]):
+            if sw <= lightest[a]:
+                c = chosen[a]
+                # Priorities are computed only for ties (none on tie-free data).
+                if c < 0 or _precedes(edge_priority(u[e], v[e]), e,
+                                      edge_priority(u[c], v[c]), c):
+                    chosen[a] = e
     keep = np.empty(n_edges, dtype=np.bool_)
     for e in range(n_edges):
         by_u = chosen[u[e]] == e
