@@ -35,6 +35,7 @@ from scipy import sparse
 
 import peers
 import real_cases
+from scores import size_figures
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 CACHE = RESULTS / "quality" / "ward_cache_real.npz"
@@ -80,13 +81,6 @@ def relative_error(X, labels):
     residual = X - (means / sizes)[:, labels]
     centred = X - X.mean(axis=1, keepdims=True)
     return float(np.linalg.norm(residual) / np.linalg.norm(centred))
-
-
-def size_figures(labels):
-    sizes = np.bincount(labels)
-    return {"n_clusters": int(sizes.shape[0]),
-            "largest_over_mean": float(sizes.max() / sizes.mean()),
-            "singletons_pct": float(100.0 * np.mean(sizes == 1))}
 
 
 # --------------------------------------------------------------------------

@@ -581,6 +581,15 @@ def _heap_before(keys, a_of, b_of, i, j):
 
 
 @njit(cache=True)
+def _heap_swap(keys, a_of, b_of, va_of, vb_of, i, j):
+    keys[i], keys[j] = keys[j], keys[i]
+    a_of[i], a_of[j] = a_of[j], a_of[i]
+    b_of[i], b_of[j] = b_of[j], b_of[i]
+    va_of[i], va_of[j] = va_of[j], va_of[i]
+    vb_of[i], vb_of[j] = vb_of[j], vb_of[i]
+
+
+@njit(cache=True)
 def _heap_push(keys, a_of, b_of, va_of, vb_of, size, key, a, b, va, vb):
     """Push (key, a, b) with the versions of a and b onto a binary min-heap
     ordered by (key, a, b); returns the new size."""
@@ -594,11 +603,7 @@ def _heap_push(keys, a_of, b_of, va_of, vb_of, size, key, a, b, va, vb):
         parent = (i - 1) // 2
         if not _heap_before(keys, a_of, b_of, i, parent):
             break
-        keys[i], keys[parent] = keys[parent], keys[i]
-        a_of[i], a_of[parent] = a_of[parent], a_of[i]
-        b_of[i], b_of[parent] = b_of[parent], b_of[i]
-        va_of[i], va_of[parent] = va_of[parent], va_of[i]
-        vb_of[i], vb_of[parent] = vb_of[parent], vb_of[i]
+        _heap_swap(keys, a_of, b_of, va_of, vb_of, i, parent)
         i = parent
     return size + 1
 
@@ -607,11 +612,7 @@ def _heap_push(keys, a_of, b_of, va_of, vb_of, size, key, a, b, va, vb):
 def _heap_pop(keys, a_of, b_of, va_of, vb_of, size):
     """Move the smallest entry to index ``size - 1``; returns the new size."""
     last = size - 1
-    keys[0], keys[last] = keys[last], keys[0]
-    a_of[0], a_of[last] = a_of[last], a_of[0]
-    b_of[0], b_of[last] = b_of[last], b_of[0]
-    va_of[0], va_of[last] = va_of[last], va_of[0]
-    vb_of[0], vb_of[last] = vb_of[last], vb_of[0]
+    _heap_swap(keys, a_of, b_of, va_of, vb_of, 0, last)
     i = 0
     while True:
         left = 2 * i + 1
@@ -623,11 +624,7 @@ def _heap_pop(keys, a_of, b_of, va_of, vb_of, size):
             child = right
         if not _heap_before(keys, a_of, b_of, child, i):
             break
-        keys[i], keys[child] = keys[child], keys[i]
-        a_of[i], a_of[child] = a_of[child], a_of[i]
-        b_of[i], b_of[child] = b_of[child], b_of[i]
-        va_of[i], va_of[child] = va_of[child], va_of[i]
-        vb_of[i], vb_of[child] = vb_of[child], vb_of[i]
+        _heap_swap(keys, a_of, b_of, va_of, vb_of, i, child)
         i = child
     return last
 
