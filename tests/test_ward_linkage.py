@@ -291,6 +291,21 @@ def test_work_budget_keeps_adversarial_chains_linear():
         agglomerate(X[:, :400], chain_graph(400), 10, linkage="ward").labels, expected)
 
 
+def test_without_room_for_the_greedy_finish_rounds_stay_linear(monkeypatch):
+    # Signals too large for the greedy finish (here: any): the mutual rounds
+    # go on, one pair per round on this chain, until the work budget;
+    # nearest-neighbour rounds then halve the graph.
+    import fastrena.agglomeration as agglomeration
+
+    monkeypatch.setattr(agglomeration, "WARD_GREEDY_BYTES", 0)
+    N = 3000
+    X = np.cumsum(np.arange(N, dtype=np.float64) ** 1.5)[None, :]
+    result = agglomerate(X, chain_graph(N), 10, linkage="ward")
+    assert result.n_clusters == 10
+    assert_partition(result.labels, 10, N)
+    assert WARD_WORK_BUDGET <= result.n_levels <= WARD_WORK_BUDGET + np.log2(N) + 2
+
+
 def test_greedy_phase_never_writes_into_x():
     # One sample, feature-major X: the greedy phase (entered at the first
     # round here, mutual pairs being rare) works on a copy; a read-only X

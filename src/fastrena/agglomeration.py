@@ -77,6 +77,11 @@ LINKAGES = ("nilearn", "ward")
 #: neighbours all choose it) rounds would merge a pair or two each.
 WARD_GREEDY_SWITCH = 0.1
 
+#: The greedy finish holds the graph's signals in memory (float64): only
+#: below this size, whatever the backend (a Dask fit reads them from its
+#: store), so that a Dask fit and an in-memory fit take the same path.
+WARD_GREEDY_BYTES = 2 ** 31
+
 #: With ``linkage="ward"``, a round merges only mutual nearest neighbours,
 #: which shrinks the graph by a factor of about 0.7-0.9 per round; the
 #: rounds' work (edges swept), and the greedy finish's (neighbours
@@ -412,7 +417,8 @@ class _WardMerges:
         mutual = self.work <= self.budget
         keep = _kernels.nearest_neighbor_edges(n, u, v, cost, threshold, mutual)
         step, n_new = _kernels.connected_components(n, u, v, keep)
-        if mutual and n - n_new < WARD_GREEDY_SWITCH * n:
+        if (mutual and n - n_new < WARD_GREEDY_SWITCH * n
+                and 8 * n * F.shape[0] <= WARD_GREEDY_BYTES):
             # A copy: the greedy order overwrites it, and F may be X itself.
             M = np.array(np.asarray(F).T, dtype=np.float64, order="C", copy=True)
             below = np.sort(np.concatenate(self.heights)) if self.heights else np.zeros(0)
