@@ -420,8 +420,9 @@ class CliServer:
             os.kill(pid, signal.SIGINT)
         status = int(server.expect("status", f"{argv[0]}, SIGINT {signal_after} s in")[1])
         stdout, stderr = ((logs / name).read_text() for name in ("out", "err"))
-        seconds = logs / "out.time"  # not written if the run crashed
-        return status, stdout, stderr, float(seconds.read_text() if seconds.exists() else "nan"), out
+        timing = logs / "out.time"  # not written if the run crashed
+        seconds = float(timing.read_text()) if timing.exists() else float("nan")
+        return status, stdout, stderr, seconds, out
 
 
 @pytest.fixture(scope="module")
