@@ -638,6 +638,12 @@ def _ward_cost(M, sizes, a, b):
     return d * (sizes[a] * sizes[b] / (sizes[a] + sizes[b]))
 
 
+#: In :func:`greedy_ward`, a cluster at least this many times larger than
+#: the one it absorbs, or with this many times its neighbours (a hub),
+#: re-costs its other neighbours lazily.
+_HUB = 64
+
+
 @njit(cache=True)
 def greedy_ward(M, sizes, u, v, rep, height, budget, below, n_wanted):
     """Ward's greedy agglomeration of a graph's nodes, to the end: always
@@ -648,11 +654,15 @@ def greedy_ward(M, sizes, u, v, rep, height, budget, below, n_wanted):
     ``sizes`` their sizes (both overwritten); ``u``, ``v`` the edges,
     ``rep`` a feature of each node, ``height`` its highest merge. Each
     merge is recorded as for :func:`record_merges`. Merging two clusters
-    recomputes the costs to their neighbours, so the work grows with the
-    degrees of the merged clusters: past ``budget`` neighbour visits (a
-    hub absorbing its many neighbours one by one), the costs are no longer
-    updated and the remaining candidate merges are made in the order of
-    their last known costs, which keeps the work linear on any input.
+    recomputes the costs to their neighbours (as scikit-learn's Ward does),
+    except when one side is :data:`_HUB` times larger, or has that many
+    times more neighbours: the big side barely moves, so its other
+    neighbours' costs are recomputed only when they reach the top of the
+    heap (and put back in line). The work still grows with the degrees of
+    the merged clusters: past ``budget`` neighbour visits, the costs are no
+    longer updated and the remaining candidate merges are made in the
+    order of their last known costs, which keeps the work linear on any
+    input.
     It stops once ``n_wanted`` merges are at or below the current cost,
     counting the sorted heights ``below`` of earlier merges: later merges
     cost more (up to Ward's rare inversions), so a cut taking
@@ -699,6 +709,7 @@ def greedy_ward(M, sizes, u, v, rep, height, budget, below, n_wanted):
     n_merges = 0
     n_below = 0
     visits = 0
+    lazy = np.zeros(n, dtype=np.bool_)
     while size > 0:
         size = _heap_pop(keys, a_of, b_of, va_of, vb_of, size)
         cost = keys[size]
@@ -710,7 +721,19 @@ def greedy_ward(M, sizes, u, v, rep, height, budget, below, n_wanted):
             break
         if visits <= budget:
             if version[a] != va_of[size] or version[b] != vb_of[size]:
-                continue            # a stale cost: one end has merged since
+                # A stale cost: one end has merged since. A fresh entry
+                # was pushed then, unless that merge was a big cluster's
+                # (lazy): then re-cost now, and back in line.
+                a = _find(parent, a)
+                b = _find(parent, b)
+                if a != b and (lazy[a] or lazy[b]):
+                    lo = min(a, b)
+                    hi = max(a, b)
+                    size = _heap_push(keys, a_of, b_of, va_of, vb_of, size,
+                                      _ward_cost(M, sizes, lo, hi), lo, hi, version[lo],
+                                      version[hi])
+                    visits += 1
+                continue
         else:
             # Out of budget: merge along the remaining candidates as they
             # come, whatever their ends have become.
@@ -731,16 +754,23 @@ def greedy_ward(M, sizes, u, v, rep, height, budget, below, n_wanted):
                 or size + degree[a] + degree[b] > heap_capacity):
             visits = budget + 1     # no more updates (see above)
             continue
+        # A big cluster absorbing a small one barely moves: its other
+        # neighbours are re-costed lazily (when they come to the top).
+        small, big = (a, b) if sizes[a] <= sizes[b] else (b, a)
+        hub = (sizes[big] >= _HUB * sizes[small]
+               or degree[big] >= _HUB * max(degree[small], 1))
         total = sizes[a] + sizes[b]
         for s in range(M.shape[1]):
             M[a, s] = (sizes[a] * M[a, s] + sizes[b] * M[b, s]) / total
         sizes[a] = total
         version[a] += 1
         version[b] = -1
-        # The merged cluster's neighbours: both lists, current names, once.
+        lazy[a] = hub
+        # The merged cluster's neighbours: both lists, current names, once;
+        # fresh costs for all of them, or for the small side's only.
         new_start = used
         mark[a] = a
-        for x in (a, b):
+        for x in (small, big):
             for k in range(start[x], start[x] + degree[x]):
                 c = _find(parent, pool[k])
                 visits += 1
@@ -748,17 +778,18 @@ def greedy_ward(M, sizes, u, v, rep, height, budget, below, n_wanted):
                     mark[c] = a
                     pool[used] = c
                     used += 1
+                    if not (hub and x == big):
+                        lo = min(a, c)
+                        hi = max(a, c)
+                        size = _heap_push(keys, a_of, b_of, va_of, vb_of, size,
+                                          _ward_cost(M, sizes, a, c), lo, hi, version[lo],
+                                          version[hi])
         mark[a] = -1
         start[a] = new_start
         degree[a] = used - new_start
         degree[b] = 0
         for k in range(new_start, used):
-            c = pool[k]
-            mark[c] = -1
-            lo = min(a, c)
-            hi = max(a, c)
-            size = _heap_push(keys, a_of, b_of, va_of, vb_of, size,
-                              _ward_cost(M, sizes, a, c), lo, hi, version[lo], version[hi])
+            mark[pool[k]] = -1
     return first[:n_merges].copy(), second[:n_merges].copy(), heights[:n_merges].copy()
 
 
