@@ -306,6 +306,14 @@ def test_without_room_for_the_greedy_finish_rounds_stay_linear(monkeypatch):
     assert WARD_WORK_BUDGET <= result.n_levels <= WARD_WORK_BUDGET + np.log2(N) + 2
 
 
+def test_verbose_names_the_greedy_finish(capsys):
+    X = np.cumsum(np.arange(300, dtype=np.float64) ** 1.5)[None, :]
+    ReNA(n_clusters=7, linkage="ward", verbose=1).fit(X)
+    out = capsys.readouterr().out
+    assert re.fullmatch(r"\[fastrena\] level 1: 300 -> 7 clusters in Ward's greedy order "
+                        r"\(\d+\.\d{3} s\)\n", out), out
+
+
 def test_greedy_phase_never_writes_into_x():
     # One sample, feature-major X: the greedy phase (entered at the first
     # round here, mutual pairs being rare) works on a copy; a read-only X

@@ -500,7 +500,13 @@ def _run_levels(X, graph, n_clusters, n_iter, threshold, verbose, on_level, chec
                 break
             step, n_new = ward.merge(n, u, v, cost, threshold, F)
             if step is None:
+                # Ward's greedy order has finished the job on this graph.
                 level += 1
+                n_end = max(n_clusters, n - len(ward.heights[-1]))
+                _log(verbose, f"level {level}: {n} -> {n_end} clusters in Ward's greedy "
+                              f"order ({time.perf_counter() - start:.3f} s)")
+                if on_level is not None:
+                    on_level(level, n, n_end)
                 break
         else:
             step, n_new = nearest_neighbor_merge(n, u, v, w, threshold, n_clusters)
