@@ -422,22 +422,23 @@ class _WardMerges:
             # A copy: the greedy order overwrites it, and F may be X itself.
             M = np.array(np.asarray(F).T, dtype=np.float64, order="C", copy=True)
             below = np.sort(np.concatenate(self.heights)) if self.heights else np.zeros(0)
-            first, second, heights = _kernels.greedy_ward(
+            self._record(*_kernels.greedy_ward(
                 M, self.sizes.copy(), u, v, self.rep, self.height.copy(),
-                max(self.budget - self.work, 0), below, self.n_features - self.n_clusters)
-            self.first.append(first)
-            self.second.append(second)
-            self.heights.append(heights)
+                max(self.budget - self.work, 0), below, self.n_features - self.n_clusters))
             return None, 0
         first, second, heights, self.rep, self.height = _kernels.record_merges(
             u, v, keep, step, n_new, cost, self.rep, self.height)
-        self.first.append(first)
-        self.second.append(second)
-        self.heights.append(heights)
+        self._record(first, second, heights)
         # The old sizes weight the old nodes' means into the new ones.
         self.sizes_before = self.sizes
         self.sizes = np.bincount(step, weights=self.sizes, minlength=n_new)
         return step, int(n_new)
+
+    def _record(self, first, second, heights):
+        """Keep a batch of merges: their two features and heights."""
+        self.first.append(first)
+        self.second.append(second)
+        self.heights.append(heights)
 
     def labels(self):
         """The cut: the lowest merges (heights, then rounds, in order) until
