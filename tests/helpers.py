@@ -243,3 +243,21 @@ def edge_priority(a, b):
     x ^= x >> 27
     x = (x * 0x94D049BB133111EB) & _MASK64
     return x ^ (x >> 31)
+
+
+def node_noise(a):
+    """The infinitesimal noise of node a behind the signal tie key: the top
+    53 bits of ``edge_priority(a, 0)`` as a number in [0, 1)."""
+    return (edge_priority(a, 0) >> 11) * 2.0 ** -53
+
+
+def tie_order(x0, a, b):
+    """The order in which a node chooses among tied edges (lower first) in
+    the default linkage: the first-order change of the weight of (a, b)
+    when the first sample ``x0`` moves by the nodes' noise, then the edge
+    priority (a < b). ``x0`` is oriented so that its first value unequal
+    to ``x0[0]`` is above it (-X and X + c tie as X does)."""
+    first = next((float(x) for x in x0 if x != x0[0]), float(x0[0]))
+    sign = -1.0 if first < x0[0] else 1.0
+    return ((node_noise(a) - node_noise(b)) * sign * (float(x0[a]) - float(x0[b])),
+            edge_priority(a, b))

@@ -23,7 +23,7 @@ from sklearn.feature_extraction.image import grid_to_graph
 import fastrena
 from fastrena import ReNA, recursive_neighbor_agglomeration
 
-from helpers import assert_clusters_connected, edge_priority, halving_chain, largest_component
+from helpers import assert_clusters_connected, halving_chain, largest_component, tie_order
 
 # --------------------------------------------------------------------------
 # Reference graphs and invariant checks (independent of fastrena)
@@ -526,21 +526,29 @@ def test_sufficient_bound_holds_on_isolated_voxels_problem():
 # Points of a 4-node chain (2 samples): w(0,1) = 9, w(1,2) = 16, w(2,3) = 13.
 # Edge (1,2) is nobody's nearest; it is a candidate (a tie) of node 2 iff
 # (1-t)*16 <= 13, i.e. t >= 3/16 (node 1 would need t >= 7/16). A node
-# chooses one of its candidates, the one of smallest edge priority.
+# chooses one of its candidates, the first in ``tie_order``.
 THRESHOLD_CHAIN = np.array([[0.0, 3.0, 7.0, 10.0],
                             [0.0, 0.0, 0.0, 2.0]])
 
 
+def threshold_chain(reverse, swap):
+    """THRESHOLD_CHAIN, its features reversed and/or its samples swapped
+    (the same weights, another first sample: another tie order)."""
+    X = THRESHOLD_CHAIN[::-1] if swap else THRESHOLD_CHAIN
+    return X[:, ::-1] if reverse else X
+
+
+@pytest.mark.parametrize("swap", [False, True])
 @pytest.mark.parametrize("reverse", [False, True])
 @pytest.mark.parametrize("threshold", [0.0, 1e-7, 0.15, 0.1874,
                                        0.1875,  # (1 - t) * 16 == 13 exactly ("<=")
                                        0.2, 0.4374, 0.4375, 0.9])
-def test_threshold_decides_edge(threshold, reverse):
-    X = THRESHOLD_CHAIN[:, ::-1] if reverse else THRESHOLD_CHAIN
+def test_threshold_decides_edge(threshold, reverse, swap):
+    X = threshold_chain(reverse, swap)
     # Edge (1,2) against the other edge of the node at weight 13 (t >= 3/16)
     # and of the node at weight 9 (t >= 7/16).
     at_13, at_9 = ((0, 1), (2, 3)) if reverse else ((2, 3), (0, 1))
-    merged = any(threshold >= bound and edge_priority(1, 2) < edge_priority(*other)
+    merged = any(threshold >= bound and tie_order(X[0], 1, 2) < tie_order(X[0], *other)
                  for bound, other in ((3 / 16, at_13), (7 / 16, at_9)))
     if merged:
         with warnings.catch_warnings(record=True) as rec:
@@ -561,9 +569,14 @@ def test_threshold_decides_edge(threshold, reverse):
 
 
 def test_threshold_chain_covers_both_outcomes():
-    # The two orientations of THRESHOLD_CHAIN lead to both outcomes above.
-    assert (edge_priority(1, 2) < edge_priority(2, 3)) != (
-        edge_priority(1, 2) < edge_priority(0, 1))
+    # The variants of THRESHOLD_CHAIN lead to both outcomes above.
+    outcomes = set()
+    for reverse in (False, True):
+        for swap in (False, True):
+            x0 = threshold_chain(reverse, swap)[0]
+            at_13 = (0, 1) if reverse else (2, 3)
+            outcomes.add(tie_order(x0, 1, 2) < tie_order(x0, *at_13))
+    assert outcomes == {False, True}
 
 
 def test_exact_ties_kept_with_zero_threshold():

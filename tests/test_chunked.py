@@ -209,10 +209,21 @@ class ChunkReads:
         return self.X[start:stop].copy()
 
 
+@pytest.fixture(scope="module")
+def tied_problem(problem):
+    """The same data rounded to a few levels: most edges tie, and the
+    first sample (which breaks ties) must come from the weight pass."""
+    mask, X, _ = problem
+    X = np.round(X / X.std() * 2).astype(X.dtype)
+    return mask, X, ReNA(mask, n_clusters=40).fit(X)
+
+
+@pytest.mark.parametrize("tied", [False, True])
 @pytest.mark.parametrize("limit", ["2GiB", 0])
 @pytest.mark.parametrize("rows", [64, 100])
-def test_fit_reads_each_chunk_at_most_twice(problem, limit, rows, tmp_path):
-    mask, X, ref = problem
+def test_fit_reads_each_chunk_at_most_twice(problem, tied_problem, tied, limit, rows,
+                                            tmp_path):
+    mask, X, ref = tied_problem if tied else problem
     source = ChunkReads(X, rows)
     config = {"fastrena.in-memory-limit": limit, "temporary-directory": str(tmp_path)}
     with dask.config.set(config):

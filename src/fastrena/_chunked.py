@@ -209,17 +209,27 @@ def cover_total(cover):
     return total
 
 
-def chunked_edge_weights(F, u, v):
+def chunked_edge_weights(F, u, v, first_sample=False):
     """:func:`fastrena.agglomeration.edge_weights` of a sample-aligned Dask
-    array (see :func:`sample_aligned`), bit for bit, in one pass."""
+    array (see :func:`sample_aligned`), bit for bit, in one pass. With
+    ``first_sample``, also F's first row in float64, from the same read."""
     u_shared, v_shared = _shared(u), _shared(v)
     first_rows = np.concatenate([[0], np.cumsum(F.chunks[0][:-1])]).astype(int)
+    blocks = _row_blocks(F)
     covers = [dask.delayed(chunk_cover)(block, int(first), u_shared, v_shared)
-              for block, first in zip(_row_blocks(F), first_rows)]
+              for block, first in zip(blocks, first_rows)]
     while len(covers) > 1:
         covers = [dask.delayed(merge_covers)(*covers[i:i + _SPLIT_EVERY])
                   for i in range(0, len(covers), _SPLIT_EVERY)]
-    return _compute(dask.delayed(cover_total)(covers[0]))[0]
+    total = dask.delayed(cover_total)(covers[0])
+    if not first_sample:
+        return _compute(total)[0]
+    # One computation: the first chunk is read once for both.
+    return _compute(total, dask.delayed(_first_row)(blocks[0]))
+
+
+def _first_row(block):
+    return np.array(block[0], dtype=np.float64)
 
 
 # --------------------------------------------------------------------------

@@ -360,29 +360,52 @@ def edge_priority(a, b):
 
 
 @njit(cache=True)
-def _precedes(p, e, q, f):
-    """Whether edge e of priority p goes before edge f of priority q."""
+def _node_noise(a):
+    """A pseudo-random number in [0, 1) for node a (see :func:`edge_priority`)."""
+    return float(edge_priority(a, 0) >> np.uint64(11)) * 2.0 ** -53
+
+
+@njit(cache=True)
+def _tie_key(key, a, b):
+    """First-order change of the weight of edge (a, b) when each node's
+    ``key`` value moves by an infinitesimal :func:`_node_noise`: lower is
+    lighter; 0 when ``key`` is empty."""
+    if key.shape[0] == 0:
+        return 0.0
+    return (_node_noise(a) - _node_noise(b)) * (key[a] - key[b])
+
+
+@njit(cache=True)
+def _precedes(k, p, e, l, q, f):
+    """Whether edge e (tie key k, priority p) goes before edge f (l, q)."""
+    if k != l:
+        return k < l
     return p < q or (p == q and e < f)
 
 
 @njit(cache=True)
-def nearest_neighbor_edges(n_nodes, u, v, w, threshold, mutual=False):
+def nearest_neighbor_edges(n_nodes, u, v, w, threshold, mutual, key):
     """The edge each node chooses, as a mask over the edges: kept when it is
     chosen by one of its ends (by both if ``mutual``).
 
     A node's candidates are its edges within ``threshold`` of its lightest,
     ``(1 - t) * w(a, b) <= min_b' w(a, b')``: ties, up to the tolerance.
-    It chooses exactly one of them, the one of smallest
-    :func:`edge_priority` (then smallest index). Keeping every tied edge
-    would let equal weights chain: a plateau or a ramp of quantized data
-    would merge whole in one level. One choice per node, by a priority
-    that acts as infinitesimal noise on the weights, keeps the components
-    small: following chosen edges, priorities strictly decrease, so a
-    component is a tree around one mutually chosen edge, and on random
-    priorities decreasing paths are short. Without ties the choice is the
-    lightest edge, as before (nilearn's rule). Edges of weight 0 join
-    identical signals: they are all kept, so that a plateau of equal
-    values merges whole, which costs nothing.
+    It chooses exactly one of them: the one of smallest :func:`_tie_key`
+    (the first-order change of the weight when the signal ``key``, one
+    value per node, moves by infinitesimal noise), then of smallest
+    :func:`edge_priority` (infinitesimal noise on the weight itself), then
+    of smallest index; an empty ``key`` leaves the priority alone.
+    Keeping every tied edge would let equal weights chain: a plateau or a
+    ramp of quantized data would merge whole in one level. This order is
+    one total order of the edges (the key and the priority are symmetric
+    in the ends), so following chosen edges it strictly decreases, and a
+    component is a tree around one mutually chosen edge; on noise,
+    decreasing paths are short. Noise on the signal (rather than on each
+    weight) gives the choice the data would get with its ties jittered:
+    on a ramp, neighbouring nodes' choices agree as they do on real data.
+    Without ties the choice is the lightest edge, as before (nilearn's
+    rule). Edges of weight 0 join identical signals: they are all kept, so
+    that a plateau of equal values merges whole, which costs nothing.
     """
     lightest = np.full(n_nodes, np.inf)
     n_edges = u.shape[0]
@@ -399,8 +422,8 @@ def nearest_neighbor_edges(n_nodes, u, v, w, threshold, mutual=False):
             if sw <= lightest[a]:
                 c = chosen[a]
                 # Priorities are computed only for ties (none on tie-free data).
-                if c < 0 or _precedes(edge_priority(u[e], v[e]), e,
-                                      edge_priority(u[c], v[c]), c):
+                if c < 0 or _precedes(_tie_key(key, u[e], v[e]), edge_priority(u[e], v[e]), e,
+                                      _tie_key(key, u[c], v[c]), edge_priority(u[c], v[c]), c):
                     chosen[a] = e
     keep = np.empty(n_edges, dtype=np.bool_)
     for e in range(n_edges):

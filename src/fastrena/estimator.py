@@ -80,10 +80,11 @@ class ReNA(FeatureAgglomeration):
         linkage. ``linkage="ward"`` does not use it (see ``linkage``).
     threshold : float in [0, 1), default=1e-7
         Relative tolerance under which a node's edges tie for its nearest
-        neighbour. A node merges along one of its tied edges, chosen by a
-        fixed pseudo-random priority of the edge (as infinitesimal noise
-        would): keeping them all would let quantized data (plateaus, ramps)
-        merge whole in one level. Edges of weight 0 (identical signals) are
+        neighbour. A node merges along one of its tied edges, chosen as
+        infinitesimal noise would choose (default: noise on the first
+        sample, then a fixed pseudo-random priority of the edge;
+        ``"ward"``: the priority): keeping them all would let quantized
+        data (plateaus, ramps) merge whole in one level. Edges of weight 0 (identical signals) are
         all merged, which costs nothing.
     memory : None, str, path or joblib.Memory, default=None
         Caches the fit.
