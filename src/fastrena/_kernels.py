@@ -593,63 +593,82 @@ def carry_weights(u, v, w, step, n_new, new_u, new_v):
     return out, todo[:n_todo].copy()
 
 
+#: Columns of a :func:`greedy_ward` heap entry: its cost, its two nodes
+#: (a < b) and their versions when it was pushed. One row per entry, so
+#: that moving an entry touches one cache line; node numbers and versions
+#: are below 2**53, exact in float64.
+_KEY, _A, _B, _VA, _VB = 0, 1, 2, 3, 4
+
+
 @njit(cache=True)
-def _heap_before(keys, a_of, b_of, i, j):
+def _heap_before(heap, i, j):
     """Whether heap entry i goes strictly before entry j: by key, then a, b."""
-    if keys[i] != keys[j]:
-        return keys[i] < keys[j]
-    if a_of[i] != a_of[j]:
-        return a_of[i] < a_of[j]
-    return b_of[i] < b_of[j]
+    if heap[i, _KEY] != heap[j, _KEY]:
+        return heap[i, _KEY] < heap[j, _KEY]
+    if heap[i, _A] != heap[j, _A]:
+        return heap[i, _A] < heap[j, _A]
+    return heap[i, _B] < heap[j, _B]
 
 
 @njit(cache=True)
-def _heap_swap(keys, a_of, b_of, va_of, vb_of, i, j):
-    keys[i], keys[j] = keys[j], keys[i]
-    a_of[i], a_of[j] = a_of[j], a_of[i]
-    b_of[i], b_of[j] = b_of[j], b_of[i]
-    va_of[i], va_of[j] = va_of[j], va_of[i]
-    vb_of[i], vb_of[j] = vb_of[j], vb_of[i]
+def _goes_first(key, a, b, heap):
+    """Whether an entry (key, a, b) would go before the heap's top."""
+    if key != heap[0, _KEY]:
+        return key < heap[0, _KEY]
+    if a != heap[0, _A]:
+        return a < heap[0, _A]
+    return b < heap[0, _B]
 
 
 @njit(cache=True)
-def _heap_push(keys, a_of, b_of, va_of, vb_of, size, key, a, b, va, vb):
+def _heap_swap(heap, i, j):
+    for k in range(5):
+        heap[i, k], heap[j, k] = heap[j, k], heap[i, k]
+
+
+@njit(cache=True)
+def _heap_push(heap, size, key, a, b, va, vb):
     """Push (key, a, b) with the versions of a and b onto a binary min-heap
     ordered by (key, a, b); returns the new size."""
     i = size
-    keys[i] = key
-    a_of[i] = a
-    b_of[i] = b
-    va_of[i] = va
-    vb_of[i] = vb
+    heap[i, _KEY] = key
+    heap[i, _A] = a
+    heap[i, _B] = b
+    heap[i, _VA] = va
+    heap[i, _VB] = vb
     while i > 0:
         parent = (i - 1) // 2
-        if not _heap_before(keys, a_of, b_of, i, parent):
+        if not _heap_before(heap, i, parent):
             break
-        _heap_swap(keys, a_of, b_of, va_of, vb_of, i, parent)
+        _heap_swap(heap, i, parent)
         i = parent
     return size + 1
 
 
 @njit(cache=True)
-def _heap_pop(keys, a_of, b_of, va_of, vb_of, size):
+def _heap_pop(heap, size):
     """Move the smallest entry to index ``size - 1``; returns the new size."""
     last = size - 1
-    _heap_swap(keys, a_of, b_of, va_of, vb_of, 0, last)
-    i = 0
+    _heap_swap(heap, 0, last)
+    _sift_down(heap, 0, last)
+    return last
+
+
+@njit(cache=True)
+def _sift_down(heap, i, last):
+    """Move entry i down the heap of the first ``last`` entries to its place."""
     while True:
         left = 2 * i + 1
         if left >= last:
             break
         child = left
         right = left + 1
-        if right < last and _heap_before(keys, a_of, b_of, right, left):
+        if right < last and _heap_before(heap, right, left):
             child = right
-        if not _heap_before(keys, a_of, b_of, child, i):
+        if not _heap_before(heap, child, i):
             break
-        _heap_swap(keys, a_of, b_of, va_of, vb_of, i, child)
+        _heap_swap(heap, i, child)
         i = child
-    return last
 
 
 @njit(cache=True)
@@ -714,16 +733,18 @@ def greedy_ward(M, sizes, u, v, rep, height, budget, below, n_wanted):
         fill[v[e]] += 1
     used = 2 * n_edges
     heap_capacity = n_edges + budget + 2 * n + 1
-    keys = np.empty(heap_capacity, dtype=np.float64)
-    a_of = np.empty(heap_capacity, dtype=np.int64)
-    b_of = np.empty(heap_capacity, dtype=np.int64)
-    va_of = np.empty(heap_capacity, dtype=np.int64)
-    vb_of = np.empty(heap_capacity, dtype=np.int64)
+    heap = np.empty((heap_capacity, 5), dtype=np.float64)
     version = np.zeros(n, dtype=np.int64)
-    size = 0
+    # Floyd's heap construction: linear.
     for e in range(n_edges):
-        size = _heap_push(keys, a_of, b_of, va_of, vb_of, size,
-                          _ward_cost(M, sizes, u[e], v[e]), u[e], v[e], 0, 0)
+        heap[e, _KEY] = _ward_cost(M, sizes, u[e], v[e])
+        heap[e, _A] = u[e]
+        heap[e, _B] = v[e]
+        heap[e, _VA] = 0
+        heap[e, _VB] = 0
+    size = n_edges
+    for i in range(size // 2 - 1, -1, -1):
+        _sift_down(heap, i, size)
     parent = np.arange(n)
     mark = np.full(n, -1, dtype=np.int64)
     first = np.empty(n, dtype=np.int64)
@@ -734,29 +755,36 @@ def greedy_ward(M, sizes, u, v, rep, height, budget, below, n_wanted):
     visits = 0
     lazy = np.zeros(n, dtype=np.bool_)
     while size > 0:
-        size = _heap_pop(keys, a_of, b_of, va_of, vb_of, size)
-        cost = keys[size]
-        a = a_of[size]
-        b = b_of[size]
+        size = _heap_pop(heap, size)
+        cost = heap[size, _KEY]
+        a = np.int64(heap[size, _A])
+        b = np.int64(heap[size, _B])
         while n_below < below.shape[0] and below[n_below] <= cost:
             n_below += 1
         if n_below + n_merges >= n_wanted:
             break
         if visits <= budget:
-            if version[a] != va_of[size] or version[b] != vb_of[size]:
+            if version[a] != heap[size, _VA] or version[b] != heap[size, _VB]:
                 # A stale cost: one end has merged since. A fresh entry
                 # was pushed then, unless that merge was a big cluster's
                 # (lazy): then re-cost now, and back in line.
                 a = _find(parent, a)
                 b = _find(parent, b)
-                if a != b and (lazy[a] or lazy[b]):
-                    lo = min(a, b)
-                    hi = max(a, b)
-                    size = _heap_push(keys, a_of, b_of, va_of, vb_of, size,
-                                      _ward_cost(M, sizes, lo, hi), lo, hi, version[lo],
-                                      version[hi])
-                    visits += 1
-                continue
+                if a == b or not (lazy[a] or lazy[b]):
+                    continue
+                lo = min(a, b)
+                hi = max(a, b)
+                cost = _ward_cost(M, sizes, lo, hi)
+                visits += 1
+                if size > 0 and not _goes_first(cost, lo, hi, heap):
+                    size = _heap_push(heap, size, cost, lo, hi, version[lo], version[hi])
+                    continue
+                # It would come straight back to the top: merge it now.
+                a, b = lo, hi
+                while n_below < below.shape[0] and below[n_below] <= cost:
+                    n_below += 1
+                if n_below + n_merges >= n_wanted:
+                    break
         else:
             # Out of budget: merge along the remaining candidates as they
             # come, whatever their ends have become.
@@ -804,9 +832,8 @@ def greedy_ward(M, sizes, u, v, rep, height, budget, below, n_wanted):
                     if not (hub and x == big):
                         lo = min(a, c)
                         hi = max(a, c)
-                        size = _heap_push(keys, a_of, b_of, va_of, vb_of, size,
-                                          _ward_cost(M, sizes, a, c), lo, hi, version[lo],
-                                          version[hi])
+                        size = _heap_push(heap, size, _ward_cost(M, sizes, a, c), lo, hi,
+                                          version[lo], version[hi])
         mark[a] = -1
         start[a] = new_start
         degree[a] = used - new_start
