@@ -69,9 +69,9 @@ def fit_recording(estimator, X):
 
 
 def expected_shortfall_messages(largest, n_comp, k, n_iter, stopped_at):
-    """The UserWarnings api.md asks for when K cannot be reached; ``largest``
-    is the size of the graph's largest component (each level at least halves
-    every component that still has an edge)."""
+    """The UserWarnings docs/design.md section 5 asks for when K cannot be
+    reached; ``largest`` is the size of the graph's largest component (each
+    level at least halves every component that still has an edge)."""
     messages = []
     if n_comp > k:
         messages.append(

@@ -1,4 +1,4 @@
-"""Properties of the ReNA agglomeration (algorithm.md, sections 2, 3 and 5).
+"""Properties of the ReNA agglomeration (docs/design.md sections 2, 3 and 5).
 
 Every random problem is checked against a graph built here independently of
 fastrena (scikit-learn's ``grid_to_graph`` for masks, the symmetrised
@@ -474,7 +474,7 @@ def _isolated_voxels_problem():
 
 @pytest.mark.parametrize("K", [1, 3, 5, 100, 1000])
 def test_spec_n_iter_bound_on_connected_worst_case(K):
-    """algorithm.md section 5: n_clusters_ == K as soon as
+    """docs/design.md section 5: n_clusters_ == K as soon as
     n_iter >= ceil(log2(N/K)) + 1, on a connected graph where every level
     merges exactly pairs (the slowest possible)."""
     X = halving_chain(10)
@@ -494,7 +494,7 @@ def test_n_iter_suggested_by_warning_suffices():
     1024 chain voxels that merge exactly in pairs at every level plus 63
     isolated voxels (c = 64, N = 1087): the chain needs 10 levels whatever
     K <= 64, but ceil(log2(N/K)) + 1 = 6 for K = 64, the value the warning
-    gives (and the bound stated in algorithm.md section 5).
+    gives (and the bound stated in docs/design.md section 5).
     """
     mask, X = _isolated_voxels_problem()
     with pytest.warns(UserWarning) as rec:

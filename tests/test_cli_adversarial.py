@@ -36,6 +36,7 @@ import pytest
 from helpers import box_mask, masked_volumes, write_gifti_data, write_nifti
 from test_cli import FASTRENA, PARCELLATE, call, folder_state, surfaces, volumes  # noqa: F401
 
+from fastrena import files, layouts, parcellations
 from fastrena import io as fio
 from fastrena.io import InputError
 
@@ -97,9 +98,11 @@ def no_heavy_work(monkeypatch):
     def forbidden(*args, **kwargs):
         pytest.fail("the work started although an output cannot be written")
 
-    for name in ("read_images", "fit_layout", "load_array"):
-        monkeypatch.setattr(fio, name, forbidden)
-    monkeypatch.setattr(fio.Parcellation, "reduce", forbidden)
+    # Patched where the command line looks them up when it runs.
+    for module, name in ((layouts, "read_images"), (parcellations, "fit_layout"),
+                         (files, "load_array")):
+        monkeypatch.setattr(module, name, forbidden)
+    monkeypatch.setattr(parcellations.Parcellation, "reduce", forbidden)
 
 
 REDUCE = ["reduce", "run1.nii.gz", "run2.nii", "--labels", "labels.nii.gz"]
@@ -500,7 +503,8 @@ def test_damaged_inputs_through_the_command_line(damaged, capsys, monkeypatch, a
                "expand": ["-o", "e.nii.gz"]}[args[0]]
     if "-o" in args:
         outputs = []
-    monkeypatch.setattr(fio, "fit_layout", lambda *a, **k: pytest.fail("the fit started"))
+    monkeypatch.setattr(parcellations, "fit_layout",
+                        lambda *a, **k: pytest.fail("the fit started"))
     before = folder_state(damaged)
     code, out, err = call(capsys, *args, *outputs)
     assert (code, out) == (1, "")
@@ -757,7 +761,7 @@ def test_bad_parameter_values_exit_2_naming_the_option(volumes, capsys, options,
 
 
 def test_bad_graphs_exit_1_giving_the_shapes(volumes, capsys):
-    """api.md's graph errors reach the command line's one-line message:
+    """The graph errors (docs/design.md, "Errors") reach the command line's one-line message:
     a connectivity that is not square or not N x N, an empty mask, a mask
     with two volumes."""
     from scipy import sparse

@@ -1,4 +1,4 @@
-"""fastrena.ReNA as a scikit-learn estimator (api.md)."""
+"""fastrena.ReNA as a scikit-learn estimator (docs/design.md)."""
 
 import inspect
 import json
@@ -377,7 +377,7 @@ def test_verbose_zero_prints_nothing(capsys):
 
 
 # --------------------------------------------------------------------------
-# Errors (api.md error table), through the estimator and the function
+# Errors (docs/design.md, "Errors"), through the estimator and the function
 # --------------------------------------------------------------------------
 
 X8 = np.random.RandomState(8).randn(5, 8)

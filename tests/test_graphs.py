@@ -1,7 +1,7 @@
 """Tests of the feature-graph builders in :mod:`fastrena.graphs`.
 
 Every builder is compared with a brute-force construction written directly
-from the spec (algorithm.md section 1) on many random inputs.
+from the spec (docs/design.md section 1) on many random inputs.
 """
 
 import itertools

@@ -13,6 +13,7 @@ from helpers import (AFFINE, box_mask, grid_mesh, masked_volumes, write_gifti_da
 
 from fastrena import ReNA
 from fastrena import io as fio
+from fastrena import layouts
 from fastrena.io import InputError
 
 
@@ -71,7 +72,7 @@ def test_images_to_array_takes_nibabel_images_and_float64(volume_files):
 
 def test_images_to_array_reads_4d_files_in_blocks(volume_files, monkeypatch):
     # One volume of this grid is 8*9*7*8 bytes in float64: 2 volumes a block.
-    monkeypatch.setattr(fio, "BLOCK_BYTES", 8 * 9 * 7 * 8 * 2)
+    monkeypatch.setattr(layouts, "BLOCK_BYTES", 8 * 9 * 7 * 8 * 2)
     X = fio.images_to_array([volume_files["run1"], volume_files["run2"]],
                             volume_files["mask_path"])
     np.testing.assert_array_equal(X, expected_rows(volume_files))

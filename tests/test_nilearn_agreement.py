@@ -1,6 +1,6 @@
 """Agreement of fastrena.ReNA with nilearn.regions.ReNA on volumes.
 
-What is checked (spec: algorithm.md sections 2-5):
+What is checked (docs/design.md sections 2-5):
 
 * no pruning (``n_clusters=1``, small ``n_iter``): the partitions are equal
   to nilearn's, on nilearn's bundled 4 mm MNI mask and on small random masks
@@ -363,7 +363,7 @@ def test_scaled_transform_preserves_norm_of_piecewise_constant_signals(mni, mni_
 
 
 # --------------------------------------------------------------------------
-# where fastrena deliberately differs from nilearn (algorithm.md section 4)
+# where fastrena deliberately differs from nilearn (docs/design.md section 4)
 # --------------------------------------------------------------------------
 @pytest.mark.parametrize("k", [1, 2, 7, 50, 400])
 @pytest.mark.parametrize("n_iter", [1, 10])

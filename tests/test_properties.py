@@ -1,5 +1,5 @@
-"""Property-based tests of fastrena's public entry points (algorithm.md
-section 5, api.md), with hypothesis.
+"""Property-based tests of fastrena's public entry points (docs/design.md
+sections 5 and "Errors"), with hypothesis.
 
 Random problems go through ``fastrena.ReNA`` and
 ``fastrena.recursive_neighbor_agglomeration`` only:

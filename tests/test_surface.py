@@ -1,7 +1,7 @@
 """fastrena.ReNA on surfaces (nilearn SurfaceImage / SurfaceMasker masks).
 
 Checked against nilearn.regions.ReNA on a hand-made two-part sphere mesh
-and on nilearn's bundled fsaverage5 mesh (spec: algorithm.md sections 1, 5):
+and on nilearn's bundled fsaverage5 mesh (docs/design.md sections 1, 5):
 equal partitions without pruning, ARI >= 0.9 and approximation error within
 1% with pruning, clusters connected in the mesh graph and never spanning two
 parts, fitted SurfaceMasker accepted, partial masks.

@@ -341,7 +341,7 @@ def test_differs_from_the_default_linkage_on_smooth_data():
 
 
 # --------------------------------------------------------------------------
-# Invariants of algorithm.md section 5, as for the default linkage
+# Invariants of docs/design.md section 5, as for the default linkage
 # --------------------------------------------------------------------------
 
 

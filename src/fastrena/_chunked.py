@@ -123,7 +123,7 @@ def _client():
     return owner if isinstance(owner, Client) else None
 
 
-def _shared(array):
+def shared(array):
     """``array`` as one key of the task graph, sent once however many tasks
     use it. Not scattered to a cluster's workers: scattered data dies with
     the last worker holding it, while the scheduler can always recreate a
@@ -133,7 +133,7 @@ def _shared(array):
 
 @contextmanager
 def _sending_arrays():
-    """Our graphs hold the edges or labels once (see :func:`_shared`): silence
+    """Our graphs hold the edges or labels once (see :func:`shared`): silence
     distributed's advice about large graphs, which asks for just that."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
@@ -213,7 +213,7 @@ def chunked_edge_weights(F, u, v, first_sample=False):
     """:func:`fastrena.agglomeration.edge_weights` of a sample-aligned Dask
     array (see :func:`sample_aligned`), bit for bit, in one pass. With
     ``first_sample``, also F's first row in float64, from the same read."""
-    u_shared, v_shared = _shared(u), _shared(v)
+    u_shared, v_shared = shared(u), shared(v)
     first_rows = np.concatenate([[0], np.cumsum(F.chunks[0][:-1])]).astype(int)
     blocks = _row_blocks(F)
     covers = [dask.delayed(chunk_cover)(block, int(first), u_shared, v_shared)
@@ -329,8 +329,8 @@ def chunked_reduce_signals(F, labels, n_new, store, weights=None):
     by ``store``: (the next level's signals, whether all are finite)."""
     from .agglomeration import reduce_signals
 
-    labels_shared = _shared(labels)
-    weights_shared = None if weights is None else _shared(weights)
+    labels_shared = shared(labels)
+    weights_shared = None if weights is None else shared(weights)
     pairs = [dask.delayed(reduce_signals, nout=2)(block, labels_shared, n_new, None,
                                                   weights_shared)
              for block in _row_blocks(F)]
@@ -370,7 +370,7 @@ def lazy_cluster_means(X, labels, divisors, estimator_name=None):
     chunked as X along samples (as :func:`sample_aligned` rechunks X if its
     features are split); NaN or infinity in X raise when computed."""
     X = features_whole(X)
-    labels_shared, divisors_shared = _shared(labels), _shared(divisors)
+    labels_shared, divisors_shared = shared(labels), shared(divisors)
     parts = [da.from_delayed(dask.delayed(_means_of_block)(block, labels_shared,
                                                           divisors_shared, estimator_name),
                              shape=(rows, divisors.shape[0]), dtype=X.dtype)
@@ -385,8 +385,8 @@ def lazy_expand(X_red, labels, divisors=None):
     from .agglomeration import expand_clusters
 
     X_red = X_red if len(X_red.chunks[1]) == 1 else X_red.rechunk({1: -1})
-    labels_shared = _shared(labels)
-    divisors_shared = None if divisors is None else _shared(divisors)
+    labels_shared = shared(labels)
+    divisors_shared = None if divisors is None else shared(divisors)
     parts = [da.from_delayed(dask.delayed(expand_clusters)(block, labels_shared,
                                                            divisors_shared),
                              shape=(rows, labels.shape[0]), dtype=X_red.dtype)

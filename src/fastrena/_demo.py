@@ -71,13 +71,13 @@ def prepare(out):
     """Check that the demo can run and create the folder ``out``; return
     the paths it will write (for the caller to vet before :func:`run_demo`)."""
     from . import plotting
-    from .io import InputError
+    from .errors import InputError
 
     try:
         import nilearn.datasets  # noqa: F401  (the demo's data come with nilearn)
     except ImportError as exc:
         raise ImportError("fastrena demo needs nilearn: pip install fastrena[neuro]") from exc
-    plotting._matplotlib()  # fail now, not after the fits, if matplotlib is missing
+    plotting.matplotlib_canvas()  # fail now, not after the fits, if matplotlib is missing
     if out.exists() and not out.is_dir():
         raise InputError(f"--out '{out}' is a file, not a folder")
     out.mkdir(parents=True, exist_ok=True)
@@ -103,7 +103,9 @@ def run_demo(out, *, samples=100, n_clusters=5000, surface_clusters=1000, force=
         Prints one summary line.
     """
     from . import plotting
-    from .io import Parcellation, SurfaceLayout, fit_layout, mask_layout, save_img
+    from .files import save_img
+    from .layouts import SurfaceLayout, mask_layout
+    from .parcellations import Parcellation, fit_layout
 
     total = time.perf_counter()
 

@@ -6,8 +6,16 @@ silent runs never pay for it.
 
 import sys
 from contextlib import contextmanager
+from contextvars import ContextVar
 
-from .estimator import LEVEL_CALLBACK, STEP_CALLBACK
+# Called as on_level(level, n_before, n_after) after each level of a fit in
+# this context; fit_progress sets it to draw a progress bar. A context
+# variable, not a parameter, so that ReNA's parameters stay nilearn's and
+# fit's warnings still point at the caller's line.
+LEVEL_CALLBACK = ContextVar("fastrena_level_callback", default=None)
+# Called as on_step(level, step, n_before, n_after) when a step of a level
+# starts (see fastrena.agglomeration.agglomerate), for the same bars.
+STEP_CALLBACK = ContextVar("fastrena_step_callback", default=None)
 
 #: The bars' layout: tqdm's, with the rate as a whole number ("1234 merge/s",
 #: "3 s/scan") instead of tqdm's "1234.56merge/s".

@@ -32,10 +32,13 @@ def check_threshold(value):
     return float(value)
 
 
-def check_linkage(value):
-    """Return ``value`` if it is one of ``fastrena.agglomeration.LINKAGES``."""
-    from .agglomeration import LINKAGES
+#: Ways to measure the distance between neighbouring clusters (see
+#: :func:`fastrena.agglomeration.agglomerate`).
+LINKAGES = ("nilearn", "ward")
 
+
+def check_linkage(value):
+    """Return ``value`` if it is one of :data:`LINKAGES`."""
     if not isinstance(value, str) or value not in LINKAGES:
         raise ValueError(f"linkage must be one of {', '.join(map(repr, LINKAGES))}, "
                          f"got {value!r}")

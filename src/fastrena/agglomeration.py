@@ -16,6 +16,7 @@ import numpy as np
 
 from . import _kernels
 from ._validation import (
+    LINKAGES,
     check_data,
     check_finite,
     check_linkage,
@@ -65,10 +66,6 @@ def edge_weights(F, u, v):
         return _kernels.edge_weights_feature_major(F.T, u, v)
     return _kernels.edge_weights_sample_major(F, u, v)
 
-
-#: Ways to measure the distance between neighbouring clusters (see
-#: :func:`agglomerate`).
-LINKAGES = ("nilearn", "ward")
 
 #: A ``"ward"`` round whose mutual pairs would merge fewer than this
 #: fraction of the nodes hands the rest to Ward's greedy order instead

@@ -18,6 +18,7 @@ import numpy as np
 
 from . import __version__
 from ._interrupt import interrupts_kept
+from .errors import InputError
 
 # Errors that mean "bad input or environment", reported as one line; any
 # other exception is a bug in fastrena and keeps its traceback.
@@ -55,7 +56,7 @@ class _Session:
 
     def check_outputs(self, outputs, inputs, force):
         """All outputs writable, distinct, and none of them an input."""
-        from .io import InputError, check_output
+        from .files import check_output
 
         outputs = [Path(o) for o in outputs if o is not None]
         resolved = [o.resolve() for o in outputs]
@@ -354,8 +355,6 @@ def _dask_errors():
 
 
 def _check_dask_options(args):
-    from .io import InputError
-
     if not args.dask:
         for option, value in (("--scheduler", args.scheduler),
                               ("--volumes-per-chunk", args.volumes_per_chunk)):
@@ -382,8 +381,6 @@ def _scheduler(args):
 
 def _group(files, n_parts):
     """Surface data files as one tuple per scan group (one file per part)."""
-    from .io import InputError
-
     if len(files) % n_parts:
         raise InputError(f"{len(files)} GIfTI data files for {n_parts} meshes: give one file "
                          f"per mesh for each scan group, in the order of the meshes")
@@ -391,8 +388,6 @@ def _group(files, n_parts):
 
 
 def _refuse_gifti(images, hint):
-    from .io import InputError
-
     for image in images:
         if str(image).lower().endswith(".gii"):
             raise InputError(f"image '{image}' is a GIfTI surface file: {hint}")
@@ -409,7 +404,7 @@ def _count(n, noun, plural=None):
 
 def _feature_words(layout):
     """What the features of ``layout`` are, singular and plural."""
-    from .io import VolumeLayout
+    from .layouts import VolumeLayout
 
     return ("voxel", "voxels") if isinstance(layout, VolumeLayout) else ("vertex", "vertices")
 
@@ -424,9 +419,10 @@ def _cluster_range(n_clusters):
 
 
 def _parcellate(args, session):
-    from .io import (InputError, Parcellation, array_format, check_image_name, compute_mask,
-                     fit_layout, load_3d_volume, mask_layout, read_images, save_array,
-                     save_img, surface_layout)
+    from .files import array_format, check_image_name, save_array, save_img
+    from .images import load_3d_volume
+    from .layouts import compute_mask, mask_layout, read_images, surface_layout
+    from .parcellations import Parcellation, fit_layout
 
     surface = args.mesh is not None
     n_parts = len(args.mesh) if surface else 1
@@ -507,8 +503,6 @@ def _parcellate(args, session):
 
 def _check_connectivity(connectivity, path, layout):
     """A --connectivity graph has one row and one column per feature."""
-    from .io import InputError
-
     if connectivity is None:
         return
     n = layout.n_features
@@ -519,10 +513,9 @@ def _check_connectivity(connectivity, path, layout):
 
 
 def _check_picture_name(path):
-    from .io import InputError
-    from .plotting import _matplotlib
+    from .plotting import matplotlib_canvas
 
-    _, canvas = _matplotlib()
+    _, canvas = matplotlib_canvas()
     suffix = Path(path).suffix.lower().lstrip(".")
     formats = canvas.get_supported_filetypes()
     if suffix not in formats:
@@ -535,8 +528,6 @@ def _load_connectivity(path):
         return None
     from scipy import sparse
 
-    from .io import InputError
-
     if not Path(path).is_file():
         raise FileNotFoundError(f"--connectivity: no such file: '{path}'")
     try:
@@ -548,7 +539,7 @@ def _load_connectivity(path):
 
 def _plot_parcellation(parcellation, args, bg_img=None):
     from . import plotting
-    from .io import VolumeLayout
+    from .layouts import VolumeLayout
 
     if isinstance(parcellation.layout, VolumeLayout):
         plotting.plot_parcellation(parcellation.label_img(), bg_img,
@@ -560,7 +551,9 @@ def _plot_parcellation(parcellation, args, bg_img=None):
 
 
 def _reduce(args, session):
-    from .io import SurfaceLayout, array_format, load_parcellation, save_array
+    from .files import array_format, save_array
+    from .layouts import SurfaceLayout
+    from .parcellations import load_parcellation
 
     array_format(args.output)
     _check_dask_options(args)
@@ -589,8 +582,9 @@ def _reduce(args, session):
 
 
 def _expand(args, session):
-    from .io import (InputError, SurfaceLayout, check_image_name, load_array,
-                     load_parcellation, save_img)
+    from .files import check_image_name, load_array, save_img
+    from .layouts import SurfaceLayout
+    from .parcellations import load_parcellation
 
     parcellation = load_parcellation(args.labels)
     surface = isinstance(parcellation.layout, SurfaceLayout)
@@ -616,8 +610,6 @@ def _expand(args, session):
 def _as_dtype(array, dtype, path):
     """``array`` in ``dtype``; an error, not an overflow to infinity (and
     NumPy's warning), for finite values beyond float32's range."""
-    from .io import InputError
-
     dtype = np.dtype(dtype)
     if dtype == np.float32 and array.dtype != np.float32:
         magnitudes = np.abs(array[np.isfinite(array)])

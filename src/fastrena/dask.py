@@ -38,8 +38,9 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("fastrena.dask needs Dask: pip install 'fastrena[dask]'") from exc
 
-from ._chunked import _shared, aligned_rows, lazy_cluster_means
-from .io import InputError, _as_list, _first_line, _names, _scan_counts, resolve_layout
+from ._chunked import aligned_rows, lazy_cluster_means, shared
+from .errors import InputError, first_line
+from .layouts import as_list, resolve_layout, scan_counts, scan_names
 
 __all__ = ["from_hdf5", "from_images", "from_zarr", "read_images_lazily",
            "reduce_images_lazily", "use_scheduler"]
@@ -129,10 +130,10 @@ def read_images_lazily(layout, imgs, *, dtype=np.float32, volumes_per_chunk=None
             or volumes_per_chunk < 1):
         raise InputError(f"volumes_per_chunk must be an integer >= 1, got "
                          f"{volumes_per_chunk!r}")
-    imgs = _as_list(imgs)
-    names = _names(imgs)
-    counts = _scan_counts(layout, imgs, names)
-    layout_shared = _shared(layout)
+    imgs = as_list(imgs)
+    names = scan_names(imgs)
+    counts = scan_counts(layout, imgs, names)
+    layout_shared = shared(layout)
     parts = []
     for img, name, n in zip(imgs, names, counts):
         step = n if volumes_per_chunk is None else volumes_per_chunk
@@ -305,7 +306,7 @@ def use_scheduler(scheduler=None, timeout=None):
             client = Client(scheduler, set_as_default=False, **options)
         except (OSError, ValueError, TypeError) as exc:
             raise OSError(f"cannot reach a Dask scheduler at '{scheduler}' "
-                          f"({_first_line(exc)})") from exc
+                          f"({first_line(exc)})") from exc
         with client, client.as_current(), dask.config.set(scheduler=client):
             yield client
 

@@ -3,7 +3,6 @@
 
 import os
 import warnings
-from contextvars import ContextVar
 from numbers import Integral, Real
 
 import numpy as np
@@ -12,6 +11,7 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_memory
 
+from ._progress import LEVEL_CALLBACK, STEP_CALLBACK
 from ._validation import (FLOAT_DTYPES, check_data, check_finite, check_positive_int,
                           is_dask_array)
 from .agglomeration import (LINKAGES, agglomerate, cluster_means_checked,
@@ -20,14 +20,6 @@ from .masks import resolve_graph
 
 __all__ = ["ReNA"]
 
-# Called as on_level(level, n_before, n_after) after each level of a fit in
-# this context; fastrena.io sets it to draw a progress bar. A context
-# variable, not a parameter, so that ReNA's parameters stay nilearn's and
-# fit's warnings still point at the caller's line.
-LEVEL_CALLBACK = ContextVar("fastrena_level_callback", default=None)
-# Called as on_step(level, step, n_before, n_after) when a step of a level
-# starts (see fastrena.agglomeration.agglomerate), for the same bars.
-STEP_CALLBACK = ContextVar("fastrena_step_callback", default=None)
 
 
 def _cached_agglomerate(memory, memory_level, X):

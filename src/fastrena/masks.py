@@ -18,13 +18,13 @@ ACCEPTED_MASKS = (
 )
 
 
-def _is_nilearn_object(obj):
+def is_nilearn_object(obj):
     return type(obj).__module__.split(".")[0] == "nilearn"
 
 
 def _nilearn_kind(obj):
     """'surface_image', 'surface_masker', 'nifti_masker' or None."""
-    if not _is_nilearn_object(obj) or "nilearn" not in sys.modules:
+    if not is_nilearn_object(obj) or "nilearn" not in sys.modules:
         return None
     from nilearn.surface import SurfaceImage
 

@@ -11,7 +11,8 @@ writes it (atomically; see :func:`fastrena.io.save_img`).
 import numpy as np
 
 from ._colors import cluster_colors
-from .io import load_volume, write_atomically
+from .files import write_atomically
+from .images import load_volume
 
 __all__ = [
     "compression_errors",
@@ -25,7 +26,7 @@ _BACKGROUND = "#101014"
 _UNLABELLED = (0.55, 0.55, 0.55)
 
 
-def _matplotlib():
+def matplotlib_canvas():
     """matplotlib's Figure and Agg canvas, or a clear ImportError."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -37,7 +38,7 @@ def _matplotlib():
 
 
 def _new_figure(figsize, dpi, facecolor="white"):
-    Figure, FigureCanvasAgg = _matplotlib()
+    Figure, FigureCanvasAgg = matplotlib_canvas()
     figure = Figure(figsize=figsize, dpi=dpi, facecolor=facecolor)
     FigureCanvasAgg(figure)
     return figure

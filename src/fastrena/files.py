@@ -1,0 +1,196 @@
+"""Safe writes, and arrays in files.
+
+:func:`save_img`, :func:`save_array` write to a temporary name in the
+destination folder and rename it, so a reader never sees a partial file,
+and never overwrite an existing file unless ``force``.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError, first_line
+from .images import is_gifti, nibabel_module
+
+__all__ = ["array_format", "check_image_name", "check_output", "load_array", "save_array",
+           "save_img", "write_atomically"]
+
+ARRAY_SUFFIXES = (".npy", ".csv", ".tsv")
+
+
+# --------------------------------------------------------------------------
+# safe writes
+# --------------------------------------------------------------------------
+def check_output(path, force=False, hint="force=True"):
+    """Raise unless ``path`` can be written now.
+
+    It must not exist (unless ``force``), and its folder must exist and
+    accept a new file (tried for real: permissions alone do not tell, for
+    instance for root on a read-only file system).
+
+    Raises
+    ------
+    FileExistsError, InputError
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"output '{path}' is a folder; give a file name")
+    if path.exists() and not force:
+        raise FileExistsError(f"output '{path}' already exists; {hint} overwrites it")
+    folder = path.parent
+    if not folder.is_dir():
+        raise InputError(f"output folder '{folder}' does not exist")
+    probe = folder / f".fastrena-probe-{secrets.token_hex(6)}"
+    try:
+        os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except OSError as exc:
+        raise InputError(f"output folder '{folder}' is not writable ({exc.strerror})") from exc
+    os.unlink(probe)
+
+
+def _temporary_name(path):
+    # Same folder (the rename stays on one file system) and same ending as
+    # the target (nibabel picks the format from it); hidden.
+    return path.parent / f".{secrets.token_hex(6)}.tmp-{path.name}"
+
+
+def write_atomically(path, write, force=False, hint="force=True"):
+    """Call ``write(temporary_path)``, then move the result to ``path``.
+
+    Readers never see a partial file; on any error (or interruption) the
+    temporary file is removed and ``path`` is left as it was. Without
+    ``force`` an existing ``path`` is never replaced, even one created by
+    someone else meanwhile (the final step is a hard link, which fails if
+    the name is taken).
+    """
+    path = Path(path)
+    check_output(path, force, hint)
+    temporary = _temporary_name(path)
+    try:
+        os.close(os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+        write(temporary)
+        if force:
+            os.replace(temporary, path)
+        else:
+            _move_without_overwriting(temporary, path, hint)
+    except OSError as exc:
+        if exc.errno is None:  # already says what went wrong (an existing output)
+            raise
+        raise _cannot_write(path, exc) from exc
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+    return path
+
+
+def _cannot_write(path, exc):
+    """``exc`` (no space left, read-only file system...) as an error of the
+    same type and errno naming the output rather than its temporary file."""
+    message = f"cannot write output '{path}' ({exc.strerror or first_line(exc)})"
+    try:
+        error = type(exc)(message)
+    except Exception:  # an OSError subclass with another signature
+        error = OSError(message)
+    error.errno = exc.errno
+    return error
+
+
+def _move_without_overwriting(source, target, hint):
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        raise FileExistsError(f"output '{target}' already exists; {hint} overwrites it") from None
+    except OSError:
+        # File systems without hard links: check, then rename.
+        if target.exists():
+            raise FileExistsError(
+                f"output '{target}' already exists; {hint} overwrites it") from None
+        os.replace(source, target)
+        return
+    os.unlink(source)
+
+
+def check_image_name(path, suffixes):
+    """Raise unless the file name ``path`` ends with one of ``suffixes``
+    (nibabel picks the format from it)."""
+    if not str(path).lower().endswith(tuple(suffixes)):
+        raise InputError(f"output '{path}' must end with {' or '.join(suffixes)}")
+
+
+def save_img(img, path, *, force=False, hint="force=True"):
+    """Write a NIfTI (.nii, .nii.gz) or GIfTI (.gii) image atomically, never
+    over an existing file unless ``force``."""
+    check_image_name(path, (".gii",) if is_gifti(img) else (".nii", ".nii.gz"))
+    return write_atomically(path, lambda tmp: nibabel_module().save(img, tmp), force, hint)
+
+
+def array_format(path):
+    """The suffix of an array file name (.npy, .csv or .tsv); any other
+    raises :class:`InputError`."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in ARRAY_SUFFIXES:
+        raise InputError(f"array '{path}': unknown format '{suffix}'; use "
+                         f"{', '.join(ARRAY_SUFFIXES)}")
+    return suffix
+
+
+def save_array(array, path, *, force=False, columns=None, hint="force=True"):
+    """Write an array to .npy, .csv or .tsv atomically.
+
+    Text files get a header line of ``columns`` (if given) and every
+    value with enough digits to read back exactly.
+    """
+    suffix = array_format(path)
+    array = np.asarray(array)
+    if suffix == ".npy":
+        def write(tmp):
+            np.save(tmp, array)
+    else:
+        digits = 9 if array.dtype == np.float32 else 17
+
+        def write(tmp):
+            np.savetxt(tmp, np.atleast_2d(array), fmt=f"%.{digits}g",
+                       delimiter="," if suffix == ".csv" else "\t",
+                       header="" if columns is None else
+                       ("," if suffix == ".csv" else "\t").join(columns),
+                       comments="")
+    return write_atomically(path, write, force, hint)
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def load_array(path):
+    """Read a .npy, .csv or .tsv array (a text file's first line is a
+    header when it is not all numbers). Text files give 2-D arrays."""
+    suffix = array_format(path)
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"array: no such file: '{path}'")
+    try:
+        if suffix == ".npy":
+            array = np.load(path, allow_pickle=False)
+        else:
+            delimiter = "," if suffix == ".csv" else "\t"
+            with open(path) as f:
+                first = f.readline().strip().split(delimiter)
+            header = not all(_is_number(field) for field in first)
+            array = np.loadtxt(path, delimiter=delimiter, skiprows=int(header), ndmin=2,
+                               dtype=np.float64)
+    except (ValueError, OSError, EOFError) as exc:
+        raise InputError(f"array '{path}' cannot be read as {suffix} "
+                         f"({first_line(exc)})") from exc
+    if array.ndim not in (1, 2) or not np.issubdtype(array.dtype, np.number) \
+            or np.iscomplexobj(array):
+        raise InputError(f"array '{path}' must be a 1-D or 2-D array of real numbers, "
+                         f"got shape {array.shape} and dtype {array.dtype}")
+    if not np.issubdtype(array.dtype, np.floating):
+        array = array.astype(np.float64)
+    return array

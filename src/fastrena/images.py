@@ -1,0 +1,177 @@
+"""Loading images: NIfTI volumes, GIfTI data and meshes, nilearn objects.
+
+Each loader takes a path or an image already loaded and names it in its
+errors (``what``: "mask_img", "image 3", a path). Nothing here knows which
+features are wanted: that is a layout's job (:mod:`fastrena.layouts`).
+"""
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError, first_line
+
+__all__ = ["load_3d_volume", "load_image", "load_mesh", "load_surface_data", "load_volume"]
+
+_MESH_INTENTS = ("NIFTI_INTENT_POINTSET", "NIFTI_INTENT_TRIANGLE")
+
+
+def nibabel_module():
+    import nibabel
+
+    return nibabel
+
+
+def load_image(img, what="image"):
+    """A nibabel image for a path, or ``img`` itself if already loaded.
+
+    Data are not read (nibabel images are lazy). Compressed NIfTI files are
+    opened with ``keep_file_open=True`` so that reading them volume block
+    after volume block decompresses each byte once.
+
+    Parameters
+    ----------
+    img : str, pathlib.Path or nibabel image
+    what : str
+        How error messages name ``img``.
+
+    Returns
+    -------
+    nibabel image (a volume image or a ``GiftiImage``)
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    InputError
+        A folder, or a file nibabel cannot read.
+    TypeError
+        Neither a path nor a nibabel image.
+    """
+    nibabel = nibabel_module()
+    if isinstance(img, nibabel.filebasedimages.FileBasedImage):
+        return img
+    if not isinstance(img, (str, os.PathLike)):
+        raise TypeError(f"{what} must be a path or a nibabel image, got a {type(img).__name__}")
+    path = Path(img)
+    if not path.exists():
+        raise FileNotFoundError(f"{what}: no such file: '{path}'")
+    if path.is_dir():
+        raise InputError(f"{what}: '{path}' is a folder, not an image file")
+    try:
+        loaded = nibabel.load(path)
+        if nibabel.is_proxy(getattr(loaded, "dataobj", None)):
+            loaded = type(loaded).from_filename(path, keep_file_open=True)
+    except Exception as exc:  # nibabel raises many types for unreadable files
+        raise InputError(f"{what}: '{path}' is not a NIfTI or GIfTI image "
+                         f"({first_line(exc)})") from exc
+    return loaded
+
+
+def is_gifti(img):
+    return isinstance(img, nibabel_module().gifti.GiftiImage)
+
+
+def path_of(img):
+    if isinstance(img, (str, os.PathLike)):
+        return os.fspath(img)
+    # nibabel does not keep the name of the GIfTI files it loads.
+    return img.get_filename() if hasattr(img, "get_filename") else None
+
+
+def describe(img, what):
+    """How messages name an image: ``what 'its/path'``, or ``what`` alone
+    for an image that exists only in memory."""
+    path = path_of(img)
+    return f"{what} '{path}'" if path else what
+
+
+def load_volume(img, what="image"):
+    """A nibabel volume image (not GIfTI) for a path or an image."""
+    loaded = load_image(img, what)
+    if is_gifti(loaded):
+        raise InputError(f"{describe(img, what)} is a GIfTI surface file where a NIfTI "
+                         "volume is expected")
+    if not hasattr(loaded, "affine") or not hasattr(loaded, "dataobj"):
+        raise InputError(f"{describe(img, what)} is not a volume image")
+    return loaded
+
+
+def load_3d_volume(img, what="image"):
+    """A 3-D volume image (or 4-D with one volume) with its data read into
+    memory now, so that a damaged file fails here, with its name."""
+    loaded, data = volume_3d_data(img, what)
+    return type(loaded)(data, loaded.affine, loaded.header)
+
+
+def volume_3d_data(img, what):
+    """A volume image that must be 3-D (or 4-D with one volume), and its
+    data as a 3-D array, read now: (loaded image, data)."""
+    loaded = load_volume(img, what)
+    shape = tuple(loaded.shape)
+    if len(shape) != 3 and shape[3:] != (1,):
+        raise InputError(f"{describe(loaded, what)} must be a 3-D image, got shape {shape}")
+    return loaded, read_data(loaded, what).reshape(shape[:3])
+
+
+def _intent_names(gifti):
+    codes = nibabel_module().nifti1.intent_codes
+    return [codes.niistring[d.intent] for d in gifti.darrays]
+
+
+def load_surface_data(img, what="image"):
+    """The data of a GIfTI file (not a mesh), shape (n_vertices, n_scans).
+
+    Each data array of the file is one scan (a 2-D array is several).
+    """
+    gifti = load_image(img, what)
+    name = describe(img, what)
+    if not is_gifti(gifti):
+        raise InputError(f"{name} is a {type(gifti).__name__}, not GIfTI surface data")
+    if any(intent in _MESH_INTENTS for intent in _intent_names(gifti)):
+        raise InputError(f"{name} is a GIfTI mesh, not data on a mesh")
+    columns = [np.asarray(d.data) for d in gifti.darrays]
+    if not columns:
+        raise InputError(f"{name} holds no data array")
+    columns = [c[:, None] if c.ndim == 1 else c for c in columns]
+    lengths = sorted({c.shape[0] for c in columns})
+    if len(lengths) > 1 or any(c.ndim != 2 for c in columns):
+        raise InputError(f"{name} has data arrays of shapes "
+                         f"{[c.shape for c in columns]}; expected one value per vertex")
+    return np.concatenate(columns, axis=1)
+
+
+def load_mesh(path):
+    """Vertex coordinates (n, 3) and triangles (m, 3) of a GIfTI mesh file.
+
+    Raises
+    ------
+    InputError
+        The file is not a GIfTI mesh, or its triangles name vertices it
+        does not have.
+    """
+    gifti = load_image(path, "mesh")
+    name = describe(path, "mesh")
+    intents = _intent_names(gifti) if is_gifti(gifti) else []
+    if not all(intent in intents for intent in _MESH_INTENTS):
+        raise InputError(f"{name} is not a GIfTI mesh (it needs a "
+                         "NIFTI_INTENT_POINTSET and a NIFTI_INTENT_TRIANGLE array)")
+    coords = np.asarray(gifti.darrays[intents.index(_MESH_INTENTS[0])].data, dtype=np.float64)
+    faces = np.asarray(gifti.darrays[intents.index(_MESH_INTENTS[1])].data, dtype=np.int64)
+    if faces.size and (faces.min() < 0 or faces.max() >= coords.shape[0]):
+        raise InputError(f"{name}: triangles refer to vertex {faces.max()} but the "
+                         f"mesh has {coords.shape[0]} vertices")
+    return coords, faces
+
+
+def read_data(img, what, key=None):
+    """``img.dataobj`` (``img.dataobj[key]`` with a ``key``) read into an
+    array; a truncated or corrupt file raises :class:`InputError` naming it."""
+    try:
+        return np.asarray(img.dataobj if key is None else img.dataobj[key])
+    except MemoryError:
+        raise
+    except Exception as exc:  # truncated or corrupt data: zlib, EOF, OS errors...
+        raise InputError(f"{describe(img, what)}: its data cannot be read "
+                         f"({first_line(exc)})") from exc
