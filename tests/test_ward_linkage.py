@@ -26,8 +26,8 @@ from sklearn.utils._param_validation import InvalidParameterError
 from fastrena import ReNA, recursive_neighbor_agglomeration
 from fastrena.agglomeration import agglomerate
 from fastrena.graphs import chain_graph
-from fastrena.agglomeration import (WARD_GREEDY_SWITCH, WARD_WORK_BUDGET,
-                                    nearest_neighbor_merge, reduce_signals)
+from fastrena.agglomeration import nearest_neighbor_merge, reduce_signals
+from fastrena.ward import WARD_GREEDY_SWITCH, WARD_WORK_BUDGET
 
 from helpers import edge_priority
 from test_agglomeration import (assert_partition, build_problem, check_problem,
@@ -295,9 +295,9 @@ def test_without_room_for_the_greedy_finish_rounds_stay_linear(monkeypatch):
     # Signals too large for the greedy finish (here: any): the mutual rounds
     # go on, one pair per round on this chain, until the work budget;
     # nearest-neighbour rounds then halve the graph.
-    import fastrena.agglomeration as agglomeration
+    import fastrena.ward as ward
 
-    monkeypatch.setattr(agglomeration, "WARD_GREEDY_BYTES", 0)
+    monkeypatch.setattr(ward, "WARD_GREEDY_BYTES", 0)
     N = 3000
     X = np.cumsum(np.arange(N, dtype=np.float64) ** 1.5)[None, :]
     result = agglomerate(X, chain_graph(N), 10, linkage="ward")

@@ -26,6 +26,7 @@ from ._validation import (
     is_finite,
 )
 from .graphs import FeatureGraph
+from .ward import WardMerges
 from .masks import resolve_graph
 
 __all__ = [
@@ -67,28 +68,6 @@ def edge_weights(F, u, v):
     return _kernels.edge_weights_sample_major(F, u, v)
 
 
-#: A ``"ward"`` round whose mutual pairs would merge fewer than this
-#: fraction of the nodes hands the rest to Ward's greedy order instead
-#: (:func:`fastrena._kernels.greedy_ward`): the graph is small by then, and
-#: where nearest neighbours chain (a big cluster whose many small
-#: neighbours all choose it) rounds would merge a pair or two each.
-WARD_GREEDY_SWITCH = 0.1
-
-#: The greedy finish holds the graph's signals in memory (float64): only
-#: below this size, whatever the backend (a Dask fit reads them from its
-#: store), so that a Dask fit and an in-memory fit take the same path.
-WARD_GREEDY_BYTES = 2 ** 31
-
-#: With ``linkage="ward"``, a round merges only mutual nearest neighbours,
-#: which shrinks the graph by a factor of about 0.7-0.9 per round; the
-#: rounds' work (edges swept), and the greedy finish's (neighbours
-#: visited), is at most this many times the first round's (measured: 5-12
-#: on real data). Past this budget, rounds merge every node with its
-#: nearest neighbour, which at least halves every component that has an
-#: edge, and the greedy finish stops re-costing merges, so the work stays
-#: linear on any input.
-WARD_WORK_BUDGET = 32
-
 #: Squared edge distances are trusted on the first level when their largest
 #: lies in this range, and on every level when it is finite. Outside it
 #: (edge differences beyond ~1e90 or below ~1e-90) the values are near those
@@ -105,10 +84,6 @@ WEIGHT_RANGE = (2.0 ** -600, 2.0 ** 600)
 #: finite, so the in-place means never need the overflow rescaling, which
 #: needs the previous level's signals intact.
 IN_PLACE_LIMIT = 2.0 ** 900
-
-
-#: An empty tie key: ties go to the edge priority alone.
-_NO_KEY = np.zeros(0)
 
 
 def nearest_neighbor_merge(n_nodes, u, v, weights, threshold, n_clusters, *,
@@ -133,7 +108,7 @@ def nearest_neighbor_merge(n_nodes, u, v, weights, threshold, n_clusters, *,
         Numbered in order of first appearance.
     n_new : int
     """
-    key = _NO_KEY if key is None else key
+    key = _kernels.NO_KEY if key is None else key
     keep = _kernels.nearest_neighbor_edges(n_nodes, u, v, weights, threshold, mutual, key)
     labels, n_new = _kernels.connected_components(n_nodes, u, v, keep)
     if n_new < n_clusters:
@@ -359,108 +334,6 @@ def agglomerate(X, graph, n_clusters, n_iter=10, threshold=1e-7, verbose=0,
     return AgglomerationResult(labels, int(n), level, tuple(messages))
 
 
-class _WardMerges:
-    """The merges of the ``"ward"`` linkage, and the cut that picks the
-    ``n_clusters`` partition among them.
-
-    Every round merges pairs of mutual nearest neighbours for Ward's merge
-    cost (the increase of the within-cluster sum of squares), on the true
-    cluster means; when they would merge fewer than
-    :data:`WARD_GREEDY_SWITCH` of the nodes, Ward's greedy order finishes
-    on the graph left (:func:`fastrena._kernels.greedy_ward`). Each merge
-    is recorded with a height: its cost, raised to the heights of the
-    merges beneath it. The partition is the one left
-    by the ``n_features - n_clusters`` lowest merges (:meth:`labels`):
-    a region whose merges are cheap (flat) ends in few clusters, a region
-    of detail in many, as with Ward's own greedy order, although every
-    round merges everywhere at once. Rounds continue past ``n_clusters``
-    nodes until the cut is settled (no edge left is cheaper than the
-    highest merge the cut takes; see :meth:`settled`).
-    """
-
-    def __init__(self, n_nodes, n_clusters, n_edges):
-        self.n_features = n_nodes
-        self.n_clusters = n_clusters
-        self.sizes = np.ones(n_nodes)
-        self.rep = np.arange(n_nodes, dtype=np.int64)
-        self.height = np.zeros(n_nodes)
-        self.first, self.second, self.heights = [], [], []
-        self.budget = WARD_WORK_BUDGET * n_edges
-        self.work = 0
-        self.next_check = n_clusters
-
-    def cost(self, u, v, w):
-        """Ward's merge cost of each edge from the squared distance ``w``
-        between its ends' means."""
-        return w * (self.sizes[u] * self.sizes[v] / (self.sizes[u] + self.sizes[v]))
-
-    def settled(self, n, cost):
-        """Whether further rounds cannot change the cut: every edge left
-        costs at least the highest merge the cut takes (later merges cost
-        at least that much, up to Ward's inversions). Checked when the
-        nodes first fall to ``n_clusters`` and then each time they halve,
-        so the checks cost O(n_features log n_clusters) in all."""
-        if n > self.next_check:
-            return False
-        self.next_check = n // 2
-        n_taken = self.n_features - self.n_clusters
-        if n_taken <= 0:
-            return True
-        heights = np.concatenate(self.heights)
-        if heights.shape[0] < n_taken:
-            return False
-        highest = np.partition(heights, n_taken - 1)[n_taken - 1]
-        return bool(cost.min() >= highest)
-
-    def merge(self, n, u, v, cost, threshold, F):
-        """One round: (labels of the new nodes, their number); or, when
-        mutual pairs have become too few, Ward's greedy order to the end
-        on this graph (:func:`fastrena._kernels.greedy_ward`), and
-        (None, 0)."""
-        self.work += u.shape[0]
-        mutual = self.work <= self.budget
-        # Ties of Ward's cost are broken by the edge priority alone (noise
-        # on the costs): first-sample noise measured worse on tied data
-        # (ramp 1.27x Ward's error against 1.23x).
-        keep = _kernels.nearest_neighbor_edges(n, u, v, cost, threshold, mutual, _NO_KEY)
-        step, n_new = _kernels.connected_components(n, u, v, keep)
-        if (mutual and n - n_new < WARD_GREEDY_SWITCH * n
-                and 8 * n * F.shape[0] <= WARD_GREEDY_BYTES):
-            # A copy: the greedy order overwrites it, and F may be X itself.
-            M = np.array(np.asarray(F).T, dtype=np.float64, order="C", copy=True)
-            below = np.sort(np.concatenate(self.heights)) if self.heights else np.zeros(0)
-            self._record(*_kernels.greedy_ward(
-                M, self.sizes.copy(), u, v, self.rep, self.height.copy(),
-                max(self.budget - self.work, 0), below, self.n_features - self.n_clusters))
-            return None, 0
-        first, second, heights, self.rep, self.height = _kernels.record_merges(
-            u, v, keep, step, n_new, cost, self.rep, self.height)
-        self._record(first, second, heights)
-        # The old sizes weight the old nodes' means into the new ones.
-        self.sizes_before = self.sizes
-        self.sizes = np.bincount(step, weights=self.sizes, minlength=n_new)
-        return step, int(n_new)
-
-    def _record(self, first, second, heights):
-        """Keep a batch of merges: their two features and heights."""
-        self.first.append(first)
-        self.second.append(second)
-        self.heights.append(heights)
-
-    def labels(self):
-        """The cut: the lowest merges (heights, then rounds, in order) until
-        ``n_clusters`` clusters remain. Returns first-appearance labels of
-        the features and their number."""
-        if not self.heights:
-            return np.arange(self.n_features, dtype=np.int64), self.n_features
-        heights = np.concatenate(self.heights)
-        order = np.argsort(heights, kind="stable")
-        labels, n = _kernels.union_in_order(self.n_features, np.concatenate(self.first),
-                                            np.concatenate(self.second), order,
-                                            self.n_clusters)
-        return labels, int(n)
-
-
 def edge_weights_and_tie_signal(F, u, v):
     """:func:`edge_weights`, and the first sample of ``F`` in float64 (times
     -1 if its first value unequal to the first is below it): the signal whose
@@ -484,7 +357,7 @@ def _weights_and_key(F, u, v, tie_signal):
     """Edge weights and the tie key (empty unless ``tie_signal``)."""
     if tie_signal:
         return edge_weights_and_tie_signal(F, u, v)
-    return edge_weights(F, u, v), _NO_KEY
+    return edge_weights(F, u, v), _kernels.NO_KEY
 
 
 def _step(on_step, level, step, n_before, n_after=None):
@@ -505,9 +378,9 @@ def _run_levels(X, graph, n_clusters, n_iter, threshold, verbose, on_level, chec
         from ._chunked import sample_aligned
 
         F = sample_aligned(X)
-    # "ward" runs rounds until its cut is settled (see _WardMerges);
+    # "ward" runs rounds until its cut is settled (see fastrena.ward.WardMerges);
     # n_iter bounds the levels of nilearn's rule only.
-    ward = _WardMerges(n, n_clusters, u.shape[0]) if linkage == "ward" else None
+    ward = WardMerges(n, n_clusters, u.shape[0]) if linkage == "ward" else None
     level = 0
     # "ward" rounds leave most nodes alone: their edges keep their weights
     # (weights carried, and the indices of the edges still to compute).
@@ -519,7 +392,7 @@ def _run_levels(X, graph, n_clusters, n_iter, threshold, verbose, on_level, chec
         _step(on_step, level + 1, "edge weights", n)
         # The default rule breaks ties by noise on the first sample, "ward"
         # by the edge priority alone (see nearest_neighbor_merge).
-        key = _NO_KEY
+        key = _kernels.NO_KEY
         if carried is None:
             w, key = _weights_and_key(F, u, v, ward is None)
         else:

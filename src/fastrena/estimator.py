@@ -102,7 +102,7 @@ class ReNA(FeatureAgglomeration):
         scikit-learn's Ward error on real images, anatomy and surfaces (see
         the README) at a fraction of its time. It takes the rounds it needs
         (its total work is bounded by a fixed multiple of the first
-        round's, see ``fastrena.agglomeration.WARD_WORK_BUDGET``), so
+        round's, see ``fastrena.ward.WARD_WORK_BUDGET``), so
         ``n_iter`` does not apply to it.
 
     Attributes

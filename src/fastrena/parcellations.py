@@ -16,7 +16,8 @@ from ._progress import fit_progress
 from .agglomeration import cluster_means
 from .errors import InputError
 from .estimator import ReNA
-from .images import describe, is_gifti, load_image, load_surface_data, nibabel_module, volume_3d_data
+from .images import (describe, is_gifti, load_image, load_surface_data, nibabel_module,
+                     volume_3d_data)
 from .layouts import (SurfaceLayout, VolumeLayout, as_list, float_dtype, layout_of_estimator,
                       read_images, read_rows_into, resolve_layout, scan_counts, scan_names)
 

@@ -1,0 +1,44 @@
+"""Numba kernels: pure functions over arrays, no Python objects inside.
+
+By domain: :mod:`.weights` (edge weights), :mod:`.means` (cluster means
+and expansion), :mod:`.merges` (one level's choice of edges, components,
+the exact-K rule), :mod:`.ward` (``linkage="ward"``), :mod:`.graph` (the
+reduced graph), :mod:`.checks` (scans of the data). Python code uses them
+through this package, ``_kernels.name``.
+
+Every parallel loop here gives each output element to exactly one thread and
+sums in a fixed order, so results are bit-identical whatever the thread
+count. No ``fastmath``: reassociating the sums would change tie decisions.
+"""
+
+from .._interrupt import guard_module
+from . import checks, graph, means, merges, ward, weights
+from .checks import all_finite, row_max_abs
+from .graph import reduce_edges
+from .means import (ROWS_FEATURE_MAJOR, ROWS_SAMPLE_MAJOR, cluster_means_feature_major,
+                    cluster_means_in_place, cluster_sums_divided_into, expand_clusters,
+                    members_by_cluster)
+from .merges import (NO_KEY, connected_components, edge_priority, find_root,
+                     nearest_neighbor_edges, union_in_order)
+from .ward import carry_weights, greedy_ward, record_merges
+from .weights import (SAMPLE_BLOCK, edge_weights_feature_major, edge_weights_sample_major,
+                      tree_levels)
+
+__all__ = [
+    "NO_KEY", "ROWS_FEATURE_MAJOR", "ROWS_SAMPLE_MAJOR", "SAMPLE_BLOCK", "all_finite",
+    "carry_weights",
+    "cluster_means_feature_major", "cluster_means_in_place", "cluster_sums_divided_into",
+    "connected_components", "edge_priority", "edge_weights_feature_major",
+    "edge_weights_sample_major", "expand_clusters", "find_root", "greedy_ward",
+    "members_by_cluster", "nearest_neighbor_edges", "record_merges", "reduce_edges",
+    "row_max_abs", "tree_levels", "union_in_order",
+]
+
+# Python code gets the kernels wrapped so that a Ctrl-C arriving while one
+# runs raises its KeyboardInterrupt after the call, not inside numba's
+# boxing of the returned arrays (a SystemError or a segmentation fault): see
+# fastrena._interrupt. Jitted code calling a kernel still gets the dispatcher.
+for _module in (__name__, checks.__name__, graph.__name__, means.__name__, merges.__name__,
+                ward.__name__, weights.__name__):
+    guard_module(_module)
+del _module

@@ -1,0 +1,162 @@
+"""Cluster means and sums, and their expansion back to features. Each
+cluster (or row block) is owned by one task; sums run in feature order.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+
+#: Rows of X reduced together by one parallel task. Sample-major X: four
+#: rows give four independent chains of adds into the accumulator, which
+#: hides the store-to-load latency of consecutive same-cluster features.
+#: Feature-major X: eight float64 rows of one feature share a cache line.
+ROWS_SAMPLE_MAJOR = 4
+ROWS_FEATURE_MAJOR = 8
+
+
+@njit(cache=True)
+def members_by_cluster(labels, n_clusters):
+    """(order, start): features of cluster c are order[start[c]:start[c+1]],
+    in increasing order (a stable counting sort of ``labels``)."""
+    start = np.zeros(n_clusters + 1, dtype=np.int64)
+    for i in range(labels.shape[0]):
+        start[labels[i] + 1] += 1
+    for c in range(n_clusters):
+        start[c + 1] += start[c]
+    fill = start[:-1].copy()
+    order = np.empty(labels.shape[0], dtype=np.int64)
+    for i in range(labels.shape[0]):
+        order[fill[labels[i]]] = i
+        fill[labels[i]] += 1
+    return order, start
+
+
+@njit(cache=True, inline="always")
+def _cluster_mean_into(XT, order, start, c, divisor, weights, acc, out_row):
+    """``out_row = sum of XT[i] (times weights[i]) over the members i of
+    cluster c / divisor``: members added in increasing order in float64,
+    from zero. With ``weights``, a lone member's row is copied exactly
+    (``w * x / w`` can be off by an ulp), so its edge weights can be
+    carried over (see :func:`carry_weights`). The whole sum is taken before
+    ``out_row`` is written, which may be one of the members' rows. Returns
+    how many results are not finite."""
+    n_samples = XT.shape[1]
+    n_bad = 0
+    if weights is not None and start[c + 1] - start[c] == 1:
+        row = order[start[c]]
+        for s in range(n_samples):
+            x = XT[row, s]
+            out_row[s] = x
+            n_bad += (x - x) != 0
+        return n_bad
+    acc[:] = 0.0
+    for k in range(start[c], start[c + 1]):
+        row = order[k]
+        if weights is None:
+            for s in range(n_samples):
+                acc[s] += XT[row, s]
+        else:
+            wr = weights[row]
+            for s in range(n_samples):
+                acc[s] += wr * XT[row, s]
+    for s in range(n_samples):
+        x = acc[s] / divisor
+        out_row[s] = x
+        n_bad += (x - x) != 0
+    return n_bad
+
+
+@njit(cache=True, parallel=True)
+def cluster_means_feature_major(XT, order, start, divisors, outT, weights=None):
+    """``outT[c, s] = sum of XT[i, s] over the members i of c / divisors[c]``,
+    each term multiplied by ``weights[i]`` if given (see
+    :func:`_cluster_mean_into`).
+
+    Feature-major twin of :func:`cluster_sums_divided_into`: members are
+    added in increasing feature order in float64, so the bits are the same;
+    the adds run along contiguous sample rows and vectorise. Returns
+    whether every result is finite. (``weights=None`` compiles without the
+    multiply.)
+    """
+    n_clusters = divisors.shape[0]
+    n_samples = XT.shape[1]
+    n_tasks = (n_clusters + 255) // 256
+    bad = np.zeros(n_tasks, dtype=np.bool_)
+    for t in prange(n_tasks):
+        acc = np.empty(n_samples, dtype=np.float64)
+        n_bad = 0
+        for c in range(256 * t, min(256 * (t + 1), n_clusters)):
+            n_bad += _cluster_mean_into(XT, order, start, c, divisors[c], weights, acc,
+                                        outT[c])
+        bad[t] = n_bad != 0
+    return not bad.any()
+
+
+@njit(cache=True)
+def cluster_means_in_place(XT, order, start, divisors, weights):
+    """:func:`cluster_means_feature_major` written over ``XT`` itself: row
+    c of the result replaces row c, for c = 0, 1, ... (same bits).
+
+    Safe because clusters are numbered in order of first appearance: the
+    members of cluster c are rows c or later, and only rows before c have
+    been overwritten when c is computed. Saves allocating (and the page
+    faults of first touching) a new array at every round. Serial: row c
+    must be written after the rows it may read. Returns whether every
+    result is finite.
+    """
+    acc = np.empty(XT.shape[1], dtype=np.float64)
+    n_bad = 0
+    for c in range(divisors.shape[0]):
+        n_bad += _cluster_mean_into(XT, order, start, c, divisors[c], weights, acc, XT[c])
+    return n_bad == 0
+
+
+@njit(cache=True, parallel=True)
+def cluster_sums_divided_into(X, labels, divisors, out, rows_per_task, weights=None):
+    """``out[s, c] = (sum of X[s, i] over i with labels[i] == c) / divisors[c]``,
+    each term multiplied by ``weights[i]`` if given.
+
+    With ``divisors`` the cluster sizes this is the cluster mean; with their
+    square roots, the l2-preserving scaled mean. Sums run in float64 in
+    increasing feature order. Each task owns a block of rows. Returns
+    whether every result is finite (NaN or infinity in X always makes its
+    cluster's result non-finite, so True proves X finite).
+    """
+    n_samples, n_features = X.shape
+    n_clusters = divisors.shape[0]
+    n_blocks = (n_samples + rows_per_task - 1) // rows_per_task
+    bad = np.zeros(n_blocks, dtype=np.bool_)
+    for blk in prange(n_blocks):
+        s0 = blk * rows_per_task
+        r = min(rows_per_task, n_samples - s0)
+        # Cluster-major accumulator: one feature's adds for the block's
+        # rows land in one cache line, and labels mostly increase along
+        # the features, so the accumulator is walked nearly in order.
+        acc = np.zeros((n_clusters, r), dtype=np.float64)
+        for i in range(n_features):
+            c = labels[i]
+            if weights is None:
+                for j in range(r):
+                    acc[c, j] += X[s0 + j, i]
+            else:
+                wi = weights[i]
+                for j in range(r):
+                    acc[c, j] += wi * X[s0 + j, i]
+        # Cluster-outer writes: contiguous when ``out`` is feature-major.
+        n_bad = 0
+        for c in range(n_clusters):
+            for j in range(r):
+                x = acc[c, j] / divisors[c]
+                out[s0 + j, c] = x
+                n_bad += (x - x) != 0
+        bad[blk] = n_bad != 0
+    return not bad.any()
+
+
+@njit(cache=True, parallel=True)
+def expand_clusters(X_red, labels, out):
+    """``out[s, i] = X_red[s, labels[i]]``."""
+    n_samples, n_features = out.shape
+    for s in prange(n_samples):
+        for i in range(n_features):
+            out[s, i] = X_red[s, labels[i]]

@@ -1,0 +1,180 @@
+"""One level's merge: the edge each node chooses (ties broken as
+infinitesimal noise would), the components of the kept edges, and the
+exact-K rule (kept edges added one at a time, in a given order).
+"""
+
+import numpy as np
+from numba import njit
+
+
+#: Multipliers of :func:`edge_priority` (SplitMix64's finaliser constants).
+_MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX_2 = np.uint64(0x94D049BB133111EB)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+#: An empty ``key`` for :func:`nearest_neighbor_edges`: ties go to the edge
+#: priority alone.
+NO_KEY = np.zeros(0)
+
+
+@njit(cache=True)
+def edge_priority(a, b):
+    """A pseudo-random 64-bit priority of the edge between nodes a and b.
+
+    A fixed bijective mix (SplitMix64's finaliser) of the pair, so it is the
+    same on every machine, thread count and call: it stands for an
+    infinitesimal random perturbation of the edge's weight, which decides
+    between edges whose weights are tied.
+    """
+    x = np.uint64(a) * _GOLDEN + np.uint64(b)
+    x ^= x >> np.uint64(30)
+    x *= _MIX_1
+    x ^= x >> np.uint64(27)
+    x *= _MIX_2
+    x ^= x >> np.uint64(31)
+    return x
+
+
+@njit(cache=True)
+def _node_noise(a):
+    """A pseudo-random number in [0, 1) for node a (see :func:`edge_priority`)."""
+    return float(edge_priority(a, 0) >> np.uint64(11)) * 2.0 ** -53
+
+
+@njit(cache=True)
+def _tie_key(key, a, b):
+    """First-order change of the weight of edge (a, b) when each node's
+    ``key`` value moves by an infinitesimal :func:`_node_noise`: lower is
+    lighter; 0 when ``key`` is empty."""
+    if key.shape[0] == 0:
+        return 0.0
+    return (_node_noise(a) - _node_noise(b)) * (key[a] - key[b])
+
+
+@njit(cache=True)
+def _precedes(k, p, e, l, q, f):
+    """Whether edge e (tie key k, priority p) goes before edge f (l, q)."""
+    if k != l:
+        return k < l
+    return p < q or (p == q and e < f)
+
+
+@njit(cache=True)
+def nearest_neighbor_edges(n_nodes, u, v, w, threshold, mutual, key):
+    """The edge each node chooses, as a mask over the edges: kept when it is
+    chosen by one of its ends (by both if ``mutual``).
+
+    A node's candidates are its edges within ``threshold`` of its lightest,
+    ``(1 - t) * w(a, b) <= min_b' w(a, b')``: ties, up to the tolerance.
+    It chooses exactly one of them: the one of smallest :func:`_tie_key`
+    (the first-order change of the weight when the signal ``key``, one
+    value per node, moves by infinitesimal noise), then of smallest
+    :func:`edge_priority` (infinitesimal noise on the weight itself), then
+    of smallest index; an empty ``key`` leaves the priority alone.
+    Keeping every tied edge would let equal weights chain: a plateau or a
+    ramp of quantized data would merge whole in one level. This order is
+    one total order of the edges (the key and the priority are symmetric
+    in the ends), so following chosen edges it strictly decreases, and a
+    component is a tree around one mutually chosen edge; on noise,
+    decreasing paths are short. Noise on the signal (rather than on each
+    weight) gives the choice the data would get with its ties jittered:
+    on a ramp, neighbouring nodes' choices agree as they do on real data.
+    Without ties the choice is the lightest edge, as before (nilearn's
+    rule). Edges of weight 0 join identical signals: they are all kept, so
+    that a plateau of equal values merges whole, which costs nothing.
+    """
+    lightest = np.full(n_nodes, np.inf)
+    n_edges = u.shape[0]
+    for e in range(n_edges):
+        if w[e] < lightest[u[e]]:
+            lightest[u[e]] = w[e]
+        if w[e] < lightest[v[e]]:
+            lightest[v[e]] = w[e]
+    scale = 1.0 - threshold
+    chosen = np.full(n_nodes, -1, dtype=np.int64)
+    for e in range(n_edges):
+        sw = scale * w[e]
+        for a in (u[e], v[e]):
+            if sw <= lightest[a]:
+                c = chosen[a]
+                # Priorities are computed only for ties (none on tie-free data).
+                if c < 0 or _precedes(_tie_key(key, u[e], v[e]), edge_priority(u[e], v[e]), e,
+                                      _tie_key(key, u[c], v[c]), edge_priority(u[c], v[c]), c):
+                    chosen[a] = e
+    keep = np.empty(n_edges, dtype=np.bool_)
+    for e in range(n_edges):
+        by_u = chosen[u[e]] == e
+        by_v = chosen[v[e]] == e
+        # Weight 0: identical signals, and identity is transitive, so a
+        # plateau of them merges whole at no cost.
+        keep[e] = w[e] == 0.0 or ((by_u and by_v) if mutual else (by_u or by_v))
+    return keep
+
+
+@njit(cache=True)
+def find_root(parent, a):
+    while parent[a] != a:
+        parent[a] = parent[parent[a]]
+        a = parent[a]
+    return a
+
+
+@njit(cache=True)
+def _first_appearance_labels(parent):
+    """Component labels numbered by the smallest node of each component."""
+    n = parent.shape[0]
+    labels = np.empty(n, dtype=np.int64)
+    root_label = np.full(n, -1, dtype=np.int64)
+    n_labels = 0
+    for a in range(n):
+        r = find_root(parent, a)
+        if root_label[r] < 0:
+            root_label[r] = n_labels
+            n_labels += 1
+        labels[a] = root_label[r]
+    return labels, n_labels
+
+
+@njit(cache=True)
+def union_roots(parent, a, b):
+    """Join the sets of a and b; return False when they were already one."""
+    ra = find_root(parent, a)
+    rb = find_root(parent, b)
+    if ra == rb:
+        return False
+    if ra < rb:
+        parent[rb] = ra
+    else:
+        parent[ra] = rb
+    return True
+
+
+@njit(cache=True)
+def connected_components(n_nodes, u, v, keep):
+    """Labels (first-appearance order) and count of the components of the
+    graph made of the edges with ``keep[e]``."""
+    parent = np.arange(n_nodes)
+    for e in range(u.shape[0]):
+        if keep[e]:
+            union_roots(parent, u[e], v[e])
+    return _first_appearance_labels(parent)
+
+
+@njit(cache=True)
+def union_in_order(n_nodes, u, v, edges, n_clusters):
+    """Merge along ``edges`` (indices into u, v), in that order, until
+    exactly ``n_clusters`` components remain (or the edges run out).
+
+    Edges that would close a cycle are skipped, so every accepted edge
+    removes one component. Returns first-appearance labels and their count.
+    """
+    parent = np.arange(n_nodes)
+    n_left = n_nodes
+    for k in range(edges.shape[0]):
+        if n_left <= n_clusters:
+            break
+        e = edges[k]
+        if union_roots(parent, u[e], v[e]):
+            n_left -= 1
+    return _first_appearance_labels(parent)

@@ -1,0 +1,188 @@
+"""Edge weights: squared distances between the signals of each edge's ends,
+summed in float64 in a fixed order (:data:`SAMPLE_BLOCK`), so the bits do
+not depend on the memory layout, the thread count or the chunking.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+
+#: Samples are summed in consecutive blocks of this many samples, from
+#: sample 0; each block's partial sum runs over its samples in order, from
+#: zero. The partials are then added along a fixed binary tree over the block
+#: index (see :func:`_push_partial`), the same whatever the memory layout,
+#: the thread count or the way the samples are split into chunks: a chunked
+#: (Dask) pass whose chunks start at multiples of this size rebuilds exactly
+#: the same float64 weights from the sums of whole subtrees
+#: (``fastrena._chunked``).
+SAMPLE_BLOCK = 64
+
+#: Edges handled by one parallel task in the sample-major weight kernel.
+_EDGE_CHUNK = 4096
+
+
+@njit(cache=True)
+def tree_levels(n_samples):
+    """Slots of the binary counter that adds the block partials of
+    ``n_samples`` samples: the bit length of the number of blocks."""
+    n_blocks = (n_samples + SAMPLE_BLOCK - 1) // SAMPLE_BLOCK
+    levels = 0
+    while n_blocks > 0:
+        levels += 1
+        n_blocks >>= 1
+    return max(levels, 1)
+
+
+@njit(cache=True)
+def _push_partial(slots, block, value):
+    """Add the partial of block number ``block`` to a binary counter.
+
+    ``slots[j]`` holds, when bit j of the number of blocks pushed so far is
+    set, the sum of the aligned run of 2**j blocks before the later slots'
+    runs. Pushing block b merges it with the runs it completes, so every
+    stored value is the sum of an aligned dyadic run of blocks, computed as
+    (left half) + (right half). The total, :func:`_counter_total`, is then
+    the binary tree sum over the blocks padded with zeros to a power of two.
+    """
+    j = 0
+    while (block >> j) & 1:
+        value = slots[j] + value
+        j += 1
+    slots[j] = value
+
+
+@njit(cache=True)
+def _counter_total(slots, n_blocks):
+    """The tree sum held by a binary counter after ``n_blocks`` pushes:
+    its runs added from the smallest (rightmost) to the largest."""
+    total = 0.0
+    first = True
+    for j in range(slots.shape[0]):
+        if (n_blocks >> j) & 1:
+            if first:
+                total = slots[j]
+                first = False
+            else:
+                total = slots[j] + total
+    return total
+
+
+@njit(cache=True, parallel=True)
+def edge_weights_sample_major(X, u, v):
+    """Squared distances along edges for X of shape (n_samples, n_nodes).
+
+    Suited to C-ordered X. Blocks of samples are the outer loop so that the
+    rows of one block stay in cache while the threads sweep the edges (a
+    node's far neighbours, a slice away, are reused from cache rather than
+    read again from memory); each task gathers the ends of a contiguous run
+    of edges, whose nodes sit close together. Block partials go into one
+    binary counter per edge (see :data:`SAMPLE_BLOCK`).
+    """
+    n_samples = X.shape[0]
+    n_edges = u.shape[0]
+    n_chunks = (n_edges + _EDGE_CHUNK - 1) // _EDGE_CHUNK
+    slots = np.zeros((n_edges, tree_levels(n_samples)), dtype=np.float64)
+    block = 0
+    for b0 in range(0, n_samples, SAMPLE_BLOCK):
+        b1 = min(b0 + SAMPLE_BLOCK, n_samples)
+        for c in prange(n_chunks):
+            e0 = c * _EDGE_CHUNK
+            m = min(e0 + _EDGE_CHUNK, n_edges) - e0
+            part = np.zeros(m, dtype=np.float64)
+            s = b0
+            # Four rows per sweep: the edge ends and the partial sum are
+            # loaded once for four samples; the adds into ``p`` stay in
+            # sample order, so the bits equal the one-row loop's.
+            while s + 4 <= b1:
+                for k in range(m):
+                    a = u[e0 + k]
+                    b = v[e0 + k]
+                    d0 = np.float64(X[s, a]) - np.float64(X[s, b])
+                    d1 = np.float64(X[s + 1, a]) - np.float64(X[s + 1, b])
+                    d2 = np.float64(X[s + 2, a]) - np.float64(X[s + 2, b])
+                    d3 = np.float64(X[s + 3, a]) - np.float64(X[s + 3, b])
+                    p = part[k]
+                    p += d0 * d0
+                    p += d1 * d1
+                    p += d2 * d2
+                    p += d3 * d3
+                    part[k] = p
+                s += 4
+            while s < b1:
+                for k in range(m):
+                    d = np.float64(X[s, u[e0 + k]]) - np.float64(X[s, v[e0 + k]])
+                    part[k] += d * d
+                s += 1
+            for k in range(m):
+                _push_partial(slots[e0 + k], block, part[k])
+        block += 1
+    out = np.empty(n_edges, dtype=np.float64)
+    for e in prange(n_edges):
+        out[e] = _counter_total(slots[e], block)
+    return out
+
+
+@njit(cache=True)
+def _edge_weight_feature_major(XT, a, b, slots):
+    n_samples = XT.shape[1]
+    block = 0
+    for b0 in range(0, n_samples, SAMPLE_BLOCK):
+        part = 0.0
+        for s in range(b0, min(b0 + SAMPLE_BLOCK, n_samples)):
+            d = np.float64(XT[a, s]) - np.float64(XT[b, s])
+            part += d * d
+        _push_partial(slots, block, part)
+        block += 1
+    return _counter_total(slots, block)
+
+
+#: Groups of four edges handled by one parallel task of the feature-major
+#: weight kernel (each task allocates its binary counters once).
+_GROUPS_PER_TASK = 1024
+
+
+@njit(cache=True, parallel=True)
+def edge_weights_feature_major(XT, u, v):
+    """Squared distances along edges for XT of shape (n_nodes, n_samples).
+
+    Same summation order as :func:`edge_weights_sample_major` (hence the same
+    bits). Each node's samples are contiguous; four edges advance together
+    so that their four chains of dependent adds overlap in the pipeline.
+    """
+    n_samples = XT.shape[1]
+    n_edges = u.shape[0]
+    levels = tree_levels(n_samples)
+    out = np.empty(n_edges, dtype=np.float64)
+    n_groups = n_edges // 4
+    n_tasks = (n_groups + _GROUPS_PER_TASK - 1) // _GROUPS_PER_TASK
+    for t in prange(n_tasks):
+        slots = np.zeros((4, levels), dtype=np.float64)
+        for g in range(t * _GROUPS_PER_TASK, min((t + 1) * _GROUPS_PER_TASK, n_groups)):
+            e = 4 * g
+            a0, a1, a2, a3 = u[e], u[e + 1], u[e + 2], u[e + 3]
+            c0, c1, c2, c3 = v[e], v[e + 1], v[e + 2], v[e + 3]
+            block = 0
+            for b0 in range(0, n_samples, SAMPLE_BLOCK):
+                p0 = p1 = p2 = p3 = 0.0
+                for s in range(b0, min(b0 + SAMPLE_BLOCK, n_samples)):
+                    d0 = np.float64(XT[a0, s]) - np.float64(XT[c0, s])
+                    d1 = np.float64(XT[a1, s]) - np.float64(XT[c1, s])
+                    d2 = np.float64(XT[a2, s]) - np.float64(XT[c2, s])
+                    d3 = np.float64(XT[a3, s]) - np.float64(XT[c3, s])
+                    p0 += d0 * d0
+                    p1 += d1 * d1
+                    p2 += d2 * d2
+                    p3 += d3 * d3
+                _push_partial(slots[0], block, p0)
+                _push_partial(slots[1], block, p1)
+                _push_partial(slots[2], block, p2)
+                _push_partial(slots[3], block, p3)
+                block += 1
+            out[e] = _counter_total(slots[0], block)
+            out[e + 1] = _counter_total(slots[1], block)
+            out[e + 2] = _counter_total(slots[2], block)
+            out[e + 3] = _counter_total(slots[3], block)
+    slots = np.zeros(levels, dtype=np.float64)
+    for e in range(4 * n_groups, n_edges):
+        out[e] = _edge_weight_feature_major(XT, u[e], v[e], slots)
+    return out
