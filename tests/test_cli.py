@@ -21,6 +21,7 @@ from scipy import sparse
 
 from fastrena import ReNA
 from fastrena.cli import main
+from fastrena.errors import MissingDependencyError
 
 FASTRENA = Path(sys.executable).parent / "fastrena"
 
@@ -679,3 +680,26 @@ def test_label_image_on_another_grid_is_named_as_such(volumes, capsys):
     assert (code, out) == (1, "")
     assert err == ("fastrena reduce: error: image 'run1.nii.gz' has an affine that differs "
                    "from the label image's (by up to 1 mm); they must be on the same grid\n")
+
+
+@pytest.mark.parametrize("error, one_line", [
+    (MissingDependencyError("fastrena.dask needs Dask: pip install 'fastrena[dask]'"), True),
+    (FileNotFoundError("no such file: 'a.nii'"), True),
+    (ValueError("Input X contains NaN"), True),
+    (TypeError("unsupported operand type(s)"), False),      # a bug: traceback
+    (ImportError("cannot import name 'x' from 'y'"), False),  # a bug: traceback
+])
+def test_only_the_users_errors_become_one_line(monkeypatch, capsys, error, one_line):
+    from fastrena.cli import demo
+
+    def fail(args, session):
+        raise error
+
+    monkeypatch.setattr(demo, "run", fail)
+    if one_line:
+        assert main(["demo"]) == 1
+        err = capsys.readouterr().err
+        assert err == f"fastrena demo: error: {error}\n"
+    else:
+        with pytest.raises(type(error)):
+            main(["demo"])

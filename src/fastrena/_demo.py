@@ -71,12 +71,13 @@ def prepare(out):
     """Check that the demo can run and create the folder ``out``; return
     the paths it will write (for the caller to vet before :func:`run_demo`)."""
     from . import plotting
-    from .errors import InputError
+    from .errors import InputError, MissingDependencyError
 
     try:
         import nilearn.datasets  # noqa: F401  (the demo's data come with nilearn)
     except ImportError as exc:
-        raise ImportError("fastrena demo needs nilearn: pip install fastrena[neuro]") from exc
+        raise MissingDependencyError(
+            "fastrena demo needs nilearn: pip install fastrena[neuro]") from exc
     plotting.matplotlib_canvas()  # fail now, not after the fits, if matplotlib is missing
     if out.exists() and not out.is_dir():
         raise InputError(f"--out '{out}' is a file, not a folder")

@@ -32,15 +32,16 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from .errors import InputError, MissingDependencyError, first_line
+
 try:
     import dask
     import dask.array as da
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError("fastrena.dask needs Dask: pip install 'fastrena[dask]'") from exc
+    raise MissingDependencyError("fastrena.dask needs Dask: pip install 'fastrena[dask]'") from exc
 
-from ._chunked import aligned_rows, lazy_cluster_means, shared
-from .errors import InputError, first_line
-from .layouts import as_list, resolve_layout, scan_counts, scan_names
+from ._chunked import aligned_rows, lazy_cluster_means, shared  # noqa: E402
+from .layouts import as_list, resolve_layout, scan_counts, scan_names  # noqa: E402
 
 __all__ = ["from_hdf5", "from_images", "from_zarr", "read_images_lazily",
            "reduce_images_lazily", "use_scheduler"]
@@ -294,7 +295,7 @@ def use_scheduler(scheduler=None, timeout=None):
         try:
             from distributed import Client
         except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ImportError("joining a cluster needs dask.distributed: "
+            raise MissingDependencyError("joining a cluster needs dask.distributed: "
                               "pip install 'fastrena[dask]'") from exc
         # Not ``set_as_default``: such a Client registers itself as the
         # process's default before it connects, and stays so if connecting

@@ -5,12 +5,18 @@ value and says why it cannot be used; the command line prints it as one
 line (:func:`first_line` of it). Every other module imports it from here.
 """
 
-__all__ = ["InputError", "first_line"]
+__all__ = ["InputError", "MissingDependencyError", "first_line"]
 
 
 class InputError(ValueError):
     """A file or value given by the user cannot be used; the message names
     it and says why. The command line prints it as one line."""
+
+
+class MissingDependencyError(ImportError):
+    """An optional dependency (an extra of fastrena) is not installed; the
+    message says what to install. The command line prints it as one line,
+    whereas any other ImportError is a bug and keeps its traceback."""
 
 
 def first_line(exc):

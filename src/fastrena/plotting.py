@@ -11,6 +11,7 @@ writes it (atomically; see :func:`fastrena.io.save_img`).
 import numpy as np
 
 from ._colors import cluster_colors
+from .errors import MissingDependencyError
 from .files import write_atomically
 from .images import load_volume
 
@@ -32,7 +33,7 @@ def matplotlib_canvas():
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError as exc:
-        raise ImportError("fastrena.plotting needs matplotlib: "
+        raise MissingDependencyError("fastrena.plotting needs matplotlib: "
                           "pip install fastrena[neuro]") from exc
     return Figure, FigureCanvasAgg
 

@@ -1,0 +1,102 @@
+"""The ``fastrena`` command line: parcellate, reduce, expand, demo.
+
+Every subcommand checks its inputs and outputs before any heavy work,
+writes files atomically (never over an existing file without ``--force``),
+and reports a bad input as one line on stderr with a non-zero exit code,
+never a traceback. Progress bars are drawn on stderr when stderr is a
+terminal (whatever stdout is), off with ``--quiet``. One module per
+subcommand (``add_parser`` and ``run``), the shared parts in
+:mod:`fastrena.cli.common`.
+"""
+
+import argparse
+import sys
+import warnings
+from contextlib import contextmanager
+
+from .. import __version__
+from .._interrupt import interrupts_kept
+from ..errors import MissingDependencyError
+from . import demo, expand, parcellate, reduce
+from .common import Session, one_line
+
+__all__ = ["build_parser", "main"]
+
+# Errors that are the user's (bad input, files, memory, a missing extra),
+# reported as one line; any other exception is a bug in fastrena and keeps
+# its traceback.
+USER_ERRORS = (ValueError, OSError, MemoryError, MissingDependencyError)
+SUBCOMMANDS = ("parcellate", "reduce", "expand", "demo")
+
+
+def build_parser():
+    """The ``fastrena`` argument parser, with one subparser per subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="fastrena",
+        description="Fast ReNA clustering of brain images: NIfTI/GIfTI in, "
+                    "parcellations, reduced data and pictures out.",
+        epilog="Start with 'fastrena demo'; 'fastrena SUBCOMMAND --help' for each subcommand.")
+    parser.add_argument("--version", action="version", version=f"fastrena {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
+    for command in (parcellate, reduce, expand, demo):
+        command.add_parser(commands)
+    return parser
+
+
+@contextmanager
+def _warnings_to_stderr(command):
+    """Show warnings as one ``fastrena CMD: warning: ...`` line each."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"fastrena {command}: warning: {one_line(message)}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", UserWarning)
+        warnings.showwarning = show
+        yield
+
+
+def main(argv=None):
+    """Run the ``fastrena`` command line; return the exit code.
+
+    0 on success, 1 for a bad input (one line on stderr), 2 for a bad
+    command line (argparse's usage message), 130 if interrupted.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:  # --help, --version, usage errors
+        return exit_.code if isinstance(exit_.code, int) else 0
+    except KeyboardInterrupt:  # building the parser takes a few tens of ms
+        command = f" {argv[0]}" if argv and argv[0] in SUBCOMMANDS else ""
+        print(f"fastrena{command}: interrupted", file=sys.stderr)
+        return 130
+    session = Session(args.quiet)
+    try:
+        # No Ctrl-C is lost, even where Python drops it: see fastrena._interrupt.
+        with _warnings_to_stderr(args.command), interrupts_kept():
+            args.run(args, session)
+    except USER_ERRORS + _dask_errors() as exc:
+        kept = session.remove_new_files()
+        message = one_line(exc) if not isinstance(exc, MemoryError) else "out of memory"
+        print(f"fastrena {args.command}: error: {message}{kept}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        session.remove_new_files()
+        print(f"fastrena {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BaseException:
+        # A bug in fastrena: its traceback follows, but no half-done output.
+        session.remove_new_files()
+        raise
+    session.report_written()
+    return 0
+
+
+def _dask_errors():
+    """Dask's errors that are about the cluster, not fastrena: workers that
+    kept dying on a task (out of memory, killed)."""
+    if "distributed" not in sys.modules:
+        return ()
+    from distributed import KilledWorker
+
+    return (KilledWorker,)

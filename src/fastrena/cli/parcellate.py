@@ -1,0 +1,227 @@
+"""``fastrena parcellate``: images -> label image(s), and optionally the
+reduced data and a picture."""
+
+import argparse
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from .common import (FORCE_HINT, GIFTI, NIFTI, add_common, add_dask_options, check_dask_options,
+                     cluster_range, count, elapsed, feature_words, features, group_scans,
+                     lazy_images, non_negative_int, one_line, positive_int, progress_on,
+                     refuse_gifti, scheduler, threshold_value)
+
+def add_parser(commands):
+    """Add the ``parcellate`` subcommand to ``commands`` (argparse subparsers)."""
+    p = commands.add_parser(
+        "parcellate", help="cluster the voxels (or vertices) of images into K parcels",
+        description="Fit ReNA on NIfTI images (3-D or 4-D, one grid) or on GIfTI data "
+                    "files with their mesh, and write the label image (0 = background, "
+                    "clusters 1..K).",
+        epilog="Examples:\n"
+               "  fastrena parcellate run1.nii.gz run2.nii.gz --mask mask.nii.gz -k 1000 "
+               "-o labels.nii.gz --plot labels.png\n"
+               "  fastrena parcellate lh.func.gii rh.func.gii --mesh lh.pial.gii "
+               "--mesh rh.pial.gii -k 500 -o lh.label.gii -o rh.label.gii",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("images", nargs="+", metavar="IMG",
+                   help="NIfTI images; or, with --mesh, GIfTI data files, one per mesh for "
+                        "each scan group, in the order of --mesh (lh rh lh rh ...)")
+    p.add_argument("--mask", action="append", metavar="MASK",
+                   help="NIfTI mask on the images' grid (default: computed from the images, "
+                        "as nilearn's background mask); with --mesh, one GIfTI mask per mesh, "
+                        "--mask repeated (default: every vertex)")
+    p.add_argument("--mesh", action="append", metavar="MESH",
+                   help="GIfTI mesh file of surface data; repeat for each part "
+                        "(--mesh lh.pial.gii --mesh rh.pial.gii)")
+    p.add_argument("-k", "--n-clusters", type=positive_int, required=True, metavar="K",
+                   help="number of clusters (ReNA's n_clusters)")
+    p.add_argument("-o", "--output", action="append", required=True, metavar="OUT",
+                   help="label image to write (.nii or .nii.gz); with --mesh, one GIfTI "
+                        "label file (.label.gii) per mesh, -o repeated")
+    p.add_argument("--n-iter", type=positive_int, default=10, metavar="N",
+                   help="maximum number of agglomeration levels (default: 10)")
+    p.add_argument("--threshold", type=threshold_value, default=1e-7, metavar="T",
+                   help="relative tolerance for ties between nearest neighbours, in [0, 1) "
+                        "(default: 1e-7)")
+    p.add_argument("--linkage", choices=("nilearn", "ward"), default="nilearn",
+                   help="nilearn: nilearn's ReNA, same labels (default); ward: Ward's merge "
+                        "cost on true cluster means, balanced clusters, error close to "
+                        "Ward clustering's (use --n-iter 20 or more below K = 5%% of "
+                        "the voxels)")
+    p.add_argument("--scaling", action="store_true",
+                   help="with --reduced: cluster means times sqrt(cluster size)")
+    p.add_argument("--memory", metavar="DIR",
+                   help="cache fits in this folder (joblib), reused by identical runs")
+    p.add_argument("--memory-level", type=non_negative_int, default=1, metavar="N",
+                   help="0 disables the cache even with --memory (default: 1)")
+    p.add_argument("--connectivity", metavar="GRAPH.npz",
+                   help="a scipy.sparse adjacency (save_npz) over the in-mask voxels or "
+                        "vertices, replacing the grid or mesh graph")
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="print one line per agglomeration level (ReNA's verbose)")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                   help="precision the images are read in (default: float32)")
+    p.add_argument("--reduced", metavar="OUT",
+                   help="also write the images' cluster means (n_scans x K) to .npy, "
+                        ".csv or .tsv")
+    p.add_argument("--plot", metavar="PNG", help="also draw the parcellation to this picture")
+    p.add_argument("--bg-img", metavar="ANAT",
+                   help="with --plot: anatomical NIfTI image to draw the clusters over")
+    add_dask_options(p, "fit")
+    add_common(p)
+    p.set_defaults(run=run)
+
+
+def run(args, session):
+    """Check everything small, then read, fit and write."""
+    bg_img, connectivity = _check_inputs(args, session)
+    progress = progress_on(args)
+    with scheduler(args):
+        layout, images, X, read_s = _read(args, session, progress)
+        _check_connectivity(connectivity, args.connectivity, layout)
+        parcellation = _fit_and_write(args, session, layout, X, read_s, connectivity, progress)
+    if args.plot:
+        _plot_parcellation(parcellation, args, bg_img)
+        session.wrote(str(args.plot))
+
+
+def _check_inputs(args, session):
+    """Every option, name and small input, before the long work; returns
+    the --bg-img image (read now: a damaged one fails before the fit) and
+    the --connectivity matrix."""
+    from ..files import array_format, check_image_name
+    from ..images import load_3d_volume
+
+    surface = args.mesh is not None
+    n_parts = len(args.mesh) if surface else 1
+    if len(args.output) != n_parts:
+        raise InputError(f"-o/--output: {len(args.output)} files for {n_parts} meshes; "
+                         "give one label file per mesh" if surface else
+                         f"-o/--output: give one label image, got {len(args.output)} files")
+    if args.bg_img and not args.plot:
+        raise InputError("--bg-img is only used with --plot")
+    if args.scaling and not args.reduced:
+        raise InputError("--scaling is only used with --reduced")
+    if not surface and args.mask is not None and len(args.mask) != 1:
+        raise InputError(f"--mask: give one NIfTI mask, got {len(args.mask)} files")
+    check_dask_options(args)
+    for output in args.output:
+        check_image_name(output, GIFTI if surface else NIFTI)
+    if args.reduced:
+        array_format(args.reduced)
+    if args.plot:
+        _check_picture_name(args.plot)
+    bg_img = load_3d_volume(args.bg_img, "--bg-img") if args.bg_img else None
+    inputs = [*args.images, *(args.mask or []), *(args.mesh or []), args.connectivity,
+              args.bg_img]
+    session.check_outputs([*args.output, args.reduced, args.plot], inputs, args.force)
+    return bg_img, _load_connectivity(args.connectivity)
+
+
+def _read(args, session, progress):
+    """The layout (from --mesh, --mask, or a mask computed from the
+    images), the images grouped as the layout reads them, the data (a lazy
+    Dask array with --dask) and how it was read, in words."""
+    from ..layouts import compute_mask, mask_layout, read_images, surface_layout
+
+    start = time.perf_counter()
+    if args.mesh is not None:
+        layout = surface_layout(args.mesh, args.mask)
+        images = group_scans(args.images, len(args.mesh))
+    else:
+        refuse_gifti(args.images, "give its mesh files with --mesh")
+        mask = args.mask[0] if args.mask else compute_mask(args.images, verbose=progress)
+        layout = mask_layout(mask, "mask")
+        images = args.images
+        if args.mask is None:
+            session.say(f"mask: {features(layout)} computed from the images")
+    if args.dask:
+        return layout, images, lazy_images(args, layout, images), "lazily, by the fit"
+    X = read_images(layout, images, args.dtype, progress)
+    return layout, images, X, f"in {elapsed(start)}"
+
+
+def _fit_and_write(args, session, layout, X, read_s, connectivity, progress):
+    """Fit, write the label image(s) and --reduced; return the parcellation."""
+    from ..files import save_array, save_img
+    from ..parcellations import Parcellation, fit_layout
+
+    n_clusters = args.n_clusters
+    if n_clusters > layout.n_features:
+        warnings.warn(f"-k/--n-clusters {n_clusters} is larger than the number of "
+                      f"{feature_words(layout)[1]} ({layout.n_features}); making "
+                      f"{count(layout.n_features, 'cluster')}", UserWarning)
+        n_clusters = layout.n_features
+    start = time.perf_counter()
+    rena = fit_layout(X, layout, n_clusters, progress=progress,
+                      scaling=args.scaling, n_iter=args.n_iter, threshold=args.threshold,
+                      linkage=args.linkage, memory=args.memory, memory_level=args.memory_level,
+                      verbose=args.verbose, connectivity=connectivity)
+    session.say(f"{count(rena.n_clusters_, 'cluster')} of {features(layout)} from "
+                f"{count(X.shape[0], 'scan')} (read {read_s}, fit in {elapsed(start)})")
+    parcellation = Parcellation.from_labels(layout, rena.labels_)
+    surface = args.mesh is not None
+    images_out = parcellation.label_gifti() if surface else [parcellation.label_img()]
+    for image, path in zip(images_out, args.output):
+        save_img(image, path, force=args.force, hint=FORCE_HINT)
+    session.wrote(f"{', '.join(args.output)} (0 = background, "
+                  f"{cluster_range(rena.n_clusters_)})")
+    if args.reduced:
+        X_red = np.asarray(rena.transform(X))  # computes a lazy (Dask) result
+        save_array(X_red, args.reduced, force=args.force,
+                   columns=[f"label_{v}" for v in parcellation.values], hint=FORCE_HINT)
+        session.wrote(f"{args.reduced} ({X.shape[0]} x {rena.n_clusters_} cluster means)")
+    return parcellation
+
+
+def _check_connectivity(connectivity, path, layout):
+    """A --connectivity graph has one row and one column per feature."""
+    if connectivity is None:
+        return
+    n = layout.n_features
+    if connectivity.ndim != 2 or connectivity.shape != (n, n):
+        raise InputError(f"--connectivity '{path}' has shape {tuple(connectivity.shape)} "
+                         f"but there are {features(layout)} to cluster; it must be "
+                         f"({n}, {n})")
+
+
+def _check_picture_name(path):
+    from ..plotting import matplotlib_canvas
+
+    _, canvas = matplotlib_canvas()
+    suffix = Path(path).suffix.lower().lstrip(".")
+    formats = canvas.get_supported_filetypes()
+    if suffix not in formats:
+        raise InputError(f"--plot '{path}': unknown picture format '{suffix}'; use one of "
+                         f"{', '.join(sorted(formats))}")
+
+
+def _load_connectivity(path):
+    if path is None:
+        return None
+    from scipy import sparse
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"--connectivity: no such file: '{path}'")
+    try:
+        return sparse.load_npz(path)
+    except (ValueError, OSError, KeyError) as exc:
+        raise InputError(f"--connectivity '{path}' is not a scipy.sparse .npz file "
+                         f"({one_line(exc)})") from exc
+
+
+def _plot_parcellation(parcellation, args, bg_img=None):
+    from .. import plotting
+    from ..layouts import VolumeLayout
+
+    if isinstance(parcellation.layout, VolumeLayout):
+        plotting.plot_parcellation(parcellation.label_img(), bg_img,
+                                   output_file=args.plot, force=args.force)
+    else:
+        plotting.plot_surface_parcellation(
+            parcellation.layout.meshes, parcellation.layout.split(parcellation.label_values()),
+            output_file=args.plot, force=args.force)

@@ -1,0 +1,62 @@
+"""``fastrena reduce``: images and a label image -> cluster means."""
+
+import argparse
+import time
+
+from .common import (FORCE_HINT, add_common, add_dask_options, add_labels_options,
+                     check_dask_options, count, elapsed, group_scans, progress_on, refuse_gifti,
+                     scheduler)
+
+def add_parser(commands):
+    """Add the ``reduce`` subcommand to ``commands`` (argparse subparsers)."""
+    p = commands.add_parser(
+        "reduce", help="images -> cluster means, an (n_scans, K) array",
+        description="Average the images over each cluster of a label image: one row per "
+                    "scan, one column per cluster (label values in increasing order).",
+        epilog="Example:\n  fastrena reduce run1.nii.gz run2.nii.gz --labels labels.nii.gz "
+               "-o reduced.csv",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("images", nargs="+", metavar="IMG",
+                   help="NIfTI images on the labels' grid; or GIfTI data files, one per "
+                        "label file for each scan group")
+    add_labels_options(p, "label image written by 'fastrena parcellate' (or any atlas: "
+                           "nonzero integer values); for surfaces, one GIfTI label file "
+                           "per mesh part, --labels repeated")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="array to write: .npy, .csv or .tsv")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                   help="precision of the result (default: float32)")
+    add_dask_options(p, "reduce them")
+    add_common(p)
+    p.set_defaults(run=run)
+
+
+def run(args, session):
+    from ..files import array_format, save_array
+    from ..layouts import SurfaceLayout
+    from ..parcellations import load_parcellation
+
+    array_format(args.output)
+    check_dask_options(args)
+    session.check_outputs([args.output], [*args.images, *args.labels], args.force)
+    parcellation = load_parcellation(args.labels)
+    images = args.images
+    if isinstance(parcellation.layout, SurfaceLayout):
+        images = group_scans(images, len(args.labels))
+    else:
+        refuse_gifti(images, "reduce it with GIfTI label files (--labels)")
+    start = time.perf_counter()
+    with scheduler(args):
+        if args.dask:
+            from ..dask import reduce_images_lazily
+
+            X_red = reduce_images_lazily(parcellation, images, scaling=args.scaling,
+                                         dtype=args.dtype,
+                                         volumes_per_chunk=args.volumes_per_chunk).compute()
+        else:
+            X_red = parcellation.reduce(images, scaling=args.scaling, dtype=args.dtype,
+                                        verbose=progress_on(args))
+    save_array(X_red, args.output, force=args.force, hint=FORCE_HINT,
+               columns=[f"label_{v}" for v in parcellation.values])
+    session.wrote(f"{args.output}: {count(X_red.shape[0], 'scan')} x "
+                  f"{count(X_red.shape[1], 'cluster')} ({elapsed(start)})")
