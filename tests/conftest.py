@@ -1,9 +1,15 @@
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
+
 # tests/helpers.py holds asserts shared by several test modules; have pytest
-# rewrite them like the test modules' own (detailed failure messages).
+# rewrite them like the test modules' own (detailed failure messages), before
+# anything imports it.
 pytest.register_assert_rewrite("helpers")
+
+from helpers import (box_mask, grid_mesh, masked_volumes, write_gifti_data,  # noqa: E402
+                     write_gifti_mesh, write_nifti)
 
 # --------------------------------------------------------------------------
 # Hypothesis profiles
@@ -37,3 +43,37 @@ settings.register_profile(
     derandomize=False,
 )
 settings.load_profile("ci")
+
+
+# --------------------------------------------------------------------------
+# files for the command-line tests
+# --------------------------------------------------------------------------
+@pytest.fixture
+def volumes(tmp_path, monkeypatch):
+    """A mask, a 4-D .nii.gz (5 volumes) and a 3-D .nii in the working folder."""
+    monkeypatch.chdir(tmp_path)
+    mask = box_mask()
+    data = masked_volumes(mask, 6)
+    write_nifti(tmp_path / "mask.nii.gz", mask.astype(np.uint8))
+    write_nifti(tmp_path / "run1.nii.gz", data[..., :5])
+    write_nifti(tmp_path / "run2.nii", data[..., 5])
+    return tmp_path, mask, data
+
+
+@pytest.fixture
+def surfaces(tmp_path, monkeypatch):
+    """Two hemisphere meshes, a mask of the left one, and two scan groups
+    (3 scans, then 1) of GIfTI data files, one per hemisphere."""
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(4)
+    meshes = {"lh": grid_mesh(5, 6, x=-20.0), "rh": grid_mesh(4, 6, x=20.0)}
+    data = {}
+    for hemi, (coords, faces) in meshes.items():
+        write_gifti_mesh(tmp_path / f"{hemi}.pial.gii", coords, faces)
+        data[hemi] = rng.standard_normal((coords.shape[0], 4)).astype(np.float32)
+        write_gifti_data(tmp_path / f"{hemi}.run1.func.gii", data[hemi][:, :3])
+        write_gifti_data(tmp_path / f"{hemi}.run2.func.gii", data[hemi][:, 3])
+    left_mask = np.arange(30) % 5 != 0
+    write_gifti_data(tmp_path / "lh.mask.gii", left_mask.astype(np.float32))
+    write_gifti_data(tmp_path / "rh.mask.gii", np.ones(24, np.float32))
+    return tmp_path, data, left_mask

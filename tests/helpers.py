@@ -1,16 +1,26 @@
-"""Helpers shared by several test modules (independent of fastrena's own code).
+"""Helpers and reference implementations shared by the test modules
+(written independently of fastrena's own code); fixtures are in conftest.py.
 
 Imported as ``from helpers import ...``: ``tests`` is on ``pythonpath`` in
 pyproject.toml, and ``tests/conftest.py`` has pytest rewrite the asserts here.
 """
 
 import math
+import os
+import re
+import sys
 import warnings
+from pathlib import Path
 
+import numba
 import numpy as np
 from scipy import sparse
 from scipy.sparse import csgraph
+from sklearn.feature_extraction.image import grid_to_graph
 from sklearn.metrics import adjusted_rand_score
+
+from fastrena import ReNA, recursive_neighbor_agglomeration
+from fastrena.cli import main
 
 
 # --------------------------------------------------------------------------
@@ -261,3 +271,340 @@ def tie_order(x0, a, b):
     sign = -1.0 if first < x0[0] else 1.0
     return ((node_noise(a) - node_noise(b)) * sign * (float(x0[a]) - float(x0[b])),
             edge_priority(a, b))
+
+
+# --------------------------------------------------------------------------
+# graphs, data and checks shared by the agglomeration tests
+# --------------------------------------------------------------------------
+def _clean_adjacency(A):
+    """Symmetric 0/1 CSR adjacency without self loops."""
+    A = sparse.csr_matrix(A, dtype=np.float64)
+    A = ((abs(A) + abs(A.T)) > 0).astype(np.int8).tolil()
+    A.setdiag(0)
+    A = A.tocsr()
+    A.eliminate_zeros()
+    return A
+
+
+def n_components(A):
+    return int(csgraph.connected_components(A, directed=False)[0])
+
+
+def sufficient_n_iter(N, K, A):
+    """At least the spec's ``ceil(log2(N/K)) + 1``.
+
+    The ``max`` with ``ceil(log2(largest component))`` is there because the
+    spec's bound alone does not hold for graphs with many small components
+    (isolated voxels never merge, so the node count does not halve); see
+    ``test_n_iter_suggested_by_warning_suffices``.
+    """
+    spec = math.ceil(math.log2(N / K)) + 1
+    return max(spec, math.ceil(math.log2(largest_component(A))))
+
+
+def cluster_means_reference(X, labels, n_clusters):
+    X64 = np.asarray(X, dtype=np.float64)
+    out = np.zeros((X64.shape[0], n_clusters))
+    np.add.at(out.T, labels, X64.T)
+    return out / np.bincount(labels, minlength=n_clusters)
+
+
+def estimator_recording(X, **params):
+    """ReNA(**params).fit(X), recording every warning: (estimator, records)."""
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        est = ReNA(**params).fit(X)
+    return est, rec
+
+
+def function_recording(X, **params):
+    """recursive_neighbor_agglomeration(X, **params), recording every
+    warning: (its result, records)."""
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        out = recursive_neighbor_agglomeration(X, **params)
+    return out, rec
+
+
+def readonly_memmaps(X, directory):
+    """Read-only np.memmap copies of X, in C and in Fortran order."""
+    out = []
+    for order in ("C", "F"):
+        path = os.path.join(directory, f"X_{order}.dat")
+        mm = np.memmap(path, dtype=X.dtype, mode="w+", shape=X.shape, order=order)
+        mm[:] = X
+        mm.flush()
+        del mm
+        ro = np.memmap(path, dtype=X.dtype, mode="r", shape=X.shape, order=order)
+        assert not ro.flags.writeable
+        out.append(ro)
+    return out
+
+
+def random_connectivity(rng, n, mean_degree, fmt):
+    """A random sparse graph with self loops, duplicate entries, asymmetric
+    entries and explicitly stored zeros; returns (matrix, reference A)."""
+    density = min(1.0, mean_degree / max(n, 1))
+    base = sparse.random(n, n, density=density, format="coo", random_state=rng,
+                         data_rvs=lambda k: rng.uniform(0.5, 2.0, k))
+    rows, cols, data = [base.row], [base.col], [base.data]
+    if base.nnz:  # duplicates of some entries
+        dup = rng.randint(0, base.nnz, max(1, base.nnz // 3))
+        rows.append(base.row[dup])
+        cols.append(base.col[dup])
+        data.append(np.full(dup.shape[0], 0.25))
+    loops = rng.randint(0, n, max(1, n // 4))  # self loops
+    rows.append(loops)
+    cols.append(loops)
+    data.append(np.full(loops.shape[0], 3.0))
+    zr, zc = rng.randint(0, n, 3), rng.randint(0, n, 3)  # explicit zeros
+    rows.append(zr)
+    cols.append(zc)
+    data.append(np.zeros(3))
+    rows, cols, data = (np.concatenate(a) for a in (rows, cols, data))
+    coo = sparse.coo_matrix((data, (rows, cols)), shape=(n, n))
+    reference = coo_adjacency(rows, cols, data, n)
+    matrix = {"coo": coo, "csr": coo.tocsr(), "csc": coo.tocsc(), "lil": coo.tolil()}[fmt]
+    return matrix, reference
+
+
+def mask_adjacency(mask):
+    """Face-sharing adjacency of the in-mask cells, in C order."""
+    mask3 = mask if mask.ndim == 3 else mask[..., None]
+    return _clean_adjacency(grid_to_graph(*mask3.shape, mask=mask3))
+
+
+def coo_adjacency(rows, cols, data, n):
+    """Edges = stored nonzeros off the diagonal, symmetrised."""
+    rows, cols, data = map(np.asarray, (rows, cols, data))
+    keep = (data != 0) & (rows != cols)
+    A = sparse.coo_matrix(
+        (np.ones(int(keep.sum())), (rows[keep], cols[keep])), shape=(n, n)
+    )
+    return _clean_adjacency(A)
+
+
+def assert_partition(labels, n_clusters, N):
+    """labels_ is a partition into n_clusters non-empty clusters numbered
+    0..n_clusters-1 in order of first appearance."""
+    labels = np.asarray(labels)
+    assert labels.shape == (N,)
+    assert np.issubdtype(labels.dtype, np.integer)
+    assert isinstance(n_clusters, int)
+    uniq, first = np.unique(labels, return_index=True)
+    np.testing.assert_array_equal(uniq, np.arange(n_clusters))
+    # first appearance of cluster c comes before that of cluster c + 1
+    assert np.all(np.diff(first) > 0), labels
+    assert labels[0] == 0
+
+
+class num_threads:
+    """Context manager setting numba's thread count, restoring it after."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __enter__(self):
+        self.saved = numba.get_num_threads()
+        numba.set_num_threads(self.n)
+
+    def __exit__(self, *exc):
+        numba.set_num_threads(self.saved)
+
+
+MAX_THREADS = min(2, numba.config.NUMBA_NUM_THREADS)
+
+
+DATA_KINDS = ("normal", "constant", "zeros", "blocks", "integers", "duplicated")
+
+
+def make_data(rng, n_samples, n_features, kind, dtype):
+    if kind == "normal":
+        X = rng.randn(n_samples, n_features)
+    elif kind == "constant":
+        X = np.full((n_samples, n_features), 3.25)
+    elif kind == "zeros":
+        X = np.zeros((n_samples, n_features))
+    elif kind == "blocks":
+        # piecewise-constant along the feature axis: many weight-0 edges
+        n_blocks = rng.randint(1, max(2, n_features // 2) + 1)
+        block = np.sort(rng.randint(0, n_blocks, n_features))
+        X = rng.randn(n_samples, n_blocks)[:, block]
+    elif kind == "integers":
+        # many exact ties between weights
+        X = rng.randint(0, 3, (n_samples, n_features)).astype(np.float64)
+    elif kind == "duplicated":
+        X = rng.randn(n_samples, n_features)
+        cols = rng.randint(0, n_features, n_features // 2)
+        X[:, cols] = X[:, rng.randint(0, n_features)][:, None]
+    else:  # pragma: no cover
+        raise AssertionError(kind)
+    return np.ascontiguousarray(X, dtype=dtype)
+
+
+def random_mask(rng, shape, density):
+    mask = rng.rand(*shape) < density
+    if not mask.any():
+        mask.flat[rng.randint(mask.size)] = True
+    return mask
+
+
+def check_problem(X, K, graph_kw, A, threshold, memmap_dir, linkage="nilearn"):
+    """Every section-5 invariant on one problem."""
+    N = X.shape[1]
+    c = n_components(A)
+    n_iter = sufficient_n_iter(N, K, A)
+    params = dict(n_clusters=K, n_iter=n_iter, threshold=threshold, linkage=linkage,
+                  **graph_kw)
+
+    est, rec = estimator_recording(X, **params)
+    labels = est.labels_
+    assert_partition(labels, est.n_clusters_, N)
+    assert_clusters_connected(labels, A, est.n_clusters_)
+    assert est.n_clusters_ == max(K, c)
+    np.testing.assert_array_equal(est.sizes_, np.bincount(labels))
+    assert est.sizes_.shape == (est.n_clusters_,)
+
+    # Warnings: the components one exactly when c > K, nothing else.
+    if c > K:
+        assert len(rec) == 1, [str(w.message) for w in rec]
+        assert rec[0].category is UserWarning
+        msg = str(rec[0].message)
+        assert re.search(rf"\b{c}\b", msg) and f"n_clusters={K}" in msg, msg
+    else:
+        assert rec == [], [str(w.message) for w in rec]
+
+    # transform: X's float dtype, per-cluster means
+    Xt = est.transform(X)
+    assert Xt.dtype == X.dtype
+    assert Xt.shape == (X.shape[0], est.n_clusters_)
+    rtol = 1e-5 if X.dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(Xt, cluster_means_reference(X, labels, est.n_clusters_),
+                               rtol=rtol, atol=1e-6 if X.dtype == np.float32 else 1e-12)
+
+    messages = [str(w.message) for w in rec]
+
+    def refit(Xl, estimator=None):
+        with warnings.catch_warnings(record=True) as again:
+            warnings.simplefilter("always")
+            e = (estimator or ReNA(**params)).fit(Xl)
+        assert [str(w.message) for w in again] == messages
+        return e
+
+    # same labels on a second run, same estimator and a fresh one
+    np.testing.assert_array_equal(refit(X, est).labels_, labels)
+    np.testing.assert_array_equal(refit(X).labels_, labels)
+
+    # the plain function agrees, with the same warnings
+    (n_fun, labels_fun), rec_fun = function_recording(X, **params)
+    assert n_fun == est.n_clusters_ and isinstance(n_fun, int)
+    np.testing.assert_array_equal(labels_fun, labels)
+    assert [str(w.message) for w in rec_fun] == messages
+
+    # thread count
+    for n in (1, MAX_THREADS):
+        with num_threads(n):
+            np.testing.assert_array_equal(refit(X).labels_, labels)
+
+    # memory layout: Fortran, read-only, read-only memmaps (C and F)
+    ro = X.copy()
+    ro.setflags(write=False)
+    layouts = [np.asfortranarray(X), ro, *readonly_memmaps(X, memmap_dir)]
+    for Xl in layouts:
+        est_l = refit(Xl)
+        np.testing.assert_array_equal(est_l.labels_, labels)
+        Xt_l = est_l.transform(Xl)
+        assert Xt_l.dtype == X.dtype
+        np.testing.assert_array_equal(Xt_l, Xt)
+
+    # With a single level the partition invariants still hold, and a warning
+    # names n_iter whenever the target was not reached.
+    est1, rec1 = estimator_recording(X, **dict(params, n_iter=1))
+    assert_partition(est1.labels_, est1.n_clusters_, N)
+    assert_clusters_connected(est1.labels_, A, est1.n_clusters_)
+    assert est1.n_clusters_ >= max(K, c)
+    msgs = [str(w.message) for w in rec1]
+    assert all(w.category is UserWarning for w in rec1)
+    n_iter_msgs = [m for m in msgs if "n_iter=1" in m]
+    if est1.n_clusters_ > max(K, c):
+        assert len(n_iter_msgs) == 1, msgs
+        assert re.search(rf"\b{est1.n_clusters_}\b", n_iter_msgs[0])
+        assert re.search(rf"\b{max(K, c)}\b", n_iter_msgs[0])
+    else:
+        assert n_iter_msgs == [], msgs
+    assert len(msgs) == len(n_iter_msgs) + (c > K)
+
+
+def build_problem(rng, graph_kind, data_kind, dtype, n_samples):
+    if graph_kind == "mask2d":
+        mask = random_mask(rng, tuple(rng.randint(1, 9, 2)), rng.uniform(0.2, 1.0))
+        graph_kw, A = {"mask_img": mask}, mask_adjacency(mask)
+    elif graph_kind == "mask3d":
+        mask = random_mask(rng, tuple(rng.randint(1, 6, 3)), rng.uniform(0.2, 1.0))
+        graph_kw, A = {"mask_img": mask}, mask_adjacency(mask)
+    elif graph_kind == "one_voxel":
+        mask = np.zeros((3, 2, 4), dtype=bool)
+        mask[1, 1, 2] = True
+        graph_kw, A = {"mask_img": mask}, mask_adjacency(mask)
+    elif graph_kind == "sparse":
+        n = int(rng.randint(1, 70))
+        fmt = ("coo", "csr", "csc", "lil")[rng.randint(4)]
+        C, A = random_connectivity(rng, n, rng.uniform(0.0, 3.0), fmt)
+        graph_kw = {"connectivity": C}
+    elif graph_kind == "chain":
+        n = int(rng.randint(1, 60))
+        graph_kw = {}
+        A = coo_adjacency(np.arange(n - 1), np.arange(1, n), np.ones(n - 1), n)
+    else:  # pragma: no cover
+        raise AssertionError(graph_kind)
+    N = A.shape[0]
+    X = make_data(rng, n_samples, N, data_kind, dtype)
+    return X, graph_kw, A
+
+
+def octasphere(level):
+    """Closed triangle mesh: an octahedron subdivided ``level`` times,
+    projected on the unit sphere (4**level * 8 faces)."""
+    verts = [np.array(v, dtype=float) for v in
+             [(1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0), (0, 0, 1), (0, 0, -1)]]
+    faces = [(0, 2, 4), (2, 1, 4), (1, 3, 4), (3, 0, 4),
+             (2, 0, 5), (1, 2, 5), (3, 1, 5), (0, 3, 5)]
+    for _ in range(level):
+        midpoint = {}
+
+        def mid(a, b):
+            key = (min(a, b), max(a, b))
+            if key not in midpoint:
+                m = verts[a] + verts[b]
+                verts.append(m / np.linalg.norm(m))
+                midpoint[key] = len(verts) - 1
+            return midpoint[key]
+
+        new = []
+        for a, b, c in faces:
+            ab, bc, ca = mid(a, b), mid(b, c), mid(c, a)
+            new += [(a, ab, ca), (ab, b, bc), (ca, bc, c), (ab, bc, ca)]
+        faces = new
+    return np.array(verts), np.array(faces, dtype=np.int64)
+
+
+# --------------------------------------------------------------------------
+# the command line
+# --------------------------------------------------------------------------
+FASTRENA = Path(sys.executable).parent / "fastrena"
+
+
+def call(capsys, *args):
+    """``main`` in this process: (exit code, stdout, stderr)."""
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def folder_state(folder):
+    """Every file under ``folder`` with its content, to prove nothing changed."""
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+PARCELLATE = ["parcellate", "run1.nii.gz", "run2.nii", "--mask", "mask.nii.gz", "-k", 4]

@@ -15,15 +15,12 @@ from pathlib import Path
 import nibabel
 import numpy as np
 import pytest
-from helpers import (AFFINE, box_mask, grid_mesh, masked_volumes, write_gifti_data,
-                     write_gifti_mesh, write_nifti)
+from helpers import AFFINE, FASTRENA, PARCELLATE, call, folder_state, write_gifti_data, write_nifti
 from scipy import sparse
 
 from fastrena import ReNA
 from fastrena.cli import main
 from fastrena.errors import MissingDependencyError
-
-FASTRENA = Path(sys.executable).parent / "fastrena"
 
 
 def run(*args, cwd):
@@ -33,54 +30,10 @@ def run(*args, cwd):
     return done.returncode, done.stdout, done.stderr
 
 
-def call(capsys, *args):
-    """``main`` in this process: (exit code, stdout, stderr)."""
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def png_size(path):
     head = Path(path).read_bytes()[:24]
     assert head[:8] == b"\x89PNG\r\n\x1a\n"
     return struct.unpack(">II", head[16:24])
-
-
-def folder_state(folder):
-    """Every file under ``folder`` with its content, to prove nothing changed."""
-    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file()}
-
-
-@pytest.fixture
-def volumes(tmp_path, monkeypatch):
-    """A mask, a 4-D .nii.gz (5 volumes) and a 3-D .nii in the working folder."""
-    monkeypatch.chdir(tmp_path)
-    mask = box_mask()
-    data = masked_volumes(mask, 6)
-    write_nifti(tmp_path / "mask.nii.gz", mask.astype(np.uint8))
-    write_nifti(tmp_path / "run1.nii.gz", data[..., :5])
-    write_nifti(tmp_path / "run2.nii", data[..., 5])
-    return tmp_path, mask, data
-
-
-@pytest.fixture
-def surfaces(tmp_path, monkeypatch):
-    """Two hemisphere meshes, a mask of the left one, and two scan groups
-    (3 scans, then 1) of GIfTI data files, one per hemisphere."""
-    monkeypatch.chdir(tmp_path)
-    rng = np.random.default_rng(4)
-    meshes = {"lh": grid_mesh(5, 6, x=-20.0), "rh": grid_mesh(4, 6, x=20.0)}
-    data = {}
-    for hemi, (coords, faces) in meshes.items():
-        write_gifti_mesh(tmp_path / f"{hemi}.pial.gii", coords, faces)
-        data[hemi] = rng.standard_normal((coords.shape[0], 4)).astype(np.float32)
-        write_gifti_data(tmp_path / f"{hemi}.run1.func.gii", data[hemi][:, :3])
-        write_gifti_data(tmp_path / f"{hemi}.run2.func.gii", data[hemi][:, 3])
-    left_mask = np.arange(30) % 5 != 0
-    write_gifti_data(tmp_path / "lh.mask.gii", left_mask.astype(np.float32))
-    write_gifti_data(tmp_path / "rh.mask.gii", np.ones(24, np.float32))
-    return tmp_path, data, left_mask
 
 
 def cluster_means(data, labels):
@@ -277,7 +230,6 @@ def test_demo_out_must_be_a_folder(tmp_path, capsys, monkeypatch):
 # --------------------------------------------------------------------------
 # every error path, in process
 # --------------------------------------------------------------------------
-PARCELLATE = ["parcellate", "run1.nii.gz", "run2.nii", "--mask", "mask.nii.gz", "-k", 4]
 
 
 @pytest.mark.parametrize("args, message", [

@@ -34,7 +34,7 @@ import nibabel
 import numpy as np
 import pytest
 from helpers import box_mask, masked_volumes, write_gifti_data, write_nifti
-from test_cli import FASTRENA, PARCELLATE, call, folder_state, surfaces, volumes  # noqa: F401
+from helpers import FASTRENA, PARCELLATE, call, folder_state
 
 from fastrena import files, layouts, parcellations
 from fastrena import io as fio

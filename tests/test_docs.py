@@ -75,3 +75,15 @@ def test_modules_import_only_from_their_layer_or_below_and_no_private_name():
 #: The Dask dispatch of the data checks (issue 15, in progress: one
 #: backend chosen per call).
 KNOWN_UPWARD = ["_validation -> _chunked", "_validation -> _chunked"]
+
+
+def test_no_test_module_imports_another():
+    # Shared helpers and reference implementations live in helpers.py,
+    # fixtures in conftest.py.
+    importing = []
+    for path in (ROOT / "tests").glob("test_*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([node.module] if isinstance(node, ast.ImportFrom) and node.module
+                     else [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+            importing += [f"{path.name} imports {n}" for n in names if n.startswith("test_")]
+    assert importing == []

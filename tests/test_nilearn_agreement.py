@@ -84,7 +84,7 @@ def n_face_neighbours(mask):
     return ndimage.convolve(m, FACE.astype(np.int64), mode="constant") - m
 
 
-def n_components(mask):
+def mask_n_components(mask):
     return ndimage.label(mask, FACE)[1]
 
 
@@ -99,7 +99,7 @@ def largest_mask_component(mask):
     return int(np.bincount(labelled.ravel())[1:].max())
 
 
-def cluster_means_reference(X, labels, n_clusters):
+def cluster_means_and_sizes(X, labels, n_clusters):
     """Per-cluster means with np.bincount, in float64."""
     X = np.asarray(X, dtype=np.float64)
     sizes = np.bincount(labels, minlength=n_clusters).astype(np.float64)
@@ -147,7 +147,7 @@ def small_case(request):
 def medium():
     """A connected random mask of 11232 voxels, smaller than the MNI mask."""
     mask = blob_mask((30, 26, 24), 7, 0.4, largest=True)
-    assert mask.sum() == 11232 and n_components(mask) == 1
+    assert mask.sum() == 11232 and mask_n_components(mask) == 1
     return mask, smooth_data(mask, 10, seed=7)
 
 
@@ -200,7 +200,7 @@ def test_no_pruning_transform_equals_nilearn_after_relabelling(mni, mni_data):
 @pytest.mark.parametrize("n_iter", [1, 2, 3])
 def test_no_pruning_equals_nilearn_on_small_masks(small_case, n_iter):
     name, mask, X = small_case
-    n_comp = n_components(mask)
+    n_comp = mask_n_components(mask)
     if name.startswith("disconnected"):
         assert n_comp > 1
     else:
@@ -274,13 +274,13 @@ def test_transform_matches_numpy(mni, mni_data, dtype, rtol, scaling):
     assert X_red.dtype == dtype
     assert X_red.shape == (X.shape[0], 1000)
 
-    means, sizes = cluster_means_reference(X, fast.labels_, 1000)
+    means, sizes = cluster_means_and_sizes(X, fast.labels_, 1000)
     np.testing.assert_array_equal(fast.sizes_, sizes.astype(np.int64))
     expected = means * np.sqrt(sizes) if scaling else means
     np.testing.assert_allclose(X_red, expected, rtol=rtol, atol=0)
     if dtype == np.float32:
         # and close to the computation on the original float64 data
-        ref64, _ = cluster_means_reference(mni_data, fast.labels_, 1000)
+        ref64, _ = cluster_means_and_sizes(mni_data, fast.labels_, 1000)
         ref64 = ref64 * np.sqrt(sizes) if scaling else ref64
         np.testing.assert_allclose(X_red, ref64, rtol=1e-5, atol=1e-6)
 
@@ -297,7 +297,7 @@ def test_transform_matches_numpy(mni, mni_data, dtype, rtol, scaling):
 def test_transform_matches_explicit_loop_on_small_mask(small_case):
     _, mask, X = small_case
     fast = ReNA(mask, n_clusters=7, n_iter=20).fit(X)
-    n_comp = n_components(mask)
+    n_comp = mask_n_components(mask)
     assert fast.n_clusters_ == max(7, n_comp)
     X_red = fast.transform(X)
     for c in range(fast.n_clusters_):
@@ -369,7 +369,7 @@ def test_scaled_transform_preserves_norm_of_piecewise_constant_signals(mni, mni_
 @pytest.mark.parametrize("n_iter", [1, 10])
 def test_constant_data_merges_to_exactly_k(k, n_iter):
     mask = blob_mask((12, 14, 10), 0, 0.5)
-    assert n_components(mask) == 1
+    assert mask_n_components(mask) == 1
     X = np.full((3, int(mask.sum())), 2.5)
     fast = ReNA(mask, n_clusters=k, n_iter=n_iter)
     messages, others = fit_recording(fast, X)
@@ -529,7 +529,7 @@ def test_single_sample_reaches_k(mni, mni_data):
     assert fast.n_clusters_ == 100
     X_red = fast.transform(X1)
     assert X_red.shape == (1, 100)
-    means, _ = cluster_means_reference(X1, fast.labels_, 100)
+    means, _ = cluster_means_and_sizes(X1, fast.labels_, 100)
     np.testing.assert_allclose(X_red, means, rtol=1e-12)
     assert fast.inverse_transform(X_red).shape == (1, mask.sum())
     assert_clusters_connected(fast.labels_, lattice_adjacency(mask))

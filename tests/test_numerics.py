@@ -23,7 +23,7 @@ from fastrena import _kernels
 from fastrena import ReNA, recursive_neighbor_agglomeration
 
 from helpers import assert_clusters_connected
-from test_agglomeration import assert_partition, mask_adjacency
+from helpers import assert_partition, mask_adjacency
 
 MASK = np.ones((7, 8, 6), dtype=bool)
 

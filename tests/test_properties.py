@@ -54,14 +54,8 @@ from scipy.sparse import csgraph
 from fastrena import ReNA, recursive_neighbor_agglomeration
 
 from helpers import assert_clusters_connected, expected_shortfall_messages, grid_mesh
-from test_agglomeration import (
-    DATA_KINDS,
-    assert_partition,
-    coo_adjacency,
-    make_data,
-    mask_adjacency,
-)
-from test_surface import octasphere
+from helpers import (DATA_KINDS, assert_partition, coo_adjacency, make_data, mask_adjacency,
+                     octasphere)
 
 
 def examples(share):
@@ -429,7 +423,7 @@ def fit_recording(X, params, scaling=False):
     return est, [(w.category, str(w.message)) for w in rec]
 
 
-def function_recording(X, params):
+def function_warnings(X, params):
     with warnings.catch_warnings(record=True) as rec:
         warnings.simplefilter("always")
         out = recursive_neighbor_agglomeration(X, **params)
@@ -478,7 +472,7 @@ def check_fit(problem):
     est2, records2 = fit_recording(X, params, problem.scaling)
     np.testing.assert_array_equal(est2.labels_, labels)
     assert est2.n_clusters_ == n and records2 == records
-    (n_fun, labels_fun), records_fun = function_recording(X, params)
+    (n_fun, labels_fun), records_fun = function_warnings(X, params)
     assert n_fun == n and isinstance(n_fun, int)
     np.testing.assert_array_equal(labels_fun, labels)
     assert records_fun == records

@@ -20,15 +20,9 @@ from scipy.sparse import csgraph
 
 from fastrena import ReNA
 
-from helpers import (
-    assert_close_to_nilearn,
-    assert_clusters_connected,
-    assert_same_partition,
-    expected_shortfall_messages,
-    first_appearance,
-    fit_recording,
-    largest_component,
-)
+from helpers import (assert_close_to_nilearn, assert_clusters_connected, assert_same_partition,
+                     expected_shortfall_messages, first_appearance, fit_recording,
+                     largest_component, octasphere)
 
 PARTS = ("left", "right")
 
@@ -36,30 +30,6 @@ PARTS = ("left", "right")
 # --------------------------------------------------------------------------
 # helpers (independent of fastrena's own code)
 # --------------------------------------------------------------------------
-def octasphere(level):
-    """Closed triangle mesh: an octahedron subdivided ``level`` times,
-    projected on the unit sphere (4**level * 8 faces)."""
-    verts = [np.array(v, dtype=float) for v in
-             [(1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0), (0, 0, 1), (0, 0, -1)]]
-    faces = [(0, 2, 4), (2, 1, 4), (1, 3, 4), (3, 0, 4),
-             (2, 0, 5), (1, 2, 5), (3, 1, 5), (0, 3, 5)]
-    for _ in range(level):
-        midpoint = {}
-
-        def mid(a, b):
-            key = (min(a, b), max(a, b))
-            if key not in midpoint:
-                m = verts[a] + verts[b]
-                verts.append(m / np.linalg.norm(m))
-                midpoint[key] = len(verts) - 1
-            return midpoint[key]
-
-        new = []
-        for a, b, c in faces:
-            ab, bc, ca = mid(a, b), mid(b, c), mid(c, a)
-            new += [(a, ab, ca), (ab, b, bc), (ca, bc, c), (ab, bc, ca)]
-        faces = new
-    return np.array(verts), np.array(faces, dtype=np.int64)
 
 
 def mesh_adjacency(faces, n_vertices):

@@ -21,7 +21,7 @@ from sklearn.cluster import FeatureAgglomeration
 from fastrena import ReNA, _kernels, recursive_neighbor_agglomeration
 
 from helpers import assert_clusters_connected, edge_priority, tie_order
-from test_agglomeration import MAX_THREADS, assert_partition, mask_adjacency, num_threads
+from helpers import MAX_THREADS, assert_partition, mask_adjacency, num_threads
 
 
 def ramp(shape):

@@ -30,8 +30,8 @@ from fastrena.agglomeration import nearest_neighbor_merge, reduce_signals
 from fastrena.ward import WARD_GREEDY_SWITCH, WARD_WORK_BUDGET
 
 from helpers import edge_priority
-from test_agglomeration import (assert_partition, build_problem, check_problem,
-                                mask_adjacency, random_mask)
+from helpers import (assert_partition, build_problem, check_problem, mask_adjacency,
+                     random_mask)
 
 # --------------------------------------------------------------------------
 # A slow reference of the rule, independent of fastrena's kernels
