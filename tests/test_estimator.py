@@ -631,3 +631,44 @@ def test_no_runtime_warning_on_awkward_inputs(name, n_clusters, scaling):
     tol = (dict(rtol=1e-5, atol=1e-44) if X.dtype == np.float32
            else dict(rtol=1e-12, atol=1e-322))
     np.testing.assert_allclose(Xt, expected.astype(X.dtype), **tol)
+
+
+@pytest.mark.parametrize("name, value, words", [
+    ("n_clusters", 0, "an integer >= 1"),
+    ("n_clusters", True, "an integer >= 1"),
+    ("n_iter", 2.5, "an integer >= 1"),
+    ("threshold", 1.0, "a number in [0, 1)"),
+    ("threshold", float("nan"), "a number in [0, 1)"),
+    ("linkage", "average", "one of 'nilearn', 'ward'"),
+])
+def test_one_vocabulary_for_the_estimator_and_the_function(name, value, words):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    for caller, fit in (("ReNA", fit_estimator),
+                        ("recursive_neighbor_agglomeration", fit_function)):
+        with pytest.raises(InvalidParameterError) as info:
+            fit(X8, **{name: value})
+        assert str(info.value) == (f"The {name!r} parameter of {caller} must be {words}. "
+                                   f"Got {value!r} instead.")
+
+
+@BOTH
+@pytest.mark.parametrize("verbose", [True, False, 0, np.int64(0)])
+def test_verbose_accepts_the_same_values(fit, verbose, capsys):
+    fit(X8, n_clusters=3, verbose=verbose)
+    if verbose:
+        assert "[fastrena] level 1" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("option, text, words", [
+    ("-k", "0", "an integer >= 1"),
+    ("--n-iter", "2.5", "an integer >= 1"),
+    ("--threshold", "1", "a number in [0, 1)"),
+    ("--memory-level", "-1", "an integer >= 0"),
+])
+def test_the_command_line_says_it_in_the_same_words(option, text, words, capsys):
+    from fastrena.cli import main
+
+    args = ["parcellate", "a.nii", "-o", "b.nii", "-k", "3", option, text]
+    assert main(args) == 2
+    assert f"must be {words}, got '{text}'" in capsys.readouterr().err

@@ -441,9 +441,12 @@ def test_error_close_to_ward_and_no_giant_cluster():
 @pytest.mark.parametrize("bad", ["Ward", "average", "", None, 1])
 def test_bad_linkage_is_named(bad):
     X = np.zeros((2, 6))
-    with pytest.raises(InvalidParameterError, match="'linkage' parameter of ReNA") as info:
-        ReNA(n_clusters=2, linkage=bad).fit(X)
-    assert repr(bad) in str(info.value)
-    with pytest.raises(ValueError, match=r"linkage must be one of 'nilearn', 'ward', "
-                                         rf"got {re.escape(repr(bad))}$"):
-        recursive_neighbor_agglomeration(X, n_clusters=2, linkage=bad)
+    # The estimator and the function say it in the same words.
+    for caller, fit in (("ReNA", lambda: ReNA(n_clusters=2, linkage=bad).fit(X)),
+                        ("recursive_neighbor_agglomeration",
+                         lambda: recursive_neighbor_agglomeration(X, n_clusters=2,
+                                                                  linkage=bad))):
+        with pytest.raises(InvalidParameterError,
+                           match=rf"^The 'linkage' parameter of {caller} must be one of "
+                                 rf"'nilearn', 'ward'\. Got {re.escape(repr(bad))} instead\.$"):
+            fit()

@@ -1,10 +1,12 @@
 """Parameter and data validation shared by the functions and the estimator."""
 
-import numbers
+import os
 import sys
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils import check_array
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
 from . import _kernels
@@ -12,37 +14,72 @@ from . import _kernels
 FLOAT_DTYPES = (np.float64, np.float32)
 
 
-def check_positive_int(value, name, minimum=1):
-    """Return ``int(value)``; reject bools, floats and values < minimum."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r} "
-                        f"of type {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+class Count(Interval):
+    """A parameter constraint: an integer (numpy's too, not a bool) >= ``minimum``."""
+
+    def __init__(self, minimum):
+        super().__init__(Integral, minimum, None, closed="left")
+
+    def is_satisfied_by(self, val):
+        return not isinstance(val, (bool, np.bool_)) and super().is_satisfied_by(val)
+
+    def __str__(self):
+        return f"an integer >= {self.left}"
 
 
-def check_threshold(value):
-    """Return ``float(value)`` for a real number in [0, 1)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"threshold must be a real number in [0, 1), got {value!r} "
-                        f"of type {type(value).__name__}")
-    if not 0 <= value < 1:
-        raise ValueError(f"threshold must be in [0, 1), got {value!r}")
-    return float(value)
+class Fraction(Interval):
+    """A parameter constraint: a real number in [0, 1) (not a bool, not NaN)."""
+
+    def __init__(self):
+        super().__init__(Real, 0, 1, closed="left")
+
+    def __str__(self):
+        return "a number in [0, 1)"
+
+
+class OneOf(StrOptions):
+    """A parameter constraint: one of the given strings."""
+
+    def __str__(self):
+        return "one of " + ", ".join(repr(option) for option in sorted(self.options))
 
 
 #: Ways to measure the distance between neighbouring clusters (see
 #: :func:`fastrena.agglomeration.agglomerate`).
 LINKAGES = ("nilearn", "ward")
 
+#: The one vocabulary of fastrena's parameters: the estimator's
+#: ``_parameter_constraints``, the functions' ``validate_params`` and the
+#: command line's argument types (``fastrena.cli.common.parse_as``) all take their
+#: constraints here, so that they accept and reject the same values with
+#: the same words. ``mask_img`` is checked where it is parsed
+#: (:func:`fastrena.masks.resolve_graph`), with the list of what it accepts.
+PARAMETERS = {
+    "mask_img": "no_validation",
+    "n_clusters": [Count(1)],
+    "scaling": ["boolean"],
+    "n_iter": [Count(1)],
+    "threshold": [Fraction()],
+    "memory": [None, str, os.PathLike, HasMethods(["cache"])],
+    "memory_level": [Count(0)],
+    "verbose": [Count(0), "boolean"],
+    "connectivity": [None, "array-like", "sparse matrix"],
+    "linkage": [OneOf(set(LINKAGES))],
+}
 
-def check_linkage(value):
-    """Return ``value`` if it is one of :data:`LINKAGES`."""
-    if not isinstance(value, str) or value not in LINKAGES:
-        raise ValueError(f"linkage must be one of {', '.join(map(repr, LINKAGES))}, "
-                         f"got {value!r}")
-    return value
+
+def constraints_of(*names):
+    """The :data:`PARAMETERS` constraints of ``names`` (a dict)."""
+    return {name: PARAMETERS[name] for name in names}
+
+
+def check_positive_int(value, name, minimum=1, error=ValueError):
+    """Return ``int(value)`` if it satisfies :class:`Count` (``minimum``);
+    else raise ``error`` in the words of :data:`PARAMETERS`."""
+    constraint = Count(minimum)
+    if not constraint.is_satisfied_by(value):
+        raise error(f"{name} must be {constraint}, got {value!r}")
+    return int(value)
 
 
 def is_dask_array(X):

@@ -13,15 +13,14 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.utils._param_validation import validate_params
 
 from . import _kernels
 from ._validation import (
     LINKAGES,
     check_data,
     check_finite,
-    check_linkage,
-    check_positive_int,
-    check_threshold,
+    constraints_of,
     is_dask_array,
     is_finite,
 )
@@ -486,6 +485,9 @@ def emit_messages(result, stacklevel=3):
         warnings.warn(message, UserWarning, stacklevel=stacklevel)
 
 
+@validate_params({"X": "no_validation", **constraints_of(
+    "mask_img", "n_clusters", "n_iter", "threshold", "connectivity", "verbose", "linkage")},
+    prefer_skip_nested_validation=True)
 def recursive_neighbor_agglomeration(X, mask_img=None, n_clusters=2, n_iter=10,
                                      threshold=1e-7, *, connectivity=None, verbose=0,
                                      linkage="nilearn"):
@@ -502,7 +504,7 @@ def recursive_neighbor_agglomeration(X, mask_img=None, n_clusters=2, n_iter=10,
     n_iter : int, default=10
     threshold : float in [0, 1), default=1e-7
     connectivity : sparse matrix, shape (n_features, n_features), optional
-    verbose : int, default=0
+    verbose : int or bool, default=0
     linkage : {"nilearn", "ward"}, default="nilearn"
         See :class:`fastrena.ReNA`.
 
@@ -519,11 +521,8 @@ def recursive_neighbor_agglomeration(X, mask_img=None, n_clusters=2, n_iter=10,
     >>> recursive_neighbor_agglomeration(X, n_clusters=3)
     (3, array([0, 0, 1, 1, 2, 2]))
     """
-    n_clusters = check_positive_int(n_clusters, "n_clusters")
-    n_iter = check_positive_int(n_iter, "n_iter")
-    threshold = check_threshold(threshold)
-    verbose = check_positive_int(verbose, "verbose", minimum=0)
-    linkage = check_linkage(linkage)
+    n_clusters, n_iter, threshold, verbose = (int(n_clusters), int(n_iter), float(threshold),
+                                              int(verbose))
     X = check_data(X, check_values=False)
     graph, _ = resolve_graph(mask_img, connectivity, X.shape[1])
     k = effective_n_clusters(n_clusters, X.shape[1])

@@ -41,6 +41,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise MissingDependencyError("fastrena.dask needs Dask: pip install 'fastrena[dask]'") from exc
 
 from ._chunked import aligned_rows, lazy_cluster_means, shared  # noqa: E402
+from ._validation import check_positive_int  # noqa: E402
 from .layouts import as_list, resolve_layout, scan_counts, scan_names  # noqa: E402
 
 __all__ = ["from_hdf5", "from_images", "from_zarr", "read_images_lazily",
@@ -126,11 +127,9 @@ def read_images_lazily(layout, imgs, *, dtype=np.float32, volumes_per_chunk=None
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
         raise InputError(f"dtype must be float32 or float64, got {dtype}")
-    if volumes_per_chunk is not None and (
-            isinstance(volumes_per_chunk, bool) or not isinstance(volumes_per_chunk, int)
-            or volumes_per_chunk < 1):
-        raise InputError(f"volumes_per_chunk must be an integer >= 1, got "
-                         f"{volumes_per_chunk!r}")
+    if volumes_per_chunk is not None:
+        volumes_per_chunk = check_positive_int(volumes_per_chunk, "volumes_per_chunk",
+                                               error=InputError)
     imgs = as_list(imgs)
     names = scan_names(imgs)
     counts = scan_counts(layout, imgs, names)

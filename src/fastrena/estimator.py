@@ -3,19 +3,16 @@
 
 import os
 import warnings
-from numbers import Integral, Real
 
 import numpy as np
 from sklearn.cluster import FeatureAgglomeration
 from sklearn.utils import check_array
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_memory
 
 from ._progress import LEVEL_CALLBACK, STEP_CALLBACK
-from ._validation import (FLOAT_DTYPES, check_data, check_finite, check_positive_int,
-                          is_dask_array)
-from .agglomeration import (LINKAGES, agglomerate, cluster_means_checked,
-                            effective_n_clusters, emit_messages, expand_clusters)
+from ._validation import FLOAT_DTYPES, check_data, check_finite, constraints_of, is_dask_array
+from .agglomeration import (agglomerate, cluster_means_checked, effective_n_clusters,
+                            emit_messages, expand_clusters)
 from .masks import resolve_graph
 
 __all__ = ["ReNA"]
@@ -135,18 +132,10 @@ class ReNA(FeatureAgglomeration):
     array([[0., 1.]])
     """
 
-    _parameter_constraints: dict = {
-        "mask_img": "no_validation",
-        "n_clusters": [Interval(Integral, 1, None, closed="left")],
-        "scaling": ["boolean"],
-        "n_iter": [Interval(Integral, 1, None, closed="left")],
-        "threshold": [Interval(Real, 0, 1, closed="left")],
-        "memory": [None, str, os.PathLike, HasMethods(["cache"])],
-        "memory_level": [Interval(Integral, 0, None, closed="left")],
-        "verbose": [Interval(Integral, 0, None, closed="left"), "boolean"],
-        "connectivity": [None, "array-like", "sparse matrix"],
-        "linkage": [StrOptions(set(LINKAGES))],
-    }
+    # The package's one vocabulary (fastrena._validation.PARAMETERS).
+    _parameter_constraints: dict = constraints_of(
+        "mask_img", "n_clusters", "scaling", "n_iter", "threshold", "memory", "memory_level",
+        "verbose", "connectivity", "linkage")
 
     def __init__(self, mask_img=None, n_clusters=2, scaling=False, n_iter=10,
                  threshold=1e-7, memory=None, memory_level=1, verbose=0, *,
@@ -185,8 +174,7 @@ class ReNA(FeatureAgglomeration):
         self
         """
         self._validate_params()
-        n_clusters = check_positive_int(self.n_clusters, "n_clusters")
-        n_iter = check_positive_int(self.n_iter, "n_iter")
+        n_clusters, n_iter = int(self.n_clusters), int(self.n_iter)
         X = check_data(X, self, reset=True, check_values=False)
         graph, self.mask_img_ = resolve_graph(self.mask_img, self.connectivity, X.shape[1])
         k = effective_n_clusters(n_clusters, X.shape[1])

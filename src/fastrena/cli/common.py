@@ -6,6 +6,7 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
+from .._validation import Count, Fraction
 from ..errors import InputError
 
 FORCE_HINT = "--force"
@@ -72,34 +73,29 @@ class Session:
         return f"; could not remove {', '.join(kept)}, written before the error" if kept else ""
 
 
-def int_at_least(minimum):
-    """An argparse type: an integer >= ``minimum``."""
+def parse_as(constraint, convert):
+    """An argparse type: ``convert(text)`` (int, float, str) if the value
+    satisfies ``constraint``; the error says it in the same words."""
     def parse(text):
         try:
-            value = int(text)
+            value = convert(text)
         except ValueError:
             value = None
-        if value is None or value < minimum:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got '{text}'")
+        if value is None or not constraint.is_satisfied_by(value):
+            raise argparse.ArgumentTypeError(f"must be {constraint}, got '{text}'")
         return value
 
     return parse
 
 
-positive_int = int_at_least(1)
-non_negative_int = int_at_least(0)
+positive_int = parse_as(Count(1), int)
+non_negative_int = parse_as(Count(0), int)
+threshold_value = parse_as(Fraction(), float)
 
 
-def threshold_value(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number in [0, 1), got '{text}'") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be a number in [0, 1), got '{text}'")
-    return value
-
-
+# --------------------------------------------------------------------------
+# the parser
+# --------------------------------------------------------------------------
 def add_common(parser):
     parser.add_argument("--force", action="store_true",
                         help="overwrite existing output files")

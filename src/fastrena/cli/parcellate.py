@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._validation import LINKAGES
 from ..errors import InputError
 from .common import (FORCE_HINT, GIFTI, NIFTI, add_common, add_dask_options, check_dask_options,
                      cluster_range, count, elapsed, feature_words, features, group_scans,
@@ -47,7 +48,7 @@ def add_parser(commands):
     p.add_argument("--threshold", type=threshold_value, default=1e-7, metavar="T",
                    help="relative tolerance for ties between nearest neighbours, in [0, 1) "
                         "(default: 1e-7)")
-    p.add_argument("--linkage", choices=("nilearn", "ward"), default="nilearn",
+    p.add_argument("--linkage", choices=LINKAGES, default="nilearn",
                    help="nilearn: nilearn's ReNA, same labels (default); ward: Ward's merge "
                         "cost on true cluster means, balanced clusters, error close to "
                         "Ward clustering's (use --n-iter 20 or more below K = 5%% of "
