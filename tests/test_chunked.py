@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 from scipy.ndimage import gaussian_filter
 
 from fastrena import ReNA, recursive_neighbor_agglomeration
-from fastrena._chunked import (aligned_rows, chunk_cover, chunked_edge_weights, cover_total,
+from fastrena._chunked import (aligned_rows, chunk_cover, cover_total,
                                merge_covers, sample_aligned)
+from fastrena import _chunked
 from fastrena._kernels import SAMPLE_BLOCK
 from fastrena.agglomeration import edge_weights
 from fastrena.graphs import lattice_graph
@@ -68,7 +69,7 @@ def test_chunked_weights_are_the_kernel_bits(n_samples, n_nodes, n_edges, float3
     chunks = split_rows(n_samples, [c * SAMPLE_BLOCK for c in cuts])
     Xd = da.from_array(X, chunks=(chunks, n_nodes))
     with dask.config.set(scheduler="synchronous"):
-        chunked = chunked_edge_weights(Xd, u, v)
+        chunked = _chunked.edge_weights(Xd, u, v)
     assert chunked.dtype == np.float64
     np.testing.assert_array_equal(chunked, edge_weights(X, u, v))
 

@@ -34,8 +34,8 @@ import numpy as np
 from dask.utils import parse_bytes
 from sklearn.utils.validation import validate_data
 
+from . import arrays
 from ._kernels import SAMPLE_BLOCK
-from ._validation import check_finite
 
 #: Covers merged by one task of the weight pass's tree reduction.
 _SPLIT_EVERY = 8
@@ -47,13 +47,13 @@ DEFAULT_IN_MEMORY_LIMIT = "2GiB"
 # --------------------------------------------------------------------------
 # input
 # --------------------------------------------------------------------------
-def check_chunked_data(X, estimator=None, reset=None, input_name="X"):
+def check_data(X, estimator=None, reset=None, check_values=True, input_name="X"):
     """Validate a 2-D Dask array of real numbers without reading it.
 
     float32 stays float32; other real types become float64 (lazily). With
     ``reset`` (True or False) and an ``estimator``, ``n_features_in_`` is
     set or checked as scikit-learn does. NaN and infinity are found by the
-    passes themselves.
+    passes themselves, or by one pass now with ``check_values``.
     """
     if X.ndim != 2:
         raise ValueError(f"Expected a 2-D dask array {input_name} of shape (n_samples, "
@@ -75,7 +75,31 @@ def check_chunked_data(X, estimator=None, reset=None, input_name="X"):
         validate_data(estimator, X, reset=reset, skip_check_array=True)
     if X.dtype not in (np.float32, np.float64):
         X = X.astype(np.float64)
+    if check_values:
+        check_finite(X, estimator=estimator)
     return X
+
+
+#: Whether the ``"ward"`` levels may overwrite their own reduced signals
+#: (``reduce_signals_in_place``): only arrays this backend made in memory.
+REDUCES_IN_PLACE = False
+
+
+def prepare(X):
+    """The first level's signals: ``X`` :func:`sample_aligned`."""
+    return sample_aligned(X)
+
+
+def signal_store():
+    """Where the levels' reduced signals are kept (see :class:`SignalStore`)."""
+    return SignalStore()
+
+
+def scale_by_power_of_two(F, exponent):
+    """:func:`fastrena.arrays.scale_by_power_of_two`, lazily."""
+    if exponent == 0:
+        return F
+    return F.map_blocks(arrays.scale_by_power_of_two, exponent, dtype=F.dtype)
 
 
 def sample_aligned(X):
@@ -162,8 +186,6 @@ def chunk_cover(F, first_row, u, v):
     summed by the in-memory kernel (which, on 2**j blocks, builds exactly
     that subtree).
     """
-    from .agglomeration import edge_weights
-
     if first_row % SAMPLE_BLOCK:
         raise ValueError(f"a chunk starts at sample {first_row}, not a multiple of "
                          f"{SAMPLE_BLOCK}")
@@ -177,7 +199,7 @@ def chunk_cover(F, first_row, u, v):
         while block % (2 * size) == 0 and block + 2 * size <= stop:
             size *= 2
         rows = F[(block - first) * SAMPLE_BLOCK:(block - first + size) * SAMPLE_BLOCK]
-        cover.append((block, size, edge_weights(rows, u, v)))
+        cover.append((block, size, arrays.edge_weights(rows, u, v)))
         block += size
     return cover
 
@@ -209,9 +231,9 @@ def cover_total(cover):
     return total
 
 
-def chunked_edge_weights(F, u, v, first_sample=False):
-    """:func:`fastrena.agglomeration.edge_weights` of a sample-aligned Dask
-    array (see :func:`sample_aligned`), bit for bit, in one pass. With
+def edge_weights(F, u, v, first_sample=False):
+    """:func:`fastrena.arrays.edge_weights` of a sample-aligned Dask array
+    (see :func:`sample_aligned`), bit for bit, in one pass. With
     ``first_sample``, also F's first row in float64, from the same read."""
     u_shared, v_shared = shared(u), shared(v)
     first_rows = np.concatenate([[0], np.cumsum(F.chunks[0][:-1])]).astype(int)
@@ -230,6 +252,11 @@ def chunked_edge_weights(F, u, v, first_sample=False):
 
 def _first_row(block):
     return np.array(block[0], dtype=np.float64)
+
+
+def edge_weights_and_first_sample(F, u, v):
+    """:func:`edge_weights` and F's first sample, in one pass."""
+    return edge_weights(F, u, v, first_sample=True)
 
 
 # --------------------------------------------------------------------------
@@ -324,70 +351,57 @@ class SignalStore:
         return da.concatenate(arrays, axis=0), finite
 
 
-def chunked_reduce_signals(F, labels, n_new, store, weights=None):
-    """:func:`fastrena.agglomeration.reduce_signals` of a Dask array, kept
-    by ``store``: (the next level's signals, whether all are finite)."""
-    from .agglomeration import reduce_signals
-
+def reduce_signals(F, labels, n_new, store, weights=None):
+    """:func:`fastrena.arrays.reduce_signals` of a Dask array, kept by
+    ``store`` (a :class:`SignalStore`): (the next level's signals, whether
+    all are finite)."""
     labels_shared = shared(labels)
     weights_shared = None if weights is None else shared(weights)
-    pairs = [dask.delayed(reduce_signals, nout=2)(block, labels_shared, n_new, None,
+    pairs = [dask.delayed(arrays.reduce_signals, nout=2)(block, labels_shared, n_new, None,
                                                   weights_shared)
              for block in _row_blocks(F)]
     return store.keep(pairs, F.chunks[0], n_new, F.dtype)
 
 
-def chunked_max_abs(X):
-    """:func:`fastrena.agglomeration.max_abs` of a Dask array, chunk by chunk."""
-    from .agglomeration import max_abs
-
-    return max(_compute(*[dask.delayed(max_abs)(block) for block in _row_blocks(
+def max_abs(X):
+    """:func:`fastrena.arrays.max_abs` of a Dask array, chunk by chunk."""
+    return max(_compute(*[dask.delayed(arrays.max_abs)(block) for block in _row_blocks(
         features_whole(X))]), default=0.0)
 
 
-def chunked_check_finite(X, estimator=None):
+def check_finite(X, input_name="X", estimator=None):
     """Raise scikit-learn's error if the Dask array X holds NaN or infinity
     (one pass, chunk by chunk)."""
     name = None if estimator is None else type(estimator).__name__
-    _compute(*[dask.delayed(check_finite)(block, "X", name)
+    _compute(*[dask.delayed(arrays.check_finite)(block, input_name, name)
                for block in _row_blocks(features_whole(X))])
 
 
 # --------------------------------------------------------------------------
 # lazy transform and inverse_transform
 # --------------------------------------------------------------------------
-def _means_of_block(X, labels, divisors, estimator_name):
-    from .agglomeration import cluster_means_checked
-
-    means, finite = cluster_means_checked(X, labels, divisors)
-    if not finite:  # a bad value, or finite values whose sum overflows
-        check_finite(X, estimator=estimator_name)
-    return means
-
-
-def lazy_cluster_means(X, labels, divisors, estimator_name=None):
-    """``cluster_means`` of a Dask array as a Dask array (n_samples, K),
-    chunked as X along samples (as :func:`sample_aligned` rechunks X if its
-    features are split); NaN or infinity in X raise when computed."""
+def means_of(X, labels, divisors, estimator=None):
+    """:func:`fastrena.arrays.means_of` of a Dask array, lazily: a Dask
+    array (n_samples, K), chunked as X along samples (as
+    :func:`sample_aligned` rechunks X if its features are split); NaN or
+    infinity in X raise when it is computed."""
+    estimator_name = None if estimator is None else type(estimator).__name__
     X = features_whole(X)
     labels_shared, divisors_shared = shared(labels), shared(divisors)
-    parts = [da.from_delayed(dask.delayed(_means_of_block)(block, labels_shared,
+    parts = [da.from_delayed(dask.delayed(arrays.means_of)(block, labels_shared,
                                                           divisors_shared, estimator_name),
                              shape=(rows, divisors.shape[0]), dtype=X.dtype)
              for block, rows in zip(_row_blocks(X), X.chunks[0])]
     return da.concatenate(parts, axis=0)
 
 
-def lazy_expand(X_red, labels, divisors=None):
-    """Each feature takes its cluster's value, as a Dask array
-    (n_samples, n_features) chunked as ``X_red`` along samples; ``divisors``
-    (optional) divide the cluster values first."""
-    from .agglomeration import expand_clusters
-
+def expand_clusters(X_red, labels, divisors=None):
+    """:func:`fastrena.arrays.expand_clusters` of a Dask array, lazily:
+    (n_samples, n_features) chunked as ``X_red`` along samples."""
     X_red = X_red if len(X_red.chunks[1]) == 1 else X_red.rechunk({1: -1})
     labels_shared = shared(labels)
     divisors_shared = None if divisors is None else shared(divisors)
-    parts = [da.from_delayed(dask.delayed(expand_clusters)(block, labels_shared,
+    parts = [da.from_delayed(dask.delayed(arrays.expand_clusters)(block, labels_shared,
                                                            divisors_shared),
                              shape=(rows, labels.shape[0]), dtype=X_red.dtype)
              for block, rows in zip(_row_blocks(X_red), X_red.chunks[0])]

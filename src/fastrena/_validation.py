@@ -100,14 +100,9 @@ def check_finite(X, input_name="X", estimator=None):
 
     scikit-learn's own check is a single-threaded pass over X, as long as
     a whole ReNA level on two threads; this one scans contiguous arrays in
-    parallel and only calls scikit-learn's to word the error. A Dask array
-    is scanned chunk by chunk.
+    parallel and only calls scikit-learn's to word the error (for a Dask
+    array: ``fastrena._chunked.check_finite``).
     """
-    if is_dask_array(X):
-        from ._chunked import chunked_check_finite
-
-        chunked_check_finite(X, estimator)
-        return
     if is_finite(X):
         return
     # scikit-learn sums X first: +inf and -inf (or finite values that
@@ -127,16 +122,8 @@ def check_data(X, estimator=None, reset=None, check_values=True):
     the caller (who may prove X finite more cheaply, see
     ``fastrena.agglomeration.cluster_means_checked``).
 
-    A Dask array is validated without being read (see
-    ``fastrena._chunked.check_chunked_data``) and stays a Dask array.
+    For a Dask array: ``fastrena._chunked.check_data``.
     """
-    if is_dask_array(X):
-        from ._chunked import check_chunked_data
-
-        X = check_chunked_data(X, estimator, reset)
-        if check_values:
-            check_finite(X, estimator=estimator)
-        return X
     kwargs = dict(dtype=list(FLOAT_DTYPES), ensure_min_samples=1,
                   ensure_min_features=1, ensure_all_finite=False)
     if reset is None:

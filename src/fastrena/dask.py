@@ -40,7 +40,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise MissingDependencyError("fastrena.dask needs Dask: pip install 'fastrena[dask]'") from exc
 
-from ._chunked import aligned_rows, lazy_cluster_means, shared  # noqa: E402
+from ._chunked import aligned_rows, means_of, shared  # noqa: E402
 from ._validation import check_positive_int  # noqa: E402
 from .layouts import as_list, resolve_layout, scan_counts, scan_names  # noqa: E402
 
@@ -183,7 +183,7 @@ def reduce_images_lazily(parcellation, imgs, *, scaling=False, dtype=np.float32,
     twin of :meth:`fastrena.io.Parcellation.reduce`."""
     X = read_images_lazily(parcellation.layout, imgs, dtype=dtype,
                            volumes_per_chunk=volumes_per_chunk)
-    return lazy_cluster_means(X, parcellation.labels, parcellation.divisors(scaling))
+    return means_of(X, parcellation.labels, parcellation.divisors(scaling))
 
 
 # --------------------------------------------------------------------------

@@ -10,9 +10,9 @@ from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted, check_memory
 
 from ._progress import LEVEL_CALLBACK, STEP_CALLBACK
-from ._validation import FLOAT_DTYPES, check_data, check_finite, constraints_of, is_dask_array
-from .agglomeration import (agglomerate, cluster_means_checked, effective_n_clusters,
-                            emit_messages, expand_clusters)
+from ._validation import FLOAT_DTYPES, check_finite, constraints_of, is_dask_array
+from .agglomeration import agglomerate, effective_n_clusters, emit_messages
+from .backends import backend_of
 from .masks import resolve_graph
 
 __all__ = ["ReNA"]
@@ -175,7 +175,7 @@ class ReNA(FeatureAgglomeration):
         """
         self._validate_params()
         n_clusters, n_iter = int(self.n_clusters), int(self.n_iter)
-        X = check_data(X, self, reset=True, check_values=False)
+        X = backend_of(X).check_data(X, self, reset=True, check_values=False)
         graph, self.mask_img_ = resolve_graph(self.mask_img, self.connectivity, X.shape[1])
         k = effective_n_clusters(n_clusters, X.shape[1])
         run = _cached_agglomerate(self.memory, self.memory_level, X)
@@ -207,16 +207,9 @@ class ReNA(FeatureAgglomeration):
         raise when it is computed.
         """
         check_is_fitted(self, "labels_")
-        X = check_data(X, self, reset=False, check_values=False)
-        divisors = self._divisors(self.scaling)
-        if is_dask_array(X):
-            from ._chunked import lazy_cluster_means
-
-            return lazy_cluster_means(X, self.labels_, divisors, type(self).__name__)
-        X_red, finite = cluster_means_checked(X, self.labels_, divisors)
-        if not finite:  # a bad value, or finite values whose sum overflows
-            check_finite(X, estimator=self)
-        return X_red
+        backend = backend_of(X)
+        X = backend.check_data(X, self, reset=False, check_values=False)
+        return backend.means_of(X, self.labels_, self._divisors(self.scaling), self)
 
     def inverse_transform(self, X_red):
         """Give every feature its cluster's value, shape (n_samples, n_features).
@@ -237,7 +230,7 @@ class ReNA(FeatureAgglomeration):
         X_red = np.atleast_2d(X_red)
         check_finite(X_red, input_name="X_red")
         self._check_reduced_width(X_red)
-        out = expand_clusters(X_red, self.labels_, divisors)
+        out = backend_of(X_red).expand_clusters(X_red, self.labels_, divisors)
         return out[0] if one_d else out
 
     def _check_reduced_width(self, X_red):
@@ -248,12 +241,11 @@ class ReNA(FeatureAgglomeration):
             )
 
     def _lazy_inverse_transform(self, X_red, divisors):
-        from ._chunked import check_chunked_data, lazy_expand
-
+        backend = backend_of(X_red)
         one_d = X_red.ndim == 1
         if one_d:
             X_red = X_red[None, :]
-        X_red = check_chunked_data(X_red, input_name="X_red")
+        X_red = backend.check_data(X_red, check_values=False, input_name="X_red")
         self._check_reduced_width(X_red)
-        out = lazy_expand(X_red, self.labels_, divisors)
+        out = backend.expand_clusters(X_red, self.labels_, divisors)
         return out[0] if one_d else out

@@ -13,7 +13,7 @@ import numpy as np
 
 from ._colors import cluster_colors
 from ._progress import fit_progress
-from .agglomeration import cluster_means
+from .arrays import cluster_means
 from .errors import InputError
 from .estimator import ReNA
 from .images import (describe, is_gifti, load_image, load_surface_data, nibabel_module,

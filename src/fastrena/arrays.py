@@ -1,0 +1,193 @@
+"""The in-memory backend: ReNA's passes over a numpy array.
+
+Each function here has a namesake in :mod:`fastrena._chunked`, the backend
+for Dask arrays (chunked along samples), which gives the same values bit
+for bit; :func:`fastrena.backends.backend_of` picks one per call. The
+passes themselves are the numba kernels of :mod:`fastrena._kernels`.
+"""
+
+import math
+from contextlib import nullcontext
+
+import numpy as np
+
+from . import _kernels
+from ._validation import check_data, check_finite, is_finite
+
+__all__ = [
+    "check_data", "check_finite", "cluster_means", "cluster_means_checked",
+    "cluster_sums_divided_into", "edge_weights", "edge_weights_and_first_sample",
+    "expand_clusters", "is_feature_major", "max_abs", "means_of", "prepare",
+    "reduce_signals", "reduce_signals_in_place", "scale_by_power_of_two", "signal_store",
+    "unit_exponent", "unit_scale_exponent",
+]
+
+
+#: Whether the ``"ward"`` levels may overwrite their own reduced signals
+#: (``reduce_signals_in_place``): only arrays this backend made in memory.
+REDUCES_IN_PLACE = True
+
+
+def prepare(X):
+    """The first level's signals: ``X`` itself."""
+    return X
+
+
+def signal_store():
+    """Where the levels' reduced signals are kept: in memory, as arrays."""
+    return nullcontext()
+
+
+def is_feature_major(F):
+    """Whether each node's samples are contiguous (F is a transposed C array)."""
+    return abs(F.strides[0]) < abs(F.strides[1])
+
+
+def edge_weights(F, u, v):
+    """Squared Euclidean distance between the signals of each edge's ends.
+
+    Parameters
+    ----------
+    F : ndarray, shape (n_samples, n_nodes), float32 or float64, any layout
+    u, v : ndarray of int64, shape (n_edges,)
+
+    Returns
+    -------
+    ndarray of float64, shape (n_edges,)
+        Accumulated in float64 in a fixed order (see
+        ``fastrena._kernels.SAMPLE_BLOCK``), so the result does not depend on
+        the memory layout of ``F`` or the number of threads (and
+        ``fastrena._chunked.edge_weights`` gives the same bits chunk by
+        chunk).
+    """
+    if is_feature_major(F):
+        return _kernels.edge_weights_feature_major(F.T, u, v)
+    return _kernels.edge_weights_sample_major(F, u, v)
+
+
+def cluster_sums_divided_into(F, labels, divisors, out, weights=None):
+    """``out[s, c] = sum(F[s, labels == c]) / divisors[c]`` (each term times
+    ``weights[i]`` if given), sums in float64 in feature order, into ``out``
+    of any layout. Returns whether all the results are finite."""
+    rows = (_kernels.ROWS_FEATURE_MAJOR if is_feature_major(F)
+            else _kernels.ROWS_SAMPLE_MAJOR)
+    return _kernels.cluster_sums_divided_into(F, labels, divisors, out, rows, weights)
+
+
+def cluster_means(X, labels, divisors):
+    """``out[s, c] = sum(X[s, labels == c]) / divisors[c]`` in one pass.
+
+    The output has X's float dtype; sums run in float64.
+    """
+    return cluster_means_checked(X, labels, divisors)[0]
+
+
+def cluster_means_checked(X, labels, divisors):
+    """:func:`cluster_means` and whether X is finite.
+
+    Finite means prove X finite (a NaN or infinity always reaches its
+    cluster's mean), so X itself is only scanned when some mean is not.
+    Finite values whose sum overflows float64 (beyond ~1e308) are not an
+    error: their means are then computed from X scaled by a power of two
+    (exact) and scaled back, so they are right unless the mean itself (times
+    the square root of the size, for l2-preserving ``divisors``) is beyond
+    the range of X's dtype, where it is infinite.
+    """
+    out = np.empty((X.shape[0], divisors.shape[0]), dtype=X.dtype)
+    finite = cluster_sums_divided_into(X, labels, divisors, out)
+    if not finite and is_finite(X):
+        exponent = unit_scale_exponent(X)
+        cluster_sums_divided_into(scale_by_power_of_two(X, exponent), labels, divisors,
+                                  out)
+        with np.errstate(over="ignore"):
+            out = scale_by_power_of_two(out, -exponent)
+        finite = True
+    return out, finite
+
+
+def max_abs(F):
+    """Largest absolute value in ``F`` (any layout); 0.0 if F is all
+    zeros. NaN is ignored."""
+    rows = F.T if is_feature_major(F) else F
+    return float(_kernels.row_max_abs(rows).max(initial=0.0))
+
+
+def unit_scale_exponent(F):
+    """The integer k such that ``F * 2**k`` has its largest magnitude in
+    [0.5, 1); 0 when F is all zeros or holds an infinity."""
+    return unit_exponent(max_abs(F))
+
+
+def unit_exponent(largest):
+    """The integer k that brings a largest magnitude ``largest`` into
+    [0.5, 1) when multiplied by ``2**k``; 0 for 0 or infinity."""
+    if largest == 0.0 or not math.isfinite(largest):
+        return 0
+    return -math.frexp(largest)[1]
+
+
+def scale_by_power_of_two(F, exponent):
+    """``F * 2**exponent``, exact (but for values pushed below the smallest
+    normal number), in F's dtype and layout."""
+    if exponent == 0:
+        return F
+    return np.ldexp(F, exponent).astype(F.dtype, copy=False)
+
+
+def reduce_signals(F, labels, n_new, store=None, weights=None):
+    """Signals of the next level: the mean of each new node's members,
+    weighted by ``weights`` (one per member) if given.
+
+    The result is feature-major (the transpose of a C-ordered
+    (n_new, n_samples) array): each node's samples are contiguous, which
+    is what the weight and reduction kernels of the later levels stream
+    through. Its size is that of X times n_new / n_features (about a
+    quarter after the first level). Also returns whether every mean is
+    finite. ``store`` is for the chunked backend's signature (unused).
+    """
+    divisors = np.bincount(labels, weights=weights, minlength=n_new).astype(np.float64)
+    out_t = np.empty((n_new, F.shape[0]), dtype=F.dtype)
+    # Weighted means always by the member-ordered kernel, which copies a
+    # lone member exactly, whatever the layout.
+    if weights is not None or is_feature_major(F):
+        order, start = _kernels.members_by_cluster(labels, n_new)
+        finite = _kernels.cluster_means_feature_major(F.T, order, start, divisors, out_t,
+                                                      weights)
+    else:
+        finite = cluster_sums_divided_into(F, labels, divisors, out_t.T, weights)
+    return out_t.T, finite
+
+
+def reduce_signals_in_place(F, labels, n_new, weights):
+    """:func:`reduce_signals` with ``weights``, overwriting ``F`` (an
+    in-memory, feature-major array this module made): the same values,
+    without a new array per level."""
+    divisors = np.bincount(labels, weights=weights, minlength=n_new).astype(np.float64)
+    order, start = _kernels.members_by_cluster(labels, n_new)
+    FT = F.T
+    finite = _kernels.cluster_means_in_place(FT, order, start, divisors, weights)
+    return FT[:n_new].T, finite
+
+
+def expand_clusters(X_red, labels, divisors=None):
+    """``out[s, i] = X_red[s, labels[i]]``, after dividing ``X_red`` by
+    ``divisors`` (per cluster) if given; X_red's float dtype."""
+    if divisors is not None:
+        X_red = (X_red / divisors).astype(X_red.dtype, copy=False)
+    out = np.empty((X_red.shape[0], labels.shape[0]), dtype=X_red.dtype)
+    _kernels.expand_clusters(X_red, labels, out)
+    return out
+
+
+def edge_weights_and_first_sample(F, u, v):
+    """:func:`edge_weights`, and F's first sample in float64 (a copy)."""
+    return edge_weights(F, u, v), np.array(F[0], dtype=np.float64)
+
+
+def means_of(X, labels, divisors, estimator=None):
+    """``transform``'s cluster means of ``X``: computed here (lazy in the
+    chunked backend); NaN or infinity in ``X`` raise scikit-learn's error."""
+    means, finite = cluster_means_checked(X, labels, divisors)
+    if not finite:  # a bad value, or finite values whose sum overflows
+        check_finite(X, estimator=estimator)
+    return means
