@@ -36,7 +36,7 @@ import pytest
 from helpers import box_mask, masked_volumes, write_gifti_data, write_nifti
 from helpers import FASTRENA, PARCELLATE, call, folder_state
 
-from fastrena import files, layouts, parcellations
+from fastrena import files, parcellations, reading
 from fastrena import io as fio
 from fastrena.io import InputError
 
@@ -99,7 +99,7 @@ def no_heavy_work(monkeypatch):
         pytest.fail("the work started although an output cannot be written")
 
     # Patched where the command line looks them up when it runs.
-    for module, name in ((layouts, "read_images"), (parcellations, "fit_layout"),
+    for module, name in ((reading, "read_images"), (parcellations, "fit_layout"),
                          (files, "load_array")):
         monkeypatch.setattr(module, name, forbidden)
     monkeypatch.setattr(parcellations.Parcellation, "reduce", forbidden)

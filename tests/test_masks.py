@@ -1,4 +1,6 @@
-"""Tests of :func:`fastrena.masks.resolve_mask` and :func:`resolve_graph`."""
+"""Tests of how the estimator's ``mask_img`` and ``connectivity`` become a
+layout (:func:`fastrena.layouts.feature_space`, :func:`mask_img_layout`):
+its graph and the fitted ``mask_img_``."""
 
 import re
 import warnings
@@ -10,13 +12,27 @@ import pytest
 from scipy import sparse
 
 from fastrena.graphs import adjacency_graph, chain_graph, lattice_graph, surface_graph
-from fastrena.masks import resolve_graph, resolve_mask
+from fastrena.layouts import feature_space, mask_img_layout
 
 from helpers import brute_lattice_edges_fast, edge_list
 
 # ---------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------
+
+
+def resolve_mask(mask_img):
+    """(graph, mask_img_) of a ``mask_img``; (None, None) for None."""
+    if mask_img is None:
+        return None, None
+    layout = mask_img_layout(mask_img)
+    return layout.graph, layout.mask_img_
+
+
+def resolve_graph(mask_img, connectivity, n_features):
+    """(graph, mask_img_) of the estimator's two parameters."""
+    layout = feature_space(mask_img, connectivity, n_features)
+    return layout.graph, layout.mask_img_
 
 
 def assert_same_graph(g, ref):

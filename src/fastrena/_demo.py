@@ -139,7 +139,7 @@ def run_demo(out, *, samples=100, n_clusters=5000, surface_clusters=1000, force=
 
     start = time.perf_counter()
     ks = [k for k in CURVE_N_CLUSTERS if k < X.shape[1]]
-    errors = plotting.compression_errors(X, ks, **layout.estimator_params())
+    errors = plotting.compression_errors(X, ks, mask_img=layout)
     say(f"  compression error for K = {ks[0]}..{ks[-1]}: {errors[0]:.3f}..{errors[-1]:.3f} "
         f"({len(ks)} fits in {_seconds(start):.1f} s)")
 

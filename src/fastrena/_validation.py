@@ -53,7 +53,7 @@ LINKAGES = ("nilearn", "ward")
 #: command line's argument types (``fastrena.cli.common.parse_as``) all take their
 #: constraints here, so that they accept and reject the same values with
 #: the same words. ``mask_img`` is checked where it is parsed
-#: (:func:`fastrena.masks.resolve_graph`), with the list of what it accepts.
+#: (:func:`fastrena.layouts.feature_space`), with the list of what it accepts.
 PARAMETERS = {
     "mask_img": "no_validation",
     "n_clusters": [Count(1)],

@@ -18,7 +18,7 @@ from . import _kernels, arrays
 from ._validation import LINKAGES, constraints_of
 from .backends import backend_of
 from .graphs import FeatureGraph
-from .masks import resolve_graph
+from .layouts import feature_space
 from .ward import WardMerges
 
 __all__ = [
@@ -369,7 +369,7 @@ def recursive_neighbor_agglomeration(X, mask_img=None, n_clusters=2, n_iter=10,
     n_clusters, n_iter, threshold, verbose = (int(n_clusters), int(n_iter), float(threshold),
                                               int(verbose))
     X = backend_of(X).check_data(X, check_values=False)
-    graph, _ = resolve_graph(mask_img, connectivity, X.shape[1])
+    graph = feature_space(mask_img, connectivity, X.shape[1]).graph
     k = effective_n_clusters(n_clusters, X.shape[1])
     result = agglomerate(X, graph, k, n_iter, threshold, verbose, check_values=True,
                          linkage=linkage)

@@ -42,7 +42,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from ._chunked import aligned_rows, means_of, shared  # noqa: E402
 from ._validation import check_positive_int  # noqa: E402
-from .layouts import as_list, resolve_layout, scan_counts, scan_names  # noqa: E402
+from .reading import as_list, resolve_layout, scan_counts, scan_names  # noqa: E402
 
 __all__ = ["from_hdf5", "from_images", "from_zarr", "read_images_lazily",
            "reduce_images_lazily", "use_scheduler"]

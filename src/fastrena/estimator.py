@@ -13,7 +13,7 @@ from ._progress import LEVEL_CALLBACK, STEP_CALLBACK
 from ._validation import FLOAT_DTYPES, check_finite, constraints_of, is_dask_array
 from .agglomeration import agglomerate, effective_n_clusters, emit_messages
 from .backends import backend_of
-from .masks import resolve_graph
+from .layouts import feature_space
 
 __all__ = ["ReNA"]
 
@@ -176,7 +176,9 @@ class ReNA(FeatureAgglomeration):
         self._validate_params()
         n_clusters, n_iter = int(self.n_clusters), int(self.n_iter)
         X = backend_of(X).check_data(X, self, reset=True, check_values=False)
-        graph, self.mask_img_ = resolve_graph(self.mask_img, self.connectivity, X.shape[1])
+        self.layout_ = feature_space(self.mask_img, self.connectivity, X.shape[1])
+        self.mask_img_ = self.layout_.mask_img_
+        graph = self.layout_.graph
         k = effective_n_clusters(n_clusters, X.shape[1])
         run = _cached_agglomerate(self.memory, self.memory_level, X)
         result = run(X, graph, k, n_iter, float(self.threshold), int(self.verbose),

@@ -12,7 +12,8 @@ import numpy as np
 
 from .errors import InputError, first_line
 
-__all__ = ["load_3d_volume", "load_image", "load_mesh", "load_surface_data", "load_volume"]
+__all__ = ["is_nilearn_object", "load_3d_volume", "load_image", "load_mesh", "load_surface_data",
+           "load_volume"]
 
 _MESH_INTENTS = ("NIFTI_INTENT_POINTSET", "NIFTI_INTENT_TRIANGLE")
 
@@ -67,6 +68,11 @@ def load_image(img, what="image"):
         raise InputError(f"{what}: '{path}' is not a NIfTI or GIfTI image "
                          f"({first_line(exc)})") from exc
     return loaded
+
+
+def is_nilearn_object(obj):
+    """Whether ``obj`` comes from nilearn (looked at without importing it)."""
+    return type(obj).__module__.split(".")[0] == "nilearn"
 
 
 def is_gifti(img):

@@ -31,8 +31,8 @@ from .errors import InputError
 from .files import (array_format, check_image_name, check_output, load_array, save_array,
                     save_img, write_atomically)
 from .images import load_3d_volume, load_image, load_mesh, load_surface_data, load_volume
-from .layouts import (SurfaceLayout, VolumeLayout, compute_mask, images_to_array, mask_layout,
-                      read_images, resolve_layout, surface_layout)
+from .layouts import SurfaceLayout, VolumeLayout, mask_layout, surface_layout
+from .reading import compute_mask, images_to_array, read_images, resolve_layout
 from .parcellations import (Parcellation, fit_images, fit_layout, inverse_transform_img,
                             labels_to_gifti, labels_to_img, load_parcellation,
                             transform_images)

@@ -1,38 +1,45 @@
 """Layouts: which features, on which graph, in which images.
 
-A layout is fastrena's model of a feature space. :class:`VolumeLayout`
-holds the in-mask voxels of a 3-D grid, :class:`SurfaceLayout` the masked
-vertices of mesh parts (hemispheres). Built once from what the user gives
-(:func:`mask_layout`, :func:`resolve_layout`, :func:`surface_layout`), it
-gives the graph (``estimator_params``), reads images into ``(n_scans,
-n_features)`` arrays (:func:`read_images`) and writes labels and values
-back as images. See docs/design.md.
+A layout is fastrena's one model of a feature space, built once from
+whatever the user gives (:func:`feature_space` for the estimator's
+``mask_img`` / ``connectivity``; :func:`mask_layout`,
+:func:`surface_layout` for files). It gives the graph (``graph``), the
+estimator's fitted ``mask_img_`` (as nilearn users expect it), reads
+images into ``(n_scans, n_features)`` (``read``; :mod:`fastrena.reading`
+for many images) and writes labels and values back as images
+(``to_img``, ``to_gifti``).
+
+* :class:`VolumeLayout`: the in-mask voxels of a 3-D grid, C order.
+* :class:`SurfaceLayout`: the masked vertices of mesh parts (hemispheres),
+  part after part.
+* :class:`GraphLayout`: features on a graph and nothing else (a
+  ``connectivity`` matrix, a 2-D array mask, a 1-D chain): no images.
+
+Grayordinates (CIFTI-2) will be a layout of several parts, surfaces and
+volumes, with no edge between parts. See docs/design.md.
 """
 
 import os
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from ._progress import progress_bar
 from .errors import InputError
-from .graphs import surface_graph
-from .images import (describe, is_gifti, load_mesh, load_surface_data, load_volume,
-                     nibabel_module, path_of, read_data, volume_3d_data)
-from .masks import is_nilearn_object
+from .graphs import adjacency_graph, chain_graph, lattice_graph, surface_graph
+from .images import (describe, is_gifti, is_nilearn_object, load_mesh, load_surface_data,
+                     load_volume, nibabel_module, path_of, read_data, volume_3d_data)
 
 __all__ = [
+    "ACCEPTED_MASKS",
+    "GraphLayout",
     "SurfaceLayout",
     "VolumeLayout",
-    "as_list",
-    "compute_mask",
-    "images_to_array",
+    "feature_space",
     "layout_of_estimator",
+    "mask_img_layout",
     "mask_layout",
-    "read_images",
-    "resolve_layout",
-    "scan_counts",
-    "scan_names",
     "surface_layout",
 ]
 
@@ -58,7 +65,7 @@ def _check_same_grid(img, what, layout):
                          f"(by up to {difference:.4g} mm); they must be on the same grid")
 
 
-def _volume_count(img, what):
+def volume_count(img, what):
     """Number of volumes of a 3-D (1) or 4-D image; other shapes are errors."""
     shape = tuple(img.shape)
     if len(shape) == 4:
@@ -68,7 +75,7 @@ def _volume_count(img, what):
     raise InputError(f"{describe(img, what)} must be a 3-D or 4-D image, got shape {shape}")
 
 
-def _volume_blocks(img, n_volumes, what, start=0, stop=None):
+def volume_blocks(img, n_volumes, what, start=0, stop=None):
     """The data of a loaded volume image as 4-D blocks of a few volumes:
     volumes ``start`` to ``stop`` (default: all)."""
     stop = n_volumes if stop is None else stop
@@ -90,21 +97,40 @@ class VolumeLayout:
     affine : ndarray, shape (4, 4)
     source : str, default="the mask"
         What the grid came from, for error messages.
+    image : nibabel image or ndarray, optional
+        What the mask came from, kept as the estimator's ``mask_img_``.
     """
 
     mask: np.ndarray
     affine: np.ndarray
     source: str = "the mask"
+    image: object = None
 
     @property
     def n_features(self):
         return int(np.count_nonzero(self.mask))
 
+    @property
+    def graph(self):
+        """The 6-connected lattice of the in-mask voxels."""
+        return lattice_graph(self.mask)
+
+    @property
+    def mask_img_(self):
+        """The fitted ``mask_img_``: the image (or array) the mask came
+        from, else a uint8 ``Nifti1Image`` of the mask."""
+        if self.image is not None:
+            return self.image
+        return nibabel_module().Nifti1Image(self.mask.astype(np.uint8), self.affine)
+
+    def require_images(self):
+        """Nothing to check: a volume layout reads and writes NIfTI images."""
+
     def n_scans(self, img, what):
         """Check that ``img`` is a 3-D/4-D image on the mask's grid (reading
         its header only); return its number of volumes."""
         img = load_volume(img, what)
-        n = _volume_count(img, what)
+        n = volume_count(img, what)
         _check_same_grid(img, what, self)
         return n
 
@@ -117,7 +143,7 @@ class VolumeLayout:
         img = load_volume(img, what)
         n = self.n_scans(img, what)
         first = start
-        for block in _volume_blocks(img, n, what, start, stop):
+        for block in volume_blocks(img, n, what, start, stop):
             rows = block[self.mask].T
             if not np.isfinite(rows).all():
                 bad = first + int(np.flatnonzero(~np.isfinite(rows).all(axis=1))[0])
@@ -126,9 +152,6 @@ class VolumeLayout:
             first += rows.shape[0]
             yield rows
 
-    def estimator_params(self):
-        """The ReNA parameters that give this layout's graph."""
-        return {"mask_img": nibabel_module().Nifti1Image(self.mask.astype(np.uint8), self.affine)}
 
     def to_img(self, rows):
         """A NIfTI image with ``rows`` in the mask and 0 elsewhere.
@@ -154,15 +177,24 @@ class SurfaceLayout:
     surface_mask : nilearn SurfaceImage or None
         The mask as a ``SurfaceImage``, when it came as one: images made
         from this layout are then ``SurfaceImage`` objects on its mesh.
+    faces : tuple of ndarray, optional
+        The triangles of each part, when ``meshes`` are not given.
     """
 
     masks: tuple
     meshes: tuple = None
     surface_mask: object = None
+    faces: tuple = None
 
     @property
     def n_features(self):
         return int(sum(np.count_nonzero(m) for m in self.masks))
+
+    @property
+    def parts(self):
+        """(faces, mask, n_vertices) per part, as ``surface_graph`` takes them."""
+        faces = self.faces if self.faces is not None else [f for _, f in self.meshes]
+        return [(f, m, m.shape[0]) for f, m in zip(faces, self.masks)]
 
     def _part_data(self, img, what):
         """(n_vertices, n_scans) per part of a SurfaceImage or a sequence of
@@ -211,12 +243,18 @@ class SurfaceLayout:
             raise InputError(f"{what} has NaN or infinite values inside the mask")
         yield rows
 
-    def estimator_params(self):
-        """The ReNA parameters that give this layout's graph."""
-        if self.surface_mask is not None:
-            return {"mask_img": self.surface_mask}
-        parts = [(faces, mask) for (_, faces), mask in zip(self.meshes, self.masks)]
-        return {"connectivity": surface_graph(parts).to_adjacency()}
+    @property
+    def graph(self):
+        """The triangle sides of each part among its in-mask vertices."""
+        return surface_graph(self.parts)
+
+    @property
+    def mask_img_(self):
+        """The fitted ``mask_img_``: the ``SurfaceImage`` mask, if it came as one."""
+        return self.surface_mask
+
+    def require_images(self):
+        """Nothing to check: a surface layout reads and writes surface data."""
 
     def split(self, rows):
         """Per part, ``rows`` (n_features,) or (n, n_features) spread over the
@@ -280,12 +318,19 @@ def surface_layout(mesh_paths, mask_paths=None):
     return SurfaceLayout(masks, meshes)
 
 
-def _surface_layout_of(surface_img):
-    """A :class:`SurfaceLayout` for a nilearn SurfaceImage mask."""
+def surface_layout_of(surface_img, what="mask_img"):
+    """A :class:`SurfaceLayout` for a nilearn SurfaceImage mask (one sample
+    per part; nonzero = in)."""
     masks, meshes = [], []
     for name, mesh in surface_img.mesh.parts.items():
         values = np.asarray(surface_img.data.parts[name])
-        masks.append((values[:, 0] if values.ndim == 2 else values) != 0)
+        if values.ndim == 2:
+            if values.shape[1] != 1:
+                raise ValueError(
+                    f"{what} is a SurfaceImage with {values.shape[1]} samples in part "
+                    f"'{name}'; a mask must have exactly one")
+            values = values[:, 0]
+        masks.append(values != 0)
         meshes.append((np.asarray(mesh.coordinates), np.asarray(mesh.faces)))
     return SurfaceLayout(tuple(masks), tuple(meshes), surface_img)
 
@@ -294,7 +339,7 @@ def mask_layout(mask_img, what="mask_img"):
     """The layout of a ``mask_img``: a NIfTI path or image (3-D, nonzero =
     in), or a nilearn SurfaceImage. ``what`` names it in error messages."""
     if is_nilearn_object(mask_img) and hasattr(mask_img, "mesh"):
-        return _surface_layout_of(mask_img)
+        return surface_layout_of(mask_img)
     img, data = volume_3d_data(mask_img, what)
     mask = data != 0
     if not mask.any():
@@ -303,174 +348,202 @@ def mask_layout(mask_img, what="mask_img"):
     return VolumeLayout(mask, np.asarray(img.affine, dtype=np.float64))
 
 
+@dataclass(frozen=True, eq=False)
+class GraphLayout:
+    """Features on a graph and nothing else: a ``connectivity`` matrix, a
+    2-D array mask or a 1-D chain. It has no image grid: reading or
+    writing images raises :class:`InputError` saying why (``why``).
+
+    Parameters
+    ----------
+    graph : FeatureGraph
+    mask_img_ : ndarray or None
+        The estimator's fitted ``mask_img_`` (a 2-D array mask, or None).
+    why : str
+        Why there are no images, for the error.
+    """
+
+    graph: object
+    mask_img_: object = None
+    why: str = ("this ReNA was fitted without mask_img (on a connectivity graph or a "
+                "1-D chain): it has no image grid to write to")
+
+    @property
+    def n_features(self):
+        return self.graph.n_nodes
+
+    def require_images(self):
+        raise InputError(self.why)
+
+
 def layout_of_estimator(rena):
-    """The layout of a fitted ReNA's ``mask_img_``."""
-    mask_img = getattr(rena, "mask_img_", None)
-    if mask_img is None:
-        raise InputError("this ReNA was fitted without mask_img (on a connectivity "
-                         "graph or a 1-D chain): it has no image grid to write to")
-    if isinstance(mask_img, np.ndarray):
-        if mask_img.ndim != 3:
-            raise InputError(f"this ReNA was fitted on a {mask_img.ndim}-D array mask; "
-                             "images need a 3-D mask")
-        # A bare array has no affine: voxel coordinates.
-        return VolumeLayout(mask_img, np.eye(4))
-    return mask_layout(mask_img)
+    """The layout of a fitted ReNA, checked to read and write images."""
+    layout = rena.layout_
+    layout.require_images()
+    return layout
 
 
 # --------------------------------------------------------------------------
-# images -> arrays
+# the estimator's mask_img and connectivity
 # --------------------------------------------------------------------------
-def as_list(imgs):
-    """``imgs`` as a non-empty list (a single image or path becomes one item)."""
-    if isinstance(imgs, (str, os.PathLike)) or not hasattr(imgs, "__iter__") \
-            or is_nilearn_object(imgs):
-        return [imgs]
-    imgs = list(imgs)
-    if not imgs:
-        raise InputError("imgs is empty: give at least one image")
-    return imgs
+ACCEPTED_MASKS = (
+    "None, a path (str or pathlib.Path) to a NIfTI image, a nibabel "
+    "Nifti1Image/Nifti2Image, a 2-D or 3-D boolean (or 0/1) numpy array, a "
+    "nilearn SurfaceImage, or a fitted nilearn NiftiMasker or SurfaceMasker"
+)
 
 
-def scan_names(imgs):
-    """How messages name each image: by its path when it has one (added by
-    :func:`_describe`), else by its position in the list."""
-    return ["image" if all(path_of(part) for part in
-                           (img if isinstance(img, (tuple, list)) else [img]))
-            else f"image {i}" for i, img in enumerate(imgs)]
-
-
-def scan_counts(layout, imgs, names):
-    # Headers only: every shape and affine is checked before any data is read.
-    return [layout.n_scans(img, name) for img, name in zip(imgs, names)]
-
-
-def read_rows_into(layout, imgs, out, transform, verbose, desc):
-    """Fill ``out`` row by row with ``transform(rows)`` of each image's blocks."""
-    names = scan_names(imgs)
-    bar = progress_bar(verbose > 0, out.shape[0], desc, "scan")
-    row = 0
-    try:
-        for img, name in zip(imgs, names):
-            for rows in layout.read(img, name):
-                out[row:row + rows.shape[0]] = transform(rows)
-                row += rows.shape[0]
-                bar.update(rows.shape[0])
-    finally:
-        bar.close()
-    return out
-
-
-def read_images(layout, imgs, dtype=np.float32, verbose=0):
-    """The features of ``layout`` in images, one row per scan (see
-    :func:`images_to_array`, which takes a mask instead of a layout)."""
-    imgs = as_list(imgs)
-    n_scans = sum(scan_counts(layout, imgs, scan_names(imgs)))
-    out = np.empty((n_scans, layout.n_features), dtype=float_dtype(dtype))
-    return read_rows_into(layout, imgs, out, lambda rows: rows, verbose, "reading images")
-
-
-def images_to_array(imgs, mask_img, *, dtype=np.float32, verbose=0):
-    """The in-mask values of images, one row per scan.
-
-    Parameters
-    ----------
-    imgs : path, nibabel image, SurfaceImage, or a list of them
-        3-D images give one row, 4-D images one row per volume.
-    mask_img : path or nibabel image of a 3-D mask, or a SurfaceImage mask
-    dtype : float32 or float64, default=float32
-    verbose : int, default=0
-        1 or more shows a progress bar.
-
-    Returns
-    -------
-    ndarray, shape (n_scans, n_features)
-        Columns are the in-mask voxels in C order (as nilearn's maskers).
-    """
-    return read_images(mask_layout(mask_img), imgs, dtype, verbose)
-
-
-def float_dtype(dtype):
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float32, np.float64):
-        raise InputError(f"dtype must be float32 or float64, got {dtype}")
-    return dtype
-
-
-def _border_background(volume):
-    """The background value of a volume: median of its 2-voxel-thick outer
-    shell, NaN if the shell holds NaN (as for nilearn's background masks)."""
-    inner = tuple(slice(2, max(n - 2, 2)) for n in volume.shape)
-    shell = np.ones(volume.shape, dtype=bool)
-    shell[inner] = False
-    values = volume[shell]
-    if values.size == 0 or np.isnan(values).any():
-        return np.nan
-    return float(np.median(values))
-
-
-def compute_mask(imgs, *, verbose=0):
-    """A brain mask computed from the images themselves.
-
-    The background value is the median of the outer 2-voxel shell of the
-    first volume (NaN if that shell holds NaN). A voxel is in the mask if
-    it differs from the background in at least one volume and is finite in
-    every volume. Images are read one at a time.
-
-    Parameters
-    ----------
-    imgs : path or nibabel image, or a list of them (3-D or 4-D, one grid)
-    verbose : int, default=0
-
-    Returns
-    -------
-    nibabel.Nifti1Image
-        uint8, 1 in the mask, on the grid of the images.
-    """
-    imgs = as_list(imgs)
-    names = scan_names(imgs)
-    first = load_volume(imgs[0], names[0])
-    _volume_count(first, names[0])
-    grid = VolumeLayout(np.ones(first.shape[:3], dtype=bool),
-                        np.asarray(first.affine, dtype=np.float64), "the first image")
-    counts = scan_counts(grid, imgs, names)
-    differs = np.zeros(grid.mask.shape, dtype=bool)
-    finite = np.ones(grid.mask.shape, dtype=bool)
-    background = None
-    bar = progress_bar(verbose > 0, sum(counts), "computing mask", "scan")
-    try:
-        for img, name, n in zip(imgs, names, counts):
-            for block in _volume_blocks(load_volume(img, name), n, name):
-                if background is None:
-                    background = _border_background(block[..., 0])
-                finite &= np.isfinite(block).all(axis=-1)
-                differs |= (block != background).any(axis=-1)
-                bar.update(block.shape[-1])
-    finally:
-        bar.close()
-    mask = differs & finite
-    if not mask.any():
-        raise InputError(f"no voxel of the images differs from their background value "
-                         f"({background:g}) while being finite; give a mask")
-    return nibabel_module().Nifti1Image(mask.astype(np.uint8), grid.affine)
-
-
-def resolve_layout(imgs, mask_img=None, verbose=0):
-    """The layout for ``imgs``: ``mask_img``'s, or a mask computed from
-    the images (volumes) or all vertices of their mesh (``SurfaceImage``)."""
-    if mask_img is not None:
-        return mask_layout(mask_img)
-    first = as_list(imgs)[0]
-    if is_nilearn_object(first) and hasattr(first, "mesh"):
-        return _surface_layout_of(_all_vertices_mask(first))
-    return mask_layout(compute_mask(imgs, verbose=verbose))
-
-
-def _all_vertices_mask(surface_img):
-    """A SurfaceImage mask with every vertex of ``surface_img``'s mesh in,
-    as nilearn's SurfaceMasker uses when given none."""
+def _nilearn_kind(obj):
+    """'surface_image', 'surface_masker', 'nifti_masker' or None."""
+    if not is_nilearn_object(obj) or "nilearn" not in sys.modules:
+        return None
     from nilearn.surface import SurfaceImage
 
-    data = {name: np.ones(mesh.n_vertices, dtype=bool)
-            for name, mesh in surface_img.mesh.parts.items()}
-    return SurfaceImage(mesh=surface_img.mesh, data=data)
+    if isinstance(obj, SurfaceImage):
+        return "surface_image"
+    from nilearn.maskers import SurfaceMasker
+
+    if isinstance(obj, SurfaceMasker):
+        return "surface_masker"
+    if hasattr(obj, "mask_img") and hasattr(obj, "fit") and hasattr(obj, "transform"):
+        return "nifti_masker"
+    return None
+
+
+def _fitted_masker_mask(masker):
+    mask = getattr(masker, "mask_img_", None)
+    if mask is None:
+        raise ValueError(
+            f"mask_img is a {type(masker).__name__} that has not been fitted; "
+            "fit it first (its mask_img_ is used)"
+        )
+    return mask
+
+
+def _volume_mask_array(img):
+    """Boolean in-mask array of a nibabel image (2-D, 3-D, or 4-D with one volume)."""
+    data = np.asanyarray(img.dataobj)
+    if data.ndim == 4:
+        if data.shape[3] != 1:
+            raise ValueError(
+                f"mask_img is 4-D with {data.shape[3]} volumes, shape {data.shape}; "
+                "a mask must have exactly one volume"
+            )
+        data = data[..., 0]
+    if data.ndim not in (2, 3):
+        raise ValueError(f"mask_img must be a 2-D or 3-D image, got shape {data.shape}")
+    return data != 0
+
+
+def _load_nifti(path):
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"mask_img: no such file: '{path}'")
+    try:
+        img = nibabel_module().load(str(path))
+    except Exception as exc:  # nibabel raises several types for bad files
+        raise ValueError(f"mask_img: '{path}' is not a readable NIfTI image ({exc})") from exc
+    if not hasattr(img, "dataobj") or not hasattr(img, "affine"):
+        raise ValueError(f"mask_img: '{path}' is not a volume image")
+    return img
+
+
+def _array_mask(arr):
+    arr = np.asarray(arr)
+    if arr.ndim not in (2, 3):
+        raise ValueError(
+            f"mask_img as an array must be 2-D (image) or 3-D (volume), got shape {arr.shape}"
+        )
+    if arr.dtype != bool:
+        if not np.issubdtype(arr.dtype, np.number) or not np.isin(arr, (0, 1)).all():
+            raise ValueError(
+                "mask_img as an array must be boolean or contain only 0 and 1; "
+                f"got dtype {arr.dtype}" + (
+                    f" with values {np.unique(arr)[:5].tolist()}..."
+                    if np.issubdtype(arr.dtype, np.number) else ""
+                )
+            )
+    return arr != 0
+
+
+def _is_nibabel_image(obj):
+    if "nibabel" not in sys.modules:
+        return False
+    from nibabel.spatialimages import SpatialImage
+
+    return isinstance(obj, SpatialImage)
+
+
+def _grid_layout(mask, affine, image):
+    """A 3-D mask: a :class:`VolumeLayout`; a 2-D one: graph only."""
+    if not mask.any():
+        raise ValueError(f"mask_img has no in-mask voxel (shape {mask.shape}, all zero)")
+    if mask.ndim == 3:
+        return VolumeLayout(mask, affine, "mask_img", image)
+    return GraphLayout(lattice_graph(mask), image,
+                       f"this ReNA was fitted on a {mask.ndim}-D mask; images need a 3-D mask")
+
+
+def mask_img_layout(mask_img):
+    """The layout of the estimator's ``mask_img`` (not None; see
+    :data:`ACCEPTED_MASKS`, or a layout, returned as is)."""
+    if isinstance(mask_img, (VolumeLayout, SurfaceLayout, GraphLayout)):
+        return mask_img
+    kind = _nilearn_kind(mask_img)
+    if kind in ("surface_masker", "nifti_masker"):
+        mask_img = _fitted_masker_mask(mask_img)
+        kind = _nilearn_kind(mask_img)
+    if kind == "surface_image":
+        layout = surface_layout_of(mask_img)
+        if layout.n_features == 0:
+            raise ValueError("mask_img has no in-mask vertex")
+        return layout
+    if isinstance(mask_img, (str, Path)):
+        mask_img = _load_nifti(mask_img)
+    if _is_nibabel_image(mask_img):
+        affine = np.asarray(mask_img.affine, dtype=np.float64)
+        return _grid_layout(_volume_mask_array(mask_img), affine, mask_img)
+    if isinstance(mask_img, np.ndarray):
+        mask = _array_mask(mask_img)
+        # A bare array has no affine: voxel coordinates.
+        return _grid_layout(mask, np.eye(4), mask)
+    raise TypeError(f"mask_img must be {ACCEPTED_MASKS}; got a {type(mask_img).__name__}")
+
+
+def feature_space(mask_img, connectivity, n_features):
+    """The layout of ``n_features`` columns given the estimator's
+    ``mask_img`` (see :data:`ACCEPTED_MASKS`, or a layout) and
+    ``connectivity`` (a square matrix whose nonzero pattern is the graph):
+    a 1-D chain when both are None.
+
+    Raises the errors of the interface: both given, sizes that do not
+    match the number of features, a mask of the wrong type or empty.
+    """
+    if mask_img is not None and connectivity is not None:
+        raise ValueError(
+            "mask_img and connectivity are mutually exclusive; got both "
+            f"(mask_img a {type(mask_img).__name__}, connectivity a "
+            f"{type(connectivity).__name__})"
+        )
+    if connectivity is not None:
+        shape = getattr(connectivity, "shape", None)
+        if shape is None:
+            connectivity = np.asarray(connectivity)
+            shape = connectivity.shape
+        if len(shape) != 2 or shape[0] != shape[1]:
+            raise ValueError(f"connectivity must be a square matrix, got shape {tuple(shape)}")
+        if shape[0] != n_features:
+            raise ValueError(
+                f"connectivity has shape {tuple(shape)} but X has {n_features} features; "
+                f"expected ({n_features}, {n_features})"
+            )
+        return GraphLayout(adjacency_graph(connectivity))
+    if mask_img is None:
+        return GraphLayout(chain_graph(n_features))
+    layout = mask_img_layout(mask_img)
+    if layout.n_features != n_features:
+        raise ValueError(
+            f"mask_img has {layout.n_features} in-mask voxels/vertices but X has "
+            f"{n_features} features; they must be equal"
+        )
+    return layout

@@ -18,8 +18,9 @@ from .errors import InputError
 from .estimator import ReNA
 from .images import (describe, is_gifti, load_image, load_surface_data, nibabel_module,
                      volume_3d_data)
-from .layouts import (SurfaceLayout, VolumeLayout, as_list, float_dtype, layout_of_estimator,
-                      read_images, read_rows_into, resolve_layout, scan_counts, scan_names)
+from .layouts import SurfaceLayout, VolumeLayout, layout_of_estimator
+from .reading import (as_list, float_dtype, read_images, read_rows_into, resolve_layout,
+                      scan_counts, scan_names)
 
 __all__ = [
     "Parcellation",
@@ -46,7 +47,7 @@ def fit_layout(X, layout, n_clusters=2, *, progress=False, **params):
         graph = {"connectivity": params.pop("connectivity")}
     else:
         params.pop("connectivity", None)
-        graph = layout.estimator_params()
+        graph = {"mask_img": layout}   # the layout itself: its graph, no round trip
     rena = ReNA(n_clusters=n_clusters, **graph, **params)
     with fit_progress(progress, X.shape[1], min(n_clusters, X.shape[1])):
         rena.fit(X)

@@ -127,7 +127,8 @@ def _read(args, session, progress):
     """The layout (from --mesh, --mask, or a mask computed from the
     images), the images grouped as the layout reads them, the data (a lazy
     Dask array with --dask) and how it was read, in words."""
-    from ..layouts import compute_mask, mask_layout, read_images, surface_layout
+    from ..layouts import mask_layout, surface_layout
+    from ..reading import compute_mask, read_images
 
     start = time.perf_counter()
     if args.mesh is not None:
