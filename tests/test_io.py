@@ -238,6 +238,27 @@ def test_fit_images_equals_fit_on_the_array(volume_files):
     np.testing.assert_array_equal(rena.labels_, reference.labels_)
     assert rena.n_clusters_ == 12
     assert isinstance(rena.mask_img_, nibabel.Nifti1Image)
+    # The layout is the estimator's mask_img, kept as layout_ (no image
+    # made and parsed again), and the reference's layout has the same graph.
+    assert isinstance(rena.mask_img, layouts.VolumeLayout)
+    assert rena.layout_ is rena.mask_img
+    for name in ("u", "v"):
+        np.testing.assert_array_equal(getattr(rena.layout_.graph, name),
+                                      getattr(reference.layout_.graph, name))
+    np.testing.assert_array_equal(np.asarray(rena.mask_img_.dataobj) != 0,
+                                  np.asarray(reference.mask_img_.dataobj) != 0)
+
+
+def test_an_estimator_without_an_image_grid_says_so():
+    X = np.random.default_rng(0).standard_normal((3, 12))
+    rena = ReNA(n_clusters=4).fit(X)
+    assert isinstance(rena.layout_, layouts.GraphLayout) and rena.mask_img_ is None
+    with pytest.raises(InputError, match="^this ReNA was fitted without mask_img"):
+        fio.labels_to_img(rena)
+    flat = ReNA(np.ones((3, 4), bool), n_clusters=4).fit(X)
+    with pytest.raises(InputError, match="^this ReNA was fitted on a 2-D mask; images "
+                                         "need a 3-D mask$"):
+        fio.labels_to_img(flat)
 
 
 def test_fit_images_computes_the_mask_when_none_is_given(volume_files):

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from scipy import sparse
 
+from fastrena import ReNA
 from fastrena.graphs import adjacency_graph, chain_graph, lattice_graph, surface_graph
 from fastrena.layouts import feature_space, mask_img_layout
 
@@ -317,11 +318,17 @@ def test_fitted_nifti_masker_with_computed_mask():
 
 def test_unfitted_nifti_masker(mask3d):
     from nilearn.maskers import NiftiMasker
+    from sklearn.exceptions import NotFittedError
 
+    # One that carries its own mask_img (as sklearn.clone makes of a fitted
+    # one) is fitted on the spot, as a copy: the user's stays unfitted.
     masker = NiftiMasker(mask_img=nib.Nifti1Image(mask3d.astype(np.uint8), AFFINE))
-    with pytest.raises(ValueError, match="NiftiMasker that has not been fitted"):
-        resolve_mask(masker)
-    with pytest.raises(ValueError, match="not been fitted"):
+    graph, mask_img_ = resolve_mask(masker)
+    assert_same_graph(graph, lattice_graph(mask3d))
+    np.testing.assert_array_equal(np.asarray(mask_img_.dataobj) != 0, mask3d)
+    assert not hasattr(masker, "mask_img_")
+    with pytest.raises(NotFittedError, match="^mask_img is a NiftiMasker that has not been "
+                                             "fitted and has no mask_img of its own"):
         resolve_mask(NiftiMasker())
 
 
@@ -465,9 +472,13 @@ def test_fitted_surface_masker():
 
 def test_unfitted_surface_masker():
     from nilearn.maskers import SurfaceMasker
+    from sklearn.exceptions import NotFittedError
 
-    with pytest.raises(ValueError, match="SurfaceMasker that has not been fitted"):
-        resolve_mask(SurfaceMasker(mask_img=_surface_mask()))
+    mask = _surface_mask()
+    graph, _ = resolve_mask(SurfaceMasker(mask_img=mask))
+    assert_same_graph(graph, resolve_mask(mask)[0])
+    with pytest.raises(NotFittedError, match="SurfaceMasker that has not been fitted"):
+        resolve_mask(SurfaceMasker())
 
 
 # ---------------------------------------------------------------------------
@@ -566,3 +577,17 @@ def test_resolve_graph_propagates_mask_errors(tmp_path):
         resolve_graph(tmp_path / "nope.nii", None, 3)
     with pytest.raises(ValueError, match="no in-mask"):
         resolve_graph(np.zeros((2, 2, 2), bool), None, 0)
+
+
+def test_a_fitted_masker_survives_sklearn_clone(mask3d):
+    # GridSearchCV and hidimstat's clustered inference clone the estimator,
+    # which leaves an unfitted copy of the masker.
+    from nilearn.maskers import NiftiMasker
+    from sklearn.base import clone
+
+    masker = NiftiMasker(nib.Nifti1Image(mask3d.astype(np.uint8), AFFINE)).fit()
+    X = np.random.default_rng(0).standard_normal((6, int(mask3d.sum())))
+    reference = ReNA(masker, n_clusters=7).fit(X)
+    cloned = clone(ReNA(masker, n_clusters=7))
+    assert not hasattr(cloned.mask_img, "mask_img_")
+    np.testing.assert_array_equal(cloned.fit(X).labels_, reference.labels_)

@@ -328,13 +328,19 @@ def test_fitted_surface_masker_is_accepted(sphere_partial):
     assert fast.mask_img_ is masker.mask_img_
 
 
-def test_unfitted_surface_masker_is_rejected(sphere_partial):
-    masker = SurfaceMasker(sphere_partial.mask_img)
+def test_unfitted_surface_masker_with_a_mask_is_fitted_on_the_spot(sphere_partial):
+    from sklearn.base import clone
+
+    fitted = SurfaceMasker(sphere_partial.mask_img).fit()
+    reference = ReNA(fitted, n_clusters=5).fit(sphere_partial.X)
+    # sklearn.clone (GridSearchCV, hidimstat) leaves an unfitted masker.
+    cloned = clone(ReNA(fitted, n_clusters=5)).fit(sphere_partial.X)
+    np.testing.assert_array_equal(cloned.labels_, reference.labels_)
     with pytest.raises(ValueError) as excinfo:
-        ReNA(masker, n_clusters=5).fit(sphere_partial.X)
+        ReNA(SurfaceMasker(), n_clusters=5).fit(sphere_partial.X)
     assert str(excinfo.value) == (
-        "mask_img is a SurfaceMasker that has not been fitted; fit it first "
-        "(its mask_img_ is used)")
+        "mask_img is a SurfaceMasker that has not been fitted and has no mask_img of its "
+        "own; fit it first (its mask_img_ is used), or give it a mask_img")
 
 
 @pytest.mark.filterwarnings("ignore:boolean values for 'standardize':FutureWarning")

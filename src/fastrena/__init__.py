@@ -14,6 +14,7 @@ from .graphs import (
     mesh_graph,
     surface_graph,
 )
+from .nilearn_patch import is_nilearn_patched, nilearn_patched, patch_nilearn, unpatch_nilearn
 
 __version__ = "0.1.0"
 
@@ -24,8 +25,12 @@ __all__ = [
     "agglomerate",
     "chain_graph",
     "graph_from_edges",
+    "is_nilearn_patched",
     "lattice_graph",
     "mesh_graph",
+    "nilearn_patched",
+    "patch_nilearn",
     "recursive_neighbor_agglomeration",
     "surface_graph",
+    "unpatch_nilearn",
 ]

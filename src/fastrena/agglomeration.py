@@ -16,6 +16,7 @@ from sklearn.utils._param_validation import validate_params
 
 from . import _kernels, arrays
 from ._validation import LINKAGES, constraints_of
+from .arrays import expand_clusters
 from .backends import backend_of
 from .graphs import FeatureGraph
 from .layouts import feature_space
@@ -27,6 +28,7 @@ __all__ = [
     "agglomerate",
     "cluster_means",
     "edge_weights",
+    "expand_clusters",
     "nearest_neighbor_merge",
     "recursive_neighbor_agglomeration",
 ]

@@ -5,6 +5,7 @@ import os
 import warnings
 
 import numpy as np
+from joblib import Memory
 from sklearn.cluster import FeatureAgglomeration
 from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted, check_memory
@@ -19,22 +20,28 @@ __all__ = ["ReNA"]
 
 
 
-def _cached_agglomerate(memory, memory_level, X):
-    """``agglomerate``, cached by joblib when asked to (``verbose``,
-    ``on_level`` and ``on_step`` are not part of the cache key)."""
+def _memory(memory, memory_level, X):
+    """The joblib ``Memory`` a fit caches in (nilearn's ``memory_``): one
+    without a location (no caching) unless ``memory`` is set, ``memory_level``
+    >= 1 and X is an array."""
     if memory_level < 1 or memory is None:
         # Before check_memory: joblib creates the cache folder on sight.
-        return agglomerate
+        return Memory(location=None, verbose=0)
     if is_dask_array(X):
         # joblib would hash the task graph (file names), not the data: a
         # changed file would give a stale fit. Hashing the data would read it.
         warnings.warn("memory is not used when X is a dask array (its values cannot "
                       "be hashed without reading them all): this fit is not cached",
                       UserWarning, stacklevel=3)
-        return agglomerate
+        return Memory(location=None, verbose=0)
     if isinstance(memory, os.PathLike):
         memory = os.fspath(memory)
-    memory = check_memory(memory)
+    return check_memory(memory)
+
+
+def _cached(memory):
+    """``agglomerate``, cached in ``memory`` if it has a location
+    (``verbose``, ``on_level`` and ``on_step`` are not part of the key)."""
     if getattr(memory, "location", None) is None:
         return agglomerate
     return memory.cache(agglomerate, ignore=["verbose", "on_level", "on_step"])
@@ -115,6 +122,11 @@ class ReNA(FeatureAgglomeration):
         Only when ``X`` has string column names.
     mask_img_ : nibabel image, ndarray, SurfaceImage or None
         The mask used.
+    layout_ : VolumeLayout, SurfaceLayout or GraphLayout
+        The feature space: the graph, and how images are read and written
+        (see :mod:`fastrena.layouts`). ``mask_img`` may itself be a layout.
+    memory_ : joblib.Memory
+        Where the fit was cached (no location: not cached), as nilearn's.
 
     Examples
     --------
@@ -180,7 +192,8 @@ class ReNA(FeatureAgglomeration):
         self.mask_img_ = self.layout_.mask_img_
         graph = self.layout_.graph
         k = effective_n_clusters(n_clusters, X.shape[1])
-        run = _cached_agglomerate(self.memory, self.memory_level, X)
+        self.memory_ = _memory(self.memory, self.memory_level, X)
+        run = _cached(self.memory_)
         result = run(X, graph, k, n_iter, float(self.threshold), int(self.verbose),
                      on_level=LEVEL_CALLBACK.get(), check_values=True,
                      linkage=self.linkage, on_step=STEP_CALLBACK.get())

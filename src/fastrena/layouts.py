@@ -87,7 +87,7 @@ def volume_blocks(img, n_volumes, what, start=0, stop=None):
             yield read_data(img, what, (..., slice(first, min(first + step, stop))))
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class VolumeLayout:
     """Features are the in-mask voxels of a 3-D grid, in C order.
 
@@ -109,6 +109,10 @@ class VolumeLayout:
     @property
     def n_features(self):
         return int(np.count_nonzero(self.mask))
+
+    def __repr__(self):
+        shape = "x".join(map(str, self.mask.shape))
+        return f"VolumeLayout({self.n_features} voxels of a {shape} grid)"
 
     @property
     def graph(self):
@@ -165,7 +169,7 @@ class VolumeLayout:
         return nibabel_module().Nifti1Image(grid, self.affine)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class SurfaceLayout:
     """Features are the in-mask vertices of mesh parts (hemispheres), part
     after part, in vertex order.
@@ -189,6 +193,10 @@ class SurfaceLayout:
     @property
     def n_features(self):
         return int(sum(np.count_nonzero(m) for m in self.masks))
+
+    def __repr__(self):
+        return (f"SurfaceLayout({self.n_features} vertices of "
+                f"{len(self.masks)} part{'s' if len(self.masks) != 1 else ''})")
 
     @property
     def parts(self):
@@ -348,7 +356,7 @@ def mask_layout(mask_img, what="mask_img"):
     return VolumeLayout(mask, np.asarray(img.affine, dtype=np.float64))
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class GraphLayout:
     """Features on a graph and nothing else: a ``connectivity`` matrix, a
     2-D array mask or a 1-D chain. It has no image grid: reading or
@@ -367,6 +375,9 @@ class GraphLayout:
     mask_img_: object = None
     why: str = ("this ReNA was fitted without mask_img (on a connectivity graph or a "
                 "1-D chain): it has no image grid to write to")
+
+    def __repr__(self):
+        return f"GraphLayout({self.graph.n_nodes} nodes, {self.graph.u.shape[0]} edges)"
 
     @property
     def n_features(self):
@@ -411,13 +422,23 @@ def _nilearn_kind(obj):
 
 
 def _fitted_masker_mask(masker):
+    """The mask of a nilearn masker: its ``mask_img_``; for an unfitted
+    masker that carries its own ``mask_img`` (scikit-learn's ``clone``,
+    which GridSearchCV and hidimstat call, gives one), that of a fitted
+    copy (the user's masker is left as it is)."""
     mask = getattr(masker, "mask_img_", None)
-    if mask is None:
-        raise ValueError(
-            f"mask_img is a {type(masker).__name__} that has not been fitted; "
-            "fit it first (its mask_img_ is used)"
-        )
-    return mask
+    if mask is not None:
+        return mask
+    if getattr(masker, "mask_img", None) is not None:
+        from sklearn.base import clone
+
+        return clone(masker).fit().mask_img_
+    from sklearn.exceptions import NotFittedError
+
+    raise NotFittedError(
+        f"mask_img is a {type(masker).__name__} that has not been fitted and has no "
+        "mask_img of its own; fit it first (its mask_img_ is used), or give it a mask_img"
+    )
 
 
 def _volume_mask_array(img):
@@ -507,7 +528,10 @@ def mask_img_layout(mask_img):
         mask = _array_mask(mask_img)
         # A bare array has no affine: voxel coordinates.
         return _grid_layout(mask, np.eye(4), mask)
-    raise TypeError(f"mask_img must be {ACCEPTED_MASKS}; got a {type(mask_img).__name__}")
+    # nilearn's words for this error (code and tests match them), then ours.
+    raise TypeError(f"The mask image should be a Niimg-like object, a SurfaceImage object "
+                    f"or a SurfaceMasker. Instead a {type(mask_img).__name__} object was "
+                    f"provided: mask_img must be {ACCEPTED_MASKS}")
 
 
 def feature_space(mask_img, connectivity, n_features):
