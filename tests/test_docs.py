@@ -109,3 +109,9 @@ def test_the_package_has_no_import_cycle():
     for module in sorted(edges):
         if module not in state:
             visit(module, [])
+
+
+def test_no_module_is_over_600_lines():
+    long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > 600}
+    assert long == {}

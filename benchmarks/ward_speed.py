@@ -1,0 +1,83 @@
+"""``linkage="ward"`` fit time over the default linkage's (issue 13, point 3:
+target <= 3x at 2 mm x 100 samples).
+
+    python benchmarks/ward_speed.py                 # ~2 min on 2 cores
+    python benchmarks/ward_speed.py --repeats 7
+
+nilearn's MNI152 2 mm brain mask (235,375 voxels), 100 samples of smooth
+noise (sigma = 2 voxels), float32 and float64, K = N/100, N/50 and N/20:
+``ReNA(mask, n_clusters=K, linkage=...)`` for both linkages, the two runs
+alternated round after round after one warm-up each (median of
+``--repeats`` rounds). Prints one table and writes
+``results/ward_speed.json``.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from case import alternate  # noqa: E402
+from data import mni_mask, smooth_signals  # noqa: E402
+
+TARGET = 3.0
+FRACTIONS = (0.01, 0.02, 0.05)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="alternated rounds per comparison (default: 5)")
+    parser.add_argument("--out", default=str(HERE / "results"),
+                        help="folder for ward_speed.json (default: benchmarks/results)")
+    args = parser.parse_args(argv)
+    from fastrena import ReNA
+
+    load_before = os.getloadavg()[0]
+    if load_before > 0.5:
+        print(f"warning: load average {load_before:.1f} before starting: other processes "
+              "share the cores, timings will be noisy")
+    start = time.perf_counter()
+    mask_img, mask = mni_mask(2)
+    rows = []
+    for dtype in (np.float32, np.float64):
+        X = smooth_signals(mask, 100, dtype=dtype)
+        for fraction in FRACTIONS:
+            k = int(round(fraction * X.shape[1]))
+
+            def fit(linkage, k=k, X=X):
+                return lambda: ReNA(mask_img, n_clusters=k, linkage=linkage).fit(X)
+
+            funcs = {"default": fit("nilearn"), "ward": fit("ward")}
+            for func in funcs.values():
+                func()
+            runs = alternate(funcs, args.repeats)
+            ratio = runs["ward"]["median"] / runs["default"]["median"]
+            rows.append({"dtype": np.dtype(dtype).name, "K": k, "ratio": ratio,
+                         "target": TARGET, "runs": runs})
+            print(f"{np.dtype(dtype).name} K={k}: ward {runs['ward']['median']:.3f} s / "
+                  f"default {runs['default']['median']:.3f} s = {ratio:.2f}", flush=True)
+    print()
+    print("| dtype | K | ward / default fit time | target | status |")
+    print("|---|---|---|---|---|")
+    for row in rows:
+        status = "PASS" if row["ratio"] <= TARGET else "FAIL"
+        print(f"| {row['dtype']} | {row['K']} | {row['ratio']:.2f} | <= {TARGET:g} | {status} |")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    result = {"date": time.strftime("%Y-%m-%d %H:%M:%S"),
+              "wall_seconds": time.perf_counter() - start,
+              "load_average_before": load_before, "load_average_after": os.getloadavg()[0],
+              "repeats": args.repeats, "rows": rows}
+    (out / "ward_speed.json").write_text(json.dumps(result, indent=1))
+    print(f"\n{time.perf_counter() - start:.0f} s; wrote {out / 'ward_speed.json'}")
+
+
+if __name__ == "__main__":
+    main()
