@@ -587,7 +587,7 @@ def test_a_fitted_masker_survives_sklearn_clone(mask3d):
 
     masker = NiftiMasker(nib.Nifti1Image(mask3d.astype(np.uint8), AFFINE)).fit()
     X = np.random.default_rng(0).standard_normal((6, int(mask3d.sum())))
-    reference = ReNA(masker, n_clusters=7).fit(X)
-    cloned = clone(ReNA(masker, n_clusters=7))
+    reference = ReNA(masker, n_clusters=12).fit(X)
+    cloned = clone(ReNA(masker, n_clusters=12))
     assert not hasattr(cloned.mask_img, "mask_img_")
     np.testing.assert_array_equal(cloned.fit(X).labels_, reference.labels_)
