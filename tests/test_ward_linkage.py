@@ -450,3 +450,18 @@ def test_bad_linkage_is_named(bad):
                            match=rf"^The 'linkage' parameter of {caller} must be one of "
                                  rf"'nilearn', 'ward'\. Got {re.escape(repr(bad))} instead\.$"):
             fit()
+
+
+def test_out_of_budget_candidates_come_in_the_heaps_order():
+    # Past its budget, greedy_ward merges what is left in the order the heap
+    # would pop it, (cost, a, b), by one sort instead of a pop each.
+    from fastrena._kernels.ward import _in_heap_order
+
+    rng = np.random.default_rng(7)
+    heap = np.zeros((500, 5))
+    heap[:, 0] = rng.integers(0, 6, 500) / 4          # many tied costs
+    heap[:, 1] = rng.integers(0, 20, 500)
+    heap[:, 2] = heap[:, 1] + rng.integers(1, 5, 500)
+    size = 437
+    expected = sorted(range(size), key=lambda i: (heap[i, 0], heap[i, 1], heap[i, 2], i))
+    np.testing.assert_array_equal(_in_heap_order(heap, size), expected)

@@ -178,6 +178,19 @@ def _sift_down(heap, i, last):
 
 
 @njit(cache=True)
+def _in_heap_order(heap, size):
+    """The indices of the first ``size`` heap entries in the order the heap
+    pops them, (key, a, b): three stable sorts, least significant first."""
+    column = np.empty(size, dtype=np.float64)
+    order = np.arange(size)
+    for field in (_B, _A, _KEY):
+        for i in range(size):
+            column[i] = heap[order[i], field]
+        order = order[np.argsort(column, kind="mergesort")]
+    return order
+
+
+@njit(cache=True)
 def _ward_cost(M, sizes, a, b):
     d = 0.0
     for s in range(M.shape[1]):
@@ -260,7 +273,8 @@ def greedy_ward(M, sizes, u, v, rep, height, budget, below, n_wanted):
     n_below = 0
     visits = 0
     lazy = np.zeros(n, dtype=np.bool_)
-    while size > 0:
+    settled = False
+    while size > 0 and visits <= budget:
         size = _heap_pop(heap, size)
         cost = heap[size, _KEY]
         a = np.int64(heap[size, _A])
@@ -268,36 +282,30 @@ def greedy_ward(M, sizes, u, v, rep, height, budget, below, n_wanted):
         while n_below < below.shape[0] and below[n_below] <= cost:
             n_below += 1
         if n_below + n_merges >= n_wanted:
+            settled = True
             break
-        if visits <= budget:
-            if version[a] != heap[size, _VA] or version[b] != heap[size, _VB]:
-                # A stale cost: one end has merged since. A fresh entry
-                # was pushed then, unless that merge was a big cluster's
-                # (lazy): then re-cost now, and back in line.
-                a = find_root(parent, a)
-                b = find_root(parent, b)
-                if a == b or not (lazy[a] or lazy[b]):
-                    continue
-                lo = min(a, b)
-                hi = max(a, b)
-                cost = _ward_cost(M, sizes, lo, hi)
-                visits += 1
-                if size > 0 and not _goes_first(cost, lo, hi, heap):
-                    size = _heap_push(heap, size, cost, lo, hi, version[lo], version[hi])
-                    continue
-                # It would come straight back to the top: merge it now.
-                a, b = lo, hi
-                while n_below < below.shape[0] and below[n_below] <= cost:
-                    n_below += 1
-                if n_below + n_merges >= n_wanted:
-                    break
-        else:
-            # Out of budget: merge along the remaining candidates as they
-            # come, whatever their ends have become.
+        if version[a] != heap[size, _VA] or version[b] != heap[size, _VB]:
+            # A stale cost: one end has merged since. A fresh entry
+            # was pushed then, unless that merge was a big cluster's
+            # (lazy): then re-cost now, and back in line.
             a = find_root(parent, a)
             b = find_root(parent, b)
-            if a == b:
+            if a == b or not (lazy[a] or lazy[b]):
                 continue
+            lo = min(a, b)
+            hi = max(a, b)
+            cost = _ward_cost(M, sizes, lo, hi)
+            visits += 1
+            if size > 0 and not _goes_first(cost, lo, hi, heap):
+                size = _heap_push(heap, size, cost, lo, hi, version[lo], version[hi])
+                continue
+            # It would come straight back to the top: merge it now.
+            a, b = lo, hi
+            while n_below < below.shape[0] and below[n_below] <= cost:
+                n_below += 1
+            if n_below + n_merges >= n_wanted:
+                settled = True
+                break
         if a > b:
             a, b = b, a
         h = max(cost, max(height[a], height[b]))
@@ -346,4 +354,27 @@ def greedy_ward(M, sizes, u, v, rep, height, budget, below, n_wanted):
         degree[b] = 0
         for k in range(new_start, used):
             mark[pool[k]] = -1
+    if not settled and size > 0:
+        # Out of budget: the remaining candidates merge in the order of their
+        # last known costs, whatever their ends have become. One sort of
+        # what is left (n log n, as the pops were) instead of a pop each.
+        for idx in _in_heap_order(heap, size):
+            cost = heap[idx, _KEY]
+            while n_below < below.shape[0] and below[n_below] <= cost:
+                n_below += 1
+            if n_below + n_merges >= n_wanted:
+                break
+            a = find_root(parent, np.int64(heap[idx, _A]))
+            b = find_root(parent, np.int64(heap[idx, _B]))
+            if a == b:
+                continue
+            if a > b:
+                a, b = b, a
+            h = max(cost, max(height[a], height[b]))
+            first[n_merges] = rep[a]
+            second[n_merges] = rep[b]
+            heights[n_merges] = h
+            n_merges += 1
+            parent[b] = a
+            height[a] = h
     return first[:n_merges].copy(), second[:n_merges].copy(), heights[:n_merges].copy()
