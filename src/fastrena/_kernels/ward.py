@@ -178,6 +178,18 @@ def _sift_down(heap, i, last):
 
 
 @njit(cache=True)
+def _keep_merge(a, b, cost, k, parent, rep, height, first, second, heights):
+    """Merge b into a (a < b) as merge number k: its two features and its
+    height (its cost, raised to the heights beneath it)."""
+    h = max(cost, max(height[a], height[b]))
+    first[k] = rep[a]
+    second[k] = rep[b]
+    heights[k] = h
+    parent[b] = a
+    height[a] = h
+
+
+@njit(cache=True)
 def _in_heap_order(heap, size):
     """The indices of the first ``size`` heap entries in the order the heap
     pops them, (key, a, b): three stable sorts, least significant first."""
@@ -308,13 +320,8 @@ def greedy_ward(M, sizes, u, v, rep, height, budget, below, n_wanted):
                 break
         if a > b:
             a, b = b, a
-        h = max(cost, max(height[a], height[b]))
-        first[n_merges] = rep[a]
-        second[n_merges] = rep[b]
-        heights[n_merges] = h
+        _keep_merge(a, b, cost, n_merges, parent, rep, height, first, second, heights)
         n_merges += 1
-        parent[b] = a
-        height[a] = h
         if (visits > budget or used + degree[a] + degree[b] > capacity
                 or size + degree[a] + degree[b] > heap_capacity):
             visits = budget + 1     # no more updates (see above)
@@ -368,13 +375,7 @@ def greedy_ward(M, sizes, u, v, rep, height, budget, below, n_wanted):
             b = find_root(parent, np.int64(heap[idx, _B]))
             if a == b:
                 continue
-            if a > b:
-                a, b = b, a
-            h = max(cost, max(height[a], height[b]))
-            first[n_merges] = rep[a]
-            second[n_merges] = rep[b]
-            heights[n_merges] = h
+            _keep_merge(min(a, b), max(a, b), cost, n_merges, parent, rep, height, first,
+                        second, heights)
             n_merges += 1
-            parent[b] = a
-            height[a] = h
     return first[:n_merges].copy(), second[:n_merges].copy(), heights[:n_merges].copy()
