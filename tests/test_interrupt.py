@@ -475,3 +475,21 @@ def test_command_line_interrupted_at_random_instants(cli_server, cli_inputs, com
         assert "wrote" not in out, where
         assert list(folder.iterdir()) == [], where
         hits += 1
+
+
+def test_ctrl_c_while_probing_an_output_folder_leaves_no_probe(tmp_path, monkeypatch):
+    # check_output creates a probe file to try the folder for real, then
+    # removes it: a SIGINT between the two is handled after the removal.
+    from fastrena import files
+
+    real_open = os.open
+
+    def open_then_interrupt(*args, **kwargs):
+        fd = real_open(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGINT)
+        return fd
+
+    monkeypatch.setattr(os, "open", open_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        files.check_output(tmp_path / "labels.nii.gz")
+    assert list(tmp_path.iterdir()) == []

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._interrupt import call_deferring_sigint
 from .errors import InputError, first_line
 from .images import is_gifti, nibabel_module
 
@@ -44,10 +45,17 @@ def check_output(path, force=False, hint="force=True"):
         raise InputError(f"output folder '{folder}' does not exist")
     probe = folder / f".fastrena-probe-{secrets.token_hex(6)}"
     try:
-        os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        # A Ctrl-C between creating the probe and removing it would leave it
+        # behind: it is handled once both are done.
+        call_deferring_sigint(_probe, (probe,), {})
     except OSError as exc:
         raise InputError(f"output folder '{folder}' is not writable ({exc.strerror})") from exc
-    os.unlink(probe)
+
+
+def _probe(path):
+    """Create the file ``path`` (not there before) and remove it."""
+    os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    os.unlink(path)
 
 
 def _temporary_name(path):
