@@ -477,12 +477,19 @@ def test_warnings_are_one_line(volumes, capsys):
                    "number of voxels (210); making 210 clusters\n")
 
 
-def test_expand_a_single_row_gives_a_3d_image(volumes, capsys):
+def write_two_cluster_labels(volumes):
+    """labels.nii.gz in the volumes' folder: the mask is cluster 1 but for
+    voxel (2, 2, 2), cluster 2. Returns the folder."""
     folder, mask, _ = volumes
     labels = np.zeros(mask.shape, np.int16)
     labels[mask] = 1
     labels[2, 2, 2] = 2
     write_nifti(folder / "labels.nii.gz", labels)
+    return folder
+
+
+def test_expand_a_single_row_gives_a_3d_image(volumes, capsys):
+    folder = write_two_cluster_labels(volumes)
     np.save(folder / "one.npy", np.array([1.5, -2.0], np.float32))
     code, out, err = call(capsys, "expand", "one.npy", "--labels", "labels.nii.gz",
                           "-o", "one.nii.gz", "--scaling")
@@ -564,11 +571,7 @@ def test_a_stopped_demo_leaves_no_folder_it_made(tmp_path, capsys, monkeypatch, 
 
 
 def test_expand_writes_the_same_dtype_from_every_array_format(volumes, capsys):
-    folder, mask, _ = volumes
-    labels = np.zeros(mask.shape, np.int16)
-    labels[mask] = 1
-    labels[2, 2, 2] = 2
-    write_nifti(folder / "labels.nii.gz", labels)
+    folder = write_two_cluster_labels(volumes)
     reduced = np.array([[1.5, -2.0], [0.25, 3.375]], np.float32)  # exact in any format
     np.save(folder / "r32.npy", reduced)
     np.save(folder / "r64.npy", reduced.astype(np.float64))
