@@ -448,18 +448,14 @@ def markdown(results):
             lines.append(f"| {name} | {case['ward'][f]['k']:,} | {case['ward'][f]['error']:.4f} | "
                          + " | ".join(_ratio_cell(case["methods"][m][f]) for m in cols) +
                          f" | {_ratio_cell(jit)} | {jit['plain_over_jittered']:.3f} |")
-        lines += ["", "Largest cluster / mean size (% singletons):", "",
-                  "| case | Ward | " + " | ".join(METHODS[m] for m in cols) +
-                  " | default jittered |", "|---|---|" + "---|" * (len(cols) + 1)]
-        for name, case, f in stress:
-            lines.append(f"| {name} | {_size_cell(case['ward'][f])} | " + " | ".join(
-                _size_cell(case["methods"][m][f]) for m in cols + ["fastrena jittered"]) + " |")
-        lines += ["", "Fit time, seconds:", "",
-                  "| case | Ward | " + " | ".join(METHODS[m] for m in cols) +
-                  " | default jittered |", "|---|---|" + "---|" * (len(cols) + 1)]
-        for name, case, f in stress:
-            lines.append(f"| {name} | {_time_cell(case['ward'][f])} | " + " | ".join(
-                _time_cell(case["methods"][m][f]) for m in cols + ["fastrena jittered"]) + " |")
+        for title, cell in (("Largest cluster / mean size (% singletons):", _size_cell),
+                            ("Fit time, seconds:", _time_cell)):
+            lines += ["", title, "",
+                      "| case | Ward | " + " | ".join(METHODS[m] for m in cols) +
+                      " | default jittered |", "|---|---|" + "---|" * (len(cols) + 1)]
+            for name, case, f in stress:
+                lines.append(f"| {name} | {cell(case['ward'][f])} | " + " | ".join(
+                    cell(case["methods"][m][f]) for m in cols + ["fastrena jittered"]) + " |")
     notes = []
     for name, case in results["cases"].items():
         for f, ward in case["ward"].items():
