@@ -1,36 +1,44 @@
 """fastrena: fast Recursive Neighbor Agglomeration (ReNA) on any feature graph.
 
 ``from fastrena import ReNA`` replaces ``from nilearn.regions import ReNA``.
+
+The names below are imported on first use (PEP 562), so that the command
+line (``fastrena --help``) starts without loading numba and scikit-learn.
 """
 
-from .agglomeration import agglomerate, recursive_neighbor_agglomeration
-from .estimator import ReNA
-from .graphs import (
-    FeatureGraph,
-    adjacency_graph,
-    chain_graph,
-    graph_from_edges,
-    lattice_graph,
-    mesh_graph,
-    surface_graph,
-)
-from .nilearn_patch import is_nilearn_patched, nilearn_patched, patch_nilearn, unpatch_nilearn
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "FeatureGraph",
-    "ReNA",
-    "adjacency_graph",
-    "agglomerate",
-    "chain_graph",
-    "graph_from_edges",
-    "is_nilearn_patched",
-    "lattice_graph",
-    "mesh_graph",
-    "nilearn_patched",
-    "patch_nilearn",
-    "recursive_neighbor_agglomeration",
-    "surface_graph",
-    "unpatch_nilearn",
-]
+#: Each public name and the module that defines it.
+_HOMES = {
+    "FeatureGraph": "graphs",
+    "ReNA": "estimator",
+    "adjacency_graph": "graphs",
+    "agglomerate": "agglomeration",
+    "chain_graph": "graphs",
+    "graph_from_edges": "graphs",
+    "is_nilearn_patched": "nilearn_patch",
+    "lattice_graph": "graphs",
+    "mesh_graph": "graphs",
+    "nilearn_patched": "nilearn_patch",
+    "patch_nilearn": "nilearn_patch",
+    "recursive_neighbor_agglomeration": "agglomeration",
+    "surface_graph": "graphs",
+    "unpatch_nilearn": "nilearn_patch",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name):
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'fastrena' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{home}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_HOMES))

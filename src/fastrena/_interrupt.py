@@ -62,8 +62,6 @@ import threading
 import types
 from contextlib import contextmanager
 
-from numba.core.dispatcher import Dispatcher
-
 try:  # The C functions behind ``signal.signal``, without its enum wrapping
     # (which costs ~10x more than the system call).
     from _signal import SIGINT
@@ -204,7 +202,7 @@ class _GuardedKernelModule(types.ModuleType):
 
     def __getattribute__(self, name):
         value = types.ModuleType.__getattribute__(self, name)
-        if not isinstance(value, Dispatcher):
+        if not isinstance(value, _dispatcher_type[0]):
             return value
         wrapper = _wrappers.get(value)
         if wrapper is None:
@@ -222,8 +220,16 @@ class _GuardedKernelModule(types.ModuleType):
 #: The wrapper of each dispatcher read so far, made once.
 _wrappers = {}
 
+#: numba's dispatcher class, once a module is guarded: numba is imported
+#: then, not with this module (the command line's parser uses it and must
+#: start in a fraction of a second).
+_dispatcher_type = [type(None)]
+
 
 def guard_module(name):
     """Make Python code that reads a numba dispatcher from module ``name``
     get it wrapped in a :class:`SigintDeferringKernel`."""
+    from numba.core.dispatcher import Dispatcher
+
+    _dispatcher_type[0] = Dispatcher
     sys.modules[name].__class__ = _GuardedKernelModule

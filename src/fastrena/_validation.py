@@ -9,44 +9,56 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
-from . import _kernels
+from . import _kernels, _rules
+from ._rules import LINKAGES
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
 
 class Count(Interval):
-    """A parameter constraint: an integer (numpy's too, not a bool) >= ``minimum``."""
+    """A parameter constraint: :class:`fastrena._rules.Count`, for
+    scikit-learn."""
 
     def __init__(self, minimum):
         super().__init__(Integral, minimum, None, closed="left")
+        self.rule = _rules.Count(minimum)
 
     def is_satisfied_by(self, val):
-        return not isinstance(val, (bool, np.bool_)) and super().is_satisfied_by(val)
+        return self.rule.accepts(val)
 
     def __str__(self):
-        return f"an integer >= {self.left}"
+        return str(self.rule)
 
 
 class Fraction(Interval):
-    """A parameter constraint: a real number in [0, 1) (not a bool, not NaN)."""
+    """A parameter constraint: :class:`fastrena._rules.Fraction`, for
+    scikit-learn."""
 
     def __init__(self):
         super().__init__(Real, 0, 1, closed="left")
+        self.rule = _rules.Fraction()
+
+    def is_satisfied_by(self, val):
+        return self.rule.accepts(val)
 
     def __str__(self):
-        return "a number in [0, 1)"
+        return str(self.rule)
 
 
 class OneOf(StrOptions):
-    """A parameter constraint: one of the given strings."""
+    """A parameter constraint: :class:`fastrena._rules.OneOf`, for
+    scikit-learn."""
+
+    def __init__(self, options):
+        super().__init__(set(options))
+        self.rule = _rules.OneOf(options)
+
+    def is_satisfied_by(self, val):
+        return self.rule.accepts(val)
 
     def __str__(self):
-        return "one of " + ", ".join(repr(option) for option in sorted(self.options))
+        return str(self.rule)
 
-
-#: Ways to measure the distance between neighbouring clusters (see
-#: :func:`fastrena.agglomeration.agglomerate`).
-LINKAGES = ("nilearn", "ward")
 
 #: The one vocabulary of fastrena's parameters: the estimator's
 #: ``_parameter_constraints``, the functions' ``validate_params`` and the

@@ -1,33 +1,46 @@
 """Scans of the data: largest magnitude per row, finiteness."""
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
+
+from .threads import run_tasks
 
 
-@njit(cache=True, parallel=True)
-def row_max_abs(X):
-    """Largest absolute value of each row of a 2-D array (any layout)."""
-    out = np.zeros(X.shape[0], dtype=np.float64)
-    for r in prange(X.shape[0]):
+@njit(cache=True, nogil=True)
+def _row_max_abs_tasks(X, out, t0, t1):
+    for r in range(t0, t1):
         m = 0.0
         for i in range(X.shape[1]):
             a = abs(np.float64(X[r, i]))
             if a > m:
                 m = a
         out[r] = m
+
+
+def row_max_abs(X):
+    """Largest absolute value of each row of a 2-D array (any layout)."""
+    out = np.zeros(X.shape[0], dtype=np.float64)
+    run_tasks(_row_max_abs_tasks, X.shape[0], (X, out), X.size)
     return out
 
 
-@njit(cache=True, parallel=True)
-def all_finite(flat):
-    """True when no element of the 1-D array is NaN or infinite."""
+#: Elements scanned by one task of :func:`all_finite`.
+_FINITE_CHUNK = 1 << 16
+
+
+@njit(cache=True, nogil=True)
+def _all_finite_tasks(flat, bad, t0, t1):
     n = flat.shape[0]
-    chunk = 1 << 16
-    n_chunks = (n + chunk - 1) // chunk
-    bad = np.zeros(n_chunks, dtype=np.bool_)
-    for c in prange(n_chunks):
-        for i in range(c * chunk, min((c + 1) * chunk, n)):
+    for c in range(t0, t1):
+        for i in range(c * _FINITE_CHUNK, min((c + 1) * _FINITE_CHUNK, n)):
             if not np.isfinite(flat[i]):
                 bad[c] = True
                 break
+
+
+def all_finite(flat):
+    """True when no element of the 1-D array is NaN or infinite."""
+    n_chunks = (flat.shape[0] + _FINITE_CHUNK - 1) // _FINITE_CHUNK
+    bad = np.zeros(n_chunks, dtype=np.bool_)
+    run_tasks(_all_finite_tasks, n_chunks, (flat, bad), flat.shape[0])
     return not bad.any()

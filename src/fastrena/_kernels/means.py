@@ -3,7 +3,9 @@ cluster (or row block) is owned by one task; sums run in feature order.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
+
+from .threads import run_tasks
 
 
 #: Rows of X reduced together by one parallel task. Sample-major X: four
@@ -66,7 +68,25 @@ def _cluster_mean_into(XT, order, start, c, divisor, weights, acc, out_row):
     return n_bad
 
 
-@njit(cache=True, parallel=True)
+#: Clusters averaged by one task of :func:`cluster_means_feature_major`.
+_CLUSTERS_PER_TASK = 256
+
+
+@njit(cache=True, nogil=True)
+def _cluster_means_feature_major_tasks(XT, order, start, divisors, outT, weights, bad, t0, t1):
+    """Tasks t0..t1 of :func:`cluster_means_feature_major`: task t is the
+    clusters ``t * _CLUSTERS_PER_TASK`` to ``(t + 1) * _CLUSTERS_PER_TASK``;
+    ``bad[t]`` says whether one of its results is not finite."""
+    n_clusters = divisors.shape[0]
+    acc = np.empty(XT.shape[1], dtype=np.float64)
+    for t in range(t0, t1):
+        n_bad = 0
+        for c in range(_CLUSTERS_PER_TASK * t, min(_CLUSTERS_PER_TASK * (t + 1), n_clusters)):
+            n_bad += _cluster_mean_into(XT, order, start, c, divisors[c], weights, acc,
+                                        outT[c])
+        bad[t] = n_bad != 0
+
+
 def cluster_means_feature_major(XT, order, start, divisors, outT, weights=None):
     """``outT[c, s] = sum of XT[i, s] over the members i of c / divisors[c]``,
     each term multiplied by ``weights[i]`` if given (see
@@ -78,17 +98,10 @@ def cluster_means_feature_major(XT, order, start, divisors, outT, weights=None):
     whether every result is finite. (``weights=None`` compiles without the
     multiply.)
     """
-    n_clusters = divisors.shape[0]
-    n_samples = XT.shape[1]
-    n_tasks = (n_clusters + 255) // 256
+    n_tasks = (divisors.shape[0] + _CLUSTERS_PER_TASK - 1) // _CLUSTERS_PER_TASK
     bad = np.zeros(n_tasks, dtype=np.bool_)
-    for t in prange(n_tasks):
-        acc = np.empty(n_samples, dtype=np.float64)
-        n_bad = 0
-        for c in range(256 * t, min(256 * (t + 1), n_clusters)):
-            n_bad += _cluster_mean_into(XT, order, start, c, divisors[c], weights, acc,
-                                        outT[c])
-        bad[t] = n_bad != 0
+    run_tasks(_cluster_means_feature_major_tasks, n_tasks,
+              (XT, order, start, divisors, outT, weights, bad), XT.size)
     return not bad.any()
 
 
@@ -111,28 +124,21 @@ def cluster_means_in_place(XT, order, start, divisors, weights):
     return n_bad == 0
 
 
-@njit(cache=True, parallel=True)
-def cluster_sums_divided_into(X, labels, divisors, out, rows_per_task, weights=None):
-    """``out[s, c] = (sum of X[s, i] over i with labels[i] == c) / divisors[c]``,
-    each term multiplied by ``weights[i]`` if given.
-
-    With ``divisors`` the cluster sizes this is the cluster mean; with their
-    square roots, the l2-preserving scaled mean. Sums run in float64 in
-    increasing feature order. Each task owns a block of rows. Returns
-    whether every result is finite (NaN or infinity in X always makes its
-    cluster's result non-finite, so True proves X finite).
-    """
+@njit(cache=True, nogil=True)
+def _cluster_sums_divided_tasks(X, labels, divisors, out, rows_per_task, weights, bad, t0, t1):
+    """Tasks t0..t1 of :func:`cluster_sums_divided_into`: task t is the
+    rows ``t * rows_per_task`` to ``(t + 1) * rows_per_task``; ``bad[t]``
+    says whether one of its results is not finite."""
     n_samples, n_features = X.shape
     n_clusters = divisors.shape[0]
-    n_blocks = (n_samples + rows_per_task - 1) // rows_per_task
-    bad = np.zeros(n_blocks, dtype=np.bool_)
-    for blk in prange(n_blocks):
+    acc = np.empty((n_clusters, rows_per_task), dtype=np.float64)
+    for blk in range(t0, t1):
         s0 = blk * rows_per_task
         r = min(rows_per_task, n_samples - s0)
         # Cluster-major accumulator: one feature's adds for the block's
         # rows land in one cache line, and labels mostly increase along
         # the features, so the accumulator is walked nearly in order.
-        acc = np.zeros((n_clusters, r), dtype=np.float64)
+        acc[:, :r] = 0.0
         for i in range(n_features):
             c = labels[i]
             if weights is None:
@@ -150,13 +156,35 @@ def cluster_sums_divided_into(X, labels, divisors, out, rows_per_task, weights=N
                 out[s0 + j, c] = x
                 n_bad += (x - x) != 0
         bad[blk] = n_bad != 0
+
+
+def cluster_sums_divided_into(X, labels, divisors, out, rows_per_task, weights=None):
+    """``out[s, c] = (sum of X[s, i] over i with labels[i] == c) / divisors[c]``,
+    each term multiplied by ``weights[i]`` if given.
+
+    With ``divisors`` the cluster sizes this is the cluster mean; with their
+    square roots, the l2-preserving scaled mean. Sums run in float64 in
+    increasing feature order. Each task owns a block of rows. Returns
+    whether every result is finite (NaN or infinity in X always makes its
+    cluster's result non-finite, so True proves X finite).
+    """
+    n_blocks = (X.shape[0] + rows_per_task - 1) // rows_per_task
+    bad = np.zeros(n_blocks, dtype=np.bool_)
+    run_tasks(_cluster_sums_divided_tasks, n_blocks,
+              (X, labels, divisors, out, rows_per_task, weights, bad),
+              X.shape[0] * (X.shape[1] + divisors.shape[0]))
     return not bad.any()
 
 
-@njit(cache=True, parallel=True)
-def expand_clusters(X_red, labels, out):
-    """``out[s, i] = X_red[s, labels[i]]``."""
-    n_samples, n_features = out.shape
-    for s in prange(n_samples):
+@njit(cache=True, nogil=True)
+def _expand_clusters_tasks(X_red, labels, out, t0, t1):
+    """Rows (samples) t0..t1 of :func:`expand_clusters`."""
+    n_features = out.shape[1]
+    for s in range(t0, t1):
         for i in range(n_features):
             out[s, i] = X_red[s, labels[i]]
+
+
+def expand_clusters(X_red, labels, out):
+    """``out[s, i] = X_red[s, labels[i]]``, one row per task."""
+    run_tasks(_expand_clusters_tasks, out.shape[0], (X_red, labels, out), out.size)

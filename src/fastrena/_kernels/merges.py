@@ -39,7 +39,7 @@ def edge_priority(a, b):
 @njit(cache=True)
 def _node_noise(a):
     """A pseudo-random number in [0, 1) for node a (see :func:`edge_priority`)."""
-    return float(edge_priority(a, 0) >> np.uint64(11)) * 2.0 ** -53
+    return float(edge_priority(a, np.int64(0)) >> np.uint64(11)) * 2.0 ** -53
 
 
 @njit(cache=True)

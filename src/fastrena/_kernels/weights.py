@@ -4,7 +4,9 @@ not depend on the memory layout, the thread count or the chunking.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
+
+from .threads import run_tasks
 
 
 #: Samples are summed in consecutive blocks of this many samples, from
@@ -17,7 +19,7 @@ from numba import njit, prange
 #: (``fastrena._chunked``).
 SAMPLE_BLOCK = 64
 
-#: Edges handled by one parallel task in the sample-major weight kernel.
+#: Edges handled by one task of the sample-major weight kernel.
 _EDGE_CHUNK = 4096
 
 
@@ -67,28 +69,21 @@ def _counter_total(slots, n_blocks):
     return total
 
 
-@njit(cache=True, parallel=True)
-def edge_weights_sample_major(X, u, v):
-    """Squared distances along edges for X of shape (n_samples, n_nodes).
-
-    Suited to C-ordered X. Blocks of samples are the outer loop so that the
-    rows of one block stay in cache while the threads sweep the edges (a
-    node's far neighbours, a slice away, are reused from cache rather than
-    read again from memory); each task gathers the ends of a contiguous run
-    of edges, whose nodes sit close together. Block partials go into one
-    binary counter per edge (see :data:`SAMPLE_BLOCK`).
-    """
+@njit(cache=True, nogil=True)
+def _edge_weights_sample_major_tasks(X, u, v, out, t0, t1):
+    """Tasks t0..t1 of :func:`edge_weights_sample_major`: task c is the
+    edges ``c * _EDGE_CHUNK`` to ``(c + 1) * _EDGE_CHUNK``."""
     n_samples = X.shape[0]
     n_edges = u.shape[0]
-    n_chunks = (n_edges + _EDGE_CHUNK - 1) // _EDGE_CHUNK
-    slots = np.zeros((n_edges, tree_levels(n_samples)), dtype=np.float64)
-    block = 0
-    for b0 in range(0, n_samples, SAMPLE_BLOCK):
-        b1 = min(b0 + SAMPLE_BLOCK, n_samples)
-        for c in prange(n_chunks):
-            e0 = c * _EDGE_CHUNK
-            m = min(e0 + _EDGE_CHUNK, n_edges) - e0
-            part = np.zeros(m, dtype=np.float64)
+    slots = np.empty((_EDGE_CHUNK, tree_levels(n_samples)), dtype=np.float64)
+    part = np.empty(_EDGE_CHUNK, dtype=np.float64)
+    for c in range(t0, t1):
+        e0 = c * _EDGE_CHUNK
+        m = min(e0 + _EDGE_CHUNK, n_edges) - e0
+        block = np.int64(0)
+        for b0 in range(0, n_samples, SAMPLE_BLOCK):
+            b1 = min(b0 + SAMPLE_BLOCK, n_samples)
+            part[:m] = 0.0
             s = b0
             # Four rows per sweep: the edge ends and the partial sum are
             # loaded once for four samples; the adds into ``p`` stay in
@@ -113,55 +108,52 @@ def edge_weights_sample_major(X, u, v):
                     d = np.float64(X[s, u[e0 + k]]) - np.float64(X[s, v[e0 + k]])
                     part[k] += d * d
                 s += 1
+            # A slot is read only after this chunk wrote it (see
+            # _push_partial): the previous chunk's values are never used.
             for k in range(m):
-                _push_partial(slots[e0 + k], block, part[k])
-        block += 1
-    out = np.empty(n_edges, dtype=np.float64)
-    for e in prange(n_edges):
-        out[e] = _counter_total(slots[e], block)
+                _push_partial(slots[k], block, part[k])
+            block += 1
+        for k in range(m):
+            out[e0 + k] = _counter_total(slots[k], block)
+
+
+def edge_weights_sample_major(X, u, v):
+    """Squared distances along edges for X of shape (n_samples, n_nodes).
+
+    Suited to C-ordered X. Each task takes a contiguous run of edges, whose
+    ends sit close together, through the blocks of samples in order; block
+    partials go into one binary counter per edge (see
+    :data:`SAMPLE_BLOCK`).
+    """
+    out = np.empty(u.shape[0], dtype=np.float64)
+    n_chunks = (u.shape[0] + _EDGE_CHUNK - 1) // _EDGE_CHUNK
+    run_tasks(_edge_weights_sample_major_tasks, n_chunks, (X, u, v, out),
+              u.shape[0] * X.shape[0])
     return out
 
 
-@njit(cache=True)
-def _edge_weight_feature_major(XT, a, b, slots):
-    n_samples = XT.shape[1]
-    block = 0
-    for b0 in range(0, n_samples, SAMPLE_BLOCK):
-        part = 0.0
-        for s in range(b0, min(b0 + SAMPLE_BLOCK, n_samples)):
-            d = np.float64(XT[a, s]) - np.float64(XT[b, s])
-            part += d * d
-        _push_partial(slots, block, part)
-        block += 1
-    return _counter_total(slots, block)
+#: Edges handled by one task of the feature-major weight kernel (each task
+#: allocates its binary counters once).
+_EDGES_PER_TASK = 4096
 
 
-#: Groups of four edges handled by one parallel task of the feature-major
-#: weight kernel (each task allocates its binary counters once).
-_GROUPS_PER_TASK = 1024
-
-
-@njit(cache=True, parallel=True)
-def edge_weights_feature_major(XT, u, v):
-    """Squared distances along edges for XT of shape (n_nodes, n_samples).
-
-    Same summation order as :func:`edge_weights_sample_major` (hence the same
-    bits). Each node's samples are contiguous; four edges advance together
-    so that their four chains of dependent adds overlap in the pipeline.
-    """
+@njit(cache=True, nogil=True)
+def _edge_weights_feature_major_tasks(XT, u, v, out, t0, t1):
+    """Tasks t0..t1 of :func:`edge_weights_feature_major`: task t is the
+    edges ``t * _EDGES_PER_TASK`` to ``(t + 1) * _EDGES_PER_TASK``."""
     n_samples = XT.shape[1]
     n_edges = u.shape[0]
-    levels = tree_levels(n_samples)
-    out = np.empty(n_edges, dtype=np.float64)
-    n_groups = n_edges // 4
-    n_tasks = (n_groups + _GROUPS_PER_TASK - 1) // _GROUPS_PER_TASK
-    for t in prange(n_tasks):
-        slots = np.zeros((4, levels), dtype=np.float64)
-        for g in range(t * _GROUPS_PER_TASK, min((t + 1) * _GROUPS_PER_TASK, n_groups)):
-            e = 4 * g
-            a0, a1, a2, a3 = u[e], u[e + 1], u[e + 2], u[e + 3]
-            c0, c1, c2, c3 = v[e], v[e + 1], v[e + 2], v[e + 3]
-            block = 0
+    slots = np.zeros((4, tree_levels(n_samples)), dtype=np.float64)
+    for t in range(t0, t1):
+        e = t * _EDGES_PER_TASK
+        end = min(e + _EDGES_PER_TASK, n_edges)
+        while e < end:
+            # The last group of a task may have fewer than four edges: it
+            # repeats its last edge, whose results are written once.
+            e1, e2, e3 = min(e + 1, end - 1), min(e + 2, end - 1), min(e + 3, end - 1)
+            a0, a1, a2, a3 = u[e], u[e1], u[e2], u[e3]
+            c0, c1, c2, c3 = v[e], v[e1], v[e2], v[e3]
+            block = np.int64(0)
             for b0 in range(0, n_samples, SAMPLE_BLOCK):
                 p0 = p1 = p2 = p3 = 0.0
                 for s in range(b0, min(b0 + SAMPLE_BLOCK, n_samples)):
@@ -179,10 +171,21 @@ def edge_weights_feature_major(XT, u, v):
                 _push_partial(slots[3], block, p3)
                 block += 1
             out[e] = _counter_total(slots[0], block)
-            out[e + 1] = _counter_total(slots[1], block)
-            out[e + 2] = _counter_total(slots[2], block)
-            out[e + 3] = _counter_total(slots[3], block)
-    slots = np.zeros(levels, dtype=np.float64)
-    for e in range(4 * n_groups, n_edges):
-        out[e] = _edge_weight_feature_major(XT, u[e], v[e], slots)
+            out[e1] = _counter_total(slots[1], block)
+            out[e2] = _counter_total(slots[2], block)
+            out[e3] = _counter_total(slots[3], block)
+            e += 4
+
+
+def edge_weights_feature_major(XT, u, v):
+    """Squared distances along edges for XT of shape (n_nodes, n_samples).
+
+    Same summation order as :func:`edge_weights_sample_major` (hence the same
+    bits). Each node's samples are contiguous; four edges advance together
+    so that their four chains of dependent adds overlap in the pipeline.
+    """
+    out = np.empty(u.shape[0], dtype=np.float64)
+    n_tasks = (u.shape[0] + _EDGES_PER_TASK - 1) // _EDGES_PER_TASK
+    run_tasks(_edge_weights_feature_major_tasks, n_tasks, (XT, u, v, out),
+              u.shape[0] * XT.shape[1])
     return out

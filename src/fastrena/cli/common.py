@@ -6,7 +6,7 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
-from .._validation import Count, Fraction
+from .._rules import Count, Fraction
 from ..errors import InputError
 
 FORCE_HINT = "--force"
@@ -81,7 +81,7 @@ def parse_as(constraint, convert):
             value = convert(text)
         except ValueError:
             value = None
-        if value is None or not constraint.is_satisfied_by(value):
+        if value is None or not constraint.accepts(value):
             raise argparse.ArgumentTypeError(f"must be {constraint}, got '{text}'")
         return value
 
@@ -99,6 +99,10 @@ threshold_value = parse_as(Fraction(), float)
 def add_common(parser):
     parser.add_argument("--force", action="store_true",
                         help="overwrite existing output files")
+    add_quiet(parser)
+
+
+def add_quiet(parser):
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="no progress bars and no summary (errors still go to stderr)")
 

@@ -1,4 +1,4 @@
-"""The ``fastrena`` command line: parcellate, reduce, expand, demo.
+"""The ``fastrena`` command line: parcellate, reduce, expand, demo, warm.
 
 Every subcommand checks its inputs and outputs before any heavy work,
 writes files atomically (never over an existing file without ``--force``),
@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from .. import __version__
 from .._interrupt import interrupts_kept
 from ..errors import MissingDependencyError
-from . import demo, expand, parcellate, reduce
+from . import demo, expand, parcellate, reduce, warm
 from .common import Session, one_line
 
 __all__ = ["build_parser", "main"]
@@ -26,7 +26,7 @@ __all__ = ["build_parser", "main"]
 # reported as one line; any other exception is a bug in fastrena and keeps
 # its traceback.
 USER_ERRORS = (ValueError, OSError, MemoryError, MissingDependencyError)
-SUBCOMMANDS = ("parcellate", "reduce", "expand", "demo")
+SUBCOMMANDS = ("parcellate", "reduce", "expand", "demo", "warm")
 
 
 def build_parser():
@@ -38,7 +38,7 @@ def build_parser():
         epilog="Start with 'fastrena demo'; 'fastrena SUBCOMMAND --help' for each subcommand.")
     parser.add_argument("--version", action="version", version=f"fastrena {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
-    for command in (parcellate, reduce, expand, demo):
+    for command in (parcellate, reduce, expand, demo, warm):
         command.add_parser(commands)
     return parser
 
@@ -75,21 +75,33 @@ def main(argv=None):
         # No Ctrl-C is lost, even where Python drops it: see fastrena._interrupt.
         with _warnings_to_stderr(args.command), interrupts_kept():
             args.run(args, session)
-    except USER_ERRORS + _dask_errors() as exc:
+    except BaseException as exc:
         kept = session.remove_new_files()
+        if _interrupted(exc):
+            print(f"fastrena {args.command}: interrupted", file=sys.stderr)
+            return 130
+        if not isinstance(exc, USER_ERRORS + _dask_errors()):
+            # A bug in fastrena: its traceback follows, but no half-done output.
+            raise
         message = one_line(exc) if not isinstance(exc, MemoryError) else "out of memory"
         print(f"fastrena {args.command}: error: {message}{kept}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        session.remove_new_files()
-        print(f"fastrena {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except BaseException:
-        # A bug in fastrena: its traceback follows, but no half-done output.
-        session.remove_new_files()
-        raise
     session.report_written()
     return 0
+
+
+def _interrupted(exc):
+    """Whether ``exc`` is a Ctrl-C or came of one: a ``KeyboardInterrupt``
+    raised while a module was being imported (the subcommands import
+    numba, scikit-learn and scipy when they start) can come out as the
+    ``ImportError: initialization failed`` of a C extension, caused by it."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _dask_errors():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._validation import LINKAGES
+from .._rules import LINKAGES
 from ..errors import InputError
 from .common import (FORCE_HINT, GIFTI, NIFTI, add_common, add_dask_options, check_dask_options,
                      cluster_range, count, elapsed, feature_words, features, group_scans,

@@ -1,0 +1,58 @@
+"""Compile fastrena's kernels ahead of the first fit, and say where numba
+keeps them.
+
+numba compiles each kernel on its first call for each data type (a few
+seconds in all), then keeps the machine code in its disk cache, which
+later processes load in a fraction of a second. :func:`compile_kernels`
+makes those first calls on tiny data, for float32 and float64, both
+linkages, ``transform`` / ``inverse_transform`` and the rarer paths (data
+in Fortran order, values so large they are rescaled, a NaN caught): run it
+once when building a container image or a cluster's environment
+(``fastrena warm``), so that no fit and no Dask worker pays the compilation.
+"""
+
+import time
+
+import numpy as np
+
+from . import _kernels
+from .estimator import ReNA
+from .graphs import graph_from_edges, lattice_graph
+
+__all__ = ["cache_dir", "compile_kernels"]
+
+
+def cache_dir():
+    """The folder where numba caches fastrena's kernels (None if numba does
+    not say): ``NUMBA_CACHE_DIR`` if set, else ``__pycache__`` beside
+    fastrena's source when writable, else numba's per-user cache folder."""
+    stats = getattr(_kernels.merges.nearest_neighbor_edges, "stats", None)
+    return getattr(stats, "cache_path", None)
+
+
+def compile_kernels():
+    """Run every kernel once (compiling it, or loading it from numba's
+    cache); returns the seconds it took."""
+    start = time.perf_counter()
+    mask = np.ones((4, 4, 5), dtype=bool)
+    connectivity = lattice_graph(mask).to_adjacency()
+    # A star: its nodes have few mutual nearest neighbours, so the "ward"
+    # linkage hands it to Ward's greedy order (its own kernel).
+    star = graph_from_edges(20, np.zeros(19, dtype=np.int64), np.arange(1, 20)).to_adjacency()
+    rng = np.random.default_rng(0)
+    for dtype in (np.float64, np.float32):
+        X = rng.standard_normal((6, mask.sum())).astype(dtype)
+        for linkage in ("nilearn", "ward"):
+            for data in (X, np.asfortranarray(X), X * dtype(2.0 ** 1000 if dtype == np.float64
+                                                          else 2.0 ** 100)):
+                rena = ReNA(n_clusters=5, connectivity=connectivity, linkage=linkage,
+                            scaling=True).fit(data)
+                rena.inverse_transform(rena.transform(data))
+        ReNA(n_clusters=3, connectivity=star, linkage="ward").fit(X[:, :20])
+        bad = X.copy()
+        bad[0, 0] = np.nan
+        try:
+            ReNA(n_clusters=5, connectivity=connectivity).fit(bad)
+        except ValueError:
+            pass
+    return time.perf_counter() - start
