@@ -130,6 +130,10 @@ SETUPS = {
         check="assert compressed.shape == (64, 64) and rena.n_clusters_ == 256"),
     "from glob import glob": Setup(
         check="assert X.shape == (16, 10368) and X_red.shape == (16, 5000)"),
+    "import numpy as np\nfrom hidimstat import": Setup(
+        check="assert selected.shape == (4096,) and set(np.unique(selected)) <= {0, 1}\n"
+              "assert selected[region.ravel()].mean() > 0.5\n"
+              "assert inference.clustering_.n_clusters_ == 200"),
     "from fastrena import plotting": Setup(
         preamble=FITTED, writes=("labels.png", "sizes.png", "curve.png"),
         check="assert len(errors) == 3 and errors[0] > errors[1] > errors[2] > 0"),
@@ -289,6 +293,9 @@ def run_python(text, preamble, folder):
         warnings.simplefilter("error", RuntimeWarning)
         # nilearn 0.14's maskers warn about their own default (standardize=False).
         warnings.filterwarnings("ignore", "boolean values for 'standardize'", FutureWarning)
+        # hidimstat 0.4's ClusterImportance hands X to DesparsifiedLasso's
+        # importance(), which warns that it uses neither.
+        warnings.filterwarnings("ignore", "[Xy] won't be used", UserWarning)
         if preamble:
             exec(compile(preamble, "preamble", "exec"), namespace)
         exec(compile(text, "README.md", "exec"), namespace)

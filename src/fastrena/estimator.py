@@ -65,7 +65,10 @@ class ReNA(FeatureAgglomeration):
         array (4- or 6-connectivity), a nilearn ``SurfaceImage`` mask (mesh
         triangle sides; parts concatenated), or a fitted ``NiftiMasker`` /
         ``SurfaceMasker`` (its ``mask_img_``). With neither ``mask_img`` nor
-        ``connectivity``, features form a 1-D chain.
+        ``connectivity``, features form a 1-D chain (feature i next to
+        i + 1), as in nilearn, not scikit-learn's unstructured
+        ``FeatureAgglomeration()``: for voxels, pass the mask or the grid's
+        ``connectivity`` (as hidimstat's clustered inference does).
     n_clusters : int, default=2
         Number of clusters to find (at least 1).
     scaling : bool, default=False
