@@ -45,6 +45,8 @@ AFFINE = np.array([[2.0, 0, 0, -26], [0, 2.0, 0, -30], [0, 0, 2.0, -20], [0, 0, 
 VOLUMES_PER_RUN = 4
 #: Vertices per hemisphere of the GIfTI meshes (a 20 x 20 grid each).
 MESH_SIDE = 20
+#: The CIFTI files' meshes: 30 x 30 grids.
+CIFTI_SIDE = 30
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,11 @@ SETUPS = {
         check="assert selected.shape == (4096,) and set(np.unique(selected)) <= {0, 1}\n"
               "assert selected[region.ravel()].mean() > 0.5\n"
               "assert inference.clustering_.n_clusters_ == 200"),
+    "fastrena parcellate run1.dtseries.nii": Setup(
+        writes=("parc.dlabel.nii", "run3.ptseries.nii", "run3_smooth.dtseries.nii")),
+    "from fastrena import ReNA\nfrom fastrena.io import (grayordinate_layout": Setup(
+        writes=("parc_py.dlabel.nii", "run3_py.ptseries.nii"),
+        check="assert X.shape == (12, 2340) and X_red.shape == (6, 1000)"),
     "from fastrena import plotting": Setup(
         preamble=FITTED, writes=("labels.png", "sizes.png", "curve.png"),
         check="assert len(errors) == 3 and errors[0] > errors[1] > errors[2] > 0"),
@@ -213,12 +220,35 @@ def make_files(folder):
     store = zarr.create_array(folder / "scans.zarr", shape=scans.shape, dtype=scans.dtype,
                               chunks=(8, scans.shape[1]))
     store[:] = scans
+    make_cifti_files(folder, rng)
     for hemi, x in (("L", -30.0), ("R", 30.0)):
         coords, faces = grid_mesh(MESH_SIDE, MESH_SIDE, x=x)
         write_gifti_mesh(folder / f"{hemi.lower()}h.pial.gii", coords, faces)
         for run in (1, 2, 3):
             data = rng.standard_normal((coords.shape[0], 3)).astype(np.float32)
             write_gifti_data(folder / f"run{run}_hemi-{hemi}.func.gii", data)
+
+
+def make_cifti_files(folder, rng):
+    """lh/rh.surf.gii (30 x 30 grids) and run1-3.dtseries.nii (6 rows) on
+    their vertices (the first row of each grid left out, as a medial wall)
+    and a 10 x 10 x 6 subcortical box: 2,340 grayordinates."""
+    from nibabel import cifti2
+
+    models = []
+    for hemi, x, name in (("lh", -30.0, "CortexLeft"), ("rh", 30.0, "CortexRight")):
+        coords, faces = grid_mesh(CIFTI_SIDE, CIFTI_SIDE, x=x)
+        write_gifti_mesh(folder / f"{hemi}.surf.gii", coords, faces)
+        vertices = np.arange(CIFTI_SIDE, coords.shape[0])
+        models.append(cifti2.BrainModelAxis.from_surface(vertices, coords.shape[0], name))
+    subcortical = np.zeros(GRID, dtype=bool)
+    subcortical[8:18, 8:18, 7:13] = True
+    models.append(cifti2.BrainModelAxis.from_mask(subcortical, "thalamus_left", AFFINE))
+    axis = models[0] + models[1] + models[2]
+    for run in (1, 2, 3):
+        data = rng.standard_normal((6, len(axis))).astype(np.float32)
+        img = cifti2.Cifti2Image(data, header=(cifti2.SeriesAxis(0, 0.72, 6), axis))
+        img.to_filename(str(folder / f"run{run}.dtseries.nii"))
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ __all__ = [
     "adjacency_graph",
     "chain_graph",
     "graph_from_edges",
+    "listed_parts_graph",
     "lattice_graph",
     "mesh_graph",
     "surface_graph",
@@ -189,6 +190,86 @@ def _mesh_edges(faces, mask, offset):
     b = np.roll(face_ids, -1, axis=1).ravel()
     both = (a >= 0) & (b >= 0)
     return n_in, a[both], b[both]
+
+
+def _listed_vertex_edges(faces, vertices, n_vertices, offset):
+    """Edges of a mesh among the listed ``vertices`` (node ``offset + i`` is
+    ``vertices[i]``): triangle sides whose two ends are listed."""
+    faces = np.asarray(faces, dtype=np.int64)
+    if faces.ndim != 2 or faces.shape[1] != 3:
+        raise ValueError(f"faces must have shape (n_faces, 3), got {faces.shape}")
+    if faces.size and (faces.min() < 0 or faces.max() >= n_vertices):
+        raise ValueError(f"faces refer to vertices in [{faces.min()}, {faces.max()}] but "
+                         f"the mesh has {n_vertices} vertices")
+    ids = np.full(int(n_vertices), -1, dtype=np.int64)
+    ids[vertices] = np.arange(offset, offset + vertices.shape[0], dtype=np.int64)
+    face_ids = ids[faces]
+    a = face_ids.ravel()
+    b = np.roll(face_ids, -1, axis=1).ravel()
+    both = (a >= 0) & (b >= 0)
+    return a[both], b[both]
+
+
+def _listed_voxel_edges(ijk, shape, offset):
+    """6-connectivity among the listed voxels ``ijk`` (node ``offset + i``
+    is voxel ``ijk[i]``) of a grid of ``shape``."""
+    ids = np.full(tuple(int(n) for n in shape), -1, dtype=np.int64)
+    ids[tuple(ijk.T)] = np.arange(offset, offset + ijk.shape[0], dtype=np.int64)
+    us, vs = [], []
+    for axis in range(3):
+        step = np.zeros(3, dtype=np.int64)
+        step[axis] = 1
+        inside = ijk[:, axis] + 1 < shape[axis]
+        here = ijk[inside]
+        b = ids[tuple((here + step).T)]
+        us.append(ids[tuple(here.T)][b >= 0])
+        vs.append(b[b >= 0])
+    return np.concatenate(us), np.concatenate(vs)
+
+
+def listed_parts_graph(parts):
+    """Graph of features listed part after part, as CIFTI-2 brain models
+    list grayordinates: no edge joins two parts.
+
+    Parameters
+    ----------
+    parts : sequence of tuples
+        ``("surface", faces, vertices, n_vertices)``: the listed vertices of
+        a mesh of ``n_vertices`` vertices, joined by its triangle sides; or
+        ``("volume", ijk, shape)``: listed voxels (integer array (n, 3)) of
+        a grid, 6-connected. Nodes are numbered in listing order.
+
+    Returns
+    -------
+    FeatureGraph
+
+    Examples
+    --------
+    >>> g = listed_parts_graph([("surface", [[0, 1, 2]], [2, 0], 3),
+    ...                         ("volume", [[0, 0, 0], [0, 0, 1]], (1, 1, 2))])
+    >>> g.n_nodes, g.u.tolist(), g.v.tolist()
+    (4, [0, 2], [1, 3])
+    """
+    us, vs = [], []
+    offset = 0
+    for part in parts:
+        if part[0] == "surface":
+            _, faces, vertices, n_vertices = part
+            vertices = np.asarray(vertices, dtype=np.int64).ravel()
+            if vertices.size and (vertices.min() < 0 or vertices.max() >= n_vertices):
+                raise ValueError(f"vertices must lie in [0, {n_vertices}), got values in "
+                                 f"[{vertices.min()}, {vertices.max()}]")
+            a, b = _listed_vertex_edges(faces, vertices, n_vertices, offset)
+        else:
+            _, ijk, shape = part
+            vertices = np.asarray(ijk, dtype=np.int64).reshape(-1, 3)
+            a, b = _listed_voxel_edges(vertices, shape, offset)
+        us.append(a)
+        vs.append(b)
+        offset += vertices.shape[0]
+    if not us:
+        return FeatureGraph(0, np.empty(0, np.int64), np.empty(0, np.int64))
+    return graph_from_edges(offset, np.concatenate(us), np.concatenate(vs))
 
 
 def mesh_graph(faces, mask=None, n_vertices=None):

@@ -15,8 +15,10 @@ for many images) and writes labels and values back as images
 * :class:`GraphLayout`: features on a graph and nothing else (a
   ``connectivity`` matrix, a 2-D array mask, a 1-D chain): no images.
 
-Grayordinates (CIFTI-2) will be a layout of several parts, surfaces and
-volumes, with no edge between parts. See docs/design.md.
+* Grayordinates (CIFTI-2) are :class:`fastrena.grayordinates.GrayordinateLayout`:
+  surface and volume structures of one file, no edge between them.
+
+Every layout is a :class:`Layout`. See docs/design.md.
 """
 
 import os
@@ -28,12 +30,14 @@ import numpy as np
 
 from .errors import InputError
 from .graphs import adjacency_graph, chain_graph, lattice_graph, surface_graph
-from .images import (describe, is_gifti, is_nilearn_object, load_mesh, load_surface_data,
+from .images import (describe, is_cifti_name, is_gifti, is_nilearn_object, load_mesh,
+                     load_surface_data,
                      load_volume, nibabel_module, path_of, read_data, volume_3d_data)
 
 __all__ = [
     "ACCEPTED_MASKS",
     "GraphLayout",
+    "Layout",
     "SurfaceLayout",
     "VolumeLayout",
     "feature_space",
@@ -87,8 +91,17 @@ def volume_blocks(img, n_volumes, what, start=0, stop=None):
             yield read_data(img, what, (..., slice(first, min(first + step, stop))))
 
 
+class Layout:
+    """What every layout gives: ``n_features``; ``graph`` (a
+    ``FeatureGraph``); the estimator's ``mask_img_``; ``require_images()``
+    (an :class:`InputError` if it cannot read or write images);
+    ``n_scans(img, what)`` and ``read(img, what, start, stop)`` (blocks of
+    shape (n_scans, n_features)). The estimator takes any layout as its
+    ``mask_img``. Layouts are frozen: built once, never changed."""
+
+
 @dataclass(frozen=True, eq=False, repr=False)
-class VolumeLayout:
+class VolumeLayout(Layout):
     """Features are the in-mask voxels of a 3-D grid, in C order.
 
     Parameters
@@ -170,7 +183,7 @@ class VolumeLayout:
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class SurfaceLayout:
+class SurfaceLayout(Layout):
     """Features are the in-mask vertices of mesh parts (hemispheres), part
     after part, in vertex order.
 
@@ -345,7 +358,10 @@ def surface_layout_of(surface_img, what="mask_img"):
 
 def mask_layout(mask_img, what="mask_img"):
     """The layout of a ``mask_img``: a NIfTI path or image (3-D, nonzero =
-    in), or a nilearn SurfaceImage. ``what`` names it in error messages."""
+    in), a nilearn SurfaceImage, or a layout (returned as is). ``what``
+    names it in error messages."""
+    if isinstance(mask_img, Layout):
+        return mask_img
     if is_nilearn_object(mask_img) and hasattr(mask_img, "mesh"):
         return surface_layout_of(mask_img)
     img, data = volume_3d_data(mask_img, what)
@@ -357,7 +373,7 @@ def mask_layout(mask_img, what="mask_img"):
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class GraphLayout:
+class GraphLayout(Layout):
     """Features on a graph and nothing else: a ``connectivity`` matrix, a
     2-D array mask or a 1-D chain. It has no image grid: reading or
     writing images raises :class:`InputError` saying why (``why``).
@@ -460,6 +476,10 @@ def _load_nifti(path):
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"mask_img: no such file: '{path}'")
+    if is_cifti_name(path):
+        raise InputError(f"mask_img: '{path}' is a CIFTI-2 file; give its layout instead, "
+                         "fastrena.io.grayordinate_layout(path, meshes) (its surfaces need "
+                         "their meshes)")
     try:
         img = nibabel_module().load(str(path))
     except Exception as exc:  # nibabel raises several types for bad files
@@ -508,7 +528,7 @@ def _grid_layout(mask, affine, image):
 def mask_img_layout(mask_img):
     """The layout of the estimator's ``mask_img`` (not None; see
     :data:`ACCEPTED_MASKS`, or a layout, returned as is)."""
-    if isinstance(mask_img, (VolumeLayout, SurfaceLayout, GraphLayout)):
+    if isinstance(mask_img, Layout):
         return mask_img
     kind = _nilearn_kind(mask_img)
     if kind in ("surface_masker", "nifti_masker"):

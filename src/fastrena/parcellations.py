@@ -18,6 +18,7 @@ from .errors import InputError
 from .estimator import ReNA
 from .images import (describe, is_gifti, load_image, load_surface_data, nibabel_module,
                      volume_3d_data)
+from .grayordinates import GrayordinateLayout, label_map
 from .layouts import SurfaceLayout, VolumeLayout, layout_of_estimator
 from .reading import (as_list, float_dtype, read_images, read_rows_into, resolve_layout,
                       scan_counts, scan_names)
@@ -29,6 +30,7 @@ __all__ = [
     "inverse_transform_img",
     "labels_to_gifti",
     "labels_to_img",
+    "labels_to_parcels_img",
     "load_parcellation",
     "transform_images",
 ]
@@ -154,8 +156,11 @@ class Parcellation:
         return self.values[self.labels].astype(np.int32)
 
     def label_img(self):
-        """A NIfTI label image (volumes) or a ``SurfaceImage`` (surfaces with
-        a ``SurfaceImage`` mask): 0 = background, the cluster's value inside."""
+        """A NIfTI label image (volumes), a ``SurfaceImage`` (surfaces with
+        a ``SurfaceImage`` mask) or a CIFTI-2 dense label file
+        (grayordinates): 0 = background, the cluster's value inside."""
+        if isinstance(self.layout, GrayordinateLayout):
+            return self.layout.to_dlabel(self.label_values(), self.values)
         img = self.layout.to_img(self.label_values())
         if isinstance(self.layout, VolumeLayout):
             img.header.set_intent("label")
@@ -178,6 +183,16 @@ class Parcellation:
                                          datatype="NIFTI_TYPE_INT32")
             images.append(gifti.GiftiImage(labeltable=table, darrays=[array]))
         return images
+
+
+    def parcels_img(self, X_red, row_axis=None):
+        """Cluster means ``X_red`` (n, K) as a parcellated CIFTI-2 series
+        (``.ptseries.nii``; grayordinates only), rows as ``row_axis`` (a
+        dense file's series axis) when it fits."""
+        if not isinstance(self.layout, GrayordinateLayout):
+            raise InputError("parcellated CIFTI-2 files are made from grayordinates; this "
+                             "parcellation is not on CIFTI-2 grayordinates")
+        return self.layout.to_parcels(X_red, self.labels, self.values, row_axis)
 
 
 def _gifti_label(gifti, key, name, rgba):
@@ -212,6 +227,13 @@ def labels_to_gifti(rena):
     return parcellation.label_gifti()
 
 
+def labels_to_parcels_img(rena, X_red, row_axis=None):
+    """Cluster means ``X_red`` of a ReNA fitted on CIFTI-2 grayordinates as
+    a parcellated series (``.ptseries.nii``), what ``wb_command
+    -cifti-parcellate`` writes: parcels ``label_1..label_K``."""
+    return _parcellation_of(rena).parcels_img(X_red, row_axis)
+
+
 def transform_images(rena, imgs, *, dtype=np.float32, verbose=0):
     """Cluster means of images, shape (n_scans, n_clusters_), reading one
     image at a time; equal to ``rena.transform(images_to_array(...))``."""
@@ -239,8 +261,9 @@ def _integer_labels(data, what):
 
 
 def load_parcellation(paths):
-    """The clusters stored in label files: one NIfTI label image, or one
-    GIfTI label file per mesh part.
+    """The clusters stored in label files: one NIfTI label image, one
+    CIFTI-2 dense label file (``.dlabel.nii``), or one GIfTI label file per
+    mesh part.
 
     Label values need not be 1..K: clusters are the distinct nonzero
     values, in increasing order (columns of :meth:`Parcellation.reduce`).
@@ -258,6 +281,11 @@ def load_parcellation(paths):
             parts.append(_integer_labels(data[:, 0], name))
         layout = SurfaceLayout(tuple(p != 0 for p in parts))
         values_per_feature = np.concatenate([p[p != 0] for p in parts])
+    elif len(images) == 1 and isinstance(images[0], nibabel_module().cifti2.Cifti2Image):
+        brain_models, data = label_map(images[0], "labels")
+        data = _integer_labels(data, names[0])
+        layout = GrayordinateLayout(brain_models, {}, names[0], selected=data != 0)
+        values_per_feature = data[data != 0]
     elif len(images) == 1:
         img, data = volume_3d_data(images[0], "labels")
         data = _integer_labels(data, names[0])

@@ -192,9 +192,13 @@ def count(n, noun, plural=None):
 
 def feature_words(layout):
     """What the features of ``layout`` are, singular and plural."""
-    from ..layouts import VolumeLayout
+    from ..layouts import SurfaceLayout, VolumeLayout
 
-    return ("voxel", "voxels") if isinstance(layout, VolumeLayout) else ("vertex", "vertices")
+    if isinstance(layout, VolumeLayout):
+        return "voxel", "voxels"
+    if isinstance(layout, SurfaceLayout):
+        return "vertex", "vertices"
+    return "grayordinate", "grayordinates"
 
 
 def features(layout):

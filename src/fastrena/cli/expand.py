@@ -15,12 +15,14 @@ def add_parser(commands):
                     "array gives a 3-D image, a 2-D array a 4-D image (one volume per row).",
         epilog="Example:\n  fastrena expand reduced.csv --labels labels.nii.gz -o expanded.nii.gz",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("array", metavar="ARRAY", help=".npy, .csv or .tsv with K columns")
+    p.add_argument("array", metavar="ARRAY", help=".npy, .csv or .tsv with K columns; with "
+                   "CIFTI-2 labels, also a parcellated series (.ptseries.nii)")
     add_labels_options(p, "label image the array was reduced with; for surfaces, one "
                            "GIfTI label file per mesh part, --labels repeated")
     p.add_argument("-o", "--output", action="append", required=True, metavar="OUT",
                    help="image to write (.nii or .nii.gz); with GIfTI labels, one .gii "
-                        "file per label file, -o repeated")
+                        "file per label file, -o repeated; with CIFTI-2 labels, a dense "
+                        "series (.dtseries.nii) or, for one row, maps (.dscalar.nii)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                    help="precision of the images written, whatever the array's format "
                         "(default: float32)")
@@ -29,29 +31,63 @@ def add_parser(commands):
 
 
 def run(args, session):
-    from ..files import check_image_name, load_array, save_img
+    from ..files import check_image_name, save_img
+    from ..grayordinates import GrayordinateLayout
+    from ..images import DENSE_CIFTI_SUFFIXES
     from ..layouts import SurfaceLayout
     from ..parcellations import load_parcellation
 
     parcellation = load_parcellation(args.labels)
     surface = isinstance(parcellation.layout, SurfaceLayout)
+    cifti = isinstance(parcellation.layout, GrayordinateLayout)
     if len(args.output) != len(args.labels):
         raise InputError(f"-o/--output: {len(args.output)} files for {len(args.labels)} "
                          "label files; give one per label file" if surface else
                          f"-o/--output: give one image, got {len(args.output)} files")
     for output in args.output:
-        check_image_name(output, GIFTI if surface else NIFTI)
+        check_image_name(output, GIFTI if surface else DENSE_CIFTI_SUFFIXES if cifti else NIFTI)
     session.check_outputs(args.output, [args.array, *args.labels], args.force)
     # Text files hold no dtype: the same precision whatever the format.
-    array = _as_dtype(load_array(args.array), args.dtype, args.array)
+    array, row_axis = _load_rows(args.array, cifti, parcellation.values)
+    array = _as_dtype(array, args.dtype, args.array)
     rows = parcellation.expand(array, scaling=args.scaling)
     layout = parcellation.layout
-    images = layout.to_gifti(rows) if surface else [layout.to_img(rows)]
+    if cifti:
+        scalar = str(args.output[0]).lower().endswith(".dscalar.nii")
+        images = [layout.to_dense(rows, row_axis, scalar=scalar)]
+    else:
+        images = layout.to_gifti(rows) if surface else [layout.to_img(rows)]
     for image, path in zip(images, args.output):
         save_img(image, path, force=args.force, hint=FORCE_HINT)
     scans = count(1 if array.ndim == 1 else array.shape[0], "scan")
     session.wrote(f"{', '.join(args.output)} ({scans}, "
                   f"{count(parcellation.n_clusters, 'cluster')})")
+
+
+def _load_rows(path, cifti, values):
+    """The array to expand and, from a parcellated CIFTI-2 series, its
+    series axis (kept in the dense output); its parcels must be the labels'
+    clusters, in order (``label_v``, as ``reduce`` and wb_command name them)."""
+    from ..files import load_array
+
+    if not str(path).lower().endswith(".ptseries.nii"):
+        return load_array(path), None
+    if not cifti:
+        raise InputError(f"array '{path}' is a parcellated CIFTI-2 file: expand it with "
+                         "CIFTI-2 labels (.dlabel.nii)")
+    from ..grayordinates import load_cifti
+    from ..images import read_data
+
+    img = load_cifti(path, "array")
+    parcels = img.header.get_axis(1)
+    names = list(getattr(parcels, "name", []))
+    expected = [f"label_{int(v)}" for v in values]
+    if names != expected:
+        shown = ", ".join(map(str, names[:3])) + (", ..." if len(names) > 3 else "")
+        raise InputError(f"array '{path}' has parcels {shown} ({len(names)}) but the labels "
+                         f"have clusters label_{int(values[0])}..label_{int(values[-1])} "
+                         f"({len(values)}); give the file reduced with these labels")
+    return read_data(img, f"array '{path}'").astype(np.float64), img.header.get_axis(0)
 
 
 def _as_dtype(array, dtype, path):

@@ -19,30 +19,38 @@ def add_parser(commands):
     """Add the ``parcellate`` subcommand to ``commands`` (argparse subparsers)."""
     p = commands.add_parser(
         "parcellate", help="cluster the voxels (or vertices) of images into K parcels",
-        description="Fit ReNA on NIfTI images (3-D or 4-D, one grid) or on GIfTI data "
-                    "files with their mesh, and write the label image (0 = background, "
-                    "clusters 1..K).",
+        description="Fit ReNA on NIfTI images (3-D or 4-D, one grid), on GIfTI data "
+                    "files with their mesh, or on CIFTI-2 dense files (grayordinates, with "
+                    "the meshes of their cortical surfaces), and write the label image (0 = "
+                    "background, clusters 1..K).",
         epilog="Examples:\n"
                "  fastrena parcellate run1.nii.gz run2.nii.gz --mask mask.nii.gz -k 1000 "
                "-o labels.nii.gz --plot labels.png\n"
                "  fastrena parcellate lh.func.gii rh.func.gii --mesh lh.pial.gii "
-               "--mesh rh.pial.gii -k 500 -o lh.label.gii -o rh.label.gii",
+               "--mesh rh.pial.gii -k 500 -o lh.label.gii -o rh.label.gii\n"
+               "  fastrena parcellate run1.dtseries.nii run2.dtseries.nii --mesh lh.surf.gii "
+               "--mesh rh.surf.gii -k 1000 -o parc.dlabel.nii",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("images", nargs="+", metavar="IMG",
                    help="NIfTI images; or, with --mesh, GIfTI data files, one per mesh for "
-                        "each scan group, in the order of --mesh (lh rh lh rh ...)")
+                        "each scan group, in the order of --mesh (lh rh lh rh ...); or "
+                        "CIFTI-2 dense files (.dtseries.nii, .dscalar.nii) on one set of "
+                        "grayordinates")
     p.add_argument("--mask", action="append", metavar="MASK",
                    help="NIfTI mask on the images' grid (default: computed from the images, "
                         "as nilearn's background mask); with --mesh, one GIfTI mask per mesh, "
                         "--mask repeated (default: every vertex)")
     p.add_argument("--mesh", action="append", metavar="MESH",
                    help="GIfTI mesh file of surface data; repeat for each part "
-                        "(--mesh lh.pial.gii --mesh rh.pial.gii)")
+                        "(--mesh lh.pial.gii --mesh rh.pial.gii); for CIFTI files, one per "
+                        "cortical surface structure of the file, in its order (a mesh that "
+                        "names its hemisphere is matched by it)")
     p.add_argument("-k", "--n-clusters", type=positive_int, required=True, metavar="K",
                    help="number of clusters (ReNA's n_clusters)")
     p.add_argument("-o", "--output", action="append", required=True, metavar="OUT",
                    help="label image to write (.nii or .nii.gz); with --mesh, one GIfTI "
-                        "label file (.label.gii) per mesh, -o repeated")
+                        "label file (.label.gii) per mesh, -o repeated; for CIFTI files, one "
+                        "dense label file (.dlabel.nii)")
     p.add_argument("--n-iter", type=positive_int, default=10, metavar="N",
                    help="maximum number of agglomeration levels (default: 10)")
     p.add_argument("--threshold", type=threshold_value, default=1e-7, metavar="T",
@@ -97,6 +105,8 @@ def _check_inputs(args, session):
     from ..files import array_format, check_image_name
     from ..images import load_3d_volume
 
+    if _is_cifti(args):
+        return _check_cifti_inputs(args, session)
     surface = args.mesh is not None
     n_parts = len(args.mesh) if surface else 1
     if len(args.output) != n_parts:
@@ -123,6 +133,46 @@ def _check_inputs(args, session):
     return bg_img, _load_connectivity(args.connectivity)
 
 
+def _is_cifti(args):
+    """Whether the images are CIFTI-2 files (then all must be dense ones)."""
+    from ..images import DENSE_CIFTI_SUFFIXES, is_cifti_name
+
+    cifti = [image for image in args.images if is_cifti_name(image)]
+    if cifti and len(cifti) != len(args.images):
+        other = next(image for image in args.images if not is_cifti_name(image))
+        raise InputError(f"image '{other}' is not a CIFTI-2 file: give only CIFTI-2 dense "
+                         "files, or no CIFTI-2 file")
+    for image in cifti:
+        if not str(image).lower().endswith(DENSE_CIFTI_SUFFIXES):
+            raise InputError(f"image '{image}' is not a dense CIFTI-2 data file; give "
+                             f"{' or '.join(DENSE_CIFTI_SUFFIXES)} files")
+    return bool(cifti)
+
+
+def _check_cifti_inputs(args, session):
+    """_check_inputs for CIFTI-2 images: one .dlabel.nii output; no mask."""
+    from ..files import array_format, check_image_name
+
+    if len(args.output) != 1:
+        raise InputError(f"-o/--output: give one CIFTI-2 label file (.dlabel.nii), got "
+                         f"{len(args.output)} files")
+    check_image_name(args.output[0], (".dlabel.nii",))
+    for option, value, why in (
+            ("--mask", args.mask, "CIFTI-2 files list their own grayordinates"),
+            ("--dask", args.dask, "CIFTI-2 files are read in memory (not yet lazily)"),
+            ("--plot", args.plot, "CIFTI-2 parcellations are not drawn yet"),
+            ("--bg-img", args.bg_img, "CIFTI-2 parcellations are not drawn yet")):
+        if value:
+            raise InputError(f"{option} is not used with CIFTI-2 images: {why}")
+    if args.scaling and not args.reduced:
+        raise InputError("--scaling is only used with --reduced")
+    if args.reduced:
+        array_format(args.reduced)
+    inputs = [*args.images, *(args.mesh or []), args.connectivity]
+    session.check_outputs([*args.output, args.reduced], inputs, args.force)
+    return None, _load_connectivity(args.connectivity)
+
+
 def _read(args, session, progress):
     """The layout (from --mesh, --mask, or a mask computed from the
     images), the images grouped as the layout reads them, the data (a lazy
@@ -131,7 +181,12 @@ def _read(args, session, progress):
     from ..reading import compute_mask, read_images
 
     start = time.perf_counter()
-    if args.mesh is not None:
+    if _is_cifti(args):
+        from ..grayordinates import grayordinate_layout
+
+        layout = grayordinate_layout(args.images[0], args.mesh, "image")
+        images = args.images
+    elif args.mesh is not None:
         layout = surface_layout(args.mesh, args.mask)
         images = group_scans(args.images, len(args.mesh))
     else:
@@ -166,7 +221,7 @@ def _fit_and_write(args, session, layout, X, read_s, connectivity, progress):
     session.say(f"{count(rena.n_clusters_, 'cluster')} of {features(layout)} from "
                 f"{count(X.shape[0], 'scan')} (read {read_s}, fit in {elapsed(start)})")
     parcellation = Parcellation.from_labels(layout, rena.labels_)
-    surface = args.mesh is not None
+    surface = args.mesh is not None and not _is_cifti(args)
     images_out = parcellation.label_gifti() if surface else [parcellation.label_img()]
     for image, path in zip(images_out, args.output):
         save_img(image, path, force=args.force, hint=FORCE_HINT)

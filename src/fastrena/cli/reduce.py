@@ -3,6 +3,7 @@
 import argparse
 import time
 
+from ..errors import InputError
 from .common import (FORCE_HINT, add_common, add_dask_options, add_labels_options,
                      check_dask_options, count, elapsed, group_scans, progress_on, refuse_gifti,
                      scheduler)
@@ -18,12 +19,15 @@ def add_parser(commands):
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("images", nargs="+", metavar="IMG",
                    help="NIfTI images on the labels' grid; or GIfTI data files, one per "
-                        "label file for each scan group")
+                        "label file for each scan group; or CIFTI-2 dense files on the "
+                        "grayordinates of a .dlabel.nii")
     add_labels_options(p, "label image written by 'fastrena parcellate' (or any atlas: "
                            "nonzero integer values); for surfaces, one GIfTI label file "
                            "per mesh part, --labels repeated")
     p.add_argument("-o", "--output", required=True, metavar="OUT",
-                   help="array to write: .npy, .csv or .tsv")
+                   help="array to write: .npy, .csv or .tsv; with a CIFTI-2 label file, "
+                        "also a parcellated CIFTI-2 series (.ptseries.nii, as wb_command "
+                        "-cifti-parcellate writes)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                    help="precision of the result (default: float32)")
     add_dask_options(p, "reduce them")
@@ -32,14 +36,24 @@ def add_parser(commands):
 
 
 def run(args, session):
-    from ..files import array_format, save_array
+    from ..files import array_format, save_array, save_img
+    from ..grayordinates import GrayordinateLayout
     from ..layouts import SurfaceLayout
     from ..parcellations import load_parcellation
 
-    array_format(args.output)
+    parcels = str(args.output).lower().endswith(".ptseries.nii")
+    if not parcels:
+        array_format(args.output)
     check_dask_options(args)
     session.check_outputs([args.output], [*args.images, *args.labels], args.force)
     parcellation = load_parcellation(args.labels)
+    cifti = isinstance(parcellation.layout, GrayordinateLayout)
+    if parcels and not cifti:
+        raise InputError(f"output '{args.output}': a .ptseries.nii needs CIFTI-2 labels "
+                         "(.dlabel.nii); write .npy, .csv or .tsv")
+    if cifti and args.dask:
+        raise InputError("--dask is not used with CIFTI-2 labels: CIFTI-2 files are read "
+                         "in memory (not yet lazily)")
     images = args.images
     if isinstance(parcellation.layout, SurfaceLayout):
         images = group_scans(images, len(args.labels))
@@ -56,7 +70,22 @@ def run(args, session):
         else:
             X_red = parcellation.reduce(images, scaling=args.scaling, dtype=args.dtype,
                                         verbose=progress_on(args))
-    save_array(X_red, args.output, force=args.force, hint=FORCE_HINT,
-               columns=[f"label_{v}" for v in parcellation.values])
+    if parcels:
+        save_img(parcellation.layout.to_parcels(X_red, parcellation.labels, parcellation.values,
+                                                _row_axis(images)),
+                 args.output, force=args.force, hint=FORCE_HINT)
+    else:
+        save_array(X_red, args.output, force=args.force, hint=FORCE_HINT,
+                   columns=[f"label_{v}" for v in parcellation.values])
     session.wrote(f"{args.output}: {count(X_red.shape[0], 'scan')} x "
                   f"{count(X_red.shape[1], 'cluster')} ({elapsed(start)})")
+
+
+def _row_axis(images):
+    """The series axis of a single CIFTI-2 input (kept in its parcellated
+    output); None for several (the rows are then numbered from 0)."""
+    if len(images) != 1:
+        return None
+    from ..grayordinates import load_cifti
+
+    return load_cifti(images[0], "image").header.get_axis(0)

@@ -1,0 +1,332 @@
+"""Grayordinates: CIFTI-2 dense files as a layout.
+
+A CIFTI-2 dense file (``.dtseries.nii``, ``.dscalar.nii``) holds one value
+per grayordinate and row: its ``BrainModelAxis`` (nibabel's ``cifti2``
+axes) lists them structure by structure, the present vertices of each
+cortical surface (the medial wall is absent) and the voxels of each
+subcortical structure. A :class:`GrayordinateLayout` is the feature space
+of such a file: one feature per grayordinate, in the file's order. Its
+graph joins a surface structure's vertices by the triangle sides of the
+mesh the user gives for it (a CIFTI file carries no geometry), and a
+volume structure's voxels by 6-connectivity among themselves; no edge
+joins two structures, so no cluster spans two.
+
+Labels go back out as a dense label file (``.dlabel.nii``: a ``LabelAxis``
+with one map, the brain models unchanged), cluster means as a parcellated
+file (``.ptseries.nii``: a ``ParcelsAxis`` built from the brain models,
+what ``wb_command -cifti-parcellate`` writes) and values per grayordinate
+as a dense file again.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ._colors import cluster_colors
+from .errors import InputError, first_line
+from .graphs import listed_parts_graph
+from .images import describe, is_nilearn_object, load_image, load_mesh, nibabel_module, read_data
+from .layouts import BLOCK_BYTES, Layout
+
+__all__ = ["GrayordinateLayout", "dense_brain_models", "grayordinate_layout", "label_map",
+           "load_cifti"]
+
+
+def load_cifti(img, what):
+    """A ``Cifti2Image`` from a path or an image; anything else is an
+    :class:`InputError` naming it."""
+    nib = nibabel_module()
+    loaded = load_image(img, what)
+    if not isinstance(loaded, nib.cifti2.Cifti2Image):
+        raise InputError(f"{describe(img, what)} is not a CIFTI-2 file")
+    return loaded
+
+
+def dense_brain_models(img, what):
+    """The ``BrainModelAxis`` of a dense CIFTI-2 file (its grayordinates),
+    checking that its rows are series or scalar maps."""
+    nib = nibabel_module()
+    cifti = nib.cifti2
+    rows, columns = (img.header.get_axis(i) for i in range(2))
+    name = describe(img, what)
+    if isinstance(columns, cifti.ParcelsAxis):
+        raise InputError(f"{name} is a parcellated CIFTI-2 file (its columns are parcels, "
+                         "not grayordinates); give a dense file (.dtseries.nii or "
+                         ".dscalar.nii)")
+    if not isinstance(columns, cifti.BrainModelAxis) or isinstance(rows, (
+            cifti.BrainModelAxis, cifti.ParcelsAxis)):
+        raise InputError(f"{name} is not a dense series or scalar CIFTI-2 file (its axes "
+                         f"are {type(rows).__name__} x {type(columns).__name__}; a "
+                         "connectivity file?); give a .dtseries.nii or .dscalar.nii file")
+    return columns
+
+
+def label_map(img, what):
+    """(brain models, label values per grayordinate) of a dense label
+    file (``.dlabel.nii``) with one map."""
+    cifti = nibabel_module().cifti2
+    rows, columns = (img.header.get_axis(i) for i in range(2))
+    name = describe(img, what)
+    if not (isinstance(rows, cifti.LabelAxis) and isinstance(columns, cifti.BrainModelAxis)):
+        raise InputError(f"{name} is a CIFTI-2 file but not a dense label file (a "
+                         ".dlabel.nii: label maps over grayordinates); its axes are "
+                         f"{type(rows).__name__} x {type(columns).__name__}")
+    if len(rows) != 1:
+        raise InputError(f"{name} has {len(rows)} label maps; give a file with one")
+    return columns, read_data(img, what)[0]
+
+
+def _structures(brain_models):
+    """(name, slice, brain models, is a surface) per structure, file order."""
+    return [(name, part, models, bool(models.surface_mask.all()))
+            for name, part, models in brain_models.iter_structures()]
+
+
+def _gifti_structure(path):
+    """The CIFTI structure a GIfTI mesh says it is (its
+    AnatomicalStructurePrimary), or None."""
+    nib = nibabel_module()
+    try:
+        gifti = nib.load(str(path))
+    except Exception:  # load_mesh reports it
+        return None
+    metas = [gifti.meta] + [array.meta for array in getattr(gifti, "darrays", [])]
+    for meta in metas:
+        value = dict(meta or {}).get("AnatomicalStructurePrimary")
+        if value:
+            try:
+                return nib.cifti2.BrainModelAxis.to_cifti_brain_structure_name(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _mesh_parts(meshes):
+    """[(label, faces, n_vertices, structure or None)] of the user's meshes:
+    GIfTI paths, (coordinates, faces) pairs, or a nilearn PolyMesh."""
+    if is_nilearn_object(meshes) and hasattr(meshes, "parts"):
+        names = {"left": "CIFTI_STRUCTURE_CORTEX_LEFT", "right": "CIFTI_STRUCTURE_CORTEX_RIGHT"}
+        return [(f"the PolyMesh's '{key}' part", np.asarray(mesh.faces),
+                 np.asarray(mesh.coordinates).shape[0], names.get(key))
+                for key, mesh in meshes.parts.items()]
+    parts = []
+    for i, mesh in enumerate(meshes):
+        if isinstance(mesh, (str, Path)):
+            coordinates, faces = load_mesh(mesh)
+            parts.append((describe(mesh, "mesh"), faces, coordinates.shape[0],
+                          _gifti_structure(mesh)))
+        else:
+            coordinates, faces = mesh
+            parts.append((f"mesh {i + 1}", np.asarray(faces), np.asarray(coordinates).shape[0],
+                          None))
+    return parts
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class GrayordinateLayout(Layout):
+    """Features are the grayordinates of a CIFTI-2 brain model axis, in
+    the file's order (``selected``: only those, as a label file's labelled
+    grayordinates).
+
+    Parameters
+    ----------
+    brain_models : nibabel.cifti2.BrainModelAxis
+    faces : dict
+        Triangles (n_faces, 3) of the mesh of each surface structure.
+    source : str
+        What the grayordinates came from, for error messages.
+    selected : ndarray of bool, optional
+        The grayordinates that are features (default: all).
+    """
+
+    brain_models: object
+    faces: dict
+    source: str = "the CIFTI file"
+    selected: np.ndarray = None
+
+    @property
+    def n_features(self):
+        return len(self.brain_models) if self.selected is None else int(self.selected.sum())
+
+    def __repr__(self):
+        surfaces = sum(s for *_, s in _structures(self.brain_models))
+        return (f"GrayordinateLayout({self.n_features} grayordinates, {surfaces} surface "
+                f"and {len(_structures(self.brain_models)) - surfaces} volume structures)")
+
+    @property
+    def graph(self):
+        """Triangle sides among each surface's listed vertices, 6-connectivity
+        among each volume structure's voxels; none between structures."""
+        if self.selected is not None:
+            raise InputError(f"{self.source} keeps no graph of its grayordinates")
+        parts = []
+        for name, _, models, surface in _structures(self.brain_models):
+            if surface:
+                parts.append(("surface", self.faces[name], models.vertex,
+                              models.nvertices[name]))
+            else:
+                parts.append(("volume", models.voxel, models.volume_shape))
+        return listed_parts_graph(parts)
+
+    @property
+    def mask_img_(self):
+        """The fitted ``mask_img_``: the brain models (no NIfTI mask here)."""
+        return self.brain_models
+
+    def require_images(self):
+        """Nothing to check: this layout reads and writes CIFTI-2 files."""
+
+    def _dense(self, img, what):
+        img = load_cifti(img, what)
+        models = dense_brain_models(img, what)
+        if models != self.brain_models:
+            raise InputError(f"{describe(img, what)} has other grayordinates than "
+                             f"{self.source} ({len(models)} against "
+                             f"{len(self.brain_models)}, or other structures, vertices or "
+                             "voxels); all files must share one brain model axis")
+        return img
+
+    def n_scans(self, img, what):
+        """Check ``img`` (a dense file on these grayordinates); return its rows."""
+        return int(self._dense(img, what).shape[0])
+
+    def read(self, img, what, start=0, stop=None):
+        """The values of ``img``'s grayordinates, rows ``start`` to ``stop``
+        (default: all), as blocks (n_rows, n_features) of at most
+        ``BLOCK_BYTES``: a long series is never in memory twice.
+
+        CIFTI-2 stores each grayordinate's series contiguously (Fortran
+        order): rows are taken from a memory map of the whole file, where
+        nibabel's row slices would read it all again for each block."""
+        img = self._dense(img, what)
+        stop = img.shape[0] if stop is None else min(stop, img.shape[0])
+        step = max(1, BLOCK_BYTES // (8 * img.shape[1]))
+        data = _unscaled(img, what)
+        for first in range(start, stop, step):
+            rows = _rows(data, first, min(first + step, stop), img, what)
+            if self.selected is not None:
+                rows = rows[:, self.selected]
+            if not np.isfinite(rows).all():
+                bad = first + int(np.flatnonzero(~np.isfinite(rows).all(axis=1))[0])
+                raise InputError(f"{describe(img, what)} has NaN or infinite values (row "
+                                 f"{bad})")
+            yield rows
+
+    def to_img(self, rows):
+        """A dense CIFTI-2 series of ``rows`` (see :meth:`to_dense`)."""
+        return self.to_dense(rows)
+
+    def spread(self, rows):
+        """``rows`` (n_features,) or (n, n_features) on every grayordinate of
+        the axis, 0 where not selected: (n, n_grayordinates)."""
+        rows = np.atleast_2d(np.asarray(rows))
+        if self.selected is None:
+            return rows
+        out = np.zeros(rows.shape[:-1] + (len(self.brain_models),), dtype=rows.dtype)
+        out[:, self.selected] = rows
+        return out
+
+    def to_dense(self, rows, row_axis=None, scalar=False):
+        """A dense CIFTI-2 image of ``rows`` (one row per map), float32: a
+        series (``row_axis`` if it fits, else one step per row from 0), or
+        named maps with ``scalar`` (a ``.dscalar.nii``)."""
+        cifti = nibabel_module().cifti2
+        data = self.spread(np.asarray(rows, dtype=np.float32))
+        if scalar:
+            row_axis = cifti.ScalarAxis([f"map {i + 1}" for i in range(data.shape[0])])
+        elif row_axis is None or len(row_axis) != data.shape[0]:
+            row_axis = cifti.SeriesAxis(start=0, step=1, size=data.shape[0])
+        return cifti.Cifti2Image(data, header=(row_axis, self.brain_models))
+
+    def to_dlabel(self, label_values, values):
+        """A dense label file: one map, key v of cluster v named ``label_v``
+        in the pictures' colour, 0 = unlabelled (``???``)."""
+        cifti = nibabel_module().cifti2
+        colors = cluster_colors(len(values))
+        table = {0: ("???", (0.0, 0.0, 0.0, 0.0))}
+        for value, rgb in zip(values, colors):
+            table[int(value)] = (f"label_{int(value)}", (*map(float, rgb), 1.0))
+        axis = cifti.LabelAxis(["ReNA"], [table])
+        data = self.spread(np.asarray(label_values, dtype=np.int32))
+        return cifti.Cifti2Image(data.astype(np.int32), header=(axis, self.brain_models))
+
+    def to_parcels(self, X_red, labels, values, row_axis=None):
+        """A parcellated CIFTI-2 image of cluster means ``X_red`` (n, K): a
+        ``ParcelsAxis`` of the clusters' grayordinates (``label_v``), the
+        rows a series (``row_axis`` if it fits)."""
+        cifti = nibabel_module().cifti2
+        models = self.brain_models if self.selected is None else self.brain_models[
+            np.flatnonzero(self.selected)]
+        order = np.argsort(labels, kind="stable")
+        bounds = np.searchsorted(labels[order], np.arange(len(values) + 1))
+        parcels = cifti.ParcelsAxis.from_brain_models(
+            [(f"label_{int(v)}", models[order[bounds[c]:bounds[c + 1]]])
+             for c, v in enumerate(values)])
+        X_red = np.atleast_2d(np.asarray(X_red, dtype=np.float32))
+        if row_axis is None or len(row_axis) != X_red.shape[0]:
+            row_axis = cifti.SeriesAxis(start=0, step=1, size=X_red.shape[0])
+        return cifti.Cifti2Image(X_red, header=(row_axis, parcels))
+
+
+def _unscaled(img, what):
+    """The data of a CIFTI-2 image without reading it: a memory map of an
+    uncompressed file (nibabel's ``get_unscaled``; CIFTI-2 data are never
+    scaled), else the array."""
+    try:
+        return img.dataobj.get_unscaled() if hasattr(img.dataobj, "get_unscaled") else \
+            read_data(img, what)
+    except MemoryError:
+        raise
+    except InputError:
+        raise
+    except Exception as exc:  # truncated or corrupt data
+        raise InputError(f"{describe(img, what)}: its data cannot be read "
+                         f"({first_line(exc)})") from exc
+
+
+def _rows(data, first, stop, img, what):
+    """Rows ``first`` to ``stop`` of ``data`` copied into memory."""
+    try:
+        return np.array(data[first:stop])
+    except MemoryError:
+        raise
+    except Exception as exc:  # a file truncated after its header was read
+        raise InputError(f"{describe(img, what)}: its data cannot be read "
+                         f"({first_line(exc)})") from exc
+
+
+def grayordinate_layout(cifti, meshes=None, what="CIFTI file"):
+    """The :class:`GrayordinateLayout` of a dense CIFTI-2 file (path or
+    image), with ``meshes`` for its cortical surfaces: GIfTI mesh paths or
+    (coordinates, faces) pairs in the order of the file's surface
+    structures (a GIfTI mesh that names its structure is matched by it), or
+    a nilearn ``PolyMesh`` (its ``left`` and ``right`` parts)."""
+    img = load_cifti(cifti, what)
+    name = describe(cifti, what)
+    brain_models = dense_brain_models(img, what)
+    surfaces = [(s, models) for s, _, models, surface in _structures(brain_models) if surface]
+    structures = [s for s, _ in surfaces]
+    parts = [] if meshes is None else _mesh_parts(meshes)
+    if surfaces and not parts:
+        raise InputError(
+            f"{name} has surface structures ({', '.join(structures)}) but a CIFTI file "
+            "carries no surface geometry: give one GIfTI mesh per structure, in this "
+            "order (--mesh lh.surf.gii --mesh rh.surf.gii; meshes=[...] in Python)")
+    if len(parts) != len(surfaces):
+        raise InputError(f"{len(parts)} mesh(es) for the {len(surfaces)} surface "
+                         f"structure(s) of {name} ({', '.join(structures) or 'none'}); give "
+                         "one mesh per structure, in this order")
+    if all(part[3] is not None for part in parts) and sorted(p[3] for p in parts) == sorted(
+            structures):
+        parts = sorted(parts, key=lambda part: structures.index(part[3]))
+    faces = {}
+    for (structure, models), (label, part_faces, n_vertices, _) in zip(surfaces, parts):
+        needed = models.nvertices[structure]
+        if n_vertices != needed:
+            raise InputError(f"{label} has {n_vertices} vertices but {name} has "
+                             f"{structure} on a mesh of {needed} (vertex indices up to "
+                             f"{int(models.vertex.max())}); give the mesh the file was "
+                             "made on")
+        faces[structure] = np.asarray(part_faces, dtype=np.int64)
+    return GrayordinateLayout(brain_models, faces, name)

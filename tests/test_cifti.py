@@ -1,0 +1,295 @@
+"""CIFTI-2 grayordinates (issue 16) on real geometry: fsaverage5's meshes as
+the two hemispheres (medial vertices left out of the file, as CIFTI leaves
+out the medial wall) and two subcortical structures cut from nilearn's
+MNI152 2 mm brain mask; the files are written by nibabel in a temporary
+folder.
+
+Checks the graph against an independent build, that clusters never span
+structures and are connected, that label, parcellated and dense files
+load in nibabel with the right axes and round-trip, and every bad input.
+"""
+
+import numpy as np
+import pytest
+from scipy import sparse
+from scipy.sparse import csgraph
+
+nib = pytest.importorskip("nibabel")
+datasets = pytest.importorskip("nilearn.datasets")
+cifti2 = nib.cifti2
+
+from fastrena import ReNA  # noqa: E402
+from fastrena._colors import cluster_colors  # noqa: E402
+from fastrena.errors import InputError  # noqa: E402
+from fastrena.grayordinates import grayordinate_layout  # noqa: E402
+
+STRUCTURES = ("CIFTI_STRUCTURE_CORTEX_LEFT", "CIFTI_STRUCTURE_CORTEX_RIGHT",
+              "CIFTI_STRUCTURE_THALAMUS_LEFT", "CIFTI_STRUCTURE_THALAMUS_RIGHT")
+
+
+@pytest.fixture(scope="module")
+def geometry():
+    """(meshes [(coordinates, faces)] left and right, brain models)."""
+    pial = datasets.load_fsaverage("fsaverage5")["pial"]
+    meshes = [(np.asarray(pial.parts[side].coordinates), np.asarray(pial.parts[side].faces))
+              for side in ("left", "right")]
+    axes = []
+    for (coordinates, _), name in zip(meshes, STRUCTURES[:2]):
+        # The medial wall's stand-in: vertices within 6 mm of the midline.
+        vertices = np.flatnonzero(np.abs(coordinates[:, 0]) > 6)
+        axes.append(cifti2.BrainModelAxis.from_surface(vertices, coordinates.shape[0], name))
+    brain = datasets.load_mni152_brain_mask(resolution=2)
+    inside = np.asarray(brain.dataobj) != 0
+    ijk = np.indices(inside.shape).reshape(3, -1).T
+    xyz = nib.affines.apply_affine(brain.affine, ijk).reshape(inside.shape + (3,))
+    for sign, name in ((-1, STRUCTURES[2]), (1, STRUCTURES[3])):
+        box = inside & (np.abs(xyz[..., 0] - sign * 12) < 8) & (np.abs(xyz[..., 1] + 18) < 10) \
+            & (np.abs(xyz[..., 2] - 6) < 8)
+        axes.append(cifti2.BrainModelAxis.from_mask(box, name, brain.affine))
+    models = axes[0]
+    for axis in axes[1:]:
+        models = models + axis
+    return meshes, models
+
+
+def write_dense(path, data, models, series=True):
+    rows = (cifti2.SeriesAxis(start=0, step=0.72, size=data.shape[0]) if series
+            else cifti2.ScalarAxis([f"map {i}" for i in range(data.shape[0])]))
+    cifti2.Cifti2Image(data.astype(np.float32), header=(rows, models)).to_filename(str(path))
+    return path
+
+
+def independent_edges(meshes, models):
+    """Edge set built another way: sets of triangle sides and of voxel pairs."""
+    edges = set()
+    offset = 0
+    for name, part, sub in models.iter_structures():
+        if sub.surface_mask.all():
+            faces = meshes[STRUCTURES.index(name)][1]
+            position = {int(v): offset + i for i, v in enumerate(sub.vertex)}
+            for triangle in faces:
+                for a, b in ((0, 1), (1, 2), (2, 0)):
+                    va, vb = int(triangle[a]), int(triangle[b])
+                    if va in position and vb in position:
+                        edges.add((min(position[va], position[vb]),
+                                   max(position[va], position[vb])))
+        else:
+            position = {tuple(map(int, v)): offset + i for i, v in enumerate(sub.voxel)}
+            for voxel, i in position.items():
+                for axis in range(3):
+                    other = list(voxel)
+                    other[axis] += 1
+                    if tuple(other) in position:
+                        edges.add((i, position[tuple(other)]))
+        offset += len(sub)
+    return edges
+
+
+def test_the_graph_is_the_meshes_and_the_voxel_grid(geometry):
+    meshes, models = geometry
+    layout = grayordinate_layout(write_dense_in_memory(models), meshes)
+    graph = layout.graph
+    assert graph.n_nodes == len(models) == layout.n_features
+    assert set(zip(graph.u.tolist(), graph.v.tolist())) == independent_edges(meshes, models)
+
+
+def write_dense_in_memory(models, n_rows=3, seed=0):
+    data = np.random.default_rng(seed).standard_normal((n_rows, len(models)))
+    return cifti2.Cifti2Image(data.astype(np.float32),
+                              header=(cifti2.SeriesAxis(0, 1, n_rows), models))
+
+
+def structure_of(models):
+    out = np.empty(len(models), dtype=np.int64)
+    for name, part, _ in models.iter_structures():
+        out[part] = STRUCTURES.index(name)
+    return out
+
+
+@pytest.mark.parametrize("linkage", ["nilearn", "ward"])
+def test_clusters_are_connected_and_never_span_two_structures(geometry, linkage):
+    meshes, models = geometry
+    img = write_dense_in_memory(models, n_rows=6)
+    layout = grayordinate_layout(img, meshes)
+    X = next(layout.read(img, "data"))
+    rena = ReNA(layout, n_clusters=300, linkage=linkage).fit(X)
+    assert rena.n_clusters_ == 300
+    structure = structure_of(models)
+    graph = layout.graph
+    adjacency = sparse.coo_matrix((np.ones(graph.u.shape[0]), (graph.u, graph.v)),
+                                  shape=(graph.n_nodes,) * 2).tocsr()
+    for c in range(rena.n_clusters_):
+        members = np.flatnonzero(rena.labels_ == c)
+        assert np.unique(structure[members]).shape[0] == 1
+        n_parts, _ = csgraph.connected_components(adjacency[members][:, members],
+                                                  directed=False)
+        assert n_parts == 1
+
+
+def test_label_parcel_and_dense_files_round_trip(geometry, tmp_path):
+    meshes, models = geometry
+    path = write_dense(tmp_path / "run.dtseries.nii", np.random.default_rng(1).standard_normal(
+        (5, len(models))), models)
+    layout = grayordinate_layout(path, meshes)
+    X = next(layout.read(path, "data"))
+    rena = ReNA(layout, n_clusters=40).fit(X)
+    values = np.arange(1, 41)
+    dlabel = layout.to_dlabel(rena.labels_ + 1, values)
+    dlabel.to_filename(str(tmp_path / "parc.dlabel.nii"))
+    loaded = nib.load(str(tmp_path / "parc.dlabel.nii"))
+    labels_axis, models_axis = (loaded.header.get_axis(i) for i in range(2))
+    assert isinstance(labels_axis, cifti2.LabelAxis) and len(labels_axis) == 1
+    assert models_axis == models
+    table = labels_axis.label[0]
+    assert sorted(table) == list(range(41)) and table[0][0] == "???"
+    colors = cluster_colors(40)
+    for value in (1, 17, 40):
+        name, rgba = table[value]
+        assert name == f"label_{value}"
+        np.testing.assert_allclose(rgba, (*colors[value - 1], 1.0), atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(loaded.dataobj)[0], rena.labels_ + 1)
+
+    X_red = rena.transform(X)
+    parcels = layout.to_parcels(X_red, rena.labels_, values,
+                                nib.load(str(path)).header.get_axis(0))
+    parcels.to_filename(str(tmp_path / "run.ptseries.nii"))
+    loaded = nib.load(str(tmp_path / "run.ptseries.nii"))
+    series, parcel_axis = (loaded.header.get_axis(i) for i in range(2))
+    assert isinstance(series, cifti2.SeriesAxis) and series.step == pytest.approx(0.72)
+    assert isinstance(parcel_axis, cifti2.ParcelsAxis) and len(parcel_axis) == 40
+    assert list(parcel_axis.name[:3]) == ["label_1", "label_2", "label_3"]
+    sizes = np.bincount(rena.labels_)
+    for c in (0, 39):
+        _, voxels, vertices = parcel_axis[c]
+        assert len(voxels) + sum(len(v) for v in vertices.values()) == sizes[c]
+    np.testing.assert_allclose(np.asarray(loaded.dataobj), X_red, rtol=1e-6)
+
+    back = layout.to_dense(rena.inverse_transform(X_red), series)
+    back.to_filename(str(tmp_path / "back.dtseries.nii"))
+    loaded = nib.load(str(tmp_path / "back.dtseries.nii"))
+    assert loaded.header.get_axis(1) == models
+    np.testing.assert_allclose(np.asarray(loaded.dataobj), rena.inverse_transform(X_red),
+                               rtol=1e-6)
+
+
+def test_bad_inputs_get_one_clear_line(geometry, tmp_path):
+    meshes, models = geometry
+    path = write_dense(tmp_path / "a.dtseries.nii", np.zeros((2, len(models))), models)
+    with pytest.raises(InputError, match=r"CIFTI file '.*a.dtseries.nii' has surface "
+                       r"structures \(CIFTI_STRUCTURE_CORTEX_LEFT, CIFTI_STRUCTURE_CORTEX_"
+                       r"RIGHT\) but a CIFTI file carries no surface geometry: give one "
+                       r"GIfTI mesh per structure"):
+        grayordinate_layout(path)
+    with pytest.raises(InputError, match=r"1 mesh\(es\) for the 2 surface structure"):
+        grayordinate_layout(path, meshes[:1])
+    small = (meshes[0][0][:642], meshes[0][1][np.all(meshes[0][1] < 642, axis=1)])
+    with pytest.raises(InputError, match=r"mesh 1 has 642 vertices but CIFTI file '.*' has "
+                       r"CIFTI_STRUCTURE_CORTEX_LEFT on a mesh of 10242"):
+        grayordinate_layout(path, [small, meshes[1]])
+    layout = grayordinate_layout(path, meshes)
+    other = write_dense(tmp_path / "b.dtseries.nii", np.zeros((2, len(models) - 1200)),
+                        models[1200:])
+    with pytest.raises(InputError, match=r"'.*b.dtseries.nii' has other grayordinates than "
+                       r"CIFTI file '.*a.dtseries.nii'"):
+        layout.n_scans(other, "data")
+    parcels = cifti2.ParcelsAxis.from_brain_models([("one", models[:10]), ("two", models[10:20])])
+    pt = tmp_path / "c.ptseries.nii"
+    cifti2.Cifti2Image(np.zeros((2, 2), np.float32),
+                       header=(cifti2.SeriesAxis(0, 1, 2), parcels)).to_filename(str(pt))
+    with pytest.raises(InputError, match=r"'.*c.ptseries.nii' is a parcellated CIFTI-2 file"):
+        grayordinate_layout(pt, meshes)
+    small_models = models[-30:]
+    dconn = tmp_path / "d.dconn.nii"
+    cifti2.Cifti2Image(np.zeros((30, 30), np.float32),
+                       header=(small_models, small_models)).to_filename(str(dconn))
+    with pytest.raises(InputError, match=r"'.*d.dconn.nii' is not a dense series or scalar "
+                       r"CIFTI-2 file \(its axes are BrainModelAxis x BrainModelAxis"):
+        grayordinate_layout(dconn)
+    nifti = tmp_path / "e.nii.gz"
+    nib.Nifti1Image(np.zeros((2, 2, 2), np.float32), np.eye(4)).to_filename(str(nifti))
+    with pytest.raises(InputError, match=r"'.*e.nii.gz' is not a CIFTI-2 file"):
+        grayordinate_layout(nifti)
+
+
+def test_meshes_that_name_their_hemisphere_are_matched_by_it(geometry, tmp_path):
+    meshes, models = geometry
+    files = []
+    for (coordinates, faces), side in zip(meshes, ("CortexLeft", "CortexRight")):
+        gifti = nib.gifti.GiftiImage(meta=nib.gifti.GiftiMetaData(
+            {"AnatomicalStructurePrimary": side}))
+        gifti.add_gifti_data_array(nib.gifti.GiftiDataArray(
+            coordinates.astype(np.float32), intent="NIFTI_INTENT_POINTSET"))
+        gifti.add_gifti_data_array(nib.gifti.GiftiDataArray(
+            faces.astype(np.int32), intent="NIFTI_INTENT_TRIANGLE"))
+        files.append(tmp_path / f"{side}.surf.gii")
+        gifti.to_filename(str(files[-1]))
+    img = write_dense_in_memory(models)
+    swapped = grayordinate_layout(img, files[::-1])
+    assert swapped.faces["CIFTI_STRUCTURE_CORTEX_LEFT"] is not None
+    np.testing.assert_array_equal(swapped.faces["CIFTI_STRUCTURE_CORTEX_LEFT"], meshes[0][1])
+    graph = swapped.graph
+    assert set(zip(graph.u.tolist(), graph.v.tolist())) == independent_edges(meshes, models)
+
+
+def write_meshes(meshes, folder):
+    paths = []
+    for (coordinates, faces), side in zip(meshes, ("lh", "rh")):
+        gifti = nib.gifti.GiftiImage()
+        gifti.add_gifti_data_array(nib.gifti.GiftiDataArray(
+            coordinates.astype(np.float32), intent="NIFTI_INTENT_POINTSET"))
+        gifti.add_gifti_data_array(nib.gifti.GiftiDataArray(
+            faces.astype(np.int32), intent="NIFTI_INTENT_TRIANGLE"))
+        paths.append(str(folder / f"{side}.surf.gii"))
+        gifti.to_filename(paths[-1])
+    return paths
+
+
+def test_command_line_parcellate_reduce_expand(geometry, tmp_path, capsys):
+    from fastrena.cli import main
+
+    meshes, models = geometry
+    rng = np.random.default_rng(2)
+    runs = [str(write_dense(tmp_path / f"run{i}.dtseries.nii",
+                            rng.standard_normal((4, len(models))), models))
+            for i in (1, 2, 3)]
+    lh, rh = write_meshes(meshes, tmp_path)
+    labels = str(tmp_path / "parc.dlabel.nii")
+    assert main(["parcellate", runs[0], runs[1], "--mesh", lh, "--mesh", rh, "-k", "200",
+                 "-o", labels, "-q"]) == 0
+    dlabel = nib.load(labels)
+    assert dlabel.header.get_axis(1) == models
+    values = np.asarray(dlabel.dataobj)[0]
+    assert sorted(np.unique(values)) == list(range(1, 201))
+    # The same labels as a fit in Python on the same rows.
+    layout = grayordinate_layout(runs[0], meshes)
+    X = np.concatenate([next(layout.read(r, "run")) for r in runs[:2]])
+    np.testing.assert_array_equal(values, ReNA(layout, n_clusters=200).fit(X).labels_ + 1)
+
+    parcels = str(tmp_path / "run3.ptseries.nii")
+    assert main(["reduce", runs[2], "--labels", labels, "-o", parcels, "-q"]) == 0
+    reduced = nib.load(parcels)
+    assert isinstance(reduced.header.get_axis(1), cifti2.ParcelsAxis)
+    assert reduced.header.get_axis(0) == nib.load(runs[2]).header.get_axis(0)
+    X3 = next(layout.read(runs[2], "run"))
+    means = np.stack([X3[:, values == v].mean(axis=1) for v in range(1, 201)], axis=1)
+    np.testing.assert_allclose(np.asarray(reduced.dataobj), means, rtol=1e-5, atol=1e-6)
+
+    back = str(tmp_path / "back.dtseries.nii")
+    assert main(["expand", parcels, "--labels", labels, "-o", back, "-q"]) == 0
+    expanded = nib.load(back)
+    assert expanded.header.get_axis(1) == models
+    np.testing.assert_array_equal(np.asarray(expanded.dataobj),
+                                  np.asarray(reduced.dataobj)[:, values - 1])
+    one = str(tmp_path / "one.dscalar.nii")
+    np.save(tmp_path / "row.npy", means[0])
+    assert main(["expand", str(tmp_path / "row.npy"), "--labels", labels, "-o", one, "-q"]) == 0
+    assert isinstance(nib.load(one).header.get_axis(0), cifti2.ScalarAxis)
+
+    capsys.readouterr()
+    assert main(["parcellate", runs[0], "-k", "10", "-o", str(tmp_path / "x.dlabel.nii")]) == 1
+    assert "carries no surface geometry" in capsys.readouterr().err
+    assert main(["parcellate", runs[0], "--mesh", lh, "--mesh", rh, "-k", "10",
+                 "-o", str(tmp_path / "x.nii.gz")]) == 1
+    assert "output '" in capsys.readouterr().err
+    assert main(["reduce", runs[2], "--labels", labels, "-o", parcels, "-q"]) == 1
+    assert "--force" in capsys.readouterr().err
