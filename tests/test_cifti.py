@@ -225,8 +225,7 @@ def test_meshes_that_name_their_hemisphere_are_matched_by_it(geometry, tmp_path)
         gifti.to_filename(str(files[-1]))
     img = write_dense_in_memory(models)
     swapped = grayordinate_layout(img, files[::-1])
-    assert swapped.faces["CIFTI_STRUCTURE_CORTEX_LEFT"] is not None
-    np.testing.assert_array_equal(swapped.faces["CIFTI_STRUCTURE_CORTEX_LEFT"], meshes[0][1])
+    np.testing.assert_array_equal(swapped.meshes["CIFTI_STRUCTURE_CORTEX_LEFT"][1], meshes[0][1])
     graph = swapped.graph
     assert set(zip(graph.u.tolist(), graph.v.tolist())) == independent_edges(meshes, models)
 
@@ -254,12 +253,17 @@ def test_command_line_parcellate_reduce_expand(geometry, tmp_path, capsys):
             for i in (1, 2, 3)]
     lh, rh = write_meshes(meshes, tmp_path)
     labels = str(tmp_path / "parc.dlabel.nii")
+    picture = tmp_path / "parc.png"
     assert main(["parcellate", runs[0], runs[1], "--mesh", lh, "--mesh", rh, "-k", "200",
-                 "-o", labels, "-q"]) == 0
+                 "-o", labels, "--plot", str(picture), "-q"]) == 0
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     dlabel = nib.load(labels)
     assert dlabel.header.get_axis(1) == models
     values = np.asarray(dlabel.dataobj)[0]
     assert sorted(np.unique(values)) == list(range(1, 201))
+    table = [line.split("\t") for line in (tmp_path / "parc.tsv").read_text().splitlines()]
+    assert table[0] == ["index", "name", "color", "size"] and len(table) == 201
+    assert [int(row[3]) for row in table[1:]] == np.bincount(values)[1:].tolist()
     # The same labels as a fit in Python on the same rows.
     layout = grayordinate_layout(runs[0], meshes)
     X = np.concatenate([next(layout.read(r, "run")) for r in runs[:2]])
@@ -293,3 +297,34 @@ def test_command_line_parcellate_reduce_expand(geometry, tmp_path, capsys):
     assert "output '" in capsys.readouterr().err
     assert main(["reduce", runs[2], "--labels", labels, "-o", parcels, "-q"]) == 1
     assert "--force" in capsys.readouterr().err
+    assert main(["parcellate", runs[0], "--mesh", lh, "--mesh", rh, "-k", "10", "-o",
+                 str(tmp_path / "y.dlabel.nii"), "--reduced", str(tmp_path / "y.tsv")]) == 1
+    assert (f"'{tmp_path / 'y.tsv'}' is the name of the lookup table written beside "
+            f"'{tmp_path / 'y.dlabel.nii'}'") in capsys.readouterr().err
+    assert not (tmp_path / "y.dlabel.nii").exists()
+
+
+def test_the_picture_shows_both_surfaces_and_the_volume_structures(geometry):
+    """Four surface views and three slices; a cluster has one colour
+    wherever it is drawn (the rank of its value among all the values)."""
+    pytest.importorskip("matplotlib")
+    from fastrena import plotting
+
+    meshes, models = geometry
+    img = write_dense_in_memory(models, n_rows=4)
+    layout = grayordinate_layout(img, meshes)
+    rena = ReNA(layout, n_clusters=120).fit(next(layout.read(img, "data")))
+    values = rena.labels_ + 1
+    surface_meshes, parts = layout.surface_parts(values)
+    volume = layout.volume_img(values)
+    assert [p.shape[0] for p in parts] == [10242, 10242]
+    left_vertices = models[models.name == STRUCTURES[0]].vertex
+    np.testing.assert_array_equal(parts[0][left_vertices], values[models.name == STRUCTURES[0]])
+    assert np.count_nonzero(parts[0]) == left_vertices.shape[0]
+    grid = np.asarray(volume.dataobj)
+    in_volume = models.volume_mask
+    np.testing.assert_array_equal(grid[tuple(models.voxel[in_volume].T)], values[in_volume])
+    assert np.count_nonzero(grid) == in_volume.sum()
+    figure = plotting.plot_grayordinate_parcellation(surface_meshes, parts, volume)
+    assert len(figure.axes) == 7
+    assert figure.texts[0].get_text() == "120 clusters"

@@ -19,6 +19,7 @@ from helpers import AFFINE, FASTRENA, PARCELLATE, call, folder_state, write_gift
 from scipy import sparse
 
 from fastrena import ReNA
+from fastrena._colors import cluster_colors
 from fastrena.cli import main
 from fastrena.errors import MissingDependencyError
 
@@ -90,10 +91,21 @@ def test_volume_round_trip(volumes):
     assert re.fullmatch(
         r"12 clusters of 210 voxels from 6 scans \(read in \d+\.\d\d s, fit in \d+\.\d\d s\)\n"
         r"wrote labels.nii.gz \(0 = background, clusters 1..12\)\n"
+        r"wrote labels.tsv \(lookup table: index, name, color, size\)\n"
         r"wrote fit.npy \(6 x 12 cluster means\)\n"
         r"wrote labels.png\n", out)
     labels_img = nibabel.load(folder / "labels.nii.gz")
     labels = np.asarray(labels_img.dataobj)
+    # The lookup table: BIDS dseg.tsv columns, the pictures' colours, sizes.
+    table = (folder / "labels.tsv").read_text().splitlines()
+    assert table[0] == "index\tname\tcolor\tsize" and len(table) == 13
+    colors = cluster_colors(12)
+    for line in table[1:]:
+        index, name, color, size = line.split("\t")
+        assert name == f"label_{index}"
+        rgb = [int(color[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+        np.testing.assert_allclose(rgb, colors[int(index) - 1], atol=0.5 / 255)
+        assert int(size) == np.count_nonzero(labels == int(index))
     np.testing.assert_array_equal(labels_img.affine, AFFINE)
     np.testing.assert_array_equal(labels[~mask], 0)
     assert sorted(np.unique(labels[mask])) == list(range(1, 13))
@@ -140,6 +152,14 @@ def test_surface_round_trip(surfaces):
     np.testing.assert_array_equal(labels["lh"][~left_mask], 0)
     assert sorted(np.unique(np.concatenate([labels["lh"][left_mask], labels["rh"]]))) == \
         list(range(1, 8))
+    # One lookup table per label file, listing the clusters in that file.
+    assert "wrote lh.tsv, rh.tsv (lookup table: index, name, color, size)\n" in out
+    for hemi in ("lh", "rh"):
+        rows = [line.split("\t") for line in (folder / f"{hemi}.tsv").read_text().splitlines()]
+        present = np.unique(labels[hemi][labels[hemi] != 0])
+        assert [int(row[0]) for row in rows[1:]] == present.tolist()
+        assert [int(row[3]) for row in rows[1:]] == [
+            int(np.count_nonzero(labels[hemi] == v)) for v in present]
 
     code, out, err = run("reduce", *groups, "--labels", "lh.label.gii", "--labels",
                          "rh.label.gii", "-o", "reduced.tsv", cwd=folder)
@@ -193,7 +213,8 @@ def test_demo(tmp_path):
     assert lines[2].startswith("  fit: 300 clusters in ")
     assert lines[5].startswith("surface: fsaverage5 sulcal depth, curvature and thickness "
                                "on 20484 vertices: 40 clusters in ")
-    assert lines[7].startswith("wrote 7 files to demo/: labels.nii.gz, parcellation.png")
+    assert lines[7].startswith("wrote 10 files to demo/: labels.nii.gz, labels.tsv, "
+                               "parcellation.png")
     assert re.fullmatch(r"done in \d+\.\d s\. Next, on your own data:", lines[8])
     demo = tmp_path / "demo"
     assert png_size(demo / "parcellation.png") == (1200, 440)
@@ -617,6 +638,7 @@ def test_summaries_say_one_scan_and_one_cluster(volumes, capsys):
     assert re.fullmatch(r"1 cluster of 210 voxels from 1 scan \(read in \d+\.\d\d s, fit in "
                         r"\d+\.\d\d s\)\n"
                         r"wrote one.nii.gz \(0 = background, cluster 1\)\n"
+            r"wrote one.tsv \(lookup table: index, name, color, size\)\n"
                         r"wrote one.npy \(1 x 1 cluster means\)\n", out)
     code, out, err = call(capsys, "reduce", "run2.nii", "--labels", "one.nii.gz",
                           "-o", "r.npy")

@@ -433,8 +433,9 @@ def cli_server(tmp_path_factory):
 
 
 @pytest.mark.parametrize("command, options, outputs, instants", [
-    ("parcellate", [], ["labels.nii.gz"], 16),
-    ("parcellate", ["--dask", "--reduced", "reduced.npy"], ["labels.nii.gz", "reduced.npy"], 10),
+    ("parcellate", [], ["labels.nii.gz", "labels.tsv"], 16),
+    ("parcellate", ["--dask", "--reduced", "reduced.npy"],
+     ["labels.nii.gz", "labels.tsv", "reduced.npy"], 10),
     ("reduce", [], ["reduced.csv"], 10),
 ], ids=["parcellate", "parcellate-dask-reduced", "reduce"])
 def test_command_line_interrupted_at_random_instants(cli_server, cli_inputs, command, options,

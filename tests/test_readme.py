@@ -100,9 +100,10 @@ mask[1:-1, 1:-1, 1:-1] = True
 X = np.random.default_rng(0).standard_normal((8, int(mask.sum())))
 """
 
-DEMO_FILES = ("labels.nii.gz", "parcellation.png", "cluster_sizes.png",
+DEMO_FILES = ("labels.nii.gz", "labels.tsv", "parcellation.png", "cluster_sizes.png",
               "compression_error.png", "fsaverage5_labels_left.label.gii",
-              "fsaverage5_labels_right.label.gii", "surface_parcellation.png")
+              "fsaverage5_labels_right.label.gii", "fsaverage5_labels_left.tsv",
+              "fsaverage5_labels_right.tsv", "surface_parcellation.png")
 
 SETUPS = {
     # Installs, then runs the demo: the demo runs (as "fastrena demo
@@ -137,7 +138,8 @@ SETUPS = {
               "assert selected[region.ravel()].mean() > 0.5\n"
               "assert inference.clustering_.n_clusters_ == 200"),
     "fastrena parcellate run1.dtseries.nii": Setup(
-        writes=("parc.dlabel.nii", "run3.ptseries.nii", "run3_smooth.dtseries.nii")),
+        writes=("parc.dlabel.nii", "parc.tsv", "grayordinates.png", "run3.ptseries.nii",
+                "run3_smooth.dtseries.nii")),
     "from fastrena import ReNA\nfrom fastrena.io import (grayordinate_layout": Setup(
         writes=("parc_py.dlabel.nii", "run3_py.ptseries.nii"),
         check="assert X.shape == (12, 2340) and X_red.shape == (6, 1000)"),

@@ -22,8 +22,11 @@ SIZES_PICTURE = "cluster_sizes.png"
 CURVE_PICTURE = "compression_error.png"
 SURFACE_LABELS = ("fsaverage5_labels_left.label.gii", "fsaverage5_labels_right.label.gii")
 SURFACE_PICTURE = "surface_parcellation.png"
-OUTPUTS = (VOLUME_LABELS, VOLUME_PICTURE, SIZES_PICTURE, CURVE_PICTURE, *SURFACE_LABELS,
-           SURFACE_PICTURE)
+# Each label file's lookup table (fastrena.files.lookup_table_path).
+VOLUME_TABLE = "labels.tsv"
+SURFACE_TABLES = ("fsaverage5_labels_left.tsv", "fsaverage5_labels_right.tsv")
+OUTPUTS = (VOLUME_LABELS, VOLUME_TABLE, VOLUME_PICTURE, SIZES_PICTURE, CURVE_PICTURE,
+           *SURFACE_LABELS, *SURFACE_TABLES, SURFACE_PICTURE)
 
 # Cluster counts of the compression-error curve (each one a fit).
 CURVE_N_CLUSTERS = (500, 1000, 2000, 5000, 10000, 20000, 50000)
@@ -104,7 +107,7 @@ def run_demo(out, *, samples=100, n_clusters=5000, surface_clusters=1000, force=
         Prints one summary line.
     """
     from . import plotting
-    from .files import save_img
+    from .files import save_img, save_text
     from .layouts import SurfaceLayout, mask_layout
     from .parcellations import Parcellation, fit_layout
 
@@ -136,6 +139,7 @@ def run_demo(out, *, samples=100, n_clusters=5000, surface_clusters=1000, force=
         f"voxels; relative compression error {error:.3f}")
     parcellation = Parcellation.from_labels(layout, rena.labels_)
     save_img(parcellation.label_img(), out / VOLUME_LABELS, force=force)
+    save_text(parcellation.lookup_table(), out / VOLUME_TABLE, force=force)
 
     start = time.perf_counter()
     ks = [k for k in CURVE_N_CLUSTERS if k < X.shape[1]]
@@ -155,6 +159,8 @@ def run_demo(out, *, samples=100, n_clusters=5000, surface_clusters=1000, force=
     surface_parcellation = Parcellation.from_labels(surface, surface_rena.labels_)
     for image, name in zip(surface_parcellation.label_gifti(), SURFACE_LABELS):
         save_img(image, out / name, force=force)
+    for clusters, name in zip(surface_parcellation.part_clusters(), SURFACE_TABLES):
+        save_text(surface_parcellation.lookup_table(clusters), out / name, force=force)
 
     start = time.perf_counter()
     plotting.plot_parcellation(parcellation.label_img(), load_mni152_template(resolution=2),

@@ -120,6 +120,29 @@ def _move_without_overwriting(source, target, hint):
     os.unlink(source)
 
 
+#: Label image suffixes a lookup table's name replaces (longest first).
+LABEL_SUFFIXES = (".dlabel.nii", ".label.gii", ".nii.gz", ".nii", ".gii")
+
+
+def lookup_table_path(path):
+    """The lookup table beside a label image: its name with the image
+    suffix replaced by ``.tsv`` (``labels.nii.gz`` -> ``labels.tsv``,
+    ``..._dseg.dlabel.nii`` -> ``..._dseg.tsv``, as BIDS names them)."""
+    path = Path(path)
+    name = path.name
+    for suffix in LABEL_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return path.with_name(name[:-len(suffix)] + ".tsv")
+    return path.with_name(name + ".tsv")
+
+
+def save_text(text, path, *, force=False, hint="force=True"):
+    """Write ``text`` (UTF-8) to ``path`` atomically (see
+    :func:`write_atomically`)."""
+    return write_atomically(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"),
+                            force, hint)
+
+
 def check_image_name(path, suffixes):
     """Raise unless the file name ``path`` ends with one of ``suffixes``
     (nibabel picks the format from it)."""

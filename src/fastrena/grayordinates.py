@@ -103,23 +103,25 @@ def _gifti_structure(path):
 
 
 def _mesh_parts(meshes):
-    """[(label, faces, n_vertices, structure or None)] of the user's meshes:
+    """[(label, (coordinates, faces), n_vertices, structure or None)] of the
+    user's meshes:
     GIfTI paths, (coordinates, faces) pairs, or a nilearn PolyMesh."""
     if is_nilearn_object(meshes) and hasattr(meshes, "parts"):
         names = {"left": "CIFTI_STRUCTURE_CORTEX_LEFT", "right": "CIFTI_STRUCTURE_CORTEX_RIGHT"}
-        return [(f"the PolyMesh's '{key}' part", np.asarray(mesh.faces),
+        return [(f"the PolyMesh's '{key}' part",
+                 (np.asarray(mesh.coordinates), np.asarray(mesh.faces)),
                  np.asarray(mesh.coordinates).shape[0], names.get(key))
                 for key, mesh in meshes.parts.items()]
     parts = []
     for i, mesh in enumerate(meshes):
         if isinstance(mesh, (str, Path)):
             coordinates, faces = load_mesh(mesh)
-            parts.append((describe(mesh, "mesh"), faces, coordinates.shape[0],
+            parts.append((describe(mesh, "mesh"), (coordinates, faces), coordinates.shape[0],
                           _gifti_structure(mesh)))
         else:
             coordinates, faces = mesh
-            parts.append((f"mesh {i + 1}", np.asarray(faces), np.asarray(coordinates).shape[0],
-                          None))
+            parts.append((f"mesh {i + 1}", (np.asarray(coordinates), np.asarray(faces)),
+                          np.asarray(coordinates).shape[0], None))
     return parts
 
 
@@ -132,8 +134,9 @@ class GrayordinateLayout(Layout):
     Parameters
     ----------
     brain_models : nibabel.cifti2.BrainModelAxis
-    faces : dict
-        Triangles (n_faces, 3) of the mesh of each surface structure.
+    meshes : dict
+        (coordinates (n, 3), triangles (m, 3)) of the mesh of each surface
+        structure (empty for a layout read from a label file).
     source : str
         What the grayordinates came from, for error messages.
     selected : ndarray of bool, optional
@@ -141,7 +144,7 @@ class GrayordinateLayout(Layout):
     """
 
     brain_models: object
-    faces: dict
+    meshes: dict
     source: str = "the CIFTI file"
     selected: np.ndarray = None
 
@@ -163,7 +166,7 @@ class GrayordinateLayout(Layout):
         parts = []
         for name, _, models, surface in _structures(self.brain_models):
             if surface:
-                parts.append(("surface", self.faces[name], models.vertex,
+                parts.append(("surface", self.meshes[name][1], models.vertex,
                               models.nvertices[name]))
             else:
                 parts.append(("volume", models.voxel, models.volume_shape))
@@ -216,6 +219,34 @@ class GrayordinateLayout(Layout):
     def to_img(self, rows):
         """A dense CIFTI-2 series of ``rows`` (see :meth:`to_dense`)."""
         return self.to_dense(rows)
+
+    def surface_parts(self, values):
+        """For pictures: the meshes of the surface structures and, per
+        mesh, ``values`` (one per feature) on all its vertices (0 where the
+        file has no grayordinate)."""
+        full = self.spread(values)[0]
+        meshes, parts = [], []
+        for name, part, models, surface in _structures(self.brain_models):
+            if surface:
+                on_mesh = np.zeros(models.nvertices[name], dtype=full.dtype)
+                on_mesh[models.vertex] = full[part]
+                meshes.append(self.meshes[name])
+                parts.append(on_mesh)
+        return meshes, parts
+
+    def volume_img(self, values):
+        """For pictures: ``values`` (one per feature) of the volume
+        structures as a NIfTI image on their grid (0 elsewhere); None when
+        there is no volume structure."""
+        full = self.spread(values)[0]
+        volume = self.brain_models.volume_mask
+        if not volume.any():
+            return None
+        # int32 (as label files hold labels); nibabel refuses int64 images.
+        dtype = np.int32 if np.issubdtype(full.dtype, np.integer) else np.float32
+        grid = np.zeros(self.brain_models.volume_shape, dtype=dtype)
+        grid[tuple(self.brain_models.voxel[volume].T)] = full[volume]
+        return nibabel_module().Nifti1Image(grid, self.brain_models.affine)
 
     def spread(self, rows):
         """``rows`` (n_features,) or (n, n_features) on every grayordinate of
@@ -320,13 +351,14 @@ def grayordinate_layout(cifti, meshes=None, what="CIFTI file"):
     if all(part[3] is not None for part in parts) and sorted(p[3] for p in parts) == sorted(
             structures):
         parts = sorted(parts, key=lambda part: structures.index(part[3]))
-    faces = {}
-    for (structure, models), (label, part_faces, n_vertices, _) in zip(surfaces, parts):
+    meshes_of = {}
+    for (structure, models), (label, part_mesh, n_vertices, _) in zip(surfaces, parts):
         needed = models.nvertices[structure]
         if n_vertices != needed:
             raise InputError(f"{label} has {n_vertices} vertices but {name} has "
                              f"{structure} on a mesh of {needed} (vertex indices up to "
                              f"{int(models.vertex.max())}); give the mesh the file was "
                              "made on")
-        faces[structure] = np.asarray(part_faces, dtype=np.int64)
-    return GrayordinateLayout(brain_models, faces, name)
+        meshes_of[structure] = (np.asarray(part_mesh[0], dtype=np.float64),
+                                np.asarray(part_mesh[1], dtype=np.int64))
+    return GrayordinateLayout(brain_models, meshes_of, name)

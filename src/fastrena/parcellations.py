@@ -185,6 +185,28 @@ class Parcellation:
         return images
 
 
+    def lookup_table(self, clusters=None):
+        """The lookup table of the clusters (all, or the indices
+        ``clusters``), as BIDS ``dseg.tsv`` text: columns ``index`` (the
+        label value), ``name`` (``label_v``, as the label files and the
+        reduced arrays' columns), ``color`` (``#rrggbb``, the pictures'
+        colour) and ``size`` (features)."""
+        clusters = range(self.n_clusters) if clusters is None else clusters
+        colors = np.round(cluster_colors(self.n_clusters) * 255).astype(int)
+        sizes = self.sizes
+        lines = ["index\tname\tcolor\tsize"]
+        for c in clusters:
+            value = int(self.values[c])
+            red, green, blue = colors[c]
+            lines.append(f"{value}\tlabel_{value}\t#{red:02x}{green:02x}{blue:02x}\t"
+                         f"{int(sizes[c])}")
+        return "\n".join(lines) + "\n"
+
+    def part_clusters(self):
+        """For a surface layout, the clusters (indices) of each part."""
+        parts = self.layout.split(self.labels + 1)
+        return [np.unique(part[part != 0]) - 1 for part in parts]
+
     def parcels_img(self, X_red, row_axis=None):
         """Cluster means ``X_red`` (n, K) as a parcellated CIFTI-2 series
         (``.ptseries.nii``; grayordinates only), rows as ``row_axis`` (a

@@ -19,6 +19,7 @@ __all__ = [
     "compression_errors",
     "plot_cluster_sizes",
     "plot_compression_curve",
+    "plot_grayordinate_parcellation",
     "plot_parcellation",
     "plot_surface_parcellation",
 ]
@@ -110,6 +111,39 @@ def _center_of_mass(labels, affine):
     return affine[:3, :3] @ ijk + affine[:3, 3]
 
 
+def _draw_slices(figure, grid, labels, label_data, values, bg_img=None, cut_coords=None):
+    """Three orthogonal slices of canonical ``labels`` (data ``label_data``)
+    in row ``grid[1]`` of ``grid[0]`` rows of ``figure``; clusters coloured
+    by their rank in ``values``."""
+    rank = np.zeros(label_data.shape, dtype=np.int64)
+    inside = label_data != 0
+    rank[inside] = np.searchsorted(values, label_data[inside]) + 1
+    colors = np.vstack([np.zeros(3), _label_colors(values)])
+    display = labels if bg_img is None else _canonical(bg_img, "bg_img")
+    anatomy = None if bg_img is None else np.asarray(display.dataobj, dtype=np.float64)
+    if cut_coords is None:
+        cut_coords = _center_of_mass(label_data, labels.affine)
+    n_rows, row = grid
+    for axis, name in enumerate(("sagittal", "coronal", "axial")):
+        ax = figure.add_subplot(n_rows, 3, 3 * row + axis + 1)
+        points, extent = _slice_points(display.affine, display.shape, axis, cut_coords[axis])
+        cut = _sample_nearest(rank, labels.affine, points)
+        if anatomy is not None:
+            background = _sample_nearest(anatomy, display.affine, points)
+            ax.imshow(background.T, origin="lower", extent=extent, cmap="gray",
+                      interpolation="nearest")
+        rgba = np.zeros(cut.shape + (4,))
+        rgba[..., :3] = colors[cut]
+        # Over an anatomy, let it show through the clusters.
+        rgba[..., 3] = np.where(cut > 0, 1.0 if anatomy is None else 0.6, 0.0)
+        ax.imshow(np.swapaxes(rgba, 0, 1), origin="lower", extent=extent,
+                  interpolation="nearest")
+        ax.set_title(f"{name}, {'xyz'[axis]} = {cut_coords[axis]:.0f} mm",
+                     color="white", fontsize=10)
+        ax.set_facecolor(_BACKGROUND)
+        ax.set_axis_off()
+
+
 def plot_parcellation(labels_img, bg_img=None, *, cut_coords=None, title=None,
                       output_file=None, force=False, figsize=(12, 4.4), dpi=100):
     """Three orthogonal slices of a label image, one colour per cluster.
@@ -141,33 +175,8 @@ def plot_parcellation(labels_img, bg_img=None, *, cut_coords=None, title=None,
     values = np.unique(label_data[label_data != 0])
     if values.size == 0:
         raise ValueError("labels_img has no nonzero label")
-    rank = np.zeros(label_data.shape, dtype=np.int64)
-    rank[label_data != 0] = np.searchsorted(values, label_data[label_data != 0]) + 1
-    colors = np.vstack([np.zeros(3), _label_colors(values)])
-    display = labels if bg_img is None else _canonical(bg_img, "bg_img")
-    anatomy = None if bg_img is None else np.asarray(display.dataobj, dtype=np.float64)
-    if cut_coords is None:
-        cut_coords = _center_of_mass(label_data, labels.affine)
     figure = _new_figure(figsize, dpi, facecolor=_BACKGROUND)
-    names = ("sagittal", "coronal", "axial")
-    for axis, name in enumerate(names):
-        ax = figure.add_subplot(1, 3, axis + 1)
-        points, extent = _slice_points(display.affine, display.shape, axis, cut_coords[axis])
-        cut = _sample_nearest(rank, labels.affine, points)
-        if anatomy is not None:
-            background = _sample_nearest(anatomy, display.affine, points)
-            ax.imshow(background.T, origin="lower", extent=extent, cmap="gray",
-                      interpolation="nearest")
-        rgba = np.zeros(cut.shape + (4,))
-        rgba[..., :3] = colors[cut]
-        # Over an anatomy, let it show through the clusters.
-        rgba[..., 3] = np.where(cut > 0, 1.0 if anatomy is None else 0.6, 0.0)
-        ax.imshow(np.swapaxes(rgba, 0, 1), origin="lower", extent=extent,
-                  interpolation="nearest")
-        ax.set_title(f"{name}, {'xyz'[axis]} = {cut_coords[axis]:.0f} mm",
-                     color="white", fontsize=10)
-        ax.set_facecolor(_BACKGROUND)
-        ax.set_axis_off()
+    _draw_slices(figure, (1, 0), labels, label_data, values, bg_img, cut_coords)
     figure.suptitle(title or f"{values.size} clusters", color="white")
     figure.tight_layout()
     return _finish(figure, output_file, force)
@@ -213,6 +222,28 @@ def _draw_mesh(ax, coords, faces, face_rgb, azimuth):
     ax.set_axis_off()
 
 
+def _draw_surfaces(figure, grid, meshes, labels, values):
+    """Lateral and medial views of each mesh part in row ``grid[1]`` of
+    ``grid[0]`` rows of ``figure``; clusters coloured by their rank in
+    ``values``."""
+    colors = np.vstack([_UNLABELLED, _label_colors(values)])
+    n_rows, row = grid
+    n_views = 2 * len(meshes)
+    for p, ((coords, faces), part) in enumerate(zip(meshes, labels)):
+        rank = np.zeros(part.shape, dtype=np.int64)
+        rank[part != 0] = np.searchsorted(values, part[part != 0]) + 1
+        # A face takes the colour of its first vertex.
+        face_rgb = colors[rank[faces[:, 0]]]
+        left = coords[:, 0].mean() < 0
+        for v, (view, azimuth) in enumerate(
+                (("lateral", 180.0), ("medial", 0.0)) if left
+                else (("lateral", 0.0), ("medial", 180.0))):
+            ax = figure.add_subplot(n_rows, n_views, n_views * row + 2 * p + v + 1,
+                                    projection="3d")
+            _draw_mesh(ax, coords, faces, face_rgb, azimuth)
+            ax.set_title(f"{'left' if left else 'right'} {view}", fontsize=10)
+
+
 def plot_surface_parcellation(meshes, labels, *, title=None, output_file=None, force=False,
                               figsize=None, dpi=100):
     """Lateral and medial views of each mesh part, one colour per cluster.
@@ -244,23 +275,50 @@ def plot_surface_parcellation(meshes, labels, *, title=None, output_file=None, f
             raise ValueError(f"a label array has {part.shape[0]} values but its mesh has "
                              f"{coords.shape[0]} vertices")
     values = np.unique(np.concatenate([part[part != 0] for part in labels]))
-    colors = np.vstack([_UNLABELLED, _label_colors(values)])
-    n_views = 2 * len(meshes)
-    figure = _new_figure(figsize or (4.0 * n_views, 3.2), dpi)
-    for p, ((coords, faces), part) in enumerate(zip(meshes, labels)):
-        rank = np.zeros(part.shape, dtype=np.int64)
-        rank[part != 0] = np.searchsorted(values, part[part != 0]) + 1
-        # A face takes the colour of its first vertex.
-        face_rgb = colors[rank[faces[:, 0]]]
-        left = coords[:, 0].mean() < 0
-        for v, (view, azimuth) in enumerate(
-                (("lateral", 180.0), ("medial", 0.0)) if left
-                else (("lateral", 0.0), ("medial", 180.0))):
-            ax = figure.add_subplot(1, n_views, 2 * p + v + 1, projection="3d")
-            _draw_mesh(ax, coords, faces, face_rgb, azimuth)
-            ax.set_title(f"{'left' if left else 'right'} {view}", fontsize=10)
+    figure = _new_figure(figsize or (4.0 * 2 * len(meshes), 3.2), dpi)
+    _draw_surfaces(figure, (1, 0), meshes, labels, values)
     figure.suptitle(title or f"{values.size} clusters")
     figure.subplots_adjust(left=0, right=1, bottom=0, top=0.8, wspace=0)
+    return _finish(figure, output_file, force)
+
+
+def plot_grayordinate_parcellation(meshes, surface_labels, volume_labels_img=None, *,
+                                   title=None, output_file=None, force=False, dpi=100):
+    """A parcellation of grayordinates in one picture: lateral and medial
+    views of each surface (top row) and three slices of the volume
+    structures' clusters (bottom row, if any), each cluster in the same
+    colour wherever it appears.
+
+    Parameters
+    ----------
+    meshes, surface_labels : see :func:`plot_surface_parcellation`
+    volume_labels_img : nibabel image, optional
+        3-D label image of the volume structures (0 = outside them).
+    title, output_file, force, dpi : see :func:`plot_parcellation`
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    meshes = [(np.asarray(c, dtype=np.float64), np.asarray(f, dtype=np.int64))
+              for c, f in meshes]
+    surface_labels = [np.asarray(part).astype(np.int64).ravel() for part in surface_labels]
+    parts = [part[part != 0] for part in surface_labels]
+    volume = None
+    if volume_labels_img is not None:
+        volume = _canonical(volume_labels_img, "volume_labels_img")
+        volume_data = np.asarray(volume.dataobj).astype(np.int64)
+        parts.append(volume_data[volume_data != 0])
+    values = np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+    if values.size == 0:
+        raise ValueError("the parcellation has no nonzero label")
+    n_rows = int(bool(meshes)) + int(volume is not None)
+    figure = _new_figure((max(4.0 * 2 * len(meshes), 12.0), 3.6 * n_rows), dpi)
+    if meshes:
+        _draw_surfaces(figure, (n_rows, 0), meshes, surface_labels, values)
+    if volume is not None:
+        _draw_slices(figure, (n_rows, n_rows - 1), volume, volume_data, values)
+    figure.suptitle(title or f"{values.size} clusters")
     return _finish(figure, output_file, force)
 
 

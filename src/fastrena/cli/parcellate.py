@@ -130,7 +130,27 @@ def _check_inputs(args, session):
     inputs = [*args.images, *(args.mask or []), *(args.mesh or []), args.connectivity,
               args.bg_img]
     session.check_outputs([*args.output, args.reduced, args.plot], inputs, args.force)
+    _check_tables(args, session, inputs)
     return bg_img, _load_connectivity(args.connectivity)
+
+
+def _tables(args):
+    """The lookup table written beside each label output."""
+    from ..files import lookup_table_path
+
+    return [lookup_table_path(output) for output in args.output]
+
+
+def _check_tables(args, session, inputs):
+    """The lookup tables' names are free: no other output, no input."""
+    from pathlib import Path
+
+    others = {Path(o).resolve(): o for o in (args.reduced, args.plot) if o is not None}
+    for table, output in zip(_tables(args), args.output):
+        if table.resolve() in others:
+            raise InputError(f"'{others[table.resolve()]}' is the name of the lookup table "
+                             f"written beside '{output}' ({table}); choose another name")
+    session.check_outputs(_tables(args), inputs, args.force)
 
 
 def _is_cifti(args):
@@ -160,16 +180,18 @@ def _check_cifti_inputs(args, session):
     for option, value, why in (
             ("--mask", args.mask, "CIFTI-2 files list their own grayordinates"),
             ("--dask", args.dask, "CIFTI-2 files are read in memory (not yet lazily)"),
-            ("--plot", args.plot, "CIFTI-2 parcellations are not drawn yet"),
-            ("--bg-img", args.bg_img, "CIFTI-2 parcellations are not drawn yet")):
+            ("--bg-img", args.bg_img, "the subcortical clusters are drawn alone")):
         if value:
             raise InputError(f"{option} is not used with CIFTI-2 images: {why}")
     if args.scaling and not args.reduced:
         raise InputError("--scaling is only used with --reduced")
     if args.reduced:
         array_format(args.reduced)
+    if args.plot:
+        _check_picture_name(args.plot)
     inputs = [*args.images, *(args.mesh or []), args.connectivity]
-    session.check_outputs([*args.output, args.reduced], inputs, args.force)
+    session.check_outputs([*args.output, args.reduced, args.plot], inputs, args.force)
+    _check_tables(args, session, inputs)
     return None, _load_connectivity(args.connectivity)
 
 
@@ -204,7 +226,7 @@ def _read(args, session, progress):
 
 def _fit_and_write(args, session, layout, X, read_s, connectivity, progress):
     """Fit, write the label image(s) and --reduced; return the parcellation."""
-    from ..files import save_array, save_img
+    from ..files import save_array, save_img, save_text
     from ..parcellations import Parcellation, fit_layout
 
     n_clusters = args.n_clusters
@@ -227,6 +249,11 @@ def _fit_and_write(args, session, layout, X, read_s, connectivity, progress):
         save_img(image, path, force=args.force, hint=FORCE_HINT)
     session.wrote(f"{', '.join(args.output)} (0 = background, "
                   f"{cluster_range(rena.n_clusters_)})")
+    clusters = parcellation.part_clusters() if surface else [None]
+    for part, path in zip(clusters, _tables(args)):
+        save_text(parcellation.lookup_table(part), path, force=args.force, hint=FORCE_HINT)
+    session.wrote(f"{', '.join(map(str, _tables(args)))} (lookup table: index, name, color, "
+                  "size)")
     if args.reduced:
         X_red = np.asarray(rena.transform(X))  # computes a lazy (Dask) result
         save_array(X_red, args.reduced, force=args.force,
@@ -273,9 +300,16 @@ def _load_connectivity(path):
 
 def _plot_parcellation(parcellation, args, bg_img=None):
     from .. import plotting
+    from ..grayordinates import GrayordinateLayout
     from ..layouts import VolumeLayout
 
-    if isinstance(parcellation.layout, VolumeLayout):
+    layout = parcellation.layout
+    if isinstance(layout, GrayordinateLayout):
+        values = parcellation.label_values()
+        plotting.plot_grayordinate_parcellation(*layout.surface_parts(values),
+                                                layout.volume_img(values),
+                                                output_file=args.plot, force=args.force)
+    elif isinstance(parcellation.layout, VolumeLayout):
         plotting.plot_parcellation(parcellation.label_img(), bg_img,
                                    output_file=args.plot, force=args.force)
     else:
