@@ -55,6 +55,33 @@ def alternate(funcs, repeats, inner=None):
     return {name: {"median": statistics.median(r), "runs": r} for name, r in runs.items()}
 
 
+def warn_if_busy():
+    """The load average now, with a warning when other processes share the
+    cores (the timings will then be noisy)."""
+    import os
+
+    load = os.getloadavg()[0]
+    if load > 0.5:
+        print(f"warning: load average {load:.1f} before starting: other processes "
+              "share the cores, timings will be noisy")
+    return load
+
+
+def save_result(folder, name, start, load_before, **fields):
+    """Write ``folder/name`` (JSON): date, wall time since ``start``, load
+    averages, and ``fields``; say so."""
+    import os
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    result = {"date": time.strftime("%Y-%m-%d %H:%M:%S"),
+              "wall_seconds": time.perf_counter() - start,
+              "load_average_before": load_before, "load_average_after": os.getloadavg()[0],
+              **fields}
+    (out / name).write_text(json.dumps(result, indent=1))
+    print(f"\n{time.perf_counter() - start:.0f} s; wrote {out / name}")
+
+
 def cheap(args, *names):
     """``inner`` for :func:`alternate`: ``--inner`` runs per round of each name."""
     return {name: args.inner for name in names}

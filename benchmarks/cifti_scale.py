@@ -21,7 +21,6 @@ alone in Python. Writes ``results/cifti_scale.json``.
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,8 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from case import save_result, warn_if_busy  # noqa: E402
 N_CORTEX_PER_HEMISPHERE = 29_706
 N_SUBCORTICAL = 31_870
 
@@ -138,10 +139,7 @@ def main(argv=None):
     parser.add_argument("--out", default=str(HERE / "results"),
                         help="folder for cifti_scale.json (default: benchmarks/results)")
     args = parser.parse_args(argv)
-    load_before = os.getloadavg()[0]
-    if load_before > 0.5:
-        print(f"warning: load average {load_before:.1f} before starting: other processes "
-              "share the cores, timings will be noisy")
+    load_before = warn_if_busy()
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -168,15 +166,9 @@ def main(argv=None):
     print("|---|---|")
     for name, value in rows:
         print(f"| {name} | {value} |")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    result = {"date": time.strftime("%Y-%m-%d %H:%M:%S"),
-              "wall_seconds": time.perf_counter() - start,
-              "load_average_before": load_before, "load_average_after": os.getloadavg()[0],
-              "n_grayordinates": n, "n_samples": args.samples, "parcellate": parcellate,
-              "reduce": reduce, "python": fit}
-    (out / "cifti_scale.json").write_text(json.dumps(result, indent=1))
-    print(f"\n{time.perf_counter() - start:.0f} s; wrote {out / 'cifti_scale.json'}")
+    save_result(args.out, "cifti_scale.json", start, load_before,
+                n_grayordinates=n, n_samples=args.samples, parcellate=parcellate,
+                reduce=reduce, python=fit)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from case import save_result, warn_if_busy  # noqa: E402
 
 # The fits timed in a fresh process; prints a JSON object.
 FITS = r"""
@@ -81,10 +83,7 @@ def main(argv=None):
     parser.add_argument("--out", default=str(HERE / "results"),
                         help="folder for first_call.json (default: benchmarks/results)")
     args = parser.parse_args(argv)
-    load_before = os.getloadavg()[0]
-    if load_before > 0.5:
-        print(f"warning: load average {load_before:.1f} before starting: other processes "
-              "share the cores, timings will be noisy")
+    load_before = warn_if_busy()
     start = time.perf_counter()
     fastrena = str(Path(sys.executable).with_name("fastrena"))
     runs = {name: [] for name in TARGETS}
@@ -121,14 +120,8 @@ def main(argv=None):
         shown = ", ".join(f"{v:.2f}" for v in values)
         print(f"| {name} | {median:.2f} | {shown} | "
               f"{'' if target is None else f'<= {target:g}'} | {status} |")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    result = {"date": time.strftime("%Y-%m-%d %H:%M:%S"),
-              "wall_seconds": time.perf_counter() - start,
-              "load_average_before": load_before, "load_average_after": os.getloadavg()[0],
-              "repeats": args.repeats, "rows": rows}
-    (out / "first_call.json").write_text(json.dumps(result, indent=1))
-    print(f"\n{time.perf_counter() - start:.0f} s; wrote {out / 'first_call.json'}")
+    save_result(args.out, "first_call.json", start, load_before,
+                repeats=args.repeats, rows=rows)
 
 
 if __name__ == "__main__":

@@ -31,8 +31,6 @@ Prints one table and writes ``results/hidimstat.json``.
 """
 
 import argparse
-import json
-import os
 import statistics
 import sys
 import time
@@ -43,7 +41,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from case import alternate  # noqa: E402
+from case import alternate, save_result, warn_if_busy  # noqa: E402
 
 SHAPE = (20, 20, 20)
 N_SAMPLES = 200
@@ -117,10 +115,7 @@ def main(argv=None):
     from sklearn.feature_extraction.image import grid_to_graph
     from sklearn.metrics import adjusted_rand_score
 
-    load_before = os.getloadavg()[0]
-    if load_before > 0.5:
-        print(f"warning: load average {load_before:.1f} before starting: other processes "
-              "share the cores, timings will be noisy")
+    load_before = warn_if_busy()
     start = time.perf_counter()
     methods = clusterings(grid_to_graph(*SHAPE))
     per_seed = {name: [] for name in methods}
@@ -159,18 +154,12 @@ def main(argv=None):
                      "runs": runs, "fit_runs": times[name]})
         print(f"| {name} | {fdp:.3f} | {over} / {len(runs)} | {power:.3f} | {ari:.3f} | "
               f"{1000 * seconds:.1f} ms | {ward_time / seconds:.0f}x |")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    result = {"date": time.strftime("%Y-%m-%d %H:%M:%S"),
-              "wall_seconds": time.perf_counter() - start,
-              "load_average_before": load_before, "load_average_after": os.getloadavg()[0],
-              "settings": {"shape": SHAPE, "n_samples": N_SAMPLES, "n_clusters": N_CLUSTERS,
-                           "roi_size": ROI_SIZE, "signal_noise_ratio": SNR,
-                           "smooth_X": SMOOTH, "tolerance": TOLERANCE, "fdr": FDR,
-                           "seeds": args.seeds},
-              "rows": rows}
-    (out / "hidimstat.json").write_text(json.dumps(result, indent=1))
-    print(f"\n{time.perf_counter() - start:.0f} s; wrote {out / 'hidimstat.json'}")
+    save_result(args.out, "hidimstat.json", start, load_before,
+                settings={"shape": SHAPE, "n_samples": N_SAMPLES, "n_clusters": N_CLUSTERS,
+                          "roi_size": ROI_SIZE, "signal_noise_ratio": SNR,
+                          "smooth_X": SMOOTH, "tolerance": TOLERANCE, "fdr": FDR,
+                          "seeds": args.seeds},
+                rows=rows)
 
 
 if __name__ == "__main__":

@@ -13,8 +13,6 @@ alternated round after round after one warm-up each (median of
 """
 
 import argparse
-import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -23,7 +21,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from case import alternate  # noqa: E402
+from case import alternate, save_result, warn_if_busy  # noqa: E402
 from data import mni_mask, smooth_signals  # noqa: E402
 
 TARGET = 3.0
@@ -39,10 +37,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     from fastrena import ReNA
 
-    load_before = os.getloadavg()[0]
-    if load_before > 0.5:
-        print(f"warning: load average {load_before:.1f} before starting: other processes "
-              "share the cores, timings will be noisy")
+    load_before = warn_if_busy()
     start = time.perf_counter()
     mask_img, mask = mni_mask(2)
     rows = []
@@ -69,14 +64,8 @@ def main(argv=None):
     for row in rows:
         status = "PASS" if row["ratio"] <= TARGET else "FAIL"
         print(f"| {row['dtype']} | {row['K']} | {row['ratio']:.2f} | <= {TARGET:g} | {status} |")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    result = {"date": time.strftime("%Y-%m-%d %H:%M:%S"),
-              "wall_seconds": time.perf_counter() - start,
-              "load_average_before": load_before, "load_average_after": os.getloadavg()[0],
-              "repeats": args.repeats, "rows": rows}
-    (out / "ward_speed.json").write_text(json.dumps(result, indent=1))
-    print(f"\n{time.perf_counter() - start:.0f} s; wrote {out / 'ward_speed.json'}")
+    save_result(args.out, "ward_speed.json", start, load_before,
+                repeats=args.repeats, rows=rows)
 
 
 if __name__ == "__main__":

@@ -264,13 +264,22 @@ def test_command_line_parcellate_reduce_expand(geometry, tmp_path, capsys):
     table = [line.split("\t") for line in (tmp_path / "parc.tsv").read_text().splitlines()]
     assert table[0] == ["index", "name", "color", "size"] and len(table) == 201
     assert [int(row[3]) for row in table[1:]] == np.bincount(values)[1:].tolist()
-    # The same labels as a fit in Python on the same rows.
+    # The same labels as a fit in Python on the same rows, and with --dask
+    # (the files read lazily, two rows per chunk).
     layout = grayordinate_layout(runs[0], meshes)
     X = np.concatenate([next(layout.read(r, "run")) for r in runs[:2]])
     np.testing.assert_array_equal(values, ReNA(layout, n_clusters=200).fit(X).labels_ + 1)
+    lazy = str(tmp_path / "lazy.dlabel.nii")
+    assert main(["parcellate", runs[0], runs[1], "--mesh", lh, "--mesh", rh, "-k", "200",
+                 "-o", lazy, "--dask", "--volumes-per-chunk", "2", "-q"]) == 0
+    np.testing.assert_array_equal(np.asarray(nib.load(lazy).dataobj)[0], values)
 
     parcels = str(tmp_path / "run3.ptseries.nii")
     assert main(["reduce", runs[2], "--labels", labels, "-o", parcels, "-q"]) == 0
+    lazy_means = tmp_path / "lazy.npy"
+    assert main(["reduce", runs[2], "--labels", labels, "-o", str(lazy_means), "--dask",
+                 "-q"]) == 0
+    np.testing.assert_array_equal(np.load(lazy_means), np.asarray(nib.load(parcels).dataobj))
     reduced = nib.load(parcels)
     assert isinstance(reduced.header.get_axis(1), cifti2.ParcelsAxis)
     assert reduced.header.get_axis(0) == nib.load(runs[2]).header.get_axis(0)
@@ -288,6 +297,16 @@ def test_command_line_parcellate_reduce_expand(geometry, tmp_path, capsys):
     np.save(tmp_path / "row.npy", means[0])
     assert main(["expand", str(tmp_path / "row.npy"), "--labels", labels, "-o", one, "-q"]) == 0
     assert isinstance(nib.load(one).header.get_axis(0), cifti2.ScalarAxis)
+
+    # Several scales from one fit, nested, named with {k}.
+    assert main(["parcellate", runs[0], runs[1], "--mesh", lh, "--mesh", rh, "-k", "20",
+                 "-k", "200", "-o", str(tmp_path / "scale_{k}.dlabel.nii"), "-q"]) == 0
+    fine = np.asarray(nib.load(str(tmp_path / "scale_200.dlabel.nii")).dataobj)[0]
+    coarse = np.asarray(nib.load(str(tmp_path / "scale_20.dlabel.nii")).dataobj)[0]
+    np.testing.assert_array_equal(fine, values)
+    pairs = np.unique(np.column_stack([fine, coarse]), axis=0)
+    assert np.unique(coarse).shape[0] == 20 and pairs.shape[0] == 200
+    assert (tmp_path / "scale_20.tsv").exists()
 
     capsys.readouterr()
     assert main(["parcellate", runs[0], "-k", "10", "-o", str(tmp_path / "x.dlabel.nii")]) == 1
@@ -328,3 +347,22 @@ def test_the_picture_shows_both_surfaces_and_the_volume_structures(geometry):
     figure = plotting.plot_grayordinate_parcellation(surface_meshes, parts, volume)
     assert len(figure.axes) == 7
     assert figure.texts[0].get_text() == "120 clusters"
+
+
+def test_rena_takes_a_cifti_file_or_its_layout(geometry, tmp_path):
+    """``mask_img`` may be a dense CIFTI-2 file when it has no surface (its
+    voxels need no mesh); with surfaces, the error says to give the layout."""
+    meshes, models = geometry
+    volume_models = models[models.volume_mask]
+    path = write_dense(tmp_path / "sub.dtseries.nii",
+                       np.random.default_rng(3).standard_normal((5, len(volume_models))),
+                       volume_models)
+    X = np.asarray(nib.load(str(path)).dataobj)
+    from_file = ReNA(str(path), n_clusters=30).fit(X)
+    from_layout = ReNA(grayordinate_layout(path), n_clusters=30).fit(X)
+    np.testing.assert_array_equal(from_file.labels_, from_layout.labels_)
+    assert from_file.mask_img_ == volume_models
+    both = write_dense(tmp_path / "both.dtseries.nii", np.zeros((2, len(models))), models)
+    with pytest.raises(InputError, match=r"carries no surface geometry.*; for ReNA, give "
+                       r"mask_img=fastrena.io.grayordinate_layout\(path, meshes\)"):
+        ReNA(str(both), n_clusters=3).fit(np.zeros((2, len(models))))

@@ -427,13 +427,13 @@ def test_a_failure_after_the_first_output_removes_the_new_files(volumes, capsys,
 # --------------------------------------------------------------------------
 def test_parcellate_computes_the_mask_and_force_overwrites(volumes, capsys):
     folder, mask, _ = volumes
-    args = ["parcellate", "run1.nii.gz", "run2.nii", "-k", 5, "-o", "l.nii.gz"]
-    code, out, err = call(capsys, *args)
+    args = ["parcellate", "run1.nii.gz", "run2.nii", "-o", "l.nii.gz"]
+    code, out, err = call(capsys, *args, "-k", 5)
     assert (code, err) == (0, "")
     assert out.startswith("mask: 210 voxels computed from the images\n")
     labels = np.asarray(nibabel.load(folder / "l.nii.gz").dataobj)
     np.testing.assert_array_equal(labels != 0, mask)
-    assert call(capsys, *args)[0] == 1
+    assert call(capsys, *args, "-k", 5)[0] == 1
     assert call(capsys, *args, "--force", "-k", 6)[0] == 0
     assert np.asarray(nibabel.load(folder / "l.nii.gz").dataobj).max() == 6
 
@@ -680,3 +680,46 @@ def test_only_the_users_errors_become_one_line(monkeypatch, capsys, error, one_l
     else:
         with pytest.raises(type(error)):
             main(["demo"])
+
+
+def test_several_scales_from_one_fit(volumes, surfaces, capsys):
+    """``-k`` repeated: one fit with its merge tree, one label image, lookup
+    table and --reduced per scale, named with {k}; the scales are nested
+    and each is what a fit to it gives (enough levels for it)."""
+    folder, mask, data = volumes
+    code, out, err = call(capsys, "parcellate", "run1.nii.gz", "run2.nii", "--mask",
+                          "mask.nii.gz", "-k", 40, "-k", 5, "-k", 12, "-o",
+                          "labels_res-{k}_dseg.nii.gz", "--reduced", "means_{k}.npy")
+    assert (code, err) == (0, "")
+    assert out.startswith("5, 12, 40 clusters (nested scales, one fit) of 210 voxels from "
+                          "6 scans ")
+    labels = {}
+    for k in (5, 12, 40):
+        labels[k] = np.asarray(nibabel.load(folder / f"labels_res-{k}_dseg.nii.gz").dataobj)
+        assert sorted(np.unique(labels[k][mask])) == list(range(1, k + 1))
+        assert len((folder / f"labels_res-{k}_dseg.tsv").read_text().splitlines()) == k + 1
+        assert np.load(folder / f"means_{k}.npy").shape == (6, k)
+        single = folder / f"single_{k}.nii.gz"
+        assert call(capsys, "parcellate", "run1.nii.gz", "run2.nii", "--mask", "mask.nii.gz",
+                    "-k", k, "--n-iter", 100, "-o", single, "-q")[0] == 0
+        np.testing.assert_array_equal(np.asarray(nibabel.load(single).dataobj), labels[k])
+    for coarse, fine in ((5, 12), (12, 40)):
+        pairs = np.unique(np.column_stack([labels[fine][mask], labels[coarse][mask]]), axis=0)
+        assert np.unique(pairs[:, 0]).shape[0] == pairs.shape[0]
+    code, out, err = call(capsys, "parcellate", "run1.nii.gz", "--mask", "mask.nii.gz",
+                          "-k", 5, "-k", 12, "-o", "labels.nii.gz")
+    assert (code, out) == (1, "")
+    assert err == ("fastrena parcellate: error: -o/--output 'labels.nii.gz': with several -k, "
+                   "name each output with {k}, replaced by each K (e.g. "
+                   "labels_res-{k}_dseg.nii.gz)\n")
+    assert not (folder / "labels.nii.gz").exists()
+    # GIfTI label pairs, named the same way.
+    code, out, err = call(capsys, "parcellate", "lh.run1.func.gii", "rh.run1.func.gii",
+                          "--mesh", "lh.pial.gii", "--mesh", "rh.pial.gii", "-k", 3, "-k", 9,
+                          "-o", "lh_{k}.label.gii", "-o", "rh_{k}.label.gii", "-q")
+    assert (code, err) == (0, "")
+    for k in (3, 9):
+        values = np.concatenate([nibabel.load(folder / f"{h}_{k}.label.gii").darrays[0].data
+                                 for h in ("lh", "rh")])
+        assert sorted(np.unique(values)) == list(range(1, k + 1))
+        assert (folder / f"lh_{k}.tsv").exists() and (folder / f"rh_{k}.tsv").exists()

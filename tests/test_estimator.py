@@ -173,7 +173,7 @@ def test_clone_and_get_set_params():
     assert params["n_clusters"] == 5 and params["connectivity"] is None
     assert set(params) == {"mask_img", "n_clusters", "scaling", "n_iter", "threshold",
                            "memory", "memory_level", "verbose", "connectivity",
-                           "linkage"}
+                           "linkage", "compute_full_tree"}
     est.fit(np.random.RandomState(0).randn(3, 12))
     cl = clone(est)
     assert not hasattr(cl, "labels_")
@@ -271,11 +271,12 @@ CALLS = []
 
 
 def counting_agglomerate(X, graph, n_clusters, n_iter=10, threshold=1e-7, verbose=0,
-                         on_level=None, check_values=False, linkage="nilearn", on_step=None):
+                         on_level=None, check_values=False, linkage="nilearn", on_step=None,
+                         full_tree=False):
     CALLS.append(n_clusters if linkage == "nilearn" else (n_clusters, linkage))
     return fastrena.agglomeration.agglomerate(X, graph, n_clusters, n_iter, threshold,
                                               verbose, on_level, check_values, linkage,
-                                              on_step)
+                                              on_step, full_tree)
 
 
 @pytest.fixture

@@ -117,7 +117,8 @@ SETUPS = {
     # never end).
     'python3 -m venv .venv && . .venv/bin/activate && pip install -q -e ".[test]" && '
     'python -m pytest -q -W error::RuntimeWarning': Setup(how="after install"),
-    "fastrena parcellate sub-01_bold.nii.gz": Setup(writes=("labels.nii.gz", "labels.png")),
+    "fastrena parcellate sub-01_bold.nii.gz sub-02_bold.nii.gz --mask": Setup(
+        writes=("labels.nii.gz", "labels.png")),
     "fastrena reduce sub-03_bold.nii.gz": Setup(writes=("reduced.csv", "expanded.nii.gz")),
     "fastrena parcellate run1_hemi-L.func.gii": Setup(
         writes=("lh.label.gii", "rh.label.gii", "surface.png", "reduced.npy")),
@@ -143,6 +144,13 @@ SETUPS = {
     "from fastrena import ReNA\nfrom fastrena.io import (grayordinate_layout": Setup(
         writes=("parc_py.dlabel.nii", "run3_py.ptseries.nii"),
         check="assert X.shape == (12, 2340) and X_red.shape == (6, 1000)"),
+    "import numpy as np\nfrom scipy.cluster.hierarchy import fcluster": Setup(
+        check="assert labels_100.max() == 99 and X_100.shape == (8, 100)\n"
+              "assert (np.unique(np.column_stack([labels_100, parcels]), axis=0).shape[0]"
+              " == 100)\n"
+              "assert (labels_100 == ReNA(mask, n_clusters=100).fit(X).labels_).all()"),
+    "fastrena parcellate sub-01_bold.nii.gz sub-02_bold.nii.gz -k 100": Setup(writes=("labels_res-100_dseg.nii.gz", "labels_res-400_dseg.nii.gz",
+                      "labels_res-1600_dseg.nii.gz", "labels_res-1600_dseg.tsv")),
     "from fastrena import plotting": Setup(
         preamble=FITTED, writes=("labels.png", "sizes.png", "curve.png"),
         check="assert len(errors) == 3 and errors[0] > errors[1] > errors[2] > 0"),

@@ -25,6 +25,7 @@ _HOMES = {
     "patch_nilearn": "nilearn_patch",
     "recursive_neighbor_agglomeration": "agglomeration",
     "surface_graph": "graphs",
+    "to_linkage_matrix": "estimator",
     "unpatch_nilearn": "nilearn_patch",
 }
 

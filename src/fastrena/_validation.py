@@ -77,6 +77,7 @@ PARAMETERS = {
     "verbose": [Count(0), "boolean"],
     "connectivity": [None, "array-like", "sparse matrix"],
     "linkage": [OneOf(set(LINKAGES))],
+    "compute_full_tree": ["boolean"],
 }
 
 

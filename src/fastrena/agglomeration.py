@@ -20,6 +20,7 @@ from .arrays import expand_clusters
 from .backends import backend_of
 from .graphs import FeatureGraph
 from .layouts import feature_space
+from .tree import LevelRecorder, ward_tree
 from .ward import WardMerges
 
 __all__ = [
@@ -129,12 +130,15 @@ class AgglomerationResult:
         Levels run.
     messages : tuple of str
         Why fewer than requested clusters could not be reached, if so.
+    tree : fastrena.tree.MergeTree or None
+        Every merge, with ``full_tree=True``.
     """
 
     labels: np.ndarray
     n_clusters: int
     n_levels: int
     messages: tuple = ()
+    tree: object = None
 
 
 def _log(verbose, message):
@@ -143,7 +147,8 @@ def _log(verbose, message):
 
 
 def agglomerate(X, graph, n_clusters, n_iter=10, threshold=1e-7, verbose=0,
-                on_level=None, check_values=False, linkage="nilearn", on_step=None):
+                on_level=None, check_values=False, linkage="nilearn", on_step=None,
+                full_tree=False):
     """ReNA on validated inputs: ``X`` (n_samples, n_nodes) float, a graph.
 
     ``linkage`` is ``"nilearn"`` or ``"ward"`` (see :class:`fastrena.ReNA`).
@@ -162,12 +167,18 @@ def agglomerate(X, graph, n_clusters, n_iter=10, threshold=1e-7, verbose=0,
     raises scikit-learn's error for NaN or infinite X: the first level's
     means cover every feature, so checking them (a quarter of X's size)
     replaces a scan of X whenever a level reduces the signals.
+
+    ``full_tree=True`` runs the levels until one cluster per connected
+    component is left (``n_iter`` then bounds nothing) and returns every
+    merge (``tree``); ``labels`` is then the tree's ``n_clusters``
+    partition (see :mod:`fastrena.tree`).
     """
     backend = backend_of(X)
     with backend.signal_store() as store:
-        n, u, v, labels, level = _run_levels(backend, X, graph, n_clusters, n_iter,
-                                             threshold, verbose, on_level, check_values,
-                                             store, linkage, on_step)
+        n, u, v, labels, level, tree = _run_levels(backend, X, graph, n_clusters, n_iter,
+                                                   threshold, verbose, on_level,
+                                                   check_values, store, linkage, on_step,
+                                                   full_tree)
     messages = []
     if n > n_clusters:
         n_components = FeatureGraph(n, u, v).n_connected_components()
@@ -177,7 +188,7 @@ def agglomerate(X, graph, n_clusters, n_iter=10, threshold=1e-7, verbose=0,
                 f"than n_clusters={n_clusters}: clusters never span two components, "
                 f"so at least {n_components} clusters are returned"
             )
-        if n > max(n_components, n_clusters):
+        if n > max(n_components, n_clusters) and tree is None:
             target = max(n_components, n_clusters)
             # Each level at least halves every component that still has an
             # edge, so the largest component bounds the levels needed.
@@ -186,7 +197,7 @@ def agglomerate(X, graph, n_clusters, n_iter=10, threshold=1e-7, verbose=0,
                 f"n_iter={n_iter} levels were not enough to reach {target} clusters: "
                 f"stopped at {n}; n_iter={needed} always suffices here"
             )
-    return AgglomerationResult(labels, int(n), level, tuple(messages))
+    return AgglomerationResult(labels, int(n), level, tuple(messages), tree)
 
 
 def oriented_tie_signal(first_sample):
@@ -217,23 +228,28 @@ def _step(on_step, level, step, n_before, n_after=None):
 
 
 def _run_levels(backend, X, graph, n_clusters, n_iter, threshold, verbose, on_level, check_values,
-                store, linkage="nilearn", on_step=None):
+                store, linkage="nilearn", on_step=None, full_tree=False):
     """The levels of :func:`agglomerate`: (nodes left, their edges u and v,
-    labels of the features, levels run)."""
+    labels of the features, levels run, the merge tree or None)."""
     n = graph.n_nodes
     u, v = graph.u, graph.v
     labels = np.arange(n, dtype=np.int64)
     F = backend.prepare(X)
     # "ward" runs rounds until its cut is settled (see fastrena.ward.WardMerges);
     # n_iter bounds the levels of nilearn's rule only.
-    ward = WardMerges(n, n_clusters, u.shape[0]) if linkage == "ward" else None
+    ward = (WardMerges(n, 1 if full_tree else n_clusters, u.shape[0]) if linkage == "ward"
+            else None)
+    # The full tree: the default linkage's levels run to the end, each
+    # recorded as binary merges; "ward" records its merges anyway.
+    recorder = LevelRecorder(n) if full_tree and ward is None else None
     level = 0
     # "ward" rounds leave most nodes alone: their edges keep their weights
     # (weights carried, and the indices of the edges still to compute).
     carried = None
     # Whether "ward" levels may reduce the signals in place (see below).
     in_place = False
-    while u.shape[0] > 0 and (ward is not None or (level < n_iter and n > n_clusters)):
+    while u.shape[0] > 0 and (ward is not None or recorder is not None
+                              or (level < n_iter and n > n_clusters)):
         start = time.perf_counter()
         _step(on_step, level + 1, "edge weights", n)
         # The default rule breaks ties by noise on the first sample, "ward"
@@ -264,6 +280,11 @@ def _run_levels(backend, X, graph, n_clusters, n_iter, threshold, verbose, on_le
                 if on_level is not None:
                     on_level(level, n, n_end)
                 break
+        elif recorder is not None:
+            keep = _kernels.nearest_neighbor_edges(n, u, v, w, threshold, False, key)
+            step, n_new = _kernels.connected_components(n, u, v, keep)
+            recorder.record(level + 1, u, v, keep, step, n_new)
+            n_new = int(n_new)
         else:
             step, n_new = nearest_neighbor_merge(n, u, v, w, threshold, n_clusters, key=key)
             labels = step[labels]
@@ -273,7 +294,8 @@ def _run_levels(backend, X, graph, n_clusters, n_iter, threshold, verbose, on_le
         if ward is not None:
             carried = _kernels.carry_weights(u_old, v_old, w, step, n_new, u, v)
         level += 1
-        if u.shape[0] > 0 and (ward is not None or (level < n_iter and n_new > n_clusters)):
+        if u.shape[0] > 0 and (ward is not None or recorder is not None
+                               or (level < n_iter and n_new > n_clusters)):
             # Level 1's members are single features: plain means are true
             # means; later "ward" levels weight each node by its size.
             weights = ward.sizes_before if ward is not None and level > 1 else None
@@ -308,10 +330,15 @@ def _run_levels(backend, X, graph, n_clusters, n_iter, threshold, verbose, on_le
         n = n_new
     if check_values:
         backend.check_finite(X)
-    if ward is not None:
+    tree = None
+    if full_tree:
+        tree = ward_tree(ward) if ward is not None else recorder.tree()
+        labels, n = tree.labels_at(n_clusters)
+        u, v = _kernels.reduce_edges(graph.u, graph.v, labels, n)
+    elif ward is not None:
         labels, n = ward.labels()
         u, v = _kernels.reduce_edges(graph.u, graph.v, labels, n)
-    return n, u, v, labels, level
+    return n, u, v, labels, level, tree
 
 
 def effective_n_clusters(n_clusters, n_features):

@@ -8,15 +8,17 @@ import numpy as np
 from joblib import Memory
 from sklearn.cluster import FeatureAgglomeration
 from sklearn.utils import check_array
+from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted, check_memory
 
 from ._progress import LEVEL_CALLBACK, STEP_CALLBACK
-from ._validation import FLOAT_DTYPES, check_finite, constraints_of, is_dask_array
+from ._validation import (FLOAT_DTYPES, check_finite, check_positive_int, constraints_of,
+                          is_dask_array)
 from .agglomeration import agglomerate, effective_n_clusters, emit_messages
 from .backends import backend_of
 from .layouts import feature_space
 
-__all__ = ["ReNA"]
+__all__ = ["ReNA", "to_linkage_matrix"]
 
 
 
@@ -37,6 +39,26 @@ def _memory(memory, memory_level, X):
     if isinstance(memory, os.PathLike):
         memory = os.fspath(memory)
     return check_memory(memory)
+
+
+def to_linkage_matrix(rena):
+    """scipy's linkage matrix of a ReNA fitted with ``compute_full_tree=True``:
+    ``scipy.cluster.hierarchy.fcluster(Z, k, criterion="maxclust")`` gives
+    the partitions of :meth:`ReNA.labels_at` (numbered from 1, in another
+    order) and ``dendrogram(Z)`` draws the tree.
+
+    Heights: the default linkage's merges are at ``level - 1 + r / (m + 1)``
+    (the r-th of the m merges of a level, in the exact-K order), the
+    ``"ward"`` linkage's at their Ward cost raised to the heights beneath;
+    ties become the next float above (heights strictly increase). A graph
+    of several components has its roots joined last, 1, 2, ... above the
+    highest merge. See :meth:`fastrena.tree.MergeTree.linkage_matrix`.
+    """
+    check_is_fitted(rena, "labels_")
+    if not hasattr(rena, "tree_"):
+        raise NotFittedError(f"this {type(rena).__name__} was fitted without its merge "
+                             "tree; fit it with compute_full_tree=True")
+    return rena.tree_.linkage_matrix()
 
 
 def _cached(memory):
@@ -111,6 +133,17 @@ class ReNA(FeatureAgglomeration):
         (its total work is bounded by a fixed multiple of the first
         round's, see ``fastrena.ward.WARD_WORK_BUDGET``), so
         ``n_iter`` does not apply to it.
+    compute_full_tree : bool, default=False
+        Also build the whole merge tree (scikit-learn's name): the levels
+        run until one cluster per connected component is left (``n_iter``
+        then bounds nothing) and every merge is kept, so that any scale is
+        read from one fit (:meth:`labels_at`, ``transform(X, n_clusters=k)``,
+        :func:`fastrena.to_linkage_matrix`). ``labels_`` is still the
+        ``n_clusters`` partition. With the default linkage, ``labels_at(k)``
+        equals ``ReNA(..., n_clusters=k).fit(X).labels_`` for every k (when
+        ``n_iter`` lets that fit reach k). With ``linkage="ward"`` the
+        scales are nested and each is the cut of one tree; a fit to k may
+        differ slightly, its rounds stopping once its own cut is settled.
 
     Attributes
     ----------
@@ -130,6 +163,16 @@ class ReNA(FeatureAgglomeration):
         (see :mod:`fastrena.layouts`). ``mask_img`` may itself be a layout.
     memory_ : joblib.Memory
         Where the fit was cached (no location: not cached), as nilearn's.
+    children_ : ndarray of int64, shape (n_features - n_connected_components_, 2)
+        With ``compute_full_tree``: scikit-learn's ``children_``, the merges
+        in order (leaves 0..n_features-1, merge i makes node n_features + i).
+    n_leaves_ : int
+        With ``compute_full_tree``: the number of features.
+    n_connected_components_ : int
+        With ``compute_full_tree``: components of the graph (tree roots).
+    tree_ : fastrena.tree.MergeTree
+        With ``compute_full_tree``: the merges as pairs of features, with
+        their heights.
 
     Examples
     --------
@@ -150,11 +193,11 @@ class ReNA(FeatureAgglomeration):
     # The package's one vocabulary (fastrena._validation.PARAMETERS).
     _parameter_constraints: dict = constraints_of(
         "mask_img", "n_clusters", "scaling", "n_iter", "threshold", "memory", "memory_level",
-        "verbose", "connectivity", "linkage")
+        "verbose", "connectivity", "linkage", "compute_full_tree")
 
     def __init__(self, mask_img=None, n_clusters=2, scaling=False, n_iter=10,
                  threshold=1e-7, memory=None, memory_level=1, verbose=0, *,
-                 connectivity=None, linkage="nilearn"):
+                 connectivity=None, linkage="nilearn", compute_full_tree=False):
         self.mask_img = mask_img
         self.n_clusters = n_clusters
         self.scaling = scaling
@@ -165,6 +208,7 @@ class ReNA(FeatureAgglomeration):
         self.verbose = verbose
         self.connectivity = connectivity
         self.linkage = linkage
+        self.compute_full_tree = compute_full_tree
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -199,24 +243,54 @@ class ReNA(FeatureAgglomeration):
         run = _cached(self.memory_)
         result = run(X, graph, k, n_iter, float(self.threshold), int(self.verbose),
                      on_level=LEVEL_CALLBACK.get(), check_values=True,
-                     linkage=self.linkage, on_step=STEP_CALLBACK.get())
+                     linkage=self.linkage, on_step=STEP_CALLBACK.get(),
+                     full_tree=bool(self.compute_full_tree))
         emit_messages(result)
         self.labels_ = result.labels
         self.n_clusters_ = result.n_clusters
         self.sizes_ = np.bincount(result.labels, minlength=result.n_clusters)
         self._n_features_out = self.n_clusters_
+        for name in ("tree_", "children_", "n_leaves_", "n_connected_components_"):
+            self.__dict__.pop(name, None)  # a previous fit's tree
+        if result.tree is not None:
+            self.tree_ = result.tree
+            self.children_ = result.tree.children()[0]
+            self.n_leaves_ = result.tree.n_leaves
+            self.n_connected_components_ = result.tree.n_roots
         return self
+
+    def labels_at(self, n_clusters):
+        """The partition into ``n_clusters`` clusters, read from the merge
+        tree (``compute_full_tree=True``), numbered as ``labels_`` is: in
+        order of first appearance. Fewer clusters than connected components
+        give one per component."""
+        check_is_fitted(self, "labels_")
+        if not hasattr(self, "tree_"):
+            raise NotFittedError(f"this {type(self).__name__} was fitted without its merge "
+                                 "tree; fit it with compute_full_tree=True to read other "
+                                 "scales")
+        n_clusters = check_positive_int(n_clusters, "n_clusters")
+        return self.tree_.labels_at(n_clusters)[0]
+
+    def _scale(self, n_clusters):
+        """(labels, sizes) of ``labels_``, or of another scale of the tree."""
+        if n_clusters is None:
+            return self.labels_, self.sizes_
+        labels = self.labels_at(n_clusters)
+        return labels, np.bincount(labels)
 
     def fit_predict(self, X, y=None):
         """Fit and return ``labels_`` (the cluster of each *feature*)."""
         return self.fit(X, y).labels_
 
-    def _divisors(self, scaled):
-        sizes = self.sizes_.astype(np.float64)
+    def _divisors(self, scaled, sizes=None):
+        sizes = (self.sizes_ if sizes is None else sizes).astype(np.float64)
         return np.sqrt(sizes) if scaled else sizes
 
-    def transform(self, X):
-        """Cluster means of ``X``, shape (n_samples, n_clusters_).
+    def transform(self, X, n_clusters=None):
+        """Cluster means of ``X``, shape (n_samples, n_clusters_) (or
+        (n_samples, n_clusters): another scale of the merge tree, see
+        :meth:`labels_at`).
 
         With ``scaling=True`` each mean is multiplied by the square root of
         its cluster size. One pass over ``X``; float32 stays float32. A Dask
@@ -225,21 +299,24 @@ class ReNA(FeatureAgglomeration):
         raise when it is computed.
         """
         check_is_fitted(self, "labels_")
+        labels, sizes = self._scale(n_clusters)
         backend = backend_of(X)
         X = backend.check_data(X, self, reset=False, check_values=False)
-        return backend.means_of(X, self.labels_, self._divisors(self.scaling), self)
+        return backend.means_of(X, labels, self._divisors(self.scaling, sizes), self)
 
-    def inverse_transform(self, X_red):
-        """Give every feature its cluster's value, shape (n_samples, n_features).
+    def inverse_transform(self, X_red, n_clusters=None):
+        """Give every feature its cluster's value, shape (n_samples, n_features)
+        (clusters of the scale ``n_clusters`` of the merge tree, if given).
 
         ``inverse_transform(transform(X))`` is the orthogonal projection of
         ``X`` onto signals constant on each cluster. A Dask ``X_red`` gives a
         lazy Dask array.
         """
         check_is_fitted(self, "labels_")
-        divisors = np.sqrt(self.sizes_) if self.scaling else None
+        labels, sizes = self._scale(n_clusters)
+        divisors = np.sqrt(sizes) if self.scaling else None
         if is_dask_array(X_red):
-            return self._lazy_inverse_transform(X_red, divisors)
+            return self._lazy_inverse_transform(X_red, labels, divisors)
         # scikit-learn's own NaN check sums X_red, which warns when finite
         # values overflow: ours scans it.
         X_red = check_array(X_red, dtype=list(FLOAT_DTYPES), ensure_2d=False,
@@ -247,23 +324,26 @@ class ReNA(FeatureAgglomeration):
         one_d = X_red.ndim == 1
         X_red = np.atleast_2d(X_red)
         check_finite(X_red, input_name="X_red")
-        self._check_reduced_width(X_red)
-        out = backend_of(X_red).expand_clusters(X_red, self.labels_, divisors)
+        self._check_reduced_width(X_red, sizes.shape[0], n_clusters)
+        out = backend_of(X_red).expand_clusters(X_red, labels, divisors)
         return out[0] if one_d else out
 
-    def _check_reduced_width(self, X_red):
-        if X_red.ndim != 2 or X_red.shape[1] != self.n_clusters_:
+    def _check_reduced_width(self, X_red, width, n_clusters=None):
+        if X_red.ndim != 2 or X_red.shape[1] != width:
+            scale = (f"n_clusters_={self.n_clusters_}" if n_clusters is None
+                     else f"{width} clusters at n_clusters={n_clusters}")
             raise ValueError(
-                f"X_red has {X_red.shape[-1]} columns but this ReNA has "
-                f"n_clusters_={self.n_clusters_}; they must be equal"
+                f"X_red has {X_red.shape[-1]} columns but this ReNA has {scale}; they must "
+                "be equal"
             )
 
-    def _lazy_inverse_transform(self, X_red, divisors):
+    def _lazy_inverse_transform(self, X_red, labels, divisors):
         backend = backend_of(X_red)
         one_d = X_red.ndim == 1
         if one_d:
             X_red = X_red[None, :]
         X_red = backend.check_data(X_red, check_values=False, input_name="X_red")
-        self._check_reduced_width(X_red)
-        out = backend.expand_clusters(X_red, self.labels_, divisors)
+        self._check_reduced_width(X_red, divisors.shape[0] if divisors is not None
+                                  else int(labels.max()) + 1)
+        out = backend.expand_clusters(X_red, labels, divisors)
         return out[0] if one_d else out

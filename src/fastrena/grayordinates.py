@@ -27,7 +27,7 @@ from ._colors import cluster_colors
 from .errors import InputError, first_line
 from .graphs import listed_parts_graph
 from .images import describe, is_nilearn_object, load_image, load_mesh, nibabel_module, read_data
-from .layouts import BLOCK_BYTES, Layout
+from ._layout import BLOCK_BYTES, Layout
 
 __all__ = ["GrayordinateLayout", "dense_brain_models", "grayordinate_layout", "label_map",
            "load_cifti"]

@@ -28,7 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ._layout import BLOCK_BYTES, Layout
 from .errors import InputError
+from .grayordinates import grayordinate_layout
 from .graphs import adjacency_graph, chain_graph, lattice_graph, surface_graph
 from .images import (describe, is_cifti_name, is_gifti, is_nilearn_object, load_mesh,
                      load_surface_data,
@@ -47,9 +49,6 @@ __all__ = [
     "surface_layout",
 ]
 
-# Volumes are read in blocks of at most this many bytes of float64, so a
-# 4-D image never sits in memory whole, and reading stays sequential.
-BLOCK_BYTES = 64 * 2**20
 # World coordinates of two grids closer than this (mm) are the same grid.
 AFFINE_TOLERANCE = 1e-4
 
@@ -89,15 +88,6 @@ def volume_blocks(img, n_volumes, what, start=0, stop=None):
             yield read_data(img, what)[..., None]
         else:
             yield read_data(img, what, (..., slice(first, min(first + step, stop))))
-
-
-class Layout:
-    """What every layout gives: ``n_features``; ``graph`` (a
-    ``FeatureGraph``); the estimator's ``mask_img_``; ``require_images()``
-    (an :class:`InputError` if it cannot read or write images);
-    ``n_scans(img, what)`` and ``read(img, what, start, stop)`` (blocks of
-    shape (n_scans, n_features)). The estimator takes any layout as its
-    ``mask_img``. Layouts are frozen: built once, never changed."""
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -416,7 +406,9 @@ def layout_of_estimator(rena):
 ACCEPTED_MASKS = (
     "None, a path (str or pathlib.Path) to a NIfTI image, a nibabel "
     "Nifti1Image/Nifti2Image, a 2-D or 3-D boolean (or 0/1) numpy array, a "
-    "nilearn SurfaceImage, or a fitted nilearn NiftiMasker or SurfaceMasker"
+    "nilearn SurfaceImage, a fitted nilearn NiftiMasker or SurfaceMasker, a dense "
+    "CIFTI-2 file (path or image) or a fastrena layout (such as "
+    "fastrena.io.grayordinate_layout's)"
 )
 
 
@@ -476,10 +468,6 @@ def _load_nifti(path):
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"mask_img: no such file: '{path}'")
-    if is_cifti_name(path):
-        raise InputError(f"mask_img: '{path}' is a CIFTI-2 file; give its layout instead, "
-                         "fastrena.io.grayordinate_layout(path, meshes) (its surfaces need "
-                         "their meshes)")
     try:
         img = nibabel_module().load(str(path))
     except Exception as exc:  # nibabel raises several types for bad files
@@ -487,6 +475,19 @@ def _load_nifti(path):
     if not hasattr(img, "dataobj") or not hasattr(img, "affine"):
         raise ValueError(f"mask_img: '{path}' is not a volume image")
     return img
+
+
+def _cifti_layout(cifti):
+    """The layout of a dense CIFTI-2 file (path or image) given as
+    ``mask_img``: its grayordinates, which need no mesh only without
+    surface structures."""
+    try:
+        return grayordinate_layout(cifti, None, "mask_img")
+    except InputError as exc:
+        if "carries no surface geometry" not in str(exc):
+            raise
+        raise InputError(f"{exc}; for ReNA, give mask_img=fastrena.io.grayordinate_layout("
+                         "path, meshes)") from None
 
 
 def _array_mask(arr):
@@ -539,6 +540,8 @@ def mask_img_layout(mask_img):
         if layout.n_features == 0:
             raise ValueError("mask_img has no in-mask vertex")
         return layout
+    if is_cifti_name(mask_img) or type(mask_img).__name__ == "Cifti2Image":
+        return _cifti_layout(mask_img)
     if isinstance(mask_img, (str, Path)):
         mask_img = _load_nifti(mask_img)
     if _is_nibabel_image(mask_img):

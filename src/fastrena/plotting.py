@@ -222,6 +222,21 @@ def _draw_mesh(ax, coords, faces, face_rgb, azimuth):
     ax.set_axis_off()
 
 
+def _checked_surfaces(meshes, labels):
+    """Meshes and their label arrays as arrays, one label per vertex."""
+    meshes = [(np.asarray(c, dtype=np.float64), np.asarray(f, dtype=np.int64))
+              for c, f in meshes]
+    labels = [np.asarray(part).astype(np.int64).ravel() for part in labels]
+    if len(meshes) != len(labels):
+        raise ValueError(f"{len(meshes)} meshes but {len(labels)} label arrays; "
+                         "give one label array per mesh")
+    for (coords, _), part in zip(meshes, labels):
+        if part.shape[0] != coords.shape[0]:
+            raise ValueError(f"a label array has {part.shape[0]} values but its mesh has "
+                             f"{coords.shape[0]} vertices")
+    return meshes, labels
+
+
 def _draw_surfaces(figure, grid, meshes, labels, values):
     """Lateral and medial views of each mesh part in row ``grid[1]`` of
     ``grid[0]`` rows of ``figure``; clusters coloured by their rank in
@@ -264,16 +279,7 @@ def plot_surface_parcellation(meshes, labels, *, title=None, output_file=None, f
     -------
     matplotlib.figure.Figure
     """
-    meshes = [(np.asarray(c, dtype=np.float64), np.asarray(f, dtype=np.int64))
-              for c, f in meshes]
-    labels = [np.asarray(part).astype(np.int64).ravel() for part in labels]
-    if len(meshes) != len(labels):
-        raise ValueError(f"{len(meshes)} meshes but {len(labels)} label arrays; "
-                         "give one label array per mesh")
-    for (coords, _), part in zip(meshes, labels):
-        if part.shape[0] != coords.shape[0]:
-            raise ValueError(f"a label array has {part.shape[0]} values but its mesh has "
-                             f"{coords.shape[0]} vertices")
+    meshes, labels = _checked_surfaces(meshes, labels)
     values = np.unique(np.concatenate([part[part != 0] for part in labels]))
     figure = _new_figure(figsize or (4.0 * 2 * len(meshes), 3.2), dpi)
     _draw_surfaces(figure, (1, 0), meshes, labels, values)
@@ -300,9 +306,7 @@ def plot_grayordinate_parcellation(meshes, surface_labels, volume_labels_img=Non
     -------
     matplotlib.figure.Figure
     """
-    meshes = [(np.asarray(c, dtype=np.float64), np.asarray(f, dtype=np.int64))
-              for c, f in meshes]
-    surface_labels = [np.asarray(part).astype(np.int64).ravel() for part in surface_labels]
+    meshes, surface_labels = _checked_surfaces(meshes, surface_labels)
     parts = [part[part != 0] for part in surface_labels]
     volume = None
     if volume_labels_img is not None:

@@ -19,7 +19,8 @@ from .means import (ROWS_FEATURE_MAJOR, ROWS_SAMPLE_MAJOR, cluster_means_feature
                     cluster_means_in_place, cluster_sums_divided_into, expand_clusters,
                     members_by_cluster)
 from .merges import (NO_KEY, connected_components, edge_priority, find_root,
-                     nearest_neighbor_edges, union_in_order)
+                     nearest_neighbor_edges, strictly_increasing, tree_children,
+                     union_in_order)
 from .ward import carry_weights, greedy_ward, record_merges
 from .weights import (SAMPLE_BLOCK, edge_weights_feature_major, edge_weights_sample_major,
                       tree_levels)
@@ -31,7 +32,7 @@ __all__ = [
     "connected_components", "edge_priority", "edge_weights_feature_major",
     "edge_weights_sample_major", "expand_clusters", "find_root", "greedy_ward",
     "members_by_cluster", "nearest_neighbor_edges", "record_merges", "reduce_edges",
-    "row_max_abs", "tree_levels", "union_in_order",
+    "row_max_abs", "strictly_increasing", "tree_children", "tree_levels", "union_in_order",
 ]
 
 # Python code gets the kernels wrapped so that a Ctrl-C arriving while one

@@ -178,3 +178,42 @@ def union_in_order(n_nodes, u, v, edges, n_clusters):
         if union_roots(parent, u[e], v[e]):
             n_left -= 1
     return _first_appearance_labels(parent)
+
+
+@njit(cache=True)
+def tree_children(n_nodes, first, second):
+    """scikit-learn's ``children_`` of a sequence of binary merges of
+    features (merge i joins the clusters of ``first[i]`` and ``second[i]``,
+    which must be apart): leaves are 0..n_nodes-1, merge i makes node
+    n_nodes + i. Returns children (smaller node first) and each new node's
+    number of leaves."""
+    parent = np.arange(n_nodes)
+    node = np.arange(n_nodes)
+    size = np.ones(n_nodes, dtype=np.int64)
+    n_merges = first.shape[0]
+    children = np.empty((n_merges, 2), dtype=np.int64)
+    counts = np.empty(n_merges, dtype=np.int64)
+    for i in range(n_merges):
+        ra = find_root(parent, first[i])
+        rb = find_root(parent, second[i])
+        a, b = node[ra], node[rb]
+        children[i, 0] = min(a, b)
+        children[i, 1] = max(a, b)
+        total = size[ra] + size[rb]
+        counts[i] = total
+        union_roots(parent, ra, rb)
+        root = find_root(parent, ra)
+        node[root] = n_nodes + i
+        size[root] = total
+    return children, counts
+
+
+@njit(cache=True)
+def strictly_increasing(heights):
+    """``heights`` (non-decreasing) made strictly increasing: each value not
+    above the previous one becomes the next float above it."""
+    out = heights.copy()
+    for i in range(1, out.shape[0]):
+        if out[i] <= out[i - 1]:
+            out[i] = np.nextafter(out[i - 1], np.inf)
+    return out

@@ -46,7 +46,10 @@ def add_parser(commands):
                         "cortical surface structure of the file, in its order (a mesh that "
                         "names its hemisphere is matched by it)")
     p.add_argument("-k", "--n-clusters", type=positive_int, required=True, metavar="K",
-                   help="number of clusters (ReNA's n_clusters)")
+                   action="append",
+                   help="number of clusters (ReNA's n_clusters); repeat for several nested "
+                        "scales from one fit (-k 100 -k 400 -k 1600), the outputs then "
+                        "named with {k} (-o labels_res-{k}_dseg.nii.gz)")
     p.add_argument("-o", "--output", action="append", required=True, metavar="OUT",
                    help="label image to write (.nii or .nii.gz); with --mesh, one GIfTI "
                         "label file (.label.gii) per mesh, -o repeated; for CIFTI files, one "
@@ -92,10 +95,41 @@ def run(args, session):
     with scheduler(args):
         layout, images, X, read_s = _read(args, session, progress)
         _check_connectivity(connectivity, args.connectivity, layout)
-        parcellation = _fit_and_write(args, session, layout, X, read_s, connectivity, progress)
-    if args.plot:
-        _plot_parcellation(parcellation, args, bg_img)
-        session.wrote(str(args.plot))
+        written = _fit_and_write(args, session, layout, X, read_s, connectivity, progress)
+    for parcellation, scale in written:
+        if scale.plot:
+            _plot_parcellation(parcellation, scale, bg_img)
+            session.wrote(str(scale.plot))
+
+
+def _scales(args):
+    """One namespace per -k, smallest first: ``n_clusters`` that K, and
+    the outputs named for it ({k} replaced by K). Several scales need {k}
+    in every output name."""
+    ks = sorted(set(args.n_clusters))
+    if len(ks) > 1:
+        for option, values in (("-o/--output", args.output), ("--reduced", [args.reduced]),
+                               ("--plot", [args.plot])):
+            for value in values:
+                if value is not None and "{k}" not in str(value):
+                    raise InputError(f"{option} '{value}': with several -k, name each output "
+                                     "with {k}, replaced by each K "
+                                     "(e.g. labels_res-{k}_dseg.nii.gz)")
+
+    def named(value, k):
+        return None if value is None else str(value).replace("{k}", str(k))
+
+    return [argparse.Namespace(**{**vars(args), "n_clusters": k,
+                                  "output": [named(o, k) for o in args.output],
+                                  "reduced": named(args.reduced, k),
+                                  "plot": named(args.plot, k)})
+            for k in ks]
+
+
+def _all_outputs(args):
+    """Every output of every scale: label files, --reduced, --plot."""
+    return [path for scale in _scales(args)
+            for path in (*scale.output, scale.reduced, scale.plot)]
 
 
 def _check_inputs(args, session):
@@ -129,28 +163,30 @@ def _check_inputs(args, session):
     bg_img = load_3d_volume(args.bg_img, "--bg-img") if args.bg_img else None
     inputs = [*args.images, *(args.mask or []), *(args.mesh or []), args.connectivity,
               args.bg_img]
-    session.check_outputs([*args.output, args.reduced, args.plot], inputs, args.force)
+    session.check_outputs(_all_outputs(args), inputs, args.force)
     _check_tables(args, session, inputs)
     return bg_img, _load_connectivity(args.connectivity)
 
 
-def _tables(args):
-    """The lookup table written beside each label output."""
+def _tables(scale):
+    """The lookup table written beside each label output of a scale."""
     from ..files import lookup_table_path
 
-    return [lookup_table_path(output) for output in args.output]
+    return [lookup_table_path(output) for output in scale.output]
 
 
 def _check_tables(args, session, inputs):
     """The lookup tables' names are free: no other output, no input."""
-    from pathlib import Path
-
-    others = {Path(o).resolve(): o for o in (args.reduced, args.plot) if o is not None}
-    for table, output in zip(_tables(args), args.output):
-        if table.resolve() in others:
-            raise InputError(f"'{others[table.resolve()]}' is the name of the lookup table "
-                             f"written beside '{output}' ({table}); choose another name")
-    session.check_outputs(_tables(args), inputs, args.force)
+    others = {Path(o).resolve(): o for o in _all_outputs(args) if o is not None}
+    tables = []
+    for scale in _scales(args):
+        for table, output in zip(_tables(scale), scale.output):
+            if table.resolve() in others:
+                raise InputError(f"'{others[table.resolve()]}' is the name of the lookup "
+                                 f"table written beside '{output}' ({table}); choose another "
+                                 "name")
+            tables.append(table)
+    session.check_outputs(tables, inputs, args.force)
 
 
 def _is_cifti(args):
@@ -179,18 +215,18 @@ def _check_cifti_inputs(args, session):
     check_image_name(args.output[0], (".dlabel.nii",))
     for option, value, why in (
             ("--mask", args.mask, "CIFTI-2 files list their own grayordinates"),
-            ("--dask", args.dask, "CIFTI-2 files are read in memory (not yet lazily)"),
             ("--bg-img", args.bg_img, "the subcortical clusters are drawn alone")):
         if value:
             raise InputError(f"{option} is not used with CIFTI-2 images: {why}")
     if args.scaling and not args.reduced:
         raise InputError("--scaling is only used with --reduced")
+    check_dask_options(args)
     if args.reduced:
         array_format(args.reduced)
     if args.plot:
         _check_picture_name(args.plot)
     inputs = [*args.images, *(args.mesh or []), args.connectivity]
-    session.check_outputs([*args.output, args.reduced, args.plot], inputs, args.force)
+    session.check_outputs(_all_outputs(args), inputs, args.force)
     _check_tables(args, session, inputs)
     return None, _load_connectivity(args.connectivity)
 
@@ -225,40 +261,61 @@ def _read(args, session, progress):
 
 
 def _fit_and_write(args, session, layout, X, read_s, connectivity, progress):
-    """Fit, write the label image(s) and --reduced; return the parcellation."""
-    from ..files import save_array, save_img, save_text
-    from ..parcellations import Parcellation, fit_layout
+    """Fit (once, with its merge tree for several -k), write each scale's
+    label image(s), lookup tables and --reduced; return (parcellation,
+    scale) pairs."""
+    from ..parcellations import fit_layout
 
-    n_clusters = args.n_clusters
-    if n_clusters > layout.n_features:
-        warnings.warn(f"-k/--n-clusters {n_clusters} is larger than the number of "
-                      f"{feature_words(layout)[1]} ({layout.n_features}); making "
-                      f"{count(layout.n_features, 'cluster')}", UserWarning)
-        n_clusters = layout.n_features
+    scales = _scales(args)
+    for scale in scales:
+        if scale.n_clusters > layout.n_features:
+            warnings.warn(f"-k/--n-clusters {scale.n_clusters} is larger than the number of "
+                          f"{feature_words(layout)[1]} ({layout.n_features}); making "
+                          f"{count(layout.n_features, 'cluster')}", UserWarning)
+    multi = len(scales) > 1
     start = time.perf_counter()
-    rena = fit_layout(X, layout, n_clusters, progress=progress,
-                      scaling=args.scaling, n_iter=args.n_iter, threshold=args.threshold,
-                      linkage=args.linkage, memory=args.memory, memory_level=args.memory_level,
-                      verbose=args.verbose, connectivity=connectivity)
-    session.say(f"{count(rena.n_clusters_, 'cluster')} of {features(layout)} from "
-                f"{count(X.shape[0], 'scan')} (read {read_s}, fit in {elapsed(start)})")
-    parcellation = Parcellation.from_labels(layout, rena.labels_)
+    rena = fit_layout(X, layout, min(scales[-1].n_clusters, layout.n_features),
+                      progress=progress, scaling=args.scaling, n_iter=args.n_iter,
+                      threshold=args.threshold, linkage=args.linkage, memory=args.memory,
+                      memory_level=args.memory_level, verbose=args.verbose,
+                      connectivity=connectivity, compute_full_tree=multi)
+    if multi:
+        found = ", ".join(str(int(rena.labels_at(s.n_clusters).max()) + 1) for s in scales)
+        session.say(f"{found} clusters (nested scales, one fit) of {features(layout)} from "
+                    f"{count(X.shape[0], 'scan')} (read {read_s}, fit in {elapsed(start)})")
+    else:
+        session.say(f"{count(rena.n_clusters_, 'cluster')} of {features(layout)} from "
+                    f"{count(X.shape[0], 'scan')} (read {read_s}, fit in {elapsed(start)})")
+    return [(_write_scale(args, session, layout, X, rena, scale, multi), scale)
+            for scale in scales]
+
+
+def _write_scale(args, session, layout, X, rena, scale, multi):
+    """One scale's label image(s), lookup tables and --reduced."""
+    from ..files import save_array, save_img, save_text
+    from ..parcellations import Parcellation
+
+    k = scale.n_clusters if multi else None
+    parcellation = Parcellation.from_labels(layout, rena.labels_at(k) if multi
+                                            else rena.labels_)
     surface = args.mesh is not None and not _is_cifti(args)
     images_out = parcellation.label_gifti() if surface else [parcellation.label_img()]
-    for image, path in zip(images_out, args.output):
+    for image, path in zip(images_out, scale.output):
         save_img(image, path, force=args.force, hint=FORCE_HINT)
-    session.wrote(f"{', '.join(args.output)} (0 = background, "
-                  f"{cluster_range(rena.n_clusters_)})")
+    session.wrote(f"{', '.join(scale.output)} (0 = background, "
+                  f"{cluster_range(parcellation.n_clusters)})")
     clusters = parcellation.part_clusters() if surface else [None]
-    for part, path in zip(clusters, _tables(args)):
+    for part, path in zip(clusters, _tables(scale)):
         save_text(parcellation.lookup_table(part), path, force=args.force, hint=FORCE_HINT)
-    session.wrote(f"{', '.join(map(str, _tables(args)))} (lookup table: index, name, color, "
+    session.wrote(f"{', '.join(map(str, _tables(scale)))} (lookup table: index, name, color, "
                   "size)")
-    if args.reduced:
-        X_red = np.asarray(rena.transform(X))  # computes a lazy (Dask) result
-        save_array(X_red, args.reduced, force=args.force,
+    if scale.reduced:
+        # np.asarray computes a lazy (Dask) result.
+        X_red = np.asarray(rena.transform(X, n_clusters=k) if multi else rena.transform(X))
+        save_array(X_red, scale.reduced, force=args.force,
                    columns=[f"label_{v}" for v in parcellation.values], hint=FORCE_HINT)
-        session.wrote(f"{args.reduced} ({X.shape[0]} x {rena.n_clusters_} cluster means)")
+        session.wrote(f"{scale.reduced} ({X.shape[0]} x {parcellation.n_clusters} cluster "
+                      "means)")
     return parcellation
 
 

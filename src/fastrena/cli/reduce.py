@@ -51,9 +51,6 @@ def run(args, session):
     if parcels and not cifti:
         raise InputError(f"output '{args.output}': a .ptseries.nii needs CIFTI-2 labels "
                          "(.dlabel.nii); write .npy, .csv or .tsv")
-    if cifti and args.dask:
-        raise InputError("--dask is not used with CIFTI-2 labels: CIFTI-2 files are read "
-                         "in memory (not yet lazily)")
     images = args.images
     if isinstance(parcellation.layout, SurfaceLayout):
         images = group_scans(images, len(args.labels))

@@ -1,0 +1,149 @@
+"""ReNA's merge tree: every scale from one fit.
+
+Each level of ReNA merges groups of the previous level's nodes, and the
+exact-K rule adds a level's kept edges one at a time in a fixed order
+(largest index gap first). Read as a sequence of binary merges, a level's
+kept edges in that order, level after level, the fit is a binary tree
+whose first ``n_features - k`` merges give the k-cluster partition a fit to
+k returns (with the default linkage, and enough levels for that fit to
+reach k). :class:`LevelRecorder` records it during a fit;
+:class:`MergeTree` answers every scale and gives scikit-learn's
+``children_`` and scipy's linkage matrix.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _kernels
+
+__all__ = ["LevelRecorder", "MergeTree"]
+
+
+@dataclass(frozen=True, eq=False)
+class MergeTree:
+    """Binary merges of features in order: merge i joins the clusters of
+    features ``first[i]`` and ``second[i]`` at height ``heights[i]``
+    (non-decreasing). One tree per connected component of the graph:
+    ``n_leaves - n_merges`` roots.
+
+    Heights: with the default linkage, ``level - 1 + r / (m + 1)`` for the
+    r-th of the m merges of a level (the level, and the merge's rank in the
+    exact-K order within it); with ``linkage="ward"``, Ward's merge cost
+    (the increase of the within-cluster sum of squares) raised to the
+    heights beneath it.
+    """
+
+    n_leaves: int
+    first: np.ndarray
+    second: np.ndarray
+    heights: np.ndarray
+
+    @property
+    def n_merges(self):
+        return int(self.first.shape[0])
+
+    @property
+    def n_roots(self):
+        """Connected components of the graph (one tree each)."""
+        return self.n_leaves - self.n_merges
+
+    def labels_at(self, n_clusters):
+        """The partition left by the first ``n_leaves - n_clusters`` merges
+        (fewer clusters than roots are not reachable: one per component),
+        labels numbered in order of first appearance; and its number of
+        clusters."""
+        n_clusters = min(max(int(n_clusters), 1), self.n_leaves)
+        labels, n = _kernels.union_in_order(self.n_leaves, self.first, self.second,
+                                            np.arange(self.n_merges, dtype=np.int64),
+                                            n_clusters)
+        return labels, int(n)
+
+    def children(self):
+        """scikit-learn's ``children_`` (leaves 0..n_leaves-1, merge i makes
+        node n_leaves + i; smaller child first) and each merge's size."""
+        return _kernels.tree_children(self.n_leaves, self.first, self.second)
+
+    def linkage_matrix(self):
+        """scipy's linkage matrix ``Z`` (n_leaves - 1, 4): children, height,
+        size. Heights are made strictly increasing (a tie becomes the next
+        float above), so that ``fcluster(Z, k, criterion="maxclust")`` cuts
+        exactly where :meth:`labels_at` does. A graph of several components
+        has one tree each: their roots are joined last, in order of their
+        first feature, at heights above every merge (1, 2, ... above the
+        highest), which ``maxclust`` never cuts below the components."""
+        children, counts = self.children()
+        heights = _kernels.strictly_increasing(np.asarray(self.heights, dtype=np.float64))
+        roots = self._roots(children)
+        top = float(heights[-1]) if heights.shape[0] else 0.0
+        rows = [np.column_stack([children, heights, counts]).astype(np.float64)]
+        node, size = roots[0]
+        for i, (other, other_size) in enumerate(roots[1:]):
+            size += other_size
+            rows.append(np.array([[min(node, other), max(node, other), top + i + 1, size]],
+                                 dtype=np.float64))
+            node = self.n_leaves + self.n_merges + i
+        return np.concatenate(rows)
+
+    def _roots(self, children):
+        """(tree node, size) of each component's root, in order of the
+        component's first feature: climbing from that feature through its
+        ancestors (each tree once, so linear in all)."""
+        labels, n = self.labels_at(1)
+        sizes = np.bincount(labels, minlength=n)
+        parent = np.full(self.n_leaves + self.n_merges, -1, dtype=np.int64)
+        parent[children[:, 0]] = np.arange(self.n_merges) + self.n_leaves
+        parent[children[:, 1]] = np.arange(self.n_merges) + self.n_leaves
+        roots = []
+        for c, node in enumerate(np.unique(labels, return_index=True)[1]):
+            while parent[node] >= 0:
+                node = parent[node]
+            roots.append((int(node), int(sizes[c])))
+        return roots
+
+
+class LevelRecorder:
+    """Records the default linkage's levels as binary merges (see the
+    module docstring): a level's kept edges in the exact-K order (largest
+    index gap first, ties in edge order), each that joins two parts."""
+
+    def __init__(self, n_features):
+        self.n_features = n_features
+        self.rep = np.arange(n_features, dtype=np.int64)
+        self.height = np.zeros(n_features)
+        self.first, self.second, self.heights = [], [], []
+
+    def record(self, level, u, v, keep, step, n_new):
+        """Level ``level`` (1, 2, ...) kept edges ``keep`` of ``(u, v)``,
+        which made the nodes ``step`` (``n_new`` of them)."""
+        kept = np.flatnonzero(keep)
+        order = kept[np.argsort(u[kept] - v[kept], kind="stable")]
+        heights = level - 1 + np.arange(1, order.shape[0] + 1) / (order.shape[0] + 1)
+        first, second, heights, self.rep, self.height = _kernels.record_merges(
+            u[order], v[order], np.ones(order.shape[0], dtype=bool), step, n_new, heights,
+            self.rep, self.height)
+        self.first.append(first)
+        self.second.append(second)
+        self.heights.append(heights)
+
+    def tree(self):
+        return _tree(self.n_features, self.first, self.second, self.heights)
+
+
+def _tree(n_features, first, second, heights, order=None):
+    empty = np.zeros(0, dtype=np.int64)
+    first = np.concatenate(first) if first else empty
+    second = np.concatenate(second) if second else empty
+    heights = np.concatenate(heights) if heights else np.zeros(0)
+    if order is not None:
+        first, second, heights = first[order], second[order], heights[order]
+    return MergeTree(n_features, first, second, heights)
+
+
+def ward_tree(ward):
+    """The merge tree of a finished :class:`fastrena.ward.WardMerges`: its
+    merges sorted by height (ties in recording order), as its cut takes
+    them."""
+    heights = np.concatenate(ward.heights) if ward.heights else np.zeros(0)
+    return _tree(ward.n_features, ward.first, ward.second, ward.heights,
+                 np.argsort(heights, kind="stable"))

@@ -1,0 +1,161 @@
+"""ReNA's merge tree (issue 17): ``compute_full_tree=True`` gives every scale
+from one fit.
+
+* default linkage: ``labels_at(k) == ReNA(..., n_clusters=k).fit(X).labels_``
+  for every k, on random graphs, disconnected ones, tied (quantized) data
+  and one feature;
+* both linkages: scales are nested; scikit-learn's tree conventions
+  (``children_``, ``n_leaves_``, ``n_connected_components_``); scipy's
+  linkage matrix cuts as ``labels_at`` does; the same tree from a Dask
+  array as in memory;
+* ``linkage="ward"``: the tree's scale k is within a small margin of a fit
+  to k in error.
+"""
+
+import numpy as np
+import pytest
+from helpers import random_mask
+from scipy import sparse
+from scipy.cluster.hierarchy import dendrogram, fcluster
+from sklearn.exceptions import NotFittedError
+from sklearn.metrics import adjusted_rand_score
+
+from fastrena import ReNA, to_linkage_matrix
+
+
+def quantized(rng, n_samples, n_features, levels=None):
+    X = rng.standard_normal((n_samples, n_features))
+    return np.round(X * levels) / levels if levels else X
+
+
+def every_k(n):
+    ks = sorted({1, 2, 3, n // 7 + 1, n // 3 + 1, n // 2, n - 1, n} - {0})
+    return [k for k in ks if 1 <= k <= n]
+
+
+# Random masks are often split: fits below their component count warn.
+@pytest.mark.filterwarnings("ignore:The feature graph has")
+@pytest.mark.parametrize("seed", range(12))
+def test_labels_at_k_equals_a_fit_to_k(seed):
+    rng = np.random.RandomState(seed)
+    shape = (rng.randint(2, 9), rng.randint(2, 9), rng.randint(1, 6))
+    mask = random_mask(rng, shape, 0.4 + 0.6 * rng.rand())  # often disconnected
+    n = int(mask.sum())
+    X = quantized(np.random.default_rng(seed), rng.randint(1, 5), n,
+                  levels=[None, 2, 10][seed % 3])
+    full = ReNA(mask, n_clusters=max(1, n // 4), n_iter=1000, compute_full_tree=True).fit(X)
+    for k in every_k(n):
+        fit = ReNA(mask, n_clusters=k, n_iter=1000).fit(X)
+        np.testing.assert_array_equal(full.labels_at(k), fit.labels_)
+    np.testing.assert_array_equal(full.labels_, full.labels_at(max(1, n // 4)))
+
+
+def structure_checks(rena, n_features):
+    children = rena.children_
+    n_roots = rena.n_connected_components_
+    assert rena.n_leaves_ == n_features
+    assert children.shape == (n_features - n_roots, 2)
+    # Every node but the roots is a child exactly once; merge i's children
+    # were made before it.
+    nodes = np.sort(children.ravel())
+    assert np.unique(nodes).shape[0] == nodes.shape[0]
+    assert (children.max(axis=1) < n_features + np.arange(children.shape[0])).all()
+    all_nodes = np.arange(n_features + children.shape[0])
+    roots = np.setdiff1d(all_nodes, nodes)
+    assert roots.shape[0] == n_roots
+
+
+@pytest.mark.parametrize("linkage", ["nilearn", "ward"])
+def test_tree_conventions_nesting_and_linkage_matrix(linkage):
+    rng = np.random.default_rng(4)
+    mask = np.ones((7, 8, 6), dtype=bool)
+    mask[3] = False  # two components
+    n = int(mask.sum())
+    X = rng.standard_normal((6, n))
+    rena = ReNA(mask, n_clusters=20, linkage=linkage, compute_full_tree=True).fit(X)
+    structure_checks(rena, n)
+    assert rena.n_connected_components_ == 2
+    scales = [1, 2, 3, 10, 20, 50, 100, n]
+    partitions = [rena.labels_at(k) for k in scales]
+    assert [int(p.max()) + 1 for p in partitions] == [2, 2, 3, 10, 20, 50, 100, n]
+    for coarse, fine in zip(partitions, partitions[1:]):
+        # Nested: each cluster of the finer scale lies inside one coarser.
+        pairs = np.unique(np.column_stack([fine, coarse]), axis=0)
+        assert np.unique(pairs[:, 0]).shape[0] == pairs.shape[0]
+    Z = to_linkage_matrix(rena)
+    assert Z.shape == (n - 1, 4) and (np.diff(Z[:, 2]) > 0).all()
+    assert Z[-1, 3] == n
+    for k, partition in zip(scales[1:], partitions[1:]):
+        assert adjusted_rand_score(fcluster(Z, k, criterion="maxclust"), partition) == 1.0
+    assert len(dendrogram(Z, no_plot=True)["leaves"]) == n
+    X_red = rena.transform(X, n_clusters=10)
+    assert X_red.shape == (6, 10)
+    back = rena.inverse_transform(X_red, n_clusters=10)
+    labels = rena.labels_at(10)
+    np.testing.assert_allclose(back, X_red[:, labels])
+    np.testing.assert_allclose(X_red[:, 0], X[:, labels == 0].mean(axis=1))
+
+
+def test_ward_scales_are_as_good_as_fits_to_them():
+    """With "ward", a fit to k may take a slightly different schedule than
+    the full tree; the tree's scale k has about a fit to k's error."""
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(5)
+    mask = np.ones((14, 15, 13), dtype=bool)
+    X = np.stack([gaussian_filter(rng.standard_normal(mask.shape), 1.5)[mask]
+                  for _ in range(8)])
+    full = ReNA(mask, n_clusters=30, linkage="ward", compute_full_tree=True).fit(X)
+
+    def error(labels):
+        means = np.stack([np.bincount(labels, weights=x) / np.bincount(labels) for x in X])
+        return np.linalg.norm(X - means[:, labels])
+
+    for k in (15, 60, 250, 900):
+        fit = ReNA(mask, n_clusters=k, linkage="ward").fit(X)
+        assert error(full.labels_at(k)) <= 1.02 * error(fit.labels_)
+
+
+@pytest.mark.filterwarnings("ignore:The feature graph has")
+def test_one_feature_and_no_edge():
+    X = np.array([[1.0], [2.0]])
+    rena = ReNA(n_clusters=1, compute_full_tree=True).fit(X)
+    assert rena.children_.shape == (0, 2) and rena.n_connected_components_ == 1
+    np.testing.assert_array_equal(rena.labels_at(5), [0])
+    assert to_linkage_matrix(rena).shape == (0, 4)
+    isolated = ReNA(connectivity=sparse.csr_matrix((3, 3)), n_clusters=1,
+                    compute_full_tree=True).fit(np.ones((2, 3)))
+    assert isolated.children_.shape == (0, 2) and isolated.n_connected_components_ == 3
+    np.testing.assert_array_equal(isolated.labels_at(1), [0, 1, 2])
+    Z = to_linkage_matrix(isolated)
+    np.testing.assert_array_equal(Z, [[0, 1, 1, 2], [2, 3, 2, 3]])
+
+
+def test_a_fit_without_the_tree_says_how_to_get_it():
+    rena = ReNA(n_clusters=2).fit(np.arange(8.0)[None, :])
+    assert not hasattr(rena, "children_")
+    with pytest.raises(NotFittedError, match="fit it with compute_full_tree=True"):
+        rena.labels_at(3)
+    with pytest.raises(NotFittedError, match="fit it with compute_full_tree=True"):
+        to_linkage_matrix(rena)
+    with pytest.raises(ValueError, match="n_clusters must be an integer >= 1, got 0"):
+        ReNA(n_clusters=2, compute_full_tree=True).fit(np.arange(8.0)[None, :]).labels_at(0)
+    # A refit without the tree drops the previous tree.
+    rena.set_params(compute_full_tree=True).fit(np.arange(8.0)[None, :])
+    assert rena.children_.shape == (7, 2)
+    rena.set_params(compute_full_tree=False).fit(np.arange(8.0)[None, :])
+    assert not hasattr(rena, "children_") and not hasattr(rena, "tree_")
+
+
+@pytest.mark.parametrize("linkage", ["nilearn", "ward"])
+def test_the_same_tree_from_dask(linkage):
+    da = pytest.importorskip("dask.array")
+    rng = np.random.default_rng(6)
+    mask = np.ones((6, 7, 5), dtype=bool)
+    X = rng.standard_normal((130, int(mask.sum())))
+    memory = ReNA(mask, n_clusters=9, linkage=linkage, compute_full_tree=True).fit(X)
+    lazy = ReNA(mask, n_clusters=9, linkage=linkage, compute_full_tree=True).fit(
+        da.from_array(X, chunks=(64, -1)))
+    np.testing.assert_array_equal(memory.children_, lazy.children_)
+    np.testing.assert_array_equal(memory.tree_.heights, lazy.tree_.heights)
+    np.testing.assert_array_equal(memory.labels_, lazy.labels_)
