@@ -150,7 +150,7 @@ def test_label_parcel_and_dense_files_round_trip(geometry, tmp_path):
     np.testing.assert_array_equal(np.asarray(loaded.dataobj)[0], rena.labels_ + 1)
 
     X_red = rena.transform(X)
-    parcels = layout.to_parcels(X_red, rena.labels_, values,
+    parcels = layout.to_parcels(X_red, rena.labels_, [f"label_{v}" for v in values],
                                 nib.load(str(path)).header.get_axis(0))
     parcels.to_filename(str(tmp_path / "run.ptseries.nii"))
     loaded = nib.load(str(tmp_path / "run.ptseries.nii"))
@@ -366,3 +366,108 @@ def test_rena_takes_a_cifti_file_or_its_layout(geometry, tmp_path):
     with pytest.raises(InputError, match=r"carries no surface geometry.*; for ReNA, give "
                        r"mask_img=fastrena.io.grayordinate_layout\(path, meshes\)"):
         ReNA(str(both), n_clusters=3).fit(np.zeros((2, len(models))))
+
+
+def test_review_fixes_files_kinds_names_and_checks(geometry, tmp_path, capsys):
+    """Intent codes and row axes by file kind, float64 kept, parcels named
+    by the label table and checked by content, meshes matched by name even
+    when only one is named, and one-line errors for the mismatches."""
+    from fastrena.cli import main
+    from fastrena.io import labels_to_gifti, labels_to_parcels_img
+
+    meshes, models = geometry
+    rng = np.random.default_rng(7)
+    run = str(write_dense(tmp_path / "run.dtseries.nii",
+                          rng.standard_normal((4, len(models))), models))
+    maps = str(write_dense(tmp_path / "maps.dscalar.nii",
+                           rng.standard_normal((3, len(models))), models, series=False))
+    lh, rh = write_meshes(meshes, tmp_path)
+    labels = str(tmp_path / "parc.dlabel.nii")
+    assert main(["parcellate", run, "--mesh", lh, "--mesh", rh, "-k", "30", "-o", labels,
+                 "-q"]) == 0
+    assert nib.load(labels).nifti_header.get_intent()[0] == "ConnDenseLabel"
+    pscalar = str(tmp_path / "maps.pscalar.nii")
+    assert main(["reduce", maps, "--labels", labels, "-o", pscalar, "--dtype", "float64",
+                 "-q"]) == 0
+    img = nib.load(pscalar)
+    assert img.nifti_header.get_intent()[0] == "ConnParcelScalr"
+    assert isinstance(img.header.get_axis(0), cifti2.ScalarAxis)
+    assert np.asarray(img.dataobj).dtype == np.float64
+    ptseries = str(tmp_path / "maps.ptseries.nii")
+    assert main(["reduce", maps, "--labels", labels, "-o", ptseries, "-q"]) == 0
+    assert isinstance(nib.load(ptseries).header.get_axis(0), cifti2.SeriesAxis)
+    assert nib.load(ptseries).nifti_header.get_intent()[0] == "ConnParcelSries"
+    dense = str(tmp_path / "back.dtseries.nii")
+    assert main(["expand", pscalar, "--labels", labels, "-o", dense, "--dtype", "float64",
+                 "-q"]) == 0
+    back = nib.load(dense)
+    assert back.nifti_header.get_intent()[0] == "ConnDenseSeries"
+    assert isinstance(back.header.get_axis(0), cifti2.SeriesAxis)
+    assert np.asarray(back.dataobj).dtype == np.float64
+
+    # A label table's names name the parcels (as Workbench does); expand
+    # checks the parcels' grayordinates, not their names.
+    table_img = nib.load(labels)
+    table = dict(table_img.header.get_axis(0).label[0])
+    renamed = {key: (f"area {key}" if key else name, rgba)
+               for key, (name, rgba) in table.items()}
+    named = str(tmp_path / "named.dlabel.nii")
+    cifti2.Cifti2Image(np.asarray(table_img.dataobj),
+                       header=(cifti2.LabelAxis(["ReNA"], [renamed]), models)).to_filename(named)
+    named_parcels = str(tmp_path / "named.ptseries.nii")
+    assert main(["reduce", run, "--labels", named, "-o", named_parcels, "-q"]) == 0
+    assert list(nib.load(named_parcels).header.get_axis(1).name[:2]) == ["area 1", "area 2"]
+    assert main(["expand", named_parcels, "--labels", labels, "-o",
+                 str(tmp_path / "ok.dtseries.nii"), "-q"]) == 0
+    values = np.asarray(table_img.dataobj)[0]
+    shuffled = values.copy()
+    first, second = np.flatnonzero(values == 1)[0], np.flatnonzero(values == 2)[0]
+    shuffled[[first, second]] = shuffled[[second, first]]
+    other = str(tmp_path / "other.dlabel.nii")
+    cifti2.Cifti2Image(shuffled[None, :].astype(np.int32),
+                       header=(table_img.header.get_axis(0), models)).to_filename(other)
+    capsys.readouterr()
+    assert main(["expand", named_parcels, "--labels", other, "-o",
+                 str(tmp_path / "bad.dtseries.nii")]) == 1
+    assert "30 parcels that are not the labels' 30 clusters" in capsys.readouterr().err
+    assert not (tmp_path / "bad.dtseries.nii").exists()
+
+    # CIFTI images with NIfTI labels, and a CIFTI image saved as NIfTI.
+    nifti_labels = tmp_path / "labels.nii.gz"
+    nib.Nifti1Image(np.ones((2, 2, 2), np.int16), np.eye(4)).to_filename(str(nifti_labels))
+    assert main(["reduce", run, "--labels", str(nifti_labels), "-o",
+                 str(tmp_path / "r.npy")]) == 1
+    assert ("is a CIFTI-2 file: reduce it with CIFTI-2 labels (--labels parc.dlabel.nii)"
+            in capsys.readouterr().err)
+    from fastrena.io import save_img
+
+    with pytest.raises(InputError, match=r"output '.*x.nii.gz' must end with .dtseries.nii"):
+        save_img(nib.load(run), tmp_path / "x.nii.gz")
+
+    # The Python helpers check what they are given.
+    layout = grayordinate_layout(run, meshes)
+    rena = ReNA(layout, n_clusters=30).fit(next(layout.read(run, "run")))
+    with pytest.raises(InputError, match=r"X_red has shape \(2, 7\) but the parcellation has "
+                       r"30 clusters"):
+        labels_to_parcels_img(rena, np.zeros((2, 7)))
+    with pytest.raises(InputError, match="fitted on CIFTI-2 grayordinates; use labels_to_img"):
+        labels_to_gifti(rena)
+
+
+def test_a_mesh_that_names_its_structure_is_matched_alone(geometry, tmp_path):
+    meshes, models = geometry
+    (coordinates, faces) = meshes[1]
+    gifti = nib.gifti.GiftiImage(meta=nib.gifti.GiftiMetaData(
+        {"AnatomicalStructurePrimary": "CortexRight"}))
+    gifti.add_gifti_data_array(nib.gifti.GiftiDataArray(
+        coordinates.astype(np.float32), intent="NIFTI_INTENT_POINTSET"))
+    gifti.add_gifti_data_array(nib.gifti.GiftiDataArray(
+        faces.astype(np.int32), intent="NIFTI_INTENT_TRIANGLE"))
+    right = tmp_path / "right.surf.gii"
+    gifti.to_filename(str(right))
+    layout = grayordinate_layout(write_dense_in_memory(models), [right, meshes[0]])
+    np.testing.assert_array_equal(layout.meshes[STRUCTURES[1]][1], faces)
+    np.testing.assert_array_equal(layout.meshes[STRUCTURES[0]][1], meshes[0][1])
+    with pytest.raises(InputError, match=r"mesh '.*right.surf.gii' and mesh '.*right.surf.gii' are "
+                       r"both meshes of CIFTI_STRUCTURE_CORTEX_RIGHT"):
+        grayordinate_layout(write_dense_in_memory(models), [right, right])

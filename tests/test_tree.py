@@ -159,3 +159,18 @@ def test_the_same_tree_from_dask(linkage):
     np.testing.assert_array_equal(memory.children_, lazy.children_)
     np.testing.assert_array_equal(memory.tree_.heights, lazy.tree_.heights)
     np.testing.assert_array_equal(memory.labels_, lazy.labels_)
+
+
+@pytest.mark.filterwarnings("ignore:n_iter=1 levels were not enough")
+def test_the_tree_does_not_change_labels_(recwarn):
+    """As scikit-learn's compute_full_tree: labels_ are what the fit without
+    the tree gives, n_iter included (and it warns alike)."""
+    rng = np.random.default_rng(8)
+    mask = np.ones((8, 9, 7), dtype=bool)
+    X = rng.standard_normal((4, int(mask.sum())))
+    plain = ReNA(mask, n_clusters=20, n_iter=1).fit(X)
+    with pytest.warns(UserWarning, match="n_iter=1 levels were not enough to reach 20"):
+        full = ReNA(mask, n_clusters=20, n_iter=1, compute_full_tree=True).fit(X)
+    np.testing.assert_array_equal(full.labels_, plain.labels_)
+    assert full.n_clusters_ == plain.n_clusters_ > 20
+    assert int(full.labels_at(20).max()) + 1 == 20  # the tree itself goes on

@@ -169,9 +169,9 @@ def agglomerate(X, graph, n_clusters, n_iter=10, threshold=1e-7, verbose=0,
     replaces a scan of X whenever a level reduces the signals.
 
     ``full_tree=True`` runs the levels until one cluster per connected
-    component is left (``n_iter`` then bounds nothing) and returns every
-    merge (``tree``); ``labels`` is then the tree's ``n_clusters``
-    partition (see :mod:`fastrena.tree`).
+    component is left (``n_iter`` then bounds the levels only for
+    ``labels``) and returns every merge (``tree``); ``labels`` are then
+    what the fit without the tree gives (see :mod:`fastrena.tree`).
     """
     backend = backend_of(X)
     with backend.signal_store() as store:
@@ -188,7 +188,7 @@ def agglomerate(X, graph, n_clusters, n_iter=10, threshold=1e-7, verbose=0,
                 f"than n_clusters={n_clusters}: clusters never span two components, "
                 f"so at least {n_components} clusters are returned"
             )
-        if n > max(n_components, n_clusters) and tree is None:
+        if n > max(n_components, n_clusters):
             target = max(n_components, n_clusters)
             # Each level at least halves every component that still has an
             # edge, so the largest component bounds the levels needed.
@@ -333,7 +333,8 @@ def _run_levels(backend, X, graph, n_clusters, n_iter, threshold, verbose, on_le
     tree = None
     if full_tree:
         tree = ward_tree(ward) if ward is not None else recorder.tree()
-        labels, n = tree.labels_at(n_clusters)
+        # labels_ as a fit without the tree gives them (n_iter included).
+        labels, n = tree.fit_labels(n_clusters, n_iter)
         u, v = _kernels.reduce_edges(graph.u, graph.v, labels, n)
     elif ward is not None:
         labels, n = ward.labels()

@@ -135,13 +135,14 @@ class ReNA(FeatureAgglomeration):
         ``n_iter`` does not apply to it.
     compute_full_tree : bool, default=False
         Also build the whole merge tree (scikit-learn's name): the levels
-        run until one cluster per connected component is left (``n_iter``
-        then bounds nothing) and every merge is kept, so that any scale is
-        read from one fit (:meth:`labels_at`, ``transform(X, n_clusters=k)``,
-        :func:`fastrena.to_linkage_matrix`). ``labels_`` is still the
-        ``n_clusters`` partition. With the default linkage, ``labels_at(k)``
-        equals ``ReNA(..., n_clusters=k).fit(X).labels_`` for every k (when
-        ``n_iter`` lets that fit reach k). With ``linkage="ward"`` the
+        run until one cluster per connected component is left and every
+        merge is kept, so that any scale is read from one fit
+        (:meth:`labels_at`, ``transform(X, n_clusters=k)``,
+        :func:`fastrena.to_linkage_matrix`). ``labels_`` is unchanged: the
+        ``n_clusters`` partition a fit without the tree gives (``n_iter``
+        included). With the default linkage, ``labels_at(k)`` equals
+        ``ReNA(..., n_clusters=k).fit(X).labels_`` for every k that
+        ``n_iter`` levels reach (``labels_at`` reads the whole tree). With ``linkage="ward"`` the
         scales are nested and each is the cut of one tree; a fit to k may
         differ slightly, its rounds stopping once its own cut is settled.
 
@@ -263,7 +264,9 @@ class ReNA(FeatureAgglomeration):
         """The partition into ``n_clusters`` clusters, read from the merge
         tree (``compute_full_tree=True``), numbered as ``labels_`` is: in
         order of first appearance. Fewer clusters than connected components
-        give one per component."""
+        give one per component, more than the features one per feature.
+        It reads the whole tree: ``n_iter`` does not stop it (``labels_``
+        keeps a fit's own stop)."""
         check_is_fitted(self, "labels_")
         if not hasattr(self, "tree_"):
             raise NotFittedError(f"this {type(self).__name__} was fitted without its merge "
@@ -274,7 +277,8 @@ class ReNA(FeatureAgglomeration):
 
     def _scale(self, n_clusters):
         """(labels, sizes) of ``labels_``, or of another scale of the tree."""
-        if n_clusters is None:
+        if n_clusters is None or (not hasattr(self, "tree_")
+                                  and n_clusters == self.n_clusters_):
             return self.labels_, self.sizes_
         labels = self.labels_at(n_clusters)
         return labels, np.bincount(labels)
@@ -316,7 +320,7 @@ class ReNA(FeatureAgglomeration):
         labels, sizes = self._scale(n_clusters)
         divisors = np.sqrt(sizes) if self.scaling else None
         if is_dask_array(X_red):
-            return self._lazy_inverse_transform(X_red, labels, divisors)
+            return self._lazy_inverse_transform(X_red, labels, sizes, divisors, n_clusters)
         # scikit-learn's own NaN check sums X_red, which warns when finite
         # values overflow: ours scans it.
         X_red = check_array(X_red, dtype=list(FLOAT_DTYPES), ensure_2d=False,
@@ -337,13 +341,12 @@ class ReNA(FeatureAgglomeration):
                 "be equal"
             )
 
-    def _lazy_inverse_transform(self, X_red, labels, divisors):
+    def _lazy_inverse_transform(self, X_red, labels, sizes, divisors, n_clusters):
         backend = backend_of(X_red)
         one_d = X_red.ndim == 1
         if one_d:
             X_red = X_red[None, :]
         X_red = backend.check_data(X_red, check_values=False, input_name="X_red")
-        self._check_reduced_width(X_red, divisors.shape[0] if divisors is not None
-                                  else int(labels.max()) + 1)
+        self._check_reduced_width(X_red, sizes.shape[0], n_clusters)
         out = backend.expand_clusters(X_red, labels, divisors)
         return out[0] if one_d else out

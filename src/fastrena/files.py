@@ -13,7 +13,7 @@ import numpy as np
 
 from ._interrupt import call_deferring_sigint
 from .errors import InputError, first_line
-from .images import is_gifti, nibabel_module
+from .images import CIFTI_SUFFIXES, is_gifti, nibabel_module
 
 __all__ = ["array_format", "check_image_name", "check_output", "load_array", "save_array",
            "save_img", "write_atomically"]
@@ -151,9 +151,14 @@ def check_image_name(path, suffixes):
 
 
 def save_img(img, path, *, force=False, hint="force=True"):
-    """Write a NIfTI (.nii, .nii.gz) or GIfTI (.gii) image atomically, never
-    over an existing file unless ``force``."""
-    check_image_name(path, (".gii",) if is_gifti(img) else (".nii", ".nii.gz"))
+    """Write a NIfTI (.nii, .nii.gz), GIfTI (.gii) or CIFTI-2 (.dlabel.nii,
+    .dtseries.nii...) image atomically, never over an existing file unless
+    ``force``."""
+    if type(img).__name__ == "Cifti2Image":
+        suffixes = CIFTI_SUFFIXES
+    else:
+        suffixes = (".gii",) if is_gifti(img) else (".nii", ".nii.gz")
+    check_image_name(path, suffixes)
     return write_atomically(path, lambda tmp: nibabel_module().save(img, tmp), force, hint)
 
 

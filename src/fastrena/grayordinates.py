@@ -30,7 +30,7 @@ from .images import describe, is_nilearn_object, load_image, load_mesh, nibabel_
 from ._layout import BLOCK_BYTES, Layout
 
 __all__ = ["GrayordinateLayout", "dense_brain_models", "grayordinate_layout", "label_map",
-           "load_cifti"]
+           "load_cifti", "same_parcels"]
 
 
 def load_cifti(img, what):
@@ -63,8 +63,8 @@ def dense_brain_models(img, what):
 
 
 def label_map(img, what):
-    """(brain models, label values per grayordinate) of a dense label
-    file (``.dlabel.nii``) with one map."""
+    """(brain models, label values per grayordinate, label table {key:
+    (name, rgba)}) of a dense label file (``.dlabel.nii``) with one map."""
     cifti = nibabel_module().cifti2
     rows, columns = (img.header.get_axis(i) for i in range(2))
     name = describe(img, what)
@@ -74,7 +74,7 @@ def label_map(img, what):
                          f"{type(rows).__name__} x {type(columns).__name__}")
     if len(rows) != 1:
         raise InputError(f"{name} has {len(rows)} label maps; give a file with one")
-    return columns, read_data(img, what)[0]
+    return columns, read_data(img, what)[0], dict(rows.label[0])
 
 
 def _structures(brain_models):
@@ -259,16 +259,14 @@ class GrayordinateLayout(Layout):
         return out
 
     def to_dense(self, rows, row_axis=None, scalar=False):
-        """A dense CIFTI-2 image of ``rows`` (one row per map), float32: a
-        series (``row_axis`` if it fits, else one step per row from 0), or
-        named maps with ``scalar`` (a ``.dscalar.nii``)."""
-        cifti = nibabel_module().cifti2
-        data = self.spread(np.asarray(rows, dtype=np.float32))
-        if scalar:
-            row_axis = cifti.ScalarAxis([f"map {i + 1}" for i in range(data.shape[0])])
-        elif row_axis is None or len(row_axis) != data.shape[0]:
-            row_axis = cifti.SeriesAxis(start=0, step=1, size=data.shape[0])
-        return cifti.Cifti2Image(data, header=(row_axis, self.brain_models))
+        """A dense CIFTI-2 image of ``rows`` (one row per map), float32 or
+        float64 as given: a series (``.dtseries.nii``: ``row_axis`` if it is
+        a series of that length, else one step per row from 0), or maps
+        with ``scalar`` (``.dscalar.nii``: ``row_axis`` if it is maps of that
+        length, else ``map 1``...)."""
+        data = self.spread(_float_rows(rows))
+        return _cifti_image(data, _row_axis(row_axis, data.shape[0], scalar),
+                            self.brain_models, "ConnDenseScalar" if scalar else "ConnDenseSeries")
 
     def to_dlabel(self, label_values, values):
         """A dense label file: one map, key v of cluster v named ``label_v``
@@ -280,24 +278,73 @@ class GrayordinateLayout(Layout):
             table[int(value)] = (f"label_{int(value)}", (*map(float, rgb), 1.0))
         axis = cifti.LabelAxis(["ReNA"], [table])
         data = self.spread(np.asarray(label_values, dtype=np.int32))
-        return cifti.Cifti2Image(data.astype(np.int32), header=(axis, self.brain_models))
+        return _cifti_image(data.astype(np.int32), axis, self.brain_models, "ConnDenseLabel")
 
-    def to_parcels(self, X_red, labels, values, row_axis=None):
-        """A parcellated CIFTI-2 image of cluster means ``X_red`` (n, K): a
-        ``ParcelsAxis`` of the clusters' grayordinates (``label_v``), the
-        rows a series (``row_axis`` if it fits)."""
+    def parcels_axis(self, labels, names):
+        """The ``ParcelsAxis`` of clusters ``labels`` (0..K-1 per feature),
+        parcel c named ``names[c]``, its grayordinates in file order."""
         cifti = nibabel_module().cifti2
         models = self.brain_models if self.selected is None else self.brain_models[
             np.flatnonzero(self.selected)]
         order = np.argsort(labels, kind="stable")
-        bounds = np.searchsorted(labels[order], np.arange(len(values) + 1))
-        parcels = cifti.ParcelsAxis.from_brain_models(
-            [(f"label_{int(v)}", models[order[bounds[c]:bounds[c + 1]]])
-             for c, v in enumerate(values)])
-        X_red = np.atleast_2d(np.asarray(X_red, dtype=np.float32))
-        if row_axis is None or len(row_axis) != X_red.shape[0]:
-            row_axis = cifti.SeriesAxis(start=0, step=1, size=X_red.shape[0])
-        return cifti.Cifti2Image(X_red, header=(row_axis, parcels))
+        bounds = np.searchsorted(labels[order], np.arange(len(names) + 1))
+        return cifti.ParcelsAxis.from_brain_models(
+            [(str(name), models[order[bounds[c]:bounds[c + 1]]])
+             for c, name in enumerate(names)])
+
+    def to_parcels(self, X_red, labels, names, row_axis=None, scalar=False):
+        """A parcellated CIFTI-2 image of cluster means ``X_red`` (n, K):
+        the clusters' ``ParcelsAxis`` (:meth:`parcels_axis`), the rows a
+        series (``.ptseries.nii``) or maps with ``scalar``
+        (``.pscalar.nii``), as :meth:`to_dense` words them."""
+        X_red = np.atleast_2d(_float_rows(X_red))
+        return _cifti_image(X_red, _row_axis(row_axis, X_red.shape[0], scalar),
+                            self.parcels_axis(labels, names),
+                            "ConnParcelScalr" if scalar else "ConnParcelSries")
+
+
+def same_parcels(axis, expected):
+    """Whether two ``ParcelsAxis`` hold the same grayordinates in each
+    parcel, in order (names aside: Workbench names them by the label
+    table)."""
+    if len(axis) != len(expected):
+        return False
+    for i in range(len(axis)):
+        (_, voxels, vertices), (_, voxels_e, vertices_e) = axis[i], expected[i]
+        if {tuple(v) for v in np.asarray(voxels).reshape(-1, 3)} != {
+                tuple(v) for v in np.asarray(voxels_e).reshape(-1, 3)}:
+            return False
+        if {k: set(np.asarray(v).tolist()) for k, v in vertices.items() if len(v)} != {
+                k: set(np.asarray(v).tolist()) for k, v in vertices_e.items() if len(v)}:
+            return False
+    return True
+
+
+def _float_rows(rows):
+    """``rows`` as float64 if they are, else float32 (what CIFTI files hold)."""
+    rows = np.asarray(rows)
+    return rows if rows.dtype in (np.float32, np.float64) else rows.astype(np.float32)
+
+
+def _row_axis(given, n_rows, scalar):
+    """``given`` if it is the right kind (maps with ``scalar``, else a
+    series) and length; else a default one: steps of 1 from 0, or maps
+    named ``map 1``..."""
+    cifti = nibabel_module().cifti2
+    kind = cifti.ScalarAxis if scalar else cifti.SeriesAxis
+    if isinstance(given, kind) and len(given) == n_rows:
+        return given
+    if scalar:
+        return cifti.ScalarAxis([f"map {i + 1}" for i in range(n_rows)])
+    return cifti.SeriesAxis(start=0, step=1, size=n_rows)
+
+
+def _cifti_image(data, rows, columns, intent):
+    """A ``Cifti2Image`` with the NIfTI intent code of its kind (CIFTI-2
+    requires it: dense series, label, parcellated series...)."""
+    img = nibabel_module().cifti2.Cifti2Image(data, header=(rows, columns))
+    img.nifti_header.set_intent(intent)
+    return img
 
 
 def _unscaled(img, what):
@@ -327,6 +374,24 @@ def _rows(data, first, stop, img, what):
                          f"({first_line(exc)})") from exc
 
 
+def _matched(parts, structures, name):
+    """The meshes in the order of ``structures``: a mesh that names its
+    structure goes to it, the others fill the rest in order."""
+    named = {}
+    for part in parts:
+        if part[3] is None:
+            continue
+        if part[3] not in structures:
+            raise InputError(f"{part[0]} is a mesh of {part[3]} but {name} has no such "
+                             f"surface structure (it has {', '.join(structures)})")
+        if part[3] in named:
+            raise InputError(f"{named[part[3]][0]} and {part[0]} are both meshes of "
+                             f"{part[3]}; give one mesh per structure")
+        named[part[3]] = part
+    unnamed = iter(part for part in parts if part[3] is None)
+    return [named[s] if s in named else next(unnamed) for s in structures]
+
+
 def grayordinate_layout(cifti, meshes=None, what="CIFTI file"):
     """The :class:`GrayordinateLayout` of a dense CIFTI-2 file (path or
     image), with ``meshes`` for its cortical surfaces: GIfTI mesh paths or
@@ -348,9 +413,7 @@ def grayordinate_layout(cifti, meshes=None, what="CIFTI file"):
         raise InputError(f"{len(parts)} mesh(es) for the {len(surfaces)} surface "
                          f"structure(s) of {name} ({', '.join(structures) or 'none'}); give "
                          "one mesh per structure, in this order")
-    if all(part[3] is not None for part in parts) and sorted(p[3] for p in parts) == sorted(
-            structures):
-        parts = sorted(parts, key=lambda part: structures.index(part[3]))
+    parts = _matched(parts, structures, name)
     meshes_of = {}
     for (structure, models), (label, part_mesh, n_vertices, _) in zip(surfaces, parts):
         needed = models.nvertices[structure]

@@ -352,6 +352,8 @@ def mask_layout(mask_img, what="mask_img"):
     names it in error messages."""
     if isinstance(mask_img, Layout):
         return mask_img
+    if is_cifti_name(mask_img) or type(mask_img).__name__ == "Cifti2Image":
+        return _cifti_layout(mask_img)
     if is_nilearn_object(mask_img) and hasattr(mask_img, "mesh"):
         return surface_layout_of(mask_img)
     img, data = volume_3d_data(mask_img, what)

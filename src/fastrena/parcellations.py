@@ -100,11 +100,22 @@ class Parcellation:
         Cluster index of each feature, 0..K-1.
     values : ndarray of int64, shape (K,)
         The label value of each cluster in files (1..K for fastrena's).
+    names : tuple of str, optional
+        The name of each cluster in a label file's table (a ``.dlabel.nii``
+        read back); default ``label_v``.
     """
 
     layout: object
     labels: np.ndarray
     values: np.ndarray
+    names: tuple = None
+
+    @property
+    def parcel_names(self):
+        """Each cluster's name: the label table's, else ``label_v``."""
+        if self.names is not None:
+            return list(self.names)
+        return [f"label_{int(v)}" for v in self.values]
 
     @classmethod
     def from_labels(cls, layout, labels):
@@ -207,14 +218,24 @@ class Parcellation:
         parts = self.layout.split(self.labels + 1)
         return [np.unique(part[part != 0]) - 1 for part in parts]
 
-    def parcels_img(self, X_red, row_axis=None):
-        """Cluster means ``X_red`` (n, K) as a parcellated CIFTI-2 series
-        (``.ptseries.nii``; grayordinates only), rows as ``row_axis`` (a
-        dense file's series axis) when it fits."""
+    def parcels_img(self, X_red, row_axis=None, scalar=False):
+        """Cluster means ``X_red`` (n, K) as a parcellated CIFTI-2 file
+        (grayordinates only): a series (``.ptseries.nii``, rows as
+        ``row_axis`` when it is a series of that length), or maps with
+        ``scalar`` (``.pscalar.nii``). Parcels are named as the clusters
+        (:attr:`parcel_names`), as ``wb_command -cifti-parcellate`` does."""
         if not isinstance(self.layout, GrayordinateLayout):
             raise InputError("parcellated CIFTI-2 files are made from grayordinates; this "
                              "parcellation is not on CIFTI-2 grayordinates")
-        return self.layout.to_parcels(X_red, self.labels, self.values, row_axis)
+        X_red = np.asarray(X_red)
+        if X_red.ndim not in (1, 2) or X_red.shape[-1] != self.n_clusters:
+            raise InputError(f"X_red has shape {X_red.shape} but the parcellation has "
+                             f"{self.n_clusters} clusters; it needs {self.n_clusters} columns")
+        return self.layout.to_parcels(X_red, self.labels, self.parcel_names, row_axis, scalar)
+
+    def parcels_axis(self):
+        """The ``ParcelsAxis`` of the clusters (grayordinates only)."""
+        return self.layout.parcels_axis(self.labels, self.parcel_names)
 
 
 def _gifti_label(gifti, key, name, rgba):
@@ -244,6 +265,9 @@ def labels_to_gifti(rena):
     """The labels of a ReNA fitted on a surface, as one GIfTI label image per
     mesh part (0 = outside the mask, clusters 1..K)."""
     parcellation = _parcellation_of(rena)
+    if isinstance(parcellation.layout, GrayordinateLayout):
+        raise InputError("this ReNA was fitted on CIFTI-2 grayordinates; use labels_to_img "
+                         "(a dense label file, .dlabel.nii)")
     if not isinstance(parcellation.layout, SurfaceLayout):
         raise InputError("this ReNA was fitted on a volume mask; use labels_to_img")
     return parcellation.label_gifti()
@@ -304,10 +328,15 @@ def load_parcellation(paths):
         layout = SurfaceLayout(tuple(p != 0 for p in parts))
         values_per_feature = np.concatenate([p[p != 0] for p in parts])
     elif len(images) == 1 and isinstance(images[0], nibabel_module().cifti2.Cifti2Image):
-        brain_models, data = label_map(images[0], "labels")
+        brain_models, data, table = label_map(images[0], "labels")
         data = _integer_labels(data, names[0])
         layout = GrayordinateLayout(brain_models, {}, names[0], selected=data != 0)
         values_per_feature = data[data != 0]
+        if values_per_feature.size:
+            values, labels = np.unique(values_per_feature, return_inverse=True)
+            cluster_names = tuple(str(table[v][0]) if v in table else f"label_{v}"
+                                  for v in values.tolist())
+            return Parcellation(layout, labels.ravel().astype(np.int64), values, cluster_names)
     elif len(images) == 1:
         img, data = volume_3d_data(images[0], "labels")
         data = _integer_labels(data, names[0])

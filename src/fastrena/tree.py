@@ -38,6 +38,7 @@ class MergeTree:
     first: np.ndarray
     second: np.ndarray
     heights: np.ndarray
+    level_sizes: tuple = ()
 
     @property
     def n_merges(self):
@@ -59,6 +60,16 @@ class MergeTree:
                                             n_clusters)
         return labels, int(n)
 
+    def fit_labels(self, n_clusters, n_iter):
+        """The labels a fit to ``n_clusters`` with at most ``n_iter`` levels
+        gives (the default linkage's levels are recorded in
+        ``level_sizes``, the nodes left after each): :meth:`labels_at`,
+        unless ``n_iter`` levels leave more clusters, where the fit stops."""
+        target = int(n_clusters)
+        if len(self.level_sizes) > int(n_iter):
+            target = max(target, int(self.level_sizes[int(n_iter) - 1]))
+        return self.labels_at(target)
+
     def children(self):
         """scikit-learn's ``children_`` (leaves 0..n_leaves-1, merge i makes
         node n_leaves + i; smaller child first) and each merge's size."""
@@ -71,7 +82,9 @@ class MergeTree:
         exactly where :meth:`labels_at` does. A graph of several components
         has one tree each: their roots are joined last, in order of their
         first feature, at heights above every merge (1, 2, ... above the
-        highest), which ``maxclust`` never cuts below the components."""
+        highest); ``maxclust`` below the number of components cuts into
+        those joins, which are no merge of the fit (:meth:`labels_at` keeps
+        one cluster per component there)."""
         children, counts = self.children()
         heights = _kernels.strictly_increasing(np.asarray(self.heights, dtype=np.float64))
         roots = self._roots(children)
@@ -112,6 +125,7 @@ class LevelRecorder:
         self.rep = np.arange(n_features, dtype=np.int64)
         self.height = np.zeros(n_features)
         self.first, self.second, self.heights = [], [], []
+        self.level_sizes = []
 
     def record(self, level, u, v, keep, step, n_new):
         """Level ``level`` (1, 2, ...) kept edges ``keep`` of ``(u, v)``,
@@ -125,9 +139,12 @@ class LevelRecorder:
         self.first.append(first)
         self.second.append(second)
         self.heights.append(heights)
+        self.level_sizes.append(int(n_new))
 
     def tree(self):
-        return _tree(self.n_features, self.first, self.second, self.heights)
+        tree = _tree(self.n_features, self.first, self.second, self.heights)
+        return MergeTree(tree.n_leaves, tree.first, tree.second, tree.heights,
+                         tuple(self.level_sizes))
 
 
 def _tree(n_features, first, second, heights, order=None):

@@ -48,7 +48,7 @@ def run(args, session):
         check_image_name(output, GIFTI if surface else DENSE_CIFTI_SUFFIXES if cifti else NIFTI)
     session.check_outputs(args.output, [args.array, *args.labels], args.force)
     # Text files hold no dtype: the same precision whatever the format.
-    array, row_axis = _load_rows(args.array, cifti, parcellation.values)
+    array, row_axis = _load_rows(args.array, cifti, parcellation)
     array = _as_dtype(array, args.dtype, args.array)
     rows = parcellation.expand(array, scaling=args.scaling)
     layout = parcellation.layout
@@ -64,29 +64,27 @@ def run(args, session):
                   f"{count(parcellation.n_clusters, 'cluster')})")
 
 
-def _load_rows(path, cifti, values):
-    """The array to expand and, from a parcellated CIFTI-2 series, its
-    series axis (kept in the dense output); its parcels must be the labels'
-    clusters, in order (``label_v``, as ``reduce`` and wb_command name them)."""
+def _load_rows(path, cifti, parcellation):
+    """The array to expand and, from a parcellated CIFTI-2 file, its rows'
+    axis (kept in the dense output); its parcels must hold the labels'
+    clusters, in order (whatever their names)."""
     from ..files import load_array
 
-    if not str(path).lower().endswith(".ptseries.nii"):
+    if not str(path).lower().endswith((".ptseries.nii", ".pscalar.nii")):
         return load_array(path), None
     if not cifti:
         raise InputError(f"array '{path}' is a parcellated CIFTI-2 file: expand it with "
                          "CIFTI-2 labels (.dlabel.nii)")
-    from ..grayordinates import load_cifti
+    from ..grayordinates import load_cifti, same_parcels
     from ..images import read_data
 
     img = load_cifti(path, "array")
     parcels = img.header.get_axis(1)
-    names = list(getattr(parcels, "name", []))
-    expected = [f"label_{int(v)}" for v in values]
-    if names != expected:
-        shown = ", ".join(map(str, names[:3])) + (", ..." if len(names) > 3 else "")
-        raise InputError(f"array '{path}' has parcels {shown} ({len(names)}) but the labels "
-                         f"have clusters label_{int(values[0])}..label_{int(values[-1])} "
-                         f"({len(values)}); give the file reduced with these labels")
+    if not same_parcels(parcels, parcellation.parcels_axis()):
+        raise InputError(f"array '{path}' has {len(parcels)} parcels that are not the "
+                         f"labels' {parcellation.n_clusters} clusters (other grayordinates "
+                         "in some parcel, or another order); give the file reduced with "
+                         "these labels")
     return read_data(img, f"array '{path}'").astype(np.float64), img.header.get_axis(0)
 
 

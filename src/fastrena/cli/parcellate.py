@@ -280,7 +280,8 @@ def _fit_and_write(args, session, layout, X, read_s, connectivity, progress):
                       memory_level=args.memory_level, verbose=args.verbose,
                       connectivity=connectivity, compute_full_tree=multi)
     if multi:
-        found = ", ".join(str(int(rena.labels_at(s.n_clusters).max()) + 1) for s in scales)
+        found = ", ".join(str(rena.tree_.fit_labels(s.n_clusters, args.n_iter)[1])
+                          for s in scales)
         session.say(f"{found} clusters (nested scales, one fit) of {features(layout)} from "
                     f"{count(X.shape[0], 'scan')} (read {read_s}, fit in {elapsed(start)})")
     else:
@@ -296,8 +297,14 @@ def _write_scale(args, session, layout, X, rena, scale, multi):
     from ..parcellations import Parcellation
 
     k = scale.n_clusters if multi else None
-    parcellation = Parcellation.from_labels(layout, rena.labels_at(k) if multi
-                                            else rena.labels_)
+    labels = rena.labels_
+    if multi:
+        # As a fit to k would give them: --n-iter levels at most.
+        labels, found = rena.tree_.fit_labels(k, args.n_iter)
+        if found > k:
+            warnings.warn(f"-k {k}: {found} clusters (the graph's connected components, or "
+                          f"--n-iter {args.n_iter} levels, do not allow fewer)", UserWarning)
+    parcellation = Parcellation.from_labels(layout, labels)
     surface = args.mesh is not None and not _is_cifti(args)
     images_out = parcellation.label_gifti() if surface else [parcellation.label_img()]
     for image, path in zip(images_out, scale.output):
@@ -311,7 +318,8 @@ def _write_scale(args, session, layout, X, rena, scale, multi):
                   "size)")
     if scale.reduced:
         # np.asarray computes a lazy (Dask) result.
-        X_red = np.asarray(rena.transform(X, n_clusters=k) if multi else rena.transform(X))
+        X_red = np.asarray(rena.transform(X, n_clusters=parcellation.n_clusters) if multi
+                           else rena.transform(X))
         save_array(X_red, scale.reduced, force=args.force,
                    columns=[f"label_{v}" for v in parcellation.values], hint=FORCE_HINT)
         session.wrote(f"{scale.reduced} ({X.shape[0]} x {parcellation.n_clusters} cluster "

@@ -4,9 +4,14 @@ import argparse
 import time
 
 from ..errors import InputError
+from ..images import is_cifti_name
 from .common import (FORCE_HINT, add_common, add_dask_options, add_labels_options,
                      check_dask_options, count, elapsed, group_scans, progress_on, refuse_gifti,
                      scheduler)
+
+#: Parcellated CIFTI-2 outputs: a series, or maps.
+PARCELLATED = (".ptseries.nii", ".pscalar.nii")
+
 
 def add_parser(commands):
     """Add the ``reduce`` subcommand to ``commands`` (argparse subparsers)."""
@@ -27,7 +32,7 @@ def add_parser(commands):
     p.add_argument("-o", "--output", required=True, metavar="OUT",
                    help="array to write: .npy, .csv or .tsv; with a CIFTI-2 label file, "
                         "also a parcellated CIFTI-2 series (.ptseries.nii, as wb_command "
-                        "-cifti-parcellate writes)")
+                        "-cifti-parcellate writes) or maps (.pscalar.nii)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                    help="precision of the result (default: float32)")
     add_dask_options(p, "reduce them")
@@ -41,17 +46,26 @@ def run(args, session):
     from ..layouts import SurfaceLayout
     from ..parcellations import load_parcellation
 
-    parcels = str(args.output).lower().endswith(".ptseries.nii")
+    parcels = str(args.output).lower().endswith(PARCELLATED)
     if not parcels:
-        array_format(args.output)
+        try:
+            array_format(args.output)
+        except InputError as exc:
+            raise InputError(f"{exc}; with CIFTI-2 labels also {' or '.join(PARCELLATED)}") \
+                from None
     check_dask_options(args)
     session.check_outputs([args.output], [*args.images, *args.labels], args.force)
     parcellation = load_parcellation(args.labels)
     cifti = isinstance(parcellation.layout, GrayordinateLayout)
     if parcels and not cifti:
-        raise InputError(f"output '{args.output}': a .ptseries.nii needs CIFTI-2 labels "
-                         "(.dlabel.nii); write .npy, .csv or .tsv")
+        raise InputError(f"output '{args.output}': a parcellated CIFTI-2 file needs CIFTI-2 "
+                         "labels (.dlabel.nii); write .npy, .csv or .tsv")
     images = args.images
+    if not cifti:
+        for image in images:
+            if is_cifti_name(image):
+                raise InputError(f"image '{image}' is a CIFTI-2 file: reduce it with CIFTI-2 "
+                                 "labels (--labels parc.dlabel.nii)")
     if isinstance(parcellation.layout, SurfaceLayout):
         images = group_scans(images, len(args.labels))
     else:
@@ -68,8 +82,8 @@ def run(args, session):
             X_red = parcellation.reduce(images, scaling=args.scaling, dtype=args.dtype,
                                         verbose=progress_on(args))
     if parcels:
-        save_img(parcellation.layout.to_parcels(X_red, parcellation.labels, parcellation.values,
-                                                _row_axis(images)),
+        scalar = str(args.output).lower().endswith(".pscalar.nii")
+        save_img(parcellation.parcels_img(X_red, _row_axis(images), scalar=scalar),
                  args.output, force=args.force, hint=FORCE_HINT)
     else:
         save_array(X_red, args.output, force=args.force, hint=FORCE_HINT,
@@ -79,10 +93,17 @@ def run(args, session):
 
 
 def _row_axis(images):
-    """The series axis of a single CIFTI-2 input (kept in its parcellated
-    output); None for several (the rows are then numbered from 0)."""
-    if len(images) != 1:
-        return None
+    """The rows' axis of the CIFTI-2 inputs, kept in the parcellated
+    output: a single input's; several series of one step and unit, joined
+    end to end; else None (a default axis)."""
     from ..grayordinates import load_cifti
 
-    return load_cifti(images[0], "image").header.get_axis(0)
+    axes = [load_cifti(image, "image").header.get_axis(0) for image in images]
+    if len(axes) == 1:
+        return axes[0]
+    steps = {(getattr(a, "step", None), getattr(a, "unit", None)) for a in axes}
+    if len(steps) != 1 or None in next(iter(steps)):
+        return None
+    first = axes[0]
+    return type(first)(start=first.start, step=first.step,
+                       size=sum(len(a) for a in axes), unit=first.unit)
