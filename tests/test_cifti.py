@@ -386,24 +386,23 @@ def test_review_fixes_files_kinds_names_and_checks(geometry, tmp_path, capsys):
     assert main(["parcellate", run, "--mesh", lh, "--mesh", rh, "-k", "30", "-o", labels,
                  "-q"]) == 0
     assert nib.load(labels).nifti_header.get_intent()[0] == "ConnDenseLabel"
+    def kind(path, intent, rows, dtype=np.float32):
+        img = nib.load(path)
+        assert img.nifti_header.get_intent()[0] == intent
+        assert isinstance(img.header.get_axis(0), rows)
+        assert np.asarray(img.dataobj).dtype == dtype
+
     pscalar = str(tmp_path / "maps.pscalar.nii")
     assert main(["reduce", maps, "--labels", labels, "-o", pscalar, "--dtype", "float64",
                  "-q"]) == 0
-    img = nib.load(pscalar)
-    assert img.nifti_header.get_intent()[0] == "ConnParcelScalr"
-    assert isinstance(img.header.get_axis(0), cifti2.ScalarAxis)
-    assert np.asarray(img.dataobj).dtype == np.float64
+    kind(pscalar, "ConnParcelScalr", cifti2.ScalarAxis, np.float64)
     ptseries = str(tmp_path / "maps.ptseries.nii")
     assert main(["reduce", maps, "--labels", labels, "-o", ptseries, "-q"]) == 0
-    assert isinstance(nib.load(ptseries).header.get_axis(0), cifti2.SeriesAxis)
-    assert nib.load(ptseries).nifti_header.get_intent()[0] == "ConnParcelSries"
+    kind(ptseries, "ConnParcelSries", cifti2.SeriesAxis)
     dense = str(tmp_path / "back.dtseries.nii")
     assert main(["expand", pscalar, "--labels", labels, "-o", dense, "--dtype", "float64",
                  "-q"]) == 0
-    back = nib.load(dense)
-    assert back.nifti_header.get_intent()[0] == "ConnDenseSeries"
-    assert isinstance(back.header.get_axis(0), cifti2.SeriesAxis)
-    assert np.asarray(back.dataobj).dtype == np.float64
+    kind(dense, "ConnDenseSeries", cifti2.SeriesAxis, np.float64)
 
     # A label table's names name the parcels (as Workbench does); expand
     # checks the parcels' grayordinates, not their names.
