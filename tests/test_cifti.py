@@ -334,7 +334,8 @@ def test_the_picture_shows_both_surfaces_and_the_volume_structures(geometry):
     layout = grayordinate_layout(img, meshes)
     rena = ReNA(layout, n_clusters=120).fit(next(layout.read(img, "data")))
     values = rena.labels_ + 1
-    surface_meshes, parts = layout.surface_parts(values)
+    surface_meshes, parts, sides = layout.surface_parts(values)
+    assert sides == ["left", "right"]
     volume = layout.volume_img(values)
     assert [p.shape[0] for p in parts] == [10242, 10242]
     left_vertices = models[models.name == STRUCTURES[0]].vertex
@@ -344,9 +345,20 @@ def test_the_picture_shows_both_surfaces_and_the_volume_structures(geometry):
     in_volume = models.volume_mask
     np.testing.assert_array_equal(grid[tuple(models.voxel[in_volume].T)], values[in_volume])
     assert np.count_nonzero(grid) == in_volume.sum()
-    figure = plotting.plot_grayordinate_parcellation(surface_meshes, parts, volume)
+    figure = plotting.plot_grayordinate_parcellation(surface_meshes, parts, volume,
+                                                     sides=sides)
     assert len(figure.axes) == 7
     assert figure.texts[0].get_text() == "120 clusters"
+    assert [ax.get_title() for ax in figure.axes[:4]] == [
+        "left lateral", "left medial", "right lateral", "right medial"]
+    # Mirrored meshes (left at x > 0) keep their structures' names.
+    mirrored = [(coords * [-1, 1, 1], faces) for coords, faces in surface_meshes]
+    figure = plotting.plot_grayordinate_parcellation(mirrored, parts, volume, sides=sides)
+    assert figure.axes[0].get_title() == "left lateral"
+    # The slices cut through labelled voxels even though the two
+    # structures lie on either side of the midline.
+    for ax in figure.axes[4:]:
+        assert ax.images and np.asarray(ax.images[-1].get_array())[..., 3].max() > 0
 
 
 def test_rena_takes_a_cifti_file_or_its_layout(geometry, tmp_path):

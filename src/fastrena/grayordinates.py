@@ -221,18 +221,21 @@ class GrayordinateLayout(Layout):
         return self.to_dense(rows)
 
     def surface_parts(self, values):
-        """For pictures: the meshes of the surface structures and, per
-        mesh, ``values`` (one per feature) on all its vertices (0 where the
-        file has no grayordinate)."""
+        """For pictures: the meshes of the surface structures, per mesh
+        ``values`` (one per feature) on all its vertices (0 where the file
+        has no grayordinate), and each structure's side ("left", "right" or
+        None)."""
         full = self.spread(values)[0]
-        meshes, parts = [], []
+        meshes, parts, sides = [], [], []
         for name, part, models, surface in _structures(self.brain_models):
             if surface:
                 on_mesh = np.zeros(models.nvertices[name], dtype=full.dtype)
                 on_mesh[models.vertex] = full[part]
                 meshes.append(self.meshes[name])
                 parts.append(on_mesh)
-        return meshes, parts
+                sides.append("left" if name.endswith("_LEFT") else
+                             "right" if name.endswith("_RIGHT") else None)
+        return meshes, parts, sides
 
     def volume_img(self, values):
         """For pictures: ``values`` (one per feature) of the volume

@@ -107,8 +107,12 @@ def _slice_points(affine, shape, axis, position):
 
 
 def _center_of_mass(labels, affine):
-    ijk = np.argwhere(labels != 0).mean(axis=0)
-    return affine[:3, :3] @ ijk + affine[:3, 3]
+    """Where the slices cut by default: the labelled voxel nearest to the
+    labels' centre of mass (the centre itself may fall between labelled
+    regions, as between two hemispheres' structures)."""
+    ijk = np.argwhere(labels != 0)
+    nearest = ijk[np.argmin(((ijk - ijk.mean(axis=0)) ** 2).sum(axis=1))]
+    return affine[:3, :3] @ nearest + affine[:3, 3]
 
 
 def _draw_slices(figure, grid, labels, label_data, values, bg_img=None, cut_coords=None):
@@ -237,10 +241,11 @@ def _checked_surfaces(meshes, labels):
     return meshes, labels
 
 
-def _draw_surfaces(figure, grid, meshes, labels, values):
+def _draw_surfaces(figure, grid, meshes, labels, values, sides=None):
     """Lateral and medial views of each mesh part in row ``grid[1]`` of
     ``grid[0]`` rows of ``figure``; clusters coloured by their rank in
-    ``values``."""
+    ``values``. ``sides`` ("left"/"right" per part) when known, else from
+    the side of x = 0 the mesh lies on."""
     colors = np.vstack([_UNLABELLED, _label_colors(values)])
     n_rows, row = grid
     n_views = 2 * len(meshes)
@@ -249,7 +254,7 @@ def _draw_surfaces(figure, grid, meshes, labels, values):
         rank[part != 0] = np.searchsorted(values, part[part != 0]) + 1
         # A face takes the colour of its first vertex.
         face_rgb = colors[rank[faces[:, 0]]]
-        left = coords[:, 0].mean() < 0
+        left = coords[:, 0].mean() < 0 if sides is None else sides[p] == "left"
         for v, (view, azimuth) in enumerate(
                 (("lateral", 180.0), ("medial", 0.0)) if left
                 else (("lateral", 0.0), ("medial", 180.0))):
@@ -289,7 +294,8 @@ def plot_surface_parcellation(meshes, labels, *, title=None, output_file=None, f
 
 
 def plot_grayordinate_parcellation(meshes, surface_labels, volume_labels_img=None, *,
-                                   title=None, output_file=None, force=False, dpi=100):
+                                   sides=None, title=None, output_file=None, force=False,
+                                   dpi=100):
     """A parcellation of grayordinates in one picture: lateral and medial
     views of each surface (top row) and three slices of the volume
     structures' clusters (bottom row, if any), each cluster in the same
@@ -300,6 +306,9 @@ def plot_grayordinate_parcellation(meshes, surface_labels, volume_labels_img=Non
     meshes, surface_labels : see :func:`plot_surface_parcellation`
     volume_labels_img : nibabel image, optional
         3-D label image of the volume structures (0 = outside them).
+    sides : sequence of "left" / "right", optional
+        The hemisphere of each mesh (default: the side of x = 0 it lies on,
+        wrong for inflated-sphere or flat meshes).
     title, output_file, force, dpi : see :func:`plot_parcellation`
 
     Returns
@@ -319,7 +328,7 @@ def plot_grayordinate_parcellation(meshes, surface_labels, volume_labels_img=Non
     n_rows = int(bool(meshes)) + int(volume is not None)
     figure = _new_figure((max(4.0 * 2 * len(meshes), 12.0), 3.6 * n_rows), dpi)
     if meshes:
-        _draw_surfaces(figure, (n_rows, 0), meshes, surface_labels, values)
+        _draw_surfaces(figure, (n_rows, 0), meshes, surface_labels, values, sides)
     if volume is not None:
         _draw_slices(figure, (n_rows, n_rows - 1), volume, volume_data, values)
     figure.suptitle(title or f"{values.size} clusters")

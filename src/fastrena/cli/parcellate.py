@@ -371,9 +371,11 @@ def _plot_parcellation(parcellation, args, bg_img=None):
     layout = parcellation.layout
     if isinstance(layout, GrayordinateLayout):
         values = parcellation.label_values()
-        plotting.plot_grayordinate_parcellation(*layout.surface_parts(values),
-                                                layout.volume_img(values),
-                                                output_file=args.plot, force=args.force)
+        meshes, parts, sides = layout.surface_parts(values)
+        known = sides if None not in sides else None
+        plotting.plot_grayordinate_parcellation(meshes, parts, layout.volume_img(values),
+                                                sides=known, output_file=args.plot,
+                                                force=args.force)
     elif isinstance(parcellation.layout, VolumeLayout):
         plotting.plot_parcellation(parcellation.label_img(), bg_img,
                                    output_file=args.plot, force=args.force)
