@@ -13,7 +13,7 @@ import numpy as np
 
 from ._interrupt import call_deferring_sigint
 from .errors import InputError, first_line
-from .images import CIFTI_SUFFIXES, is_gifti, nibabel_module
+from .images import CIFTI_SUFFIXES, is_cifti, is_gifti, nibabel_module
 
 __all__ = ["array_format", "check_image_name", "check_output", "load_array", "save_array",
            "save_img", "write_atomically"]
@@ -154,7 +154,7 @@ def save_img(img, path, *, force=False, hint="force=True"):
     """Write a NIfTI (.nii, .nii.gz), GIfTI (.gii) or CIFTI-2 (.dlabel.nii,
     .dtseries.nii...) image atomically, never over an existing file unless
     ``force``."""
-    if type(img).__name__ == "Cifti2Image":
+    if is_cifti(img):
         suffixes = CIFTI_SUFFIXES
     else:
         suffixes = (".gii",) if is_gifti(img) else (".nii", ".nii.gz")

@@ -12,19 +12,28 @@ import numpy as np
 
 from .errors import InputError, first_line
 
-__all__ = ["CIFTI_SUFFIXES", "DENSE_CIFTI_SUFFIXES", "is_cifti_name", "is_nilearn_object",
+__all__ = ["CIFTI_SUFFIXES", "DENSE_CIFTI_SUFFIXES", "PARCELLATED_CIFTI_SUFFIXES", "is_cifti",
+           "is_cifti_name", "is_nilearn_object",
            "load_3d_volume", "load_image", "load_mesh", "load_surface_data", "load_volume"]
 
 #: Dense CIFTI-2 data files (one value per grayordinate and row).
 DENSE_CIFTI_SUFFIXES = (".dtseries.nii", ".dscalar.nii")
+#: Parcellated CIFTI-2 files of cluster means: a series, or maps.
+PARCELLATED_CIFTI_SUFFIXES = (".ptseries.nii", ".pscalar.nii")
 #: Every CIFTI-2 file name fastrena recognises (reads or writes).
-CIFTI_SUFFIXES = DENSE_CIFTI_SUFFIXES + (".dlabel.nii", ".ptseries.nii", ".pscalar.nii",
-                                         ".dconn.nii", ".pconn.nii")
+CIFTI_SUFFIXES = DENSE_CIFTI_SUFFIXES + PARCELLATED_CIFTI_SUFFIXES + (
+    ".dlabel.nii", ".dconn.nii", ".pconn.nii")
 
 
 def is_cifti_name(path):
     """Whether ``path`` is named as a CIFTI-2 file (``.dtseries.nii``...)."""
     return isinstance(path, (str, os.PathLike)) and str(path).lower().endswith(CIFTI_SUFFIXES)
+
+
+def is_cifti(img):
+    """Whether ``img`` is a CIFTI-2 file name or a loaded CIFTI-2 image
+    (without importing nibabel's cifti2 module)."""
+    return is_cifti_name(img) or type(img).__name__ == "Cifti2Image"
 
 _MESH_INTENTS = ("NIFTI_INTENT_POINTSET", "NIFTI_INTENT_TRIANGLE")
 

@@ -32,7 +32,7 @@ from ._layout import BLOCK_BYTES, Layout
 from .errors import InputError
 from .grayordinates import grayordinate_layout
 from .graphs import adjacency_graph, chain_graph, lattice_graph, surface_graph
-from .images import (describe, is_cifti_name, is_gifti, is_nilearn_object, load_mesh,
+from .images import (describe, is_cifti, is_gifti, is_nilearn_object, load_mesh,
                      load_surface_data,
                      load_volume, nibabel_module, path_of, read_data, volume_3d_data)
 
@@ -352,7 +352,7 @@ def mask_layout(mask_img, what="mask_img"):
     names it in error messages."""
     if isinstance(mask_img, Layout):
         return mask_img
-    if is_cifti_name(mask_img) or type(mask_img).__name__ == "Cifti2Image":
+    if is_cifti(mask_img):
         return _cifti_layout(mask_img)
     if is_nilearn_object(mask_img) and hasattr(mask_img, "mesh"):
         return surface_layout_of(mask_img)
@@ -542,7 +542,7 @@ def mask_img_layout(mask_img):
         if layout.n_features == 0:
             raise ValueError("mask_img has no in-mask vertex")
         return layout
-    if is_cifti_name(mask_img) or type(mask_img).__name__ == "Cifti2Image":
+    if is_cifti(mask_img):
         return _cifti_layout(mask_img)
     if isinstance(mask_img, (str, Path)):
         mask_img = _load_nifti(mask_img)

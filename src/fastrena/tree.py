@@ -142,25 +142,25 @@ class LevelRecorder:
         self.level_sizes.append(int(n_new))
 
     def tree(self):
-        tree = _tree(self.n_features, self.first, self.second, self.heights)
-        return MergeTree(tree.n_leaves, tree.first, tree.second, tree.heights,
-                         tuple(self.level_sizes))
+        return _tree(self.n_features, self.first, self.second, self.heights,
+                     level_sizes=self.level_sizes)
 
 
-def _tree(n_features, first, second, heights, order=None):
+def _tree(n_features, first, second, heights, by_height=False, level_sizes=()):
+    """A :class:`MergeTree` of batches of merges, in recording order or,
+    ``by_height``, sorted by height (ties in recording order)."""
     empty = np.zeros(0, dtype=np.int64)
     first = np.concatenate(first) if first else empty
     second = np.concatenate(second) if second else empty
     heights = np.concatenate(heights) if heights else np.zeros(0)
-    if order is not None:
+    if by_height:
+        order = np.argsort(heights, kind="stable")
         first, second, heights = first[order], second[order], heights[order]
-    return MergeTree(n_features, first, second, heights)
+    return MergeTree(n_features, first, second, heights, tuple(level_sizes))
 
 
 def ward_tree(ward):
     """The merge tree of a finished :class:`fastrena.ward.WardMerges`: its
     merges sorted by height (ties in recording order), as its cut takes
     them."""
-    heights = np.concatenate(ward.heights) if ward.heights else np.zeros(0)
-    return _tree(ward.n_features, ward.first, ward.second, ward.heights,
-                 np.argsort(heights, kind="stable"))
+    return _tree(ward.n_features, ward.first, ward.second, ward.heights, by_height=True)

@@ -69,8 +69,9 @@ def _load_rows(path, cifti, parcellation):
     axis (kept in the dense output); its parcels must hold the labels'
     clusters, in order (whatever their names)."""
     from ..files import load_array
+    from ..images import PARCELLATED_CIFTI_SUFFIXES
 
-    if not str(path).lower().endswith((".ptseries.nii", ".pscalar.nii")):
+    if not str(path).lower().endswith(PARCELLATED_CIFTI_SUFFIXES):
         return load_array(path), None
     if not cifti:
         raise InputError(f"array '{path}' is a parcellated CIFTI-2 file: expand it with "

@@ -4,14 +4,10 @@ import argparse
 import time
 
 from ..errors import InputError
-from ..images import is_cifti_name
+from ..images import PARCELLATED_CIFTI_SUFFIXES, is_cifti_name
 from .common import (FORCE_HINT, add_common, add_dask_options, add_labels_options,
                      check_dask_options, count, elapsed, group_scans, progress_on, refuse_gifti,
                      scheduler)
-
-#: Parcellated CIFTI-2 outputs: a series, or maps.
-PARCELLATED = (".ptseries.nii", ".pscalar.nii")
-
 
 def add_parser(commands):
     """Add the ``reduce`` subcommand to ``commands`` (argparse subparsers)."""
@@ -46,12 +42,12 @@ def run(args, session):
     from ..layouts import SurfaceLayout
     from ..parcellations import load_parcellation
 
-    parcels = str(args.output).lower().endswith(PARCELLATED)
+    parcels = str(args.output).lower().endswith(PARCELLATED_CIFTI_SUFFIXES)
     if not parcels:
         try:
             array_format(args.output)
         except InputError as exc:
-            raise InputError(f"{exc}; with CIFTI-2 labels also {' or '.join(PARCELLATED)}") \
+            raise InputError(f"{exc}; with CIFTI-2 labels also {' or '.join(PARCELLATED_CIFTI_SUFFIXES)}") \
                 from None
     check_dask_options(args)
     session.check_outputs([args.output], [*args.images, *args.labels], args.force)
