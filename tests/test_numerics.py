@@ -48,13 +48,12 @@ def recorded_weights(monkeypatch):
     """Every weight array the merge rule (either linkage) is given during
     the test."""
     seen = []
-    choose = _kernels.nearest_neighbor_edges
+    for name in ("nearest_neighbor_edges", "ward_round"):
+        def recording(n_nodes, u, v, weights, *args, choose=getattr(_kernels, name), **kwargs):
+            seen.append(np.array(weights))
+            return choose(n_nodes, u, v, weights, *args, **kwargs)
 
-    def recording(n_nodes, u, v, weights, *args, **kwargs):
-        seen.append(np.array(weights))
-        return choose(n_nodes, u, v, weights, *args, **kwargs)
-
-    monkeypatch.setattr(_kernels, "nearest_neighbor_edges", recording)
+        monkeypatch.setattr(_kernels, name, recording)
     return seen
 
 

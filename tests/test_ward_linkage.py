@@ -23,13 +23,14 @@ from scipy.sparse import csgraph
 from sklearn.cluster import FeatureAgglomeration
 from sklearn.utils._param_validation import InvalidParameterError
 
-from fastrena import ReNA, recursive_neighbor_agglomeration
+from fastrena import ReNA, _kernels, arrays, recursive_neighbor_agglomeration
+from fastrena._kernels import ward as ward_kernels
 from fastrena.agglomeration import agglomerate
 from fastrena.graphs import chain_graph
 from fastrena.agglomeration import nearest_neighbor_merge, reduce_signals
 from fastrena.ward import WARD_GREEDY_SWITCH, WARD_WORK_BUDGET
 
-from helpers import edge_priority
+from helpers import MAX_THREADS, edge_priority, num_threads
 from helpers import (assert_partition, build_problem, check_problem, mask_adjacency,
                      random_mask)
 
@@ -245,6 +246,75 @@ def test_weighted_reduction_gives_true_means(feature_major, dtype):
     expected = np.stack([(F64[:, step == c] * sizes[step == c]).sum(axis=1)
                          / sizes[step == c].sum() for c in range(4)], axis=1)
     np.testing.assert_allclose(out, expected, rtol=1e-6 if dtype == np.float32 else 1e-13)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_reduction_in_place_moves_only_merged_rows(dtype):
+    # Nodes 0..5 kept as rows 6, 1, 4, 0, 7, 2 of F (rows 3 and 5 unused):
+    # merged nodes' means replace their first member's row, bit for bit as
+    # the new-array reduction; lone nodes keep their rows untouched.
+    rng = np.random.RandomState(3)
+    F = np.ascontiguousarray(rng.randn(8, 5).astype(dtype)).T     # feature-major
+    rows = np.array([6, 1, 4, 0, 7, 2])
+    step = np.array([0, 1, 0, 2, 1, 1])                           # {0, 2}, {1, 4, 5}, {3}
+    sizes = np.array([2.0, 1.0, 3.0, 5.0, 1.0, 4.0])
+    live = arrays.live_rows(F, rows)
+    expected, finite = reduce_signals(live, step, 3, weights=sizes)
+    untouched = F[:, [3, 5, 0]].copy()
+    new_rows, finite_in_place = arrays.reduce_signals_in_place(F, rows, step, 3, sizes)
+    assert finite and finite_in_place
+    np.testing.assert_array_equal(new_rows, [6, 1, 0])
+    np.testing.assert_array_equal(F[:, new_rows], expected)
+    np.testing.assert_array_equal(F[:, [3, 5, 0]], untouched)
+
+
+def test_reduced_edges_carry_the_weights_of_untouched_pairs():
+    rng = np.random.RandomState(4)
+    n = 60
+    A = sparse.random(n, n, density=0.15, random_state=rng)
+    u, v = _sorted_edges((A + A.T).tocsr())
+    w = rng.rand(u.shape[0])
+    step = _numbered_by_first_member(np.minimum(np.arange(n), rng.randint(0, n, n) % 40))
+    n_new = int(step.max()) + 1
+    new_u, new_v, carried, todo = _kernels.reduce_edges_carrying(u, v, w, step, n_new)
+    expected_u, expected_v = _kernels.reduce_edges(u, v, step, n_new)
+    np.testing.assert_array_equal(new_u, expected_u)
+    np.testing.assert_array_equal(new_v, expected_v)
+    lone = np.bincount(step, minlength=n_new) == 1
+    old = {(step[a], step[b]): x for a, b, x in zip(u, v, w)}
+    expected_todo = [e for e in range(new_u.shape[0]) if not (lone[new_u[e]] and lone[new_v[e]])]
+    assert 0 < len(expected_todo) < new_u.shape[0]
+    np.testing.assert_array_equal(todo, expected_todo)
+    for e in range(new_u.shape[0]):
+        if e not in set(expected_todo):
+            lo, hi = new_u[e], new_v[e]
+            assert carried[e] == old.get((lo, hi), old.get((hi, lo)))
+
+
+@pytest.mark.parametrize("mutual", [True, False])
+def test_round_choice_is_the_serial_rule_for_any_split(monkeypatch, mutual):
+    # Tied costs everywhere (integer weights, sizes 1 and 2): the choice of
+    # each node falls to the edge priority. Cut into one run per thread
+    # (the grain lowered so that a small graph is split), the round keeps
+    # the edges the serial rule keeps.
+    rng = np.random.RandomState(8)
+    mask = rng.rand(12, 11, 10) < 0.9
+    u, v = _sorted_edges(mask_adjacency(mask))
+    n = int(mask.sum())
+    w = rng.randint(1, 4, u.shape[0]).astype(np.float64)
+    w[::17] = 0.0
+    sizes = rng.randint(1, 3, n).astype(np.float64)
+    cost = w * (sizes[u] * sizes[v] / (sizes[u] + sizes[v]))
+    keep = _kernels.nearest_neighbor_edges(n, u, v, cost, 1e-7, mutual, _kernels.NO_KEY)
+    expected_step, expected_n = _kernels.connected_components(n, u, v, keep)
+    monkeypatch.setattr(ward_kernels, "PARALLEL_GRAIN", 64)
+    for n_threads in sorted({1, MAX_THREADS}):
+        with num_threads(n_threads):
+            got_cost, kept, step, n_new = _kernels.ward_round(n, u, v, w, sizes, 1e-7, mutual)
+        np.testing.assert_array_equal(got_cost, cost)
+        np.testing.assert_array_equal(kept, np.flatnonzero(keep))
+        np.testing.assert_array_equal(step, expected_step)
+        assert n_new == expected_n
 
 
 # --------------------------------------------------------------------------

@@ -212,13 +212,11 @@ def oriented_tie_signal(first_sample):
     return key
 
 
-def _weights_and_key(backend, F, u, v, tie_signal):
-    """Edge weights and the tie key (empty unless ``tie_signal``), in one
-    pass over F."""
-    if tie_signal:
-        w, first = backend.edge_weights_and_first_sample(F, u, v)
-        return w, oriented_tie_signal(first)
-    return backend.edge_weights(F, u, v), _kernels.NO_KEY
+def _weights_and_key(backend, F, u, v):
+    """Edge weights and the tie key (see :func:`oriented_tie_signal`), in
+    one pass over F."""
+    w, first = backend.edge_weights_and_first_sample(F, u, v)
+    return w, oriented_tie_signal(first)
 
 
 def _step(on_step, level, step, n_before, n_after=None):
@@ -231,56 +229,29 @@ def _run_levels(backend, X, graph, n_clusters, n_iter, threshold, verbose, on_le
                 store, linkage="nilearn", on_step=None, full_tree=False):
     """The levels of :func:`agglomerate`: (nodes left, their edges u and v,
     labels of the features, levels run, the merge tree or None)."""
+    if linkage == "ward":
+        return _run_ward_rounds(backend, X, graph, n_clusters, threshold, verbose, on_level,
+                                check_values, store, on_step, full_tree)
     n = graph.n_nodes
     u, v = graph.u, graph.v
     labels = np.arange(n, dtype=np.int64)
     F = backend.prepare(X)
-    # "ward" runs rounds until its cut is settled (see fastrena.ward.WardMerges);
-    # n_iter bounds the levels of nilearn's rule only.
-    ward = (WardMerges(n, 1 if full_tree else n_clusters, u.shape[0]) if linkage == "ward"
-            else None)
-    # The full tree: the default linkage's levels run to the end, each
-    # recorded as binary merges; "ward" records its merges anyway.
-    recorder = LevelRecorder(n) if full_tree and ward is None else None
+    # The full tree: the levels run to the end, each recorded as binary
+    # merges.
+    recorder = LevelRecorder(n) if full_tree else None
     level = 0
-    # "ward" rounds leave most nodes alone: their edges keep their weights
-    # (weights carried, and the indices of the edges still to compute).
-    carried = None
-    # Whether "ward" levels may reduce the signals in place (see below).
-    in_place = False
-    while u.shape[0] > 0 and (ward is not None or recorder is not None
-                              or (level < n_iter and n > n_clusters)):
+    while u.shape[0] > 0 and (recorder is not None or (level < n_iter and n > n_clusters)):
         start = time.perf_counter()
         _step(on_step, level + 1, "edge weights", n)
-        # The default rule breaks ties by noise on the first sample, "ward"
-        # by the edge priority alone (see nearest_neighbor_merge).
-        key = _kernels.NO_KEY
-        if carried is None:
-            w, key = _weights_and_key(backend, F, u, v, ward is None)
-        else:
-            w, todo = carried
-            w[todo] = backend.edge_weights(F, u[todo], v[todo])
-            carried = None
+        # Ties are broken by noise on the first sample (see
+        # nearest_neighbor_merge).
+        w, key = _weights_and_key(backend, F, u, v)
         if not _weights_in_range(w, level == 0):
             F, rescaled = unit_scaled(backend, F)
             if rescaled:
-                w, key = _weights_and_key(backend, F, u, v, ward is None)
+                w, key = _weights_and_key(backend, F, u, v)
         _step(on_step, level + 1, "merging", n)
-        if ward is not None:
-            cost = ward.cost(u, v, w)
-            if ward.settled(n, cost):
-                break
-            step, n_new = ward.merge(n, u, v, cost, threshold, F)
-            if step is None:
-                # Ward's greedy order has finished the job on this graph.
-                level += 1
-                n_end = max(n_clusters, n - len(ward.heights[-1]))
-                _log(verbose, f"level {level}: {n} -> {n_end} clusters in Ward's greedy "
-                              f"order ({time.perf_counter() - start:.3f} s)")
-                if on_level is not None:
-                    on_level(level, n, n_end)
-                break
-        elif recorder is not None:
+        if recorder is not None:
             keep = _kernels.nearest_neighbor_edges(n, u, v, w, threshold, False, key)
             step, n_new = _kernels.connected_components(n, u, v, keep)
             recorder.record(level + 1, u, v, keep, step, n_new)
@@ -289,40 +260,12 @@ def _run_levels(backend, X, graph, n_clusters, n_iter, threshold, verbose, on_le
             step, n_new = nearest_neighbor_merge(n, u, v, w, threshold, n_clusters, key=key)
             labels = step[labels]
         _step(on_step, level + 1, "reducing the graph", n, n_new)
-        u_old, v_old = u, v
         u, v = _kernels.reduce_edges(u, v, step, n_new)
-        if ward is not None:
-            carried = _kernels.carry_weights(u_old, v_old, w, step, n_new, u, v)
         level += 1
-        if u.shape[0] > 0 and (ward is not None or recorder is not None
-                               or (level < n_iter and n_new > n_clusters)):
-            # Level 1's members are single features: plain means are true
-            # means; later "ward" levels weight each node by its size.
-            weights = ward.sizes_before if ward is not None and level > 1 else None
+        if u.shape[0] > 0 and (recorder is not None or (level < n_iter and n_new > n_clusters)):
             _step(on_step, level, "reducing the signals", n, n_new)
-            if weights is not None and in_place:
-                F_next, finite = arrays.reduce_signals_in_place(F, step, n_new, weights)
-            else:
-                F_next, finite = backend.reduce_signals(F, step, n_new, store, weights)
-            if not finite:
-                if check_values:
-                    # The first level's means cover every feature: finite
-                    # means prove a finite X without scanning it.
-                    backend.check_finite(X)
-                # Finite values whose sums overflow: scale them down, exactly
-                # (then no weight is carried: they were of the old scale).
-                F, _ = unit_scaled(backend, F)
-                F_next, _ = backend.reduce_signals(F, step, n_new, store, weights)
-                carried = None
+            F, _ = _reduced_signals(backend, X, F, step, n_new, store, None, check_values)
             check_values = False
-            if ward is not None and level == 1 and backend.REDUCES_IN_PLACE:
-                # Later levels may overwrite this array (not the caller's
-                # X): their weighted sums, at most n_features times its
-                # largest value, cannot overflow below 2**900.
-                in_place = arrays.max_abs(F_next) < IN_PLACE_LIMIT
-            F = F_next
-            if store is not None:
-                store.release_previous()
         _log(verbose, f"level {level}: {n} -> {n_new} clusters "
                       f"({time.perf_counter() - start:.3f} s)")
         if on_level is not None:
@@ -332,14 +275,125 @@ def _run_levels(backend, X, graph, n_clusters, n_iter, threshold, verbose, on_le
         backend.check_finite(X)
     tree = None
     if full_tree:
-        tree = ward_tree(ward) if ward is not None else recorder.tree()
+        tree = recorder.tree()
         # labels_ as a fit without the tree gives them (n_iter included).
         labels, n = tree.fit_labels(n_clusters, n_iter)
         u, v = _kernels.reduce_edges(graph.u, graph.v, labels, n)
-    elif ward is not None:
-        labels, n = ward.labels()
-        u, v = _kernels.reduce_edges(graph.u, graph.v, labels, n)
     return n, u, v, labels, level, tree
+
+
+def _reduced_signals(backend, X, F, step, n_new, store, weights, check_values):
+    """The next level's signals, new (:func:`reduce_signals`), and whether
+    they had to be computed from F scaled down by a power of two (exact):
+    when finite values' sums overflow. ``X`` is checked for NaN or infinity
+    (``check_values``) when a mean is not finite."""
+    F_next, finite = backend.reduce_signals(F, step, n_new, store, weights)
+    if not finite:
+        if check_values:
+            # The first level's means cover every feature: finite means
+            # prove a finite X without scanning it.
+            backend.check_finite(X)
+        F, _ = unit_scaled(backend, F)
+        F_next, _ = backend.reduce_signals(F, step, n_new, store, weights)
+    if store is not None:
+        store.release_previous()
+    return F_next, not finite
+
+
+def _run_ward_rounds(backend, X, graph, n_clusters, threshold, verbose, on_level, check_values,
+                     store, on_step, full_tree):
+    """:func:`_run_levels` for ``linkage="ward"``: rounds of
+    :class:`fastrena.ward.WardMerges` until its cut is settled (``n_iter``
+    does not bound them). A round leaves most nodes alone: the edges between
+    them keep their weights, and only the others are computed."""
+    n = graph.n_nodes
+    u, v = graph.u, graph.v
+    F = backend.prepare(X)
+    ward = WardMerges(n, 1 if full_tree else n_clusters, u.shape[0])
+    # The weights carried over, and the indices of the edges to compute.
+    carried = None
+    # Rounds after the first may reduce the signals in place: node i's
+    # signal is then row rows[i] of F, and a round writes the rows of the
+    # nodes it merges, no others.
+    rows = None
+    level = 0
+    while u.shape[0] > 0:
+        start = time.perf_counter()
+        _step(on_step, level + 1, "edge weights", n)
+        if carried is None:
+            w = backend.edge_weights(F, u, v)
+        else:
+            w, todo = carried
+            w[todo] = backend.edge_weights(F, *_ends(rows, u[todo], v[todo]))
+        if not _weights_in_range(w, level == 0):
+            if rows is not None:
+                # The scale is that of the live signals alone, as the
+                # chunked backend finds it.
+                F, rows = arrays.live_rows(F, rows), np.arange(n)
+            F, rescaled = unit_scaled(backend, F)
+            if rescaled:
+                # Every weight again: those carried were of the old scale.
+                w = backend.edge_weights(F, *_ends(rows, u, v))
+        _step(on_step, level + 1, "merging", n)
+        step, n_new = ward.merge(n, u, v, w, threshold, F, rows)
+        if n_new < 0:
+            # The cut is settled.
+            break
+        if step is None:
+            # Ward's greedy order has finished the job on this graph.
+            level += 1
+            n_end = max(n_clusters, n - len(ward.heights[-1]))
+            _log(verbose, f"level {level}: {n} -> {n_end} clusters in Ward's greedy "
+                          f"order ({time.perf_counter() - start:.3f} s)")
+            if on_level is not None:
+                on_level(level, n, n_end)
+            break
+        _step(on_step, level + 1, "reducing the graph", n, n_new)
+        u, v, w_new, todo = _kernels.reduce_edges_carrying(u, v, w, step, n_new)
+        carried = w_new, todo
+        level += 1
+        if u.shape[0] > 0:
+            _step(on_step, level, "reducing the signals", n, n_new)
+            if rows is not None:
+                rows, _ = arrays.reduce_signals_in_place(F, rows, step, n_new,
+                                                         ward.sizes_before)
+            else:
+                # Level 1's members are single features: plain means are
+                # true means; later levels weight each node by its size.
+                weights = ward.sizes_before if level > 1 else None
+                F, rescaled = _reduced_signals(backend, X, F, step, n_new, store, weights,
+                                               check_values)
+                if rescaled:
+                    # No weight is carried: they were of the old scale.
+                    carried = None
+                if level == 1 and backend.REDUCES_IN_PLACE and (
+                        arrays.max_abs(F) < IN_PLACE_LIMIT):
+                    # Later levels may overwrite this array (not the
+                    # caller's X): their weighted sums, at most n_features
+                    # times its largest value, cannot overflow below 2**900.
+                    rows = np.arange(n_new)
+            check_values = False
+        _log(verbose, f"level {level}: {n} -> {n_new} clusters "
+                      f"({time.perf_counter() - start:.3f} s)")
+        if on_level is not None:
+            on_level(level, n, n_new)
+        n = n_new
+    if check_values:
+        backend.check_finite(X)
+    tree = None
+    if full_tree:
+        tree = ward_tree(ward)
+        labels, n = tree.labels_at(n_clusters)
+    else:
+        labels, n = ward.labels()
+    u, v = _kernels.reduce_edges(graph.u, graph.v, labels, n)
+    return n, u, v, labels, level, tree
+
+
+def _ends(rows, lo, hi):
+    """The signals' indices of edge ends: the nodes themselves, or their
+    ``rows``."""
+    return (lo, hi) if rows is None else (rows[lo], rows[hi])
 
 
 def effective_n_clusters(n_clusters, n_features):

@@ -17,7 +17,7 @@ from ._validation import check_data, check_finite, is_finite
 __all__ = [
     "check_data", "check_finite", "cluster_means", "cluster_means_checked",
     "cluster_sums_divided_into", "edge_weights", "edge_weights_and_first_sample",
-    "expand_clusters", "is_feature_major", "max_abs", "means_of", "prepare",
+    "expand_clusters", "is_feature_major", "live_rows", "max_abs", "means_of", "prepare",
     "reduce_signals", "reduce_signals_in_place", "scale_by_power_of_two", "signal_store",
     "unit_exponent", "unit_scale_exponent",
 ]
@@ -158,15 +158,25 @@ def reduce_signals(F, labels, n_new, store=None, weights=None):
     return out_t.T, finite
 
 
-def reduce_signals_in_place(F, labels, n_new, weights):
-    """:func:`reduce_signals` with ``weights``, overwriting ``F`` (an
-    in-memory, feature-major array this module made): the same values,
-    without a new array per level."""
+def reduce_signals_in_place(F, rows, labels, n_new, weights):
+    """:func:`reduce_signals` with ``weights`` of signals kept as rows of
+    ``F`` (node i's signal is ``F[:, rows[i]]``; F an in-memory,
+    feature-major array this module made), written over F: each merged
+    node's mean replaces its first member's row, a node left alone keeps
+    its row. The same values as :func:`reduce_signals`, bit for bit,
+    without moving the signals of the nodes left alone. Returns the new
+    nodes' rows and whether every new mean is finite."""
     divisors = np.bincount(labels, weights=weights, minlength=n_new).astype(np.float64)
     order, start = _kernels.members_by_cluster(labels, n_new)
-    FT = F.T
-    finite = _kernels.cluster_means_in_place(FT, order, start, divisors, weights)
-    return FT[:n_new].T, finite
+    return _kernels.merge_rows_in_place(F.T, rows, order, start, divisors, weights,
+                                        2 * (labels.shape[0] - n_new))
+
+
+def live_rows(F, rows):
+    """The signals of the nodes kept as ``rows`` of ``F`` (see
+    :func:`reduce_signals_in_place`), as a new feature-major array with
+    node i in row i."""
+    return np.ascontiguousarray(F.T[rows]).T
 
 
 def expand_clusters(X_red, labels, divisors=None):

@@ -133,9 +133,11 @@ class LevelRecorder:
         kept = np.flatnonzero(keep)
         order = kept[np.argsort(u[kept] - v[kept], kind="stable")]
         heights = level - 1 + np.arange(1, order.shape[0] + 1) / (order.shape[0] + 1)
+        # The heights as costs of the kept edges (others are not read).
+        cost = np.zeros(u.shape[0])
+        cost[order] = heights
         first, second, heights, self.rep, self.height = _kernels.record_merges(
-            u[order], v[order], np.ones(order.shape[0], dtype=bool), step, n_new, heights,
-            self.rep, self.height)
+            u, v, order, step, n_new, cost, self.rep, self.height)
         self.first.append(first)
         self.second.append(second)
         self.heights.append(heights)

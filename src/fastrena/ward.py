@@ -66,11 +66,6 @@ class WardMerges:
         self.work = 0
         self.next_check = n_clusters
 
-    def cost(self, u, v, w):
-        """Ward's merge cost of each edge from the squared distance ``w``
-        between its ends' means."""
-        return w * (self.sizes[u] * self.sizes[v] / (self.sizes[u] + self.sizes[v]))
-
     def settled(self, n, cost):
         """Whether further rounds cannot change the cut: every edge left
         costs at least the highest merge the cut takes (later merges cost
@@ -89,30 +84,36 @@ class WardMerges:
         highest = np.partition(heights, n_taken - 1)[n_taken - 1]
         return bool(cost.min() >= highest)
 
-    def merge(self, n, u, v, cost, threshold, F):
-        """One round: (labels of the new nodes, their number); or, when
+    def merge(self, n, u, v, w, threshold, F, rows=None):
+        """One round on the squared distances ``w`` between the ends of the
+        edges ``(u, v)``: (labels of the new nodes, their number); or, when
         mutual pairs have become too few, Ward's greedy order to the end
         on this graph (:func:`fastrena._kernels.greedy_ward`), and
-        (None, 0)."""
+        (None, 0); or, when further rounds cannot change the cut (see
+        :meth:`settled`), (None, -1). Node i's signal is ``F[:, i]``, or
+        ``F[:, rows[i]]`` with ``rows``."""
         self.work += u.shape[0]
         mutual = self.work <= self.budget
         # Ties of Ward's cost are broken by the edge priority alone (noise
         # on the costs): first-sample noise measured worse on tied data
         # (ramp 1.27x Ward's error against 1.23x).
-        keep = _kernels.nearest_neighbor_edges(n, u, v, cost, threshold, mutual,
-                                               _kernels.NO_KEY)
-        step, n_new = _kernels.connected_components(n, u, v, keep)
+        cost, kept, step, n_new = _kernels.ward_round(n, u, v, w, self.sizes, threshold,
+                                                      mutual)
+        if self.settled(n, cost):
+            return None, -1
         if (mutual and n - n_new < WARD_GREEDY_SWITCH * n
                 and 8 * n * F.shape[0] <= WARD_GREEDY_BYTES):
             # A copy: the greedy order overwrites it, and F may be X itself.
-            M = np.array(np.asarray(F).T, dtype=np.float64, order="C", copy=True)
+            FT = np.asarray(F).T
+            M = (np.array(FT, dtype=np.float64, order="C", copy=True) if rows is None
+                 else np.ascontiguousarray(FT[rows], dtype=np.float64))
             below = np.sort(np.concatenate(self.heights)) if self.heights else np.zeros(0)
             self._record(*_kernels.greedy_ward(
                 M, self.sizes.copy(), u, v, self.rep, self.height.copy(),
                 max(self.budget - self.work, 0), below, self.n_features - self.n_clusters))
             return None, 0
         first, second, heights, self.rep, self.height = _kernels.record_merges(
-            u, v, keep, step, n_new, cost, self.rep, self.height)
+            u, v, kept, step, n_new, cost, self.rep, self.height)
         self._record(first, second, heights)
         # The old sizes weight the old nodes' means into the new ones.
         self.sizes_before = self.sizes

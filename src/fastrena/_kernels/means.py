@@ -34,18 +34,21 @@ def members_by_cluster(labels, n_clusters):
 
 
 @njit(cache=True, inline="always")
-def _cluster_mean_into(XT, order, start, c, divisor, weights, acc, out_row):
+def _cluster_mean_into(XT, order, start, c, divisor, weights, acc, out_row, rows=None):
     """``out_row = sum of XT[i] (times weights[i]) over the members i of
     cluster c / divisor``: members added in increasing order in float64,
-    from zero. With ``weights``, a lone member's row is copied exactly
-    (``w * x / w`` can be off by an ulp), so its edge weights can be
-    carried over (see :func:`carry_weights`). The whole sum is taken before
-    ``out_row`` is written, which may be one of the members' rows. Returns
-    how many results are not finite."""
+    from zero. With ``rows``, member i's signal is row ``rows[i]`` of XT
+    (its weight still ``weights[i]``). With ``weights``, a lone member's
+    row is copied exactly (``w * x / w`` can be off by an ulp), so its edge
+    weights can be carried over (see :func:`fastrena._kernels.reduce_adjacency`). The whole sum
+    is taken before ``out_row`` is written, which may be one of the
+    members' rows. Returns how many results are not finite."""
     n_samples = XT.shape[1]
     n_bad = 0
     if weights is not None and start[c + 1] - start[c] == 1:
         row = order[start[c]]
+        if rows is not None:
+            row = rows[row]
         for s in range(n_samples):
             x = XT[row, s]
             out_row[s] = x
@@ -53,12 +56,13 @@ def _cluster_mean_into(XT, order, start, c, divisor, weights, acc, out_row):
         return n_bad
     acc[:] = 0.0
     for k in range(start[c], start[c + 1]):
-        row = order[k]
+        i = order[k]
+        row = i if rows is None else rows[i]
         if weights is None:
             for s in range(n_samples):
                 acc[s] += XT[row, s]
         else:
-            wr = weights[row]
+            wr = weights[i]
             for s in range(n_samples):
                 acc[s] += wr * XT[row, s]
     for s in range(n_samples):
@@ -105,23 +109,41 @@ def cluster_means_feature_major(XT, order, start, divisors, outT, weights=None):
     return not bad.any()
 
 
-@njit(cache=True)
-def cluster_means_in_place(XT, order, start, divisors, weights):
-    """:func:`cluster_means_feature_major` written over ``XT`` itself: row
-    c of the result replaces row c, for c = 0, 1, ... (same bits).
-
-    Safe because clusters are numbered in order of first appearance: the
-    members of cluster c are rows c or later, and only rows before c have
-    been overwritten when c is computed. Saves allocating (and the page
-    faults of first touching) a new array at every round. Serial: row c
-    must be written after the rows it may read. Returns whether every
-    result is finite.
-    """
+@njit(cache=True, nogil=True)
+def _merge_rows_tasks(XT, rows, order, start, divisors, weights, bad, t0, t1):
+    """Tasks t0..t1 of :func:`merge_rows_in_place`: task t is the clusters
+    ``t * _CLUSTERS_PER_TASK`` to ``(t + 1) * _CLUSTERS_PER_TASK``."""
+    n_clusters = divisors.shape[0]
     acc = np.empty(XT.shape[1], dtype=np.float64)
-    n_bad = 0
-    for c in range(divisors.shape[0]):
-        n_bad += _cluster_mean_into(XT, order, start, c, divisors[c], weights, acc, XT[c])
-    return n_bad == 0
+    for t in range(t0, t1):
+        n_bad = 0
+        for c in range(_CLUSTERS_PER_TASK * t, min(_CLUSTERS_PER_TASK * (t + 1), n_clusters)):
+            if start[c + 1] - start[c] > 1:
+                n_bad += _cluster_mean_into(XT, order, start, c, divisors[c], weights, acc,
+                                            XT[rows[order[start[c]]]], rows)
+        bad[t] = n_bad != 0
+
+
+def merge_rows_in_place(XT, rows, order, start, divisors, weights, n_merged):
+    """:func:`cluster_means_feature_major` of the signals of nodes kept as
+    rows of ``XT`` (node i's signal is ``XT[rows[i]]``), written over XT:
+    the mean of a cluster of several members replaces its first member's
+    row, which becomes the cluster's; a lone member's row is left as it is
+    (the copy the other kernels make of it, bit for bit). Returns the
+    clusters' rows and whether every new mean is finite.
+
+    Only merged rows are read and written (``n_merged`` of them, for the
+    work estimate), so a ``"ward"`` round that merges a fifth of the nodes
+    moves a fifth of the signals, not all of them. Each cluster writes its
+    first member's row, read by no other cluster, so the tasks run in any
+    order on any number of threads with the same bits.
+    """
+    n_clusters = divisors.shape[0]
+    n_tasks = (n_clusters + _CLUSTERS_PER_TASK - 1) // _CLUSTERS_PER_TASK
+    bad = np.zeros(n_tasks, dtype=np.bool_)
+    run_tasks(_merge_rows_tasks, n_tasks, (XT, rows, order, start, divisors, weights, bad),
+              n_merged * XT.shape[1])
+    return rows[order[start[:-1]]], not bad.any()
 
 
 @njit(cache=True, nogil=True)

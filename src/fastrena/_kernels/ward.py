@@ -1,25 +1,141 @@
-"""``linkage="ward"``: merges recorded with their heights, weights carried
-over untouched edges, and Ward's greedy order on a small graph (a binary
-heap, ties by node numbers).
+"""``linkage="ward"``: a round's choice of merges, merges recorded with
+their heights, and Ward's greedy order on a small graph (a binary heap,
+ties by node numbers).
 """
 
+import numba
 import numpy as np
 from numba import njit
 
-from .merges import find_root, union_roots
+from .merges import edge_priority, find_root, union_in_order, union_roots
+from .threads import PARALLEL_GRAIN, run_tasks
+
+
+@njit(cache=True, inline="always")
+def _merge_cost(w, sa, sb):
+    """Ward's merge cost of an edge of squared distance w between clusters
+    of sizes sa and sb (the same bits whichever end comes first)."""
+    return w * (sa * sb / (sa + sb))
+
+
+@njit(cache=True, nogil=True)
+def _lightest_tasks(u, v, w, sizes, cost, lightest, t0, t1):
+    """Tasks t0..t1 of :func:`ward_round`'s first pass: task t takes the
+    t-th of ``lightest.shape[0]`` equal runs of edges, writes their costs
+    and, in row t of ``lightest``, each node's lightest cost among them."""
+    n_parts = lightest.shape[0]
+    n_edges = u.shape[0]
+    for t in range(t0, t1):
+        row = lightest[t]
+        row[:] = np.inf
+        for e in range(n_edges * t // n_parts, n_edges * (t + 1) // n_parts):
+            a = u[e]
+            b = v[e]
+            c = _merge_cost(w[e], sizes[a], sizes[b])
+            cost[e] = c
+            if c < row[a]:
+                row[a] = c
+            if c < row[b]:
+                row[b] = c
+
+
+@njit(cache=True, inline="always")
+def _before(e, f, u, v):
+    """Whether edge e goes before edge f (f >= 0) among a node's tied
+    candidates: smaller edge priority, then smaller index."""
+    p = edge_priority(u[e], v[e])
+    q = edge_priority(u[f], v[f])
+    return p < q or (p == q and e < f)
+
+
+@njit(cache=True, nogil=True)
+def _choice_tasks(u, v, cost, lightest, scale, chosen, t0, t1):
+    """Tasks t0..t1 of :func:`ward_round`'s second pass: in row t of
+    ``chosen``, each node's choice among the edges of run t (-1 if none is
+    a candidate)."""
+    n_parts = chosen.shape[0]
+    n_edges = u.shape[0]
+    for t in range(t0, t1):
+        row = chosen[t]
+        row[:] = -1
+        for e in range(n_edges * t // n_parts, n_edges * (t + 1) // n_parts):
+            sc = scale * cost[e]
+            for a in (u[e], v[e]):
+                if sc <= lightest[a]:
+                    c = row[a]
+                    # Priorities only for ties (none on tie-free data).
+                    if c < 0 or _before(e, c, u, v):
+                        row[a] = e
 
 
 @njit(cache=True)
-def record_merges(u, v, keep, step, n_new, cost, rep, height):
+def _combined_choices(u, v, chosen):
+    """Each node's choice over all runs: the first, by :func:`_before`, of
+    the runs' choices (the order is total, so the split into runs does
+    not matter)."""
+    best = chosen[0].copy()
+    for t in range(1, chosen.shape[0]):
+        row = chosen[t]
+        for a in range(best.shape[0]):
+            e = row[a]
+            if e >= 0 and (best[a] < 0 or _before(e, best[a], u, v)):
+                best[a] = e
+    return best
+
+
+@njit(cache=True)
+def _kept_edges(u, v, cost, best, mutual):
+    """The edges kept: chosen by both ends if ``mutual``, else by either,
+    and every edge of cost 0 (increasing)."""
+    n_kept = 0
+    keep = np.empty(u.shape[0], dtype=np.int64)
+    for e in range(u.shape[0]):
+        by_u = best[u[e]] == e
+        by_v = best[v[e]] == e
+        if cost[e] == 0.0 or ((by_u and by_v) if mutual else (by_u or by_v)):
+            keep[n_kept] = e
+            n_kept += 1
+    return keep[:n_kept].copy()
+
+
+def ward_round(n_nodes, u, v, w, sizes, threshold, mutual):
+    """One ``"ward"`` round's choice: each edge's Ward cost (``w``, the
+    squared distance between its ends' means, times ``sa * sb / (sa + sb)``
+    for their ``sizes``), the edges kept by the rule of
+    :func:`~fastrena._kernels.merges.nearest_neighbor_edges` on those costs
+    (ties by the edge priority alone), and the components they make.
+    Returns the costs, the kept edges' indices (increasing), the new
+    nodes' labels (first-appearance order) and their number.
+
+    The edges are cut into runs, one per thread: each run's lightest costs
+    and choices per node are combined by a minimum and by the total order
+    of the choice, so the result is the same for any number of runs.
+    """
+    n_parts = max(1, min(numba.get_num_threads(), 1 + u.shape[0] // PARALLEL_GRAIN))
+    cost = np.empty(u.shape[0], dtype=np.float64)
+    lightest = np.empty((n_parts, n_nodes), dtype=np.float64)
+    run_tasks(_lightest_tasks, n_parts, (u, v, w, sizes, cost, lightest), n_parts * PARALLEL_GRAIN)
+    lightest = lightest.min(axis=0) if n_parts > 1 else lightest[0]
+    chosen = np.empty((n_parts, n_nodes), dtype=np.int64)
+    run_tasks(_choice_tasks, n_parts, (u, v, cost, lightest, 1.0 - threshold, chosen),
+              n_parts * PARALLEL_GRAIN)
+    kept = _kept_edges(u, v, cost, _combined_choices(u, v, chosen), mutual)
+    step, n_new = union_in_order(n_nodes, u, v, kept, 0)
+    return cost, kept, step, n_new
+
+
+@njit(cache=True)
+def record_merges(u, v, edges, step, n_new, cost, rep, height):
     """The merges of one level, as pairs of features, with their heights.
 
     ``rep[a]`` is a feature of node a, ``height[a]`` the largest height of
-    the merges that made it. Each kept edge (a, b) that joins two parts
-    (in edge order) is one binary merge, recorded as ``(rep[a], rep[b])``
-    with height ``max(cost[e], height[a], height[b])``:
-    never below the merges inside either side, so a cut by height takes a
-    merge only after every merge beneath it. Returns the merges' two
-    features and heights, and ``rep`` and ``height`` of the new nodes.
+    the merges that made it. Each edge ``edges[k]`` (in that order) that
+    joins two parts is one binary merge, recorded as ``(rep[a], rep[b])``
+    with height ``max(cost[e], height[a], height[b])``: never below the
+    merges inside either side, so a cut by height takes a merge only after
+    every merge beneath it. ``step`` are the labels the edges make
+    (``n_new`` of them). Returns the merges' two features and heights, and
+    ``rep`` and ``height`` of the new nodes.
     """
     n_merges = step.shape[0] - n_new
     first = np.empty(n_merges, dtype=np.int64)
@@ -37,8 +153,9 @@ def record_merges(u, v, keep, step, n_new, cost, rep, height):
     # two parts are merges.
     parent = np.arange(step.shape[0])
     k = 0
-    for e in range(u.shape[0]):
-        if keep[e] and union_roots(parent, u[e], v[e]):
+    for i in range(edges.shape[0]):
+        e = edges[i]
+        if union_roots(parent, u[e], v[e]):
             a = u[e]
             b = v[e]
             h = max(cost[e], max(height[a], height[b]))
@@ -50,53 +167,6 @@ def record_merges(u, v, keep, step, n_new, cost, rep, height):
             if h > new_height[c]:
                 new_height[c] = h
     return first, second, heights, new_rep, new_height
-
-
-@njit(cache=True)
-def carry_weights(u, v, w, step, n_new, new_u, new_v):
-    """The weights of the new edges that join two nodes left alone by
-    ``step``: their ends' signals are unchanged, so their weight is the old
-    edge's. Returns the new weights (0 where not carried) and the indices
-    of the new edges whose weight must be computed.
-
-    ``u``, ``v`` are sorted by ``(u, v)`` (as :func:`reduce_edges` returns
-    them); the old edge of a carried weight is found by a binary search in
-    its row, so the cost is O(edges x log(degree)) whatever the degrees.
-    """
-    n_old = step.shape[0]
-    count = np.zeros(n_new, dtype=np.int64)
-    member = np.empty(n_new, dtype=np.int64)
-    for a in range(n_old):
-        c = step[a]
-        count[c] += 1
-        member[c] = a
-    row_start = np.zeros(n_old + 1, dtype=np.int64)
-    for e in range(u.shape[0]):
-        row_start[u[e] + 1] += 1
-    for a in range(n_old):
-        row_start[a + 1] += row_start[a]
-    out = np.zeros(new_u.shape[0], dtype=np.float64)
-    todo = np.empty(new_u.shape[0], dtype=np.int64)
-    n_todo = 0
-    for e in range(new_u.shape[0]):
-        a = new_u[e]
-        b = new_v[e]
-        if count[a] == 1 and count[b] == 1:
-            lo = min(member[a], member[b])
-            hi = max(member[a], member[b])
-            first = row_start[lo]
-            last = row_start[lo + 1]
-            while first < last:
-                mid = (first + last) // 2
-                if v[mid] < hi:
-                    first = mid + 1
-                else:
-                    last = mid
-            out[e] = w[first]
-        else:
-            todo[n_todo] = e
-            n_todo += 1
-    return out, todo[:n_todo].copy()
 
 
 #: Columns of a :func:`greedy_ward` heap entry: its cost, its two nodes
@@ -208,7 +278,7 @@ def _ward_cost(M, sizes, a, b):
     for s in range(M.shape[1]):
         x = M[a, s] - M[b, s]
         d += x * x
-    return d * (sizes[a] * sizes[b] / (sizes[a] + sizes[b]))
+    return _merge_cost(d, sizes[a], sizes[b])
 
 
 #: In :func:`greedy_ward`, a cluster at least this many times larger than
