@@ -117,8 +117,8 @@ def fitter(method, mask_img, mask, k):
         from fastrena import ReNA
         return lambda X: ReNA(mask_img, n_clusters=k).fit(X)
     if method == "nilearn":
-        from nilearn.regions import ReNA
-        return lambda X: ReNA(mask_img, n_clusters=k).fit(X)
+        from nilearn.regions import ReNA as NilearnReNA
+        return lambda X: NilearnReNA(mask_img, n_clusters=k).fit(X)
     if method == "ward":
         from sklearn.cluster import FeatureAgglomeration
         from sklearn.feature_extraction.image import grid_to_graph

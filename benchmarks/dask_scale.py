@@ -41,7 +41,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from case import alternate, peak_rss_mb, rss_mb, timed  # noqa: E402
+from case import alternate, peak_rss_mb, rss_mb  # noqa: E402
 from data import mixed_smooth_blocks, mni_mask  # noqa: E402
 
 MB = 1e6

@@ -22,8 +22,6 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).parent))
 
 import cases  # noqa: E402
@@ -240,7 +238,7 @@ def figures(results, folder):
             ax.xaxis.set_minor_formatter(NullFormatter())
         for row in axes:
             row[0].set_ylabel(ylabel)
-        handles, labels = {}, {}
+        handles = {}
         for ax in axes.ravel():  # every method, whichever panel has it
             for h, label in zip(*ax.get_legend_handles_labels()):
                 handles.setdefault(label, h)

@@ -219,6 +219,14 @@ def _weights_and_key(backend, F, u, v):
     return w, oriented_tie_signal(first)
 
 
+def _level_done(verbose, on_level, level, n_before, n_after, start, how=""):
+    """Log a level's end (``verbose``) and tell ``on_level``, if any."""
+    _log(verbose, f"level {level}: {n_before} -> {n_after} clusters{how} "
+                  f"({time.perf_counter() - start:.3f} s)")
+    if on_level is not None:
+        on_level(level, n_before, n_after)
+
+
 def _step(on_step, level, step, n_before, n_after=None):
     """Tell ``on_step`` (if any) that a step of a level starts."""
     if on_step is not None:
@@ -266,10 +274,7 @@ def _run_levels(backend, X, graph, n_clusters, n_iter, threshold, verbose, on_le
             _step(on_step, level, "reducing the signals", n, n_new)
             F, _ = _reduced_signals(backend, X, F, step, n_new, store, None, check_values)
             check_values = False
-        _log(verbose, f"level {level}: {n} -> {n_new} clusters "
-                      f"({time.perf_counter() - start:.3f} s)")
-        if on_level is not None:
-            on_level(level, n, n_new)
+        _level_done(verbose, on_level, level, n, n_new, start)
         n = n_new
     if check_values:
         backend.check_finite(X)
@@ -342,15 +347,14 @@ def _run_ward_rounds(backend, X, graph, n_clusters, threshold, verbose, on_level
         if step is None:
             # Ward's greedy order has finished the job on this graph.
             level += 1
-            n_end = max(n_clusters, n - len(ward.heights[-1]))
-            _log(verbose, f"level {level}: {n} -> {n_end} clusters in Ward's greedy "
-                          f"order ({time.perf_counter() - start:.3f} s)")
-            if on_level is not None:
-                on_level(level, n, n_end)
+            _level_done(verbose, on_level, level, n,
+                        max(n_clusters, n - len(ward.heights[-1])), start,
+                        " in Ward's greedy order")
             break
         _step(on_step, level + 1, "reducing the graph", n, n_new)
-        u, v, w_new, todo = _kernels.reduce_edges_carrying(u, v, w, step, n_new)
-        carried = w_new, todo
+        u_old, v_old = u, v
+        u, v = _kernels.reduce_edges(u, v, step, n_new)
+        carried = _kernels.carry_weights(u_old, v_old, w, step, n_new, u, v)
         level += 1
         if u.shape[0] > 0:
             _step(on_step, level, "reducing the signals", n, n_new)
@@ -373,19 +377,14 @@ def _run_ward_rounds(backend, X, graph, n_clusters, threshold, verbose, on_level
                     # times its largest value, cannot overflow below 2**900.
                     rows = np.arange(n_new)
             check_values = False
-        _log(verbose, f"level {level}: {n} -> {n_new} clusters "
-                      f"({time.perf_counter() - start:.3f} s)")
-        if on_level is not None:
-            on_level(level, n, n_new)
+        _level_done(verbose, on_level, level, n, n_new, start)
         n = n_new
     if check_values:
         backend.check_finite(X)
-    tree = None
-    if full_tree:
-        tree = ward_tree(ward)
-        labels, n = tree.labels_at(n_clusters)
-    else:
-        labels, n = ward.labels()
+    # The cut: the tree's when the rounds ran to one cluster, else the one
+    # the rounds settled.
+    tree = ward_tree(ward) if full_tree else None
+    labels, n = tree.labels_at(n_clusters) if full_tree else ward.labels()
     u, v = _kernels.reduce_edges(graph.u, graph.v, labels, n)
     return n, u, v, labels, level, tree
 

@@ -14,24 +14,24 @@ count. No ``fastmath``: reassociating the sums would change tie decisions.
 from .._interrupt import guard_module
 from . import checks, graph, means, merges, ward, weights
 from .checks import all_finite, row_max_abs
-from .graph import reduce_edges, reduce_edges_carrying
+from .graph import reduce_edges
 from .means import (ROWS_FEATURE_MAJOR, ROWS_SAMPLE_MAJOR, cluster_means_feature_major,
                     cluster_sums_divided_into, expand_clusters, members_by_cluster,
                     merge_rows_in_place)
 from .merges import (NO_KEY, connected_components, edge_priority, find_root,
                      nearest_neighbor_edges, strictly_increasing, tree_children,
                      union_in_order)
-from .ward import greedy_ward, record_merges, ward_round
+from .ward import carry_weights, greedy_ward, record_merges, ward_round
 from .weights import (SAMPLE_BLOCK, edge_weights_feature_major, edge_weights_sample_major,
                       tree_levels)
 
 __all__ = [
     "NO_KEY", "ROWS_FEATURE_MAJOR", "ROWS_SAMPLE_MAJOR", "SAMPLE_BLOCK", "all_finite",
-    "cluster_means_feature_major", "cluster_sums_divided_into", "connected_components",
+    "carry_weights", "cluster_means_feature_major", "cluster_sums_divided_into", "connected_components",
     "edge_priority", "edge_weights_feature_major", "edge_weights_sample_major",
     "expand_clusters", "find_root", "greedy_ward", "members_by_cluster",
     "merge_rows_in_place", "nearest_neighbor_edges", "record_merges", "reduce_edges",
-    "reduce_edges_carrying", "row_max_abs", "strictly_increasing", "tree_children",
+    "row_max_abs", "strictly_increasing", "tree_children",
     "tree_levels", "union_in_order", "ward_round",
 ]
 

@@ -16,9 +16,6 @@ def reduce_edges(u, v, labels, n_new):
     (a two-digit radix sort). The second pass walks the edges in increasing
     ``hi``, so each ``lo`` bucket fills in increasing ``hi`` and a duplicate
     is always the last value written to its bucket: it is dropped there.
-    (:func:`reduce_edges_carrying` does the same and more; this one is
-    separate because every default fit compiles it, and the smaller
-    function compiles in a third of the time.)
     """
     n_edges = u.shape[0]
     start_hi = np.zeros(n_new + 1, dtype=np.int64)
@@ -66,78 +63,3 @@ def reduce_edges(u, v, labels, n_new):
             new_v[k] = his[i]
             k += 1
     return new_u, new_v
-
-
-@njit(cache=True)
-def reduce_edges_carrying(u, v, w, labels, n_new):
-    """:func:`reduce_edges`, and the weights of the new edges that join two
-    nodes left alone by ``labels``: their ends' signals are unchanged, so
-    their weight is the old edge's (``w``). Returns the new edges, their
-    weights (0 where not carried) and the indices of the new edges whose
-    weight must be computed.
-
-    The same radix sort, each entry carrying the old edge it came from: a
-    new edge between two lone old nodes has that one old edge.
-    """
-    n_edges = u.shape[0]
-    start_hi = np.zeros(n_new + 1, dtype=np.int64)
-    for e in range(n_edges):
-        a = labels[u[e]]
-        b = labels[v[e]]
-        if a != b:
-            start_hi[max(a, b) + 1] += 1
-    for i in range(n_new):
-        start_hi[i + 1] += start_hi[i]
-    n_between = start_hi[n_new]
-    los = np.empty(n_between, dtype=np.int64)
-    source = np.empty(n_between, dtype=np.int64)
-    fill = start_hi[:-1].copy()
-    start_lo = np.zeros(n_new + 1, dtype=np.int64)
-    for e in range(n_edges):
-        a = labels[u[e]]
-        b = labels[v[e]]
-        if a != b:
-            lo = min(a, b)
-            hi = max(a, b)
-            f = fill[hi]
-            los[f] = lo
-            source[f] = e
-            fill[hi] = f + 1
-            start_lo[lo + 1] += 1
-    for i in range(n_new):
-        start_lo[i + 1] += start_lo[i]
-    his = np.empty(n_between, dtype=np.int64)
-    his_source = np.empty(n_between, dtype=np.int64)
-    fill = start_lo[:-1].copy()
-    n_out = 0
-    for hi in range(n_new):
-        for k in range(start_hi[hi], start_hi[hi + 1]):
-            lo = los[k]
-            f = fill[lo]
-            if f == start_lo[lo] or his[f - 1] != hi:
-                his[f] = hi
-                his_source[f] = source[k]
-                fill[lo] = f + 1
-                n_out += 1
-    # Old nodes per new node: a weight is carried between two lone ones.
-    n_members = np.zeros(n_new, dtype=np.int64)
-    for a in range(labels.shape[0]):
-        n_members[labels[a]] += 1
-    new_u = np.empty(n_out, dtype=np.int64)
-    new_v = np.empty(n_out, dtype=np.int64)
-    new_w = np.zeros(n_out, dtype=np.float64)
-    todo = np.empty(n_out, dtype=np.int64)
-    n_todo = 0
-    k = 0
-    for lo in range(n_new):
-        for i in range(start_lo[lo], fill[lo]):
-            hi = his[i]
-            new_u[k] = lo
-            new_v[k] = hi
-            if n_members[lo] == 1 and n_members[hi] == 1:
-                new_w[k] = w[his_source[i]]
-            else:
-                todo[n_todo] = k
-                n_todo += 1
-            k += 1
-    return new_u, new_v, new_w, todo[:n_todo].copy()

@@ -1,6 +1,6 @@
 """``linkage="ward"``: a round's choice of merges, merges recorded with
-their heights, and Ward's greedy order on a small graph (a binary heap,
-ties by node numbers).
+their heights, weights carried over untouched edges, and Ward's greedy
+order on a small graph (a binary heap, ties by node numbers).
 """
 
 import numba
@@ -167,6 +167,53 @@ def record_merges(u, v, edges, step, n_new, cost, rep, height):
             if h > new_height[c]:
                 new_height[c] = h
     return first, second, heights, new_rep, new_height
+
+
+@njit(cache=True)
+def carry_weights(u, v, w, step, n_new, new_u, new_v):
+    """The weights of the new edges that join two nodes left alone by
+    ``step``: their ends' signals are unchanged, so their weight is the old
+    edge's. Returns the new weights (0 where not carried) and the indices
+    of the new edges whose weight must be computed.
+
+    ``u``, ``v`` are sorted by ``(u, v)`` (as :func:`reduce_edges` returns
+    them); the old edge of a carried weight is found by a binary search in
+    its row, so the cost is O(edges x log(degree)) whatever the degrees.
+    """
+    n_old = step.shape[0]
+    count = np.zeros(n_new, dtype=np.int64)
+    member = np.empty(n_new, dtype=np.int64)
+    for a in range(n_old):
+        c = step[a]
+        count[c] += 1
+        member[c] = a
+    row_start = np.zeros(n_old + 1, dtype=np.int64)
+    for e in range(u.shape[0]):
+        row_start[u[e] + 1] += 1
+    for a in range(n_old):
+        row_start[a + 1] += row_start[a]
+    out = np.zeros(new_u.shape[0], dtype=np.float64)
+    todo = np.empty(new_u.shape[0], dtype=np.int64)
+    n_todo = 0
+    for e in range(new_u.shape[0]):
+        a = new_u[e]
+        b = new_v[e]
+        if count[a] == 1 and count[b] == 1:
+            lo = min(member[a], member[b])
+            hi = max(member[a], member[b])
+            first = row_start[lo]
+            last = row_start[lo + 1]
+            while first < last:
+                mid = (first + last) // 2
+                if v[mid] < hi:
+                    first = mid + 1
+                else:
+                    last = mid
+            out[e] = w[first]
+        else:
+            todo[n_todo] = e
+            n_todo += 1
+    return out, todo[:n_todo].copy()
 
 
 #: Columns of a :func:`greedy_ward` heap entry: its cost, its two nodes
