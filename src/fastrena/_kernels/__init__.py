@@ -9,6 +9,12 @@ through this package, ``_kernels.name``.
 Every parallel loop here gives each output element to exactly one thread and
 sums in a fixed order, so results are bit-identical whatever the thread
 count. No ``fastmath``: reassociating the sums would change tie decisions.
+
+Kernels use numba's ``error_model="numpy"``: a division never checks for a
+zero divisor (no divisor here can be zero: cluster sizes and their square
+roots are at least 1, task counts at least 1), where the default Python
+error model adds a check and a raise to every division; that made each
+kernel larger and a first fit in a fresh environment compile 0.3 s longer.
 """
 
 from .._interrupt import guard_module

@@ -11,14 +11,14 @@ from .merges import edge_priority, find_root, union_in_order, union_roots
 from .threads import PARALLEL_GRAIN, run_tasks
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _merge_cost(w, sa, sb):
     """Ward's merge cost of an edge of squared distance w between clusters
     of sizes sa and sb (the same bits whichever end comes first)."""
     return w * (sa * sb / (sa + sb))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, error_model="numpy", nogil=True)
 def _lightest_tasks(u, v, w, sizes, cost, lightest, t0, t1):
     """Tasks t0..t1 of :func:`ward_round`'s first pass: task t takes the
     t-th of ``lightest.shape[0]`` equal runs of edges, writes their costs
@@ -39,7 +39,7 @@ def _lightest_tasks(u, v, w, sizes, cost, lightest, t0, t1):
                 row[b] = c
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _before(e, f, u, v):
     """Whether edge e goes before edge f (f >= 0) among a node's tied
     candidates: smaller edge priority, then smaller index."""
@@ -48,7 +48,7 @@ def _before(e, f, u, v):
     return p < q or (p == q and e < f)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, error_model="numpy", nogil=True)
 def _choice_tasks(u, v, cost, lightest, scale, chosen, t0, t1):
     """Tasks t0..t1 of :func:`ward_round`'s second pass: in row t of
     ``chosen``, each node's choice among the edges of run t (-1 if none is
@@ -68,7 +68,7 @@ def _choice_tasks(u, v, cost, lightest, scale, chosen, t0, t1):
                         row[a] = e
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _combined_choices(u, v, chosen):
     """Each node's choice over all runs: the first, by :func:`_before`, of
     the runs' choices (the order is total, so the split into runs does
@@ -83,7 +83,7 @@ def _combined_choices(u, v, chosen):
     return best
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _kept_edges(u, v, cost, best, mutual):
     """The edges kept: chosen by both ends if ``mutual``, else by either,
     and every edge of cost 0 (increasing)."""
@@ -124,7 +124,7 @@ def ward_round(n_nodes, u, v, w, sizes, threshold, mutual):
     return cost, kept, step, n_new
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def record_merges(u, v, edges, step, n_new, cost, rep, height):
     """The merges of one level, as pairs of features, with their heights.
 
@@ -169,7 +169,7 @@ def record_merges(u, v, edges, step, n_new, cost, rep, height):
     return first, second, heights, new_rep, new_height
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def carry_weights(u, v, w, step, n_new, new_u, new_v):
     """The weights of the new edges that join two nodes left alone by
     ``step``: their ends' signals are unchanged, so their weight is the old
@@ -223,7 +223,7 @@ def carry_weights(u, v, w, step, n_new, new_u, new_v):
 _KEY, _A, _B, _VA, _VB = 0, 1, 2, 3, 4
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _heap_before(heap, i, j):
     """Whether heap entry i goes strictly before entry j: by key, then a, b."""
     if heap[i, _KEY] != heap[j, _KEY]:
@@ -233,7 +233,7 @@ def _heap_before(heap, i, j):
     return heap[i, _B] < heap[j, _B]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _goes_first(key, a, b, heap):
     """Whether an entry (key, a, b) would go before the heap's top."""
     if key != heap[0, _KEY]:
@@ -243,13 +243,13 @@ def _goes_first(key, a, b, heap):
     return b < heap[0, _B]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _heap_swap(heap, i, j):
     for k in range(5):
         heap[i, k], heap[j, k] = heap[j, k], heap[i, k]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _heap_push(heap, size, key, a, b, va, vb):
     """Push (key, a, b) with the versions of a and b onto a binary min-heap
     ordered by (key, a, b); returns the new size."""
@@ -268,7 +268,7 @@ def _heap_push(heap, size, key, a, b, va, vb):
     return size + 1
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _heap_pop(heap, size):
     """Move the smallest entry to index ``size - 1``; returns the new size."""
     last = size - 1
@@ -277,7 +277,7 @@ def _heap_pop(heap, size):
     return last
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _sift_down(heap, i, last):
     """Move entry i down the heap of the first ``last`` entries to its place."""
     while True:
@@ -294,7 +294,7 @@ def _sift_down(heap, i, last):
         i = child
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _keep_merge(a, b, cost, k, parent, rep, height, first, second, heights):
     """Merge b into a (a < b) as merge number k: its two features and its
     height (its cost, raised to the heights beneath it)."""
@@ -306,7 +306,7 @@ def _keep_merge(a, b, cost, k, parent, rep, height, first, second, heights):
     height[a] = h
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _in_heap_order(heap, size):
     """The indices of the first ``size`` heap entries in the order the heap
     pops them, (key, a, b): three stable sorts, least significant first."""
@@ -319,7 +319,7 @@ def _in_heap_order(heap, size):
     return order
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _ward_cost(M, sizes, a, b):
     d = 0.0
     for s in range(M.shape[1]):
@@ -334,7 +334,7 @@ def _ward_cost(M, sizes, a, b):
 _HUB = 64
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def greedy_ward(M, sizes, u, v, rep, height, budget, below, n_wanted):
     """Ward's greedy agglomeration of a graph's nodes, to the end: always
     the cheapest merge of two neighbouring clusters (Ward's cost on their
