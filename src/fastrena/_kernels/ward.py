@@ -18,6 +18,12 @@ def _merge_cost(w, sa, sb):
     return w * (sa * sb / (sa + sb))
 
 
+#: At most this many runs in :func:`ward_round`: each holds two arrays the
+#: size of the nodes (16 bytes a node), and past a few threads the serial
+#: rest of the round dominates.
+_MAX_RUNS = 4
+
+
 @njit(cache=True, error_model="numpy", nogil=True)
 def _lightest_tasks(u, v, w, sizes, cost, lightest, t0, t1):
     """Tasks t0..t1 of :func:`ward_round`'s first pass: task t takes the
@@ -111,7 +117,8 @@ def ward_round(n_nodes, u, v, w, sizes, threshold, mutual):
     and choices per node are combined by a minimum and by the total order
     of the choice, so the result is the same for any number of runs.
     """
-    n_parts = max(1, min(numba.get_num_threads(), 1 + u.shape[0] // PARALLEL_GRAIN))
+    n_parts = max(1, min(numba.get_num_threads(), 1 + u.shape[0] // PARALLEL_GRAIN,
+                         _MAX_RUNS))
     cost = np.empty(u.shape[0], dtype=np.float64)
     lightest = np.empty((n_parts, n_nodes), dtype=np.float64)
     run_tasks(_lightest_tasks, n_parts, (u, v, w, sizes, cost, lightest), n_parts * PARALLEL_GRAIN)
