@@ -443,3 +443,17 @@ def test_fit_rejects_non_finite_values_on_every_path(bad, params, where):
             ReNA(**params).fit(X)
         with pytest.raises(ValueError, match=message):
             recursive_neighbor_agglomeration(X, **params)
+
+
+# --------------------------------------------------------------------------
+# cluster_means: the divisors are checked (the kernels divide unchecked)
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("bad", [0.0, -1.0, np.nan, np.inf])
+def test_cluster_means_names_a_divisor_that_is_not_positive(bad):
+    from fastrena.agglomeration import cluster_means
+
+    X = np.arange(6.0).reshape(2, 3)
+    labels = np.array([0, 0, 1])
+    np.testing.assert_array_equal(cluster_means(X, labels, [2.0, 1.0]), [[0.5, 2.0], [3.5, 5.0]])
+    with pytest.raises(ValueError, match=re.escape(f"divisors[1] = {bad!r}")):
+        cluster_means(X, labels, [2.0, bad])

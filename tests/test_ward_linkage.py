@@ -24,7 +24,7 @@ from sklearn.cluster import FeatureAgglomeration
 from sklearn.utils._param_validation import InvalidParameterError
 
 from fastrena import ReNA, _kernels, arrays, recursive_neighbor_agglomeration
-from fastrena._kernels import ward as ward_kernels
+from fastrena._kernels import threads
 from fastrena.agglomeration import agglomerate
 from fastrena.graphs import chain_graph
 from fastrena.agglomeration import nearest_neighbor_merge, reduce_signals
@@ -292,9 +292,10 @@ def test_reduced_edges_carry_the_weights_of_untouched_pairs():
 @pytest.mark.parametrize("mutual", [True, False])
 def test_round_choice_is_the_serial_rule_for_any_split(monkeypatch, mutual):
     # Tied costs everywhere (integer weights, sizes 1 and 2): the choice of
-    # each node falls to the edge priority. Cut into one run per thread
-    # (the grain lowered so that a small graph is split), the round keeps
-    # the edges the serial rule keeps.
+    # each node falls to the edge priority. Cut into 1 to 4 runs, and into
+    # one run per thread with the grain lowered so that this small graph is
+    # split and the runs go to threads, the round keeps the edges the serial
+    # rule keeps.
     rng = np.random.RandomState(8)
     mask = rng.rand(12, 11, 10) < 0.9
     u, v = _sorted_edges(mask_adjacency(mask))
@@ -305,10 +306,13 @@ def test_round_choice_is_the_serial_rule_for_any_split(monkeypatch, mutual):
     cost = w * (sizes[u] * sizes[v] / (sizes[u] + sizes[v]))
     keep = _kernels.nearest_neighbor_edges(n, u, v, cost, 1e-7, mutual, _kernels.NO_KEY)
     expected_step, expected_n = _kernels.connected_components(n, u, v, keep)
-    monkeypatch.setattr(ward_kernels, "PARALLEL_GRAIN", 64)
+    results = [_kernels.ward_round(n, u, v, w, sizes, 1e-7, mutual, n_runs)
+               for n_runs in (1, 2, 3, 4)]
+    monkeypatch.setattr(threads, "PARALLEL_GRAIN", 64)
     for n_threads in sorted({1, MAX_THREADS}):
         with num_threads(n_threads):
-            got_cost, kept, step, n_new = _kernels.ward_round(n, u, v, w, sizes, 1e-7, mutual)
+            results.append(_kernels.ward_round(n, u, v, w, sizes, 1e-7, mutual))
+    for got_cost, kept, step, n_new in results:
         np.testing.assert_array_equal(got_cost, cost)
         np.testing.assert_array_equal(kept, np.flatnonzero(keep))
         np.testing.assert_array_equal(step, expected_step)

@@ -46,7 +46,15 @@ def edge_weights(F, u, v):
 
 def cluster_means(X, labels, divisors):
     """``out[s, c] = sum(X[s, labels == c]) / divisors[c]`` in one pass
-    (:func:`fastrena.arrays.cluster_means`; an in-memory X)."""
+    (:func:`fastrena.arrays.cluster_means`; an in-memory X). Every divisor
+    must be positive and finite (a ValueError names the first that is not,
+    where the kernel would raise numba's ZeroDivisionError or return
+    infinities)."""
+    divisors = np.asarray(divisors, dtype=np.float64)
+    bad = np.flatnonzero(~(np.isfinite(divisors) & (divisors > 0)))
+    if bad.shape[0]:
+        raise ValueError(f"divisors must be positive and finite; divisors[{bad[0]}] = "
+                         f"{float(divisors[bad[0]])!r}")
     return arrays.cluster_means(X, labels, divisors)
 
 

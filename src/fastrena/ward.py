@@ -9,7 +9,7 @@ keeps them.
 
 import numpy as np
 
-from . import _kernels
+from . import _kernels, arrays
 
 __all__ = ["WARD_GREEDY_BYTES", "WARD_GREEDY_SWITCH", "WARD_WORK_BUDGET",
            "WardMerges"]
@@ -104,9 +104,8 @@ class WardMerges:
         if (mutual and n - n_new < WARD_GREEDY_SWITCH * n
                 and 8 * n * F.shape[0] <= WARD_GREEDY_BYTES):
             # A copy: the greedy order overwrites it, and F may be X itself.
-            FT = np.asarray(F).T
-            M = (np.array(FT, dtype=np.float64, order="C", copy=True) if rows is None
-                 else np.ascontiguousarray(FT[rows], dtype=np.float64))
+            live = np.asarray(F) if rows is None else arrays.live_rows(F, rows)
+            M = np.array(live.T, dtype=np.float64, order="C", copy=True)
             below = np.sort(np.concatenate(self.heights)) if self.heights else np.zeros(0)
             self._record(*_kernels.greedy_ward(
                 M, self.sizes.copy(), u, v, self.rep, self.height.copy(),

@@ -9,12 +9,6 @@ through this package, ``_kernels.name``.
 Every parallel loop here gives each output element to exactly one thread and
 sums in a fixed order, so results are bit-identical whatever the thread
 count. No ``fastmath``: reassociating the sums would change tie decisions.
-
-Kernels use numba's ``error_model="numpy"``: a division never checks for a
-zero divisor (no divisor here can be zero: cluster sizes and their square
-roots are at least 1, task counts at least 1), where the default Python
-error model adds a check and a raise to every division; that made each
-kernel larger and a first fit in a fresh environment compile 0.3 s longer.
 """
 
 from .._interrupt import guard_module
@@ -33,7 +27,8 @@ from .weights import (SAMPLE_BLOCK, edge_weights_feature_major, edge_weights_sam
 
 __all__ = [
     "NO_KEY", "ROWS_FEATURE_MAJOR", "ROWS_SAMPLE_MAJOR", "SAMPLE_BLOCK", "all_finite",
-    "carry_weights", "cluster_means_feature_major", "cluster_sums_divided_into", "connected_components",
+    "carry_weights", "cluster_means_feature_major", "cluster_sums_divided_into",
+    "connected_components",
     "edge_priority", "edge_weights_feature_major", "edge_weights_sample_major",
     "expand_clusters", "find_root", "greedy_ward", "members_by_cluster",
     "merge_rows_in_place", "nearest_neighbor_edges", "record_merges", "reduce_edges",

@@ -6,7 +6,7 @@ from numba import njit
 from .threads import run_tasks
 
 
-@njit(cache=True, error_model="numpy", nogil=True)
+@njit(cache=True, nogil=True)
 def _row_max_abs_tasks(X, out, t0, t1):
     for r in range(t0, t1):
         m = 0.0
@@ -28,7 +28,7 @@ def row_max_abs(X):
 _FINITE_CHUNK = 1 << 16
 
 
-@njit(cache=True, error_model="numpy", nogil=True)
+@njit(cache=True, nogil=True)
 def _all_finite_tasks(flat, bad, t0, t1):
     n = flat.shape[0]
     for c in range(t0, t1):

@@ -6,7 +6,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True)
 def reduce_edges(u, v, labels, n_new):
     """Edges between the new nodes: ``(labels[u], labels[v])`` without self
     loops or duplicates, sorted by ``(lo, hi)``.

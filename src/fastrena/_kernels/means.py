@@ -16,7 +16,7 @@ ROWS_SAMPLE_MAJOR = 4
 ROWS_FEATURE_MAJOR = 8
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True)
 def members_by_cluster(labels, n_clusters):
     """(order, start): features of cluster c are order[start[c]:start[c+1]],
     in increasing order (a stable counting sort of ``labels``)."""
@@ -33,16 +33,16 @@ def members_by_cluster(labels, n_clusters):
     return order, start
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, inline="always")
 def _cluster_mean_into(XT, order, start, c, divisor, weights, acc, out_row, rows=None):
     """``out_row = sum of XT[i] (times weights[i]) over the members i of
     cluster c / divisor``: members added in increasing order in float64,
     from zero. With ``rows``, member i's signal is row ``rows[i]`` of XT
     (its weight still ``weights[i]``). With ``weights``, a lone member's
     row is copied exactly (``w * x / w`` can be off by an ulp), so its edge
-    weights can be carried over (see :func:`fastrena._kernels.reduce_adjacency`). The whole sum
-    is taken before ``out_row`` is written, which may be one of the
-    members' rows. Returns how many results are not finite."""
+    weights can be carried over (see :func:`fastrena._kernels.carry_weights`).
+    The whole sum is taken before ``out_row`` is written, which may be one
+    of the members' rows. Returns how many results are not finite."""
     n_samples = XT.shape[1]
     n_bad = 0
     if weights is not None and start[c + 1] - start[c] == 1:
@@ -76,7 +76,7 @@ def _cluster_mean_into(XT, order, start, c, divisor, weights, acc, out_row, rows
 _CLUSTERS_PER_TASK = 256
 
 
-@njit(cache=True, error_model="numpy", nogil=True)
+@njit(cache=True, nogil=True)
 def _cluster_means_feature_major_tasks(XT, order, start, divisors, outT, weights, bad, t0, t1):
     """Tasks t0..t1 of :func:`cluster_means_feature_major`: task t is the
     clusters ``t * _CLUSTERS_PER_TASK`` to ``(t + 1) * _CLUSTERS_PER_TASK``;
@@ -109,7 +109,7 @@ def cluster_means_feature_major(XT, order, start, divisors, outT, weights=None):
     return not bad.any()
 
 
-@njit(cache=True, error_model="numpy", nogil=True)
+@njit(cache=True, nogil=True)
 def _merge_rows_tasks(XT, rows, order, start, divisors, weights, bad, t0, t1):
     """Tasks t0..t1 of :func:`merge_rows_in_place`: task t is the clusters
     ``t * _CLUSTERS_PER_TASK`` to ``(t + 1) * _CLUSTERS_PER_TASK``."""
@@ -146,7 +146,7 @@ def merge_rows_in_place(XT, rows, order, start, divisors, weights, n_merged):
     return rows[order[start[:-1]]], not bad.any()
 
 
-@njit(cache=True, error_model="numpy", nogil=True)
+@njit(cache=True, nogil=True)
 def _cluster_sums_divided_tasks(X, labels, divisors, out, rows_per_task, weights, bad, t0, t1):
     """Tasks t0..t1 of :func:`cluster_sums_divided_into`: task t is the
     rows ``t * rows_per_task`` to ``(t + 1) * rows_per_task``; ``bad[t]``
@@ -198,7 +198,7 @@ def cluster_sums_divided_into(X, labels, divisors, out, rows_per_task, weights=N
     return not bad.any()
 
 
-@njit(cache=True, error_model="numpy", nogil=True)
+@njit(cache=True, nogil=True)
 def _expand_clusters_tasks(X_red, labels, out, t0, t1):
     """Rows (samples) t0..t1 of :func:`expand_clusters`."""
     n_features = out.shape[1]

@@ -18,7 +18,7 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 NO_KEY = np.zeros(0)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True)
 def edge_priority(a, b):
     """A pseudo-random 64-bit priority of the edge between nodes a and b.
 
@@ -36,13 +36,13 @@ def edge_priority(a, b):
     return x
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True)
 def _node_noise(a):
     """A pseudo-random number in [0, 1) for node a (see :func:`edge_priority`)."""
     return float(edge_priority(a, np.int64(0)) >> np.uint64(11)) * 2.0 ** -53
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True)
 def _tie_key(key, a, b):
     """First-order change of the weight of edge (a, b) when each node's
     ``key`` value moves by an infinitesimal :func:`_node_noise`: lower is
@@ -52,7 +52,7 @@ def _tie_key(key, a, b):
     return (_node_noise(a) - _node_noise(b)) * (key[a] - key[b])
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True)
 def _precedes(k, p, e, l, q, f):
     """Whether edge e (tie key k, priority p) goes before edge f (l, q)."""
     if k != l:
@@ -60,7 +60,7 @@ def _precedes(k, p, e, l, q, f):
     return p < q or (p == q and e < f)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True)
 def nearest_neighbor_edges(n_nodes, u, v, w, threshold, mutual, key):
     """The edge each node chooses, as a mask over the edges: kept when it is
     chosen by one of its ends (by both if ``mutual``).
@@ -112,7 +112,7 @@ def nearest_neighbor_edges(n_nodes, u, v, w, threshold, mutual, key):
     return keep
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True)
 def find_root(parent, a):
     while parent[a] != a:
         parent[a] = parent[parent[a]]
@@ -120,7 +120,7 @@ def find_root(parent, a):
     return a
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True)
 def _first_appearance_labels(parent):
     """Component labels numbered by the smallest node of each component."""
     n = parent.shape[0]
@@ -136,7 +136,7 @@ def _first_appearance_labels(parent):
     return labels, n_labels
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True)
 def union_roots(parent, a, b):
     """Join the sets of a and b; return False when they were already one."""
     ra = find_root(parent, a)
@@ -150,7 +150,7 @@ def union_roots(parent, a, b):
     return True
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True)
 def connected_components(n_nodes, u, v, keep):
     """Labels (first-appearance order) and count of the components of the
     graph made of the edges with ``keep[e]``."""
@@ -161,7 +161,7 @@ def connected_components(n_nodes, u, v, keep):
     return _first_appearance_labels(parent)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True)
 def union_in_order(n_nodes, u, v, edges, n_clusters):
     """Merge along ``edges`` (indices into u, v), in that order, until
     exactly ``n_clusters`` components remain (or the edges run out).
@@ -180,7 +180,7 @@ def union_in_order(n_nodes, u, v, edges, n_clusters):
     return _first_appearance_labels(parent)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True)
 def tree_children(n_nodes, first, second):
     """scikit-learn's ``children_`` of a sequence of binary merges of
     features (merge i joins the clusters of ``first[i]`` and ``second[i]``,
@@ -208,7 +208,7 @@ def tree_children(n_nodes, first, second):
     return children, counts
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True)
 def strictly_increasing(heights):
     """``heights`` (non-decreasing) made strictly increasing: each value not
     above the previous one becomes the next float above it."""

@@ -7,11 +7,12 @@ import numba
 import numpy as np
 from numba import njit
 
+from .._interrupt import call_deferring_sigint
+from . import threads
 from .merges import edge_priority, find_root, union_in_order, union_roots
-from .threads import PARALLEL_GRAIN, run_tasks
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, inline="always")
 def _merge_cost(w, sa, sb):
     """Ward's merge cost of an edge of squared distance w between clusters
     of sizes sa and sb (the same bits whichever end comes first)."""
@@ -24,7 +25,7 @@ def _merge_cost(w, sa, sb):
 _MAX_RUNS = 4
 
 
-@njit(cache=True, error_model="numpy", nogil=True)
+@njit(cache=True, nogil=True)
 def _lightest_tasks(u, v, w, sizes, cost, lightest, t0, t1):
     """Tasks t0..t1 of :func:`ward_round`'s first pass: task t takes the
     t-th of ``lightest.shape[0]`` equal runs of edges, writes their costs
@@ -45,7 +46,7 @@ def _lightest_tasks(u, v, w, sizes, cost, lightest, t0, t1):
                 row[b] = c
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, inline="always")
 def _before(e, f, u, v):
     """Whether edge e goes before edge f (f >= 0) among a node's tied
     candidates: smaller edge priority, then smaller index."""
@@ -54,7 +55,7 @@ def _before(e, f, u, v):
     return p < q or (p == q and e < f)
 
 
-@njit(cache=True, error_model="numpy", nogil=True)
+@njit(cache=True, nogil=True)
 def _choice_tasks(u, v, cost, lightest, scale, chosen, t0, t1):
     """Tasks t0..t1 of :func:`ward_round`'s second pass: in row t of
     ``chosen``, each node's choice among the edges of run t (-1 if none is
@@ -74,7 +75,7 @@ def _choice_tasks(u, v, cost, lightest, scale, chosen, t0, t1):
                         row[a] = e
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True)
 def _combined_choices(u, v, chosen):
     """Each node's choice over all runs: the first, by :func:`_before`, of
     the runs' choices (the order is total, so the split into runs does
@@ -89,10 +90,12 @@ def _combined_choices(u, v, chosen):
     return best
 
 
-@njit(cache=True, error_model="numpy")
-def _kept_edges(u, v, cost, best, mutual):
-    """The edges kept: chosen by both ends if ``mutual``, else by either,
-    and every edge of cost 0 (increasing)."""
+@njit(cache=True)
+def _kept_components(n_nodes, u, v, cost, chosen, mutual):
+    """The end of :func:`ward_round`: the runs' choices combined, the edges
+    kept (chosen by both ends if ``mutual``, else by either, and every edge
+    of cost 0; increasing) and the components they make."""
+    best = _combined_choices(u, v, chosen)
     n_kept = 0
     keep = np.empty(u.shape[0], dtype=np.int64)
     for e in range(u.shape[0]):
@@ -101,10 +104,12 @@ def _kept_edges(u, v, cost, best, mutual):
         if cost[e] == 0.0 or ((by_u and by_v) if mutual else (by_u or by_v)):
             keep[n_kept] = e
             n_kept += 1
-    return keep[:n_kept].copy()
+    kept = keep[:n_kept].copy()
+    step, n_new = union_in_order(n_nodes, u, v, kept, 0)
+    return kept, step, n_new
 
 
-def ward_round(n_nodes, u, v, w, sizes, threshold, mutual):
+def ward_round(n_nodes, u, v, w, sizes, threshold, mutual, n_runs=None):
     """One ``"ward"`` round's choice: each edge's Ward cost (``w``, the
     squared distance between its ends' means, times ``sa * sb / (sa + sb)``
     for their ``sizes``), the edges kept by the rule of
@@ -113,25 +118,31 @@ def ward_round(n_nodes, u, v, w, sizes, threshold, mutual):
     Returns the costs, the kept edges' indices (increasing), the new
     nodes' labels (first-appearance order) and their number.
 
-    The edges are cut into runs, one per thread: each run's lightest costs
-    and choices per node are combined by a minimum and by the total order
-    of the choice, so the result is the same for any number of runs.
+    The edges are cut into ``n_runs`` runs (default: one per thread, at
+    most :data:`_MAX_RUNS`), each run's on a thread of its own: their
+    lightest costs and choices per node are combined by a minimum and by
+    the total order of the choice, so the result is the same for any number
+    of runs.
     """
-    n_parts = max(1, min(numba.get_num_threads(), 1 + u.shape[0] // PARALLEL_GRAIN,
-                         _MAX_RUNS))
+    grain = threads.PARALLEL_GRAIN
+    if n_runs is None:
+        n_runs = max(1, min(numba.get_num_threads(), 1 + u.shape[0] // grain, _MAX_RUNS))
+    # One thread per run, up to the thread count (run_tasks reads this
+    # work estimate so).
+    work = n_runs * grain
     cost = np.empty(u.shape[0], dtype=np.float64)
-    lightest = np.empty((n_parts, n_nodes), dtype=np.float64)
-    run_tasks(_lightest_tasks, n_parts, (u, v, w, sizes, cost, lightest), n_parts * PARALLEL_GRAIN)
-    lightest = lightest.min(axis=0) if n_parts > 1 else lightest[0]
-    chosen = np.empty((n_parts, n_nodes), dtype=np.int64)
-    run_tasks(_choice_tasks, n_parts, (u, v, cost, lightest, 1.0 - threshold, chosen),
-              n_parts * PARALLEL_GRAIN)
-    kept = _kept_edges(u, v, cost, _combined_choices(u, v, chosen), mutual)
-    step, n_new = union_in_order(n_nodes, u, v, kept, 0)
+    lightest = np.empty((n_runs, n_nodes), dtype=np.float64)
+    threads.run_tasks(_lightest_tasks, n_runs, (u, v, w, sizes, cost, lightest), work)
+    lightest = lightest.min(axis=0) if n_runs > 1 else lightest[0]
+    chosen = np.empty((n_runs, n_nodes), dtype=np.int64)
+    threads.run_tasks(_choice_tasks, n_runs, (u, v, cost, lightest, 1.0 - threshold, chosen), work)
+    # A kernel called from Python here is not behind the module's guard.
+    kept, step, n_new = call_deferring_sigint(_kept_components,
+                                              (n_nodes, u, v, cost, chosen, mutual), {})
     return cost, kept, step, n_new
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True)
 def record_merges(u, v, edges, step, n_new, cost, rep, height):
     """The merges of one level, as pairs of features, with their heights.
 
@@ -176,7 +187,7 @@ def record_merges(u, v, edges, step, n_new, cost, rep, height):
     return first, second, heights, new_rep, new_height
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True)
 def carry_weights(u, v, w, step, n_new, new_u, new_v):
     """The weights of the new edges that join two nodes left alone by
     ``step``: their ends' signals are unchanged, so their weight is the old
@@ -230,7 +241,7 @@ def carry_weights(u, v, w, step, n_new, new_u, new_v):
 _KEY, _A, _B, _VA, _VB = 0, 1, 2, 3, 4
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True)
 def _heap_before(heap, i, j):
     """Whether heap entry i goes strictly before entry j: by key, then a, b."""
     if heap[i, _KEY] != heap[j, _KEY]:
@@ -240,7 +251,7 @@ def _heap_before(heap, i, j):
     return heap[i, _B] < heap[j, _B]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True)
 def _goes_first(key, a, b, heap):
     """Whether an entry (key, a, b) would go before the heap's top."""
     if key != heap[0, _KEY]:
@@ -250,13 +261,13 @@ def _goes_first(key, a, b, heap):
     return b < heap[0, _B]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True)
 def _heap_swap(heap, i, j):
     for k in range(5):
         heap[i, k], heap[j, k] = heap[j, k], heap[i, k]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True)
 def _heap_push(heap, size, key, a, b, va, vb):
     """Push (key, a, b) with the versions of a and b onto a binary min-heap
     ordered by (key, a, b); returns the new size."""
@@ -275,7 +286,7 @@ def _heap_push(heap, size, key, a, b, va, vb):
     return size + 1
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True)
 def _heap_pop(heap, size):
     """Move the smallest entry to index ``size - 1``; returns the new size."""
     last = size - 1
@@ -284,7 +295,7 @@ def _heap_pop(heap, size):
     return last
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True)
 def _sift_down(heap, i, last):
     """Move entry i down the heap of the first ``last`` entries to its place."""
     while True:
@@ -301,7 +312,7 @@ def _sift_down(heap, i, last):
         i = child
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True)
 def _keep_merge(a, b, cost, k, parent, rep, height, first, second, heights):
     """Merge b into a (a < b) as merge number k: its two features and its
     height (its cost, raised to the heights beneath it)."""
@@ -313,7 +324,7 @@ def _keep_merge(a, b, cost, k, parent, rep, height, first, second, heights):
     height[a] = h
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True)
 def _in_heap_order(heap, size):
     """The indices of the first ``size`` heap entries in the order the heap
     pops them, (key, a, b): three stable sorts, least significant first."""
@@ -326,7 +337,7 @@ def _in_heap_order(heap, size):
     return order
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True)
 def _ward_cost(M, sizes, a, b):
     d = 0.0
     for s in range(M.shape[1]):
@@ -341,7 +352,7 @@ def _ward_cost(M, sizes, a, b):
 _HUB = 64
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True)
 def greedy_ward(M, sizes, u, v, rep, height, budget, below, n_wanted):
     """Ward's greedy agglomeration of a graph's nodes, to the end: always
     the cheapest merge of two neighbouring clusters (Ward's cost on their

@@ -23,7 +23,7 @@ SAMPLE_BLOCK = 64
 _EDGE_CHUNK = 4096
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True)
 def tree_levels(n_samples):
     """Slots of the binary counter that adds the block partials of
     ``n_samples`` samples: the bit length of the number of blocks."""
@@ -35,7 +35,7 @@ def tree_levels(n_samples):
     return max(levels, 1)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True)
 def _push_partial(slots, block, value):
     """Add the partial of block number ``block`` to a binary counter.
 
@@ -53,7 +53,7 @@ def _push_partial(slots, block, value):
     slots[j] = value
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True)
 def _counter_total(slots, n_blocks):
     """The tree sum held by a binary counter after ``n_blocks`` pushes:
     its runs added from the smallest (rightmost) to the largest."""
@@ -69,7 +69,7 @@ def _counter_total(slots, n_blocks):
     return total
 
 
-@njit(cache=True, error_model="numpy", nogil=True)
+@njit(cache=True, nogil=True)
 def _edge_weights_sample_major_tasks(X, u, v, out, t0, t1):
     """Tasks t0..t1 of :func:`edge_weights_sample_major`: task c is the
     edges ``c * _EDGE_CHUNK`` to ``(c + 1) * _EDGE_CHUNK``."""
@@ -137,7 +137,7 @@ def edge_weights_sample_major(X, u, v):
 _EDGES_PER_TASK = 4096
 
 
-@njit(cache=True, error_model="numpy", nogil=True)
+@njit(cache=True, nogil=True)
 def _edge_weights_feature_major_tasks(XT, u, v, out, t0, t1):
     """Tasks t0..t1 of :func:`edge_weights_feature_major`: task t is the
     edges ``t * _EDGES_PER_TASK`` to ``(t + 1) * _EDGES_PER_TASK``."""
