@@ -389,12 +389,11 @@ def _run_ward_rounds(backend, X, graph, n_clusters, threshold, verbose, on_level
         n = n_new
     if check_values:
         backend.check_finite(X)
-    # The cut: the tree's when the rounds ran to one cluster, else the one
-    # the rounds settled.
-    tree = ward_tree(ward) if full_tree else None
-    labels, n = tree.labels_at(n_clusters) if full_tree else ward.labels()
+    # The cut: the lowest n_features - n_clusters merges, in height order.
+    tree = ward_tree(ward)
+    labels, n = tree.labels_at(n_clusters)
     u, v = _kernels.reduce_edges(graph.u, graph.v, labels, n)
-    return n, u, v, labels, level, tree
+    return n, u, v, labels, level, tree if full_tree else None
 
 
 def _ends(rows, lo, hi):

@@ -1,10 +1,10 @@
 """The ``"ward"`` linkage: rounds of mutual nearest neighbours on Ward's
-cost, Ward's greedy order to finish, and the cut that picks the
-``n_clusters`` partition among the recorded merges.
+cost and Ward's greedy order to finish, their merges recorded with heights.
 
 :func:`fastrena.agglomeration.agglomerate` runs the levels and reduces the
 graph and the signals; :class:`WardMerges` decides each round's merges and
-keeps them.
+keeps them; the ``n_clusters`` partition is the cut of their merge tree
+(:func:`fastrena.tree.ward_tree`).
 """
 
 import numpy as np
@@ -37,8 +37,8 @@ WARD_GREEDY_BYTES = 2 ** 31
 WARD_WORK_BUDGET = 32
 
 class WardMerges:
-    """The merges of the ``"ward"`` linkage, and the cut that picks the
-    ``n_clusters`` partition among them.
+    """The merges of the ``"ward"`` linkage, and when they settle the cut
+    that picks the ``n_clusters`` partition among them.
 
     Every round merges pairs of mutual nearest neighbours for Ward's merge
     cost (the increase of the within-cluster sum of squares), on the true
@@ -47,7 +47,8 @@ class WardMerges:
     on the graph left (:func:`fastrena._kernels.greedy_ward`). Each merge
     is recorded with a height: its cost, raised to the heights of the
     merges beneath it. The partition is the one left
-    by the ``n_features - n_clusters`` lowest merges (:meth:`labels`):
+    by the ``n_features - n_clusters`` lowest merges (the merge tree's cut,
+    :func:`fastrena.tree.ward_tree`):
     a region whose merges are cheap (flat) ends in few clusters, a region
     of detail in many, as with Ward's own greedy order, although every
     round merges everywhere at once. Rounds continue past ``n_clusters``
@@ -124,16 +125,3 @@ class WardMerges:
         self.first.append(first)
         self.second.append(second)
         self.heights.append(heights)
-
-    def labels(self):
-        """The cut: the lowest merges (heights, then rounds, in order) until
-        ``n_clusters`` clusters remain. Returns first-appearance labels of
-        the features and their number."""
-        if not self.heights:
-            return np.arange(self.n_features, dtype=np.int64), self.n_features
-        heights = np.concatenate(self.heights)
-        order = np.argsort(heights, kind="stable")
-        labels, n = _kernels.union_in_order(self.n_features, np.concatenate(self.first),
-                                            np.concatenate(self.second), order,
-                                            self.n_clusters)
-        return labels, int(n)
