@@ -187,6 +187,12 @@ def test_bad_inputs_get_one_clear_line(geometry, tmp_path):
                        r"CIFTI_STRUCTURE_CORTEX_LEFT on a mesh of 10242"):
         grayordinate_layout(path, [small, meshes[1]])
     layout = grayordinate_layout(path, meshes)
+    # A file cut after its header: its rows cannot be read.
+    cut = write_dense(tmp_path / "cut.dtseries.nii", np.ones((40, len(models))), models)
+    cut.write_bytes(cut.read_bytes()[:-len(models) * 4 * 20])
+    with pytest.raises(InputError, match=r"'.*cut.dtseries.nii'.*: its data cannot be read "
+                       r"\("):
+        list(layout.read(str(cut), "data"))
     other = write_dense(tmp_path / "b.dtseries.nii", np.zeros((2, len(models) - 1200)),
                         models[1200:])
     with pytest.raises(InputError, match=r"'.*b.dtseries.nii' has other grayordinates than "

@@ -24,9 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from ._colors import cluster_colors
-from .errors import InputError, first_line
+from .errors import InputError
 from .graphs import listed_parts_graph
-from .images import describe, is_nilearn_object, load_image, load_mesh, nibabel_module, read_data
+from .images import (describe, is_nilearn_object, load_image, load_mesh, nibabel_module,
+                     read_data, reading_data)
 from ._layout import BLOCK_BYTES, Layout
 
 __all__ = ["GrayordinateLayout", "dense_brain_models", "grayordinate_layout", "label_map",
@@ -354,27 +355,17 @@ def _unscaled(img, what):
     """The data of a CIFTI-2 image without reading it: a memory map of an
     uncompressed file (nibabel's ``get_unscaled``; CIFTI-2 data are never
     scaled), else the array."""
-    try:
-        return img.dataobj.get_unscaled() if hasattr(img.dataobj, "get_unscaled") else \
-            read_data(img, what)
-    except MemoryError:
-        raise
-    except InputError:
-        raise
-    except Exception as exc:  # truncated or corrupt data
-        raise InputError(f"{describe(img, what)}: its data cannot be read "
-                         f"({first_line(exc)})") from exc
+    if not hasattr(img.dataobj, "get_unscaled"):
+        return read_data(img, what)
+    with reading_data(img, what):
+        return img.dataobj.get_unscaled()
 
 
 def _rows(data, first, stop, img, what):
-    """Rows ``first`` to ``stop`` of ``data`` copied into memory."""
-    try:
+    """Rows ``first`` to ``stop`` of ``data`` copied into memory (a file
+    truncated after its header was read fails here)."""
+    with reading_data(img, what):
         return np.array(data[first:stop])
-    except MemoryError:
-        raise
-    except Exception as exc:  # a file truncated after its header was read
-        raise InputError(f"{describe(img, what)}: its data cannot be read "
-                         f"({first_line(exc)})") from exc
 
 
 def _matched(parts, structures, name):

@@ -6,6 +6,7 @@ features are wanted: that is a layout's job (:mod:`fastrena.layouts`).
 """
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -191,13 +192,22 @@ def load_mesh(path):
     return coords, faces
 
 
+@contextmanager
+def reading_data(img, what):
+    """Within: a failure to read ``img``'s data (a truncated or corrupt
+    file: zlib, EOF, OS errors...) raises :class:`InputError` naming it;
+    MemoryError and InputError pass as they are."""
+    try:
+        yield
+    except (MemoryError, InputError):
+        raise
+    except Exception as exc:
+        raise InputError(f"{describe(img, what)}: its data cannot be read "
+                         f"({first_line(exc)})") from exc
+
+
 def read_data(img, what, key=None):
     """``img.dataobj`` (``img.dataobj[key]`` with a ``key``) read into an
     array; a truncated or corrupt file raises :class:`InputError` naming it."""
-    try:
+    with reading_data(img, what):
         return np.asarray(img.dataobj if key is None else img.dataobj[key])
-    except MemoryError:
-        raise
-    except Exception as exc:  # truncated or corrupt data: zlib, EOF, OS errors...
-        raise InputError(f"{describe(img, what)}: its data cannot be read "
-                         f"({first_line(exc)})") from exc
