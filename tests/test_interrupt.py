@@ -210,13 +210,13 @@ def test_python_code_gets_every_kernel_guarded_and_jitted_code_the_dispatchers()
     from fastrena._interrupt import SigintDeferringKernel
 
     names = [name for name, value in vars(_kernels).items() if isinstance(value, Dispatcher)]
-    assert "reduce_edges" in names and "tree_levels" in names
+    assert "reduce_edges" in names and "strictly_increasing" in names
     for name in names:
         assert isinstance(getattr(_kernels, name), SigintDeferringKernel), name
     # A wrapper set back (pytest's monkeypatch undoing) stores the dispatcher.
-    wrapper = _kernels.tree_levels
-    _kernels.tree_levels = wrapper
-    assert vars(_kernels)["tree_levels"] is wrapper.dispatcher
+    wrapper = _kernels.strictly_increasing
+    _kernels.strictly_increasing = wrapper
+    assert vars(_kernels)["strictly_increasing"] is wrapper.dispatcher
 
 
 def test_a_sigint_during_a_kernel_call_is_raised_once_it_returns(python_sigint_handler):
@@ -258,8 +258,8 @@ def test_interrupts_kept_raises_a_dropped_interrupt_at_the_next_safe_point(
         except KeyboardInterrupt:
             pass
         with pytest.raises(KeyboardInterrupt):  # at the next kernel call
-            _kernels.tree_levels(64)
-        assert _kernels.tree_levels(64) == 1  # raised once
+            _kernels.strictly_increasing(np.ones(2))
+        assert _kernels.strictly_increasing(np.ones(1)) == 1  # raised once
     assert capsys.readouterr().err == ""
     assert sys.unraisablehook is hook
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
@@ -494,3 +494,15 @@ def test_ctrl_c_while_probing_an_output_folder_leaves_no_probe(tmp_path, monkeyp
     with pytest.raises(KeyboardInterrupt):
         files.check_output(tmp_path / "labels.nii.gz")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_kernel_for_compiled_callers_only_raises_when_python_calls_it():
+    # numba would crash the process: the guard says what happened instead.
+    from fastrena._kernels import compiling, merges
+
+    for kernel, args in ((merges.find_root, (np.arange(3), 1)),
+                         (compiling.int_range, (3,))):
+        with pytest.raises(TypeError, match=r"called by compiled kernels only"):
+            kernel(*args)
+    assert merges.connected_components(3, np.array([0]), np.array([1]),
+                                       np.array([True]))[1] == 2

@@ -194,6 +194,21 @@ class SigintDeferringKernel:
         return f"SigintDeferringKernel({self.dispatcher!r})"
 
 
+class CompiledOnlyKernel(SigintDeferringKernel):
+    """A kernel compiled without the wrapper that lets Python call it (see
+    ``fastrena._kernels.compiling``), as Python code reads it: calling it
+    raises a TypeError, where numba would crash the process."""
+
+    __slots__ = ()
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(f"{self.dispatcher.py_func.__qualname__} is called by compiled kernels "
+                        "only: it has no Python wrapper")
+
+    def __reduce__(self):
+        return CompiledOnlyKernel, (self.dispatcher,)
+
+
 class _GuardedKernelModule(types.ModuleType):
     """A module whose numba dispatchers, read as attributes (``module.name``,
     ``from module import name``), come wrapped in a
@@ -206,7 +221,9 @@ class _GuardedKernelModule(types.ModuleType):
             return value
         wrapper = _wrappers.get(value)
         if wrapper is None:
-            wrapper = _wrappers[value] = SigintDeferringKernel(value)
+            kind = (CompiledOnlyKernel if value.targetoptions.get("no_cpython_wrapper")
+                    else SigintDeferringKernel)
+            wrapper = _wrappers[value] = kind(value)
         return wrapper
 
     def __setattr__(self, name, value):

@@ -3,8 +3,9 @@
 By domain: :mod:`.weights` (edge weights), :mod:`.means` (cluster means
 and expansion), :mod:`.merges` (one level's choice of edges, components,
 the exact-K rule), :mod:`.ward` (``linkage="ward"``), :mod:`.graph` (the
-reduced graph), :mod:`.checks` (scans of the data). Python code uses them
-through this package, ``_kernels.name``.
+reduced graph), :mod:`.checks` (scans of the data); :mod:`.compiling` says
+how they are compiled and :mod:`.threads` how they run in parallel. Python
+code uses them through this package, ``_kernels.name``.
 
 Every parallel loop here gives each output element to exactly one thread and
 sums in a fixed order, so results are bit-identical whatever the thread
@@ -12,35 +13,33 @@ count. No ``fastmath``: reassociating the sums would change tie decisions.
 """
 
 from .._interrupt import guard_module
-from . import checks, graph, means, merges, ward, weights
+from . import checks, compiling, graph, means, merges, ward, weights
 from .checks import all_finite, row_max_abs
 from .graph import reduce_edges
 from .means import (ROWS_FEATURE_MAJOR, ROWS_SAMPLE_MAJOR, cluster_means_feature_major,
                     cluster_sums_divided_into, expand_clusters, members_by_cluster,
                     merge_rows_in_place)
-from .merges import (NO_KEY, connected_components, edge_priority, find_root,
-                     nearest_neighbor_edges, strictly_increasing, tree_children,
-                     union_in_order)
+from .merges import (NO_KEY, connected_components, nearest_neighbor_edges,
+                     strictly_increasing, tree_children, union_in_order)
 from .ward import carry_weights, greedy_ward, record_merges, ward_round
-from .weights import (SAMPLE_BLOCK, edge_weights_feature_major, edge_weights_sample_major,
-                      tree_levels)
+from .weights import SAMPLE_BLOCK, edge_weights_feature_major, edge_weights_sample_major
 
 __all__ = [
     "NO_KEY", "ROWS_FEATURE_MAJOR", "ROWS_SAMPLE_MAJOR", "SAMPLE_BLOCK", "all_finite",
     "carry_weights", "cluster_means_feature_major", "cluster_sums_divided_into",
     "connected_components",
-    "edge_priority", "edge_weights_feature_major", "edge_weights_sample_major",
-    "expand_clusters", "find_root", "greedy_ward", "members_by_cluster",
+    "edge_weights_feature_major", "edge_weights_sample_major",
+    "expand_clusters", "greedy_ward", "members_by_cluster",
     "merge_rows_in_place", "nearest_neighbor_edges", "record_merges", "reduce_edges",
     "row_max_abs", "strictly_increasing", "tree_children",
-    "tree_levels", "union_in_order", "ward_round",
+    "union_in_order", "ward_round",
 ]
 
 # Python code gets the kernels wrapped so that a Ctrl-C arriving while one
 # runs raises its KeyboardInterrupt after the call, not inside numba's
 # boxing of the returned arrays (a SystemError or a segmentation fault): see
 # fastrena._interrupt. Jitted code calling a kernel still gets the dispatcher.
-for _module in (__name__, checks.__name__, graph.__name__, means.__name__, merges.__name__,
-                ward.__name__, weights.__name__):
+for _module in (__name__, checks.__name__, compiling.__name__, graph.__name__, means.__name__,
+                merges.__name__, ward.__name__, weights.__name__):
     guard_module(_module)
 del _module

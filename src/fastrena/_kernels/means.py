@@ -5,6 +5,7 @@ cluster (or row block) is owned by one task; sums run in feature order.
 import numpy as np
 from numba import njit
 
+from .compiling import int_full
 from .threads import run_tasks
 
 
@@ -20,12 +21,14 @@ ROWS_FEATURE_MAJOR = 8
 def members_by_cluster(labels, n_clusters):
     """(order, start): features of cluster c are order[start[c]:start[c+1]],
     in increasing order (a stable counting sort of ``labels``)."""
-    start = np.zeros(n_clusters + 1, dtype=np.int64)
+    start = int_full(n_clusters + 1, np.int64(0))
     for i in range(labels.shape[0]):
         start[labels[i] + 1] += 1
     for c in range(n_clusters):
         start[c + 1] += start[c]
-    fill = start[:-1].copy()
+    fill = np.empty(n_clusters, dtype=np.int64)
+    for c in range(n_clusters):
+        fill[c] = start[c]
     order = np.empty(labels.shape[0], dtype=np.int64)
     for i in range(labels.shape[0]):
         order[fill[labels[i]]] = i
@@ -54,7 +57,8 @@ def _cluster_mean_into(XT, order, start, c, divisor, weights, acc, out_row, rows
             out_row[s] = x
             n_bad += (x - x) != 0
         return n_bad
-    acc[:] = 0.0
+    for s in range(n_samples):
+        acc[s] = 0.0
     for k in range(start[c], start[c + 1]):
         i = order[k]
         row = i if rows is None else rows[i]
@@ -85,7 +89,8 @@ def _cluster_means_feature_major_tasks(XT, order, start, divisors, outT, weights
     acc = np.empty(XT.shape[1], dtype=np.float64)
     for t in range(t0, t1):
         n_bad = 0
-        for c in range(_CLUSTERS_PER_TASK * t, min(_CLUSTERS_PER_TASK * (t + 1), n_clusters)):
+        c1 = _CLUSTERS_PER_TASK * (t + 1)
+        for c in range(_CLUSTERS_PER_TASK * t, c1 if c1 < n_clusters else n_clusters):
             n_bad += _cluster_mean_into(XT, order, start, c, divisors[c], weights, acc,
                                         outT[c])
         bad[t] = n_bad != 0
@@ -117,7 +122,8 @@ def _merge_rows_tasks(XT, rows, order, start, divisors, weights, bad, t0, t1):
     acc = np.empty(XT.shape[1], dtype=np.float64)
     for t in range(t0, t1):
         n_bad = 0
-        for c in range(_CLUSTERS_PER_TASK * t, min(_CLUSTERS_PER_TASK * (t + 1), n_clusters)):
+        c1 = _CLUSTERS_PER_TASK * (t + 1)
+        for c in range(_CLUSTERS_PER_TASK * t, c1 if c1 < n_clusters else n_clusters):
             if start[c + 1] - start[c] > 1:
                 n_bad += _cluster_mean_into(XT, order, start, c, divisors[c], weights, acc,
                                             XT[rows[order[start[c]]]], rows)
@@ -156,11 +162,13 @@ def _cluster_sums_divided_tasks(X, labels, divisors, out, rows_per_task, weights
     acc = np.empty((n_clusters, rows_per_task), dtype=np.float64)
     for blk in range(t0, t1):
         s0 = blk * rows_per_task
-        r = min(rows_per_task, n_samples - s0)
+        r = n_samples - s0 if n_samples - s0 < rows_per_task else rows_per_task
         # Cluster-major accumulator: one feature's adds for the block's
         # rows land in one cache line, and labels mostly increase along
         # the features, so the accumulator is walked nearly in order.
-        acc[:, :r] = 0.0
+        for c in range(n_clusters):
+            for j in range(r):
+                acc[c, j] = 0.0
         for i in range(n_features):
             c = labels[i]
             if weights is None:

@@ -6,6 +6,8 @@ exact-K rule (kept edges added one at a time, in a given order).
 import numpy as np
 from numba import njit
 
+from .compiling import float_full, inner, int_full, int_range
+
 
 #: Multipliers of :func:`edge_priority` (SplitMix64's finaliser constants).
 _MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -18,7 +20,7 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 NO_KEY = np.zeros(0)
 
 
-@njit(cache=True)
+@inner
 def edge_priority(a, b):
     """A pseudo-random 64-bit priority of the edge between nodes a and b.
 
@@ -36,13 +38,13 @@ def edge_priority(a, b):
     return x
 
 
-@njit(cache=True)
+@inner
 def _node_noise(a):
     """A pseudo-random number in [0, 1) for node a (see :func:`edge_priority`)."""
     return float(edge_priority(a, np.int64(0)) >> np.uint64(11)) * 2.0 ** -53
 
 
-@njit(cache=True)
+@inner
 def _tie_key(key, a, b):
     """First-order change of the weight of edge (a, b) when each node's
     ``key`` value moves by an infinitesimal :func:`_node_noise`: lower is
@@ -52,7 +54,7 @@ def _tie_key(key, a, b):
     return (_node_noise(a) - _node_noise(b)) * (key[a] - key[b])
 
 
-@njit(cache=True)
+@inner
 def _precedes(k, p, e, l, q, f):
     """Whether edge e (tie key k, priority p) goes before edge f (l, q)."""
     if k != l:
@@ -84,7 +86,7 @@ def nearest_neighbor_edges(n_nodes, u, v, w, threshold, mutual, key):
     rule). Edges of weight 0 join identical signals: they are all kept, so
     that a plateau of equal values merges whole, which costs nothing.
     """
-    lightest = np.full(n_nodes, np.inf)
+    lightest = float_full(n_nodes, np.inf)
     n_edges = u.shape[0]
     for e in range(n_edges):
         if w[e] < lightest[u[e]]:
@@ -92,7 +94,7 @@ def nearest_neighbor_edges(n_nodes, u, v, w, threshold, mutual, key):
         if w[e] < lightest[v[e]]:
             lightest[v[e]] = w[e]
     scale = 1.0 - threshold
-    chosen = np.full(n_nodes, -1, dtype=np.int64)
+    chosen = int_full(n_nodes, np.int64(-1))
     for e in range(n_edges):
         sw = scale * w[e]
         for a in (u[e], v[e]):
@@ -112,7 +114,7 @@ def nearest_neighbor_edges(n_nodes, u, v, w, threshold, mutual, key):
     return keep
 
 
-@njit(cache=True)
+@inner
 def find_root(parent, a):
     while parent[a] != a:
         parent[a] = parent[parent[a]]
@@ -120,12 +122,12 @@ def find_root(parent, a):
     return a
 
 
-@njit(cache=True)
+@inner
 def _first_appearance_labels(parent):
     """Component labels numbered by the smallest node of each component."""
     n = parent.shape[0]
     labels = np.empty(n, dtype=np.int64)
-    root_label = np.full(n, -1, dtype=np.int64)
+    root_label = int_full(n, np.int64(-1))
     n_labels = 0
     for a in range(n):
         r = find_root(parent, a)
@@ -136,7 +138,7 @@ def _first_appearance_labels(parent):
     return labels, n_labels
 
 
-@njit(cache=True)
+@inner
 def union_roots(parent, a, b):
     """Join the sets of a and b; return False when they were already one."""
     ra = find_root(parent, a)
@@ -154,7 +156,7 @@ def union_roots(parent, a, b):
 def connected_components(n_nodes, u, v, keep):
     """Labels (first-appearance order) and count of the components of the
     graph made of the edges with ``keep[e]``."""
-    parent = np.arange(n_nodes)
+    parent = int_range(n_nodes)
     for e in range(u.shape[0]):
         if keep[e]:
             union_roots(parent, u[e], v[e])
@@ -169,7 +171,7 @@ def union_in_order(n_nodes, u, v, edges, n_clusters):
     Edges that would close a cycle are skipped, so every accepted edge
     removes one component. Returns first-appearance labels and their count.
     """
-    parent = np.arange(n_nodes)
+    parent = int_range(n_nodes)
     n_left = n_nodes
     for k in range(edges.shape[0]):
         if n_left <= n_clusters:
@@ -187,9 +189,9 @@ def tree_children(n_nodes, first, second):
     which must be apart): leaves are 0..n_nodes-1, merge i makes node
     n_nodes + i. Returns children (smaller node first) and each new node's
     number of leaves."""
-    parent = np.arange(n_nodes)
-    node = np.arange(n_nodes)
-    size = np.ones(n_nodes, dtype=np.int64)
+    parent = int_range(n_nodes)
+    node = int_range(n_nodes)
+    size = int_full(n_nodes, np.int64(1))
     n_merges = first.shape[0]
     children = np.empty((n_merges, 2), dtype=np.int64)
     counts = np.empty(n_merges, dtype=np.int64)
@@ -197,8 +199,8 @@ def tree_children(n_nodes, first, second):
         ra = find_root(parent, first[i])
         rb = find_root(parent, second[i])
         a, b = node[ra], node[rb]
-        children[i, 0] = min(a, b)
-        children[i, 1] = max(a, b)
+        children[i, 0] = a if a < b else b
+        children[i, 1] = b if a < b else a
         total = size[ra] + size[rb]
         counts[i] = total
         union_roots(parent, ra, rb)

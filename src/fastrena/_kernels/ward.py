@@ -9,6 +9,7 @@ from numba import njit
 
 from .._interrupt import call_deferring_sigint
 from . import threads
+from .compiling import float_full, inner, int_full, int_range
 from .merges import edge_priority, find_root, union_in_order, union_roots
 
 
@@ -34,7 +35,8 @@ def _lightest_tasks(u, v, w, sizes, cost, lightest, t0, t1):
     n_edges = u.shape[0]
     for t in range(t0, t1):
         row = lightest[t]
-        row[:] = np.inf
+        for a in range(row.shape[0]):
+            row[a] = np.inf
         for e in range(n_edges * t // n_parts, n_edges * (t + 1) // n_parts):
             a = u[e]
             b = v[e]
@@ -64,7 +66,8 @@ def _choice_tasks(u, v, cost, lightest, scale, chosen, t0, t1):
     n_edges = u.shape[0]
     for t in range(t0, t1):
         row = chosen[t]
-        row[:] = -1
+        for a in range(row.shape[0]):
+            row[a] = -1
         for e in range(n_edges * t // n_parts, n_edges * (t + 1) // n_parts):
             sc = scale * cost[e]
             for a in (u[e], v[e]):
@@ -75,7 +78,7 @@ def _choice_tasks(u, v, cost, lightest, scale, chosen, t0, t1):
                         row[a] = e
 
 
-@njit(cache=True)
+@inner
 def _combined_choices(u, v, chosen):
     """Each node's choice over all runs: the first, by :func:`_before`, of
     the runs' choices (the order is total, so the split into runs does
@@ -159,8 +162,8 @@ def record_merges(u, v, edges, step, n_new, cost, rep, height):
     first = np.empty(n_merges, dtype=np.int64)
     second = np.empty(n_merges, dtype=np.int64)
     heights = np.empty(n_merges, dtype=np.float64)
-    new_rep = np.full(n_new, -1, dtype=np.int64)
-    new_height = np.zeros(n_new, dtype=np.float64)
+    new_rep = int_full(n_new, np.int64(-1))
+    new_height = float_full(n_new, 0.0)
     for a in range(step.shape[0]):
         c = step[a]
         if new_rep[c] < 0:
@@ -169,14 +172,15 @@ def record_merges(u, v, edges, step, n_new, cost, rep, height):
             new_height[c] = height[a]
     # Kept edges of weight 0 may close cycles: only the edges that join
     # two parts are merges.
-    parent = np.arange(step.shape[0])
+    parent = int_range(step.shape[0])
     k = 0
     for i in range(edges.shape[0]):
         e = edges[i]
         if union_roots(parent, u[e], v[e]):
             a = u[e]
             b = v[e]
-            h = max(cost[e], max(height[a], height[b]))
+            h = height[a] if height[a] > height[b] else height[b]
+            h = cost[e] if cost[e] > h else h
             first[k] = rep[a]
             second[k] = rep[b]
             heights[k] = h
@@ -199,26 +203,26 @@ def carry_weights(u, v, w, step, n_new, new_u, new_v):
     its row, so the cost is O(edges x log(degree)) whatever the degrees.
     """
     n_old = step.shape[0]
-    count = np.zeros(n_new, dtype=np.int64)
+    count = int_full(n_new, np.int64(0))
     member = np.empty(n_new, dtype=np.int64)
     for a in range(n_old):
         c = step[a]
         count[c] += 1
         member[c] = a
-    row_start = np.zeros(n_old + 1, dtype=np.int64)
+    row_start = int_full(n_old + 1, np.int64(0))
     for e in range(u.shape[0]):
         row_start[u[e] + 1] += 1
     for a in range(n_old):
         row_start[a + 1] += row_start[a]
-    out = np.zeros(new_u.shape[0], dtype=np.float64)
+    out = float_full(new_u.shape[0], 0.0)
     todo = np.empty(new_u.shape[0], dtype=np.int64)
     n_todo = 0
     for e in range(new_u.shape[0]):
         a = new_u[e]
         b = new_v[e]
         if count[a] == 1 and count[b] == 1:
-            lo = min(member[a], member[b])
-            hi = max(member[a], member[b])
+            lo = member[a] if member[a] < member[b] else member[b]
+            hi = member[b] if member[a] < member[b] else member[a]
             first = row_start[lo]
             last = row_start[lo + 1]
             while first < last:
@@ -241,7 +245,7 @@ def carry_weights(u, v, w, step, n_new, new_u, new_v):
 _KEY, _A, _B, _VA, _VB = 0, 1, 2, 3, 4
 
 
-@njit(cache=True)
+@inner
 def _heap_before(heap, i, j):
     """Whether heap entry i goes strictly before entry j: by key, then a, b."""
     if heap[i, _KEY] != heap[j, _KEY]:
@@ -251,7 +255,7 @@ def _heap_before(heap, i, j):
     return heap[i, _B] < heap[j, _B]
 
 
-@njit(cache=True)
+@inner
 def _goes_first(key, a, b, heap):
     """Whether an entry (key, a, b) would go before the heap's top."""
     if key != heap[0, _KEY]:
@@ -261,13 +265,13 @@ def _goes_first(key, a, b, heap):
     return b < heap[0, _B]
 
 
-@njit(cache=True)
+@inner
 def _heap_swap(heap, i, j):
     for k in range(5):
         heap[i, k], heap[j, k] = heap[j, k], heap[i, k]
 
 
-@njit(cache=True)
+@inner
 def _heap_push(heap, size, key, a, b, va, vb):
     """Push (key, a, b) with the versions of a and b onto a binary min-heap
     ordered by (key, a, b); returns the new size."""
@@ -286,7 +290,7 @@ def _heap_push(heap, size, key, a, b, va, vb):
     return size + 1
 
 
-@njit(cache=True)
+@inner
 def _heap_pop(heap, size):
     """Move the smallest entry to index ``size - 1``; returns the new size."""
     last = size - 1
@@ -295,7 +299,7 @@ def _heap_pop(heap, size):
     return last
 
 
-@njit(cache=True)
+@inner
 def _sift_down(heap, i, last):
     """Move entry i down the heap of the first ``last`` entries to its place."""
     while True:
@@ -312,11 +316,12 @@ def _sift_down(heap, i, last):
         i = child
 
 
-@njit(cache=True)
+@inner
 def _keep_merge(a, b, cost, k, parent, rep, height, first, second, heights):
     """Merge b into a (a < b) as merge number k: its two features and its
     height (its cost, raised to the heights beneath it)."""
-    h = max(cost, max(height[a], height[b]))
+    h = height[a] if height[a] > height[b] else height[b]
+    h = cost if cost > h else h
     first[k] = rep[a]
     second[k] = rep[b]
     heights[k] = h
@@ -337,7 +342,7 @@ def _in_heap_order(heap, size):
     return order
 
 
-@njit(cache=True)
+@inner
 def _ward_cost(M, sizes, a, b):
     d = 0.0
     for s in range(M.shape[1]):

@@ -6,6 +6,7 @@ not depend on the memory layout, the thread count or the chunking.
 import numpy as np
 from numba import njit
 
+from .compiling import inner
 from .threads import run_tasks
 
 
@@ -23,7 +24,7 @@ SAMPLE_BLOCK = 64
 _EDGE_CHUNK = 4096
 
 
-@njit(cache=True)
+@inner
 def tree_levels(n_samples):
     """Slots of the binary counter that adds the block partials of
     ``n_samples`` samples: the bit length of the number of blocks."""
@@ -32,14 +33,15 @@ def tree_levels(n_samples):
     while n_blocks > 0:
         levels += 1
         n_blocks >>= 1
-    return max(levels, 1)
+    return levels if levels > 1 else 1
 
 
-@njit(cache=True)
-def _push_partial(slots, block, value):
-    """Add the partial of block number ``block`` to a binary counter.
+@inner
+def _push_partial(slots, base, block, value):
+    """Add the partial of block number ``block`` to a binary counter, kept
+    in ``slots[base:]``.
 
-    ``slots[j]`` holds, when bit j of the number of blocks pushed so far is
+    ``slots[base + j]`` holds, when bit j of the number of blocks pushed so far is
     set, the sum of the aligned run of 2**j blocks before the later slots'
     runs. Pushing block b merges it with the runs it completes, so every
     stored value is the sum of an aligned dyadic run of blocks, computed as
@@ -48,24 +50,27 @@ def _push_partial(slots, block, value):
     """
     j = 0
     while (block >> j) & 1:
-        value = slots[j] + value
+        value = slots[base + j] + value
         j += 1
-    slots[j] = value
+    slots[base + j] = value
 
 
-@njit(cache=True)
-def _counter_total(slots, n_blocks):
-    """The tree sum held by a binary counter after ``n_blocks`` pushes:
-    its runs added from the smallest (rightmost) to the largest."""
+@inner
+def _counter_total(slots, base, n_blocks):
+    """The tree sum held by a binary counter (``slots[base:]``) after
+    ``n_blocks`` pushes: its runs added from the smallest (rightmost) to
+    the largest."""
     total = 0.0
     first = True
-    for j in range(slots.shape[0]):
+    j = 0
+    while (n_blocks >> j) > 0:
         if (n_blocks >> j) & 1:
             if first:
-                total = slots[j]
+                total = slots[base + j]
                 first = False
             else:
-                total = slots[j] + total
+                total = slots[base + j] + total
+        j += 1
     return total
 
 
@@ -75,15 +80,17 @@ def _edge_weights_sample_major_tasks(X, u, v, out, t0, t1):
     edges ``c * _EDGE_CHUNK`` to ``(c + 1) * _EDGE_CHUNK``."""
     n_samples = X.shape[0]
     n_edges = u.shape[0]
+    # Row k: edge k's binary counter.
     slots = np.empty((_EDGE_CHUNK, tree_levels(n_samples)), dtype=np.float64)
     part = np.empty(_EDGE_CHUNK, dtype=np.float64)
     for c in range(t0, t1):
         e0 = c * _EDGE_CHUNK
-        m = min(e0 + _EDGE_CHUNK, n_edges) - e0
+        m = n_edges - e0 if n_edges - e0 < _EDGE_CHUNK else _EDGE_CHUNK
         block = np.int64(0)
         for b0 in range(0, n_samples, SAMPLE_BLOCK):
-            b1 = min(b0 + SAMPLE_BLOCK, n_samples)
-            part[:m] = 0.0
+            b1 = b0 + SAMPLE_BLOCK if b0 + SAMPLE_BLOCK < n_samples else n_samples
+            for k in range(m):
+                part[k] = 0.0
             s = b0
             # Four rows per sweep: the edge ends and the partial sum are
             # loaded once for four samples; the adds into ``p`` stay in
@@ -111,10 +118,10 @@ def _edge_weights_sample_major_tasks(X, u, v, out, t0, t1):
             # A slot is read only after this chunk wrote it (see
             # _push_partial): the previous chunk's values are never used.
             for k in range(m):
-                _push_partial(slots[k], block, part[k])
+                _push_partial(slots[k], 0, block, part[k])
             block += 1
         for k in range(m):
-            out[e0 + k] = _counter_total(slots[k], block)
+            out[e0 + k] = _counter_total(slots[k], 0, block)
 
 
 def edge_weights_sample_major(X, u, v):
@@ -143,20 +150,26 @@ def _edge_weights_feature_major_tasks(XT, u, v, out, t0, t1):
     edges ``t * _EDGES_PER_TASK`` to ``(t + 1) * _EDGES_PER_TASK``."""
     n_samples = XT.shape[1]
     n_edges = u.shape[0]
-    slots = np.zeros((4, tree_levels(n_samples)), dtype=np.float64)
+    # The four edges' binary counters, one after the other.
+    levels = tree_levels(n_samples)
+    slots = np.empty(4 * levels, dtype=np.float64)
     for t in range(t0, t1):
         e = t * _EDGES_PER_TASK
-        end = min(e + _EDGES_PER_TASK, n_edges)
+        end = e + _EDGES_PER_TASK if e + _EDGES_PER_TASK < n_edges else n_edges
         while e < end:
             # The last group of a task may have fewer than four edges: it
             # repeats its last edge, whose results are written once.
-            e1, e2, e3 = min(e + 1, end - 1), min(e + 2, end - 1), min(e + 3, end - 1)
+            last = end - 1
+            e1 = e + 1 if e + 1 < last else last
+            e2 = e + 2 if e + 2 < last else last
+            e3 = e + 3 if e + 3 < last else last
             a0, a1, a2, a3 = u[e], u[e1], u[e2], u[e3]
             c0, c1, c2, c3 = v[e], v[e1], v[e2], v[e3]
             block = np.int64(0)
             for b0 in range(0, n_samples, SAMPLE_BLOCK):
                 p0 = p1 = p2 = p3 = 0.0
-                for s in range(b0, min(b0 + SAMPLE_BLOCK, n_samples)):
+                b1 = b0 + SAMPLE_BLOCK if b0 + SAMPLE_BLOCK < n_samples else n_samples
+                for s in range(b0, b1):
                     d0 = np.float64(XT[a0, s]) - np.float64(XT[c0, s])
                     d1 = np.float64(XT[a1, s]) - np.float64(XT[c1, s])
                     d2 = np.float64(XT[a2, s]) - np.float64(XT[c2, s])
@@ -165,15 +178,15 @@ def _edge_weights_feature_major_tasks(XT, u, v, out, t0, t1):
                     p1 += d1 * d1
                     p2 += d2 * d2
                     p3 += d3 * d3
-                _push_partial(slots[0], block, p0)
-                _push_partial(slots[1], block, p1)
-                _push_partial(slots[2], block, p2)
-                _push_partial(slots[3], block, p3)
+                _push_partial(slots, 0, block, p0)
+                _push_partial(slots, levels, block, p1)
+                _push_partial(slots, 2 * levels, block, p2)
+                _push_partial(slots, 3 * levels, block, p3)
                 block += 1
-            out[e] = _counter_total(slots[0], block)
-            out[e1] = _counter_total(slots[1], block)
-            out[e2] = _counter_total(slots[2], block)
-            out[e3] = _counter_total(slots[3], block)
+            out[e] = _counter_total(slots, 0, block)
+            out[e1] = _counter_total(slots, levels, block)
+            out[e2] = _counter_total(slots, 2 * levels, block)
+            out[e3] = _counter_total(slots, 3 * levels, block)
             e += 4
 
 
