@@ -5,8 +5,6 @@ sorted, in linear time whatever the degrees.
 import numpy as np
 from numba import njit
 
-from .compiling import int_full
-
 
 @njit(cache=True)
 def reduce_edges(u, v, labels, n_new):
@@ -19,28 +17,28 @@ def reduce_edges(u, v, labels, n_new):
     ``hi``, so each ``lo`` bucket fills in increasing ``hi`` and a duplicate
     is always the last value written to its bucket: it is dropped there.
     """
+    # np.zeros, min, max and slice copies compile functions of their own
+    # (see .compiling), but written out this kernel measured 2-4 % slower.
     n_edges = u.shape[0]
-    start_hi = int_full(n_new + 1, np.int64(0))
+    start_hi = np.zeros(n_new + 1, dtype=np.int64)
     for e in range(n_edges):
         a = labels[u[e]]
         b = labels[v[e]]
         if a != b:
-            start_hi[(a if a > b else b) + 1] += 1
+            start_hi[max(a, b) + 1] += 1
     for i in range(n_new):
         start_hi[i + 1] += start_hi[i]
     n_between = start_hi[n_new]
     # The lo end of every edge between two new nodes, grouped by hi.
     los = np.empty(n_between, dtype=np.int64)
-    fill = np.empty(n_new, dtype=np.int64)
-    for i in range(n_new):
-        fill[i] = start_hi[i]
-    start_lo = int_full(n_new + 1, np.int64(0))
+    fill = start_hi[:-1].copy()
+    start_lo = np.zeros(n_new + 1, dtype=np.int64)
     for e in range(n_edges):
         a = labels[u[e]]
         b = labels[v[e]]
         if a != b:
-            lo = a if a < b else b
-            hi = b if a < b else a
+            lo = min(a, b)
+            hi = max(a, b)
             los[fill[hi]] = lo
             fill[hi] += 1
             start_lo[lo + 1] += 1
@@ -48,8 +46,7 @@ def reduce_edges(u, v, labels, n_new):
         start_lo[i + 1] += start_lo[i]
     # Grouped by lo, each group in increasing hi, duplicates left out.
     his = np.empty(n_between, dtype=np.int64)
-    for i in range(n_new):
-        fill[i] = start_lo[i]
+    fill = start_lo[:-1].copy()
     n_out = 0
     for hi in range(n_new):
         for k in range(start_hi[hi], start_hi[hi + 1]):
