@@ -24,7 +24,7 @@ code, so it grows with the code and with the number of functions:
 import numpy as np
 from numba import njit
 
-__all__ = ["float_full", "inner", "int_full", "int_range"]
+__all__ = ["filled", "inner", "int_range"]
 
 #: The decorator of kernels called only from compiled code. numba would
 #: crash the process if Python called one: read from a kernel module, it
@@ -34,10 +34,10 @@ inner = njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 
 
 @inner
-def int_full(n, value):
-    """``np.full(n, value, dtype=np.int64)``."""
-    out = np.empty(n, dtype=np.int64)
-    for i in range(n):
+def filled(out, value):
+    """``out`` (1-D) with every element set to ``value`` (``np.full``:
+    ``filled(np.empty(n, dtype=np.int64), np.int64(-1))``)."""
+    for i in range(out.shape[0]):
         out[i] = value
     return out
 
@@ -50,11 +50,3 @@ def int_range(n):
         out[i] = i
     return out
 
-
-@inner
-def float_full(n, value):
-    """``np.full(n, value, dtype=np.float64)``."""
-    out = np.empty(n, dtype=np.float64)
-    for i in range(n):
-        out[i] = value
-    return out

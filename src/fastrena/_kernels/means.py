@@ -5,7 +5,7 @@ cluster (or row block) is owned by one task; sums run in feature order.
 import numpy as np
 from numba import njit
 
-from .compiling import int_full
+from .compiling import filled
 from .threads import run_tasks
 
 
@@ -21,7 +21,7 @@ ROWS_FEATURE_MAJOR = 8
 def members_by_cluster(labels, n_clusters):
     """(order, start): features of cluster c are order[start[c]:start[c+1]],
     in increasing order (a stable counting sort of ``labels``)."""
-    start = int_full(n_clusters + 1, np.int64(0))
+    start = filled(np.empty(n_clusters + 1, dtype=np.int64), np.int64(0))
     for i in range(labels.shape[0]):
         start[labels[i] + 1] += 1
     for c in range(n_clusters):

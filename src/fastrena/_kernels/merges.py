@@ -6,7 +6,7 @@ exact-K rule (kept edges added one at a time, in a given order).
 import numpy as np
 from numba import njit
 
-from .compiling import float_full, inner, int_full, int_range
+from .compiling import filled, inner, int_range
 
 
 #: Multipliers of :func:`edge_priority` (SplitMix64's finaliser constants).
@@ -86,7 +86,7 @@ def nearest_neighbor_edges(n_nodes, u, v, w, threshold, mutual, key):
     rule). Edges of weight 0 join identical signals: they are all kept, so
     that a plateau of equal values merges whole, which costs nothing.
     """
-    lightest = float_full(n_nodes, np.inf)
+    lightest = filled(np.empty(n_nodes, dtype=np.float64), np.inf)
     n_edges = u.shape[0]
     for e in range(n_edges):
         if w[e] < lightest[u[e]]:
@@ -94,7 +94,7 @@ def nearest_neighbor_edges(n_nodes, u, v, w, threshold, mutual, key):
         if w[e] < lightest[v[e]]:
             lightest[v[e]] = w[e]
     scale = 1.0 - threshold
-    chosen = int_full(n_nodes, np.int64(-1))
+    chosen = filled(np.empty(n_nodes, dtype=np.int64), np.int64(-1))
     for e in range(n_edges):
         sw = scale * w[e]
         for a in (u[e], v[e]):
@@ -127,7 +127,7 @@ def _first_appearance_labels(parent):
     """Component labels numbered by the smallest node of each component."""
     n = parent.shape[0]
     labels = np.empty(n, dtype=np.int64)
-    root_label = int_full(n, np.int64(-1))
+    root_label = filled(np.empty(n, dtype=np.int64), np.int64(-1))
     n_labels = 0
     for a in range(n):
         r = find_root(parent, a)
@@ -191,7 +191,7 @@ def tree_children(n_nodes, first, second):
     number of leaves."""
     parent = int_range(n_nodes)
     node = int_range(n_nodes)
-    size = int_full(n_nodes, np.int64(1))
+    size = filled(np.empty(n_nodes, dtype=np.int64), np.int64(1))
     n_merges = first.shape[0]
     children = np.empty((n_merges, 2), dtype=np.int64)
     counts = np.empty(n_merges, dtype=np.int64)

@@ -9,7 +9,7 @@ from numba import njit
 
 from .._interrupt import call_deferring_sigint
 from . import threads
-from .compiling import float_full, inner, int_full, int_range
+from .compiling import filled, inner, int_range
 from .merges import edge_priority, find_root, union_in_order, union_roots
 
 
@@ -162,8 +162,8 @@ def record_merges(u, v, edges, step, n_new, cost, rep, height):
     first = np.empty(n_merges, dtype=np.int64)
     second = np.empty(n_merges, dtype=np.int64)
     heights = np.empty(n_merges, dtype=np.float64)
-    new_rep = int_full(n_new, np.int64(-1))
-    new_height = float_full(n_new, 0.0)
+    new_rep = filled(np.empty(n_new, dtype=np.int64), np.int64(-1))
+    new_height = filled(np.empty(n_new, dtype=np.float64), 0.0)
     for a in range(step.shape[0]):
         c = step[a]
         if new_rep[c] < 0:
@@ -203,18 +203,18 @@ def carry_weights(u, v, w, step, n_new, new_u, new_v):
     its row, so the cost is O(edges x log(degree)) whatever the degrees.
     """
     n_old = step.shape[0]
-    count = int_full(n_new, np.int64(0))
+    count = filled(np.empty(n_new, dtype=np.int64), np.int64(0))
     member = np.empty(n_new, dtype=np.int64)
     for a in range(n_old):
         c = step[a]
         count[c] += 1
         member[c] = a
-    row_start = int_full(n_old + 1, np.int64(0))
+    row_start = filled(np.empty(n_old + 1, dtype=np.int64), np.int64(0))
     for e in range(u.shape[0]):
         row_start[u[e] + 1] += 1
     for a in range(n_old):
         row_start[a + 1] += row_start[a]
-    out = float_full(new_u.shape[0], 0.0)
+    out = filled(np.empty(new_u.shape[0], dtype=np.float64), 0.0)
     todo = np.empty(new_u.shape[0], dtype=np.int64)
     n_todo = 0
     for e in range(new_u.shape[0]):
