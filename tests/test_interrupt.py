@@ -498,11 +498,28 @@ def test_ctrl_c_while_probing_an_output_folder_leaves_no_probe(tmp_path, monkeyp
 
 def test_a_kernel_for_compiled_callers_only_raises_when_python_calls_it():
     # numba would crash the process: the guard says what happened instead.
+    from numba.core.dispatcher import Dispatcher
+
+    from fastrena import _kernels
+    from fastrena._interrupt import CompiledOnlyKernel, SigintDeferringKernel
     from fastrena._kernels import compiling, merges
 
+    n_inner = 0
+    for module in (_kernels.checks, _kernels.compiling, _kernels.graph, _kernels.means,
+                   _kernels.merges, _kernels.ward, _kernels.weights):
+        for name, value in vars(module).items():
+            if isinstance(value, Dispatcher):
+                read = getattr(module, name)
+                if value.targetoptions.get("no_cpython_wrapper"):
+                    assert type(read) is CompiledOnlyKernel, name
+                    n_inner += 1
+                else:
+                    assert type(read) is SigintDeferringKernel, name
+    assert n_inner >= 10
     for kernel, args in ((merges.find_root, (np.arange(3), 1)),
                          (compiling.int_range, (3,))):
-        with pytest.raises(TypeError, match=r"called by compiled kernels only"):
+        with pytest.raises(TypeError, match=r"^find_root is called by compiled kernels only"
+                                            r"|^int_range is called by compiled kernels only"):
             kernel(*args)
     assert merges.connected_components(3, np.array([0]), np.array([1]),
                                        np.array([True]))[1] == 2

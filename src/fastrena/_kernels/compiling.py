@@ -3,22 +3,25 @@
 A fit in a fresh environment (an empty numba cache: a new container, a new
 Dask worker without a shared cache) compiles every kernel it calls, for
 each dtype of X. Most of that time is numba lowering and LLVM compiling
-code, so it grows with the code and with the number of functions:
+code, so it grows with the code and with the number of functions and
+signatures:
 
 * a kernel called only by other kernels is compiled as :data:`inner`,
   without the wrappers that let Python call it (about 30 ms each);
-* kernels allocate with ``np.empty`` of an int64 or float64 array only
-  (or take their arrays from the Python caller), 1-D unless 2-D indexing
-  measured faster (the sample-major kernels' accumulators: 8-13 % slower
-  flattened): every other numpy allocation signature (``np.zeros``,
-  ``np.full``, ``np.arange``, other dtypes) compiles a numpy function of
-  its own, 40-150 ms each in a fresh process;
-* ``min``/``max`` of two values are written as conditional expressions
-  (each builtin signature compiles a function too), and slices are filled
-  by loops rather than slice assignment;
-* a constant passed to an :data:`inner` kernel is given its type
-  (``np.int64(0)``): numba compiles a kernel once per literal value it is
-  called with otherwise.
+* every numpy function used inside a kernel (``np.zeros``, ``np.full``,
+  ``np.arange``, ``np.empty`` of each dtype and dimension, ``min``/``max``
+  of two values, slice assignment) compiles a function of its own per
+  signature, 30-150 ms each in a fresh process. The kernels of the default
+  linkage allocate with ``np.empty`` of int64 and float64 and
+  :func:`filled`/:func:`int_range`, and write ``min``/``max`` of two
+  values as conditional expressions, except where the numpy form measured
+  faster: the 2-D accumulators of the sample-major kernels (8-13 % slower
+  flattened) and ``reduce_edges`` (2-4 %). Ward's greedy order, which runs
+  on small graphs only, keeps its numpy calls;
+* numba compiles a jitted function once per literal integer it is called
+  with (``f(x, 0)`` and ``f(x, 1)`` are two compiles, each apart from
+  ``f(x, n)``): constants passed to a kernel, and counters started at a
+  constant and passed on, are given their type (``np.int64(0)``).
 """
 
 import numpy as np
@@ -49,4 +52,3 @@ def int_range(n):
     for i in range(n):
         out[i] = i
     return out
-

@@ -108,7 +108,7 @@ def _kept_components(n_nodes, u, v, cost, chosen, mutual):
             keep[n_kept] = e
             n_kept += 1
     kept = keep[:n_kept].copy()
-    step, n_new = union_in_order(n_nodes, u, v, kept, 0)
+    step, n_new = union_in_order(n_nodes, u, v, kept, np.int64(0))
     return kept, step, n_new
 
 
@@ -179,8 +179,10 @@ def record_merges(u, v, edges, step, n_new, cost, rep, height):
         if union_roots(parent, u[e], v[e]):
             a = u[e]
             b = v[e]
-            h = height[a] if height[a] > height[b] else height[b]
-            h = cost[e] if cost[e] > h else h
+            # max(cost[e], max(height[a], height[b])), as numba's max
+            # orders its operands.
+            h = height[b] if height[b] > height[a] else height[a]
+            h = h if h > cost[e] else cost[e]
             first[k] = rep[a]
             second[k] = rep[b]
             heights[k] = h
@@ -294,8 +296,8 @@ def _heap_push(heap, size, key, a, b, va, vb):
 def _heap_pop(heap, size):
     """Move the smallest entry to index ``size - 1``; returns the new size."""
     last = size - 1
-    _heap_swap(heap, 0, last)
-    _sift_down(heap, 0, last)
+    _heap_swap(heap, np.int64(0), last)
+    _sift_down(heap, np.int64(0), last)
     return last
 
 
@@ -320,8 +322,8 @@ def _sift_down(heap, i, last):
 def _keep_merge(a, b, cost, k, parent, rep, height, first, second, heights):
     """Merge b into a (a < b) as merge number k: its two features and its
     height (its cost, raised to the heights beneath it)."""
-    h = height[a] if height[a] > height[b] else height[b]
-    h = cost if cost > h else h
+    h = height[b] if height[b] > height[a] else height[a]
+    h = h if h > cost else cost
     first[k] = rep[a]
     second[k] = rep[b]
     heights[k] = h
@@ -421,7 +423,7 @@ def greedy_ward(M, sizes, u, v, rep, height, budget, below, n_wanted):
     first = np.empty(n, dtype=np.int64)
     second = np.empty(n, dtype=np.int64)
     heights = np.empty(n, dtype=np.float64)
-    n_merges = 0
+    n_merges = np.int64(0)
     n_below = 0
     visits = 0
     lazy = np.zeros(n, dtype=np.bool_)

@@ -118,10 +118,10 @@ def _edge_weights_sample_major_tasks(X, u, v, out, t0, t1):
             # A slot is read only after this chunk wrote it (see
             # _push_partial): the previous chunk's values are never used.
             for k in range(m):
-                _push_partial(slots[k], 0, block, part[k])
+                _push_partial(slots[k], np.int64(0), block, part[k])
             block += 1
         for k in range(m):
-            out[e0 + k] = _counter_total(slots[k], 0, block)
+            out[e0 + k] = _counter_total(slots[k], np.int64(0), block)
 
 
 def edge_weights_sample_major(X, u, v):
@@ -178,12 +178,12 @@ def _edge_weights_feature_major_tasks(XT, u, v, out, t0, t1):
                     p1 += d1 * d1
                     p2 += d2 * d2
                     p3 += d3 * d3
-                _push_partial(slots, 0, block, p0)
+                _push_partial(slots, np.int64(0), block, p0)
                 _push_partial(slots, levels, block, p1)
                 _push_partial(slots, 2 * levels, block, p2)
                 _push_partial(slots, 3 * levels, block, p3)
                 block += 1
-            out[e] = _counter_total(slots, 0, block)
+            out[e] = _counter_total(slots, np.int64(0), block)
             out[e1] = _counter_total(slots, levels, block)
             out[e2] = _counter_total(slots, 2 * levels, block)
             out[e3] = _counter_total(slots, 3 * levels, block)
