@@ -20,8 +20,8 @@ line reads GIfTI mesh and data files with :func:`load_mesh` and
 (a dense file and the meshes of its surfaces) is a layout that
 :func:`images_to_array`, :func:`fit_images` and ``ReNA(mask_img=layout)``
 take; :func:`labels_to_img` then writes a dense label file and
-:func:`labels_to_parcels_img` a parcellated series. nilearn is imported only when a ``SurfaceImage`` is
-involved; nibabel is a core dependency.
+:func:`labels_to_parcels_img` a parcellated series. nilearn is imported
+only when a ``SurfaceImage`` is involved; nibabel is a core dependency.
 
 This module gathers the public names of the modules that implement them
 (see docs/design.md): :mod:`fastrena.errors` (:class:`InputError`),

@@ -47,8 +47,8 @@ def run(args, session):
         try:
             array_format(args.output)
         except InputError as exc:
-            raise InputError(f"{exc}; with CIFTI-2 labels also {' or '.join(PARCELLATED_CIFTI_SUFFIXES)}") \
-                from None
+            also = " or ".join(PARCELLATED_CIFTI_SUFFIXES)
+            raise InputError(f"{exc}; with CIFTI-2 labels also {also}") from None
     check_dask_options(args)
     session.check_outputs([args.output], [*args.images, *args.labels], args.force)
     parcellation = load_parcellation(args.labels)
