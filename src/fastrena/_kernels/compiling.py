@@ -16,7 +16,8 @@ signatures:
   :func:`filled`/:func:`int_range`, and write ``min``/``max`` of two
   values as conditional expressions, except where the numpy form measured
   faster: the 2-D accumulators of the sample-major kernels (8-13 % slower
-  flattened) and ``reduce_edges`` (2-4 %). Ward's greedy order, which runs
+  flattened; the sums' slice fill, 1 % of ``transform``) and
+  ``reduce_edges`` (2-4 %). Ward's greedy order, which runs
   on small graphs only, keeps its numpy calls;
 * numba compiles a jitted function once per literal integer it is called
   with (``f(x, 0)`` and ``f(x, 1)`` are two compiles, each apart from

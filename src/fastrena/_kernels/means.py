@@ -166,9 +166,7 @@ def _cluster_sums_divided_tasks(X, labels, divisors, out, rows_per_task, weights
         # Cluster-major accumulator: one feature's adds for the block's
         # rows land in one cache line, and labels mostly increase along
         # the features, so the accumulator is walked nearly in order.
-        for c in range(n_clusters):
-            for j in range(r):
-                acc[c, j] = 0.0
+        acc[:, :r] = 0.0
         for i in range(n_features):
             c = labels[i]
             if weights is None:
