@@ -37,11 +37,10 @@ def tree_levels(n_samples):
 
 
 @inner
-def _push_partial(slots, base, block, value):
-    """Add the partial of block number ``block`` to a binary counter, kept
-    in ``slots[base:]``.
+def _push_partial(slots, block, value):
+    """Add the partial of block number ``block`` to a binary counter.
 
-    ``slots[base + j]`` holds, when bit j of the number of blocks pushed so far is
+    ``slots[j]`` holds, when bit j of the number of blocks pushed so far is
     set, the sum of the aligned run of 2**j blocks before the later slots'
     runs. Pushing block b merges it with the runs it completes, so every
     stored value is the sum of an aligned dyadic run of blocks, computed as
@@ -50,27 +49,24 @@ def _push_partial(slots, base, block, value):
     """
     j = 0
     while (block >> j) & 1:
-        value = slots[base + j] + value
+        value = slots[j] + value
         j += 1
-    slots[base + j] = value
+    slots[j] = value
 
 
 @inner
-def _counter_total(slots, base, n_blocks):
-    """The tree sum held by a binary counter (``slots[base:]``) after
-    ``n_blocks`` pushes: its runs added from the smallest (rightmost) to
-    the largest."""
+def _counter_total(slots, n_blocks):
+    """The tree sum held by a binary counter after ``n_blocks`` pushes:
+    its runs added from the smallest (rightmost) to the largest."""
     total = 0.0
     first = True
-    j = 0
-    while (n_blocks >> j) > 0:
+    for j in range(slots.shape[0]):
         if (n_blocks >> j) & 1:
             if first:
-                total = slots[base + j]
+                total = slots[j]
                 first = False
             else:
-                total = slots[base + j] + total
-        j += 1
+                total = slots[j] + total
     return total
 
 
@@ -118,10 +114,10 @@ def _edge_weights_sample_major_tasks(X, u, v, out, t0, t1):
             # A slot is read only after this chunk wrote it (see
             # _push_partial): the previous chunk's values are never used.
             for k in range(m):
-                _push_partial(slots[k], np.int64(0), block, part[k])
+                _push_partial(slots[k], block, part[k])
             block += 1
         for k in range(m):
-            out[e0 + k] = _counter_total(slots[k], np.int64(0), block)
+            out[e0 + k] = _counter_total(slots[k], block)
 
 
 def edge_weights_sample_major(X, u, v):
@@ -150,9 +146,8 @@ def _edge_weights_feature_major_tasks(XT, u, v, out, t0, t1):
     edges ``t * _EDGES_PER_TASK`` to ``(t + 1) * _EDGES_PER_TASK``."""
     n_samples = XT.shape[1]
     n_edges = u.shape[0]
-    # The four edges' binary counters, one after the other.
-    levels = tree_levels(n_samples)
-    slots = np.empty(4 * levels, dtype=np.float64)
+    # Row i: the binary counter of the group's edge i.
+    slots = np.empty((4, tree_levels(n_samples)), dtype=np.float64)
     for t in range(t0, t1):
         e = t * _EDGES_PER_TASK
         end = e + _EDGES_PER_TASK if e + _EDGES_PER_TASK < n_edges else n_edges
@@ -178,15 +173,15 @@ def _edge_weights_feature_major_tasks(XT, u, v, out, t0, t1):
                     p1 += d1 * d1
                     p2 += d2 * d2
                     p3 += d3 * d3
-                _push_partial(slots, np.int64(0), block, p0)
-                _push_partial(slots, levels, block, p1)
-                _push_partial(slots, 2 * levels, block, p2)
-                _push_partial(slots, 3 * levels, block, p3)
+                _push_partial(slots[0], block, p0)
+                _push_partial(slots[1], block, p1)
+                _push_partial(slots[2], block, p2)
+                _push_partial(slots[3], block, p3)
                 block += 1
-            out[e] = _counter_total(slots, np.int64(0), block)
-            out[e1] = _counter_total(slots, levels, block)
-            out[e2] = _counter_total(slots, 2 * levels, block)
-            out[e3] = _counter_total(slots, 3 * levels, block)
+            out[e] = _counter_total(slots[0], block)
+            out[e1] = _counter_total(slots[1], block)
+            out[e2] = _counter_total(slots[2], block)
+            out[e3] = _counter_total(slots[3], block)
             e += 4
 
 
