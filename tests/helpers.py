@@ -608,3 +608,28 @@ def folder_state(folder):
 
 
 PARCELLATE = ["parcellate", "run1.nii.gz", "run2.nii", "--mask", "mask.nii.gz", "-k", 4]
+
+
+class WardMergesSpy:
+    """Keeps every :class:`fastrena.ward.WardMerges` that fits make while
+    installed (``monkeypatch`` on ``fastrena.agglomeration``), to read the
+    merges in the order they were made."""
+
+    def __init__(self, monkeypatch):
+        from fastrena import agglomeration, ward
+
+        self.made = []
+        spy = self
+
+        class Recording(ward.WardMerges):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                spy.made.append(self)
+
+        monkeypatch.setattr(agglomeration, "WardMerges", Recording)
+
+    def merges(self):
+        """(first, second, costs) of the last fit, in the order made."""
+        last = self.made[-1]
+        return (np.concatenate(last.first), np.concatenate(last.second),
+                np.concatenate(last.costs))

@@ -227,9 +227,10 @@ def _weights_and_key(backend, F, u, v):
     return w, oriented_tie_signal(first)
 
 
-def _level_done(verbose, on_level, level, n_before, n_after, start, how=""):
+def _level_done(verbose, on_level, level, n_before, n_after, start, how="",
+                name="level", unit="clusters"):
     """Log a level's end (``verbose``) and tell ``on_level``, if any."""
-    _log(verbose, f"level {level}: {n_before} -> {n_after} clusters{how} "
+    _log(verbose, f"{name} {level}: {n_before} -> {n_after} {unit}{how} "
                   f"({time.perf_counter() - start:.3f} s)")
     if on_level is not None:
         on_level(level, n_before, n_after)
@@ -316,13 +317,13 @@ def _reduced_signals(backend, X, F, step, n_new, store, weights, check_values):
 def _run_ward_rounds(backend, X, graph, n_clusters, threshold, verbose, on_level, check_values,
                      store, on_step, full_tree):
     """:func:`_run_levels` for ``linkage="ward"``: rounds of
-    :class:`fastrena.ward.WardMerges` until its cut is settled (``n_iter``
-    does not bound them). A round leaves most nodes alone: the edges between
+    :class:`fastrena.ward.WardMerges` to the end (``n_iter`` does not
+    bound them), the partition their merge tree's cut. A round leaves most nodes alone: the edges between
     them keep their weights, and only the others are computed."""
     n = graph.n_nodes
     u, v = graph.u, graph.v
     F = backend.prepare(X)
-    ward = WardMerges(n, 1 if full_tree else n_clusters, u.shape[0])
+    ward = WardMerges(n, u.shape[0])
     # The weights carried over, and the indices of the edges to compute.
     carried = None
     # Rounds after the first may reduce the signals in place: node i's
@@ -349,15 +350,11 @@ def _run_ward_rounds(backend, X, graph, n_clusters, threshold, verbose, on_level
                 w = backend.edge_weights(F, *_ends(rows, u, v))
         _step(on_step, level + 1, "merging", n)
         step, n_new = ward.merge(n, u, v, w, threshold, F, rows)
-        if n_new < 0:
-            # The cut is settled.
-            break
         if step is None:
             # Ward's greedy order has finished the job on this graph.
             level += 1
-            _level_done(verbose, on_level, level, n,
-                        max(n_clusters, n - len(ward.heights[-1])), start,
-                        " in Ward's greedy order")
+            _level_done(verbose, on_level, level, n, n - len(ward.heights[-1]), start,
+                        " in Ward's greedy order", "round", "nodes")
             break
         _step(on_step, level + 1, "reducing the graph", n, n_new)
         u_old, v_old = u, v
@@ -385,13 +382,15 @@ def _run_ward_rounds(backend, X, graph, n_clusters, threshold, verbose, on_level
                     # times its largest value, cannot overflow below 2**900.
                     rows = np.arange(n_new)
             check_values = False
-        _level_done(verbose, on_level, level, n, n_new, start)
+        _level_done(verbose, on_level, level, n, n_new, start, "", "round", "nodes")
         n = n_new
     if check_values:
         backend.check_finite(X)
     # The cut: the lowest n_features - n_clusters merges, in height order.
     tree = ward_tree(ward)
     labels, n = tree.labels_at(n_clusters)
+    _log(verbose, f"cut: the {graph.n_nodes - n} lowest of "
+                  f"{sum(f.shape[0] for f in ward.first)} merges leave {n} clusters")
     u, v = _kernels.reduce_edges(graph.u, graph.v, labels, n)
     return n, u, v, labels, level, tree if full_tree else None
 

@@ -129,10 +129,10 @@ class ReNA(FeatureAgglomeration):
         n_clusters`` cheapest merges make, as in Ward's own order: flat
         regions end in few clusters, detailed ones in many. It reaches
         scikit-learn's Ward error on real images, anatomy and surfaces (see
-        the README) at a fraction of its time. It takes the rounds it needs
-        (its total work is bounded by a fixed multiple of the first
-        round's, see ``fastrena.ward.WARD_WORK_BUDGET``), so
-        ``n_iter`` does not apply to it.
+        the README) at a fraction of its time. Every merge is made at its
+        Ward cost at that moment (no budget trades that for speed; see
+        :mod:`fastrena.ward`). It takes the rounds it needs, so ``n_iter``
+        does not apply to it.
     compute_full_tree : bool, default=False
         Also build the whole merge tree (scikit-learn's name): the levels
         run until one cluster per connected component is left and every
@@ -142,9 +142,9 @@ class ReNA(FeatureAgglomeration):
         ``n_clusters`` partition a fit without the tree gives (``n_iter``
         included). With the default linkage, ``labels_at(k)`` equals
         ``ReNA(..., n_clusters=k).fit(X).labels_`` for every k that
-        ``n_iter`` levels reach (``labels_at`` reads the whole tree). With ``linkage="ward"`` the
-        scales are nested and each is the cut of one tree; a fit to k may
-        differ slightly, its rounds stopping once its own cut is settled.
+        ``n_iter`` levels reach (``labels_at`` reads the whole tree). With
+        ``linkage="ward"``, for every k (a ``"ward"`` fit always runs its
+        merges to the end and takes the tree's cut).
 
     Attributes
     ----------

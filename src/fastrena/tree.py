@@ -136,7 +136,7 @@ class LevelRecorder:
         # The heights as costs of the kept edges (others are not read).
         cost = np.zeros(u.shape[0])
         cost[order] = heights
-        first, second, heights, self.rep, self.height = _kernels.record_merges(
+        first, second, heights, _, self.rep, self.height = _kernels.record_merges(
             u, v, order, step, n_new, cost, self.rep, self.height)
         self.first.append(first)
         self.second.append(second)

@@ -5,6 +5,21 @@ cost and Ward's greedy order to finish, their merges recorded with heights.
 graph and the signals; :class:`WardMerges` decides each round's merges and
 keeps them; the ``n_clusters`` partition is the cut of their merge tree
 (:func:`fastrena.tree.ward_tree`).
+
+The invariant: **every merge is made at its current Ward cost**, the
+increase of the within-cluster sum of squares that merging the two
+clusters causes at that moment, on their true means and sizes. A round's
+merges are disjoint pairs (each costs what its edge costs) or, in a round
+of their own, edges of cost 0 (identical means, any order); the greedy
+finish re-costs every heap entry whose ends changed since it was pushed
+before it merges them. No work budget ever lets a merge through on a cost
+it no longer has: the budgets below bound work by changing *which* exact
+merges are made, and allocations grow with what is pushed, never with a
+budget. :func:`replayed_costs` recomputes the costs from the data, which
+the tests compare with those recorded (``WardMerges.costs``) on stars,
+chains, ties, plateaus and real tissue, thresholded and binary maps. The
+one exception is stated at :data:`WARD_WORK_BUDGET` (signals too large
+to hold in memory, past the rounds' budget).
 """
 
 import numpy as np
@@ -12,7 +27,7 @@ import numpy as np
 from . import _kernels, arrays
 
 __all__ = ["WARD_GREEDY_BYTES", "WARD_GREEDY_SWITCH", "WARD_WORK_BUDGET",
-           "WardMerges"]
+           "WardMerges", "replayed_costs"]
 
 #: A ``"ward"`` round whose mutual pairs would merge fewer than this
 #: fraction of the nodes hands the rest to Ward's greedy order instead
@@ -26,19 +41,21 @@ WARD_GREEDY_SWITCH = 0.1
 #: store), so that a Dask fit and an in-memory fit take the same path.
 WARD_GREEDY_BYTES = 2 ** 31
 
-#: With ``linkage="ward"``, a round merges only mutual nearest neighbours,
-#: which shrinks the graph by a factor of about 0.7-0.9 per round; the
-#: rounds' work (edges swept), and the greedy finish's (neighbours
-#: visited), is at most this many times the first round's (measured: 5-12
-#: on real data). Past this budget, rounds merge every node with its
-#: nearest neighbour, which at least halves every component that has an
-#: edge, and the greedy finish stops re-costing merges, so the work stays
-#: linear on any input.
+#: Signals too large for the greedy finish (beyond :data:`WARD_GREEDY_BYTES`
+#: when mutual pairs become few) leave the rounds to go on: a round merges
+#: only mutual nearest neighbours, which may be one pair a round on a
+#: chain, so their work (edges swept) is bounded by this many times the
+#: first round's; past it, a round merges every node with its nearest
+#: neighbour, which at least halves every component that has an edge. Those
+#: merges are the one place where a merge's recorded cost may differ from
+#: its Ward cost at that moment (a node absorbing several neighbours at
+#: once). Whenever the signals fit, the rounds have no budget: they hand
+#: over to the greedy finish, which has none either.
 WARD_WORK_BUDGET = 32
 
 class WardMerges:
-    """The merges of the ``"ward"`` linkage, and when they settle the cut
-    that picks the ``n_clusters`` partition among them.
+    """The merges of the ``"ward"`` linkage, to the end (one cluster per
+    connected component).
 
     Every round merges pairs of mutual nearest neighbours for Ward's merge
     cost (the increase of the within-cluster sum of squares), on the true
@@ -46,82 +63,103 @@ class WardMerges:
     :data:`WARD_GREEDY_SWITCH` of the nodes, Ward's greedy order finishes
     on the graph left (:func:`fastrena._kernels.greedy_ward`). Each merge
     is recorded with a height: its cost, raised to the heights of the
-    merges beneath it. The partition is the one left
-    by the ``n_features - n_clusters`` lowest merges (the merge tree's cut,
-    :func:`fastrena.tree.ward_tree`):
-    a region whose merges are cheap (flat) ends in few clusters, a region
-    of detail in many, as with Ward's own greedy order, although every
-    round merges everywhere at once. Rounds continue past ``n_clusters``
-    nodes until the cut is settled (no edge left is cheaper than the
-    highest merge the cut takes; see :meth:`settled`).
+    merges beneath it. A partition into K clusters is the one left by the
+    ``n_features - K`` lowest merges (the merge tree's cut,
+    :func:`fastrena.tree.ward_tree`): a region whose merges are cheap
+    (flat) ends in few clusters, a region of detail in many, as with
+    Ward's own greedy order, although every round merges everywhere at
+    once. A fit runs the merges to the end whatever its ``n_clusters``, so
+    that its partition is the tree's cut: a fit to K and the merge tree's
+    scale K (``labels_at``) are one partition. (Stopping earlier, once no
+    edge left was cheaper than the cut's highest merge, saved up to a
+    quarter of a single map's fit, but Ward's inversions then made the two
+    differ.)
     """
 
-    def __init__(self, n_nodes, n_clusters, n_edges):
+    def __init__(self, n_nodes, n_edges):
         self.n_features = n_nodes
-        self.n_clusters = n_clusters
         self.sizes = np.ones(n_nodes)
         self.rep = np.arange(n_nodes, dtype=np.int64)
         self.height = np.zeros(n_nodes)
-        self.first, self.second, self.heights = [], [], []
+        # Each batch of merges in the order made: their two features,
+        # heights and costs (Ward's cost when each was made).
+        self.first, self.second, self.heights, self.costs = [], [], [], []
         self.budget = WARD_WORK_BUDGET * n_edges
         self.work = 0
-        self.next_check = n_clusters
-
-    def settled(self, n, cost):
-        """Whether further rounds cannot change the cut: every edge left
-        costs at least the highest merge the cut takes (later merges cost
-        at least that much, up to Ward's inversions). Checked when the
-        nodes first fall to ``n_clusters`` and then each time they halve,
-        so the checks cost O(n_features log n_clusters) in all."""
-        if n > self.next_check:
-            return False
-        self.next_check = n // 2
-        n_taken = self.n_features - self.n_clusters
-        if n_taken <= 0:
-            return True
-        heights = np.concatenate(self.heights)
-        if heights.shape[0] < n_taken:
-            return False
-        highest = np.partition(heights, n_taken - 1)[n_taken - 1]
-        return bool(cost.min() >= highest)
 
     def merge(self, n, u, v, w, threshold, F, rows=None):
         """One round on the squared distances ``w`` between the ends of the
         edges ``(u, v)``: (labels of the new nodes, their number); or, when
         mutual pairs have become too few, Ward's greedy order to the end
         on this graph (:func:`fastrena._kernels.greedy_ward`), and
-        (None, 0); or, when further rounds cannot change the cut (see
-        :meth:`settled`), (None, -1). Node i's signal is ``F[:, i]``, or
+        (None, 0). Node i's signal is ``F[:, i]``, or
         ``F[:, rows[i]]`` with ``rows``."""
         self.work += u.shape[0]
-        mutual = self.work <= self.budget
+        fits = 8 * n * F.shape[0] <= WARD_GREEDY_BYTES
+        mutual = fits or self.work <= self.budget
         # Ties of Ward's cost are broken by the edge priority alone (noise
         # on the costs): first-sample noise measured worse on tied data
         # (ramp 1.27x Ward's error against 1.23x).
         cost, kept, step, n_new = _kernels.ward_round(n, u, v, w, self.sizes, threshold,
                                                       mutual)
-        if self.settled(n, cost):
-            return None, -1
-        if (mutual and n - n_new < WARD_GREEDY_SWITCH * n
-                and 8 * n * F.shape[0] <= WARD_GREEDY_BYTES):
+        if fits and n - n_new < WARD_GREEDY_SWITCH * n:
             # A copy: the greedy order overwrites it, and F may be X itself.
             live = np.asarray(F) if rows is None else arrays.live_rows(F, rows)
             M = np.array(live.T, dtype=np.float64, order="C", copy=True)
-            below = np.sort(np.concatenate(self.heights)) if self.heights else np.zeros(0)
-            self._record(*_kernels.greedy_ward(
-                M, self.sizes.copy(), u, v, self.rep, self.height.copy(),
-                max(self.budget - self.work, 0), below, self.n_features - self.n_clusters))
+            *merges, work = _kernels.greedy_ward(M, self.sizes.copy(), u, v, self.rep,
+                                                 self.height.copy())
+            self.work += int(work)
+            self._record(*merges)
             return None, 0
-        first, second, heights, self.rep, self.height = _kernels.record_merges(
+        first, second, heights, costs, self.rep, self.height = _kernels.record_merges(
             u, v, kept, step, n_new, cost, self.rep, self.height)
-        self._record(first, second, heights)
+        self._record(first, second, heights, costs)
         # The old sizes weight the old nodes' means into the new ones.
         self.sizes_before = self.sizes
         self.sizes = np.bincount(step, weights=self.sizes, minlength=n_new)
         return step, int(n_new)
 
-    def _record(self, first, second, heights):
-        """Keep a batch of merges: their two features and heights."""
+    def _record(self, first, second, heights, costs):
+        """Keep a batch of merges: their two features, heights and costs."""
         self.first.append(first)
         self.second.append(second)
         self.heights.append(heights)
+        self.costs.append(costs)
+
+
+def replayed_costs(X, first, second):
+    """Ward's cost of each merge when it is made, recomputed from ``X``
+    (n_samples, n_features): the merges ``(first[i], second[i])`` (a
+    feature of each side) are replayed in order on the features' true
+    means, in float64, with numpy only. Also returns, for each merge, the
+    scale of its rounding error (the cost's size factor times the two
+    means' squared norms): what :class:`WardMerges` records as
+    ``costs`` must match to within a small multiple of it."""
+    X = np.asarray(X, dtype=np.float64)
+    sums = np.array(X.T, copy=True)
+    sizes = np.ones(X.shape[1])
+    parent = np.arange(X.shape[1])
+
+    def find(a):
+        root = a
+        while parent[root] != root:
+            root = parent[root]
+        while parent[a] != root:
+            parent[a], a = root, parent[a]
+        return root
+
+    costs = np.empty(len(first))
+    scales = np.empty(len(first))
+    for i, (a, b) in enumerate(zip(first, second)):
+        a, b = find(int(a)), find(int(b))
+        if a == b:
+            raise ValueError(f"merge {i} joins features {first[i]} and {second[i]}, "
+                             f"already in one cluster")
+        ma, mb = sums[a] / sizes[a], sums[b] / sizes[b]
+        factor = sizes[a] * sizes[b] / (sizes[a] + sizes[b])
+        costs[i] = factor * float(((ma - mb) ** 2).sum())
+        scales[i] = factor * float((ma ** 2).sum() + (mb ** 2).sum())
+        parent[b] = a
+        sums[a] += sums[b]
+        sizes[a] += sizes[b]
+    return costs, scales

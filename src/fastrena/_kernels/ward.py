@@ -1,6 +1,11 @@
 """``linkage="ward"``: a round's choice of merges, merges recorded with
 their heights, weights carried over untouched edges, and Ward's greedy
-order on a small graph (a binary heap, ties by node numbers).
+order on a small graph (a 4-ary heap, ties by node numbers).
+
+Every merge these kernels make is made at its current Ward cost: the cost
+of the two clusters' true means and sizes when it is made (a round's pairs
+are disjoint, and its merges of cost 0 join identical means; the greedy
+order re-costs any entry whose ends changed since it was pushed).
 """
 
 import numba
@@ -96,15 +101,30 @@ def _combined_choices(u, v, chosen):
 @njit(cache=True)
 def _kept_components(n_nodes, u, v, cost, chosen, mutual):
     """The end of :func:`ward_round`: the runs' choices combined, the edges
-    kept (chosen by both ends if ``mutual``, else by either, and every edge
-    of cost 0; increasing) and the components they make."""
+    kept (increasing) and the components they make: the edges chosen by
+    both ends if ``mutual`` (disjoint pairs: each merge costs what its edge
+    costs), by either end if not; and every edge of cost 0 (identical
+    means: their merges cost 0 in any order). A pair with an end on an
+    edge of cost 0 waits for the next round, where its cost is that of the
+    merged node."""
     best = _combined_choices(u, v, chosen)
+    on_zero = np.zeros(n_nodes, dtype=np.bool_)
+    for e in range(u.shape[0]):
+        if cost[e] == 0.0:
+            on_zero[u[e]] = True
+            on_zero[v[e]] = True
     n_kept = 0
     keep = np.empty(u.shape[0], dtype=np.int64)
     for e in range(u.shape[0]):
-        by_u = best[u[e]] == e
-        by_v = best[v[e]] == e
-        if cost[e] == 0.0 or ((by_u and by_v) if mutual else (by_u or by_v)):
+        if cost[e] == 0.0:
+            taken = True
+        elif on_zero[u[e]] or on_zero[v[e]]:
+            taken = False
+        else:
+            by_u = best[u[e]] == e
+            by_v = best[v[e]] == e
+            taken = (by_u and by_v) if mutual else (by_u or by_v)
+        if taken:
             keep[n_kept] = e
             n_kept += 1
     kept = keep[:n_kept].copy()
@@ -155,13 +175,14 @@ def record_merges(u, v, edges, step, n_new, cost, rep, height):
     with height ``max(cost[e], height[a], height[b])``: never below the
     merges inside either side, so a cut by height takes a merge only after
     every merge beneath it. ``step`` are the labels the edges make
-    (``n_new`` of them). Returns the merges' two features and heights, and
-    ``rep`` and ``height`` of the new nodes.
+    (``n_new`` of them). Returns the merges' two features, heights and
+    costs (``cost[e]``), and ``rep`` and ``height`` of the new nodes.
     """
     n_merges = step.shape[0] - n_new
     first = np.empty(n_merges, dtype=np.int64)
     second = np.empty(n_merges, dtype=np.int64)
     heights = np.empty(n_merges, dtype=np.float64)
+    costs = np.empty(n_merges, dtype=np.float64)
     new_rep = filled(np.empty(n_new, dtype=np.int64), np.int64(-1))
     new_height = filled(np.empty(n_new, dtype=np.float64), 0.0)
     for a in range(step.shape[0]):
@@ -186,11 +207,12 @@ def record_merges(u, v, edges, step, n_new, cost, rep, height):
             first[k] = rep[a]
             second[k] = rep[b]
             heights[k] = h
+            costs[k] = cost[e]
             k += 1
             c = step[a]
             if h > new_height[c]:
                 new_height[c] = h
-    return first, second, heights, new_rep, new_height
+    return first, second, heights, costs, new_rep, new_height
 
 
 @njit(cache=True)
@@ -240,108 +262,99 @@ def carry_weights(u, v, w, step, n_new, new_u, new_v):
     return out, todo[:n_todo].copy()
 
 
-#: Columns of a :func:`greedy_ward` heap entry: its cost, its two nodes
-#: (a < b) and their versions when it was pushed. One row per entry, so
-#: that moving an entry touches one cache line; node numbers and versions
-#: are below 2**53, exact in float64.
-_KEY, _A, _B, _VA, _VB = 0, 1, 2, 3, 4
+# The heap of :func:`greedy_ward`: a 4-ary min-heap in two arrays moved
+# together, ``keys`` (the costs, float64) and ``rows`` (int64: the two
+# nodes a < b and their versions when pushed), ordered by (cost, a, b). A
+# node's four children are next to each other: their keys share a cache
+# line, and a pop reads half the levels of a binary heap.
 
 
 @inner
-def _heap_before(heap, i, j):
-    """Whether heap entry i goes strictly before entry j: by key, then a, b."""
-    if heap[i, _KEY] != heap[j, _KEY]:
-        return heap[i, _KEY] < heap[j, _KEY]
-    if heap[i, _A] != heap[j, _A]:
-        return heap[i, _A] < heap[j, _A]
-    return heap[i, _B] < heap[j, _B]
+def _precedes_entry(key, a, b, other_key, other_a, other_b):
+    """Whether entry (key, a, b) goes strictly before (other_key, ...)."""
+    if key != other_key:
+        return key < other_key
+    if a != other_a:
+        return a < other_a
+    return b < other_b
 
 
 @inner
-def _goes_first(key, a, b, heap):
+def _goes_first(key, a, b, keys, rows):
     """Whether an entry (key, a, b) would go before the heap's top."""
-    if key != heap[0, _KEY]:
-        return key < heap[0, _KEY]
-    if a != heap[0, _A]:
-        return a < heap[0, _A]
-    return b < heap[0, _B]
+    return _precedes_entry(key, a, b, keys[0], rows[0, 0], rows[0, 1])
 
 
 @inner
-def _heap_swap(heap, i, j):
-    for k in range(5):
-        heap[i, k], heap[j, k] = heap[j, k], heap[i, k]
+def _put(keys, rows, i, key, a, b, va, vb):
+    keys[i] = key
+    rows[i, 0] = a
+    rows[i, 1] = b
+    rows[i, 2] = va
+    rows[i, 3] = vb
 
 
 @inner
-def _heap_push(heap, size, key, a, b, va, vb):
-    """Push (key, a, b) with the versions of a and b onto a binary min-heap
-    ordered by (key, a, b); returns the new size."""
-    i = size
-    heap[i, _KEY] = key
-    heap[i, _A] = a
-    heap[i, _B] = b
-    heap[i, _VA] = va
-    heap[i, _VB] = vb
-    while i > 0:
-        parent = (i - 1) // 2
-        if not _heap_before(heap, i, parent):
-            break
-        _heap_swap(heap, i, parent)
-        i = parent
-    return size + 1
+def _move(keys, rows, source, target):
+    keys[target] = keys[source]
+    for k in range(4):
+        rows[target, k] = rows[source, k]
 
 
 @inner
-def _heap_pop(heap, size):
-    """Move the smallest entry to index ``size - 1``; returns the new size."""
-    last = size - 1
-    _heap_swap(heap, np.int64(0), last)
-    _sift_down(heap, np.int64(0), last)
-    return last
-
-
-@inner
-def _sift_down(heap, i, last):
+def _sift_down(keys, rows, i, last):
     """Move entry i down the heap of the first ``last`` entries to its place."""
+    key = keys[i]
+    a = rows[i, 0]
+    b = rows[i, 1]
+    va = rows[i, 2]
+    vb = rows[i, 3]
     while True:
-        left = 2 * i + 1
-        if left >= last:
+        child = 4 * i + 1
+        if child >= last:
             break
-        child = left
-        right = left + 1
-        if right < last and _heap_before(heap, right, left):
-            child = right
-        if not _heap_before(heap, child, i):
+        end = child + 4 if child + 4 < last else last
+        best = child
+        for c in range(child + 1, end):
+            if _precedes_entry(keys[c], rows[c, 0], rows[c, 1], keys[best], rows[best, 0],
+                               rows[best, 1]):
+                best = c
+        if not _precedes_entry(keys[best], rows[best, 0], rows[best, 1], key, a, b):
             break
-        _heap_swap(heap, i, child)
-        i = child
+        _move(keys, rows, best, i)
+        i = best
+    _put(keys, rows, i, key, a, b, va, vb)
 
 
 @inner
-def _keep_merge(a, b, cost, k, parent, rep, height, first, second, heights):
-    """Merge b into a (a < b) as merge number k: its two features and its
-    height (its cost, raised to the heights beneath it)."""
-    h = height[b] if height[b] > height[a] else height[a]
-    h = h if h > cost else cost
-    first[k] = rep[a]
-    second[k] = rep[b]
-    heights[k] = h
-    parent[b] = a
-    height[a] = h
+def _heap_push(keys, rows, size, key, a, b, va, vb):
+    """Push (key, a, b) with the versions of a and b, growing the heap if
+    full; returns the heap's arrays (the same or larger copies) and its new
+    size."""
+    if size == keys.shape[0]:
+        capacity = 2 * keys.shape[0] + 16
+        larger_keys = np.empty(capacity, dtype=np.float64)
+        larger_rows = np.empty((capacity, 4), dtype=np.int64)
+        larger_keys[:size] = keys[:size]
+        larger_rows[:size] = rows[:size]
+        keys = larger_keys
+        rows = larger_rows
+    i = size
+    while i > 0:
+        parent = (i - 1) // 4
+        if not _precedes_entry(key, a, b, keys[parent], rows[parent, 0], rows[parent, 1]):
+            break
+        _move(keys, rows, parent, i)
+        i = parent
+    _put(keys, rows, i, key, a, b, va, vb)
+    return keys, rows, size + 1
 
 
-@njit(cache=True)
-def _in_heap_order(heap, size):
-    """The indices of the first ``size`` heap entries in the order the heap
-    pops them, (key, a, b): three stable sorts, least significant first."""
-    column = np.empty(size, dtype=np.float64)
-    order = np.arange(size)
-    for field in (_B, _A, _KEY):
-        for i in range(size):
-            column[i] = heap[order[i], field]
-        order = order[np.argsort(column, kind="mergesort")]
-    return order
+@inner
+def _heapify(keys, rows, size):
+    """Floyd's construction of a heap of the first ``size`` entries: linear."""
+    for i in range((size - 2) // 4, -1, -1):
+        _sift_down(keys, rows, np.int64(i), size)
 
 
 @inner
@@ -353,171 +366,219 @@ def _ward_cost(M, sizes, a, b):
     return _merge_cost(d, sizes[a], sizes[b])
 
 
+@inner
+def _push_cost(keys, rows, size, M, sizes, version, a, c):
+    """Push the current cost of merging nodes a and c (their numbers in
+    increasing order, with their versions)."""
+    lo = a if a < c else c
+    hi = c if a < c else a
+    return _heap_push(keys, rows, size, _ward_cost(M, sizes, lo, hi), lo, hi, version[lo],
+                      version[hi])
+
+
+@inner
+def _purged(keys, rows, size, parent, fresh):
+    """The heap's entries that may still be merged (both ends alive, not
+    replaced), as a heap again; returns the new size. What is kept keeps
+    the same total order."""
+    kept = np.int64(0)
+    for i in range(size):
+        a = rows[i, 0]
+        b = rows[i, 1]
+        if parent[a] == a and parent[b] == b and rows[i, 2] >= fresh[a] and rows[i, 3] >= fresh[b]:
+            if kept != i:
+                _move(keys, rows, i, kept)
+            kept += 1
+    _heapify(keys, rows, kept)
+    return kept
+
+
 #: In :func:`greedy_ward`, a cluster at least this many times larger than
-#: the one it absorbs, or with this many times its neighbours (a hub),
-#: re-costs its other neighbours lazily.
+#: the one it absorbs keeps its other neighbours' costs until they come to
+#: the top of the heap: its mean moves by at most 1/(_HUB + 1) of the
+#: distance to what it absorbs.
 _HUB = 64
 
 
 @njit(cache=True)
-def greedy_ward(M, sizes, u, v, rep, height, budget, below, n_wanted):
+def greedy_ward(M, sizes, u, v, rep, height):
     """Ward's greedy agglomeration of a graph's nodes, to the end: always
     the cheapest merge of two neighbouring clusters (Ward's cost on their
     means), ties to the pair of smallest node numbers.
 
     ``M`` (n_nodes, n_samples) float64 holds the nodes' means and
-    ``sizes`` their sizes (both overwritten); ``u``, ``v`` the edges,
-    ``rep`` a feature of each node, ``height`` its highest merge. Each
-    merge is recorded as for :func:`record_merges`. Merging two clusters
-    recomputes the costs to their neighbours (as scikit-learn's Ward does),
-    except when one side is :data:`_HUB` times larger, or has that many
-    times more neighbours: the big side barely moves, so its other
-    neighbours' costs are recomputed only when they reach the top of the
-    heap (and put back in line). The work still grows with the degrees of
-    the merged clusters: past ``budget`` neighbour visits, the costs are no
-    longer updated and the remaining candidate merges are made in the
-    order of their last known costs, which keeps the work linear on any
-    input.
-    It stops once ``n_wanted`` merges are at or below the current cost,
-    counting the sorted heights ``below`` of earlier merges: later merges
-    cost more (up to Ward's rare inversions), so a cut taking
-    ``n_wanted`` merges would not take them. Returns the merges' two
-    features and heights.
+    ``sizes`` their sizes (both overwritten); ``u``, ``v`` the edges
+    (``u < v``, each once), ``rep`` a feature of each node, ``height`` its
+    highest merge (both overwritten). Each merge is recorded as for
+    :func:`record_merges`.
+
+    **Every merge is made at its current cost**: the Ward cost of the two
+    clusters' means and sizes at that moment, computed when the merge is
+    made or since the last change of either side. A heap entry whose ends
+    have changed since it was pushed is never merged on its old cost: it is
+    dropped when a fresh entry replaced it, else re-costed and merged only
+    if still first, or put back in line. There is no work budget.
+
+    Merging two clusters re-costs their neighbours (as scikit-learn's Ward
+    does), except when one side is :data:`_HUB` times larger (a hub
+    absorbing a small cluster): then only the small side's neighbours are
+    re-costed, and the hub's others keep their entries until these reach
+    the top of the heap (the hub barely moves, so their order barely
+    changes). Adjacency lists are linked lists of the edges' two ends
+    (``2 * n_edges`` slots, never more): a hub's list takes the small
+    side's by relinking, without being read, and a list read is rewritten
+    with current node numbers, each neighbour once. So a merge reads the
+    smaller side's list (by size) unless the two sizes are within a factor
+    :data:`_HUB`; on a graph of bounded degree every feature is read
+    O(_HUB log n) times in all.
+
+    It merges until no edge is left (one cluster per connected
+    component). Returns the merges' two features, heights and costs, and
+    the work done (list slots read plus costs recomputed on the heap's
+    top).
     """
     n = M.shape[0]
     n_edges = u.shape[0]
-    # Adjacency lists in a pool; a merged cluster's list is rebuilt at the
-    # end of the pool, so the pool holds at most the edges twice plus the
-    # budget.
-    degree = np.zeros(n, dtype=np.int64)
+    # Adjacency: slot 2e holds v[e] in u[e]'s list, slot 2e + 1 u[e] in
+    # v[e]'s; lists are chains of slots.
+    nbr = np.empty(2 * n_edges, dtype=np.int64)
+    nxt = np.empty(2 * n_edges, dtype=np.int64)
+    head = filled(np.empty(n, dtype=np.int64), np.int64(-1))
+    tail = filled(np.empty(n, dtype=np.int64), np.int64(-1))
+    # The edge ends a node's members held in the graph given: its list is
+    # never longer.
+    reach = filled(np.empty(n, dtype=np.int64), np.int64(0))
     for e in range(n_edges):
-        degree[u[e]] += 1
-        degree[v[e]] += 1
-    capacity = 2 * n_edges + budget + 2 * n + 1
-    pool = np.empty(capacity, dtype=np.int64)
-    start = np.zeros(n, dtype=np.int64)
-    for a in range(n - 1):
-        start[a + 1] = start[a] + degree[a]
-    fill = start.copy()
+        reach[u[e]] += 1
+        reach[v[e]] += 1
     for e in range(n_edges):
-        pool[fill[u[e]]] = v[e]
-        fill[u[e]] += 1
-        pool[fill[v[e]]] = u[e]
-        fill[v[e]] += 1
-    used = 2 * n_edges
-    heap_capacity = n_edges + budget + 2 * n + 1
-    heap = np.empty((heap_capacity, 5), dtype=np.float64)
-    version = np.zeros(n, dtype=np.int64)
-    # Floyd's heap construction: linear.
+        for k in (2 * e, 2 * e + 1):
+            x = u[e] if k == 2 * e else v[e]
+            nbr[k] = v[e] if k == 2 * e else u[e]
+            nxt[k] = -1
+            if head[x] < 0:
+                head[x] = k
+            else:
+                nxt[tail[x]] = k
+            tail[x] = k
+    keys = np.empty(n_edges + n + 16, dtype=np.float64)
+    rows = np.empty((n_edges + n + 16, 4), dtype=np.int64)
+    # version[x] counts x's merges; fresh[x] is its version when every
+    # neighbour's cost was last pushed anew (entries of older versions are
+    # replaced); a node is alive while parent[x] == x.
+    version = filled(np.empty(n, dtype=np.int64), np.int64(0))
+    fresh = filled(np.empty(n, dtype=np.int64), np.int64(0))
     for e in range(n_edges):
-        heap[e, _KEY] = _ward_cost(M, sizes, u[e], v[e])
-        heap[e, _A] = u[e]
-        heap[e, _B] = v[e]
-        heap[e, _VA] = 0
-        heap[e, _VB] = 0
-    size = n_edges
-    for i in range(size // 2 - 1, -1, -1):
-        _sift_down(heap, i, size)
-    parent = np.arange(n)
-    mark = np.full(n, -1, dtype=np.int64)
+        _put(keys, rows, e, _ward_cost(M, sizes, u[e], v[e]), u[e], v[e], np.int64(0),
+             np.int64(0))
+    size = np.int64(n_edges)
+    _heapify(keys, rows, size)
+    parent = int_range(n)
+    mark = filled(np.empty(n, dtype=np.int64), np.int64(-1))
     first = np.empty(n, dtype=np.int64)
     second = np.empty(n, dtype=np.int64)
     heights = np.empty(n, dtype=np.float64)
+    costs = np.empty(n, dtype=np.float64)
     n_merges = np.int64(0)
-    n_below = 0
-    visits = 0
-    lazy = np.zeros(n, dtype=np.bool_)
-    settled = False
-    while size > 0 and visits <= budget:
-        size = _heap_pop(heap, size)
-        cost = heap[size, _KEY]
-        a = np.int64(heap[size, _A])
-        b = np.int64(heap[size, _B])
-        while n_below < below.shape[0] and below[n_below] <= cost:
-            n_below += 1
-        if n_below + n_merges >= n_wanted:
-            settled = True
-            break
-        if version[a] != heap[size, _VA] or version[b] != heap[size, _VB]:
-            # A stale cost: one end has merged since. A fresh entry
-            # was pushed then, unless that merge was a big cluster's
-            # (lazy): then re-cost now, and back in line.
-            a = find_root(parent, a)
-            b = find_root(parent, b)
-            if a == b or not (lazy[a] or lazy[b]):
-                continue
-            lo = min(a, b)
-            hi = max(a, b)
-            cost = _ward_cost(M, sizes, lo, hi)
-            visits += 1
-            if size > 0 and not _goes_first(cost, lo, hi, heap):
-                size = _heap_push(heap, size, cost, lo, hi, version[lo], version[hi])
-                continue
-            # It would come straight back to the top: merge it now.
-            a, b = lo, hi
-            while n_below < below.shape[0] and below[n_below] <= cost:
-                n_below += 1
-            if n_below + n_merges >= n_wanted:
-                settled = True
-                break
-        if a > b:
-            a, b = b, a
-        _keep_merge(a, b, cost, n_merges, parent, rep, height, first, second, heights)
-        n_merges += 1
-        if (visits > budget or used + degree[a] + degree[b] > capacity
-                or size + degree[a] + degree[b] > heap_capacity):
-            visits = budget + 1     # no more updates (see above)
+    work = np.int64(0)
+    # Entries replaced by fresher ones stay in the heap until popped: when
+    # they could be most of it, they are swept out (each sweep is paid for
+    # by the pushes since the last), so the heap holds at most about twice
+    # the entries that can still be merged, plus one per node.
+    sweep_at = 2 * (2 * n_edges + n) + 1024
+    while size > 0:
+        if size >= sweep_at:
+            size = _purged(keys, rows, size, parent, fresh)
+            sweep_at = 2 * size + 2 * n + 1024
+        # Pop the top.
+        cost = keys[0]
+        a = rows[0, 0]
+        b = rows[0, 1]
+        va = rows[0, 2]
+        vb = rows[0, 3]
+        size -= 1
+        if size > 0:
+            _move(keys, rows, size, np.int64(0))
+            _sift_down(keys, rows, np.int64(0), size)
+        if parent[a] != a or parent[b] != b or va < fresh[a] or vb < fresh[b]:
+            # Replaced: an end was absorbed (its neighbours were pushed
+            # with the cluster it joined) or re-pushed all its neighbours.
             continue
-        # A big cluster absorbing a small one barely moves: its other
-        # neighbours are re-costed lazily (when they come to the top).
-        small, big = (a, b) if sizes[a] <= sizes[b] else (b, a)
-        hub = (sizes[big] >= _HUB * sizes[small]
-               or degree[big] >= _HUB * max(degree[small], 1))
-        total = sizes[a] + sizes[b]
-        for s in range(M.shape[1]):
-            M[a, s] = (sizes[a] * M[a, s] + sizes[b] * M[b, s]) / total
-        sizes[a] = total
-        version[a] += 1
-        version[b] = -1
-        lazy[a] = hub
-        # The merged cluster's neighbours: both lists, current names, once;
-        # fresh costs for all of them, or for the small side's only.
-        new_start = used
-        mark[a] = a
-        for x in (small, big):
-            for k in range(start[x], start[x] + degree[x]):
-                c = find_root(parent, pool[k])
-                visits += 1
-                if mark[c] != a:
-                    mark[c] = a
-                    pool[used] = c
-                    used += 1
-                    if not (hub and x == big):
-                        lo = min(a, c)
-                        hi = max(a, c)
-                        size = _heap_push(heap, size, _ward_cost(M, sizes, a, c), lo, hi,
-                                          version[lo], version[hi])
-        mark[a] = -1
-        start[a] = new_start
-        degree[a] = used - new_start
-        degree[b] = 0
-        for k in range(new_start, used):
-            mark[pool[k]] = -1
-    if not settled and size > 0:
-        # Out of budget: the remaining candidates merge in the order of their
-        # last known costs, whatever their ends have become. One sort of
-        # what is left (n log n, as the pops were) instead of a pop each.
-        for idx in _in_heap_order(heap, size):
-            cost = heap[idx, _KEY]
-            while n_below < below.shape[0] and below[n_below] <= cost:
-                n_below += 1
-            if n_below + n_merges >= n_wanted:
-                break
-            a = find_root(parent, np.int64(heap[idx, _A]))
-            b = find_root(parent, np.int64(heap[idx, _B]))
-            if a == b:
+        if va != version[a] or vb != version[b]:
+            # A hub's neighbour whose entry is older than the hub's last
+            # merge: its current cost, merged only if still first.
+            cost = _ward_cost(M, sizes, a, b)
+            work += 1
+            if size > 0 and not _goes_first(cost, a, b, keys, rows):
+                keys, rows, size = _heap_push(keys, rows, size, cost, a, b, version[a],
+                                              version[b])
                 continue
-            _keep_merge(min(a, b), max(a, b), cost, n_merges, parent, rep, height, first,
-                        second, heights)
-            n_merges += 1
-    return first[:n_merges].copy(), second[:n_merges].copy(), heights[:n_merges].copy()
+        # The survivor s absorbs t: the hub (by the ends of edges it holds,
+        # else by size), or the smaller number.
+        if reach[a] >= _HUB * reach[b] or reach[b] >= _HUB * reach[a]:
+            hub = True
+            s, t = (a, b) if reach[a] > reach[b] else (b, a)
+        elif sizes[a] >= _HUB * sizes[b] or sizes[b] >= _HUB * sizes[a]:
+            hub = True
+            s, t = (a, b) if sizes[a] > sizes[b] else (b, a)
+        else:
+            hub = False
+            s, t = a, b
+        h = height[t] if height[t] > height[s] else height[s]
+        h = h if h > cost else cost
+        first[n_merges] = rep[s]
+        second[n_merges] = rep[t]
+        heights[n_merges] = h
+        costs[n_merges] = cost
+        height[s] = h
+        parent[t] = s
+        total = sizes[s] + sizes[t]
+        for j in range(M.shape[1]):
+            M[s, j] = (sizes[s] * M[s, j] + sizes[t] * M[t, j]) / total
+        sizes[s] = total
+        reach[s] += reach[t]
+        version[s] += 1
+        if not hub:
+            fresh[s] = version[s]
+        stamp = n_merges
+        n_merges += 1
+        mark[s] = stamp
+        # The lists read: both, or the absorbed side's alone. Each slot
+        # read is renamed to its current node; repeats and slots now inside
+        # s are unlinked; each neighbour's cost is pushed anew.
+        new_head = np.int64(-1)
+        new_tail = np.int64(-1)
+        for x in (t, s):
+            if x == s and hub:
+                break
+            k = head[x]
+            while k >= 0:
+                following = nxt[k]
+                work += 1
+                c = find_root(parent, nbr[k])
+                if mark[c] != stamp:
+                    mark[c] = stamp
+                    nbr[k] = c
+                    if new_tail < 0:
+                        new_head = k
+                    else:
+                        nxt[new_tail] = k
+                    new_tail = k
+                    keys, rows, size = _push_cost(keys, rows, size, M, sizes, version, s, c)
+                k = following
+        if hub:
+            # The hub's own list follows, unread.
+            if new_tail < 0:
+                new_head = head[s]
+                new_tail = tail[s]
+            elif head[s] >= 0:
+                nxt[new_tail] = head[s]
+                new_tail = tail[s]
+        elif new_tail >= 0:
+            nxt[new_tail] = -1
+        head[s] = new_head
+        tail[s] = new_tail
+        head[t] = -1
+        tail[t] = -1
+    return (first[:n_merges].copy(), second[:n_merges].copy(), heights[:n_merges].copy(),
+            costs[:n_merges].copy(), work)

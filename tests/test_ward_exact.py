@@ -1,0 +1,123 @@
+"""The ``"ward"`` linkage's invariant (``fastrena.ward``): every merge is
+made at its Ward cost at that moment, on every input: hubs, stars, chains,
+ties and plateaus, and real maps whose flat regions make hubs (tissue
+probability maps, a thresholded map, a binary mask). The merges are read
+in the order they were made and replayed on the data with numpy
+(:func:`fastrena.ward.replayed_costs`)."""
+
+import numpy as np
+import pytest
+from scipy import sparse
+from scipy.ndimage import gaussian_filter
+
+from fastrena import ReNA
+from fastrena.ward import replayed_costs
+
+from helpers import WardMergesSpy
+
+
+def check_costs(spy, X):
+    first, second, costs = spy.merges()
+    true, scale = replayed_costs(X, first, second)
+    # Merges recorded at cost 0 join identical means: replayed, their cost
+    # is rounding error at most.
+    bad = np.abs(costs - true) > 1e-9 * true + 1e-10 * scale
+    assert not bad.any(), (
+        f"{bad.sum()} of {costs.shape[0]} merges recorded off their Ward cost, "
+        f"first: merge {np.flatnonzero(bad)[0]}, recorded {costs[bad][0]!r}, "
+        f"Ward's {true[bad][0]!r}")
+    return first.shape[0]
+
+
+def star(n_leaves, rng):
+    A = sparse.coo_matrix((np.ones(n_leaves), (np.zeros(n_leaves, dtype=int),
+                                               np.arange(1, n_leaves + 1))),
+                          shape=(n_leaves + 1,) * 2)
+    return A + A.T
+
+
+def chain(n):
+    return sparse.diags([np.ones(n - 1), np.ones(n - 1)], [-1, 1], (n, n))
+
+
+def rounded(X, levels=5):
+    low, high = X.min(), X.max()
+    return low + np.round((X - low) / (high - low) * (levels - 1)) * ((high - low) / (levels - 1))
+
+
+def synthetic_cases():
+    rng = np.random.default_rng(0)
+    side = 24
+    mask = np.ones((side,) * 3, dtype=bool)
+    field = gaussian_filter(rng.standard_normal((side,) * 3), 2).reshape(1, -1)
+    x, y, z = np.indices((side,) * 3)
+    ball = (((x - 12) ** 2 + (y - 12) ** 2 + (z - 12) ** 2) < 64).astype(float)
+    return {
+        # A hub absorbing its leaves, in shuffled value order.
+        "star": (rng.standard_normal((1, 3001)), {"connectivity": star(3000, rng)}),
+        # Every node's nearest neighbour is the one before it.
+        "chain of steps": (np.cumsum(np.arange(2000.0) ** 1.5)[None],
+                           {"connectivity": chain(2000)}),
+        "rounded field": (rounded(field), {"mask_img": mask}),
+        "rounded noise": (rounded(rng.standard_normal((1, side ** 3))), {"mask_img": mask}),
+        # A plateau in a nearly flat background: two hubs.
+        "plateau": ((ball + 0.01 * rng.standard_normal(ball.shape)).reshape(1, -1),
+                    {"mask_img": mask}),
+        "checkerboard": ((((x // 4 + y // 4 + z // 4) % 2) * 1.0).reshape(1, -1),
+                         {"mask_img": mask}),
+        "smooth, 20 samples": (gaussian_filter(rng.standard_normal((20, side, side, side)),
+                                               (0, 2, 2, 2)).reshape(20, -1),
+                               {"mask_img": mask}),
+    }
+
+
+@pytest.mark.parametrize("name", list(synthetic_cases()))
+@pytest.mark.parametrize("fraction", [0.02, 0.2])
+def test_every_merge_at_its_ward_cost_synthetic(monkeypatch, name, fraction):
+    X, graph = synthetic_cases()[name]
+    spy = WardMergesSpy(monkeypatch)
+    k = max(2, int(fraction * X.shape[1]))
+    est = ReNA(n_clusters=k, linkage="ward", **graph).fit(X)
+    assert est.n_clusters_ == k
+    assert check_costs(spy, X) >= X.shape[1] - k
+
+
+def mni_maps(resolution):
+    from nilearn import datasets
+
+    mask = np.asarray(datasets.load_mni152_brain_mask(resolution=resolution).dataobj) != 0
+    gm = datasets.load_mni152_gm_template(resolution=resolution).get_fdata()
+    wm = datasets.load_mni152_wm_template(resolution=resolution).get_fdata()
+    return mask, {"WM": wm, "GM": gm, "CSF": np.clip(1 - gm - wm, 0, None)}
+
+
+@pytest.mark.parametrize("tissue", ["WM"])
+def test_every_merge_at_its_ward_cost_on_tissue_maps(monkeypatch, tissue):
+    # The white-matter map collapsed into one cluster of 85-95 % of the
+    # brain when a work budget let the greedy order merge on stale costs.
+    mask, maps = mni_maps(3)
+    X = maps[tissue][mask][None]
+    spy = WardMergesSpy(monkeypatch)
+    k = int(0.02 * X.shape[1])
+    est = ReNA(mask, n_clusters=k, linkage="ward").fit(X)
+    check_costs(spy, X)
+    # Ward's largest cluster here is 14,578 voxels (WM) of 69,765.
+    assert est.sizes_.max() < 0.3 * X.shape[1]
+
+
+def test_every_merge_at_its_ward_cost_on_thresholded_and_binary_maps(monkeypatch):
+    from nilearn.datasets import load_mni152_brain_mask, load_sample_motor_activation_image
+    from nilearn.image import load_img
+
+    z = load_img(load_sample_motor_activation_image()).get_fdata()
+    mask = np.isfinite(z) & (z != 0)
+    thresholded = np.where(np.abs(z) < 3, 0.0, z)[mask][None]
+    brain = np.asarray(load_mni152_brain_mask(resolution=3).dataobj) != 0
+    box = tuple(slice(i.min(), i.max() + 1) for i in np.nonzero(brain))
+    # One axial slab of the brain mask's bounding box, as a 0/1 image.
+    slab = brain[box][:, :, 20:30]
+    binary = slab.astype(float).reshape(1, -1)
+    for X, m in ((thresholded, mask), (binary, np.ones(slab.shape, dtype=bool))):
+        spy = WardMergesSpy(monkeypatch)
+        ReNA(m, n_clusters=int(0.02 * X.shape[1]), linkage="ward").fit(X)
+        check_costs(spy, X)
