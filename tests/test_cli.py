@@ -15,7 +15,8 @@ from pathlib import Path
 import nibabel
 import numpy as np
 import pytest
-from helpers import AFFINE, FASTRENA, PARCELLATE, call, folder_state, write_gifti_data, write_nifti
+from helpers import (AFFINE, FASTRENA, PARCELLATE, call, folder_state, grid_mesh,
+                     write_gifti_data, write_nifti)
 from scipy import sparse
 
 from fastrena import ReNA
@@ -496,6 +497,249 @@ def test_warnings_are_one_line(volumes, capsys):
     assert code == 0
     assert err == ("fastrena parcellate: warning: -k/--n-clusters 500 is larger than the "
                    "number of voxels (210); making 210 clusters\n")
+
+
+# --------------------------------------------------------------------------
+# issue 28, item 3: --n-iter and --linkage ward
+# --------------------------------------------------------------------------
+def test_help_says_n_iter_does_not_apply_to_ward(capsys):
+    code, out, err = call(capsys, "parcellate", "--help")
+    assert (code, err) == (0, "")
+    text = " ".join(out.split())
+    assert ("--n-iter N maximum number of agglomeration levels of the default linkage "
+            "(default: 10); not used with --linkage ward, which runs its merges to the end "
+            "and takes the cut") in text
+    assert ("ward: every merge made at Ward's cost (on the true cluster means) at that "
+            "moment, the merges run to the end and the K clusters taken from the cut; error "
+            "close to Ward clustering's; --n-iter does not apply to it") in text
+    assert ("-v, --verbose print one line per agglomeration level (ReNA's verbose); with "
+            "--linkage ward, one per round, then the cut") in text
+
+
+def test_ward_takes_no_n_iter(volumes, capsys):
+    folder = volumes[0]
+    for n_iter, output in ((1, "one.nii.gz"), (10, "ten.nii.gz")):
+        code, out, err = call(capsys, *PARCELLATE, "-o", output, "--linkage", "ward",
+                              "--n-iter", n_iter, "-v")
+        assert (code, err) == (0, "")
+        # Rounds until one node is left, then the cut (not "level" lines).
+        assert "[fastrena] round 1: 210 -> " in out and "[fastrena] level" not in out
+        assert "[fastrena] cut: the 206 lowest of 209 merges leave 4 clusters\n" in out
+    np.testing.assert_array_equal(np.asarray(nibabel.load(folder / "one.nii.gz").dataobj),
+                                  np.asarray(nibabel.load(folder / "ten.nii.gz").dataobj))
+
+
+def test_ward_scales_below_the_components_blame_them_alone(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    mask = np.zeros((8, 4, 4), dtype=bool)
+    mask[1:3, 1:3, 1:3] = mask[5:7, 1:3, 1:3] = True  # two cubes of 8 voxels, apart
+    data = np.random.default_rng(2).standard_normal(mask.shape + (3,)).astype(np.float32)
+    write_nifti(tmp_path / "mask.nii.gz", mask.astype(np.uint8))
+    write_nifti(tmp_path / "run.nii.gz", data)
+    code, out, err = call(capsys, "parcellate", "run.nii.gz", "--mask", "mask.nii.gz", "-k", 1,
+                          "-k", 3, "--linkage", "ward", "--n-iter", 1, "-o", "l{k}.nii.gz")
+    assert code == 0
+    assert err == ("fastrena parcellate: warning: -k 1: 2 clusters (the graph's connected "
+                   "components do not allow fewer)\n")
+
+
+# --------------------------------------------------------------------------
+# issue 28, item 2: a mask among the images (--mask forgotten)
+# --------------------------------------------------------------------------
+MASK_READ_AS_SCAN = ("fastrena parcellate: warning: image 'mask.nii.gz' may be a mask rather "
+                     "than scans: {reasons}. It is read as 1 of the 6 scans; if it is a mask, give "
+                     "it with --mask, not among the images\n")
+BINARY = ("every value it has inside the mask is 0 or 1, where the other images have other "
+          "values")
+UINT8 = "its data type uint8 is not theirs (float32)"
+ONE_VOLUME = "it has one volume where every other image has several"
+
+
+def test_a_forgotten_mask_among_the_images_warns(volumes, capsys):
+    """The issue's command: the mask read as one more scan, no --mask."""
+    folder, mask, data = volumes
+    code, out, err = call(capsys, "parcellate", "run1.nii.gz", "mask.nii.gz", "-k", 4, "-o",
+                          "new.nii.gz")
+    assert code == 0
+    assert err == MASK_READ_AS_SCAN.format(reasons="; ".join([BINARY, UINT8, ONE_VOLUME]))
+    assert "from 6 scans" in out
+
+
+def test_a_mask_among_a_3d_and_a_4d_run_warns_of_it_alone(volumes, capsys):
+    # run2.nii is 3-D beside the 4-D run1.nii.gz, as runs may be: not a mask.
+    code, out, err = call(capsys, "parcellate", "run1.nii.gz", "run2.nii", "mask.nii.gz",
+                          "--mask", "mask.nii.gz", "-k", 4, "-o", "l.nii.gz")
+    assert code == 0
+    assert err == ("fastrena parcellate: warning: image 'mask.nii.gz' may be a mask rather "
+                   f"than scans: {BINARY}; {UINT8}. It is read as 1 of the 7 scans; if it is "
+                   "a mask, give it with --mask, not among the images\n")
+
+
+def test_a_float_mask_among_the_images_warns_by_its_values(volumes, capsys):
+    folder, mask, data = volumes
+    write_nifti(folder / "mask.nii.gz", mask.astype(np.float32))
+    code, out, err = call(capsys, "parcellate", "run1.nii.gz", "mask.nii.gz", "--mask",
+                          "mask.nii.gz", "-k", 4, "-o", "l.nii.gz")
+    assert code == 0
+    assert err == MASK_READ_AS_SCAN.format(reasons=f"{BINARY}; {ONE_VOLUME}")
+
+
+def test_with_dask_a_mask_among_the_images_warns_from_its_header(volumes, capsys):
+    # The values are read later, by the fit: the header's type and shape say it.
+    code, out, err = call(capsys, "parcellate", "run1.nii.gz", "mask.nii.gz", "--mask",
+                          "mask.nii.gz", "-k", 4, "-o", "l.nii.gz", "--dask")
+    assert code == 0
+    assert err == MASK_READ_AS_SCAN.format(reasons=f"{UINT8}; {ONE_VOLUME}")
+
+
+def test_an_anatomical_image_among_the_runs_warns_from_its_header(volumes, capsys):
+    folder, mask, data = volumes
+    # Not 0 and 1, but of its own type and alone in one volume: a T1, say.
+    write_nifti(folder / "T1.nii.gz", (100 + 50 * data[..., 5]).astype(np.int16))
+    code, out, err = call(capsys, "parcellate", "run1.nii.gz", "T1.nii.gz", "--mask",
+                          "mask.nii.gz", "-k", 4, "-o", "l.nii.gz")
+    assert code == 0
+    assert err == ("fastrena parcellate: warning: image 'T1.nii.gz' may be a mask rather than "
+                   f"scans: its data type int16 is not theirs (float32); {ONE_VOLUME}. It is "
+                   "read as 1 of the 6 scans; if it is a mask, give it with --mask, not among "
+                   "the images\n")
+
+
+def test_images_alike_or_all_binary_do_not_warn(volumes, capsys):
+    folder, mask, data = volumes
+    # Another type alone (runs saved by two tools) or one volume alone (the
+    # fixture's 3-D run2.nii): runs as they come.
+    write_nifti(folder / "run3.nii.gz", data[..., 3:].astype(np.float64))
+    code, out, err = call(capsys, "parcellate", "run1.nii.gz", "run2.nii", "run3.nii.gz",
+                          "--mask", "mask.nii.gz", "-k", 4, "-o", "a.nii.gz")
+    assert (code, err) == (0, "")
+    assert "from 9 scans" in out
+    # Binary maps only (thresholded maps, say): nothing stands apart.
+    rng = np.random.default_rng(1)
+    for name in ("b1.nii.gz", "b2.nii.gz"):
+        write_nifti(folder / name, (rng.random(mask.shape) < 0.5).astype(np.float32))
+    code, out, err = call(capsys, "parcellate", "b1.nii.gz", "b2.nii.gz", "--mask",
+                          "mask.nii.gz", "-k", 4, "-o", "b.nii.gz")
+    assert (code, err) == (0, "")
+
+
+def test_a_mask_among_the_images_warns_in_python_too(volumes):
+    from fastrena.io import images_to_array
+
+    with pytest.warns(UserWarning) as caught:
+        X = images_to_array(["run1.nii.gz", "mask.nii.gz"], "mask.nii.gz")
+    assert X.shape == (6, 210)
+    assert [str(w.message) for w in caught] == [
+        f"image 'mask.nii.gz' may be a mask rather than scans: {BINARY}; {UINT8}; "
+        f"{ONE_VOLUME}. It is read as 1 of the 6 scans; if it is a mask, give it as mask_img, "
+        "not among the images"]
+
+
+# --------------------------------------------------------------------------
+# issue 28, item 7: hemispheres in the wrong order
+# --------------------------------------------------------------------------
+def write_named_gifti(path, arrays, side):
+    """A GIfTI file of ``arrays`` (GiftiDataArray) that names its hemisphere
+    in its metadata, as FreeSurfer's and HCP's files do (``side`` None: no
+    name)."""
+    meta = nibabel.gifti.GiftiMetaData({"AnatomicalStructurePrimary": side} if side else {})
+    nibabel.gifti.GiftiImage(meta=meta, darrays=arrays).to_filename(str(path))
+
+
+@pytest.fixture
+def hemispheres(tmp_path, monkeypatch):
+    """lh/rh meshes of 30 vertices each (as fsaverage's hemispheres, of one
+    size: swapped files are not caught by their sizes), named or not
+    (lh.pial.gii / lh.anon.gii), masks and two scan groups of data files,
+    named."""
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(5)
+    for hemi, side, x in (("lh", "CortexLeft", -20.0), ("rh", "CortexRight", 20.0)):
+        coords, faces = grid_mesh(5, 6, x=x)
+        mesh = [nibabel.gifti.GiftiDataArray(coords.astype(np.float32),
+                                             intent="NIFTI_INTENT_POINTSET"),
+                nibabel.gifti.GiftiDataArray(faces.astype(np.int32),
+                                             intent="NIFTI_INTENT_TRIANGLE")]
+        write_named_gifti(tmp_path / f"{hemi}.pial.gii", mesh, side)
+        write_named_gifti(tmp_path / f"{hemi}.anon.gii", mesh, None)
+        write_named_gifti(tmp_path / f"{hemi}.mask.gii",
+                          [nibabel.gifti.GiftiDataArray(np.ones(30, np.float32))], side)
+        for run in (1, 2):
+            columns = rng.standard_normal((2, 30)).astype(np.float32)
+            write_named_gifti(tmp_path / f"{hemi}.run{run}.func.gii",
+                              [nibabel.gifti.GiftiDataArray(c) for c in columns], side)
+    return tmp_path
+
+
+MESHES = ["--mesh", "lh.pial.gii", "--mesh", "rh.pial.gii"]
+IN_ORDER = ["lh.run1.func.gii", "rh.run1.func.gii", "lh.run2.func.gii", "rh.run2.func.gii"]
+
+
+def test_hemispheres_in_the_meshes_order_run(hemispheres, capsys):
+    code, out, err = call(capsys, "parcellate", *IN_ORDER, *MESHES, "--mask", "lh.mask.gii",
+                          "--mask", "rh.mask.gii", "-k", 6, "-o", "lh.label.gii", "-o",
+                          "rh.label.gii")
+    assert (code, err) == (0, "")
+    assert out.startswith("6 clusters of 60 vertices from 4 scans ")
+
+
+@pytest.mark.parametrize("images, meshes, masks, message", [
+    # The issue's case: right-hemisphere files first, meshes lh then rh.
+    (["rh.run1.func.gii", "lh.run1.func.gii"], MESHES, [],
+     "image 'rh.run1.func.gii' is on CortexRight but mesh 'lh.pial.gii', part 1 of 2, is on "
+     "CortexLeft; give each scan group's files in this order: CortexLeft, CortexRight"),
+    # The second scan group swapped.
+    (["lh.run1.func.gii", "rh.run1.func.gii", "rh.run2.func.gii", "lh.run2.func.gii"],
+     MESHES, [],
+     "image 'rh.run2.func.gii' is on CortexRight but mesh 'lh.pial.gii', part 1 of 2, is on "
+     "CortexLeft; give each scan group's files in this order: CortexLeft, CortexRight"),
+    # The meshes swapped, the data in order.
+    (IN_ORDER, ["--mesh", "rh.pial.gii", "--mesh", "lh.pial.gii"], [],
+     "image 'lh.run1.func.gii' is on CortexLeft but mesh 'rh.pial.gii', part 1 of 2, is on "
+     "CortexRight; give each scan group's files in this order: CortexRight, CortexLeft"),
+    # The masks swapped.
+    (IN_ORDER, MESHES, ["--mask", "rh.mask.gii", "--mask", "lh.mask.gii"],
+     "mask 'rh.mask.gii' is on CortexRight but mesh 'lh.pial.gii', part 1 of 2, is on "
+     "CortexLeft; give the masks in this order: CortexLeft, CortexRight"),
+    # Meshes that name nothing: the masks name the hemispheres.
+    (["lh.run1.func.gii", "rh.run1.func.gii", "rh.run2.func.gii", "lh.run2.func.gii"],
+     ["--mesh", "lh.anon.gii", "--mesh", "rh.anon.gii"],
+     ["--mask", "lh.mask.gii", "--mask", "rh.mask.gii"],
+     "image 'rh.run2.func.gii' is on CortexRight but mask 'lh.mask.gii', part 1 of 2, is on "
+     "CortexLeft; give each scan group's files in this order: CortexLeft, CortexRight"),
+])
+def test_hemispheres_out_of_order_are_refused(hemispheres, capsys, images, meshes, masks,
+                                              message):
+    before = folder_state(hemispheres)
+    code, out, err = call(capsys, "parcellate", *images, *meshes, *masks, "-k", 6,
+                          "-o", "a.label.gii", "-o", "b.label.gii")
+    assert (code, out) == (1, "")
+    assert err == f"fastrena parcellate: error: {message}\n"
+    assert folder_state(hemispheres) == before
+
+
+def test_unnamed_meshes_leave_the_order_to_the_user(hemispheres, capsys):
+    # Nothing names the meshes' hemispheres: nothing to check the data against.
+    code, out, err = call(capsys, "parcellate", "rh.run1.func.gii", "lh.run1.func.gii",
+                          "--mesh", "lh.anon.gii", "--mesh", "rh.anon.gii", "-k", 6,
+                          "-o", "a.label.gii", "-o", "b.label.gii")
+    assert (code, err) == (0, "")
+
+
+def test_reduce_checks_the_data_against_named_label_files(hemispheres, capsys):
+    for hemi, side in (("lh", "CortexLeft"), ("rh", "CortexRight")):
+        labels = (np.arange(30) // 10 + 1).astype(np.int32)
+        write_named_gifti(hemispheres / f"{hemi}.label.gii",
+                          [nibabel.gifti.GiftiDataArray(labels)], side)
+    labels = ["--labels", "lh.label.gii", "--labels", "rh.label.gii"]
+    code, out, err = call(capsys, "reduce", *IN_ORDER, *labels, "-o", "r.npy")
+    assert (code, err) == (0, "")
+    code, out, err = call(capsys, "reduce", "rh.run1.func.gii", "lh.run1.func.gii", *labels,
+                          "-o", "s.npy")
+    assert (code, out) == (1, "")
+    assert err == ("fastrena reduce: error: image 'rh.run1.func.gii' is on CortexRight but "
+                   "labels 'lh.label.gii', part 1 of 2, is on CortexLeft; give each scan "
+                   "group's files in this order: CortexLeft, CortexRight\n")
 
 
 def write_two_cluster_labels(volumes):

@@ -118,21 +118,59 @@ def test_plot_cluster_sizes(tmp_path):
         plotting.plot_cluster_sizes([])
 
 
+def centred_error(X, X_hat):
+    """The benchmarks' error by numpy alone: ||X - R|| / ||X - X's row means||."""
+    return np.linalg.norm(X - X_hat) / np.linalg.norm(X - X.mean(axis=1, keepdims=True))
+
+
 def test_compression_errors_and_curve(tmp_path):
     X = np.random.default_rng(0).standard_normal((3, 40))
     errors = plotting.compression_errors(X, [1, 10, 40])
     for k, error in zip([1, 10, 40], errors):
         rena = ReNA(n_clusters=k).fit(X)
         X_hat = rena.inverse_transform(rena.transform(X))
-        assert error == np.linalg.norm(X - X_hat) / np.linalg.norm(X)
+        np.testing.assert_allclose(error, centred_error(X, X_hat), rtol=1e-12, atol=0)
+    # One cluster over the chain leaves the row means: all of the variation lost.
+    np.testing.assert_allclose(errors[0], 1.0, rtol=1e-12)
     assert errors[-1] == 0.0 and errors[0] > errors[1] > 0
     out = tmp_path / "c.png"
     figure = plotting.plot_compression_curve([1, 10, 40], errors, output_file=out)
     assert png_size(out) == (640, 420)
     np.testing.assert_array_equal(figure.axes[0].lines[0].get_ydata(), errors)
+    assert figure.axes[0].get_ylabel() == "relative error ||X - R|| / ||X - X's row means||"
     with pytest.raises(ValueError, match=r"^n_clusters and errors must be 1-D of one length, "
                                          r"got shapes \(2,\) and \(3,\)$"):
         plotting.plot_compression_curve([1, 2], errors)
+
+
+def test_compression_errors_ignore_a_baseline():
+    """Issue 28: smooth signals on a baseline of 1000, as BOLD scans have
+    one. Divided by ||X||, every K read below 0.0003; centred on each
+    scan's mean, the curve runs from 1 to 0 and K = 100 of 400 features
+    keeps about two thirds of the variation."""
+    from scipy.ndimage import gaussian_filter1d
+
+    signal = gaussian_filter1d(np.random.default_rng(0).standard_normal((4, 400)), 4.0,
+                               axis=1)
+    X = signal + 1000.0
+    ks = [1, 4, 20, 100, 400]
+    errors = plotting.compression_errors(X, ks)
+    for k, error in zip(ks, errors):
+        rena = ReNA(n_clusters=k).fit(X)
+        X_hat = rena.inverse_transform(rena.transform(X))
+        np.testing.assert_allclose(error, centred_error(X, X_hat), rtol=1e-12, atol=0)
+        # The old definition, flat near 0 whatever K.
+        assert np.linalg.norm(X - X_hat) / np.linalg.norm(X) < 3e-4
+    np.testing.assert_allclose(errors, [1.0, 0.924816, 0.647691, 0.358591, 0.0], atol=1e-6)
+    # The baseline changes nothing: the same fits on the signal alone.
+    np.testing.assert_allclose(plotting.compression_errors(signal, ks), errors, atol=1e-9)
+
+
+def test_relative_error_of_float32_data_is_accumulated_in_float64():
+    X = np.array([[1000.0, 1001.0, 1003.0, 1004.0]], dtype=np.float32)
+    R = np.array([[1000.5, 1000.5, 1003.5, 1003.5]], dtype=np.float32)
+    # ||(-.5, .5, -.5, .5)|| / ||(-2, -1, 1, 2)|| = 1 / sqrt(10)
+    assert plotting.relative_error(X, R) == pytest.approx(1 / np.sqrt(10), rel=1e-15)
 
 
 def test_compression_errors_of_zero_data():

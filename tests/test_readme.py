@@ -146,6 +146,7 @@ SETUPS = {
         check="assert X.shape == (12, 2340) and X_red.shape == (6, 1000)"),
     "import numpy as np\nfrom scipy.cluster.hierarchy import fcluster": Setup(
         check="assert labels_100.max() == 99 and X_100.shape == (8, 100)\n"
+              "assert (X_back == X_100[:, labels_100]).all() and X_back.shape == (8, 10368)\n"
               "assert (np.unique(np.column_stack([labels_100, parcels]), axis=0).shape[0]"
               " == 100)\n"
               "assert (labels_100 == ReNA(mask, n_clusters=100).fit(X).labels_).all()"),
@@ -159,6 +160,10 @@ SETUPS = {
     "from fastrena import recursive_neighbor_agglomeration": Setup(
         preamble=MASK_AND_X,
         check="assert n_clusters_ == 1000 and labels.shape == (10368,)"),
+    # Runs as a script does (``__name__ == "__main__"``: see run_python), the
+    # fit on Dask's local processes.
+    "from fastrena import ReNA\nfrom fastrena.dask import from_zarr, use_scheduler": Setup(
+        check="assert X.shape == (16, 10368) and rena.n_clusters_ == 5000"),
     # Starts SLURM jobs (and dask-jobqueue is not a dependency): parsed only.
     "from dask_jobqueue import SLURMCluster": Setup(how="parse"),
     # Joins a scheduler at tcp://10.0.0.5:8786: that command line is parsed,
@@ -326,7 +331,8 @@ def on_local_scheduler(text, folder):
 
 
 def run_python(text, preamble, folder):
-    namespace = {"__name__": "readme"}
+    # As a script runs: a block's ``if __name__ == "__main__":`` body runs too.
+    namespace = {"__name__": "__main__"}
     with warnings.catch_warnings():
         # fastrena's own warnings (and NumPy's) would mean a bad example.
         warnings.simplefilter("error", UserWarning)

@@ -22,7 +22,7 @@ from fastrena import ReNA
 
 from helpers import (assert_close_to_nilearn, assert_clusters_connected, assert_same_partition,
                      expected_shortfall_messages, first_appearance, fit_recording,
-                     largest_component, octasphere)
+                     grid_mesh, largest_component, octasphere)
 
 PARTS = ("left", "right")
 
@@ -417,3 +417,29 @@ def test_empty_surface_mask_is_rejected(sphere_mesh):
                                        for p in PARTS})
     with pytest.raises(ValueError, match="^mask_img has no in-mask vertex$"):
         ReNA(empty, n_clusters=2).fit(np.ones((2, 5)))
+
+
+def test_gifti_data_read_with_a_surface_image_mask_follow_its_hemispheres(tmp_path):
+    """Issue 28, item 7: nilearn's "left" and "right" parts are the
+    hemispheres GIfTI files name (AnatomicalStructurePrimary)."""
+    import nibabel
+
+    from fastrena.io import InputError, images_to_array
+
+    parts = {}
+    for part, side, x in (("left", "CortexLeft", -20.0), ("right", "CortexRight", 20.0)):
+        coords, faces = grid_mesh(5, 6, x=x)
+        parts[part] = InMemoryMesh(coords, faces)
+        meta = nibabel.gifti.GiftiMetaData({"AnatomicalStructurePrimary": side})
+        values = np.arange(30, dtype=np.float32) + (100 if part == "right" else 0)
+        nibabel.gifti.GiftiImage(meta=meta, darrays=[nibabel.gifti.GiftiDataArray(values)]) \
+            .to_filename(str(tmp_path / f"{part}.func.gii"))
+    mask = SurfaceImage(PolyMesh(**parts), {p: np.ones(30, dtype=bool) for p in PARTS})
+    left, right = str(tmp_path / "left.func.gii"), str(tmp_path / "right.func.gii")
+    X = images_to_array([(left, right)], mask)
+    np.testing.assert_array_equal(X, [np.r_[np.arange(30), np.arange(30) + 100]])
+    with pytest.raises(InputError) as excinfo:
+        images_to_array([(right, left)], mask)
+    assert str(excinfo.value) == (
+        f"image '{right}' is on CortexRight but mask_img's part 'left', part 1 of 2, is on "
+        "CortexLeft; give each scan group's files in this order: CortexLeft, CortexRight")

@@ -147,6 +147,54 @@ def test_one_feature_and_no_edge():
     np.testing.assert_array_equal(Z, [[0, 1, 1, 2], [2, 3, 2, 3]])
 
 
+@pytest.mark.parametrize("linkage", ["nilearn", "ward"])
+def test_inverse_transform_reads_the_scale_from_the_width(linkage):
+    """Issue 28, item 6: the README's ``inverse_transform(X_100)`` after
+    ``transform(X, n_clusters=100)``, without ``n_clusters`` again."""
+    mask = np.ones((6, 6, 5), dtype=bool)
+    X = np.random.default_rng(3).standard_normal((4, 180))
+    rena = ReNA(mask, n_clusters=40, linkage=linkage, compute_full_tree=True).fit(X)
+    X_10 = rena.transform(X, n_clusters=10)
+    back = rena.inverse_transform(X_10)
+    np.testing.assert_array_equal(back, rena.inverse_transform(X_10, n_clusters=10))
+    np.testing.assert_array_equal(back, X_10[:, rena.labels_at(10)])
+    np.testing.assert_array_equal(rena.inverse_transform(X_10[1]), back[1])
+    # Its own width is labels_'s scale; one per feature is the tree's finest.
+    np.testing.assert_array_equal(rena.inverse_transform(rena.transform(X)),
+                                  rena.transform(X)[:, rena.labels_])
+    np.testing.assert_array_equal(rena.inverse_transform(X), X)
+    with pytest.raises(ValueError, match=r"^X_red has 181 columns but this ReNA has "
+                                         r"n_clusters_=40, and the scales of its merge tree "
+                                         r"have 1 to 180 clusters; give X_red one column per "
+                                         r"cluster of one of them$"):
+        rena.inverse_transform(np.ones((2, 181)))
+    with pytest.raises(ValueError, match=r"^X_red has 10 columns but this ReNA has 12 "
+                                         r"clusters at n_clusters=12; they must be equal$"):
+        rena.inverse_transform(X_10, n_clusters=12)
+
+
+def test_inverse_transform_reads_the_scale_of_a_dask_x_red():
+    da = pytest.importorskip("dask.array")
+    mask = np.ones((6, 6, 5), dtype=bool)
+    X = np.random.default_rng(3).standard_normal((4, 180))
+    rena = ReNA(mask, n_clusters=40, compute_full_tree=True).fit(X)
+    X_10 = rena.transform(X, n_clusters=10)
+    lazy = rena.inverse_transform(da.from_array(X_10, chunks=(2, 10)))
+    np.testing.assert_array_equal(lazy.compute(), X_10[:, rena.labels_at(10)])
+
+
+def test_inverse_transform_of_another_width_without_the_tree_says_what_to_pass():
+    mask = np.ones((6, 6, 5), dtype=bool)
+    X = np.random.default_rng(3).standard_normal((4, 180))
+    rena = ReNA(mask, n_clusters=40).fit(X)
+    with pytest.raises(ValueError, match=r"^X_red has 10 columns but this ReNA has "
+                                         r"n_clusters_=40; they must be equal \(for X_red "
+                                         r"from transform\(X, n_clusters=10\), fit with "
+                                         r"compute_full_tree=True and pass n_clusters=10 to "
+                                         r"inverse_transform too\)$"):
+        rena.inverse_transform(np.ones((4, 10)))
+
+
 def test_a_fit_without_the_tree_says_how_to_get_it():
     rena = ReNA(n_clusters=2).fit(np.arange(8.0)[None, :])
     assert not hasattr(rena, "children_")

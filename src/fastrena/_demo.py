@@ -134,7 +134,7 @@ def run_demo(out, *, samples=100, n_clusters=5000, surface_clusters=1000, force=
     start = time.perf_counter()
     X_red = rena.transform(X)
     transform_s = _seconds(start)
-    error = float(np.linalg.norm(X - rena.inverse_transform(X_red)) / np.linalg.norm(X))
+    error = plotting.relative_error(X, rena.inverse_transform(X_red))
     say(f"  fit: {rena.n_clusters_} clusters in {fit_s:.2f} s; transform to "
         f"{X_red.shape} in {transform_s:.3f} s")
     say(f"  cluster sizes: median {np.median(rena.sizes_):.0f}, largest {rena.sizes_.max()} "

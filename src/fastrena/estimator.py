@@ -112,7 +112,8 @@ class ReNA(FeatureAgglomeration):
     memory_level : int, default=1
         0 disables caching even when ``memory`` is set.
     verbose : int, default=0
-        1 or more prints one line per level.
+        1 or more prints one line per level (``linkage="ward"``: one per
+        round, then one for the cut).
     connectivity : sparse matrix of shape (n_features, n_features), default=None
         Explicit feature graph (any stored nonzero off the diagonal is an
         edge); exclusive with ``mask_img``.
@@ -313,14 +314,14 @@ class ReNA(FeatureAgglomeration):
         (clusters of the scale ``n_clusters`` of the merge tree, if given).
 
         ``inverse_transform(transform(X))`` is the orthogonal projection of
-        ``X`` onto signals constant on each cluster. A Dask ``X_red`` gives a
-        lazy Dask array.
+        ``X`` onto signals constant on each cluster. Fitted with the merge
+        tree, ``n_clusters`` may be left out for another scale: the width
+        of ``X_red`` names it (``inverse_transform(transform(X,
+        n_clusters=100))``). A Dask ``X_red`` gives a lazy Dask array.
         """
         check_is_fitted(self, "labels_")
-        labels, sizes = self._scale(n_clusters)
-        divisors = np.sqrt(sizes) if self.scaling else None
         if is_dask_array(X_red):
-            return self._lazy_inverse_transform(X_red, labels, sizes, divisors, n_clusters)
+            return self._lazy_inverse_transform(X_red, n_clusters)
         # scikit-learn's own NaN check sums X_red, which warns when finite
         # values overflow: ours scans it.
         X_red = check_array(X_red, dtype=list(FLOAT_DTYPES), ensure_2d=False,
@@ -328,25 +329,52 @@ class ReNA(FeatureAgglomeration):
         one_d = X_red.ndim == 1
         X_red = np.atleast_2d(X_red)
         check_finite(X_red, input_name="X_red")
+        n_clusters = self._scale_of_width(X_red, n_clusters)
+        labels, sizes = self._scale(n_clusters)
         self._check_reduced_width(X_red, sizes.shape[0], n_clusters)
+        divisors = np.sqrt(sizes) if self.scaling else None
         out = backend_of(X_red).expand_clusters(X_red, labels, divisors)
         return out[0] if one_d else out
 
-    def _check_reduced_width(self, X_red, width, n_clusters=None):
-        if X_red.ndim != 2 or X_red.shape[1] != width:
-            scale = (f"n_clusters_={self.n_clusters_}" if n_clusters is None
-                     else f"{width} clusters at n_clusters={n_clusters}")
-            raise ValueError(
-                f"X_red has {X_red.shape[-1]} columns but this ReNA has {scale}; they must "
-                "be equal"
-            )
+    def _scale_of_width(self, X_red, n_clusters):
+        """``n_clusters``, or, when it is not given, the scale of the merge
+        tree that has as many clusters as ``X_red`` has columns (every
+        count from one per connected component to one per feature is one);
+        None for ``labels_``'s own scale, or when the width names none."""
+        width = X_red.shape[-1] if X_red.ndim == 2 else None
+        if (n_clusters is not None or not hasattr(self, "tree_")
+                or not isinstance(width, (int, np.integer)) or width == self.n_clusters_):
+            return n_clusters
+        if self.tree_.n_roots <= width <= self.tree_.n_leaves:
+            return int(width)
+        return None
 
-    def _lazy_inverse_transform(self, X_red, labels, sizes, divisors, n_clusters):
+    def _check_reduced_width(self, X_red, width, n_clusters=None):
+        if X_red.ndim == 2 and X_red.shape[1] == width:
+            return
+        given = X_red.shape[-1]
+        if n_clusters is not None:
+            fix = f"{width} clusters at n_clusters={n_clusters}; they must be equal"
+        elif hasattr(self, "tree_"):
+            # Any width the tree has would have been read as its scale.
+            fix = (f"n_clusters_={self.n_clusters_}, and the scales of its merge tree "
+                   f"have {self.tree_.n_roots} to {self.tree_.n_leaves} clusters; give X_red "
+                   "one column per cluster of one of them")
+        else:
+            fix = (f"n_clusters_={self.n_clusters_}; they must be equal (for X_red from "
+                   f"transform(X, n_clusters={given}), fit with compute_full_tree=True and "
+                   f"pass n_clusters={given} to inverse_transform too)")
+        raise ValueError(f"X_red has {given} columns but this ReNA has {fix}")
+
+    def _lazy_inverse_transform(self, X_red, n_clusters):
         backend = backend_of(X_red)
         one_d = X_red.ndim == 1
         if one_d:
             X_red = X_red[None, :]
         X_red = backend.check_data(X_red, check_values=False, input_name="X_red")
+        n_clusters = self._scale_of_width(X_red, n_clusters)
+        labels, sizes = self._scale(n_clusters)
         self._check_reduced_width(X_red, sizes.shape[0], n_clusters)
+        divisors = np.sqrt(sizes) if self.scaling else None
         out = backend.expand_clusters(X_red, labels, divisors)
         return out[0] if one_d else out

@@ -26,8 +26,8 @@ import numpy as np
 from ._colors import cluster_colors
 from .errors import InputError
 from .graphs import listed_parts_graph
-from .images import (describe, is_nilearn_object, load_image, load_mesh, nibabel_module,
-                     read_data, reading_data)
+from .images import (describe, gifti_structure, is_nilearn_object, load_image, load_mesh,
+                     nibabel_module, read_data, reading_data)
 from ._layout import BLOCK_BYTES, Layout
 
 __all__ = ["GrayordinateLayout", "dense_brain_models", "grayordinate_layout", "label_map",
@@ -87,20 +87,14 @@ def _structures(brain_models):
 def _gifti_structure(path):
     """The CIFTI structure a GIfTI mesh says it is (its
     AnatomicalStructurePrimary), or None."""
-    nib = nibabel_module()
     try:
-        gifti = nib.load(str(path))
+        gifti = nibabel_module().load(str(path))
     except Exception:  # load_mesh reports it
         return None
-    metas = [gifti.meta] + [array.meta for array in getattr(gifti, "darrays", [])]
-    for meta in metas:
-        value = dict(meta or {}).get("AnatomicalStructurePrimary")
-        if value:
-            try:
-                return nib.cifti2.BrainModelAxis.to_cifti_brain_structure_name(value)
-            except ValueError:
-                return None
-    return None
+    if not hasattr(gifti, "darrays"):  # not GIfTI: load_mesh reports it
+        return None
+    found = gifti_structure(gifti)
+    return None if found is None else found[0]
 
 
 def _mesh_parts(meshes):

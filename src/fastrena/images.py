@@ -13,9 +13,10 @@ import numpy as np
 
 from .errors import InputError, first_line
 
-__all__ = ["CIFTI_SUFFIXES", "DENSE_CIFTI_SUFFIXES", "PARCELLATED_CIFTI_SUFFIXES", "is_cifti",
-           "is_cifti_name", "is_nilearn_object",
-           "load_3d_volume", "load_image", "load_mesh", "load_surface_data", "load_volume"]
+__all__ = ["CIFTI_SUFFIXES", "DENSE_CIFTI_SUFFIXES", "HEMISPHERES", "PARCELLATED_CIFTI_SUFFIXES",
+           "check_structure", "gifti_structure", "is_cifti", "is_cifti_name", "is_nilearn_object",
+           "load_3d_volume", "load_image", "load_mesh", "load_mesh_part", "load_surface_data",
+           "load_surface_files", "load_surface_part", "load_volume", "named_structure"]
 
 #: Dense CIFTI-2 data files (one value per grayordinate and row).
 DENSE_CIFTI_SUFFIXES = (".dtseries.nii", ".dscalar.nii")
@@ -147,11 +148,59 @@ def _intent_names(gifti):
     return [codes.niistring[d.intent] for d in gifti.darrays]
 
 
+def gifti_structure(gifti):
+    """The structure a loaded GIfTI image says it is on, in its
+    ``AnatomicalStructurePrimary`` metadata (the file's, else its first
+    data array's that has one): (CIFTI-2 structure name, the value as the
+    file writes it), e.g. ``("CIFTI_STRUCTURE_CORTEX_LEFT", "CortexLeft")``;
+    None if it names none, or none that nibabel knows."""
+    nibabel = nibabel_module()
+    for meta in [gifti.meta] + [array.meta for array in gifti.darrays]:
+        value = dict(meta or {}).get("AnatomicalStructurePrimary")
+        if value:
+            try:
+                return nibabel.cifti2.BrainModelAxis.to_cifti_brain_structure_name(value), value
+            except ValueError:
+                return None
+    return None
+
+
+#: nilearn's names of the hemispheres (``PolyMesh`` parts), as
+#: :func:`gifti_structure` gives them.
+HEMISPHERES = {"left": ("CIFTI_STRUCTURE_CORTEX_LEFT", "CortexLeft"),
+               "right": ("CIFTI_STRUCTURE_CORTEX_RIGHT", "CortexRight")}
+
+
+def named_structure(found, name):
+    """A part's entry of ``SurfaceLayout.structures``: what a GIfTI file
+    names (:func:`gifti_structure`: CIFTI-2 structure name, the name as
+    written) and what named it (``name``), or None if it names nothing."""
+    return None if found is None else (*found, name)
+
+
+def check_structure(structures, part, found, name, fix):
+    """Refuse a GIfTI file (``name``) given for ``part`` that names another
+    hemisphere than the part's (``structures``: one :func:`named_structure`
+    per part, or None); ``fix`` begins the advice ("give the masks")."""
+    expected = None if structures is None else structures[part]
+    if expected is None or found is None or found[0] == expected[0]:
+        return
+    order = ", ".join(s[1] if s is not None else "(not named)" for s in structures)
+    raise InputError(f"{name} is on {found[1]} but {expected[2]}, part {part + 1} of "
+                     f"{len(structures)}, is on {expected[1]}; {fix} in this order: {order}")
+
+
 def load_surface_data(img, what="image"):
     """The data of a GIfTI file (not a mesh), shape (n_vertices, n_scans).
 
     Each data array of the file is one scan (a 2-D array is several).
     """
+    return load_surface_part(img, what)[0]
+
+
+def load_surface_part(img, what="image"):
+    """:func:`load_surface_data`, and the structure the file names
+    (:func:`gifti_structure`, or None)."""
     gifti = load_image(img, what)
     name = describe(img, what)
     if not is_gifti(gifti):
@@ -166,7 +215,7 @@ def load_surface_data(img, what="image"):
     if len(lengths) > 1 or any(c.ndim != 2 for c in columns):
         raise InputError(f"{name} has data arrays of shapes "
                          f"{[c.shape for c in columns]}; expected one value per vertex")
-    return np.concatenate(columns, axis=1)
+    return np.concatenate(columns, axis=1), gifti_structure(gifti)
 
 
 def load_mesh(path):
@@ -178,6 +227,13 @@ def load_mesh(path):
         The file is not a GIfTI mesh, or its triangles name vertices it
         does not have.
     """
+    coords, faces, _ = load_mesh_part(path)
+    return coords, faces
+
+
+def load_mesh_part(path):
+    """:func:`load_mesh`'s coordinates and triangles, and the structure
+    the file names (:func:`gifti_structure`, or None)."""
     gifti = load_image(path, "mesh")
     name = describe(path, "mesh")
     intents = _intent_names(gifti) if is_gifti(gifti) else []
@@ -189,7 +245,39 @@ def load_mesh(path):
     if faces.size and (faces.min() < 0 or faces.max() >= coords.shape[0]):
         raise InputError(f"{name}: triangles refer to vertex {faces.max()} but the "
                          f"mesh has {coords.shape[0]} vertices")
-    return coords, faces
+    return coords, faces, gifti_structure(gifti)
+
+
+def load_surface_files(mesh_paths, mask_paths=None):
+    """Meshes (coordinates, triangles), in-mask vertices (every vertex
+    without masks) and hemispheres of GIfTI mesh files and GIfTI masks,
+    one of each per part: the hemisphere a part's mesh names, else its
+    mask's (:func:`named_structure`, or None). A mask that names another
+    hemisphere than its mesh is refused."""
+    loaded = [load_mesh_part(path) for path in mesh_paths]
+    meshes = tuple((coords, faces) for coords, faces, _ in loaded)
+    structures = [named_structure(found, describe(path, "mesh"))
+                  for path, (_, _, found) in zip(mesh_paths, loaded)]
+    if mask_paths is None:
+        masks = tuple(np.ones(coords.shape[0], dtype=bool) for coords, _ in meshes)
+    else:
+        if len(mask_paths) != len(meshes):
+            raise InputError(f"{len(mask_paths)} mask file(s) for {len(meshes)} mesh(es); "
+                             "give one mask per mesh")
+        masks = []
+        for p, (path, (coords, _)) in enumerate(zip(mask_paths, meshes)):
+            data, found = load_surface_part(path, "mask")
+            check_structure(structures, p, found, describe(path, "mask"), "give the masks")
+            if data.shape != (coords.shape[0], 1):
+                raise InputError(f"{describe(path, 'mask')} has shape {data.shape}; expected "
+                                 f"one value for each of the mesh's {coords.shape[0]} vertices")
+            masks.append(data[:, 0] != 0)
+            # A mesh that names nothing takes its mask's word.
+            structures[p] = structures[p] or named_structure(found, describe(path, "mask"))
+        masks = tuple(masks)
+    if not any(m.any() for m in masks):
+        raise InputError("the surface masks have no in-mask vertex")
+    return meshes, masks, tuple(structures)
 
 
 @contextmanager

@@ -32,9 +32,9 @@ from ._layout import BLOCK_BYTES, Layout
 from .errors import InputError
 from .grayordinates import grayordinate_layout
 from .graphs import adjacency_graph, chain_graph, lattice_graph, surface_graph
-from .images import (describe, is_cifti, is_gifti, is_nilearn_object, load_mesh,
-                     load_surface_data,
-                     load_volume, nibabel_module, path_of, read_data, volume_3d_data)
+from .images import (HEMISPHERES, check_structure, describe, is_cifti, is_gifti,
+                     is_nilearn_object, load_surface_files, load_surface_part, load_volume,
+                     named_structure, nibabel_module, path_of, read_data, volume_3d_data)
 
 __all__ = [
     "ACCEPTED_MASKS",
@@ -186,12 +186,17 @@ class SurfaceLayout(Layout):
         from this layout are then ``SurfaceImage`` objects on its mesh.
     faces : tuple of ndarray, optional
         The triangles of each part, when ``meshes`` are not given.
+    structures : tuple, optional
+        Per part, the hemisphere its mesh, mask or label file names, or
+        None (see :func:`fastrena.images.named_structure`): GIfTI data
+        files that name another are refused.
     """
 
     masks: tuple
     meshes: tuple = None
     surface_mask: object = None
     faces: tuple = None
+    structures: tuple = None
 
     @property
     def n_features(self):
@@ -220,9 +225,13 @@ class SurfaceLayout(Layout):
             if len(files) != len(self.masks):
                 raise InputError(f"{what} has {len(files)} GIfTI file(s) but the surface "
                                  f"has {len(self.masks)} part(s); give one file per part")
-            parts = [load_surface_data(f, what) for f in files]
+            loaded = [load_surface_part(f, what) for f in files]
+            parts = [data for data, _ in loaded]
             names = [describe(f, what) if path_of(f) else f"{what} part {i + 1}"
                      for i, f in enumerate(files)]
+            for p, ((_, structure), name) in enumerate(zip(loaded, names)):
+                check_structure(self.structures, p, structure, name,
+                                "give each scan group's files")
             what_all = " and ".join(names)
         if len(parts) != len(self.masks):
             raise InputError(f"{what} has {len(parts)} part(s) but the surface has "
@@ -308,25 +317,10 @@ class SurfaceLayout(Layout):
 
 def surface_layout(mesh_paths, mask_paths=None):
     """A :class:`SurfaceLayout` from GIfTI meshes (one per part) and,
-    optionally, GIfTI masks (one per part; nonzero = in)."""
-    meshes = tuple(load_mesh(path) for path in mesh_paths)
-    if mask_paths is None:
-        masks = tuple(np.ones(coords.shape[0], dtype=bool) for coords, _ in meshes)
-    else:
-        if len(mask_paths) != len(meshes):
-            raise InputError(f"{len(mask_paths)} mask file(s) for {len(meshes)} mesh(es); "
-                             "give one mask per mesh")
-        masks = []
-        for path, (coords, _) in zip(mask_paths, meshes):
-            data = load_surface_data(path, "mask")
-            if data.shape != (coords.shape[0], 1):
-                raise InputError(f"{describe(path, 'mask')} has shape {data.shape}; expected "
-                                 f"one value for each of the mesh's {coords.shape[0]} vertices")
-            masks.append(data[:, 0] != 0)
-        masks = tuple(masks)
-    if not any(m.any() for m in masks):
-        raise InputError("the surface masks have no in-mask vertex")
-    return SurfaceLayout(masks, meshes)
+    optionally, GIfTI masks (one per part; nonzero = in); the hemispheres
+    they name check the data files (see :func:`fastrena.images.load_surface_files`)."""
+    meshes, masks, structures = load_surface_files(mesh_paths, mask_paths)
+    return SurfaceLayout(masks, meshes, structures=structures)
 
 
 def surface_layout_of(surface_img, what="mask_img"):
@@ -343,7 +337,11 @@ def surface_layout_of(surface_img, what="mask_img"):
             values = values[:, 0]
         masks.append(values != 0)
         meshes.append((np.asarray(mesh.coordinates), np.asarray(mesh.faces)))
-    return SurfaceLayout(tuple(masks), tuple(meshes), surface_img)
+    # nilearn names the hemispheres "left" and "right": GIfTI data files
+    # read with this mask are checked against them.
+    structures = tuple(named_structure(HEMISPHERES.get(name), f"{what}'s part '{name}'")
+                       for name in surface_img.mesh.parts)
+    return SurfaceLayout(tuple(masks), tuple(meshes), surface_img, structures=structures)
 
 
 def mask_layout(mask_img, what="mask_img"):

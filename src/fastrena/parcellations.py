@@ -16,8 +16,8 @@ from ._progress import fit_progress
 from .arrays import cluster_means
 from .errors import InputError
 from .estimator import ReNA
-from .images import (describe, is_gifti, load_image, load_surface_data, nibabel_module,
-                     volume_3d_data)
+from .images import (describe, is_gifti, load_image, load_surface_part, named_structure,
+                     nibabel_module, volume_3d_data)
 from .grayordinates import GrayordinateLayout, label_map
 from .layouts import SurfaceLayout, VolumeLayout, layout_of_estimator
 from .reading import (as_list, float_dtype, read_images, read_rows_into, resolve_layout,
@@ -318,14 +318,17 @@ def load_parcellation(paths):
     images = [load_image(p, "labels") for p in paths]
     names = [describe(img, "labels") for img in images]
     if all(is_gifti(img) for img in images):
-        parts = []
-        for img, name in zip(images, names):
-            data = load_surface_data(img, "labels")
+        parts, structures = [], []
+        for path, img, name in zip(paths, images, names):
+            data, found = load_surface_part(img, "labels")
             if data.shape[1] != 1:
                 raise InputError(f"{name} has {data.shape[1]} data arrays; "
                                  "a label file has one")
             parts.append(_integer_labels(data[:, 0], name))
-        layout = SurfaceLayout(tuple(p != 0 for p in parts))
+            # The hemisphere a label file names checks the data files reduced with it.
+            # (nibabel keeps no GIfTI file's name: the path names it.)
+            structures.append(named_structure(found, describe(path, "labels")))
+        layout = SurfaceLayout(tuple(p != 0 for p in parts), structures=tuple(structures))
         values_per_feature = np.concatenate([p[p != 0] for p in parts])
     elif len(images) == 1 and isinstance(images[0], nibabel_module().cifti2.Cifti2Image):
         brain_models, data, table = label_map(images[0], "labels")

@@ -1,5 +1,6 @@
 """Pictures of a parcellation: orthogonal slices, surface views, cluster
-sizes, and the compression error as a function of the number of clusters.
+sizes, and the compression error as a function of the number of clusters
+(:func:`relative_error`: ``||X - R|| / ||X - X's row means||``).
 
 matplotlib is imported when a function here is called, not when fastrena
 (or this module) is imported. Figures are drawn on matplotlib's Agg canvas
@@ -22,6 +23,7 @@ __all__ = [
     "plot_grayordinate_parcellation",
     "plot_parcellation",
     "plot_surface_parcellation",
+    "relative_error",
 ]
 
 _BACKGROUND = "#101014"
@@ -372,11 +374,42 @@ def plot_cluster_sizes(sizes, *, unit="voxels", title=None, output_file=None, fo
     return _finish(figure, output_file, force)
 
 
+#: What the error is, on the curve's axis and in the docstrings.
+ERROR_DEFINITION = "||X - R|| / ||X - X's row means||"
+
+
+def relative_error(X, approximation):
+    """``||X - R|| / ||X - X's row means||`` (Frobenius norms), R the
+    ``approximation`` (each feature's cluster mean), as the benchmarks
+    report it.
+
+    Centred on each sample's mean over the features: a baseline shared by
+    every feature (a BOLD scan's mean intensity, often in the thousands) is
+    kept whole by any clustering, and divided into ``||X||`` it would leave
+    every K near 0. 0 for the best K (one cluster per feature), 1 for one
+    cluster over a connected graph (the row means themselves).
+
+    Accumulated one sample at a time in float64: float32 data keep their
+    precision and no (n_samples, n_features) float64 copy is made.
+    """
+    lost = spread = 0.0
+    for x, r in zip(X, approximation):
+        d = np.subtract(x, r, dtype=np.float64)
+        lost += float(d @ d)
+        c = np.subtract(x, np.mean(x, dtype=np.float64), dtype=np.float64)
+        spread += float(c @ c)
+    # Every row constant over the features: each cluster mean is that
+    # constant, nothing but rounding is lost (and 0 / 0 would warn).
+    return float(np.sqrt(lost / spread)) if spread > 0 else 0.0
+
+
 def compression_errors(X, n_clusters, **params):
     """Relative compression error of ReNA for each number of clusters.
 
-    ``||X - inverse_transform(transform(X))|| / ||X||``: the share of the
-    signal lost when every feature is replaced by its cluster's mean.
+    ``||X - R|| / ||X - X's row means||`` (see :func:`relative_error`), R =
+    ``inverse_transform(transform(X))``: the share of the signal's
+    variation over the features lost when every feature is replaced by its
+    cluster's mean.
 
     Parameters
     ----------
@@ -391,25 +424,23 @@ def compression_errors(X, n_clusters, **params):
     """
     from .estimator import ReNA
 
-    norm = np.linalg.norm(X)
     errors = []
     for k in n_clusters:
         rena = ReNA(n_clusters=int(k), **params).fit(X)
-        lost = np.linalg.norm(X - rena.inverse_transform(rena.transform(X)))
-        # All-zero data lose nothing (and 0 / 0 would warn).
-        errors.append(lost / norm if norm > 0 else 0.0)
+        errors.append(relative_error(X, rena.inverse_transform(rena.transform(X))))
     return np.array(errors, dtype=np.float64)
 
 
 def plot_compression_curve(n_clusters, errors, *, title=None, output_file=None, force=False,
                            figsize=(6.4, 4.2), dpi=100):
-    """Relative compression error against the number of clusters (log scale).
+    """Relative compression error against the number of clusters (log scale),
+    the axis named with its definition, ``||X - R|| / ||X - X's row means||``.
 
     Parameters
     ----------
     n_clusters : sequence of int
     errors : sequence of float
-        For example from :func:`compression_errors`.
+        For example from :func:`compression_errors` (values in [0, 1]).
 
     Returns
     -------
@@ -428,7 +459,7 @@ def plot_compression_curve(n_clusters, errors, *, title=None, output_file=None, 
                     ha="center", fontsize=8)
     ax.set_xscale("log")
     ax.set_xlabel("number of clusters K")
-    ax.set_ylabel("relative compression error")
+    ax.set_ylabel(f"relative error {ERROR_DEFINITION}", fontsize=9)
     ax.set_ylim(0, max(1.0, float(errors.max()) * 1.1))
     ax.grid(True, which="both", alpha=0.3)
     ax.set_title(title or "ReNA: signal lost to cluster means")

@@ -6,16 +6,22 @@ output array (no 4-D copy), headers checked before any data is read.
 """
 
 import os
+import warnings
 
 import numpy as np
 
 from ._progress import progress_bar
 from .errors import InputError
-from .images import is_nilearn_object, load_volume, nibabel_module, path_of
+from .images import describe, is_nilearn_object, load_volume, nibabel_module, path_of
 from .layouts import VolumeLayout, mask_layout, surface_layout_of, volume_blocks, volume_count
 
 __all__ = ["as_list", "compute_mask", "float_dtype", "images_to_array", "read_images",
-           "read_rows_into", "resolve_layout", "scan_counts", "scan_names"]
+           "read_rows_into", "resolve_layout", "scan_counts", "scan_names",
+           "warn_of_masks_among_scans"]
+
+
+#: Where a mask read as scans belongs, in Python (the command line says --mask).
+MASK_HINT = "give it as mask_img, not among the images"
 
 
 # --------------------------------------------------------------------------
@@ -45,14 +51,17 @@ def scan_counts(layout, imgs, names):
     return [layout.n_scans(img, name) for img, name in zip(imgs, names)]
 
 
-def read_rows_into(layout, imgs, out, transform, verbose, desc):
-    """Fill ``out`` row by row with ``transform(rows)`` of each image's blocks."""
+def read_rows_into(layout, imgs, out, transform, verbose, desc, watch=None):
+    """Fill ``out`` row by row with ``transform(rows)`` of each image's
+    blocks; ``watch(i, rows)``, if given, sees the blocks of image i as read."""
     names = scan_names(imgs)
     bar = progress_bar(verbose > 0, out.shape[0], desc, "scan")
     row = 0
     try:
-        for img, name in zip(imgs, names):
+        for i, (img, name) in enumerate(zip(imgs, names)):
             for rows in layout.read(img, name):
+                if watch is not None:
+                    watch(i, rows)
                 out[row:row + rows.shape[0]] = transform(rows)
                 row += rows.shape[0]
                 bar.update(rows.shape[0])
@@ -61,13 +70,74 @@ def read_rows_into(layout, imgs, out, transform, verbose, desc):
     return out
 
 
-def read_images(layout, imgs, dtype=np.float32, verbose=0):
+def read_images(layout, imgs, dtype=np.float32, verbose=0, *, mask_hint=MASK_HINT):
     """The features of ``layout`` in images, one row per scan (see
-    :func:`images_to_array`, which takes a mask instead of a layout)."""
+    :func:`images_to_array`, which takes a mask instead of a layout).
+
+    An image that looks like a mask given as one more scan warns (see
+    :func:`warn_of_masks_among_scans`; ``mask_hint`` says where a mask
+    goes). Its values are checked as they are read, not read again.
+    """
     imgs = as_list(imgs)
-    n_scans = sum(scan_counts(layout, imgs, scan_names(imgs)))
+    names = scan_names(imgs)
+    n_scans = sum(scan_counts(layout, imgs, names))
     out = np.empty((n_scans, layout.n_features), dtype=float_dtype(dtype))
-    return read_rows_into(layout, imgs, out, lambda rows: rows, verbose, "reading images")
+    binary = [True] * len(imgs)
+
+    def watch(i, rows):
+        # A scan's first volume has other values than 0 and 1: one volume
+        # settles it, and the rest of its blocks are not looked at.
+        if binary[i]:
+            binary[i] = _zeros_and_ones(rows[:1]) and _zeros_and_ones(rows[1:])
+
+    checked = isinstance(layout, VolumeLayout) and len(imgs) > 1
+    read_rows_into(layout, imgs, out, lambda rows: rows, verbose, "reading images",
+                   watch if checked else None)
+    if checked:
+        warn_of_masks_among_scans(layout, imgs, binary, mask_hint=mask_hint)
+    return out
+
+
+def _zeros_and_ones(values):
+    return bool(np.all((values == 0) | (values == 1)))
+
+
+def warn_of_masks_among_scans(layout, imgs, binary=None, *, mask_hint=MASK_HINT):
+    """Warn of each image that may be a mask read as scans (a mask given
+    with the images, ``--mask`` forgotten): every in-mask value 0 or 1
+    where another image has other values (``binary``: one flag per image,
+    when the values were read), or, from the headers alone, a data type
+    that no other image has and one volume where every other image has
+    several (a mask, or an anatomical image, among runs). One of the last
+    two alone is ordinary (a 3-D run beside 4-D ones; runs saved by
+    different tools), so it does not warn by itself. Only volume layouts
+    are checked.
+    """
+    imgs = as_list(imgs)
+    if not isinstance(layout, VolumeLayout) or len(imgs) < 2:
+        return
+    names = scan_names(imgs)
+    headers = [load_volume(img, name) for img, name in zip(imgs, names)]
+    dtypes = [np.dtype(img.get_data_dtype()) for img in headers]
+    counts = [volume_count(img, name) for img, name in zip(headers, names)]
+    total = sum(counts)
+    for i, img in enumerate(imgs):
+        others = [j for j in range(len(imgs)) if j != i]
+        other_dtypes = sorted({dtypes[j].name for j in others})
+        looks_binary = (binary is not None and binary[i]
+                        and not all(binary[j] for j in others))
+        odd_type = dtypes[i].name not in other_dtypes
+        single = counts[i] == 1 and all(counts[j] > 1 for j in others)
+        reasons = [reason for reason, found in (
+            ("every value it has inside the mask is 0 or 1, where the other images have "
+             "other values", looks_binary),
+            (f"its data type {dtypes[i].name} is not theirs ({', '.join(other_dtypes)})",
+             odd_type),
+            ("it has one volume where every other image has several", single)) if found]
+        if looks_binary or (odd_type and single):
+            warnings.warn(f"{describe(img, names[i])} may be a mask rather than scans: "
+                          f"{'; '.join(reasons)}. It is read as {counts[i]} of the {total} "
+                          f"scans; if it is a mask, {mask_hint}", UserWarning, stacklevel=3)
 
 
 def images_to_array(imgs, mask_img, *, dtype=np.float32, verbose=0):

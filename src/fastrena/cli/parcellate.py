@@ -15,6 +15,10 @@ from .common import (FORCE_HINT, GIFTI, NIFTI, add_common, add_dask_options, che
                      lazy_images, non_negative_int, one_line, positive_int, progress_on,
                      refuse_gifti, scheduler, threshold_value)
 
+#: Where a mask given among the images belongs (reading.warn_of_masks_among_scans).
+MASK_HINT = "give it with --mask, not among the images"
+
+
 def add_parser(commands):
     """Add the ``parcellate`` subcommand to ``commands`` (argparse subparsers)."""
     p = commands.add_parser(
@@ -55,15 +59,17 @@ def add_parser(commands):
                         "label file (.label.gii) per mesh, -o repeated; for CIFTI files, one "
                         "dense label file (.dlabel.nii)")
     p.add_argument("--n-iter", type=positive_int, default=10, metavar="N",
-                   help="maximum number of agglomeration levels (default: 10)")
+                   help="maximum number of agglomeration levels of the default linkage "
+                        "(default: 10); not used with --linkage ward, which runs its merges "
+                        "to the end and takes the cut")
     p.add_argument("--threshold", type=threshold_value, default=1e-7, metavar="T",
                    help="relative tolerance for ties between nearest neighbours, in [0, 1) "
                         "(default: 1e-7)")
     p.add_argument("--linkage", choices=LINKAGES, default="nilearn",
-                   help="nilearn: nilearn's ReNA, same labels (default); ward: Ward's merge "
-                        "cost on true cluster means, balanced clusters, error close to "
-                        "Ward clustering's (use --n-iter 20 or more below K = 5%% of "
-                        "the voxels)")
+                   help="nilearn: nilearn's ReNA, same labels (default); ward: every merge "
+                        "made at Ward's cost (on the true cluster means) at that moment, "
+                        "the merges run to the end and the K clusters taken from the cut; "
+                        "error close to Ward clustering's; --n-iter does not apply to it")
     p.add_argument("--scaling", action="store_true",
                    help="with --reduced: cluster means times sqrt(cluster size)")
     p.add_argument("--memory", metavar="DIR",
@@ -74,7 +80,8 @@ def add_parser(commands):
                    help="a scipy.sparse adjacency (save_npz) over the in-mask voxels or "
                         "vertices, replacing the grid or mesh graph")
     p.add_argument("-v", "--verbose", action="count", default=0,
-                   help="print one line per agglomeration level (ReNA's verbose)")
+                   help="print one line per agglomeration level (ReNA's verbose); with "
+                        "--linkage ward, one per round, then the cut")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                    help="precision the images are read in (default: float32)")
     p.add_argument("--reduced", metavar="OUT",
@@ -236,7 +243,7 @@ def _read(args, session, progress):
     images), the images grouped as the layout reads them, the data (a lazy
     Dask array with --dask) and how it was read, in words."""
     from ..layouts import mask_layout, surface_layout
-    from ..reading import compute_mask, read_images
+    from ..reading import compute_mask, read_images, warn_of_masks_among_scans
 
     start = time.perf_counter()
     if _is_cifti(args):
@@ -255,8 +262,10 @@ def _read(args, session, progress):
         if args.mask is None:
             session.say(f"mask: {features(layout)} computed from the images")
     if args.dask:
+        # Headers only: the values are read by the fit, chunk by chunk.
+        warn_of_masks_among_scans(layout, images, mask_hint=MASK_HINT)
         return layout, images, lazy_images(args, layout, images), "lazily, by the fit"
-    X = read_images(layout, images, args.dtype, progress)
+    X = read_images(layout, images, args.dtype, progress, mask_hint=MASK_HINT)
     return layout, images, X, f"in {elapsed(start)}"
 
 
@@ -302,8 +311,11 @@ def _write_scale(args, session, layout, X, rena, scale, multi):
         # As a fit to k would give them: --n-iter levels at most.
         labels, found = rena.tree_.fit_labels(k, args.n_iter)
         if found > k:
-            warnings.warn(f"-k {k}: {found} clusters (the graph's connected components, or "
-                          f"--n-iter {args.n_iter} levels, do not allow fewer)", UserWarning)
+            # A "ward" fit runs its merges to the end: only the components limit it.
+            why = ("the graph's connected components do not" if args.linkage == "ward" else
+                   f"the graph's connected components, or --n-iter {args.n_iter} levels, "
+                   "do not")
+            warnings.warn(f"-k {k}: {found} clusters ({why} allow fewer)", UserWarning)
     parcellation = Parcellation.from_labels(layout, labels)
     surface = args.mesh is not None and not _is_cifti(args)
     images_out = parcellation.label_gifti() if surface else [parcellation.label_img()]
