@@ -17,8 +17,11 @@ new file. Two deployments break that:
   every process compiles again.
 
 So fastrena's kernels get a :class:`KernelCache` instead of numba's own
-cache object: it reads a kernel from the first of those three folders that
-holds it, writable or not (an entry is used only when numba's own checks
+cache object. ``NUMBA_CACHE_DIR``, when set, is the cache, as for numba
+(otherwise ``fastrena warm`` into it would load kernels found elsewhere and
+leave it empty); else it reads a kernel from the first of the other two
+folders that holds it, writable or not (an entry is used only when numba's
+own checks
 pass: same source, same bytecode, same numba, same CPU), and saves what it
 compiles into the first writable one, as numba would. When none is
 writable, or saving fails (a full disk), the kernel is used uncached, and
@@ -198,8 +201,11 @@ class KernelCache(_Cache):
                 return cls(py_func, [FunctionCache(py_func)])
             except RuntimeError:  # "cannot cache function ...: no locator available"
                 return cls(py_func, [])
+        # NUMBA_CACHE_DIR, when set, is the cache (numba's rule): a kernel
+        # found elsewhere would leave it unfilled (fastrena warm into an
+        # image's cache folder, with a __pycache__ already holding them).
         layers, paths = [], set()
-        for cache_class in _FOLDERS if config.CACHE_DIR else _FOLDERS[1:]:
+        for cache_class in _FOLDERS[:1] if config.CACHE_DIR else _FOLDERS[1:]:
             layer = cache_class(py_func)
             if layer.cache_path not in paths:  # NUMBA_CACHE_DIR may be the per-user folder
                 paths.add(layer.cache_path)
