@@ -4,9 +4,16 @@ scheduler; data read at most twice; reduced signals spilled to disk and
 cleaned up; validation without reading. A real ``dask.distributed``
 cluster is in ``test_distributed.py``."""
 
+import errno
+import io
 import os
+import re
+import shutil
+import signal
 import threading
+import time
 import warnings
+from pathlib import Path
 
 import dask
 import dask.array as da
@@ -262,6 +269,68 @@ def test_a_failed_fit_leaves_no_file(tmp_path):
     config = {"fastrena.in-memory-limit": 0, "temporary-directory": str(tmp_path)}
     with dask.config.set(config), pytest.raises(ValueError, match="Input X contains NaN"):
         ReNA(mask, n_clusters=4).fit(da.from_array(X, chunks=(64, -1)))
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("how", ["SIGINT", "raised"])
+def test_ctrl_c_while_the_spilled_files_are_removed(tmp_path, monkeypatch, how):
+    """Ctrl-C in the middle of removing the spilled levels at the end of a
+    fit (issue 27, point 4): the removal finishes, then the interrupt comes
+    out of the fit. ``SIGINT``: the signal arrives after part of the folder
+    is gone (its handler used to raise there, leaving the rest); ``raised``:
+    the removal itself raises KeyboardInterrupt once, and is done again."""
+    mask, X = smooth_problem(n_samples=100, shape=(8, 8, 8), dtype=np.float64)
+    real_rmtree = shutil.rmtree
+    calls = []
+
+    def interrupted_rmtree(path, *args, **kwargs):
+        calls.append(os.path.basename(path))
+        if os.path.basename(path).startswith("fastrena-") and len(calls) == 1 + sum(
+                not name.startswith("fastrena-") for name in calls):
+            spilled = sorted(Path(path).rglob("*.npy"))
+            assert spilled  # the last level's files are still there
+            spilled[0].unlink()
+            if how == "SIGINT":
+                signal.raise_signal(signal.SIGINT)
+                time.sleep(0.01)  # Python code: the handler runs here
+            else:
+                raise KeyboardInterrupt
+        return real_rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "rmtree", interrupted_rmtree)
+    config = {"fastrena.in-memory-limit": 0, "temporary-directory": str(tmp_path)}
+    with dask.config.set(config), pytest.raises(KeyboardInterrupt):
+        ReNA(mask, n_clusters=4).fit(da.from_array(X, chunks=(64, -1)))
+    assert any(name.startswith("fastrena-") for name in calls)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_temporary_disk_names_the_spilled_file(tmp_path, monkeypatch):
+    """The temporary folder fills up while a level is spilled: the error
+    names the file, keeps ENOSPC and says what to change, where numpy's
+    own said "6400 requested and 4096 written"; nothing is left."""
+    class FullDisk(io.FileIO):
+        def write(self, data):
+            if self.tell() + len(memoryview(data)) > 200:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return super().write(data)
+
+    def full_disk_open(path, mode="r", *args, **kwargs):
+        assert mode == "wb"
+        return io.BufferedWriter(FullDisk(path, "w"))
+
+    monkeypatch.setattr(_chunked, "open", full_disk_open, raising=False)
+    mask, X = smooth_problem(n_samples=100, shape=(8, 8, 8), dtype=np.float64)
+    config = {"fastrena.in-memory-limit": 0, "temporary-directory": str(tmp_path),
+              "scheduler": "synchronous"}
+    with dask.config.set(config), pytest.raises(OSError) as raised:
+        ReNA(mask, n_clusters=4).fit(da.from_array(X, chunks=(64, -1)))
+    assert raised.value.errno == errno.ENOSPC
+    assert re.fullmatch(
+        f"cannot write reduced signals to the temporary file '{re.escape(str(tmp_path))}"
+        r"/fastrena-\w+/level1/chunk\d\.npy' \(No space left on device\); set Dask's "
+        "temporary-directory to a folder with room, or raise fastrena.in-memory-limit to "
+        "keep them in memory", str(raised.value)), str(raised.value)
     assert list(tmp_path.iterdir()) == []
 
 

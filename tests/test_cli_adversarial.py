@@ -179,8 +179,8 @@ def test_an_output_that_cannot_be_removed_is_named(work, capsys, monkeypatch):
 # --------------------------------------------------------------------------
 class FillingDisk:
     """Put the temporary file of the output named ``name`` on a disk with
-    ``ROOM`` bytes left: writes past them are short, then fail with
-    ``error()`` (ENOSPC by default), as a filling disk does.
+    ``room`` bytes left (``ROOM`` by default): writes past them are short,
+    then fail with ``error()`` (ENOSPC by default), as a filling disk does.
 
     Every opener the writers use is patched: ``open`` (numpy.save, Pillow,
     gzip inside nibabel), nibabel's default opener and numpy's text-file
@@ -190,7 +190,7 @@ class FillingDisk:
     ``sizes_at_failure`` proves the failure hit mid-write.
     """
 
-    def __init__(self, monkeypatch, name, error=lambda: OSError(*NO_SPACE)):
+    def __init__(self, monkeypatch, name, error=lambda: OSError(*NO_SPACE), room=ROOM):
         self.name = name
         self.sizes_at_failure = []
         disk = self
@@ -198,7 +198,7 @@ class FillingDisk:
         class File(io.FileIO):
             def write(self, data):
                 data = memoryview(data).cast("B")
-                fits = ROOM - self.tell()
+                fits = room - self.tell()
                 if len(data) <= fits:
                     return super().write(data)
                 if fits > 0:
@@ -275,6 +275,43 @@ def test_disk_full_in_the_middle_of_a_write(work, surfaces, capsys, monkeypatch,
     assert folder_state(work) == before
 
 
+# The header of a .npy file (128 bytes) fits, its data does not.
+NPY_ROOM = 200
+NPY_DATA_CASES = [
+    pytest.param([*PARCELLATE, "-o", "l.nii.gz", "--reduced", "r.npy"], id="parcellate"),
+    pytest.param([*PARCELLATE, "--dask", "-o", "l.nii.gz", "--reduced", "r.npy"],
+                 id="parcellate-dask"),
+    pytest.param([*REDUCE, "-o", "r.npy"], id="reduce"),
+    pytest.param([*REDUCE, "--dask", "-o", "r.npy"], id="reduce-dask"),
+]
+
+
+@pytest.mark.parametrize("args", NPY_DATA_CASES)
+def test_disk_full_in_the_data_of_an_npy_output(work, capsys, monkeypatch, args):
+    """A .npy output whose header was written and whose data does not fit
+    (issue 27, point 2): on a real disk the message used to be numpy's
+    "N requested and M written" (ndarray.tofile, which wrote past this
+    mock: no errno, no file name); it names the output and the cause like
+    every other format, and nothing is left."""
+    before = folder_state(work)
+    disk = FillingDisk(monkeypatch, "r.npy", room=NPY_ROOM)
+    code, out, err = call(capsys, *args, "-q")
+    assert (code, out) == (1, "")
+    assert one_error_line(err, args[0]) == "cannot write output 'r.npy' (No space left on " \
+                                           "device)"
+    assert set(disk.sizes_at_failure) == {NPY_ROOM}
+    assert folder_state(work) == before
+
+
+def test_npy_outputs_are_written_as_named(tmp_path):
+    """An upper-case .NPY name: numpy's np.save appended ".npy" to the
+    temporary name, so the output was left empty and a hidden file behind."""
+    array = np.arange(12, dtype=np.float32).reshape(3, 4)
+    fio.save_array(array, tmp_path / "R.NPY")
+    assert [p.name for p in tmp_path.iterdir()] == ["R.NPY"]
+    np.testing.assert_array_equal(np.load(tmp_path / "R.NPY"), array)
+
+
 def test_a_failed_run_never_says_it_wrote_what_it_removed(work, capsys, monkeypatch):
     """Without --quiet, the 'wrote' lines are printed once every output is
     written: a run that fails on its last output removed the earlier ones
@@ -316,21 +353,24 @@ def test_ctrl_c_in_the_middle_of_a_write(work, capsys, monkeypatch):
     assert folder_state(work) == before
 
 
-@pytest.mark.parametrize("save, name", [
+@pytest.mark.parametrize("save, name, room", [
     (lambda path: fio.save_img(nibabel.Nifti1Image(np.ones((4, 4, 4), np.int32), np.eye(4)),
-                               path), "labels.nii.gz"),
-    (lambda path: fio.save_array(np.ones((5, 3)), path, columns=["a", "b", "c"]), "x.csv"),
+                               path), "labels.nii.gz", ROOM),
+    (lambda path: fio.save_array(np.ones((5, 3)), path, columns=["a", "b", "c"]), "x.csv",
+     ROOM),
+    (lambda path: fio.save_array(np.ones((50, 3)), path), "x.npy", NPY_ROOM),
 ])
 def test_python_writers_name_the_output_when_the_disk_is_full(tmp_path, monkeypatch, save,
-                                                             name):
+                                                             name, room):
     """fastrena.io raises an OSError that keeps errno ENOSPC and names the
     output (not its temporary file), and leaves no file."""
-    FillingDisk(monkeypatch, name)
+    disk = FillingDisk(monkeypatch, name, room=room)
     with pytest.raises(OSError) as raised:
         save(tmp_path / name)
     assert raised.value.errno == errno.ENOSPC
     assert str(raised.value) == f"cannot write output '{tmp_path / name}' (No space left on " \
                                 "device)"
+    assert set(disk.sizes_at_failure) == {room}
     assert list(tmp_path.iterdir()) == []
 
 
@@ -381,6 +421,30 @@ def test_a_real_full_disk(volumes, tiny_tmpfs, capsys):
                           "-q")
     assert (code, out) == (1, "")
     assert one_error_line(err, "parcellate") == ("cannot write output 'disk/p.png' (No space "
+                                                 "left on device)")
+    assert folder_state(folder) == before
+    assert free_pages() == free
+
+
+def test_a_real_full_disk_in_the_data_of_an_npy_output(volumes, tiny_tmpfs, capsys):
+    """On a real tmpfs with one free page: the reduced array's header fits,
+    its data (6 scans x 200 clusters, 4.8 kB) does not, and numpy's own
+    write failed with "1200 requested and 992 written". The output and the
+    cause are named; the disk is left as it was."""
+    folder = volumes[0]
+
+    def free_pages():
+        return os.statvfs(tiny_tmpfs).f_bavail
+
+    page = os.statvfs(tiny_tmpfs).f_frsize
+    (tiny_tmpfs / "filler").write_bytes(b"x" * (free_pages() - 1) * page)
+    before, free = folder_state(folder), free_pages()
+    assert free == 1
+    code, out, err = call(capsys, "parcellate", "run1.nii.gz", "run2.nii", "--mask",
+                          "mask.nii.gz", "-k", 200, "-o", "l.nii.gz", "--reduced",
+                          "disk/r.npy", "-q")
+    assert (code, out) == (1, "")
+    assert one_error_line(err, "parcellate") == ("cannot write output 'disk/r.npy' (No space "
                                                  "left on device)")
     assert folder_state(folder) == before
     assert free_pages() == free

@@ -101,6 +101,12 @@ def test_fastrena_warm_leaves_nothing_to_compile(tmp_path):
         "                  sum(len(d.stats.cache_hits) for d in kernels)]))", env=env)
     misses, hits = out
     assert misses == 0 and hits >= 10
+    # Run again, it compiles nothing and does not say it did (issue 28, point 9).
+    again = subprocess.run([sys.executable, "-m", "fastrena.cli", "warm"], env=env,
+                           capture_output=True, text=True, timeout=600)
+    assert (again.returncode, again.stderr) == (0, "")
+    assert again.stdout.startswith(f"fastrena's kernels were already compiled, in the cache "
+                                   f"in {tmp_path / 'cache'}")
 
 
 @njit(nogil=True)
@@ -143,6 +149,37 @@ def test_small_work_stays_on_the_calling_thread():
     with num_threads(MAX_THREADS):
         run_tasks(kernel, 8, (None,), PARALLEL_GRAIN - 1)
     assert seen == [(True, 0, 8)]
+
+
+def test_threads_that_cannot_start_leave_their_ranges_to_the_caller(monkeypatch):
+    """Under a memory limit the pool's threads may not start ("RuntimeError:
+    can't start new thread", which a fit used to raise, issue 27 point 5):
+    the calling thread runs every range, once, and the labels are the same.
+    Four threads are asked for whatever NUMBA_NUM_THREADS allows: none
+    starts."""
+    import threading
+
+    import numba
+
+    from fastrena._kernels import threads
+
+    X = np.random.default_rng(4).standard_normal((40, 9000))
+    expected = fastrena.ReNA(n_clusters=30).fit(X).labels_
+    starts = []
+
+    def cannot_start(thread):
+        starts.append(thread.name)
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threads, "_pool", None)  # none started yet
+    monkeypatch.setattr(threading.Thread, "start", cannot_start)
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 4)
+    out = np.zeros(1000, dtype=np.int64)
+    run_tasks(_count_tasks, 1000, (out, -1), 10 * PARALLEL_GRAIN)
+    assert (out == 1).all()
+    assert len(starts) == 3  # one per range but the caller's
+    np.testing.assert_array_equal(fastrena.ReNA(n_clusters=30).fit(X).labels_, expected)
+    assert len(starts) > 3
 
 
 def test_an_import_broken_by_ctrl_c_is_an_interrupt(monkeypatch, capsys):

@@ -27,6 +27,7 @@ import shutil
 import tempfile
 import warnings
 from contextlib import contextmanager
+from types import SimpleNamespace
 
 import dask
 import dask.array as da
@@ -35,6 +36,7 @@ from dask.utils import parse_bytes
 from sklearn.utils.validation import validate_data
 
 from . import arrays
+from ._interrupt import call_deferring_sigint, finish_despite_sigint
 from ._kernels import SAMPLE_BLOCK
 
 #: Covers merged by one task of the weight pass's tree reduction.
@@ -266,8 +268,29 @@ def _save_part(pair, path):
     """Write a chunk's reduced signals (feature-major, as computed) to
     ``path``; return whether they are all finite."""
     means, finite = pair
-    np.save(path, means.T)
+    try:
+        with open(path, "wb") as file:
+            # Through the file's own writes, as fastrena.files.save_npy
+            # does: numpy's writes of a real file fail on a full disk with
+            # "N requested and M written", without the cause.
+            np.save(SimpleNamespace(write=file.write), means.T, allow_pickle=False)
+    except OSError as exc:
+        raise _cannot_spill(path, exc) from exc
     return finite
+
+
+def _cannot_spill(path, exc):
+    """``exc`` as an error of the same type and errno that names the file
+    and says how to spill elsewhere, or not at all."""
+    message = (f"cannot write reduced signals to the temporary file '{path}' "
+               f"({exc.strerror or exc}); set Dask's temporary-directory to a folder with "
+               "room, or raise fastrena.in-memory-limit to keep them in memory")
+    try:
+        error = type(exc)(message)
+    except Exception:  # an OSError subclass with another signature
+        error = OSError(message)
+    error.errno = exc.errno
+    return error
 
 
 def _load_part(path):
@@ -296,21 +319,29 @@ class SignalStore:
         self.close()
 
     def close(self):
-        if self._root is not None:
-            shutil.rmtree(self._root, ignore_errors=True)
-            self._root = None
-            self._level_folder = None
-            self._retired = []
+        """Delete every file the store wrote. A Ctrl-C meanwhile is raised
+        once they are all gone: cut short, the removal would leave a
+        ``fastrena-*`` folder of files as large as the data behind."""
+        root, self._root = self._root, None
+        self._level_folder = None
+        self._retired = []
+        if root is not None:
+            finish_despite_sigint(shutil.rmtree, root, ignore_errors=True)
 
     def _new_folder(self):
         if self._root is None:
-            parent = (self.directory or dask.config.get("temporary-directory", None)
-                      or tempfile.gettempdir())
-            self._root = tempfile.mkdtemp(prefix="fastrena-", dir=parent)
+            # The folder is made and recorded (for close) before a Ctrl-C
+            # can be raised: in between, nothing would remove it.
+            call_deferring_sigint(self._make_root, (), {})
         self._n_folders += 1
         folder = os.path.join(self._root, f"level{self._n_folders}")
         os.mkdir(folder)
         return folder
+
+    def _make_root(self):
+        parent = (self.directory or dask.config.get("temporary-directory", None)
+                  or tempfile.gettempdir())
+        self._root = tempfile.mkdtemp(prefix="fastrena-", dir=parent)
 
     def _replace_level_folder(self, folder):
         if self._level_folder is not None:

@@ -118,6 +118,51 @@ def call_deferring_sigint(kernel, args, kwargs):
             handler(SIGINT, sys._getframe())
 
 
+#: Calls of a clean-up that raises KeyboardInterrupt itself before giving up
+#: (a clean-up that keeps raising it would otherwise never end).
+_CLEAN_UP_ATTEMPTS = 8
+
+
+def finish_despite_sigint(clean_up, *args, **kwargs):
+    """``clean_up(*args, **kwargs)`` carried to its end whatever Ctrl-C
+    does, then any interrupt that came meanwhile raised: for removing
+    temporary files, which an interrupt cut short would leave behind. A
+    SIGINT is held until the clean-up has returned; a ``KeyboardInterrupt``
+    it raises itself makes it run again, so it must be safe to call again
+    after one (as ``shutil.rmtree(..., ignore_errors=True)`` is).
+
+    Unlike :func:`call_deferring_sigint`, an interrupt already on its way
+    (the clean-up runs while it unwinds the stack, or one kept by
+    :func:`interrupts_kept`) does not stop it from starting."""
+    interrupted = None
+    handler = recorder = None
+    if _current_thread() is _main_thread() and callable(_get_handler(SIGINT)):
+        recorder = _Recorder()
+        while handler is None:
+            try:
+                handler = _set_handler(SIGINT, recorder)
+            except KeyboardInterrupt as exc:
+                # A SIGINT pending when the recorder was put in went to the
+                # real handler first; the recorder is not in yet: again.
+                interrupted = exc
+    try:
+        for _ in range(_CLEAN_UP_ATTEMPTS):
+            try:
+                clean_up(*args, **kwargs)
+                break
+            except KeyboardInterrupt as exc:
+                # Not a signal (the recorder takes those): the clean-up's
+                # own, or one it kept from earlier. Finish, then raise it.
+                interrupted = exc
+    finally:
+        if handler is not None:
+            _restore(handler)
+    if recorder is not None and recorder.came:
+        handler(SIGINT, sys._getframe())
+    if interrupted is not None:
+        raise interrupted
+
+
 class _Kept:
     """Whether a SIGINT came inside :func:`interrupts_kept` and may have
     been dropped since."""

@@ -8,6 +8,7 @@ and never overwrite an existing file unless ``force``.
 import os
 import secrets
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -16,7 +17,7 @@ from .errors import InputError, first_line
 from .images import CIFTI_SUFFIXES, is_cifti, is_gifti, nibabel_module
 
 __all__ = ["array_format", "check_image_name", "check_output", "load_array", "save_array",
-           "save_img", "write_atomically"]
+           "save_img", "save_npy", "write_atomically"]
 
 ARRAY_SUFFIXES = (".npy", ".csv", ".tsv")
 
@@ -182,7 +183,7 @@ def save_array(array, path, *, force=False, columns=None, hint="force=True"):
     array = np.asarray(array)
     if suffix == ".npy":
         def write(tmp):
-            np.save(tmp, array)
+            save_npy(tmp, array)
     else:
         digits = 9 if array.dtype == np.float32 else 17
 
@@ -193,6 +194,23 @@ def save_array(array, path, *, force=False, columns=None, hint="force=True"):
                        ("," if suffix == ".csv" else "\t").join(columns),
                        comments="")
     return write_atomically(path, write, force, hint)
+
+
+def save_npy(path, array):
+    """Write ``array`` to the .npy file ``path`` (not atomically: see
+    :func:`save_array`), raising the system's error when a write fails.
+
+    ``np.save`` writes the data of a real file with ``ndarray.tofile``,
+    whose error on a short write (a full disk) is a bare ``OSError: 60000
+    requested and 16352 written``: no errno, no cause. Handed any other
+    object with a ``write`` method, numpy writes the data through it in
+    pieces of 16 MiB; here that is the file's own ``write``, which raises
+    the error of the system call (ENOSPC: "No space left on device") with
+    its errno. This also writes ``path`` as named: ``np.save`` given a name
+    that does not end in lower-case ``.npy`` appends ``.npy`` to it.
+    """
+    with open(path, "wb") as file:
+        np.save(SimpleNamespace(write=file.write), array, allow_pickle=False)
 
 
 def _is_number(text):

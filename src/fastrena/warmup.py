@@ -9,6 +9,9 @@ linkages, ``transform`` / ``inverse_transform`` and the rarer paths (data
 in Fortran order, values so large they are rescaled, a NaN caught): run it
 once when building a container image or a cluster's environment
 (``fastrena warm``), so that no fit and no Dask worker pays the compilation.
+A cache in a folder that is read-only later (the package's own folder in
+an image run by another user) is still read: see
+:mod:`fastrena._kernels.caching`.
 """
 
 import time
@@ -19,15 +22,29 @@ from . import _kernels
 from .estimator import ReNA
 from .graphs import graph_from_edges, lattice_graph
 
-__all__ = ["cache_dir", "compile_kernels"]
+__all__ = ["CacheWarning", "cache_activity", "cache_dir", "compile_kernels"]
+
+#: The warning that fastrena's compiled kernels cannot be kept (no writable
+#: cache folder): once per process, naming the folders tried.
+CacheWarning = _kernels.caching.CacheWarning
 
 
 def cache_dir():
-    """The folder where numba caches fastrena's kernels (None if numba does
-    not say): ``NUMBA_CACHE_DIR`` if set, else ``__pycache__`` beside
-    fastrena's source when writable, else numba's per-user cache folder."""
+    """The folder where numba saves fastrena's newly compiled kernels (None
+    if no folder is writable): the first writable of ``NUMBA_CACHE_DIR``
+    (if set), ``__pycache__`` beside fastrena's source, numba's per-user
+    cache folder. Kernels are also read from the others."""
     stats = getattr(_kernels.merges.nearest_neighbor_edges, "stats", None)
     return getattr(stats, "cache_path", None)
+
+
+def cache_activity():
+    """What fastrena's kernel caches did in this process so far: a dict of
+    the numbers of kernels ``loaded`` from a cache, ``compiled`` and
+    ``saved``, the folders ``loaded_from`` and ``saved_to``, and
+    ``not_saved``: why compiled kernels could not be kept (None if they
+    could)."""
+    return _kernels.caching.activity()
 
 
 def compile_kernels():

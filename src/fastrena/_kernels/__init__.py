@@ -4,8 +4,9 @@ By domain: :mod:`.weights` (edge weights), :mod:`.means` (cluster means
 and expansion), :mod:`.merges` (one level's choice of edges, components,
 the exact-K rule), :mod:`.ward` (``linkage="ward"``), :mod:`.graph` (the
 reduced graph), :mod:`.checks` (scans of the data); :mod:`.compiling` says
-how they are compiled and :mod:`.threads` how they run in parallel. Python
-code uses them through this package, ``_kernels.name``.
+how they are compiled, :mod:`.caching` where they are kept (and what
+happens when no folder takes them), and :mod:`.threads` how they run in
+parallel. Python code uses them through this package, ``_kernels.name``.
 
 Every parallel loop here gives each output element to exactly one thread and
 sums in a fixed order, so results are bit-identical whatever the thread
@@ -13,7 +14,13 @@ count. No ``fastmath``: reassociating the sums would change tie decisions.
 """
 
 from .._interrupt import guard_module
-from . import checks, compiling, graph, means, merges, ward, weights
+from .caching import kernel_caches
+
+# numba picks each kernel's cache when its decorator runs, that is while
+# these modules are imported: each gets fastrena's (see .caching), which
+# reads a read-only cache and lets the import succeed with no writable one.
+with kernel_caches():
+    from . import checks, compiling, graph, means, merges, ward, weights
 from .checks import all_finite, row_max_abs
 from .graph import reduce_edges
 from .means import (ROWS_FEATURE_MAJOR, ROWS_SAMPLE_MAJOR, cluster_means_feature_major,

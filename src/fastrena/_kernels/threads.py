@@ -56,14 +56,54 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool)
 
 
+class _Range:
+    """``kernel(*args)`` run at most once, by a pool thread or by the
+    caller, whichever comes first; the other waits until it is done."""
+
+    __slots__ = ("kernel", "args", "lock")
+
+    def __init__(self, kernel, args):
+        self.kernel, self.args = kernel, args
+        self.lock = threading.Lock()
+
+    def run(self):
+        with self.lock:
+            kernel, args = self.kernel, self.args
+            self.cancel()
+            if kernel is not None:
+                kernel(*args)
+
+    def cancel(self):
+        # The arrays are let go too: a range left in the pool's queue (see
+        # _run_split) must not keep them until a thread takes it.
+        self.kernel = self.args = None
+
+
 def _run_split(kernel, bounds, args):
-    futures = [_thread_pool().submit(kernel, *args, bounds[i], bounds[i + 1])
-               for i in range(1, len(bounds) - 1)]
+    ranges = [_Range(kernel, (*args, bounds[i], bounds[i + 1]))
+              for i in range(1, len(bounds) - 1)]
+    futures, left = [], []
+    for task_range in ranges:
+        try:
+            futures.append(_thread_pool().submit(task_range.run))
+        except RuntimeError:
+            # "can't start new thread" (a memory limit: each thread needs
+            # its stack; or the interpreter is shutting down): this thread
+            # runs the range. The pool may have queued it before failing to
+            # start a thread for it: a thread that takes it later finds it
+            # done.
+            left.append(task_range)
     try:
         kernel(*args, bounds[0], bounds[1])
+        for task_range in left:
+            task_range.run()
     finally:
         # No thread may still write into the outputs once this returns,
-        # even when the caller's range raised.
+        # even when the caller's range raised: a range left is done or
+        # waited for, and never started afterwards.
+        for task_range in left:
+            with task_range.lock:
+                task_range.cancel()
         _wait_all(futures)
     for future in futures:
         future.result()
@@ -74,9 +114,10 @@ def run_tasks(kernel, n_tasks, args, work):
     the tasks ``0 .. n_tasks - 1``: one range per thread, up to
     ``numba.get_num_threads()`` threads and one per :data:`PARALLEL_GRAIN`
     of ``work`` (the call's element operations), the calling thread taking
-    the first. ``kernel`` is a ``nogil`` numba kernel writing its results
-    into arrays of ``args``. A Ctrl-C meanwhile is handled once every range
-    has finished (see :func:`fastrena._interrupt.call_deferring_sigint`)."""
+    the first, and any range no thread can be started for. ``kernel`` is a
+    ``nogil`` numba kernel writing its results into arrays of ``args``. A
+    Ctrl-C meanwhile is handled once every range has finished (see
+    :func:`fastrena._interrupt.call_deferring_sigint`)."""
     n_threads = min(numba.get_num_threads(), n_tasks, 1 + work // PARALLEL_GRAIN)
     if n_threads <= 1:
         call_deferring_sigint(kernel, (*args, 0, n_tasks), {})
