@@ -48,6 +48,28 @@ Cases (N features x S samples):
   scaled to unit standard deviation and quantized as ``np.round(2 * f)``:
   integers, steps of half a standard deviation, 14-16 levels per field
   between -8 and 7; 3 samples. K = N / 50 for both.
+* tissue cases (group ``"tissue"``, their own table; large flat regions and
+  hubs, where a greedy Ward can collapse), one sample each, K/N = 0.02 and
+  0.05, not in ``quick``; ``tissue_cases()`` / ``iter_tissue_cases()``
+  build only them:
+
+  * ``MNI WM r mm`` / ``MNI GM r mm`` / ``MNI CSF r mm``, r = 3, 2, 1:
+    ``load_mni152_wm_template(resolution=r)``,
+    ``load_mni152_gm_template(resolution=r)`` and, for CSF,
+    ``clip(1 - GM - WM, 0, None)`` on the same grid, inside
+    ``load_mni152_brain_mask(resolution=r)`` (69,765 / 235,375 / 1,882,989
+    voxels; the 1 mm maps are stored as 256 levels, their plateaus at 0 and
+    1 are the flat regions). ``MNI GM 3 mm`` and ``2 mm`` are the brain
+    rows' data again (same Ward cache entries).
+  * ``motor map thresholded``: the ``motor map`` (same voxels, its nonzero
+    ones) with |z| < 3 set to 0 (41,624 of its 45,448 voxels).
+  * ``brain mask r mm``, r = 3, 2: ``load_mni152_brain_mask(resolution=r)``
+    as a 0/1 float image over its bounding box (the box of its nonzero
+    voxels, every voxel of the box a feature: 48 x 61 x 52 = 152,256 and
+    73 x 90 x 78 = 512,460), two values only.
+
+  Ward's labels for N > 150,000 come from the exact reference
+  ``exact_ward.py`` (see ``real_suite.WardCache``).
 """
 
 from dataclasses import dataclass, field
@@ -61,6 +83,12 @@ from cases import mesh_adjacency
 FRACTIONS = (0.02, 0.05)
 T1_FRACTIONS = (0.01, 0.02, 0.05)
 STRESS_FRACTIONS = (0.02,)
+TISSUE_FRACTIONS = (0.02, 0.05)
+#: tissue maps' resolutions (mm) and the brain mask's (its bounding box)
+TISSUE_RESOLUTIONS = (3, 2, 1)
+MASK_RESOLUTIONS = (3, 2)
+#: the thresholded motor map: |z| below this is set to 0
+MOTOR_THRESHOLD = 3.0
 MAX_SIDE = 128
 IMAGES = ("camera", "coins", "page", "cell", "microaneurysms")
 
@@ -70,7 +98,7 @@ class RealCase:
     name: str
     X: np.ndarray                 # (n_samples, n_features) float64, the data itself
     A: sparse.csr_matrix          # symmetric adjacency over the features
-    group: str                    # "image", "brain", "surface", "stress"
+    group: str                    # "image", "brain", "surface", "stress", "tissue"
     fractions: tuple = FRACTIONS
     mask: np.ndarray = None       # grid cases: boolean mask, features in C order
     source: str = ""              # how it was built, for the report
@@ -144,34 +172,73 @@ def digits():
                       "1797 images of 8x8, integers 0-16")
 
 
-def mni(kind, resolution):
+def mni(kind, resolution, group="brain"):
+    """``kind``: "T1", "GM", "WM" or "CSF" (``clip(1 - GM - WM, 0, None)``)."""
     from nilearn import datasets
 
-    loader = {"T1": datasets.load_mni152_template,
-              "GM": datasets.load_mni152_gm_template}[kind]
-    img = loader(resolution=resolution)
+    loaders = {"T1": datasets.load_mni152_template, "GM": datasets.load_mni152_gm_template,
+               "WM": datasets.load_mni152_wm_template}
+    parts = ("GM", "WM") if kind == "CSF" else (kind,)
     mask_img = datasets.load_mni152_brain_mask(resolution=resolution)
-    if not np.allclose(img.affine, mask_img.affine) or img.shape != mask_img.shape:
-        raise ValueError(f"MNI {kind} {resolution} mm: template and mask grids differ")
+    images = {}
+    for part in parts:
+        img = loaders[part](resolution=resolution)
+        if not np.allclose(img.affine, mask_img.affine) or img.shape != mask_img.shape:
+            raise ValueError(f"MNI {part} {resolution} mm: template and mask grids differ")
+        images[part] = img.get_fdata(dtype=np.float64)
     mask = np.asarray(mask_img.dataobj) != 0
-    values = img.get_fdata(dtype=np.float64)
+    if kind == "CSF":
+        values = np.clip(1.0 - images["GM"] - images["WM"], 0.0, None)
+        made = (f"clip(1 - GM - WM, 0, None) of load_mni152_gm/wm_template"
+                f"(resolution={resolution})")
+    else:
+        values = images[kind]
+        made = f"{loaders[kind].__name__}(resolution={resolution})"
     n_levels = np.unique(values[mask]).shape[0]
-    return _grid_case(f"MNI {kind} {resolution} mm", values[None], mask, "brain",
-                      f"{loader.__name__}(resolution={resolution}) in the brain mask, "
-                      f"{n_levels} distinct values",
-                      T1_FRACTIONS if kind == "T1" else FRACTIONS)
+    fractions = T1_FRACTIONS if kind == "T1" else (
+        TISSUE_FRACTIONS if group == "tissue" else FRACTIONS)
+    return _grid_case(f"MNI {kind} {resolution} mm", values[None], mask, group,
+                      f"{made} in the brain mask, {n_levels} distinct values", fractions)
 
 
-def motor_map():
+def _motor_image():
     from nilearn.datasets import load_sample_motor_activation_image
     from nilearn.image import load_img
 
     img = load_img(load_sample_motor_activation_image())
     values = img.get_fdata(dtype=np.float64)
-    mask = np.isfinite(values) & (values != 0)
+    return img, values, np.isfinite(values) & (values != 0)
+
+
+def motor_map():
+    img, values, mask = _motor_image()
     return _grid_case("motor map", values[None], mask, "brain",
                       f"own {values.shape[0]}x{values.shape[1]}x{values.shape[2]} grid "
                       f"({abs(img.affine[0, 0]):g} mm), nonzero voxels")
+
+
+def motor_map_thresholded(threshold=MOTOR_THRESHOLD):
+    """The motor map's voxels (its nonzero ones), |z| < threshold set to 0."""
+    img, values, mask = _motor_image()
+    cut = np.where(np.abs(values) < threshold, 0.0, values)
+    return _grid_case("motor map thresholded", cut[None], mask, "tissue",
+                      f"motor map (own {abs(img.affine[0, 0]):g} mm grid, its nonzero voxels) "
+                      f"with |z| < {threshold:g} set to 0 ({int(np.sum(cut[mask] == 0)):,} "
+                      f"voxels at 0)", TISSUE_FRACTIONS)
+
+
+def brain_mask(resolution):
+    """The MNI152 brain mask as a 0/1 image over its bounding box."""
+    from nilearn.datasets import load_mni152_brain_mask
+
+    brain = np.asarray(load_mni152_brain_mask(resolution=resolution).dataobj) != 0
+    box = tuple(slice(int(i.min()), int(i.max()) + 1) for i in np.nonzero(brain))
+    inside = brain[box].astype(np.float64)
+    grid = np.ones(inside.shape, dtype=bool)
+    return _grid_case(f"brain mask {resolution} mm", inside[None], grid, "tissue",
+                      f"load_mni152_brain_mask(resolution={resolution}) as 0/1 over its "
+                      f"bounding box {'x'.join(map(str, inside.shape))} "
+                      f"({int(inside.sum()):,} ones)", TISSUE_FRACTIONS)
 
 
 def fsaverage5(data_type):
@@ -212,23 +279,49 @@ def quantized(side=40, n_samples=3, sigma=3.0, seed=0):
                       f"{fields.min():g} to {fields.max():g}", STRESS_FRACTIONS)
 
 
+def _tissue_makers():
+    """3 mm and the motor map first, then 2 mm, then 1 mm (growing cost)."""
+    makers = []
+    for r in TISSUE_RESOLUTIONS:
+        makers += [lambda k=k, r=r: mni(k, r, group="tissue") for k in ("WM", "GM", "CSF")]
+        if r == 3:
+            makers.append(motor_map_thresholded)
+        if r in MASK_RESOLUTIONS:
+            makers.append(lambda r=r: brain_mask(r))
+    return makers
+
+
 def _makers(quick):
     makers = [lambda n=n: image(n) for n in IMAGES] + [lfw_subset, digits]
     if not quick:
         makers += [lambda k=k, r=r: mni(k, r) for k in ("T1", "GM") for r in (3, 2)]
         makers += [motor_map] + [lambda t=t: fsaverage5(t)
                                  for t in ("sulcal", "curvature", "thickness")]
-    return makers + [ramp, quantized]
+    makers += [ramp, quantized]
+    if not quick:
+        makers += _tissue_makers()
+    return makers
 
 
 def real_cases(quick=False):
-    """Every case of the suite, built now (a few seconds; MNI and fsaverage
-    come from nilearn's bundled files). ``quick``: images, lfw_subset,
-    digits and the two stress cases only."""
+    """Every case of the suite, built now (a few seconds, ~1 min with the
+    1 mm tissue maps; MNI and fsaverage come from nilearn's bundled files).
+    ``quick``: images, lfw_subset, digits and the two stress cases only."""
     return [make() for make in _makers(quick)]
 
 
 def iter_real_cases(quick=False):
     """The same cases, built one at a time (to keep one in memory)."""
     for make in _makers(quick):
+        yield make()
+
+
+def tissue_cases():
+    """The tissue group only, built now."""
+    return [make() for make in _tissue_makers()]
+
+
+def iter_tissue_cases():
+    """The tissue group only, built one at a time."""
+    for make in _tissue_makers():
         yield make()

@@ -14,9 +14,12 @@ the case's graph).
 
 Ward's labels are cached per (case, K) in ``results/quality/
 ward_cache_real.npz`` (with the fit time of the run that computed them),
-keyed by a hash of the case's data, graph, K and scikit-learn's version: a
-rerun after a change in fastrena refits only fastrena, nilearn and grid.
-Never asserts: it measures.
+keyed by a hash of the case's data, graph, K and the reference that made
+them: scikit-learn (its version) up to ``EXACT_WARD_ABOVE`` features, the
+exact reference ``exact_ward.py`` (its version; the same merges as
+scikit-learn's ``ward_tree``) above. A rerun after a change in fastrena
+refits only fastrena, nilearn and grid. The tissue cases (real_cases.py)
+get their own tables. Never asserts: it measures.
 """
 
 import datetime
@@ -39,6 +42,18 @@ from scores import size_figures
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 CACHE = RESULTS / "quality" / "ward_cache_real.npz"
+#: Ward's labels come from scikit-learn's FeatureAgglomeration up to this
+#: many features, from exact_ward.py above. scikit-learn's ward_tree runs its
+#: heap in Python over growing lists: 5-350 s per fit at 3 mm (69,765
+#: voxels; WM and CSF, with their plateaus, the slowest), 620-660 s for MNI
+#: GM 2 mm (235,375), over 50 min for WM 2 mm and hours at 1 mm (1.88 M) on
+#: this machine, while exact_ward.py makes the same merges (whole trees
+#: bit-identical on random graphs, the same partitions on every 3 mm case)
+#: in 0.1-3 s at 3 mm and ~70 s at 1 mm. 150,000 keeps scikit-learn itself
+#: on every image, surface, stress and 3 mm brain case (the 3 mm brain mask's
+#: bounding box, 152,256 voxels, is just above). A scikit-learn entry already
+#: in the cache is used whatever N (MNI T1 and GM 2 mm, brain mask 3 mm).
+EXACT_WARD_ABOVE = 150_000
 REPO = Path(__file__).resolve().parents[2]
 JITTER = 1e-6
 #: every fit but Ward's is repeated until this many seconds are spent, at
@@ -152,19 +167,40 @@ def fit_labels(name, case, k, X=None):
 
 
 class WardCache:
-    """Ward's labels and fit time per (case, K, hash of data and graph)."""
+    """Ward's labels and fit time per (case, K, reference, hash of data and
+    graph). Keys: ``{case}__K{K}__{reference}__{hash}``, reference
+    "sklearn" or "exact" (exact_ward.py); keys of the older form
+    ``{case}__K{K}__{hash}`` were all scikit-learn's and are read as such."""
+
+    REFERENCES = ("sklearn", "exact")
+    _LEGACY = re.compile(r"^(.+)__K(\d+)__([0-9a-f]{16})(__s)?$")
 
     def __init__(self, path=CACHE):
         self.path = Path(path)
         self.entries = {}
         if self.path.exists():
             with np.load(self.path) as stored:
-                self.entries = {key: stored[key] for key in stored.files}
+                for key in stored.files:
+                    legacy = self._LEGACY.match(key)
+                    if legacy:
+                        slug, k, digest, seconds = legacy.groups()
+                        key_now = f"{slug}__K{k}__sklearn__{digest}{seconds or ''}"
+                    else:
+                        key_now = key
+                    self.entries[key_now] = stored[key]
         self.hits = self.misses = 0
+        self.last_reference = None
+        self._exact_warm = False
 
     @staticmethod
-    def key(case, k):
+    def reference_for(case):
+        return "exact" if case.X.shape[1] > EXACT_WARD_ABOVE else "sklearn"
+
+    @staticmethod
+    def key(case, k, reference="sklearn"):
         import sklearn
+
+        import exact_ward
 
         digest = hashlib.sha256()
         A = sparse.csr_matrix(case.A)
@@ -173,41 +209,81 @@ class WardCache:
                      A.indices.astype(np.int64)):
             digest.update(str(part.shape).encode())
             digest.update(part.tobytes())
-        digest.update(f"ward K={k} sklearn {sklearn.__version__}".encode())
+        made_by = {"sklearn": f"sklearn {sklearn.__version__}",
+                   "exact": f"exact_ward v{exact_ward.VERSION}"}[reference]
+        digest.update(f"ward K={k} {made_by}".encode())
         slug = re.sub(r"\W+", "_", case.name).strip("_")
-        return f"{slug}__K{k}__{digest.hexdigest()[:16]}"
+        return f"{slug}__K{k}__{reference}__{digest.hexdigest()[:16]}"
+
+    def cached(self, case, k):
+        """(key, reference) of a cached entry for (case, K), scikit-learn's
+        first, or (None, None)."""
+        for reference in self.REFERENCES:
+            key = self.key(case, k, reference)
+            if key in self.entries:
+                return key, reference
+        return None, None
 
     def labels(self, case, k):
-        """(labels, seconds of the fit that made them, cached?, messages)."""
-        key = self.key(case, k)
-        if key in self.entries:
+        """(labels, seconds of the fit that made them, cached?, messages);
+        ``self.last_reference`` says which reference made them."""
+        key, reference = self.cached(case, k)
+        if key is not None:
             self.hits += 1
+            self.last_reference = reference
             return self.entries[key].astype(np.int64), float(self.entries[key + "__s"]), True, []
-        from sklearn.cluster import FeatureAgglomeration
-
         self.misses += 1
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            start = time.perf_counter()
-            labels = FeatureAgglomeration(n_clusters=k, linkage="ward",
-                                          connectivity=case.A).fit(case.X).labels_
-            seconds = time.perf_counter() - start
-        labels = np.asarray(labels, dtype=np.int64)
+        reference = self.reference_for(case)
+        if reference == "exact":
+            labels, seconds, messages = self.exact_fit(case, k)
+        else:
+            labels, seconds, messages = sklearn_fit(case, k)
+        self.store(case, k, labels, seconds, reference)
+        return labels, seconds, False, messages
+
+    def exact_fit(self, case, k):
+        import exact_ward
+
+        if not self._exact_warm:         # numba's compile or cache load: not timed
+            path = sparse.diags([np.ones(2)], [1], shape=(3, 3), format="csr")
+            exact_ward.ward_labels(np.arange(3.0)[None], path, 2)
+            self._exact_warm = True
+        start = time.perf_counter()
+        labels = exact_ward.ward_labels(case.X, case.A, k)
+        return labels, time.perf_counter() - start, []
+
+    def store(self, case, k, labels, seconds, reference):
+        """Cache labels made by ``reference`` ("sklearn" or "exact") and
+        save; older entries for the same case name and K (other data) go."""
+        key = self.key(case, k, reference)
         slug = key.split("__")[0]
         for old in [e for e in self.entries if e.split("__")[0] == slug
                     and e.split("__")[1] == f"K{k}" and not e.startswith(key)]:
             del self.entries[old]           # the same case and K with other data: stale
-        self.entries[key] = labels.astype(np.int32)
-        self.entries[key + "__s"] = np.array(seconds)
+        self.entries[key] = np.asarray(labels).astype(np.int32)
+        self.entries[key + "__s"] = np.array(float(seconds))
+        self.last_reference = reference
         self.save()
-        messages = sorted({f"{w.category.__name__}: {str(w.message)[:160]}" for w in caught})
-        return labels, seconds, False, messages
 
     def save(self):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.stem + ".tmp.npz")
         np.savez_compressed(tmp, **self.entries)
         os.replace(tmp, self.path)
+
+
+def sklearn_fit(case, k):
+    """scikit-learn's Ward: (labels, seconds, warning messages)."""
+    from sklearn.cluster import FeatureAgglomeration
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        start = time.perf_counter()
+        labels = FeatureAgglomeration(n_clusters=k, linkage="ward",
+                                      connectivity=case.A).fit(case.X).labels_
+        seconds = time.perf_counter() - start
+    messages = sorted({f"{w.category.__name__}: {str(w.message)[:160]}" for w in caught})
+    return np.asarray(labels, dtype=np.int64), seconds, messages
 
 
 def warm_up():
@@ -228,9 +304,18 @@ def warm_up():
                     ReNA(n_clusters=k, **graph, **params).fit(X)
 
 
+def error_ratio(error, ward_error):
+    """error / Ward's error; Ward's error is 0 where K covers every flat
+    region (the binary masks): 1 if the error is 0 too, else inf."""
+    if ward_error > 0:
+        return error / ward_error
+    return 1.0 if error == 0 else float("inf")
+
+
 def measure_case(case, cache):
     """{"ward": {f: figures}, "methods": {name: {f: figures}}, ...} on one case."""
     n_features = case.X.shape[1]
+    cache.last_reference = None
     out = {"group": case.group, "n_samples": int(case.X.shape[0]),
            "n_features": int(n_features), "source": case.source,
            "graph": ("grid mask " + "x".join(map(str, case.mask.shape))
@@ -242,7 +327,9 @@ def measure_case(case, cache):
         k = n_clusters_for(fraction, n_features)
         labels, seconds, cached, messages = cache.labels(case, k)
         ward = {"k": k, "seconds": seconds, "cached": cached,
-                "error": relative_error(case.X, labels), **size_figures(labels)}
+                "reference": cache.last_reference,
+                "error": relative_error(case.X, labels), **size_figures(labels),
+                "largest": int(np.bincount(labels).max())}
         if messages:
             ward["warnings"] = messages
         out["ward"][fraction] = ward
@@ -267,7 +354,8 @@ def measure_case(case, cache):
             labels, seconds, messages = fit_labels(name, case, k, X)
             figures = {"k": k, "seconds": seconds, "error": relative_error(case.X, labels),
                        **size_figures(labels)}
-            figures["error_over_ward"] = figures["error"] / out["ward"][fraction]["error"]
+            figures["error_over_ward"] = error_ratio(figures["error"],
+                                                     out["ward"][fraction]["error"])
             if messages:
                 figures["warnings"] = messages
             out["methods"][label][fraction] = figures
@@ -299,14 +387,22 @@ def _code_state():
     return state
 
 
-def _fractions(results, stress):
-    return sorted({f for c in results["cases"].values() if (c["group"] == "stress") == stress
+#: groups with their own tables, out of the real-data tables and summary
+OWN_TABLES = ("stress", "tissue")
+
+
+def _section(case):
+    return case["group"] if case["group"] in OWN_TABLES else "real"
+
+
+def _fractions(results, section):
+    return sorted({f for c in results["cases"].values() if _section(c) == section
                    for f in c["fractions"]})
 
 
-def _rows(results, stress):
+def _rows(results, section):
     for name, case in results["cases"].items():
-        if (case["group"] == "stress") == stress:
+        if _section(case) == section:
             for fraction in case["fractions"]:
                 yield name, case, fraction
 
@@ -314,6 +410,8 @@ def _rows(results, stress):
 def _ratio_cell(figures):
     if "skipped" in figures:
         return "n/a"
+    if not np.isfinite(figures["error_over_ward"]):
+        return f"inf (error {figures['error']:.4f})"
     mark = "" if figures["n_clusters"] == figures["k"] else f" (K={figures['n_clusters']})"
     return f"{figures['error_over_ward']:.3f}{mark}"
 
@@ -336,9 +434,9 @@ def summary(results):
     out = {}
     for method in METHODS:
         out[method] = {}
-        for fraction in _fractions(results, stress=False):
+        for fraction in _fractions(results, "real"):
             ratios = [(case["methods"][method][fraction]["error_over_ward"], name)
-                      for name, case, f in _rows(results, stress=False) if f == fraction
+                      for name, case, f in _rows(results, "real") if f == fraction
                       and "error_over_ward" in case["methods"][method][fraction]]
             if ratios:
                 worst = max(ratios)
@@ -353,7 +451,7 @@ def total_times(results):
     totals = {}
     for method in list(METHODS) + ["Ward"]:
         seconds = [(case["ward"] if method == "Ward" else case["methods"][method])[f].get(
-            "seconds") for _, case, f in _rows(results, stress=False)]
+            "seconds") for _, case, f in _rows(results, "real")]
         seconds = [s for s in seconds if s is not None]
         totals[method] = {"seconds": float(sum(seconds)), "n_fits": len(seconds)}
     return totals
@@ -394,23 +492,23 @@ def markdown(results):
     lines += ["", "## Error / Ward's error (real data)", "",
               "| case | K/N | K | Ward's error | " + " | ".join(titles) + " |",
               "|---|---|---|---|" + "---|" * len(titles)]
-    for name, case, f in _rows(results, stress=False):
+    for name, case, f in _rows(results, "real"):
         ward = case["ward"][f]
         lines.append(f"| {name} | {f} | {ward['k']:,} | {ward['error']:.4f} | " + " | ".join(
             _ratio_cell(case["methods"][m][f]) for m in METHODS) + " |")
-    lines += ["", "Summary over the real-data cases (ramp and quantized excluded): median / "
+    lines += ["", "Summary over the real-data cases (stress and tissue cases excluded): median / "
               "worst ratio (worst case), n cases:", "",
-              "| method | " + " | ".join(f"K/N={f}" for f in _fractions(results, False)) + " |",
-              "|---|" + "---|" * len(_fractions(results, False))]
+              "| method | " + " | ".join(f"K/N={f}" for f in _fractions(results, "real")) + " |",
+              "|---|" + "---|" * len(_fractions(results, "real"))]
     for method, row in results["summary"].items():
         lines.append(f"| {METHODS[method]} | " + " | ".join(
             (f"{row[f]['median']:.3f} / {row[f]['worst']:.3f} ({row[f]['worst_case']}), "
              f"n={row[f]['n']}") if f in row else "n/a"
-            for f in _fractions(results, False)) + " |")
+            for f in _fractions(results, "real")) + " |")
     lines += ["", "## Largest cluster / mean size (% singletons), real data", "",
               "| case | K/N | Ward | " + " | ".join(titles) + " |",
               "|---|---|---|" + "---|" * len(titles)]
-    for name, case, f in _rows(results, stress=False):
+    for name, case, f in _rows(results, "real"):
         lines.append(f"| {name} | {f} | {_size_cell(case['ward'][f])} | " + " | ".join(
             _size_cell(case["methods"][m][f]) for m in METHODS) + " |")
     lines += ["", "## Fit time, seconds, real data", "",
@@ -418,7 +516,7 @@ def markdown(results):
               "is spent), Ward's excepted (one fit).", "",
               "| case | K/N | Ward | " + " | ".join(titles) + " |",
               "|---|---|---|" + "---|" * len(titles)]
-    for name, case, f in _rows(results, stress=False):
+    for name, case, f in _rows(results, "real"):
         lines.append(f"| {name} | {f} | {_time_cell(case['ward'][f])} | " + " | ".join(
             _time_cell(case["methods"][m][f]) for m in METHODS) + " |")
     totals = results["total_seconds"]
@@ -432,7 +530,7 @@ def markdown(results):
                f"{ward / totals['fastrena ward n_iter=30']['seconds']:.0f}x "
                "(same fits: nilearn and grid cover fewer cases)."
                if totals["fastrena ward"]["seconds"] > 0 else ".")]
-    stress = [(n, c, f) for n, c, f in _rows(results, stress=True)]
+    stress = [(n, c, f) for n, c, f in _rows(results, "stress")]
     if stress:
         cols = list(METHODS)
         lines += ["", "## Stress cases: ties (ramp, quantized), K = N/50", "",
@@ -456,6 +554,31 @@ def markdown(results):
             for name, case, f in stress:
                 lines.append(f"| {name} | {cell(case['ward'][f])} | " + " | ".join(
                     cell(case["methods"][m][f]) for m in cols + ["fastrena jittered"]) + " |")
+    tissue = list(_rows(results, "tissue"))
+    if tissue:
+        lines += ["", "## Tissue cases: large flat regions and hubs", "",
+                  "Real maps with plateaus (tissue probabilities at 0 or 1, a thresholded "
+                  "statistical map, a binary mask: see real_cases.py), one sample each. "
+                  "Ward's labels: scikit-learn's (`sklearn`) up to "
+                  f"{EXACT_WARD_ABOVE:,} features, above that the exact reference "
+                  "`exact_ward.py` (`exact`: the same merges). Error / Ward's error; where "
+                  "Ward's error is 0 (K covers every flat region) a method's ratio is 1 if "
+                  "its error is 0 too, else inf.", "",
+                  "| case | N | K/N | K | Ward | Ward's error | Ward's largest | " +
+                  " | ".join(titles) + " |", "|---|---|---|---|---|---|---|" + "---|" * len(titles)]
+        for name, case, f in tissue:
+            ward = case["ward"][f]
+            lines.append(f"| {name} | {case['n_features']:,} | {f} | {ward['k']:,} | "
+                         f"{ward.get('reference') or 'sklearn'} | {ward['error']:.4f} | "
+                         f"{ward['largest']:,} | " + " | ".join(
+                             _ratio_cell(case["methods"][m][f]) for m in METHODS) + " |")
+        for title, cell in (("Largest cluster / mean size (% singletons):", _size_cell),
+                            ("Fit time, seconds (Ward: one fit):", _time_cell)):
+            lines += ["", title, "", "| case | K/N | Ward | " + " | ".join(titles) + " |",
+                      "|---|---|---|" + "---|" * len(titles)]
+            for name, case, f in tissue:
+                lines.append(f"| {name} | {f} | {cell(case['ward'][f])} | " + " | ".join(
+                    cell(case["methods"][m][f]) for m in METHODS) + " |")
     notes = []
     for name, case in results["cases"].items():
         for f, ward in case["ward"].items():
@@ -487,7 +610,9 @@ def run(quick=False, command="python benchmarks/quality/run.py --real"):
     results = {"cases": {}}
     for case in real_cases.iter_real_cases(quick=quick):
         say(f"{case.name}: {case.X.shape[0]} samples x {case.X.shape[1]} features")
-        results["cases"][case.name] = measure_case(case, cache)
+        # the tissue group repeats MNI GM 3 and 2 mm of the brain group
+        name = case.name if case.name not in results["cases"] else f"{case.name} ({case.group})"
+        results["cases"][name] = measure_case(case, cache)
     results["summary"] = summary(results)
     results["total_seconds"] = total_times(results)
     results["meta"] = {
