@@ -132,3 +132,39 @@ def test_every_merge_at_its_ward_cost_on_thresholded_and_binary_maps(monkeypatch
         spy = WardMergesSpy(monkeypatch)
         ReNA(m, n_clusters=int(0.02 * X.shape[1]), linkage="ward").fit(X)
         check_costs(spy, X)
+
+
+@pytest.mark.parametrize("fraction", [0.02, 0.05])
+def test_binary_mask_in_clusters_of_wards_sizes(fraction):
+    # A 0/1 image: its flat regions cost 0 to merge in any order, and Ward's
+    # order grows them in clusters of similar sizes. Recording a region's
+    # merges in edge order left one cluster of 1,000-2,000x Ward's largest
+    # at the cut (the brain mask at 3 mm).
+    from nilearn.datasets import load_mni152_brain_mask
+    from sklearn.cluster import FeatureAgglomeration
+    from sklearn.feature_extraction.image import grid_to_graph
+
+    brain = np.asarray(load_mni152_brain_mask(resolution=3).dataobj) != 0
+    box = tuple(slice(i.min(), i.max() + 1) for i in np.nonzero(brain))
+    slab = brain[box][:, :, 20:30]
+    X = slab.astype(float).reshape(1, -1)
+    k = int(fraction * X.shape[1])
+    ward = FeatureAgglomeration(n_clusters=k, linkage="ward",
+                                connectivity=grid_to_graph(*slab.shape)).fit(X)
+    est = ReNA(np.ones(slab.shape, dtype=bool), n_clusters=k, linkage="ward").fit(X)
+    assert est.n_clusters_ == k
+    largest = np.bincount(est.labels_).max()
+    assert largest <= 2 * np.bincount(ward.labels_).max()
+    # Every cluster inside one value (the partition costs nothing, as Ward's).
+    assert (np.bincount(est.labels_, weights=X[0]) % np.bincount(est.labels_) == 0).all()
+
+
+def test_a_flat_cube_cut_in_equal_clusters():
+    # Identical values everywhere: every merge costs 0, and the cut of the
+    # merge tree must still split the cube into clusters of similar sizes.
+    X = np.full((2, 16 ** 3), 0.3)
+    est = ReNA(np.ones((16,) * 3, dtype=bool), n_clusters=64, linkage="ward").fit(X)
+    sizes = np.bincount(est.labels_)
+    assert sizes.shape[0] == 64
+    assert sizes.max() <= 2 * 16 ** 3 // 64
+    assert sizes.min() >= 16 ** 3 // 64 // 4

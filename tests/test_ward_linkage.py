@@ -311,9 +311,15 @@ def test_round_choice_is_the_serial_rule_for_any_split(monkeypatch, mutual, with
     for n_threads in sorted({1, MAX_THREADS}):
         with num_threads(n_threads):
             results.append(_kernels.ward_round(n, u, v, w, sizes, 1e-7, mutual))
+    n_zero = int((cost == 0).sum())
     for got_cost, kept, step, n_new in results:
         np.testing.assert_array_equal(got_cost, cost)
-        np.testing.assert_array_equal(kept, np.flatnonzero(keep))
+        # Edges of cost 0 first (in the order their merges are recorded,
+        # the same for any split), then the others increasing.
+        np.testing.assert_array_equal(np.sort(kept), np.flatnonzero(keep))
+        assert (cost[kept[:n_zero]] == 0).all()
+        assert (np.diff(kept[n_zero:]) > 0).all()
+        np.testing.assert_array_equal(kept, results[0][1])
         np.testing.assert_array_equal(step, expected_step)
         assert n_new == expected_n
 

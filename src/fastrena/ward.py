@@ -9,8 +9,10 @@ keeps them; the ``n_clusters`` partition is the cut of their merge tree
 The invariant: **every merge is made at its current Ward cost**, the
 increase of the within-cluster sum of squares that merging the two
 clusters causes at that moment, on their true means and sizes. A round's
-merges are disjoint pairs (each costs what its edge costs) or, in a round
-of their own, edges of cost 0 (identical means, any order); the greedy
+merges are disjoint pairs (each costs what its edge costs) and edges of
+cost 0 (identical means, any order: recorded in passes of pairs, so that
+the cut splits a flat region into clusters of similar sizes, as Ward's
+order does); the greedy
 finish re-costs every heap entry whose ends changed since it was pushed
 before it merges them. No work budget ever lets a merge through on a cost
 it no longer has: the budgets below bound work by changing *which* exact

@@ -98,36 +98,148 @@ def _combined_choices(u, v, chosen):
     return best
 
 
+#: The merges of a round's cost-0 edges are recorded in passes of disjoint
+#: pairs while at least this fraction of the pieces that still have such an
+#: edge pair up in a pass (see :func:`_zero_merge_order`).
+_ZERO_PAIRING = 0.25
+
+
+@inner
+def _zero_merge_order(n_nodes, u, v, zero, sizes):
+    """The edges ``zero`` (a round's edges of cost 0, increasing) in the
+    order their merges are recorded.
+
+    Merging identical means costs 0 in any order, so the order is free; it
+    is what the merge tree's cut undoes first when a flat region must end
+    in several clusters (its merges all have height 0, ties in recording
+    order), and Ward's own greedy order grows such a region in clusters of
+    similar sizes. Merging the region's edges in index order would leave
+    one cluster holding nearly all of it and single features around it
+    (a 0/1 brain mask: a largest cluster 1,000-2,000x Ward's). So the
+    region is paired up in passes: in node order, each piece (a part of a
+    region made so far) not yet paired in the pass pairs with the unpaired
+    neighbouring piece that makes the smallest union (ties by the edge
+    priority, then the edge's index); the pass's pairs are recorded before
+    the next pass's, so the cut undoes the last, largest unions first. A
+    pass costs O(nodes + edges still between two pieces); the passes stop
+    once fewer than :data:`_ZERO_PAIRING` of the pieces that have such an
+    edge pair up (a star's centre pairs with one leaf a pass), so there are
+    at most ~log(n) / log(8/7) of them (O((n + E) log n) in all; a few
+    tens on a grid); the edges left follow in index order.
+    """
+    parent = int_range(n_nodes)
+    weight = sizes.copy()
+    active = zero.copy()
+    n_active = active.shape[0]
+    order = np.empty(zero.shape[0], dtype=np.int64)
+    n_order = 0
+    start = np.empty(n_nodes + 1, dtype=np.int64)
+    mate = np.empty(n_nodes, dtype=np.int64)
+    other = np.empty(2 * n_active, dtype=np.int64)
+    via = np.empty(2 * n_active, dtype=np.int64)
+    while n_active > 0:
+        # Adjacency of the pieces (roots) by the edges still between two.
+        for a in range(n_nodes + 1):
+            start[a] = 0
+        for i in range(n_active):
+            e = active[i]
+            ra = find_root(parent, u[e])
+            rb = find_root(parent, v[e])
+            start[ra + 1] += 1
+            start[rb + 1] += 1
+        for a in range(n_nodes):
+            start[a + 1] += start[a]
+        for a in range(n_nodes):
+            mate[a] = start[a]      # the next free slot of a's list
+        for i in range(n_active):
+            e = active[i]
+            ra = find_root(parent, u[e])
+            rb = find_root(parent, v[e])
+            other[mate[ra]] = rb
+            via[mate[ra]] = e
+            mate[ra] += 1
+            other[mate[rb]] = ra
+            via[mate[rb]] = e
+            mate[rb] += 1
+        n_pieces = 0
+        for a in range(n_nodes):
+            mate[a] = -1
+            if start[a + 1] > start[a]:
+                n_pieces += 1
+        n_pairs = 0
+        for a in range(n_nodes):
+            if mate[a] >= 0:
+                continue
+            chosen = -1
+            size = 0.0
+            for k in range(start[a], start[a + 1]):
+                b = other[k]
+                if mate[b] >= 0:
+                    continue
+                s = weight[a] + weight[b]
+                if chosen < 0 or s < size or (s == size and _before(via[k], via[chosen], u, v)):
+                    chosen = k
+                    size = s
+            if chosen >= 0:
+                b = other[chosen]
+                mate[a] = b
+                mate[b] = a
+                order[n_order] = via[chosen]
+                n_order += 1
+                n_pairs += 1
+        for k in range(n_order - n_pairs, n_order):
+            e = order[k]
+            ra = find_root(parent, u[e])
+            rb = find_root(parent, v[e])
+            union_roots(parent, ra, rb)
+            weight[find_root(parent, ra)] = weight[ra] + weight[rb]
+        n_left = 0
+        for i in range(n_active):
+            e = active[i]
+            if find_root(parent, u[e]) != find_root(parent, v[e]):
+                active[n_left] = e
+                n_left += 1
+        n_active = n_left
+        if 2 * n_pairs < _ZERO_PAIRING * n_pieces:
+            break
+    for i in range(n_active):
+        order[n_order] = active[i]
+        n_order += 1
+    return order[:n_order].copy()
+
+
 @njit(cache=True)
-def _kept_components(n_nodes, u, v, cost, chosen, mutual):
+def _kept_components(n_nodes, u, v, cost, chosen, mutual, sizes):
     """The end of :func:`ward_round`: the runs' choices combined, the edges
-    kept (increasing) and the components they make: the edges chosen by
-    both ends if ``mutual`` (disjoint pairs: each merge costs what its edge
-    costs), by either end if not; and every edge of cost 0 (identical
-    means: their merges cost 0 in any order). A pair with an end on an
-    edge of cost 0 waits for the next round, where its cost is that of the
-    merged node."""
+    kept and the components they make: the edges chosen by both ends if
+    ``mutual`` (disjoint pairs: each merge costs what its edge costs), by
+    either end if not; and every edge of cost 0 (identical means: their
+    merges cost 0 in any order), first, in the order of
+    :func:`_zero_merge_order`. A pair with an end on an edge of cost 0
+    waits for the next round, where its cost is that of the merged node."""
     best = _combined_choices(u, v, chosen)
     on_zero = np.zeros(n_nodes, dtype=np.bool_)
+    n_zero = 0
     for e in range(u.shape[0]):
         if cost[e] == 0.0:
             on_zero[u[e]] = True
             on_zero[v[e]] = True
-    n_kept = 0
+            n_zero += 1
+    zero = np.empty(n_zero, dtype=np.int64)
     keep = np.empty(u.shape[0], dtype=np.int64)
+    n_zero = 0
+    n_kept = 0
     for e in range(u.shape[0]):
         if cost[e] == 0.0:
-            taken = True
-        elif on_zero[u[e]] or on_zero[v[e]]:
-            taken = False
-        else:
+            zero[n_zero] = e
+            n_zero += 1
+        elif not (on_zero[u[e]] or on_zero[v[e]]):
             by_u = best[u[e]] == e
             by_v = best[v[e]] == e
-            taken = (by_u and by_v) if mutual else (by_u or by_v)
-        if taken:
-            keep[n_kept] = e
-            n_kept += 1
-    kept = keep[:n_kept].copy()
+            if (by_u and by_v) if mutual else (by_u or by_v):
+                keep[n_kept] = e
+                n_kept += 1
+    kept = np.concatenate((_zero_merge_order(n_nodes, u, v, zero, sizes), keep[:n_kept]))
     step, n_new = union_in_order(n_nodes, u, v, kept, np.int64(0))
     return kept, step, n_new
 
@@ -138,7 +250,8 @@ def ward_round(n_nodes, u, v, w, sizes, threshold, mutual, n_runs=None):
     for their ``sizes``), the edges kept by the rule of
     :func:`~fastrena._kernels.merges.nearest_neighbor_edges` on those costs
     (ties by the edge priority alone), and the components they make.
-    Returns the costs, the kept edges' indices (increasing), the new
+    Returns the costs, the kept edges' indices (those of cost 0 first, in
+    the order their merges are recorded; the others increasing), the new
     nodes' labels (first-appearance order) and their number.
 
     The edges are cut into ``n_runs`` runs (default: one per thread, at
@@ -161,7 +274,8 @@ def ward_round(n_nodes, u, v, w, sizes, threshold, mutual, n_runs=None):
     threads.run_tasks(_choice_tasks, n_runs, (u, v, cost, lightest, 1.0 - threshold, chosen), work)
     # A kernel called from Python here is not behind the module's guard.
     kept, step, n_new = call_deferring_sigint(_kept_components,
-                                              (n_nodes, u, v, cost, chosen, mutual), {})
+                                              (n_nodes, u, v, cost, chosen, mutual, sizes),
+                                              {})
     return cost, kept, step, n_new
 
 
