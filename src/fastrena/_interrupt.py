@@ -170,9 +170,10 @@ def ignore_sigint(pending="raise"):
 
     Why not a Python handler: at exit, after the ``atexit`` functions,
     Python resets a SIGINT handled in Python to the default action (killing
-    the process) and then tears down every module, which takes 0.2 s to
-    1 s with numba, scipy, scikit-learn, matplotlib and nilearn loaded; an
-    ignored SIGINT stays ignored through it.
+    the process) and then tears down every module, which takes 0.45 s or
+    more with numba, scipy, scikit-learn, matplotlib and nilearn loaded
+    (mostly garbage collection); an ignored SIGINT stays ignored through
+    it.
 
     Parameters
     ----------
