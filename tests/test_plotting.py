@@ -57,6 +57,24 @@ def test_plot_parcellation_over_the_mask(two_halves, tmp_path):
         "sagittal, x = -2 mm", "coronal, y = -6 mm", "axial, z = -4 mm"]
 
 
+def test_plot_parcellation_crops_the_slices_to_the_labels(tmp_path):
+    """Labels in a corner of a large grid: each slice shows them and a rim
+    of two voxels, at equal scale, the three panels as wide as the figure
+    (12 inches, less 4 gaps of 0.08) at one height."""
+    labels = np.zeros((40, 40, 40), np.int16)
+    labels[8:12, 20:26, 30:32] = 1
+    # Voxel centres at x = -10 + 2 i, y = -12 + 2 j, z = -8 + 2 k mm:
+    # x 6..12, y 28..38, z 52..54; a voxel's half and the rim add 5 mm.
+    figure = plotting.plot_parcellation(write_nifti(tmp_path / "c.nii.gz", labels))
+    x, y, z = (1.0, 17.0), (23.0, 43.0), (47.0, 59.0)
+    assert [(ax.get_xlim(), ax.get_ylim()) for ax in figure.axes] == [(y, z), (x, z), (x, y)]
+    aspects = [20 / 12, 16 / 12, 16 / 20]
+    height = (12 - 4 * 0.08) / sum(aspects)
+    assert [ax.get_position().height * 4.4 for ax in figure.axes] == pytest.approx([height] * 3)
+    assert [ax.get_position().width * 12 for ax in figure.axes] == \
+        pytest.approx([a * height for a in aspects])
+
+
 def test_plot_parcellation_over_an_anatomical_image_on_another_grid(two_halves, tmp_path):
     # A finer grid (1 mm) over the same field of view, a bright cube.
     fine = np.diag([1.0, 1.0, 1.0, 1.0])
