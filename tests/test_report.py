@@ -6,6 +6,7 @@ The browser tests skip, saying why, only when no Chromium is installed
 (Debian: ``apt-get install chromium``; ``.ci/run`` installs it on CI).
 """
 
+import os
 import re
 import shutil
 import struct
@@ -193,7 +194,9 @@ def test_notebook_html_save_and_browser(volume_report, tmp_path, monkeypatch):
     monkeypatch.setattr("webbrowser.open", opened.append)
     shown = volume_report.open_in_browser()
     assert opened == [f"file://{shown}"]
-    assert open(shown, encoding="utf-8").read() == volume_report.get_html()
+    with open(shown, encoding="utf-8") as page:
+        assert page.read() == volume_report.get_html()
+    os.remove(shown)
 
 
 def test_a_surface_report_has_areas_and_views(surface_fit):
@@ -341,3 +344,78 @@ def test_fastrena_report_refuses_other_names(volumes, capsys):
                         "-o", "r.html")
     assert code == 1 and err == ("fastrena report: error: --mesh is only used with surface "
                                  "(GIfTI) or CIFTI-2 labels\n")
+
+
+# --------------------------------------------------------------------------
+# grayordinates: surfaces and voxels in one report
+# --------------------------------------------------------------------------
+def write_cifti(folder, rng):
+    """lh/rh.surf.gii (10 x 10 grids; their first row left out, as a
+    medial wall) and run.dtseries.nii (20 rows) on them and a 4 x 4 x 3
+    subcortical box of 2 mm voxels: 212 grayordinates."""
+    from nibabel import cifti2
+
+    models = []
+    for hemi, x, name in (("lh", -30.0, "CortexLeft"), ("rh", 30.0, "CortexRight")):
+        coords, faces = grid_mesh(10, 10, x=x)
+        write_gifti_mesh(folder / f"{hemi}.surf.gii", coords, faces)
+        models.append(cifti2.BrainModelAxis.from_surface(np.arange(10, 100), 100, name))
+    box = np.zeros((8, 8, 8), dtype=bool)
+    box[2:6, 2:6, 2:5] = True
+    models.append(cifti2.BrainModelAxis.from_mask(box, "thalamus_left", AFFINE))
+    axis = models[0] + models[1] + models[2]
+    data = rng.standard_normal((20, len(axis))).astype(np.float32)
+    img = cifti2.Cifti2Image(data, header=(cifti2.SeriesAxis(0, 0.72, 20), axis))
+    img.to_filename(str(folder / "run.dtseries.nii"))
+    return data
+
+
+def test_a_grayordinate_report_has_areas_volumes_and_both_pictures(tmp_path, capsys,
+                                                                   monkeypatch):
+    from fastrena.io import grayordinate_layout, images_to_array
+
+    monkeypatch.chdir(tmp_path)
+    write_cifti(tmp_path, np.random.default_rng(5))
+    layout = grayordinate_layout("run.dtseries.nii", ["lh.surf.gii", "rh.surf.gii"])
+    X = images_to_array(["run.dtseries.nii"], layout)
+    rena = ReNA(layout, n_clusters=12).fit(X)
+    table = metrics.parcel_metrics(rena, X)
+    # A parcel is either on a surface (an area) or in the box (a volume).
+    surface = table["area_mm2"].notna().to_numpy()
+    assert (surface != table["volume_mm3"].notna().to_numpy()).all()
+    in_box = rena.labels_[180:]
+    assert table["volume_mm3"].iloc[np.unique(in_box)].tolist() == (
+        8.0 * np.bincount(in_box)[np.unique(in_box)]).tolist()
+    # The grids' squares are 1 mm^2, each vertex a third of its triangles'.
+    assert table["area_mm2"].sum() == pytest.approx(
+        2 * metrics.vertex_areas(*grid_mesh(10, 10))[10:].sum())
+    text = rena.generate_report(X, split_half=False).get_html()
+    assert "Top: each cortical surface seen from the side" in text
+    assert html_problems(text) == []
+    # The command line: the dense label file and its meshes.
+    assert call(capsys, "parcellate", "run.dtseries.nii", "--mesh", "lh.surf.gii", "--mesh",
+                "rh.surf.gii", "-k", 12, "-o", "parc.dlabel.nii")[0] == 0
+    code, out, err = call(capsys, "report", "run.dtseries.nii", "--labels", "parc.dlabel.nii",
+                          "--mesh", "lh.surf.gii", "--mesh", "rh.surf.gii", "-o", "g.html")
+    assert (code, err) == (0, "") and out.startswith("wrote g.html (12 parcels, scored on 20 "
+                                                     "scans;")
+    text = (tmp_path / "g.html").read_text(encoding="utf-8")
+    assert "area (mm²)" in text and "volume (mm³)" in text and "Top: each cortical" in text
+
+
+def test_a_dask_array_gives_the_same_page(volume_fit):
+    import dask
+    import dask.array as da
+
+    rena, X = volume_fit
+    with dask.config.set(scheduler="synchronous"):
+        lazy = rena.generate_report(da.from_array(X, chunks=(7, 300))).get_html()
+    assert lazy == rena.generate_report(X).get_html()
+
+
+def test_one_sample_scores_without_a_warning(volume_fit):
+    rena, X = volume_fit
+    text = rena.generate_report(X[:1]).get_html()   # RuntimeWarnings are errors here
+    assert "Split-half reproducibility was not computed." in text
+    # One sample has no variation to correlate: homogeneity is not defined.
+    assert "<td>Mean homogeneity (null)</td><td>n/a (n/a)</td>" in text

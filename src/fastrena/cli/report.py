@@ -7,7 +7,7 @@ import re
 import time
 
 from ..errors import InputError
-from .common import (FORCE_HINT, add_common, count, elapsed, group_scans, positive_int,
+from .common import (add_common, count, elapsed, group_scans, non_negative_int,
                      progress_on, refuse_gifti)
 
 #: Names the report may take (a browser opens them by their suffix).
@@ -49,7 +49,7 @@ def add_parser(commands):
     p.add_argument("--title", help="the report's title")
     p.add_argument("--no-split-half", action="store_true",
                    help="skip the split-half reproducibility (its two fits)")
-    p.add_argument("--random-state", type=positive_int, default=None, metavar="N",
+    p.add_argument("--random-state", type=non_negative_int, default=None, metavar="N",
                    help="seed of the random null parcels (default: 0)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                    help="precision the images are read in (default: float32)")
