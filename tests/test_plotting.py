@@ -3,6 +3,7 @@
 import struct
 import sys
 
+import matplotlib.colors
 import matplotlib.image
 import nibabel
 import numpy as np
@@ -189,3 +190,15 @@ def test_plots_accept_nibabel_images():
     img = nibabel.Nifti1Image(np.arange(27, dtype=np.int16).reshape(3, 3, 3), AFFINE)
     figure = plotting.plot_parcellation(img)
     assert figure.texts[0].get_text() == "26 clusters"
+
+
+def test_grayordinate_slices_are_titled_in_black_on_white(two_halves):
+    # The volume row shares the surfaces' white background: white titles vanished.
+    coords, faces = grid_mesh(3, 3, x=-10.0)
+    figure = plotting.plot_grayordinate_parcellation(
+        [(coords, faces)], [np.arange(9) % 2 + 1], nibabel.load(two_halves))
+    slices = [ax for ax in figure.axes if ax.get_title().startswith(("sagittal", "coronal",
+                                                                       "axial"))]
+    assert len(slices) == 3
+    assert all(matplotlib.colors.to_hex(ax.title.get_color()) == "#000000" for ax in slices)
+    assert matplotlib.colors.to_hex(figure.get_facecolor()) == "#ffffff"

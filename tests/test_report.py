@@ -419,3 +419,5 @@ def test_one_sample_scores_without_a_warning(volume_fit):
     assert "Split-half reproducibility was not computed." in text
     # One sample has no variation to correlate: homogeneity is not defined.
     assert "<td>Mean homogeneity (null)</td><td>n/a (n/a)</td>" in text
+    assert "No parcel's homogeneity is defined: the signals do not vary" in text
+    assert html_problems(text) == []

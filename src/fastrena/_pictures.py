@@ -119,7 +119,8 @@ def _center_of_mass(labels, affine):
     return affine[:3, :3] @ nearest + affine[:3, 3]
 
 
-def _draw_slices(figure, grid, labels, label_data, values, bg_img=None, cut_coords=None):
+def _draw_slices(figure, grid, labels, label_data, values, bg_img=None, cut_coords=None,
+                 title_color="white"):
     """Three orthogonal slices of canonical ``labels`` (data ``label_data``)
     in row ``grid[1]`` of ``grid[0]`` rows of ``figure``; clusters coloured
     by their rank in ``values``."""
@@ -147,7 +148,7 @@ def _draw_slices(figure, grid, labels, label_data, values, bg_img=None, cut_coor
         ax.imshow(np.swapaxes(rgba, 0, 1), origin="lower", extent=extent,
                   interpolation="nearest")
         ax.set_title(f"{name}, {'xyz'[axis]} = {cut_coords[axis]:.0f} mm",
-                     color="white", fontsize=10)
+                     color=title_color, fontsize=10)
         ax.set_facecolor(_BACKGROUND)
         ax.set_axis_off()
 
@@ -334,7 +335,9 @@ def plot_grayordinate_parcellation(meshes, surface_labels, volume_labels_img=Non
     if meshes:
         _draw_surfaces(figure, (n_rows, 0), meshes, surface_labels, values, sides)
     if volume is not None:
-        _draw_slices(figure, (n_rows, n_rows - 1), volume, volume_data, values)
+        # On this figure's white background (white titles vanished there).
+        _draw_slices(figure, (n_rows, n_rows - 1), volume, volume_data, values,
+                     title_color="black")
     figure.suptitle(title or f"{values.size} clusters")
     return _finish(figure, output_file, force)
 

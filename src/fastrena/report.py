@@ -443,9 +443,12 @@ def make_report(labels, layout, X=None, *, fit=None, template=None, values=None,
             "a random connected patch of the same size grown on the same graph (the "
             f"<em>null</em>). Mean homogeneity: <strong>{_number(mean_h)}</strong> against "
             f"<strong>{_number(null_h)}</strong> for the null.</p>" + reproducibility
-            + _figure(_homogeneity_figure(table), "homogeneity against parcel size",
-                      "Each dot is a parcel (blue) or a random parcel of the same size "
-                      "(grey): blue above grey means the parcels follow the signal."))
+            + (_figure(_homogeneity_figure(table), "homogeneity against parcel size",
+                       "Each dot is a parcel (blue) or a random parcel of the same size "
+                       "(grey): blue above grey means the parcels follow the signal.")
+               if table["homogeneity"].notna().any() else
+               "<p>No parcel's homogeneity is defined: the signals do not vary over the "
+               "samples (one sample, or constant signals).</p>"))
     else:
         sections["quality"] = ("<p>Give the data to measure homogeneity and split-half "
                                "reproducibility.</p>")
