@@ -17,7 +17,7 @@ from html.parser import HTMLParser
 import nibabel
 import numpy as np
 import pytest
-from helpers import AFFINE, box_mask, call, grid_mesh, write_gifti_data, write_gifti_mesh
+from helpers import AFFINE, box_mask, call, grid_mesh, write_gifti_mesh
 from scipy.ndimage import gaussian_filter
 
 from fastrena import ReNA, metrics
