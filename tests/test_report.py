@@ -236,20 +236,21 @@ def browse(chromium, page, folder, *options):
 #: would, and records how many pictures the browser decoded.
 CLICKS = """<script>
 window.addEventListener("load", function () {
-  var size = document.querySelector('th[data-column="n_features"]');
-  size.click(); size.click();
+  function click(column) { document.querySelector('th[data-column="' + column + '"]').click(); }
+  function order() {
+    return Array.prototype.map.call(document.querySelectorAll("table.parcels tbody tr"),
+                                    function (row) { return row.id.slice(7); }).join(",");
+  }
+  click("n_features"); click("n_features");
+  document.body.setAttribute("data-by-size", order());
+  click("name");
+  document.body.setAttribute("data-by-name", order());
+  click("homogeneity");
   var broken = Array.prototype.filter.call(document.images, function (img) {
     return !img.complete || img.naturalWidth === 0; }).length;
   document.body.setAttribute("data-images", document.images.length + "/" + broken);
 });
 </script>"""
-
-
-def rows_of(dom):
-    """(label value, size) of the table's rows, in the DOM's order."""
-    return [(int(v), float(s)) for v, s in re.findall(
-        r'<tr id="parcel-(\d+)"><td data-sort="\d+">\d+</td><td data-sort="[^"]*">.*?</td>'
-        r'<td data-sort="([^"]+)">', dom)]
 
 
 def test_chromium_catches_console_errors(chromium, tmp_path):
@@ -271,13 +272,19 @@ def test_chromium_shows_every_section_and_sorts_the_table(chromium, volume_repor
     assert 'data-images="4/0"' in dom           # all four pictures decoded
     for name, heading in SECTIONS:
         assert f'<section id="{name}"><h2>{heading}</h2>' in dom
-    # Two clicks on "size": largest first, equal sizes in label order.
-    rows = rows_of(dom)
-    expected = sorted(((v, float(s)) for v, s in enumerate(rena.sizes_, start=1)),
-                      key=lambda row: -row[1])
-    assert rows == expected and len(rows) == 24
-    assert re.search(r'<th data-type="number" data-column="n_features" tabindex="0" '
-                     r'aria-sort="descending">', dom)
+    # Two clicks on "size": largest first, equal sizes in label order (a
+    # stable sort); "name": alphabetical (label_10 before label_2); then
+    # "homogeneity", ascending: the order the rows are left in.
+    by_size = sorted(range(1, 25), key=lambda v: -rena.sizes_[v - 1])
+    assert f'data-by-size="{",".join(map(str, by_size))}"' in dom
+    by_name = sorted(range(1, 25), key=lambda v: f"label_{v}")
+    assert f'data-by-name="{",".join(map(str, by_name))}"' in dom
+    table = metrics.parcel_metrics(rena, volume_fit[1])
+    rows = [int(v) for v in re.findall(r'<tr id="parcel-(\d+)">', dom)]
+    assert rows == table["homogeneity"].sort_values(kind="stable").index.tolist()
+    assert re.search(r'<th data-type="number" data-column="homogeneity" tabindex="0" '
+                     r'aria-sort="ascending">', dom)
+    assert len(re.findall(r"<th [^>]*aria-sort=", dom)) == 1   # the other headings cleared
 
 
 def test_chromium_screenshots_the_page(chromium, volume_report, surface_fit, tmp_path):

@@ -441,7 +441,8 @@ def make_report(labels, layout, X=None, *, fit=None, template=None, values=None,
             "signals with the parcel's mean signal: 1 when they all move together. "
             "Large parcels are naturally less homogeneous, so each parcel is compared with "
             "a random connected patch of the same size grown on the same graph (the "
-            f"<em>null</em>). Mean homogeneity: <strong>{_number(mean_h)}</strong> against "
+            f"<em>null</em>). Mean homogeneity over all {words} (a parcel counts as many "
+            f"times as it has {words}): <strong>{_number(mean_h)}</strong> against "
             f"<strong>{_number(null_h)}</strong> for the null.</p>" + reproducibility
             + (_figure(_homogeneity_figure(table), "homogeneity against parcel size",
                        "Each dot is a parcel (blue) or a random parcel of the same size "
