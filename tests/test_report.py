@@ -428,3 +428,23 @@ def test_one_sample_scores_without_a_warning(volume_fit):
     assert "<td>Mean homogeneity (null)</td><td>n/a (n/a)</td>" in text
     assert "No parcel's homogeneity is defined: the signals do not vary" in text
     assert html_problems(text) == []
+
+
+def test_fastrena_report_names_a_bad_lookup_table(volumes, capsys):
+    folder, _, _ = volumes
+    assert call(capsys, "parcellate", "run1.nii.gz", "--mask", "mask.nii.gz", "-k", 3, "-o",
+                "labels.nii.gz")[0] == 0
+    (folder / "labels.tsv").write_text("value\tname\n1\ta\n")
+    code, _, err = call(capsys, "report", "--labels", "labels.nii.gz", "-o", "r.html")
+    assert code == 1 and err == ("fastrena report: error: lookup table 'labels.tsv' has no "
+                                 "'index' column (a dseg.tsv has index, name and color)\n")
+    (folder / "labels.tsv").write_text("index\tname\tcolor\none\ta\t#000000\n")
+    code, _, err = call(capsys, "report", "--labels", "labels.nii.gz", "-o", "r.html")
+    assert code == 1 and err == ("fastrena report: error: lookup table 'labels.tsv': index "
+                                 "'one' is not an integer\n")
+    assert not (folder / "r.html").exists()
+    # A colour that is not #rrggbb never reaches the page's styles.
+    (folder / "labels.tsv").write_text("index\tname\tcolor\n2\tvisual\tred;x:y\n")
+    assert call(capsys, "report", "--labels", "labels.nii.gz", "-o", "r.html")[0] == 0
+    text = (folder / "r.html").read_text(encoding="utf-8")
+    assert "red;x:y" not in text and "</span>visual</td>" in text
