@@ -202,3 +202,11 @@ def test_grayordinate_slices_are_titled_in_black_on_white(two_halves):
     assert len(slices) == 3
     assert all(matplotlib.colors.to_hex(ax.title.get_color()) == "#000000" for ax in slices)
     assert matplotlib.colors.to_hex(figure.get_facecolor()) == "#ffffff"
+
+
+def test_cluster_size_ticks_are_plain_sizes_and_whole_counts():
+    figure = plotting.plot_cluster_sizes(np.array([2, 3, 3, 5, 8, 13, 21, 28]))
+    ax = figure.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["2", "3", "6", "10", "17", "28"]
+    assert all(t.get_text() == "" for t in ax.get_xticklabels(minor=True))
+    assert all(float(v).is_integer() for v in ax.get_yticks())

@@ -371,6 +371,14 @@ def plot_cluster_sizes(sizes, *, unit="voxels", title=None, output_file=None, fo
     median = float(np.median(sizes))
     ax.axvline(median, color="#d1495b", linewidth=1.5, label=f"median {median:g}")
     ax.set_xscale("log")
+    # A few sizes as plain numbers: within a decade or two, matplotlib's
+    # minor log labels (3x10^0, 4x10^0...) ran into each other.
+    from matplotlib.ticker import MaxNLocator, NullFormatter
+
+    ticks = np.unique(np.round(np.geomspace(sizes.min(), sizes.max(), 6)))
+    ax.set_xticks(ticks, labels=[f"{t:g}" for t in ticks])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))   # counts of clusters
     ax.set_xlabel(f"cluster size ({unit})")
     ax.set_ylabel("number of clusters")
     ax.legend(frameon=False)
