@@ -3,6 +3,7 @@
 import struct
 import sys
 
+import matplotlib.colors
 import matplotlib.image
 import nibabel
 import numpy as np
@@ -189,3 +190,23 @@ def test_plots_accept_nibabel_images():
     img = nibabel.Nifti1Image(np.arange(27, dtype=np.int16).reshape(3, 3, 3), AFFINE)
     figure = plotting.plot_parcellation(img)
     assert figure.texts[0].get_text() == "26 clusters"
+
+
+def test_grayordinate_slices_are_titled_in_black_on_white(two_halves):
+    # The volume row shares the surfaces' white background: white titles vanished.
+    coords, faces = grid_mesh(3, 3, x=-10.0)
+    figure = plotting.plot_grayordinate_parcellation(
+        [(coords, faces)], [np.arange(9) % 2 + 1], nibabel.load(two_halves))
+    slices = [ax for ax in figure.axes if ax.get_title().startswith(("sagittal", "coronal",
+                                                                       "axial"))]
+    assert len(slices) == 3
+    assert all(matplotlib.colors.to_hex(ax.title.get_color()) == "#000000" for ax in slices)
+    assert matplotlib.colors.to_hex(figure.get_facecolor()) == "#ffffff"
+
+
+def test_cluster_size_ticks_are_plain_sizes_and_whole_counts():
+    figure = plotting.plot_cluster_sizes(np.array([2, 3, 3, 5, 8, 13, 21, 28]))
+    ax = figure.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["2", "3", "6", "10", "17", "28"]
+    assert all(t.get_text() == "" for t in ax.get_xticklabels(minor=True))
+    assert all(float(v).is_integer() for v in ax.get_yticks())
