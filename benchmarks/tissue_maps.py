@@ -1,31 +1,20 @@
 """The ``"ward"`` linkage on real maps with large flat regions and hubs
-(issue 25, point 2): tissue probability maps, a thresholded statistical
-map and a binary mask, against scikit-learn's Ward.
+(issue 25, point 2), with the check that every merge was made at its Ward
+cost.
 
-    python benchmarks/tissue_maps.py            # ~60 min the first time, ~3 min once cached
-    python benchmarks/tissue_maps.py --quick    # the 3 mm maps only
+    python benchmarks/tissue_maps.py            # ~15 min once Ward's labels are cached
+    python benchmarks/tissue_maps.py --quick    # the 3 mm maps, the motor map, the 3 mm mask
 
-Cases (one sample each, nilearn's bundled files, offline):
-
-* ``WM``, ``GM``, ``CSF`` at 3 mm, ``WM`` and ``CSF`` at 2 mm (GM at 2 mm
-  is in the real-data suite; ``--two-mm WM`` for WM alone):
-  ``load_mni152_wm_template``,
-  ``load_mni152_gm_template`` (resolution r), and 1 - GM - WM clipped at 0,
-  inside ``load_mni152_brain_mask(resolution=r)``; 6-connected voxels.
-* ``motor thresholded``: nilearn's motor activation map on its own grid,
-  its nonzero voxels, with |z| < 3 set to 0.
-* ``mask 3 mm``: the 3 mm brain mask as a 0/1 image over its bounding box
-  (every voxel of the box a feature).
-* at 1 mm (WM, GM, CSF, 1,882,989 voxels) scikit-learn's Ward cannot run
-  here (hours): fastrena's fits are timed and checked, with the default
-  linkage beside them.
-
-K/N = 0.02 and 0.05. For each fit: the error ``||X - R|| / ||X - X's row
-means||`` (R each feature's cluster mean) over Ward's, the largest
-cluster over Ward's largest, the fit time, and the check that every merge
-was made at its Ward cost (``fastrena.ward.replayed_costs`` on the merges
-in the order made: the largest deviation over the cost's rounding scale).
-Ward's labels are cached in ``results/quality/ward_cache_tissue.npz``.
+The cases are the real suite's tissue group (``quality/real_cases.py``:
+nilearn's MNI152 WM, GM and CSF-like maps at 3, 2 and 1 mm, the motor map
+thresholded at |z| < 3, the brain mask as a 0/1 image at 3 and 2 mm), and
+Ward's labels its cache (``quality/real_suite.WardCache``: scikit-learn's
+up to 150,000 features, the exact reference ``quality/exact_ward.py``
+above). ``quality/run.py --real`` compares every method on them; this
+script adds, for the ``"ward"`` linkage and the default, the fit time
+(best of 2) and, for ``"ward"``, the largest deviation of a recorded merge
+cost from its replay on the data (``fastrena.ward.replayed_costs``, over
+the cost's rounding scale: 0 up to rounding). K/N = 0.02 and 0.05.
 Writes ``results/tissue_maps.md`` and ``results/tissue_maps.json``.
 """
 
@@ -39,45 +28,10 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "quality"))
-from real_cases import RealCase, grid_adjacency  # noqa: E402
+import real_cases  # noqa: E402
 from real_suite import WardCache, n_clusters_for, relative_error  # noqa: E402
 
 RESULTS = HERE / "results"
-FRACTIONS = (0.02, 0.05)
-
-
-def _grid(name, values, mask):
-    return RealCase(name, values[mask][None].astype(np.float64), grid_adjacency(mask), "tissue",
-                    FRACTIONS, mask, "")
-
-
-def tissue(kind, resolution):
-    from nilearn import datasets
-
-    mask = np.asarray(datasets.load_mni152_brain_mask(resolution=resolution).dataobj) != 0
-    gm = datasets.load_mni152_gm_template(resolution=resolution).get_fdata()
-    wm = datasets.load_mni152_wm_template(resolution=resolution).get_fdata()
-    values = {"WM": wm, "GM": gm, "CSF": np.clip(1 - gm - wm, 0, None)}[kind]
-    return _grid(f"{kind} {resolution} mm", values, mask)
-
-
-def motor_thresholded():
-    from nilearn.datasets import load_sample_motor_activation_image
-    from nilearn.image import load_img
-
-    z = load_img(load_sample_motor_activation_image()).get_fdata()
-    mask = np.isfinite(z) & (z != 0)
-    return _grid("motor thresholded", np.where(np.abs(z) < 3, 0.0, z), mask)
-
-
-def binary_mask(resolution):
-    from nilearn.datasets import load_mni152_brain_mask
-
-    brain = np.asarray(load_mni152_brain_mask(resolution=resolution).dataobj) != 0
-    box = tuple(slice(i.min(), i.max() + 1) for i in np.nonzero(brain))
-    inside = brain[box]
-    return _grid(f"mask {resolution} mm", inside.astype(np.float64),
-                 np.ones(inside.shape, dtype=bool))
 
 
 def fastrena_fit(case, k, linkage):
@@ -111,35 +65,33 @@ def fastrena_fit(case, k, linkage):
     return labels, min(times), deviation
 
 
-def measure(case, cache, with_ward):
+def measure(case, cache):
     out = {"n_features": int(case.X.shape[1]), "distinct_values": int(np.unique(case.X).size),
            "fractions": {}}
-    for fraction in FRACTIONS:
+    for fraction in case.fractions:
         k = n_clusters_for(fraction, case.X.shape[1])
         row = {"k": k}
-        if with_ward:
-            labels, seconds, cached, _ = cache.labels(case, k)
-            row["Ward"] = {"error": relative_error(case.X, labels), "seconds": seconds,
-                           "cached": cached, "largest": int(np.bincount(labels).max())}
+        labels, seconds, cached, _ = cache.labels(case, k)
+        row["Ward"] = {"error": relative_error(case.X, labels), "seconds": seconds,
+                       "cached": cached, "largest": int(np.bincount(labels).max())}
         for name, linkage in (("ward", "ward"), ("default", "nilearn")):
             labels, seconds, deviation = fastrena_fit(case, k, linkage)
             figures = {"error": relative_error(case.X, labels), "seconds": seconds,
                        "largest": int(np.bincount(labels).max())}
             if deviation is not None:
                 figures["cost_deviation"] = deviation
-            if with_ward:
-                # Ward's error is 0 where K covers every flat region (the
-                # binary mask): 1 when the fit is exact too.
-                ward_error = row["Ward"]["error"]
-                figures["error_over_ward"] = (figures["error"] / ward_error if ward_error > 0
-                                              else 1.0 if figures["error"] == 0 else np.inf)
-                figures["largest_over_ward"] = figures["largest"] / row["Ward"]["largest"]
+            # Ward's error is 0 where K covers every flat region (the
+            # binary mask): 1 when the fit is exact too.
+            ward_error = row["Ward"]["error"]
+            figures["error_over_ward"] = (figures["error"] / ward_error if ward_error > 0
+                                          else 1.0 if figures["error"] == 0 else np.inf)
+            figures["largest_over_ward"] = figures["largest"] / row["Ward"]["largest"]
             row[name] = figures
         out["fractions"][str(fraction)] = row
         print(f"{case.name} K={k}: " + ", ".join(
             f"{m} {row[m]['error']:.4f}" + (f" ({row[m]['error_over_ward']:.3f}x, largest "
                                              f"{row[m]['largest_over_ward']:.2f}x)"
-                                             if m != "Ward" and with_ward else "")
+                                             if m != "Ward" else "")
             for m in row if m != "k"), flush=True)
     return out
 
@@ -157,50 +109,34 @@ def markdown(results, command, started):
     for name, case in results.items():
         for fraction, row in case["fractions"].items():
             ward, default = row["ward"], row["default"]
-            if "Ward" in row:
-                cells = [f"{row['Ward']['error']:.4f}", f"{ward['error_over_ward']:.3f}",
-                         f"{ward['largest_over_ward']:.2f}", f"{default['error_over_ward']:.3f}",
-                         f"{ward['seconds']:.2f}",
-                         f"{row['Ward']['seconds']:.1f}" + (" (cached)" if row["Ward"]["cached"]
-                                                            else "")]
-            else:
-                cells = ["n/a", f"(error {ward['error']:.4f})", f"(largest {ward['largest']})",
-                         f"(error {default['error']:.4f})", f"{ward['seconds']:.2f}", "n/a"]
+            cells = [f"{row['Ward']['error']:.4f}", f"{ward['error_over_ward']:.3f}",
+                     f"{ward['largest_over_ward']:.2f}", f"{default['error_over_ward']:.3f}",
+                     f"{ward['seconds']:.2f}",
+                     f"{row['Ward']['seconds']:.1f}" + (" (cached)" if row["Ward"]["cached"]
+                                                        else "")]
             lines.append(f"| {name} | {case['n_features']:,} | {fraction} | " + " | ".join(cells)
                          + f" | {ward['cost_deviation']:.1e} |")
-    ratios = [row["ward"]["error_over_ward"] for case in results.values()
-              for row in case["fractions"].values() if "Ward" in row]
-    if ratios:
-        lines += ["", f"ward / Ward over {len(ratios)} fits: median {np.median(ratios):.3f}, "
-                      f"worst {max(ratios):.3f}; largest cluster / Ward's largest at most "
-                      f"{max(row['ward']['largest_over_ward'] for case in results.values() for row in case['fractions'].values() if 'Ward' in row):.2f}."]
+    rows = [row["ward"] for case in results.values() for row in case["fractions"].values()]
+    ratios = [row["error_over_ward"] for row in rows]
+    lines += ["", f"ward / Ward over {len(ratios)} fits: median {np.median(ratios):.3f}, "
+                  f"worst {max(ratios):.3f}; largest cluster / Ward's largest at most "
+                  f"{max(row['largest_over_ward'] for row in rows):.2f}."]
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="the 3 mm maps only")
-    parser.add_argument("--two-mm", default="WM,CSF",
-                        help="the 2 mm maps to run, comma-separated (default: WM,CSF)")
+    parser.add_argument("--quick", action="store_true",
+                        help="the 3 mm maps, the motor map and the 3 mm mask only")
     args = parser.parse_args(argv)
     started = time.time()
-    cache = WardCache(RESULTS / "quality" / "ward_cache_tissue.npz")
-    makers = [lambda k=k: tissue(k, 3) for k in ("WM", "GM", "CSF")]
-    makers += [motor_thresholded, lambda: binary_mask(3)]
-    if not args.quick:
-        # GM at 2 mm is in the real-data suite (quality/real_suite.py);
-        # scikit-learn's Ward on WM 2 mm did not end within 50 min (14 GB).
-        makers += [lambda k=k: tissue(k, 2) for k in args.two_mm.split(",") if k]
+    cache = WardCache()
     results = {}
-    for make in makers:
-        case = make()
-        results[case.name] = measure(case, cache, True)
-    if not args.quick:
-        for kind in ("WM", "GM", "CSF"):
-            case = tissue(kind, 1)
-            results[case.name] = measure(case, cache, False)
-    command = "python benchmarks/tissue_maps.py" + (" --quick" if args.quick else
-                                                    f" --two-mm {args.two_mm}")
+    for case in real_cases.iter_tissue_cases():
+        if args.quick and any(f"{r} mm" in case.name for r in (2, 1)):
+            continue
+        results[case.name] = measure(case, cache)
+    command = "python benchmarks/tissue_maps.py" + (" --quick" if args.quick else "")
     (RESULTS / "tissue_maps.md").write_text(markdown(results, command, started))
     (RESULTS / "tissue_maps.json").write_text(json.dumps(results, indent=1))
     print(f"wrote {RESULTS / 'tissue_maps.md'}")

@@ -53,7 +53,7 @@ def test_console_script_is_installed_and_lists_subcommands(tmp_path):
     code, out, err = run("--help", cwd=tmp_path)
     assert (code, err) == (0, "")
     assert out.startswith("usage: fastrena [-h] [--version] SUBCOMMAND ...")
-    for command in ("parcellate", "reduce", "expand", "demo"):
+    for command in ("parcellate", "reduce", "expand", "report", "demo"):
         assert re.search(rf"^    {command}\s+\w", out, re.MULTILINE), command
 
 
@@ -65,6 +65,8 @@ def test_console_script_is_installed_and_lists_subcommands(tmp_path):
     ("reduce", ["--labels", "--output", "--scaling", "--dtype", "--dask", "--scheduler",
                 "--volumes-per-chunk", "--force", "--quiet"]),
     ("expand", ["--labels", "--output", "--scaling", "--dtype", "--force", "--quiet"]),
+    ("report", ["--labels", "--mesh", "--output", "--title", "--no-split-half",
+                "--random-state", "--dtype", "--force", "--quiet"]),
     ("demo", ["--out", "--samples", "--n-clusters", "--surface-clusters", "--force",
               "--quiet"]),
 ])

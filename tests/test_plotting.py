@@ -3,6 +3,7 @@
 import struct
 import sys
 
+import matplotlib.colors
 import matplotlib.image
 import nibabel
 import numpy as np
@@ -171,6 +172,32 @@ def test_figures_to_show_are_pyplots_and_written_ones_are_not(two_halves, tmp_pa
     pyplot.close("all")
 
 
+def test_the_drawing_below_never_uses_pyplot(two_halves, tmp_path):
+    """fastrena._pictures (the report's pictures) draws on the Agg canvas
+    even without output_file; a public picture that fails leaves no
+    figure in pyplot."""
+    from matplotlib import pyplot
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from fastrena import _pictures
+
+    pyplot.close("all")
+    for figure in (_pictures.plot_parcellation(two_halves),
+                   _pictures.plot_cluster_sizes([1, 2, 5]),
+                   _pictures.plot_compression_curve([1, 2], [0.5, 0.2]),
+                   _pictures.plot_surface_parcellation([grid_mesh(3, 3)], [np.ones(9)]),
+                   _pictures.plot_grayordinate_parcellation(
+                       [grid_mesh(3, 3)], [np.ones(9)], nibabel.load(two_halves),
+                       bg_img=None)):
+        assert type(figure.canvas) is FigureCanvasAgg
+    assert pyplot.get_fignums() == []
+    with pytest.raises(ValueError, match="^labels_img has no nonzero label$"):
+        plotting.plot_parcellation(nibabel.Nifti1Image(np.zeros((3, 3, 3), np.int16), AFFINE))
+    assert pyplot.get_fignums() == []
+    with pytest.raises(TypeError, match="unexpected keyword argument 'figure'"):
+        plotting.plot_cluster_sizes([1, 2], figure=None)
+
+
 def test_plot_surface_parcellation_checks_sizes():
     with pytest.raises(ValueError, match="^a label array has 3 values but its mesh has 4 "
                                          "vertices$"):
@@ -264,3 +291,28 @@ def test_plots_accept_nibabel_images():
     img = nibabel.Nifti1Image(np.arange(27, dtype=np.int16).reshape(3, 3, 3), AFFINE)
     figure = plotting.plot_parcellation(img)
     assert figure.texts[0].get_text() == "26 clusters"
+
+
+def test_grayordinate_slices_are_titled_in_black_on_white(two_halves):
+    # The volume row shares the surfaces' white background: white titles
+    # vanished; black whatever matplotlib's style.
+    coords, faces = grid_mesh(3, 3, x=-10.0)
+    with matplotlib.rc_context({"text.color": "white", "axes.titlecolor": "white"}):
+        figure = plotting.plot_grayordinate_parcellation(
+            [(coords, faces)], [np.arange(9) % 2 + 1], nibabel.load(two_halves))
+    # The volume row: an axial slice through each of the labels' 4 levels
+    # (z = -6 to 0 mm), under the row's title.
+    slices = [ax for ax in figure.axes if ax.get_title().startswith("z = ")]
+    assert len(slices) == 4
+    assert all(matplotlib.colors.to_hex(ax.title.get_color()) == "#000000" for ax in slices)
+    assert figure.texts[1].get_text().startswith("volume structures, axial slices")
+    assert matplotlib.colors.to_hex(figure.texts[1].get_color()) == "#000000"
+    assert matplotlib.colors.to_hex(figure.get_facecolor()) == "#ffffff"
+
+
+def test_cluster_size_ticks_are_plain_sizes_and_whole_counts():
+    figure = plotting.plot_cluster_sizes(np.array([2, 3, 3, 5, 8, 13, 21, 28]))
+    ax = figure.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["2", "3", "6", "10", "17", "28"]
+    assert all(t.get_text() == "" for t in ax.get_xticklabels(minor=True))
+    assert all(float(v).is_integer() for v in ax.get_yticks())

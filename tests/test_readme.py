@@ -155,6 +155,14 @@ SETUPS = {
     "from fastrena import plotting": Setup(
         preamble=FITTED, writes=("labels.png", "sizes.png", "curve.png"),
         check="assert len(errors) == 3 and errors[0] > errors[1] > errors[2] > 0"),
+    "import numpy as np\nfrom scipy.ndimage import gaussian_filter\nfrom fastrena import ReNA\n"
+    "from fastrena.metrics": Setup(
+        writes=("report.html",),
+        check="assert table.shape[0] == 200 and (table['n_components'] == 1).all()\n"
+              "assert table.index.tolist() == list(range(1, 201))\n"
+              "assert table['homogeneity'].mean() > table['null_homogeneity'].mean()\n"
+              "assert 0 < ari <= 1 and '<section id=\"parcels\">' in report.get_html()"),
+    "fastrena report sub-01_bold.nii.gz": Setup(writes=("report.html",)),
     "from sklearn.neighbors import kneighbors_graph": Setup(
         preamble=POINTS, check="assert rena.n_clusters_ == 100"),
     "from fastrena import recursive_neighbor_agglomeration": Setup(

@@ -92,8 +92,8 @@ def mni_maps(resolution):
 
 
 #: scikit-learn Ward's figures on these maps at K = 1395 (K/N = 0.02):
-#: relative error and largest cluster (benchmarks/tissue_maps.py, which
-#: caches its labels in benchmarks/results/quality/ward_cache_tissue.npz).
+#: relative error and largest cluster (benchmarks/tissue_maps.py, on the
+#: labels cached in benchmarks/results/quality/ward_cache_real.npz).
 WARD_3MM = {"WM": (0.1788, 14569), "CSF": (0.2884, 31195)}
 
 

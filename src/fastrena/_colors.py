@@ -44,3 +44,16 @@ def cluster_colors(n_clusters):
     saturation = np.array([0.9, 0.65])[i % 2]
     value = np.array([0.95, 0.8, 0.65])[i % 3]
     return hsv_to_rgb(hue, saturation, value)
+
+
+def hex_colors(n_clusters):
+    """:func:`cluster_colors` as ``#rrggbb`` strings, as the ``dseg.tsv``
+    lookup tables write them.
+
+    Examples
+    --------
+    >>> hex_colors(2)
+    ['#f21818', '#476ecc']
+    """
+    rgb = np.round(cluster_colors(n_clusters) * 255).astype(int)
+    return [f"#{r:02x}{g:02x}{b:02x}" for r, g, b in rgb]

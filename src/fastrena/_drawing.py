@@ -1,7 +1,8 @@
-"""What fastrena's pictures are drawn with (:mod:`fastrena.plotting`):
-figures (through pyplot to be shown, on the Agg canvas to be written),
-images and their slices in world coordinates, meshes projected along the
-x axis, and rows of panels that fill a figure's width.
+"""What fastrena's pictures (:mod:`fastrena._pictures`) are drawn with:
+figures on matplotlib's Agg canvas (never through pyplot: that choice is
+:mod:`fastrena.plotting`'s, which passes a figure down), images and their
+slices in world coordinates, meshes projected along the x axis, and rows
+of panels that fill a figure's width.
 """
 
 import numpy as np
@@ -26,15 +27,16 @@ def matplotlib_canvas():
     return Figure, FigureCanvasAgg
 
 
-def new_figure(figsize, dpi, output_file, facecolor="white"):
-    """A figure to draw on: through pyplot when it is to be shown (no
-    ``output_file``), else a bare one on the Agg canvas (see the module's
-    docstring)."""
+def new_figure(figsize, dpi, figure=None, facecolor="white"):
+    """A figure to draw on: ``figure`` (one pyplot made, from
+    :mod:`fastrena.plotting`) given this size, dpi and face colour, else a
+    new one on the Agg canvas, outside pyplot."""
     Figure, FigureCanvasAgg = matplotlib_canvas()
-    if output_file is None:
-        from matplotlib import pyplot
-
-        return pyplot.figure(figsize=figsize, dpi=dpi, facecolor=facecolor)
+    if figure is not None:
+        figure.set_dpi(dpi)
+        figure.set_size_inches(figsize)
+        figure.set_facecolor(facecolor)
+        return figure
     figure = Figure(figsize=figsize, dpi=dpi, facecolor=facecolor)
     FigureCanvasAgg(figure)
     return figure

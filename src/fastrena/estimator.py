@@ -2,6 +2,7 @@
 :func:`fastrena.agglomeration.agglomerate`."""
 
 import os
+import time
 import warnings
 
 import numpy as np
@@ -17,6 +18,7 @@ from ._validation import (FLOAT_DTYPES, check_finite, check_positive_int, constr
 from .agglomeration import agglomerate, effective_n_clusters, emit_messages
 from .backends import backend_of
 from .layouts import feature_space
+from .report import make_report
 
 __all__ = ["ReNA", "to_linkage_matrix"]
 
@@ -175,6 +177,9 @@ class ReNA(FeatureAgglomeration):
     tree_ : fastrena.tree.MergeTree
         With ``compute_full_tree``: the merges as pairs of features, with
         their heights.
+    fit_time_ : float
+        Seconds the last ``fit`` took (reading a cached fit back, with
+        ``memory``), as :meth:`generate_report` shows it.
 
     Examples
     --------
@@ -235,6 +240,7 @@ class ReNA(FeatureAgglomeration):
         self
         """
         self._validate_params()
+        start = time.perf_counter()
         n_clusters, n_iter = int(self.n_clusters), int(self.n_iter)
         X = backend_of(X).check_data(X, self, reset=True, check_values=False)
         self.layout_ = feature_space(self.mask_img, self.connectivity, X.shape[1])
@@ -259,7 +265,51 @@ class ReNA(FeatureAgglomeration):
             self.children_ = result.tree.children()[0]
             self.n_leaves_ = result.tree.n_leaves
             self.n_connected_components_ = result.tree.n_roots
+        self.fit_time_ = time.perf_counter() - start
         return self
+
+    def generate_report(self, X=None, *, title=None, split_half=True, random_state=0):
+        """A report of the fit, for readers who have never heard of ReNA:
+        parameters and versions, K asked and obtained, pictures of the
+        parcels, their sizes, the compression error against K (from the
+        merge tree, with ``compute_full_tree=True``) and, given ``X``, the
+        metrics of :func:`fastrena.metrics.parcel_metrics`.
+
+        Parameters
+        ----------
+        X : array-like or dask array (n_samples, n_features), optional
+            Data to score the parcels on (the fit's, or other scans of the
+            same features). Without it, the report has no homogeneity,
+            reproducibility or compression error.
+        title : str, optional
+        split_half : bool, default=True
+            With ``X``, also fit clones of this estimator on the first and
+            second half of its samples, and report how alike their parcels
+            are (:func:`fastrena.metrics.split_half_reproducibility`).
+        random_state : int, default=0
+            Seeds the random null parcels of the homogeneity.
+
+        Returns
+        -------
+        fastrena.report.Report
+            Shown by a notebook; ``save_as_html(path)``,
+            ``open_in_browser()``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastrena import ReNA
+        >>> X = np.random.default_rng(0).standard_normal((6, 64))
+        >>> rena = ReNA(np.ones((8, 8), dtype=bool), n_clusters=8).fit(X)
+        >>> report = rena.generate_report(X)
+        >>> "Split-half reproducibility" in report.get_html()
+        True
+        """
+        check_is_fitted(self, "labels_")
+        if X is not None and not is_dask_array(X):
+            X = check_array(X, dtype=list(FLOAT_DTYPES), input_name="X")
+        return make_report(self.labels_, self.layout_, X, fit=self, title=title,
+                           split_half=split_half, random_state=random_state)
 
     def labels_at(self, n_clusters):
         """The partition into ``n_clusters`` clusters, read from the merge

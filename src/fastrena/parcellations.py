@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._colors import cluster_colors
+from ._colors import cluster_colors, hex_colors
 from ._progress import fit_progress
 from .arrays import cluster_means
 from .errors import InputError
@@ -203,14 +203,12 @@ class Parcellation:
         reduced arrays' columns), ``color`` (``#rrggbb``, the pictures'
         colour) and ``size`` (features)."""
         clusters = range(self.n_clusters) if clusters is None else clusters
-        colors = np.round(cluster_colors(self.n_clusters) * 255).astype(int)
+        colors = hex_colors(self.n_clusters)
         sizes = self.sizes
         lines = ["index\tname\tcolor\tsize"]
         for c in clusters:
             value = int(self.values[c])
-            red, green, blue = colors[c]
-            lines.append(f"{value}\tlabel_{value}\t#{red:02x}{green:02x}{blue:02x}\t"
-                         f"{int(sizes[c])}")
+            lines.append(f"{value}\tlabel_{value}\t{colors[c]}\t{int(sizes[c])}")
         return "\n".join(lines) + "\n"
 
     def part_clusters(self):

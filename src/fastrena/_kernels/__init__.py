@@ -2,7 +2,8 @@
 
 By domain: :mod:`.weights` (edge weights), :mod:`.means` (cluster means
 and expansion), :mod:`.merges` (one level's choice of edges, components,
-the exact-K rule), :mod:`.ward` (``linkage="ward"``), :mod:`.graph` (the
+the exact-K rule), :mod:`.ward` and :mod:`.ward_greedy` (``linkage="ward"``: rounds,
+and Ward's greedy order to finish), :mod:`.graph` (the
 reduced graph), :mod:`.checks` (scans of the data); :mod:`.compiling` says
 how they are compiled, :mod:`.caching` where they are kept (and what
 happens when no folder takes them), and :mod:`.threads` how they run in
@@ -20,7 +21,7 @@ from .caching import kernel_caches
 # these modules are imported: each gets fastrena's (see .caching), which
 # reads a read-only cache and lets the import succeed with no writable one.
 with kernel_caches():
-    from . import checks, compiling, graph, means, merges, ward, weights
+    from . import checks, compiling, graph, means, merges, ward, ward_greedy, weights
 from .checks import all_finite, row_max_abs
 from .graph import reduce_edges
 from .means import (ROWS_FEATURE_MAJOR, ROWS_SAMPLE_MAJOR, cluster_means_feature_major,
@@ -28,7 +29,8 @@ from .means import (ROWS_FEATURE_MAJOR, ROWS_SAMPLE_MAJOR, cluster_means_feature
                     merge_rows_in_place)
 from .merges import (NO_KEY, connected_components, nearest_neighbor_edges,
                      strictly_increasing, tree_children, union_in_order)
-from .ward import carry_weights, greedy_ward, record_merges, ward_round
+from .ward import carry_weights, record_merges, ward_round
+from .ward_greedy import greedy_ward
 from .weights import SAMPLE_BLOCK, edge_weights_feature_major, edge_weights_sample_major
 
 __all__ = [
@@ -47,6 +49,6 @@ __all__ = [
 # boxing of the returned arrays (a SystemError or a segmentation fault): see
 # fastrena._interrupt. Jitted code calling a kernel still gets the dispatcher.
 for _module in (__name__, checks.__name__, compiling.__name__, graph.__name__, means.__name__,
-                merges.__name__, ward.__name__, weights.__name__):
+                merges.__name__, ward.__name__, ward_greedy.__name__, weights.__name__):
     guard_module(_module)
 del _module

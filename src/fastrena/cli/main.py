@@ -1,4 +1,4 @@
-"""The ``fastrena`` command line: parcellate, reduce, expand, demo, warm.
+"""The ``fastrena`` command line: parcellate, reduce, expand, report, demo, warm.
 
 Every subcommand checks its inputs and outputs before any heavy work,
 writes files atomically (never over an existing file without ``--force``),
@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from .. import __version__
 from .._interrupt import ignore_sigint, interrupts_kept, restore_sigint
 from ..errors import MissingDependencyError
-from . import demo, expand, parcellate, reduce, warm
+from . import demo, expand, parcellate, reduce, report, warm
 from .common import Session, one_line
 
 __all__ = ["build_parser", "main"]
@@ -26,7 +26,7 @@ __all__ = ["build_parser", "main"]
 # reported as one line; any other exception is a bug in fastrena and keeps
 # its traceback.
 USER_ERRORS = (ValueError, OSError, MemoryError, MissingDependencyError)
-SUBCOMMANDS = ("parcellate", "reduce", "expand", "demo", "warm")
+SUBCOMMANDS = ("parcellate", "reduce", "expand", "report", "demo", "warm")
 
 
 def build_parser():
@@ -38,7 +38,7 @@ def build_parser():
         epilog="Start with 'fastrena demo'; 'fastrena SUBCOMMAND --help' for each subcommand.")
     parser.add_argument("--version", action="version", version=f"fastrena {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
-    for command in (parcellate, reduce, expand, demo, warm):
+    for command in (parcellate, reduce, expand, report, demo, warm):
         command.add_parser(commands)
     return parser
 

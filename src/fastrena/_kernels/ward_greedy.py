@@ -1,0 +1,334 @@
+"""``linkage="ward"``: Ward's greedy order on the small graph the rounds of
+:mod:`.ward` leave (a 4-ary heap, ties by node numbers), every merge made
+at its current Ward cost: an entry whose ends changed since it was pushed
+is re-costed before it is merged.
+"""
+
+import numpy as np
+from numba import njit
+
+from .compiling import filled, inner, int_range
+from .merges import find_root
+from .ward import merge_cost
+
+
+# The heap of :func:`greedy_ward`: a 4-ary min-heap in two arrays moved
+# together, ``keys`` (the costs, float64) and ``rows`` (int64: the two
+# nodes a < b and their versions when pushed), ordered by (cost, a, b). A
+# node's four children are next to each other: their keys share a cache
+# line, and a pop reads half the levels of a binary heap.
+
+
+@inner
+def _precedes_entry(key, a, b, other_key, other_a, other_b):
+    """Whether entry (key, a, b) goes strictly before (other_key, ...)."""
+    if key != other_key:
+        return key < other_key
+    if a != other_a:
+        return a < other_a
+    return b < other_b
+
+
+@inner
+def _goes_first(key, a, b, keys, rows):
+    """Whether an entry (key, a, b) would go before the heap's top."""
+    return _precedes_entry(key, a, b, keys[0], rows[0, 0], rows[0, 1])
+
+
+@inner
+def _put(keys, rows, i, key, a, b, va, vb):
+    keys[i] = key
+    rows[i, 0] = a
+    rows[i, 1] = b
+    rows[i, 2] = va
+    rows[i, 3] = vb
+
+
+@inner
+def _move(keys, rows, source, target):
+    keys[target] = keys[source]
+    for k in range(4):
+        rows[target, k] = rows[source, k]
+
+
+@inner
+def _sift_down(keys, rows, i, last):
+    """Move entry i down the heap of the first ``last`` entries to its place."""
+    key = keys[i]
+    a = rows[i, 0]
+    b = rows[i, 1]
+    va = rows[i, 2]
+    vb = rows[i, 3]
+    while True:
+        child = 4 * i + 1
+        if child >= last:
+            break
+        end = child + 4 if child + 4 < last else last
+        best = child
+        for c in range(child + 1, end):
+            if _precedes_entry(keys[c], rows[c, 0], rows[c, 1], keys[best], rows[best, 0],
+                               rows[best, 1]):
+                best = c
+        if not _precedes_entry(keys[best], rows[best, 0], rows[best, 1], key, a, b):
+            break
+        _move(keys, rows, best, i)
+        i = best
+    _put(keys, rows, i, key, a, b, va, vb)
+
+
+@inner
+def _heap_push(keys, rows, size, key, a, b, va, vb):
+    """Push (key, a, b) with the versions of a and b, growing the heap if
+    full; returns the heap's arrays (the same or larger copies) and its new
+    size."""
+    if size == keys.shape[0]:
+        capacity = 2 * keys.shape[0] + 16
+        larger_keys = np.empty(capacity, dtype=np.float64)
+        larger_rows = np.empty((capacity, 4), dtype=np.int64)
+        larger_keys[:size] = keys[:size]
+        larger_rows[:size] = rows[:size]
+        keys = larger_keys
+        rows = larger_rows
+    i = size
+    while i > 0:
+        parent = (i - 1) // 4
+        if not _precedes_entry(key, a, b, keys[parent], rows[parent, 0], rows[parent, 1]):
+            break
+        _move(keys, rows, parent, i)
+        i = parent
+    _put(keys, rows, i, key, a, b, va, vb)
+    return keys, rows, size + 1
+
+
+@inner
+def _heapify(keys, rows, size):
+    """Floyd's construction of a heap of the first ``size`` entries: linear."""
+    for i in range((size - 2) // 4, -1, -1):
+        _sift_down(keys, rows, np.int64(i), size)
+
+
+@inner
+def _ward_cost(M, sizes, a, b):
+    d = 0.0
+    for s in range(M.shape[1]):
+        x = M[a, s] - M[b, s]
+        d += x * x
+    return merge_cost(d, sizes[a], sizes[b])
+
+
+@inner
+def _push_cost(keys, rows, size, M, sizes, version, a, c):
+    """Push the current cost of merging nodes a and c (their numbers in
+    increasing order, with their versions)."""
+    lo = a if a < c else c
+    hi = c if a < c else a
+    return _heap_push(keys, rows, size, _ward_cost(M, sizes, lo, hi), lo, hi, version[lo],
+                      version[hi])
+
+
+@inner
+def _purged(keys, rows, size, parent, fresh):
+    """The heap's entries that may still be merged (both ends alive, not
+    replaced), as a heap again; returns the new size. What is kept keeps
+    the same total order."""
+    kept = np.int64(0)
+    for i in range(size):
+        a = rows[i, 0]
+        b = rows[i, 1]
+        if parent[a] == a and parent[b] == b and rows[i, 2] >= fresh[a] and rows[i, 3] >= fresh[b]:
+            if kept != i:
+                _move(keys, rows, i, kept)
+            kept += 1
+    _heapify(keys, rows, kept)
+    return kept
+
+
+#: In :func:`greedy_ward`, a cluster at least this many times larger than
+#: the one it absorbs keeps its other neighbours' costs until they come to
+#: the top of the heap: its mean moves by at most 1/(_HUB + 1) of the
+#: distance to what it absorbs.
+_HUB = 64
+
+
+@njit(cache=True)
+def greedy_ward(M, sizes, u, v, rep, height):
+    """Ward's greedy agglomeration of a graph's nodes, to the end: always
+    the cheapest merge of two neighbouring clusters (Ward's cost on their
+    means), ties to the pair of smallest node numbers.
+
+    ``M`` (n_nodes, n_samples) float64 holds the nodes' means and
+    ``sizes`` their sizes (both overwritten); ``u``, ``v`` the edges
+    (``u < v``, each once), ``rep`` a feature of each node, ``height`` its
+    highest merge (both overwritten). Each merge is recorded as for
+    :func:`record_merges`.
+
+    **Every merge is made at its current cost**: the Ward cost of the two
+    clusters' means and sizes at that moment, computed when the merge is
+    made or since the last change of either side. A heap entry whose ends
+    have changed since it was pushed is never merged on its old cost: it is
+    dropped when a fresh entry replaced it, else re-costed and merged only
+    if still first, or put back in line. There is no work budget.
+
+    Merging two clusters re-costs their neighbours (as scikit-learn's Ward
+    does), except when one side is :data:`_HUB` times larger (a hub
+    absorbing a small cluster): then only the small side's neighbours are
+    re-costed, and the hub's others keep their entries until these reach
+    the top of the heap (the hub barely moves, so their order barely
+    changes). Adjacency lists are linked lists of the edges' two ends
+    (``2 * n_edges`` slots, never more): a hub's list takes the small
+    side's by relinking, without being read, and a list read is rewritten
+    with current node numbers, each neighbour once. So a merge reads the
+    smaller side's list (by size) unless the two sizes are within a factor
+    :data:`_HUB`; on a graph of bounded degree every feature is read
+    O(_HUB log n) times in all.
+
+    It merges until no edge is left (one cluster per connected
+    component). Returns the merges' two features, heights and costs, and
+    the work done (list slots read plus costs recomputed on the heap's
+    top).
+    """
+    n = M.shape[0]
+    n_edges = u.shape[0]
+    # Adjacency: slot 2e holds v[e] in u[e]'s list, slot 2e + 1 u[e] in
+    # v[e]'s; lists are chains of slots.
+    nbr = np.empty(2 * n_edges, dtype=np.int64)
+    nxt = np.empty(2 * n_edges, dtype=np.int64)
+    head = filled(np.empty(n, dtype=np.int64), np.int64(-1))
+    tail = filled(np.empty(n, dtype=np.int64), np.int64(-1))
+    # The edge ends a node's members held in the graph given: its list is
+    # never longer.
+    reach = filled(np.empty(n, dtype=np.int64), np.int64(0))
+    for e in range(n_edges):
+        reach[u[e]] += 1
+        reach[v[e]] += 1
+    for e in range(n_edges):
+        for k in (2 * e, 2 * e + 1):
+            x = u[e] if k == 2 * e else v[e]
+            nbr[k] = v[e] if k == 2 * e else u[e]
+            nxt[k] = -1
+            if head[x] < 0:
+                head[x] = k
+            else:
+                nxt[tail[x]] = k
+            tail[x] = k
+    keys = np.empty(n_edges + n + 16, dtype=np.float64)
+    rows = np.empty((n_edges + n + 16, 4), dtype=np.int64)
+    # version[x] counts x's merges; fresh[x] is its version when every
+    # neighbour's cost was last pushed anew (entries of older versions are
+    # replaced); a node is alive while parent[x] == x.
+    version = filled(np.empty(n, dtype=np.int64), np.int64(0))
+    fresh = filled(np.empty(n, dtype=np.int64), np.int64(0))
+    for e in range(n_edges):
+        _put(keys, rows, e, _ward_cost(M, sizes, u[e], v[e]), u[e], v[e], np.int64(0),
+             np.int64(0))
+    size = np.int64(n_edges)
+    _heapify(keys, rows, size)
+    parent = int_range(n)
+    mark = filled(np.empty(n, dtype=np.int64), np.int64(-1))
+    first = np.empty(n, dtype=np.int64)
+    second = np.empty(n, dtype=np.int64)
+    heights = np.empty(n, dtype=np.float64)
+    costs = np.empty(n, dtype=np.float64)
+    n_merges = np.int64(0)
+    work = np.int64(0)
+    # Entries replaced by fresher ones stay in the heap until popped: when
+    # they could be most of it, they are swept out (each sweep is paid for
+    # by the pushes since the last), so the heap holds at most about twice
+    # the entries that can still be merged, plus one per node.
+    sweep_at = 2 * (2 * n_edges + n) + 1024
+    while size > 0:
+        if size >= sweep_at:
+            size = _purged(keys, rows, size, parent, fresh)
+            sweep_at = 2 * size + 2 * n + 1024
+        # Pop the top.
+        cost = keys[0]
+        a = rows[0, 0]
+        b = rows[0, 1]
+        va = rows[0, 2]
+        vb = rows[0, 3]
+        size -= 1
+        if size > 0:
+            _move(keys, rows, size, np.int64(0))
+            _sift_down(keys, rows, np.int64(0), size)
+        if parent[a] != a or parent[b] != b or va < fresh[a] or vb < fresh[b]:
+            # Replaced: an end was absorbed (its neighbours were pushed
+            # with the cluster it joined) or re-pushed all its neighbours.
+            continue
+        if va != version[a] or vb != version[b]:
+            # A hub's neighbour whose entry is older than the hub's last
+            # merge: its current cost, merged only if still first.
+            cost = _ward_cost(M, sizes, a, b)
+            work += 1
+            if size > 0 and not _goes_first(cost, a, b, keys, rows):
+                keys, rows, size = _heap_push(keys, rows, size, cost, a, b, version[a],
+                                              version[b])
+                continue
+        # The survivor s absorbs t: the hub (by the ends of edges it holds,
+        # else by size), or the smaller number.
+        if reach[a] >= _HUB * reach[b] or reach[b] >= _HUB * reach[a]:
+            hub = True
+            s, t = (a, b) if reach[a] > reach[b] else (b, a)
+        elif sizes[a] >= _HUB * sizes[b] or sizes[b] >= _HUB * sizes[a]:
+            hub = True
+            s, t = (a, b) if sizes[a] > sizes[b] else (b, a)
+        else:
+            hub = False
+            s, t = a, b
+        h = height[t] if height[t] > height[s] else height[s]
+        h = h if h > cost else cost
+        first[n_merges] = rep[s]
+        second[n_merges] = rep[t]
+        heights[n_merges] = h
+        costs[n_merges] = cost
+        height[s] = h
+        parent[t] = s
+        total = sizes[s] + sizes[t]
+        for j in range(M.shape[1]):
+            M[s, j] = (sizes[s] * M[s, j] + sizes[t] * M[t, j]) / total
+        sizes[s] = total
+        reach[s] += reach[t]
+        version[s] += 1
+        if not hub:
+            fresh[s] = version[s]
+        stamp = n_merges
+        n_merges += 1
+        mark[s] = stamp
+        # The lists read: both, or the absorbed side's alone. Each slot
+        # read is renamed to its current node; repeats and slots now inside
+        # s are unlinked; each neighbour's cost is pushed anew.
+        new_head = np.int64(-1)
+        new_tail = np.int64(-1)
+        for x in (t, s):
+            if x == s and hub:
+                break
+            k = head[x]
+            while k >= 0:
+                following = nxt[k]
+                work += 1
+                c = find_root(parent, nbr[k])
+                if mark[c] != stamp:
+                    mark[c] = stamp
+                    nbr[k] = c
+                    if new_tail < 0:
+                        new_head = k
+                    else:
+                        nxt[new_tail] = k
+                    new_tail = k
+                    keys, rows, size = _push_cost(keys, rows, size, M, sizes, version, s, c)
+                k = following
+        if hub:
+            # The hub's own list follows, unread.
+            if new_tail < 0:
+                new_head = head[s]
+                new_tail = tail[s]
+            elif head[s] >= 0:
+                nxt[new_tail] = head[s]
+                new_tail = tail[s]
+        elif new_tail >= 0:
+            nxt[new_tail] = -1
+        head[s] = new_head
+        tail[s] = new_tail
+        head[t] = -1
+        tail[t] = -1
+    return (first[:n_merges].copy(), second[:n_merges].copy(), heights[:n_merges].copy(),
+            costs[:n_merges].copy(), work)
