@@ -329,6 +329,40 @@ def test_command_line_parcellate_reduce_expand(geometry, tmp_path, capsys):
     assert not (tmp_path / "y.dlabel.nii").exists()
 
 
+def test_command_line_picture_over_bg_img(geometry, tmp_path, capsys, monkeypatch):
+    """--bg-img is the anatomy under the volume structures' slices (the
+    MNI152 template without it); the picture is written without leaving a
+    figure in pyplot."""
+    pytest.importorskip("matplotlib")
+    from matplotlib import pyplot
+
+    from fastrena import plotting
+    from fastrena.cli import main
+
+    meshes, models = geometry
+    run = str(write_dense(tmp_path / "run.dtseries.nii",
+                          np.random.default_rng(4).standard_normal((3, len(models))), models))
+    lh, rh = write_meshes(meshes, tmp_path)
+    anatomy = np.arange(8 * 9 * 10, dtype=np.float32).reshape(8, 9, 10)
+    nib.Nifti1Image(anatomy, np.diag([20.0, 20.0, 20.0, 1.0])).to_filename(
+        str(tmp_path / "t1.nii.gz"))
+    command = ["parcellate", run, "--mesh", lh, "--mesh", rh, "-k", "50", "-o",
+               str(tmp_path / "p.dlabel.nii"), "--bg-img", str(tmp_path / "t1.nii.gz")]
+    assert main([*command, "-q"]) == 1
+    assert capsys.readouterr().err == ("fastrena parcellate: error: --bg-img is only used "
+                                       "with --plot\n")
+    drawn = []
+    draw = plotting.plot_grayordinate_parcellation
+    monkeypatch.setattr(plotting, "plot_grayordinate_parcellation",
+                        lambda *args, **kwargs: drawn.append(kwargs) or draw(*args, **kwargs))
+    pyplot.close("all")
+    assert main([*command, "--plot", str(tmp_path / "p.png"), "-q"]) == 0
+    assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+    np.testing.assert_array_equal(np.asarray(drawn[0]["bg_img"].dataobj), anatomy)
+    assert drawn[0]["volume_structures"] == list(STRUCTURES[2:])
+    assert pyplot.get_fignums() == []
+
+
 def test_the_picture_shows_both_surfaces_and_the_volume_structures(geometry):
     """Four surface views and three slices; a cluster has one colour
     wherever it is drawn (the rank of its value among all the values)."""
@@ -351,20 +385,73 @@ def test_the_picture_shows_both_surfaces_and_the_volume_structures(geometry):
     in_volume = models.volume_mask
     np.testing.assert_array_equal(grid[tuple(models.voxel[in_volume].T)], values[in_volume])
     assert np.count_nonzero(grid) == in_volume.sum()
-    figure = plotting.plot_grayordinate_parcellation(surface_meshes, parts, volume,
-                                                     sides=sides)
-    assert len(figure.axes) == 7
+    figure = plotting.plot_grayordinate_parcellation(
+        surface_meshes, parts, volume, sides=sides,
+        volume_structures=layout.volume_structures())
+    # 4 surface views, 6 axial slices through the thalami (z 0 to 12 mm).
+    assert len(figure.axes) == 10
     assert figure.texts[0].get_text() == "120 clusters"
     assert [ax.get_title() for ax in figure.axes[:4]] == [
         "left lateral", "left medial", "right lateral", "right medial"]
+    assert figure.texts[1].get_text() == ("volume structures, axial slices over the MNI152 "
+                                          "template (z in mm): left and right thalamus")
+    # Each slice: the MNI152 template, and over it the clusters, each voxel
+    # in its cluster's colour at its own coordinates (the affine's mm).
+    xyz = nib.affines.apply_affine(models.affine, models.voxel[in_volume])
+    ranks = np.searchsorted(np.unique(values), values[in_volume])
+    colors = cluster_colors(120)
+    slices = figure.axes[4:]
+    cuts = [float(ax.get_title().removeprefix("z = ")) for ax in slices]
+    assert cuts == sorted(set(cuts)) and set(cuts) <= set(xyz[:, 2])
+    for ax, z in zip(slices, cuts):
+        anatomy, clusters = ax.images
+        assert np.ptp(anatomy.get_array()) > 0
+        rgba = np.asarray(clusters.get_array())
+        left, right, bottom, top = clusters.get_extent()
+        size = ((right - left) / rgba.shape[1], (top - bottom) / rgba.shape[0])
+        here = xyz[:, 2] == z
+        column = ((xyz[here, 0] - left) / size[0]).astype(int)
+        row = ((xyz[here, 1] - bottom) / size[1]).astype(int)
+        np.testing.assert_array_equal(rgba[row, column, :3], colors[ranks[here]])
+        assert (rgba[row, column, 3] == 1).all()
+        # Nothing else is coloured: each coloured template voxel (1 mm) lies
+        # within a cluster voxel (2 mm) of this slice.
+        rows, columns = np.nonzero(rgba[..., 3])
+        centres = np.column_stack([left + (columns + 0.5) * size[0],
+                                   bottom + (rows + 0.5) * size[1]])
+        distance = np.abs(centres[:, None, :] - xyz[None, here, :2]).max(axis=2).min(axis=1)
+        assert distance.max() <= 1.0
+        assert [t.get_text() for t in ax.texts] == ["L", "R"]
     # Mirrored meshes (left at x > 0) keep their structures' names.
     mirrored = [(coords * [-1, 1, 1], faces) for coords, faces in surface_meshes]
-    figure = plotting.plot_grayordinate_parcellation(mirrored, parts, volume, sides=sides)
+    figure = plotting.plot_grayordinate_parcellation(mirrored, parts, volume, sides=sides,
+                                                     bg_img=None)
     assert figure.axes[0].get_title() == "left lateral"
-    # The slices cut through labelled voxels even though the two
-    # structures lie on either side of the midline.
-    for ax in figure.axes[4:]:
-        assert ax.images and np.asarray(ax.images[-1].get_array())[..., 3].max() > 0
+    assert figure.texts[1].get_text() == "volume structures, axial slices (z in mm)"
+    assert all(len(ax.images) == 1 for ax in figure.axes[4:])
+    from matplotlib import pyplot
+
+    pyplot.close("all")
+
+
+def test_the_picture_names_the_volume_structures(geometry):
+    """Structures on both sides are grouped, the others named alone."""
+    pytest.importorskip("matplotlib")
+    from fastrena import plotting
+
+    _, models = geometry
+    grid = np.zeros(models.volume_shape, np.int32)
+    grid[tuple(models.voxel[models.volume_mask].T)] = 1
+    img = nib.Nifti1Image(grid, models.affine)
+    figure = plotting.plot_grayordinate_parcellation(
+        [], [], img, bg_img=None, output_file=None,
+        volume_structures=["CIFTI_STRUCTURE_PUTAMEN_LEFT", "CIFTI_STRUCTURE_BRAIN_STEM",
+                           "CIFTI_STRUCTURE_PUTAMEN_RIGHT", "CIFTI_STRUCTURE_CAUDATE_RIGHT"])
+    assert figure.texts[1].get_text() == ("volume structures, axial slices (z in mm): left and "
+                                          "right putamen; caudate (right); brain stem")
+    from matplotlib import pyplot
+
+    pyplot.close("all")
 
 
 def test_rena_takes_a_cifti_file_or_its_layout(geometry, tmp_path):

@@ -149,7 +149,8 @@ def test_surface_round_trip(surfaces):
     assert (code, err) == (0, "")
     assert out.startswith("7 clusters of 48 vertices from 4 scans ")
     assert "wrote lh.label.gii, rh.label.gii (0 = background, clusters 1..7)\n" in out
-    assert png_size(folder / "surface.png") == (1600, 320)
+    # 16 inches wide, as high as the views of these meshes need.
+    assert png_size(folder / "surface.png") == (1600, 347)
     labels = {h: np.asarray(nibabel.load(folder / f"{h}.label.gii").darrays[0].data)
               for h in ("lh", "rh")}
     np.testing.assert_array_equal(labels["lh"][~left_mask], 0)
@@ -223,7 +224,8 @@ def test_demo(tmp_path):
     assert png_size(demo / "parcellation.png") == (1200, 440)
     assert png_size(demo / "cluster_sizes.png") == (640, 420)
     assert png_size(demo / "compression_error.png") == (640, 420)
-    assert png_size(demo / "surface_parcellation.png") == (1600, 320)
+    # 16 inches wide, as high as the inflated fsaverage5's views need.
+    assert png_size(demo / "surface_parcellation.png") == (1600, 344)
     labels = np.asarray(nibabel.load(demo / "labels.nii.gz").dataobj)
     assert labels.shape == (99, 117, 95) and labels.max() == 300
     assert np.count_nonzero(labels) == 235375

@@ -28,6 +28,14 @@ def colour_present(pixels, rgb):
     return bool(np.all(np.round(pixels[..., :3] * 255) == target, axis=-1).any())
 
 
+@pytest.fixture(autouse=True)
+def no_figure_left():
+    """Figures drawn without output_file are pyplot's: closed after each test."""
+    yield
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")
+
+
 @pytest.fixture
 def two_halves(tmp_path):
     """A label image: left half of a box cluster 1, right half cluster 2."""
@@ -48,6 +56,24 @@ def test_plot_parcellation_over_the_mask(two_halves, tmp_path):
     # (which lies between voxels here, half a voxel away).
     assert [ax.get_title() for ax in figure.axes] == [
         "sagittal, x = -2 mm", "coronal, y = -6 mm", "axial, z = -4 mm"]
+
+
+def test_plot_parcellation_crops_the_slices_to_the_labels(tmp_path):
+    """Labels in a corner of a large grid: each slice shows them and a rim
+    of two voxels, at equal scale, the three panels as wide as the figure
+    (12 inches, less 4 gaps of 0.08) at one height."""
+    labels = np.zeros((40, 40, 40), np.int16)
+    labels[8:12, 20:26, 30:32] = 1
+    # Voxel centres at x = -10 + 2 i, y = -12 + 2 j, z = -8 + 2 k mm:
+    # x 6..12, y 28..38, z 52..54; a voxel's half and the rim add 5 mm.
+    figure = plotting.plot_parcellation(write_nifti(tmp_path / "c.nii.gz", labels))
+    x, y, z = (1.0, 17.0), (23.0, 43.0), (47.0, 59.0)
+    assert [(ax.get_xlim(), ax.get_ylim()) for ax in figure.axes] == [(y, z), (x, z), (x, y)]
+    aspects = [20 / 12, 16 / 12, 16 / 20]
+    height = (12 - 4 * 0.08) / sum(aspects)
+    assert [ax.get_position().height * 4.4 for ax in figure.axes] == pytest.approx([height] * 3)
+    assert [ax.get_position().width * 12 for ax in figure.axes] == \
+        pytest.approx([a * height for a in aspects])
 
 
 def test_plot_parcellation_over_an_anatomical_image_on_another_grid(two_halves, tmp_path):
@@ -84,17 +110,92 @@ def test_plot_parcellation_never_overwrites(two_halves, tmp_path):
     assert png_size(out) == (1200, 440)
 
 
+def axes_pixels(figure, ax):
+    """The RGB pixels (8-bit) of ``ax`` in the rendered ``figure``, top row first."""
+    figure.canvas.draw()
+    image = np.asarray(figure.canvas.buffer_rgba())[..., :3]
+    box = ax.get_window_extent()
+    height = image.shape[0]
+    return image[height - int(box.y1):height - int(box.y0), int(box.x0):int(box.x1)]
+
+
 def test_plot_surface_parcellation(tmp_path):
+    """Each view is the mesh seen along x, filling its panel (7 x 5 mm
+    grids: panels 1.4 times as wide as high), the panels filling the
+    figure's width; anterior (y) on the left of a left lateral view, on
+    the right of a right lateral one."""
     left, right = grid_mesh(6, 8, x=-20.0), grid_mesh(6, 8, x=20.0)
-    labels = [np.repeat([1, 2], 24), np.repeat([0, 3], 24)]
+    # Left hemisphere: cluster 1 at the back (y < 3.5), 2 at the front.
+    labels = [np.where(left[0][:, 1] < 3.5, 1, 2), np.repeat([0, 3], 24)]
     out = tmp_path / "s.png"
     figure = plotting.plot_surface_parcellation([left, right], labels, output_file=out, dpi=50)
-    assert png_size(out) == (800, 160)
+    # 16 inches wide; one row of 4 panels: (16 - 5 gaps of 0.08) / (4 x 1.4)
+    # = 2.786 inches high, under 0.5 + 0.3 inches of titles: 179 pixels.
+    assert png_size(out) == (800, 179)
     assert [ax.get_title() for ax in figure.axes] == [
         "left lateral", "left medial", "right lateral", "right medial"]
-    pixels = matplotlib.image.imread(out)[..., :3]
-    not_white = np.any(pixels < 0.99, axis=-1).mean()
-    assert not_white > 0.2
+    assert [ax.get_xlim() for ax in figure.axes] == [(-7, 0), (0, 7), (0, 7), (-7, 0)]
+    assert all(ax.get_ylim() == (0, 5) for ax in figure.axes)
+    widths = [ax.get_position().width for ax in figure.axes]
+    assert sum(widths) == pytest.approx(15.6 / 16)
+    assert [ax.get_position().height for ax in figure.axes] == \
+        pytest.approx([15.6 / 5.6 / (0.8 + 15.6 / 5.6)] * 4)
+    # Flat meshes face the camera: every face is drawn in its exact colour.
+    back, front = (np.round(c * 255) for c in cluster_colors(3)[:2])
+    lateral, medial = (axes_pixels(figure, ax) for ax in figure.axes[:2])
+    middle = lateral.shape[0] // 2
+    for view, (first, second) in ((lateral, (front, back)), (medial, (back, front))):
+        width = view.shape[1]
+        assert (view[middle, width // 8] == first).all()
+        assert (view[middle, width - width // 8] == second).all()
+
+
+def test_figures_to_show_are_pyplots_and_written_ones_are_not(two_halves, tmp_path):
+    """Without output_file the figure is pyplot's (plt.show() shows it);
+    with it, pyplot holds no new figure (as nilearn, which closes it)."""
+    from matplotlib import pyplot
+
+    pyplot.close("all")
+    shown = plotting.plot_parcellation(two_halves)
+    assert pyplot.get_fignums() == [shown.number]
+    assert pyplot.gcf() is shown
+    for draw in (lambda out: plotting.plot_parcellation(two_halves, output_file=out),
+                 lambda out: plotting.plot_cluster_sizes([1, 2, 5], output_file=out),
+                 lambda out: plotting.plot_compression_curve([1, 2], [0.5, 0.2],
+                                                             output_file=out),
+                 lambda out: plotting.plot_surface_parcellation(
+                     [grid_mesh(3, 3)], [np.ones(9)], output_file=out)):
+        written = draw(tmp_path / "w.png")
+        assert pyplot.get_fignums() == [shown.number]
+        assert written.canvas.get_renderer() is not None  # drawn on the Agg canvas
+        (tmp_path / "w.png").unlink()
+    pyplot.close("all")
+
+
+def test_the_drawing_below_never_uses_pyplot(two_halves, tmp_path):
+    """fastrena._pictures (the report's pictures) draws on the Agg canvas
+    even without output_file; a public picture that fails leaves no
+    figure in pyplot."""
+    from matplotlib import pyplot
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from fastrena import _pictures
+
+    pyplot.close("all")
+    for figure in (_pictures.plot_parcellation(two_halves),
+                   _pictures.plot_cluster_sizes([1, 2, 5]),
+                   _pictures.plot_compression_curve([1, 2], [0.5, 0.2]),
+                   _pictures.plot_surface_parcellation([grid_mesh(3, 3)], [np.ones(9)]),
+                   _pictures.plot_grayordinate_parcellation(
+                       [grid_mesh(3, 3)], [np.ones(9)], nibabel.load(two_halves),
+                       bg_img=None)):
+        assert type(figure.canvas) is FigureCanvasAgg
+    assert pyplot.get_fignums() == []
+    with pytest.raises(ValueError, match="^labels_img has no nonzero label$"):
+        plotting.plot_parcellation(nibabel.Nifti1Image(np.zeros((3, 3, 3), np.int16), AFFINE))
+    assert pyplot.get_fignums() == []
+    with pytest.raises(TypeError, match="unexpected keyword argument 'figure'"):
+        plotting.plot_cluster_sizes([1, 2], figure=None)
 
 
 def test_plot_surface_parcellation_checks_sizes():
@@ -193,14 +294,19 @@ def test_plots_accept_nibabel_images():
 
 
 def test_grayordinate_slices_are_titled_in_black_on_white(two_halves):
-    # The volume row shares the surfaces' white background: white titles vanished.
+    # The volume row shares the surfaces' white background: white titles
+    # vanished; black whatever matplotlib's style.
     coords, faces = grid_mesh(3, 3, x=-10.0)
-    figure = plotting.plot_grayordinate_parcellation(
-        [(coords, faces)], [np.arange(9) % 2 + 1], nibabel.load(two_halves))
-    slices = [ax for ax in figure.axes if ax.get_title().startswith(("sagittal", "coronal",
-                                                                       "axial"))]
-    assert len(slices) == 3
+    with matplotlib.rc_context({"text.color": "white", "axes.titlecolor": "white"}):
+        figure = plotting.plot_grayordinate_parcellation(
+            [(coords, faces)], [np.arange(9) % 2 + 1], nibabel.load(two_halves))
+    # The volume row: an axial slice through each of the labels' 4 levels
+    # (z = -6 to 0 mm), under the row's title.
+    slices = [ax for ax in figure.axes if ax.get_title().startswith("z = ")]
+    assert len(slices) == 4
     assert all(matplotlib.colors.to_hex(ax.title.get_color()) == "#000000" for ax in slices)
+    assert figure.texts[1].get_text().startswith("volume structures, axial slices")
+    assert matplotlib.colors.to_hex(figure.texts[1].get_color()) == "#000000"
     assert matplotlib.colors.to_hex(figure.get_facecolor()) == "#ffffff"
 
 

@@ -11,6 +11,7 @@ import re
 import shutil
 import struct
 import subprocess
+import sys
 from collections import Counter
 from html.parser import HTMLParser
 
@@ -408,6 +409,35 @@ def test_a_grayordinate_report_has_areas_volumes_and_both_pictures(tmp_path, cap
                                                      "scans;")
     text = (tmp_path / "g.html").read_text(encoding="utf-8")
     assert "area (mm²)" in text and "volume (mm³)" in text and "Top: each cortical" in text
+
+
+def test_the_grayordinate_picture_needs_neither_nilearn_nor_pyplot(tmp_path, monkeypatch):
+    """The subcortical parcels are drawn over nilearn's MNI152 template;
+    without nilearn, on black, and the caption says so. The report makes
+    no figure through pyplot."""
+    from matplotlib import pyplot
+
+    from fastrena.io import grayordinate_layout, images_to_array
+
+    monkeypatch.chdir(tmp_path)
+    write_cifti(tmp_path, np.random.default_rng(5))
+    layout = grayordinate_layout("run.dtseries.nii", ["lh.surf.gii", "rh.surf.gii"])
+    X = images_to_array(["run.dtseries.nii"], layout)
+    rena = ReNA(layout, n_clusters=12).fit(X)
+    pyplot.close("all")
+    caption = ("bottom: axial slices through the subcortical parcels (seen from above, left "
+               "on the left), each voxel at its coordinates in mm {} A parcel has the same "
+               "colour wherever it appears.</figcaption>")
+    text = rena.generate_report(X, split_half=False).get_html()
+    assert caption.format("over the MNI152 template.") in text
+    assert pyplot.get_fignums() == []
+    monkeypatch.setitem(sys.modules, "nilearn", None)
+    monkeypatch.setitem(sys.modules, "nilearn.datasets", None)
+    text = rena.generate_report(X, split_half=False).get_html()
+    assert caption.format("on a black background (nilearn, which holds the MNI152 template, "
+                          "is not installed).") in text
+    assert html_problems(text) == []
+    assert pyplot.get_fignums() == []
 
 
 def test_a_dask_array_gives_the_same_page(volume_fit):

@@ -91,7 +91,7 @@ def prepare(out):
 
 
 def run_demo(out, *, samples=100, n_clusters=5000, surface_clusters=1000, force=False,
-             progress=False, say=print):
+             progress=False, say=print, report=None):
     """Run the demo, writing to the folder ``out`` made by :func:`prepare`.
 
     Parameters
@@ -107,6 +107,10 @@ def run_demo(out, *, samples=100, n_clusters=5000, surface_clusters=1000, force=
         Progress bars on stderr.
     say : callable
         Prints one summary line.
+    report : callable, optional
+        Takes the closing lines (what was written, the total time); default
+        ``say``. The command line holds them until every output is
+        committed.
     """
     from . import plotting
     from .files import save_img, save_text
@@ -175,7 +179,8 @@ def run_demo(out, *, samples=100, n_clusters=5000, surface_clusters=1000, force=
         title=f"ReNA on fsaverage5 (inflated), {surface_rena.n_clusters_} clusters",
         output_file=out / SURFACE_PICTURE, force=force)
     say(f"pictures drawn in {_seconds(start):.1f} s")
-    say(f"wrote {len(OUTPUTS)} files to {out}/: {', '.join(OUTPUTS)}")
-    say(f"done in {_seconds(total):.1f} s. Next, on your own data:\n"
+    report = say if report is None else report
+    report(f"wrote {len(OUTPUTS)} files to {out}/: {', '.join(OUTPUTS)}")
+    report(f"done in {_seconds(total):.1f} s. Next, on your own data:\n"
         "  fastrena parcellate bold.nii.gz --mask mask.nii.gz -k 1000 -o labels.nii.gz "
         "--plot labels.png")

@@ -64,11 +64,11 @@ from contextlib import contextmanager
 
 try:  # The C functions behind ``signal.signal``, without its enum wrapping
     # (which costs ~10x more than the system call).
-    from _signal import SIGINT
+    from _signal import SIG_IGN, SIGINT
     from _signal import getsignal as _get_handler
     from _signal import signal as _set_handler
 except ImportError:  # pragma: no cover - other Python implementations
-    from signal import SIGINT
+    from signal import SIG_IGN, SIGINT
     from signal import getsignal as _get_handler
     from signal import signal as _set_handler
 
@@ -161,6 +161,51 @@ def finish_despite_sigint(clean_up, *args, **kwargs):
         handler(SIGINT, sys._getframe())
     if interrupted is not None:
         raise interrupted
+
+
+def ignore_sigint(pending="raise"):
+    """Ignore SIGINT from now on: for a program whose outcome is decided
+    (its outputs committed, or removed after a failure), so that Ctrl-C can
+    no longer change it, up to the process's exit included.
+
+    Why not a Python handler: at exit, after the ``atexit`` functions,
+    Python resets a SIGINT handled in Python to the default action (killing
+    the process) and then tears down every module, which takes 0.45 s or
+    more with numba, scipy, scikit-learn, matplotlib and nilearn loaded
+    (mostly garbage collection); an ignored SIGINT stays ignored through
+    it.
+
+    Parameters
+    ----------
+    pending : {"raise", "drop"}
+        What becomes of a SIGINT that came before this call and whose
+        handler has not run yet: "raise" runs the handler (its
+        ``KeyboardInterrupt`` comes out of this call, and SIGINT is not
+        ignored: the interrupt came first); "drop" discards it.
+
+    Returns
+    -------
+    tuple or None
+        What :func:`restore_sigint` needs to put the handler back; None
+        outside the main thread, where handlers cannot be changed (SIGINT
+        is then left as it is).
+    """
+    if _current_thread() is not _main_thread():
+        return None
+    while True:
+        try:
+            # signal.signal runs the handlers of pending signals first; each
+            # handled signal is gone, so this ends.
+            return (_set_handler(SIGINT, SIG_IGN),)
+        except KeyboardInterrupt:
+            if pending == "raise":
+                raise
+
+
+def restore_sigint(previous):
+    """Undo :func:`ignore_sigint` (``previous`` is what it returned)."""
+    if previous is not None:
+        _restore(previous[0])
 
 
 class _Kept:

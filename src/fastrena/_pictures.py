@@ -1,21 +1,27 @@
 """The pictures of :mod:`fastrena.plotting`, drawn from labels and numbers
 alone (no fit): the estimator's report (:mod:`fastrena.report`) draws them
 too, and sits below the estimator, where :mod:`fastrena.plotting`, whose
-:func:`~fastrena.plotting.compression_errors` fits ReNA, cannot be.
+:func:`~fastrena.plotting.compression_errors` fits ReNA, cannot be. What
+they are drawn with (figures, slices, projected meshes, rows of panels) is
+:mod:`fastrena._drawing`'s.
 
 matplotlib is imported when a function here is called, not when fastrena
-(or this module) is imported. Figures are drawn on matplotlib's Agg canvas
-without pyplot, so nothing here needs a display or touches pyplot's state.
-Every function returns the ``Figure`` and, given ``output_file``, also
-writes it (atomically; see :func:`fastrena.io.save_img`).
+(or this module) is imported. Nothing here uses pyplot: each function
+draws on a new figure on matplotlib's Agg canvas, or on the ``figure`` it
+is given (its size, dpi and face colour set here), and returns it; given
+``output_file``, it also writes it (atomically; see
+:func:`fastrena.io.save_img`). :mod:`fastrena.plotting`'s functions, the
+public ones, give a figure made through pyplot when there is no
+``output_file`` (so ``plt.show()`` shows it); the report, which only
+writes, never makes one. The docstrings say what the public functions do.
 """
 
 import numpy as np
 
-from ._colors import cluster_colors
+from ._drawing import (BACKGROUND, SUPTITLE_IN, TITLE_IN, canonical, draw_mesh, finish,
+                       label_colors, matplotlib_canvas, new_figure, panel_rows, sample_nearest,
+                       slice_points, surface_aspect)
 from .errors import MissingDependencyError
-from .files import write_atomically
-from .images import load_volume
 
 __all__ = [
     "ERROR_DEFINITION",
@@ -28,88 +34,12 @@ __all__ = [
     "relative_error",
 ]
 
-_BACKGROUND = "#101014"
 _UNLABELLED = (0.55, 0.55, 0.55)
-
-
-def matplotlib_canvas():
-    """matplotlib's Figure and Agg canvas, or a clear ImportError."""
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError as exc:
-        raise MissingDependencyError("fastrena.plotting needs matplotlib: "
-                          "pip install fastrena[neuro]") from exc
-    return Figure, FigureCanvasAgg
-
-
-def _new_figure(figsize, dpi, facecolor="white"):
-    Figure, FigureCanvasAgg = matplotlib_canvas()
-    figure = Figure(figsize=figsize, dpi=dpi, facecolor=facecolor)
-    FigureCanvasAgg(figure)
-    return figure
-
-
-def _finish(figure, output_file, force):
-    if output_file is not None:
-        # savefig picks the format from the name; the temporary file keeps it.
-        write_atomically(output_file,
-                         lambda tmp: figure.savefig(tmp, facecolor=figure.get_facecolor()),
-                         force)
-    return figure
-
-
-def _label_colors(values):
-    """RGB per distinct nonzero label value (sorted), as in GIfTI label tables."""
-    return cluster_colors(values.shape[0])
 
 
 # --------------------------------------------------------------------------
 # volumes
 # --------------------------------------------------------------------------
-def _canonical(img, what):
-    """``img`` loaded, 3-D, reoriented to RAS+ (x to the right, y to the
-    front, z up) so slices display the same way whatever the file's axes."""
-    import nibabel
-
-    img = load_volume(img, what)
-    if len(img.shape) == 4 and img.shape[3] == 1:
-        img = img.slicer[..., 0]
-    if len(img.shape) != 3:
-        raise ValueError(f"{what} must be a 3-D image, got shape {tuple(img.shape)}")
-    return nibabel.as_closest_canonical(img)
-
-
-def _world_to_voxel(affine, points):
-    return points @ np.linalg.inv(affine)[:3, :3].T + np.linalg.inv(affine)[:3, 3]
-
-
-def _sample_nearest(data, affine, points):
-    """``data`` at world ``points`` (..., 3) by nearest voxel; 0 outside."""
-    index = np.rint(_world_to_voxel(affine, points)).astype(np.int64)
-    inside = np.all((index >= 0) & (index < np.array(data.shape)), axis=-1)
-    out = np.zeros(points.shape[:-1], dtype=data.dtype)
-    out[inside] = data[tuple(index[inside].T)]
-    return out
-
-
-def _slice_points(affine, shape, axis, position):
-    """World coordinates of the voxel centres of the display grid's slice
-    through world coordinate ``position`` along ``axis`` (0 = x, 1 = y,
-    2 = z), and the slice's extent in mm for imshow."""
-    voxel = _world_to_voxel(affine, np.array([position] * 3, dtype=np.float64))
-    index = int(np.clip(np.rint(voxel[axis]), 0, shape[axis] - 1))
-    grids = [np.arange(n, dtype=np.float64) for n in shape]
-    grids[axis] = np.array([float(index)])
-    ijk = np.stack(np.meshgrid(*grids, indexing="ij"), axis=-1)
-    points = (ijk @ affine[:3, :3].T + affine[:3, 3]).squeeze(axis=axis)
-    rest = [a for a in range(3) if a != axis]
-    half = np.abs(np.diag(affine)[rest]) / 2
-    lo = points[0, 0, rest] - half
-    hi = points[-1, -1, rest] + half
-    return points, (lo[0], hi[0], lo[1], hi[1])
-
-
 def _center_of_mass(labels, affine):
     """Where the slices cut by default: the labelled voxel nearest to the
     labels' centre of mass (the centre itself may fall between labelled
@@ -119,26 +49,69 @@ def _center_of_mass(labels, affine):
     return affine[:3, :3] @ nearest + affine[:3, 3]
 
 
-def _draw_slices(figure, grid, labels, label_data, values, bg_img=None, cut_coords=None,
-                 title_color="white"):
+def _content_box(data, affine):
+    """World bounding box (lower, upper corners, mm) of the nonzero voxels
+    of ``data`` on a canonical (axis-aligned) grid, voxels whole."""
+    lo, hi = np.empty(3), np.empty(3)
+    for axis in range(3):
+        others = tuple(a for a in range(3) if a != axis)
+        filled = np.flatnonzero(np.any(data != 0, axis=others))
+        ends = np.array([filled[0] - 0.5, filled[-1] + 0.5])
+        world = affine[axis, axis] * ends + affine[axis, 3]
+        lo[axis], hi[axis] = world.min(), world.max()
+    return lo, hi
+
+
+def _cropped(points, extent, axis, box):
+    """The part of a slice (``points``, ``extent`` from
+    :func:`slice_points` on a canonical grid) inside the world ``box``."""
+    rest = [a for a in range(3) if a != axis]
+    along = [points[:, 0, rest[0]], points[0, :, rest[1]]]
+    keep = [(x >= box[0][a]) & (x <= box[1][a]) for x, a in zip(along, rest)]
+    if not (keep[0].any() and keep[1].any()):
+        return points, extent
+    points = points[keep[0]][:, keep[1]]
+    half = [(extent[1] - extent[0]) / keep[0].size / 2, (extent[3] - extent[2]) / keep[1].size / 2]
+    return points, (points[0, 0, rest[0]] - half[0], points[-1, 0, rest[0]] + half[0],
+                    points[0, 0, rest[1]] - half[1], points[0, -1, rest[1]] + half[1])
+
+
+def _draw_slices(figure, labels, label_data, values, bg_img=None, cut_coords=None):
     """Three orthogonal slices of canonical ``labels`` (data ``label_data``)
-    in row ``grid[1]`` of ``grid[0]`` rows of ``figure``; clusters coloured
-    by their rank in ``values``."""
+    side by side across ``figure``, each cropped to the labels and the
+    anatomy (the rest of the grid is empty) so they fill their panels;
+    clusters coloured by their rank in ``values``."""
     rank = np.zeros(label_data.shape, dtype=np.int64)
     inside = label_data != 0
     rank[inside] = np.searchsorted(values, label_data[inside]) + 1
-    colors = np.vstack([np.zeros(3), _label_colors(values)])
-    display = labels if bg_img is None else _canonical(bg_img, "bg_img")
+    colors = np.vstack([np.zeros(3), label_colors(values)])
+    display = labels if bg_img is None else canonical(bg_img, "bg_img")
     anatomy = None if bg_img is None else np.asarray(display.dataobj, dtype=np.float64)
     if cut_coords is None:
         cut_coords = _center_of_mass(label_data, labels.affine)
-    n_rows, row = grid
-    for axis, name in enumerate(("sagittal", "coronal", "axial")):
-        ax = figure.add_subplot(n_rows, 3, 3 * row + axis + 1)
-        points, extent = _slice_points(display.affine, display.shape, axis, cut_coords[axis])
-        cut = _sample_nearest(rank, labels.affine, points)
+    lo, hi = _content_box(label_data, labels.affine)
+    if anatomy is not None and np.any(anatomy):
+        # The head, not the faint background a resampled template keeps
+        # around it (nilearn's MNI152 at 2 mm: 46 % of its grid nonzero).
+        magnitude = np.abs(anatomy)
+        shown = _content_box(magnitude > 0.05 * magnitude.max(), display.affine)
+        lo, hi = np.minimum(lo, shown[0]), np.maximum(hi, shown[1])
+    # A rim of two voxels, so that nothing touches the panels' edges.
+    rim = 2 * np.abs(np.diag(display.affine)[:3])
+    lo, hi = lo - rim, hi + rim
+    slices = []
+    for axis in range(3):
+        points, extent = slice_points(display.affine, display.shape, axis, cut_coords[axis])
+        slices.append(_cropped(points, extent, axis, (lo, hi)))
+    width, height = figure.get_size_inches()
+    _, (rectangles,) = panel_rows(
+        width, [([(e[1] - e[0]) / (e[3] - e[2]) for _, e in slices], False)], height)
+    for axis, (name, rectangle, (points, extent)) in enumerate(
+            zip(("sagittal", "coronal", "axial"), rectangles, slices)):
+        ax = figure.add_axes(rectangle)
+        cut = sample_nearest(rank, labels.affine, points)
         if anatomy is not None:
-            background = _sample_nearest(anatomy, display.affine, points)
+            background = sample_nearest(anatomy, display.affine, points)
             ax.imshow(background.T, origin="lower", extent=extent, cmap="gray",
                       interpolation="nearest")
         rgba = np.zeros(cut.shape + (4,))
@@ -148,13 +121,14 @@ def _draw_slices(figure, grid, labels, label_data, values, bg_img=None, cut_coor
         ax.imshow(np.swapaxes(rgba, 0, 1), origin="lower", extent=extent,
                   interpolation="nearest")
         ax.set_title(f"{name}, {'xyz'[axis]} = {cut_coords[axis]:.0f} mm",
-                     color=title_color, fontsize=10)
-        ax.set_facecolor(_BACKGROUND)
+                     color="white", fontsize=10)
+        ax.set_facecolor(BACKGROUND)
         ax.set_axis_off()
 
 
 def plot_parcellation(labels_img, bg_img=None, *, cut_coords=None, title=None,
-                      output_file=None, force=False, figsize=(12, 4.4), dpi=100):
+                      output_file=None, force=False, figsize=(12, 4.4), dpi=100,
+                      figure=None):
     """Three orthogonal slices of a label image, one colour per cluster.
 
     Parameters
@@ -169,7 +143,9 @@ def plot_parcellation(labels_img, bg_img=None, *, cut_coords=None, title=None,
         Where the slices cut; default the centre of mass of the labels.
     title : str, optional
     output_file : str or path, optional
-        Where to write the picture (PNG, SVG, PDF... by name).
+        Where to write the picture (PNG, SVG, PDF... by name), drawn
+        outside pyplot; without it the figure is made through pyplot, for
+        ``plt.show()`` or a notebook (see the module's docstring).
     force : bool, default=False
         Overwrite an existing ``output_file``.
     figsize, dpi
@@ -179,56 +155,33 @@ def plot_parcellation(labels_img, bg_img=None, *, cut_coords=None, title=None,
     -------
     matplotlib.figure.Figure
     """
-    labels = _canonical(labels_img, "labels_img")
+    labels = canonical(labels_img, "labels_img")
     label_data = np.asarray(labels.dataobj).astype(np.int64)
     values = np.unique(label_data[label_data != 0])
     if values.size == 0:
         raise ValueError("labels_img has no nonzero label")
-    figure = _new_figure(figsize, dpi, facecolor=_BACKGROUND)
-    _draw_slices(figure, (1, 0), labels, label_data, values, bg_img, cut_coords)
-    figure.suptitle(title or f"{values.size} clusters", color="white")
-    figure.tight_layout()
-    return _finish(figure, output_file, force)
+    figure = new_figure(figsize, dpi, figure, facecolor=BACKGROUND)
+    _draw_slices(figure, labels, label_data, values, bg_img, cut_coords)
+    figure.suptitle(title or f"{values.size} clusters", color="white",
+                    y=1 - SUPTITLE_IN / 2 / figsize[1], va="center")
+    return finish(figure, output_file, force)
 
 
 # --------------------------------------------------------------------------
 # surfaces
 # --------------------------------------------------------------------------
-def _face_normals(coords, faces):
-    normals = np.cross(coords[faces[:, 1]] - coords[faces[:, 0]],
-                       coords[faces[:, 2]] - coords[faces[:, 0]])
-    length = np.linalg.norm(normals, axis=1, keepdims=True)
-    return normals / np.where(length > 0, length, 1.0)
-
-
-def _view_direction(elevation, azimuth):
-    """Unit vector from the mesh towards matplotlib's camera."""
-    e, a = np.radians(elevation), np.radians(azimuth)
-    return np.array([np.cos(e) * np.cos(a), np.cos(e) * np.sin(a), np.sin(e)])
-
-
-def _draw_mesh(ax, coords, faces, face_rgb, azimuth):
-    from mpl_toolkits.mplot3d.art3d import Poly3DCollection
-
-    # Light from the camera: faces turned towards the viewer are bright,
-    # grazing ones dark, so the folds of the cortex stay visible.
-    shade = np.abs(_face_normals(coords, faces) @ _view_direction(0.0, azimuth))
-    rgb = face_rgb * (0.35 + 0.65 * shade)[:, None]
-    # No antialiasing: it would draw light seams between adjacent triangles.
-    ax.add_collection3d(Poly3DCollection(coords[faces], facecolors=rgb, edgecolors="none",
-                                         linewidths=0, antialiased=False))
-    lo, hi = coords.min(axis=0), coords.max(axis=0)
-    # A flat mesh still needs a nonzero extent along every axis.
-    pad = np.maximum((hi - lo).max() * 0.01, 1e-6) * ((hi - lo) <= 0)
-    lo, hi = lo - pad, hi + pad
-    for setter, a, b in zip((ax.set_xlim, ax.set_ylim, ax.set_zlim), lo, hi):
-        setter(a, b)
-    # Axes as long as the mesh is wide in mm (no distortion); the zoom
-    # fills the panel, which matplotlib leaves mostly empty by default.
-    ax.set_box_aspect(hi - lo, zoom=1.2)
-    ax.set_proj_type("ortho")
-    ax.view_init(elev=0, azim=azimuth)
-    ax.set_axis_off()
+def _surface_views(meshes, sides):
+    """(mesh index, side, view, camera) of each panel: lateral then
+    medial for each part. ``sides`` ("left"/"right" per part) when known,
+    else from the side of x = 0 the mesh lies on."""
+    views = []
+    for p, (coords, _) in enumerate(meshes):
+        left = coords[:, 0].mean() < 0 if sides is None else sides[p] == "left"
+        side = "left" if left else "right"
+        # A left hemisphere's lateral face looks to -x: seen from there.
+        outward = -1 if left else 1
+        views += [(p, side, "lateral", outward), (p, side, "medial", -outward)]
+    return views
 
 
 def _checked_surfaces(meshes, labels):
@@ -246,32 +199,30 @@ def _checked_surfaces(meshes, labels):
     return meshes, labels
 
 
-def _draw_surfaces(figure, grid, meshes, labels, values, sides=None):
-    """Lateral and medial views of each mesh part in row ``grid[1]`` of
-    ``grid[0]`` rows of ``figure``; clusters coloured by their rank in
-    ``values``. ``sides`` ("left"/"right" per part) when known, else from
-    the side of x = 0 the mesh lies on."""
-    colors = np.vstack([_UNLABELLED, _label_colors(values)])
-    n_rows, row = grid
-    n_views = 2 * len(meshes)
-    for p, ((coords, faces), part) in enumerate(zip(meshes, labels)):
+def _draw_surfaces(figure, rectangles, views, meshes, labels, values):
+    """The ``views`` (see :func:`_surface_views`) of the meshes in the
+    ``rectangles`` of ``figure``; clusters coloured by their rank in
+    ``values``, vertices labelled 0 grey."""
+    colors = np.vstack([_UNLABELLED, label_colors(values)])
+    face_rgb = []
+    for (coords, faces), part in zip(meshes, labels):
         rank = np.zeros(part.shape, dtype=np.int64)
         rank[part != 0] = np.searchsorted(values, part[part != 0]) + 1
         # A face takes the colour of its first vertex.
-        face_rgb = colors[rank[faces[:, 0]]]
-        left = coords[:, 0].mean() < 0 if sides is None else sides[p] == "left"
-        for v, (view, azimuth) in enumerate(
-                (("lateral", 180.0), ("medial", 0.0)) if left
-                else (("lateral", 0.0), ("medial", 180.0))):
-            ax = figure.add_subplot(n_rows, n_views, n_views * row + 2 * p + v + 1,
-                                    projection="3d")
-            _draw_mesh(ax, coords, faces, face_rgb, azimuth)
-            ax.set_title(f"{'left' if left else 'right'} {view}", fontsize=10)
+        face_rgb.append(colors[rank[faces[:, 0]]])
+    for rectangle, (p, side, view, camera) in zip(rectangles, views):
+        ax = figure.add_axes(rectangle)
+        draw_mesh(ax, *meshes[p], face_rgb[p], camera)
+        ax.set_title(f"{side} {view}", fontsize=10)
 
 
 def plot_surface_parcellation(meshes, labels, *, title=None, output_file=None, force=False,
-                              figsize=None, dpi=100):
+                              figsize=None, dpi=100, figure=None):
     """Lateral and medial views of each mesh part, one colour per cluster.
+
+    Each view is an orthographic projection along the x axis, drawn at
+    equal scale in mm and filling its panel; the panels fill the
+    figure's width.
 
     Parameters
     ----------
@@ -280,9 +231,12 @@ def plot_surface_parcellation(meshes, labels, *, title=None, output_file=None, f
         0 = not in the mask (drawn grey).
     title : str, optional
     output_file : str or path, optional
+        Where to write the picture; without it the figure is made through
+        pyplot (``plt.show()`` shows it; see the module's docstring).
     force : bool, default=False
     figsize : (width, height) in inches, optional
-        Default: 4 x 3.4 inches per view, two views per part.
+        Default: 16 inches wide, as high as the views need. The views keep
+        their proportions: in a given size they shrink to fit.
     dpi : int, default=100
 
     Returns
@@ -291,30 +245,45 @@ def plot_surface_parcellation(meshes, labels, *, title=None, output_file=None, f
     """
     meshes, labels = _checked_surfaces(meshes, labels)
     values = np.unique(np.concatenate([part[part != 0] for part in labels]))
-    figure = _new_figure(figsize or (4.0 * 2 * len(meshes), 3.2), dpi)
-    _draw_surfaces(figure, (1, 0), meshes, labels, values)
-    figure.suptitle(title or f"{values.size} clusters")
-    figure.subplots_adjust(left=0, right=1, bottom=0, top=0.8, wspace=0)
-    return _finish(figure, output_file, force)
+    views = _surface_views(meshes, None)
+    width, height = figsize if figsize is not None else (16.0, None)
+    height, (rectangles,) = panel_rows(
+        width, [([surface_aspect(meshes[p][0]) for p, *_ in views], False)], height)
+    figure = new_figure((width, height), dpi, figure)
+    _draw_surfaces(figure, rectangles, views, meshes, labels, values)
+    figure.suptitle(title or f"{values.size} clusters",
+                    y=1 - SUPTITLE_IN / 2 / height, va="center")
+    return finish(figure, output_file, force)
 
 
 def plot_grayordinate_parcellation(meshes, surface_labels, volume_labels_img=None, *,
-                                   sides=None, title=None, output_file=None, force=False,
-                                   dpi=100):
+                                   sides=None, volume_structures=None, bg_img="MNI152",
+                                   title=None, output_file=None, force=False, figsize=None,
+                                   dpi=100, figure=None):
     """A parcellation of grayordinates in one picture: lateral and medial
-    views of each surface (top row) and three slices of the volume
-    structures' clusters (bottom row, if any), each cluster in the same
-    colour wherever it appears.
+    views of each surface (top row) and axial slices through the volume
+    structures' clusters over an anatomical image (bottom row, if any),
+    each cluster in the same colour wherever it appears.
 
     Parameters
     ----------
     meshes, surface_labels : see :func:`plot_surface_parcellation`
     volume_labels_img : nibabel image, optional
-        3-D label image of the volume structures (0 = outside them).
+        3-D label image of the volume structures (0 = outside them), in
+        world coordinates (mm): a CIFTI-2 file's voxels on its affine.
     sides : sequence of "left" / "right", optional
         The hemisphere of each mesh (default: the side of x = 0 it lies on,
         wrong for inflated-sphere or flat meshes).
+    volume_structures : sequence of str, optional
+        The names of the volume structures (CIFTI-2's
+        ``CIFTI_STRUCTURE_THALAMUS_LEFT``...), listed in the row's title.
+    bg_img : "MNI152", path, nibabel image or None, default="MNI152"
+        Anatomy under the volume structures' slices: "MNI152" is nilearn's
+        bundled MNI152 template (1 mm; the space of HCP's and fMRIPrep's
+        grayordinates), None a black background.
     title, output_file, force, dpi : see :func:`plot_parcellation`
+    figsize : (width, height) in inches, optional
+        Default: 16 inches wide, as high as the rows need.
 
     Returns
     -------
@@ -324,29 +293,154 @@ def plot_grayordinate_parcellation(meshes, surface_labels, volume_labels_img=Non
     parts = [part[part != 0] for part in surface_labels]
     volume = None
     if volume_labels_img is not None:
-        volume = _canonical(volume_labels_img, "volume_labels_img")
+        volume = canonical(volume_labels_img, "volume_labels_img")
         volume_data = np.asarray(volume.dataobj).astype(np.int64)
         parts.append(volume_data[volume_data != 0])
     values = np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
     if values.size == 0:
         raise ValueError("the parcellation has no nonzero label")
-    n_rows = int(bool(meshes)) + int(volume is not None)
-    figure = _new_figure((max(4.0 * 2 * len(meshes), 12.0), 3.6 * n_rows), dpi)
+    rows = []
     if meshes:
-        _draw_surfaces(figure, (n_rows, 0), meshes, surface_labels, values, sides)
-    if volume is not None:
-        # On this figure's white background (white titles vanished there).
-        _draw_slices(figure, (n_rows, n_rows - 1), volume, volume_data, values,
-                     title_color="black")
-    figure.suptitle(title or f"{values.size} clusters")
-    return _finish(figure, output_file, force)
+        views = _surface_views(meshes, sides)
+        rows.append(([surface_aspect(meshes[p][0]) for p, *_ in views], False))
+    if volume is not None and np.any(volume_data):
+        anatomy = _anatomy(bg_img)
+        display = anatomy if anatomy is not None else volume
+        cuts = _axial_cuts(volume_data, volume.affine)
+        box = _crop_box(volume_data, volume.affine, display)
+        rows.append(([(box[1] - box[0]) / (box[3] - box[2])] * len(cuts), True))
+    width, height = figsize if figsize is not None else (16.0, None)
+    height, rectangles = panel_rows(width, rows, height)
+    figure = new_figure((width, height), dpi, figure)
+    figure.suptitle(title or f"{values.size} clusters",
+                    y=1 - SUPTITLE_IN / 2 / height, va="center")
+    if meshes:
+        _draw_surfaces(figure, rectangles[0], views, meshes, surface_labels, values)
+    if len(rows) > int(bool(meshes)):
+        row = rectangles[-1]
+        for rectangle, z in zip(row, cuts):
+            _draw_axial(figure.add_axes(rectangle), volume, volume_data, values, anatomy,
+                        display, z, box)
+        # The row's title, in its band above the slices' titles.
+        figure.text(0.5, row[0][1] + row[0][3] + (TITLE_IN + 0.05) / height,
+                    _subcortical_title(volume_structures, bg_img, anatomy), ha="center",
+                    va="bottom", color="black", fontsize=10)
+    return finish(figure, output_file, force)
+
+
+#: Axial slices in the volume structures' row, and the anatomy shown
+#: around the structures (mm).
+_AXIAL_SLICES = 6
+_MARGIN_MM = 20.0
+
+
+def _anatomy(bg_img):
+    """The canonical anatomical image under the slices, or None."""
+    if bg_img is None:
+        return None
+    if isinstance(bg_img, str) and bg_img == "MNI152":
+        try:
+            from nilearn.datasets import load_mni152_template
+        except ImportError as exc:
+            raise MissingDependencyError("bg_img='MNI152' needs nilearn: pip install "
+                                         "fastrena[neuro], or give bg_img") from exc
+        # Bundled with nilearn at 1 mm (no download; resolution=2 resamples it).
+        bg_img = load_mni152_template(resolution=1)
+    return canonical(bg_img, "bg_img")
+
+
+def _world(ijk, affine):
+    return ijk @ affine[:3, :3].T + affine[:3, 3]
+
+
+def _axial_cuts(data, affine):
+    """z (mm) of up to :data:`_AXIAL_SLICES` axial slices through labelled
+    voxels: the labelled voxels' z at evenly spaced quantiles, so that the
+    slices go where most of the structures are; each a voxel centre."""
+    z = _world(np.argwhere(data != 0), affine)[:, 2]
+    levels = np.unique(z)
+    quantiles = np.quantile(z, (np.arange(_AXIAL_SLICES) + 0.5) / _AXIAL_SLICES)
+    nearest = np.abs(levels[None, :] - quantiles[:, None]).argmin(axis=1)
+    return levels[np.unique(nearest)]
+
+
+def _crop_box(data, affine, display):
+    """(x min, x max, y min, y max) in mm shown by the slices: the labelled
+    voxels' extent and a margin of anatomy, within the display image's."""
+    xyz = _world(np.argwhere(data != 0), affine)
+    corners = _world(np.array([[0, 0, 0], np.array(display.shape) - 1]), display.affine)
+    lo = np.maximum(xyz[:, :2].min(axis=0) - _MARGIN_MM, corners.min(axis=0)[:2])
+    hi = np.minimum(xyz[:, :2].max(axis=0) + _MARGIN_MM, corners.max(axis=0)[:2])
+    return lo[0], hi[0], lo[1], hi[1]
+
+
+def _draw_axial(ax, volume, volume_data, values, anatomy, display, z, box):
+    """The axial slice at ``z`` mm of the labels (canonical ``volume``)
+    over ``anatomy`` (or black), on the display image's grid, cropped to
+    ``box``; neurological orientation (left on the left)."""
+    rank = np.zeros(volume_data.shape, dtype=np.int64)
+    inside = volume_data != 0
+    rank[inside] = np.searchsorted(values, volume_data[inside]) + 1
+    colors = np.vstack([np.zeros(3), label_colors(values)])
+    points, _ = slice_points(display.affine, display.shape, 2, z)
+    keep_x = (points[:, 0, 0] >= box[0]) & (points[:, 0, 0] <= box[1])
+    keep_y = (points[0, :, 1] >= box[2]) & (points[0, :, 1] <= box[3])
+    points = points[keep_x][:, keep_y]
+    half = np.abs(np.diag(display.affine)[:2]) / 2
+    extent = (points[0, 0, 0] - half[0], points[-1, 0, 0] + half[0],
+              points[0, 0, 1] - half[1], points[0, -1, 1] + half[1])
+    if anatomy is not None:
+        background = sample_nearest(np.asarray(anatomy.dataobj, dtype=np.float64),
+                                     anatomy.affine, points)
+        ax.imshow(background.T, origin="lower", extent=extent, cmap="gray",
+                  interpolation="nearest")
+    cut = sample_nearest(rank, volume.affine, points)
+    rgba = np.zeros(cut.shape + (4,))
+    rgba[..., :3] = colors[cut]
+    rgba[..., 3] = cut > 0
+    ax.imshow(np.swapaxes(rgba, 0, 1), origin="lower", extent=extent, interpolation="nearest")
+    ax.set_xlim(extent[0], extent[1])
+    ax.set_ylim(extent[2], extent[3])
+    ax.set_facecolor("black")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    # On the figure's white background, whatever matplotlib's style (white
+    # titles vanished there).
+    ax.set_title(f"z = {z:.0f}", color="black", fontsize=10)
+    for x, side in ((0.03, "L"), (0.97, "R")):
+        ax.text(x, 0.03, side, transform=ax.transAxes, color="white", fontsize=8,
+                ha="left" if side == "L" else "right", va="bottom",
+                bbox={"facecolor": "black", "edgecolor": "none", "pad": 1.5})
+
+
+def _subcortical_title(structures, bg_img, anatomy):
+    """What the slices show: the volume structures by name, the anatomy."""
+    under = ("" if anatomy is None else " over the MNI152 template"
+             if isinstance(bg_img, str) and bg_img == "MNI152" else " over bg_img")
+    text = f"volume structures, axial slices{under} (z in mm)"
+    if not structures:
+        return text
+    sides, alone = {}, []
+    for name in structures:
+        words = name.upper().removeprefix("CIFTI_STRUCTURE_")
+        for side in ("_LEFT", "_RIGHT"):
+            if words.endswith(side):
+                sides.setdefault(words[:-len(side)].replace("_", " ").lower(), set()).add(side)
+                break
+        else:
+            alone.append(words.replace("_", " ").lower())
+    both = [base for base, seen in sides.items() if len(seen) == 2]
+    one = [f"{base} ({'left' if '_LEFT' in seen else 'right'})"
+           for base, seen in sides.items() if len(seen) == 1]
+    groups = [f"left and right {', '.join(both)}"] if both else []
+    return f"{text}: {'; '.join(groups + one + alone)}"
 
 
 # --------------------------------------------------------------------------
 # numbers
 # --------------------------------------------------------------------------
 def plot_cluster_sizes(sizes, *, unit="voxels", title=None, output_file=None, force=False,
-                       figsize=(6.4, 4.2), dpi=100):
+                       figsize=(6.4, 4.2), dpi=100, figure=None):
     """Histogram of cluster sizes (logarithmic bins), with the median marked.
 
     Parameters
@@ -364,7 +458,7 @@ def plot_cluster_sizes(sizes, *, unit="voxels", title=None, output_file=None, fo
     if sizes.ndim != 1 or sizes.size == 0 or (sizes < 1).any():
         raise ValueError(f"sizes must be a non-empty 1-D array of positive counts, "
                          f"got shape {sizes.shape}")
-    figure = _new_figure(figsize, dpi)
+    figure = new_figure(figsize, dpi, figure)
     ax = figure.add_subplot()
     edges = np.unique(np.round(np.geomspace(sizes.min(), sizes.max() + 1, 40)))
     ax.hist(sizes, bins=edges, color="#3b6fb6", edgecolor="white", linewidth=0.5)
@@ -384,7 +478,7 @@ def plot_cluster_sizes(sizes, *, unit="voxels", title=None, output_file=None, fo
     ax.legend(frameon=False)
     ax.set_title(title or f"{sizes.size} clusters, largest {sizes.max()} {unit}")
     figure.tight_layout()
-    return _finish(figure, output_file, force)
+    return finish(figure, output_file, force)
 
 
 #: What the error is, on the curve's axis and in the docstrings.
@@ -417,7 +511,7 @@ def relative_error(X, approximation):
 
 
 def plot_compression_curve(n_clusters, errors, *, title=None, output_file=None, force=False,
-                           figsize=(6.4, 4.2), dpi=100):
+                           figsize=(6.4, 4.2), dpi=100, figure=None):
     """Relative compression error against the number of clusters (log scale),
     the axis named with its definition, ``||X - R|| / ||X - X's row means||``.
 
@@ -436,7 +530,7 @@ def plot_compression_curve(n_clusters, errors, *, title=None, output_file=None, 
     if n_clusters.shape != errors.shape or n_clusters.ndim != 1 or n_clusters.size == 0:
         raise ValueError(f"n_clusters and errors must be 1-D of one length, got shapes "
                          f"{n_clusters.shape} and {errors.shape}")
-    figure = _new_figure(figsize, dpi)
+    figure = new_figure(figsize, dpi, figure)
     ax = figure.add_subplot()
     ax.plot(n_clusters, errors, marker="o", color="#3b6fb6")
     for k, e in zip(n_clusters, errors):
@@ -449,4 +543,4 @@ def plot_compression_curve(n_clusters, errors, *, title=None, output_file=None, 
     ax.grid(True, which="both", alpha=0.3)
     ax.set_title(title or "ReNA: signal lost to cluster means")
     figure.tight_layout()
-    return _finish(figure, output_file, force)
+    return finish(figure, output_file, force)

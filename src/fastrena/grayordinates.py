@@ -246,6 +246,10 @@ class GrayordinateLayout(Layout):
         grid[tuple(self.brain_models.voxel[volume].T)] = full[volume]
         return nibabel_module().Nifti1Image(grid, self.brain_models.affine)
 
+    def volume_structures(self):
+        """For pictures: the names of the volume structures, in file order."""
+        return [name for name, *_, surface in _structures(self.brain_models) if not surface]
+
     def spread(self, rows):
         """``rows`` (n_features,) or (n, n_features) on every grayordinate of
         the axis, 0 where not selected: (n, n_grayordinates)."""

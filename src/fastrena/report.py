@@ -177,18 +177,43 @@ def _parcellation_figure(layout, labels, values):
             name in layout.meshes for name, _, m in layout.brain_models.iter_structures()
             if m.surface_mask.all()):
         meshes, parts, sides = layout.surface_parts(label_values)
-        return (plot_grayordinate_parcellation(meshes, parts, layout.volume_img(label_values),
+        volume = layout.volume_img(label_values)
+        anatomy = _template()
+        rows = []
+        if meshes:
+            rows.append("each cortical surface seen from the side and from the middle of "
+                        "the brain")
+        if volume is not None:
+            rows.append("axial slices through the subcortical parcels (seen from above, "
+                        "left on the left), each voxel at its coordinates in mm"
+                        + (" over the MNI152 template" if anatomy is not None else
+                           " on a black background (nilearn, which holds the MNI152 "
+                           "template, is not installed)"))
+        shown = (f"Top: {rows[0]}; bottom: {rows[1]}." if len(rows) == 2
+                 else f"{rows[0][0].upper()}{rows[0][1:]}.")
+        return (plot_grayordinate_parcellation(meshes, parts, volume,
                                                sides=sides if None not in sides else None,
-                                               dpi=80),
-                "Top: each cortical surface seen from the side and from the middle of the "
-                "brain; bottom: three slices through the subcortical parcels. A parcel has "
-                "the same colour wherever it appears.")
+                                               volume_structures=layout.volume_structures(),
+                                               bg_img=anatomy, dpi=80),
+                f"{shown} A parcel has the same colour wherever it appears.")
     mask = getattr(layout, "mask_img_", None)
     if isinstance(mask, np.ndarray) and mask.ndim == 2:
         return (_image_figure(mask, label_values, len(values)),
                 "The image's pixels, each coloured by its parcel.")
     return None, ("These features have no geometry to draw (a connectivity graph, or a "
                   "label file read without its meshes).")
+
+
+def _template():
+    """What the subcortical parcels are drawn over: nilearn's MNI152
+    template ("MNI152", bundled with nilearn: no download), the space of
+    HCP's and fMRIPrep's grayordinates; None without nilearn, which the
+    report never needs."""
+    try:
+        import nilearn.datasets  # noqa: F401
+    except ImportError:
+        return None
+    return "MNI152"
 
 
 def _image_figure(mask, label_values, n_clusters):

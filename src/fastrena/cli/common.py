@@ -16,8 +16,9 @@ GIFTI = (".gii",)
 
 class Session:
     """What a subcommand gets from :func:`main`: ``say`` prints a summary
-    line (unless ``--quiet``); ``wrote`` one about an output, held back
-    until the run succeeds (a failed run removes its outputs);
+    line (unless ``--quiet``); ``hold`` one printed only once the run has
+    succeeded and its outputs are committed (a failed run removes them),
+    ``wrote`` such a line about an output;
     ``check_outputs`` vets the files it will write and remembers which are
     new, so that a failed run removes them and leaves no file of a
     half-done job behind."""
@@ -26,17 +27,21 @@ class Session:
         self.quiet = quiet
         self.new_files = []
         self.new_folders = []
-        self.written = []
+        self.held = []
 
     def say(self, message):
         if not self.quiet:
             print(message, flush=True)
 
-    def wrote(self, message):
-        self.written.append(f"wrote {message}")
+    def hold(self, message):
+        self.held.append(message)
 
-    def report_written(self):
-        for message in self.written:
+    def wrote(self, message):
+        self.hold(f"wrote {message}")
+
+    def report(self):
+        """Print the lines held back (the run has succeeded)."""
+        for message in self.held:
             self.say(message)
 
     def check_outputs(self, outputs, inputs, force):

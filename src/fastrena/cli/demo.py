@@ -36,4 +36,4 @@ def run(args, session):
     session.check_outputs(prepare(Path(args.out)), [], args.force)
     run_demo(Path(args.out), samples=args.samples, n_clusters=args.n_clusters,
              surface_clusters=args.surface_clusters, force=args.force,
-             progress=progress_on(args), say=session.say)
+             progress=progress_on(args), say=session.say, report=session.hold)

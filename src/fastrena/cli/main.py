@@ -15,7 +15,7 @@ import warnings
 from contextlib import contextmanager
 
 from .. import __version__
-from .._interrupt import interrupts_kept
+from .._interrupt import ignore_sigint, interrupts_kept, restore_sigint
 from ..errors import MissingDependencyError
 from . import demo, expand, parcellate, reduce, report, warm
 from .common import Session, one_line
@@ -60,34 +60,61 @@ def main(argv=None):
 
     0 on success, 1 for a bad input (one line on stderr), 2 for a bad
     command line (argparse's usage message), 130 if interrupted.
+
+    Once the outcome is decided (every output in place, or the outputs of
+    a failed run removed), Ctrl-C is ignored: it can no longer undo the
+    work done nor leave a removal half-done. Called without ``argv`` (as
+    the console script and ``python -m fastrena.cli`` call it, the
+    arguments taken from ``sys.argv``) this lasts until the process has
+    exited, through Python's teardown; called with ``argv``, from Python,
+    SIGINT's handler is put back before returning.
     """
+    program = argv is None
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exit_:  # --help, --version, usage errors
         return exit_.code if isinstance(exit_.code, int) else 0
     except KeyboardInterrupt:  # building the parser takes a few tens of ms
+        previous = ignore_sigint(pending="drop")
         command = f" {argv[0]}" if argv and argv[0] in SUBCOMMANDS else ""
         print(f"fastrena{command}: interrupted", file=sys.stderr)
-        return 130
+        return _ended(130, previous, program)
     session = Session(args.quiet)
     try:
         # No Ctrl-C is lost, even where Python drops it: see fastrena._interrupt.
         with _warnings_to_stderr(args.command), interrupts_kept():
             args.run(args, session)
+        # The commit: from here the run has succeeded, its outputs stay and
+        # the exit code is 0. A SIGINT that came before is raised here
+        # (handled as any interrupt of the run), never after.
+        previous = ignore_sigint(pending="raise")
     except BaseException as exc:
+        previous = ignore_sigint(pending="drop")  # the clean-up runs to its end
         kept = session.remove_new_files()
         if _interrupted(exc):
             print(f"fastrena {args.command}: interrupted", file=sys.stderr)
-            return 130
+            return _ended(130, previous, program)
         if not isinstance(exc, USER_ERRORS + _dask_errors()):
             # A bug in fastrena: its traceback follows, but no half-done output.
+            restore_sigint(previous)
             raise
         message = one_line(exc) if not isinstance(exc, MemoryError) else "out of memory"
         print(f"fastrena {args.command}: error: {message}{kept}", file=sys.stderr)
-        return 1
-    session.report_written()
+        return _ended(1, previous, program)
+    try:
+        session.report()
+    finally:
+        _ended(0, previous, program)
     return 0
+
+
+def _ended(code, previous, program):
+    """``code``, SIGINT's handler put back unless ``program`` (the process
+    exits next: it stays ignored, see :func:`main`)."""
+    if not program:
+        restore_sigint(previous)
+    return code
 
 
 def _interrupted(exc):

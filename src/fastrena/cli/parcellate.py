@@ -89,7 +89,9 @@ def add_parser(commands):
                         ".csv or .tsv")
     p.add_argument("--plot", metavar="PNG", help="also draw the parcellation to this picture")
     p.add_argument("--bg-img", metavar="ANAT",
-                   help="with --plot: anatomical NIfTI image to draw the clusters over")
+                   help="with --plot: anatomical NIfTI image to draw the clusters over "
+                        "(for CIFTI-2 files, the volume structures' clusters; default: "
+                        "nilearn's MNI152 template)")
     add_dask_options(p, "fit")
     add_common(p)
     p.set_defaults(run=run)
@@ -215,16 +217,17 @@ def _is_cifti(args):
 def _check_cifti_inputs(args, session):
     """_check_inputs for CIFTI-2 images: one .dlabel.nii output; no mask."""
     from ..files import array_format, check_image_name
+    from ..images import load_3d_volume
 
     if len(args.output) != 1:
         raise InputError(f"-o/--output: give one CIFTI-2 label file (.dlabel.nii), got "
                          f"{len(args.output)} files")
     check_image_name(args.output[0], (".dlabel.nii",))
-    for option, value, why in (
-            ("--mask", args.mask, "CIFTI-2 files list their own grayordinates"),
-            ("--bg-img", args.bg_img, "the subcortical clusters are drawn alone")):
-        if value:
-            raise InputError(f"{option} is not used with CIFTI-2 images: {why}")
+    if args.mask:
+        raise InputError("--mask is not used with CIFTI-2 images: CIFTI-2 files list their "
+                         "own grayordinates")
+    if args.bg_img and not args.plot:
+        raise InputError("--bg-img is only used with --plot")
     if args.scaling and not args.reduced:
         raise InputError("--scaling is only used with --reduced")
     check_dask_options(args)
@@ -232,10 +235,12 @@ def _check_cifti_inputs(args, session):
         array_format(args.reduced)
     if args.plot:
         _check_picture_name(args.plot)
-    inputs = [*args.images, *(args.mesh or []), args.connectivity]
+    # Under the volume structures' slices (default: the MNI152 template).
+    bg_img = load_3d_volume(args.bg_img, "--bg-img") if args.bg_img else None
+    inputs = [*args.images, *(args.mesh or []), args.connectivity, args.bg_img]
     session.check_outputs(_all_outputs(args), inputs, args.force)
     _check_tables(args, session, inputs)
-    return None, _load_connectivity(args.connectivity)
+    return bg_img, _load_connectivity(args.connectivity)
 
 
 def _read(args, session, progress):
@@ -385,9 +390,11 @@ def _plot_parcellation(parcellation, args, bg_img=None):
         values = parcellation.label_values()
         meshes, parts, sides = layout.surface_parts(values)
         known = sides if None not in sides else None
-        plotting.plot_grayordinate_parcellation(meshes, parts, layout.volume_img(values),
-                                                sides=known, output_file=args.plot,
-                                                force=args.force)
+        plotting.plot_grayordinate_parcellation(
+            meshes, parts, layout.volume_img(values), sides=known,
+            volume_structures=layout.volume_structures(),
+            bg_img="MNI152" if bg_img is None else bg_img, output_file=args.plot,
+            force=args.force)
     elif isinstance(parcellation.layout, VolumeLayout):
         plotting.plot_parcellation(parcellation.label_img(), bg_img,
                                    output_file=args.plot, force=args.force)
