@@ -279,8 +279,9 @@ def worker_pool():
             or dask.config.get("pool", None) is not None):
         yield None
         return
-    pool = _process_pool()
+    pool = None
     try:
+        pool = _process_pool()
         # The pool runs Dask's multiprocessing.initializer itself: unset
         # here, or Dask would warn that it ignores it for a given pool.
         with dask.config.set({"pool": pool, "multiprocessing.initializer": None}):
@@ -290,7 +291,8 @@ def worker_pool():
         # chunk's pass each), then every worker has exited and is joined.
         # A Ctrl-C meanwhile is raised after: cut short, the shutdown would
         # leave the workers behind.
-        finish_despite_sigint(pool.shutdown, wait=True, cancel_futures=True)
+        if pool is not None:
+            finish_despite_sigint(pool.shutdown, wait=True, cancel_futures=True)
 
 
 def _process_pool():
@@ -304,10 +306,21 @@ def _process_pool():
         # (which Dask's bags rely on, for work in a use_scheduler block).
         os.environ["PYTHONHASHSEED"] = "6640"
     n_workers = dask.config.get("num_workers", None) or CPU_COUNT
-    return ProcessPoolExecutor(n_workers, mp_context=dask.multiprocessing.get_context(),
+    pool = ProcessPoolExecutor(n_workers, mp_context=dask.multiprocessing.get_context(),
                                initializer=_start_worker,
                                initargs=(dask.config.get("multiprocessing.initializer",
                                                          None),))
+    # The workers are started now, with SIGINT blocked in this thread: they
+    # inherit the blocked signal (through fork and exec alike) until
+    # _start_worker ignores it, so a Ctrl-C while one is still importing
+    # cannot kill it. Here it stays pending, and comes when unblocked.
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        for _ in range(n_workers):
+            pool.submit(int)  # a no-op: the pool starts a worker per task
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    return pool
 
 
 def _start_worker(user_initializer):
@@ -317,6 +330,8 @@ def _start_worker(user_initializer):
     return a KeyboardInterrupt as a task's error); the parent handles the
     interrupt alone and shuts the pool down."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Ignored first: one that came while the worker started is dropped.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     dask.multiprocessing.initialize_worker_process(user_initializer)
 
 
