@@ -20,38 +20,34 @@ Dask's ``temporary-directory``, deleted as soon as the next level no longer
 needs them.
 
 On Dask's local ``processes`` scheduler, a fit runs every pass on one pool
-of worker processes (:func:`worker_pool`), where Dask would start a new
-pool for each pass, and each chunk's task computes the chunk itself (see
-:func:`_chunk_calls`): that scheduler sends every task's inputs from this
-process to a worker and its result back, so a chunk read by one task and
-used by another would cross twice more.
+of worker processes (``worker_pool``, from :mod:`fastrena._processes`),
+where Dask would start a new pool for each pass, and each chunk's task
+computes the chunk itself (see :func:`_chunk_calls`): that scheduler sends
+every task's inputs from this process to a worker and its result back, so
+a chunk read by one task and used by another would cross twice more.
 
 Only imported when a Dask array is given: Dask is an optional dependency.
 """
 
 import os
 import shutil
-import signal
 import tempfile
 import uuid
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from types import SimpleNamespace
 
 import dask
 import dask.array as da
-import dask.multiprocessing
 import numpy as np
-from dask.local import get_sync
-from dask.optimization import cull
-from dask.system import CPU_COUNT
 from dask.utils import parse_bytes
 from sklearn.utils.validation import validate_data
 
 from . import arrays
 from ._interrupt import call_deferring_sigint, finish_despite_sigint
 from ._kernels import SAMPLE_BLOCK
+from ._processes import ChunkGraph, computed_then, on_processes
+from ._processes import worker_pool  # noqa: F401 - a verb of this backend
 
 #: Covers merged by one task of the weight pass's tree reduction.
 _SPLIT_EVERY = 8
@@ -152,11 +148,6 @@ def _row_blocks(X):
     return list(X.to_delayed().ravel())
 
 
-def _on_processes():
-    """Whether computations go to Dask's local processes scheduler."""
-    return dask.base.get_scheduler() is dask.multiprocessing.get
-
-
 #: Name prefix of the Dask arrays of signals that :class:`SignalStore`
 #: holds in this process's memory.
 _HELD = "fastrena-held-"
@@ -170,7 +161,7 @@ def _in_workers(X):
     their results back costs more than the passes themselves, whose
     kernels run on all cores outside the GIL (and the labels are the same
     on any scheduler)."""
-    return _on_processes() and not X.name.startswith(_HELD)
+    return on_processes() and not X.name.startswith(_HELD)
 
 
 def _chunk_calls(func, X, chunk_args, first=None):
@@ -180,7 +171,7 @@ def _chunk_calls(func, X, chunk_args, first=None):
     ``nout`` values).
 
     On Dask's local processes scheduler each is one task that computes its
-    block from the block's own graph (:class:`_ChunkGraph`) and then calls
+    block from the block's own graph (:class:`fastrena._processes.ChunkGraph`) and then calls
     ``func``: the block is read (or received, for signals this process
     keeps) by the worker that uses it, and only ``func``'s result comes
     back. Dask's own graph would make the block a task of its own, its
@@ -197,25 +188,8 @@ def _chunk_calls(func, X, chunk_args, first=None):
         return [dask.delayed(f, nout=nout)(block, *args)
                 for (f, nout), block, args in zip(funcs, blocks, chunk_args)]
     graph = dict(blocks[0].__dask_graph__()) if blocks else {}
-    return [dask.delayed(_computed_then, nout=nout)(f, _ChunkGraph(graph, block.key), *args)
+    return [dask.delayed(computed_then, nout=nout)(f, ChunkGraph(graph, block.key), *args)
             for (f, nout), block, args in zip(funcs, blocks, chunk_args)]
-
-
-class _ChunkGraph:
-    """The tasks that compute one chunk, and its key: an opaque argument of a
-    task (Dask looks into neither), computed inside that task."""
-
-    def __init__(self, graph, key):
-        self.graph = cull(graph, [key])[0]
-        self.key = key
-
-    def compute(self):
-        return get_sync(self.graph, self.key)
-
-
-def _computed_then(func, chunk, *args):
-    """``func`` of the chunk computed from its graph (see :func:`_chunk_calls`)."""
-    return func(chunk.compute(), *args)
 
 
 def _scheduler_options(source):
@@ -223,7 +197,7 @@ def _scheduler_options(source):
     scheduler, one task per worker at a time (its default sends ready tasks
     in batches of 6 to one worker: a pass over 5 chunks ran on one core),
     or this process (see :func:`_in_workers`)."""
-    if not _on_processes():
+    if not on_processes():
         return {}
     # Not Dask's "threads": it too would take the configured pool of
     # processes. One chunk at a time here; each kernel runs on all cores.
@@ -256,83 +230,6 @@ def _sending_arrays():
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
         yield
-
-
-# --------------------------------------------------------------------------
-# one pool of worker processes for a fit
-# --------------------------------------------------------------------------
-@contextmanager
-def worker_pool():
-    """Within the block, Dask's local ``processes`` scheduler (when it is
-    the one in use and no ``pool`` is configured) computes on one pool of
-    worker processes, shut down when the block ends, normally, on an error
-    or on Ctrl-C: no worker is left running.
-
-    Why: without a ``pool``, Dask starts a pool of spawned processes for
-    each ``compute`` and shuts it down after, and each new worker imports
-    fastrena, numba and scikit-learn again (about 2 s) and loads the
-    kernels again; a fit computes several times per level, so a small fit
-    took 25 to 190 times its time on threads. Yields the pool, or None when
-    there is nothing to do (another scheduler, or a pool already set, such
-    as the one :func:`fastrena.dask.use_scheduler` keeps for its block)."""
-    if (dask.base.get_scheduler() is not dask.multiprocessing.get
-            or dask.config.get("pool", None) is not None):
-        yield None
-        return
-    pool = None
-    try:
-        pool = _process_pool()
-        # The pool runs Dask's multiprocessing.initializer itself: unset
-        # here, or Dask would warn that it ignores it for a given pool.
-        with dask.config.set({"pool": pool, "multiprocessing.initializer": None}):
-            yield pool
-    finally:
-        # Tasks not yet started are dropped; those running finish (one
-        # chunk's pass each), then every worker has exited and is joined.
-        # A Ctrl-C meanwhile is raised after: cut short, the shutdown would
-        # leave the workers behind.
-        if pool is not None:
-            finish_despite_sigint(pool.shutdown, wait=True, cancel_futures=True)
-
-
-def _process_pool():
-    """A pool of worker processes as Dask's processes scheduler makes one
-    for each ``compute``: Dask's ``num_workers`` (default one per core),
-    its ``multiprocessing.context`` (default spawn) and its worker
-    initializer, plus :func:`_start_worker`."""
-    if os.environ.get("PYTHONHASHSEED") in (None, "0"):
-        # As Dask does before starting its pools: workers inherit the
-        # environment, and a fixed seed gives them all the same str hashes
-        # (which Dask's bags rely on, for work in a use_scheduler block).
-        os.environ["PYTHONHASHSEED"] = "6640"
-    n_workers = dask.config.get("num_workers", None) or CPU_COUNT
-    pool = ProcessPoolExecutor(n_workers, mp_context=dask.multiprocessing.get_context(),
-                               initializer=_start_worker,
-                               initargs=(dask.config.get("multiprocessing.initializer",
-                                                         None),))
-    # The workers are started now, with SIGINT blocked in this thread: they
-    # inherit the blocked signal (through fork and exec alike) until
-    # _start_worker ignores it, so a Ctrl-C while one is still importing
-    # cannot kill it. Here it stays pending, and comes when unblocked.
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        for _ in range(n_workers):
-            pool.submit(int)  # a no-op: the pool starts a worker per task
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-    return pool
-
-
-def _start_worker(user_initializer):
-    """Set up a worker process of :func:`_process_pool`. It ignores SIGINT:
-    Ctrl-C in a terminal reaches every process of the foreground group,
-    and a worker it interrupted would die with a traceback of its own (or
-    return a KeyboardInterrupt as a task's error); the parent handles the
-    interrupt alone and shuts the pool down."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # Ignored first: one that came while the worker started is dropped.
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-    dask.multiprocessing.initialize_worker_process(user_initializer)
 
 
 def _compute(*collections, source):
