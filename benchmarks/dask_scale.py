@@ -20,6 +20,10 @@ Steps, each in a fresh process (so each peak RSS is its own):
    labels must be identical.
 4. ``distributed``: the same rows from the store on a ``LocalCluster`` of 2
    worker processes x 1 thread, alternated with the in-memory fit.
+5. ``processes``: the same rows from the store, each linkage, on Dask's
+   local processes scheduler (each fit starting its own pool of workers)
+   alternated with its threads; labels must be identical, and the
+   in-memory fit's.
 
 Prints a table and writes ``results/dask.json``. The store is written once
 and then read from the page cache as far as memory allows: with 24 GB of
@@ -178,8 +182,46 @@ def case_distributed(args):
             "labels_identical": _all_equal(labels), "peak_rss_MB": peak_rss_mb()}
 
 
+def case_processes(args):
+    """The store's first rows on Dask's local processes scheduler against
+    its threads, each linkage: one fit per ``dask.config.set(scheduler=...)``
+    block, so each processes fit starts (and shuts down) its own pool of
+    workers, as a lone fit in a script does."""
+    import dask
+
+    from fastrena import ReNA
+    from fastrena.dask import from_zarr
+
+    mask_img, _ = mni_mask(2)
+    path = store_path(args.data, args.samples)
+    X_mem = _in_memory_rows(path, args.ratio_samples)
+    X_zarr = from_zarr(path)[:args.ratio_samples]
+    labels = {}
+
+    def run(linkage, scheduler):
+        def fit():
+            with dask.config.set(scheduler=scheduler):
+                rena = ReNA(mask_img, n_clusters=args.clusters, linkage=linkage).fit(X_zarr)
+            labels[f"{linkage}, {scheduler}"] = rena.labels_
+        return fit
+
+    _warm_up(mask_img, args.clusters, X_zarr)
+    funcs = {}
+    for linkage in ("nilearn", "ward"):
+        labels[f"{linkage}, in memory"] = ReNA(mask_img, n_clusters=args.clusters,
+                                               linkage=linkage).fit(X_mem).labels_
+        for scheduler in ("threads", "processes"):
+            funcs[f"{linkage}, {scheduler}"] = run(linkage, scheduler)
+    seconds = alternate(funcs, args.repeats)
+    same = {linkage: _all_equal({k: v for k, v in labels.items() if k.startswith(linkage)})
+            for linkage in ("nilearn", "ward")}
+    return {"S": X_mem.shape[0], "N": X_mem.shape[1], "K": args.clusters,
+            "X_MB": X_mem.nbytes / MB, "seconds": seconds, "labels_identical": same,
+            "peak_rss_MB": peak_rss_mb()}
+
+
 CASES = {"prepare": case_prepare, "big": case_big, "ratio": case_ratio,
-         "distributed": case_distributed}
+         "distributed": case_distributed, "processes": case_processes}
 
 
 # ---------------------------------------------------------------- driver
@@ -234,6 +276,15 @@ def summary(results, max_peak_gb):
         rows.append((f"distributed (2 worker processes), from zarr / in memory, S={dist['S']}",
                      f"{med(dist, 'distributed, from zarr') / med(dist, 'in memory'):.2f}",
                      f"labels identical: {dist['labels_identical']}"))
+    procs = results.get("processes", {})
+    if "seconds" in procs:
+        for linkage in ("nilearn", "ward"):
+            threads = med(procs, f"{linkage}, threads")
+            rows.append((f"{linkage} linkage, processes / threads scheduler, from zarr, "
+                         f"S={procs['S']}",
+                         f"{med(procs, f'{linkage}, processes') / threads:.2f}",
+                         f"threads {threads:.2f} s; labels identical (and in memory): "
+                         f"{procs['labels_identical'][linkage]}"))
     for name, r in results.items():
         if "error" in r:
             rows.append((name, "ERROR", " ".join(r["error"])))

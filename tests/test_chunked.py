@@ -6,6 +6,7 @@ cluster is in ``test_distributed.py``."""
 
 import errno
 import io
+import multiprocessing
 import os
 import re
 import shutil
@@ -153,6 +154,122 @@ def test_fit_on_the_processes_scheduler(problem):
     with dask.config.set(scheduler="processes", num_workers=2):
         rena = ReNA(mask, n_clusters=40).fit(da.from_array(X, chunks=(64, -1)))
     np.testing.assert_array_equal(rena.labels_, ref.labels_)
+    assert multiprocessing.active_children() == []  # the fit's pool is shut down
+
+
+@pytest.mark.parametrize("limit", ["2GiB", 0])
+@pytest.mark.parametrize("linkage", ["nilearn", "ward"])
+def test_processes_scheduler_gives_the_threads_and_in_memory_labels(problem, tmp_path,
+                                                                   linkage, limit):
+    """Issue 27 item 3: one pool of workers per fit, each chunk's pass one
+    task; levels held in memory or spilled to files. The labels of threads,
+    processes and memory are one, and nothing is left: no worker process, no
+    file."""
+    mask, X, ref = problem
+    if linkage == "ward":
+        ref = ReNA(mask, n_clusters=40, linkage="ward").fit(X)
+    X_lazy = da.from_array(X, chunks=(64, -1))
+    labels = {}
+    for scheduler in ("threads", "processes"):
+        config = {"scheduler": scheduler, "num_workers": 2, "fastrena.in-memory-limit": limit,
+                  "temporary-directory": str(tmp_path)}
+        with dask.config.set(config):
+            labels[scheduler] = ReNA(mask, n_clusters=40, linkage=linkage).fit(X_lazy).labels_
+        assert multiprocessing.active_children() == []
+        assert list(tmp_path.iterdir()) == []
+    np.testing.assert_array_equal(labels["processes"], ref.labels_)
+    np.testing.assert_array_equal(labels["threads"], ref.labels_)
+
+
+def test_use_scheduler_processes_keeps_one_pool_for_its_block(problem):
+    from fastrena.dask import use_scheduler
+
+    mask, X, ref = problem
+    X_lazy = da.from_array(X, chunks=(64, -1))
+    with dask.config.set(num_workers=2), use_scheduler("processes"):
+        pool = dask.config.get("pool")
+        rena = ReNA(mask, n_clusters=40).fit(X_lazy)
+        workers = {p.pid for p in multiprocessing.active_children()}
+        X_red = rena.transform(X_lazy).compute()
+        assert dask.config.get("pool") is pool
+        assert {p.pid for p in multiprocessing.active_children()} == workers != set()
+    assert dask.config.get("pool", None) is None
+    assert multiprocessing.active_children() == []
+    np.testing.assert_array_equal(rena.labels_, ref.labels_)
+    np.testing.assert_array_equal(X_red, ref.transform(X))
+
+
+def test_a_failed_fit_on_processes_leaves_no_worker_and_no_file(tmp_path):
+    mask, X = smooth_problem(n_samples=200, shape=(8, 8, 8), dtype=np.float64)
+    X[150, 5] = np.nan
+    config = {"scheduler": "processes", "num_workers": 2, "fastrena.in-memory-limit": 0,
+              "temporary-directory": str(tmp_path)}
+    with dask.config.set(config), pytest.raises(ValueError, match="Input X contains NaN"):
+        ReNA(mask, n_clusters=4).fit(da.from_array(X, chunks=(64, -1)))
+    assert multiprocessing.active_children() == []
+    assert list(tmp_path.iterdir()) == []
+
+
+CTRL_C_ON_PROCESSES = """
+import json, multiprocessing, os, sys, threading, time
+import dask, dask.array as da, numpy as np
+from fastrena import ReNA
+
+if __name__ == "__main__":
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((640, 20000)).astype(np.float32)
+    workers = set()
+
+    def announce():
+        while not multiprocessing.active_children():
+            time.sleep(0.01)
+        workers.update(p.pid for p in multiprocessing.active_children())
+        print("workers", flush=True)
+
+    threading.Thread(target=announce, daemon=True).start()
+    config = {"scheduler": "processes", "num_workers": 2, "fastrena.in-memory-limit": 0,
+              "temporary-directory": sys.argv[1]}
+    try:
+        with dask.config.set(config):
+            for _ in range(100):  # until interrupted
+                ReNA(n_clusters=10).fit(da.from_array(X, chunks=(64, -1)))
+    except KeyboardInterrupt:
+        print(json.dumps({"workers": sorted(workers),
+                          "left": [p.pid for p in multiprocessing.active_children()],
+                          "files": os.listdir(sys.argv[1])}), flush=True)
+"""
+
+
+def test_ctrl_c_on_processes_leaves_no_worker_and_no_file(tmp_path):
+    """SIGINT to the whole process group, as a terminal's Ctrl-C: the
+    workers ignore it (no traceback of theirs), the fit stops with
+    KeyboardInterrupt, its pool shut down and its files removed."""
+    import json
+    import subprocess
+    import sys
+
+    script = tmp_path / "fit.py"
+    script.write_text(CTRL_C_ON_PROCESSES)
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    proc = subprocess.Popen([sys.executable, str(script), str(spill)], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        assert proc.stdout.readline() == "workers\n"
+        time.sleep(1.0)  # well into a fit's passes
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    report = json.loads(out.strip().splitlines()[-1])
+    assert report["workers"] and report["left"] == [] and report["files"] == []
+    assert "Traceback" not in err, err
+    for pid in report["workers"]:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert list(spill.iterdir()) == []
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int16, np.bool_])

@@ -19,12 +19,20 @@ default 2 GiB), else in temporary ``.npy`` files, one per chunk, under
 Dask's ``temporary-directory``, deleted as soon as the next level no longer
 needs them.
 
+On Dask's local ``processes`` scheduler, a fit runs every pass on one pool
+of worker processes (``worker_pool``, from :mod:`fastrena._processes`),
+where Dask would start a new pool for each pass, and each chunk's task
+computes the chunk itself (see :func:`_chunk_calls`): that scheduler sends
+every task's inputs from this process to a worker and its result back, so
+a chunk read by one task and used by another would cross twice more.
+
 Only imported when a Dask array is given: Dask is an optional dependency.
 """
 
 import os
 import shutil
 import tempfile
+import uuid
 import warnings
 from contextlib import contextmanager
 from types import SimpleNamespace
@@ -38,6 +46,8 @@ from sklearn.utils.validation import validate_data
 from . import arrays
 from ._interrupt import call_deferring_sigint, finish_despite_sigint
 from ._kernels import SAMPLE_BLOCK
+from ._processes import ChunkGraph, computed_then, on_processes
+from ._processes import worker_pool  # noqa: F401 - a verb of this backend
 
 #: Covers merged by one task of the weight pass's tree reduction.
 _SPLIT_EVERY = 8
@@ -138,6 +148,62 @@ def _row_blocks(X):
     return list(X.to_delayed().ravel())
 
 
+#: Name prefix of the Dask arrays of signals that :class:`SignalStore`
+#: holds in this process's memory.
+_HELD = "fastrena-held-"
+
+
+def _in_workers(X):
+    """Whether a pass over X runs in the worker processes of Dask's
+    processes scheduler: yes, but for signals this process holds (the
+    levels after the first, below ``fastrena.in-memory-limit``). Those are
+    passed over in this process: sending them to workers and
+    their results back costs more than the passes themselves, whose
+    kernels run on all cores outside the GIL (and the labels are the same
+    on any scheduler)."""
+    return on_processes() and not X.name.startswith(_HELD)
+
+
+def _chunk_calls(func, X, chunk_args, first=None):
+    """One ``Delayed`` ``func(block, *chunk_args[i])`` per chunk of samples
+    ``block`` of X (one chunk of features); ``first``, if given, is
+    ``(function, nout)`` to call on the first chunk instead (a Delayed of
+    ``nout`` values).
+
+    On Dask's local processes scheduler each is one task that computes its
+    block from the block's own graph (:class:`fastrena._processes.ChunkGraph`) and then calls
+    ``func``: the block is read (or received, for signals this process
+    keeps) by the worker that uses it, and only ``func``'s result comes
+    back. Dask's own graph would make the block a task of its own, its
+    result sent back to this process and out again to the task using it
+    (with Dask's array aliases, several times): about four times the data
+    through pipes, which made such fits 10 to 25 times slower than on
+    threads. Elsewhere the blocks are tasks of the graph, as usual (a
+    ``dask.distributed`` cluster keeps data in its workers)."""
+    blocks = _row_blocks(X)
+    funcs = [(func, None)] * len(blocks)
+    if first is not None:
+        funcs[0] = first
+    if not _in_workers(X):
+        return [dask.delayed(f, nout=nout)(block, *args)
+                for (f, nout), block, args in zip(funcs, blocks, chunk_args)]
+    graph = dict(blocks[0].__dask_graph__()) if blocks else {}
+    return [dask.delayed(computed_then, nout=nout)(f, ChunkGraph(graph, block.key), *args)
+            for (f, nout), block, args in zip(funcs, blocks, chunk_args)]
+
+
+def _scheduler_options(source):
+    """Options of a computation over ``source``: on Dask's processes
+    scheduler, one task per worker at a time (its default sends ready tasks
+    in batches of 6 to one worker: a pass over 5 chunks ran on one core),
+    or this process (see :func:`_in_workers`)."""
+    if not on_processes():
+        return {}
+    # Not Dask's "threads": it too would take the configured pool of
+    # processes. One chunk at a time here; each kernel runs on all cores.
+    return {"chunksize": 1} if _in_workers(source) else {"scheduler": "synchronous"}
+
+
 def _client():
     """The ``dask.distributed`` client that computations go to, or None."""
     scheduler = dask.base.get_scheduler()
@@ -166,14 +232,24 @@ def _sending_arrays():
         yield
 
 
-def _compute(*collections):
+def _compute(*collections, source):
+    """``dask.compute`` of a pass over the Dask array ``source``."""
     with _sending_arrays():
-        return dask.compute(*collections)
+        return dask.compute(*collections, **_scheduler_options(source))
 
 
 def _persist(*collections):
     with _sending_arrays():
         return dask.persist(*collections)
+
+
+def _held_array(parts, n_columns, dtype):
+    """Chunks of samples this process computed as one Dask array (named
+    :data:`_HELD`..., not hashed: Dask would read all of it to name it)."""
+    name = f"{_HELD}{uuid.uuid4().hex}"
+    graph = {(name, i, 0): part for i, part in enumerate(parts)}
+    return da.Array(graph, name, chunks=(tuple(p.shape[0] for p in parts), (n_columns,)),
+                    dtype=dtype)
 
 
 # --------------------------------------------------------------------------
@@ -239,21 +315,27 @@ def edge_weights(F, u, v, first_sample=False):
     ``first_sample``, also F's first row in float64, from the same read."""
     u_shared, v_shared = shared(u), shared(v)
     first_rows = np.concatenate([[0], np.cumsum(F.chunks[0][:-1])]).astype(int)
-    blocks = _row_blocks(F)
-    covers = [dask.delayed(chunk_cover)(block, int(first), u_shared, v_shared)
-              for block, first in zip(blocks, first_rows)]
+    chunk_args = [(int(first), u_shared, v_shared) for first in first_rows]
+    if first_sample:
+        # The first chunk's task also gives its first row: the chunk is
+        # read once for both.
+        covers = _chunk_calls(chunk_cover, F, chunk_args, first=(_cover_and_first_row, 2))
+        first = covers[0][1]
+        covers = [covers[0][0], *covers[1:]]
+    else:
+        covers = _chunk_calls(chunk_cover, F, chunk_args)
     while len(covers) > 1:
         covers = [dask.delayed(merge_covers)(*covers[i:i + _SPLIT_EVERY])
                   for i in range(0, len(covers), _SPLIT_EVERY)]
     total = dask.delayed(cover_total)(covers[0])
     if not first_sample:
-        return _compute(total)[0]
-    # One computation: the first chunk is read once for both.
-    return _compute(total, dask.delayed(_first_row)(blocks[0]))
+        return _compute(total, source=F)[0]
+    return _compute(total, first, source=F)
 
 
-def _first_row(block):
-    return np.array(block[0], dtype=np.float64)
+def _cover_and_first_row(F, first_row, u, v):
+    """:func:`chunk_cover`, and F's first row in float64."""
+    return chunk_cover(F, first_row, u, v), np.array(F[0], dtype=np.float64)
 
 
 def edge_weights_and_first_sample(F, u, v):
@@ -356,56 +438,69 @@ class SignalStore:
             shutil.rmtree(folder, ignore_errors=True)
         self._retired = []
 
-    def keep(self, pairs, n_rows, n_columns, dtype):
-        """Materialize one level's reduced signals.
-
-        ``pairs`` holds one ``Delayed`` ``(means, finite)`` per chunk of
-        samples, ``n_rows`` their numbers of rows. Returns the signals as
-        a Dask array whose chunks are computed, and whether they are all
-        finite.
+    def keep(self, F, labels, n_new, weights):
+        """Materialize the next level's reduced signals, each chunk of
+        samples of ``F`` reduced by :func:`fastrena.arrays.reduce_signals`
+        (``labels``, ``n_new``, ``weights``: Delayed or None). Returns the
+        signals as a Dask array whose chunks are computed, and whether they
+        are all finite.
         """
-        nbytes = sum(n_rows) * n_columns * np.dtype(dtype).itemsize
-        if _client() is not None or nbytes <= self.limit:
-            pairs = _persist(*pairs)
-            finite = all(_compute(*[pair[1] for pair in pairs]))
+        n_rows = F.chunks[0]
+        args = (labels, n_new, None, weights)
+        nbytes = sum(n_rows) * n_new * F.dtype.itemsize
+        if _client() is not None:
+            # Kept in the cluster's workers; only the flags come here.
+            pairs = _persist(*_chunk_calls(arrays.reduce_signals, F, [args] * len(n_rows)))
+            finite = all(_compute(*[pair[1] for pair in pairs], source=F))
             parts = [pair[0] for pair in pairs]
             self._replace_level_folder(None)
+        elif nbytes <= self.limit:
+            # Held in this process, where a local scheduler's results come.
+            pairs = _compute(*_chunk_calls(arrays.reduce_signals, F, [args] * len(n_rows)),
+                             source=F)
+            self._replace_level_folder(None)
+            return _held_array([p[0] for p in pairs], n_new, F.dtype), all(p[1] for p in pairs)
         else:
             folder = self._new_folder()
-            paths = [os.path.join(folder, f"chunk{i}.npy") for i in range(len(pairs))]
-            finite = all(_compute(*[dask.delayed(_save_part)(pair, path)
-                                    for pair, path in zip(pairs, paths)]))
+            paths = [os.path.join(folder, f"chunk{i}.npy") for i in range(len(n_rows))]
+            # Each chunk is reduced and written by one task: on processes,
+            # its signals never come to this process.
+            finite = all(_compute(*_chunk_calls(_reduced_to_file, F,
+                                                [(*args, path) for path in paths]),
+                                  source=F))
             parts = [dask.delayed(_load_part)(path) for path in paths]
             self._replace_level_folder(folder)
-        arrays = [da.from_delayed(part, shape=(rows, n_columns), dtype=dtype)
+        chunks = [da.from_delayed(part, shape=(rows, n_new), dtype=F.dtype)
                   for part, rows in zip(parts, n_rows)]
-        return da.concatenate(arrays, axis=0), finite
+        return da.concatenate(chunks, axis=0), finite
+
+
+def _reduced_to_file(F, labels, n_new, store, weights, path):
+    """One chunk's reduced signals written to ``path`` (:func:`_save_part`)."""
+    return _save_part(arrays.reduce_signals(F, labels, n_new, store, weights), path)
 
 
 def reduce_signals(F, labels, n_new, store, weights=None):
     """:func:`fastrena.arrays.reduce_signals` of a Dask array, kept by
     ``store`` (a :class:`SignalStore`): (the next level's signals, whether
     all are finite)."""
-    labels_shared = shared(labels)
-    weights_shared = None if weights is None else shared(weights)
-    pairs = [dask.delayed(arrays.reduce_signals, nout=2)(block, labels_shared, n_new, None,
-                                                  weights_shared)
-             for block in _row_blocks(F)]
-    return store.keep(pairs, F.chunks[0], n_new, F.dtype)
+    return store.keep(F, shared(labels), n_new, None if weights is None else shared(weights))
 
 
 def max_abs(X):
     """:func:`fastrena.arrays.max_abs` of a Dask array, chunk by chunk."""
-    return max(_compute(*[dask.delayed(arrays.max_abs)(block) for block in _row_blocks(
-        features_whole(X))]), default=0.0)
+    X = features_whole(X)
+    return max(_compute(*_chunk_calls(arrays.max_abs, X, [()] * len(X.chunks[0])),
+                        source=X), default=0.0)
 
 
 def check_finite(X, input_name="X", estimator=None):
     """Raise scikit-learn's error if the Dask array X holds NaN or infinity
     (one pass, chunk by chunk)."""
     name = None if estimator is None else type(estimator).__name__
-    _compute(*[dask.delayed(arrays.check_finite)(block, input_name, name)
-               for block in _row_blocks(features_whole(X))])
+    X = features_whole(X)
+    _compute(*_chunk_calls(arrays.check_finite, X, [(input_name, name)] * len(X.chunks[0])),
+             source=X)
 
 
 # --------------------------------------------------------------------------

@@ -182,7 +182,9 @@ def agglomerate(X, graph, n_clusters, n_iter=10, threshold=1e-7, verbose=0,
     what the fit without the tree gives (see :mod:`fastrena.tree`).
     """
     backend = backend_of(X)
-    with backend.signal_store() as store:
+    # The pool (if any) is shut down first: its workers may still write
+    # into the store's files when an error or Ctrl-C ends the fit.
+    with backend.signal_store() as store, backend.worker_pool():
         n, u, v, labels, level, tree = _run_levels(backend, X, graph, n_clusters, n_iter,
                                                    threshold, verbose, on_level,
                                                    check_values, store, linkage, on_step,

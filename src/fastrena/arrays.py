@@ -19,7 +19,7 @@ __all__ = [
     "cluster_sums_divided_into", "edge_weights", "edge_weights_and_first_sample",
     "expand_clusters", "is_feature_major", "live_rows", "max_abs", "means_of", "prepare",
     "reduce_signals", "reduce_signals_in_place", "scale_by_power_of_two", "signal_store",
-    "unit_exponent", "unit_scale_exponent",
+    "unit_exponent", "unit_scale_exponent", "worker_pool",
 ]
 
 
@@ -35,6 +35,12 @@ def prepare(X):
 
 def signal_store():
     """Where the levels' reduced signals are kept: in memory, as arrays."""
+    return nullcontext()
+
+
+def worker_pool():
+    """The pool of worker processes a fit's passes share (the chunked
+    backend's, for Dask's processes scheduler): none in memory."""
     return nullcontext()
 
 

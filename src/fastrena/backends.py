@@ -5,8 +5,9 @@ Both backends have the same verbs with the same signatures and give the
 same values bit for bit: ``check_data``, ``check_finite``, ``prepare``,
 ``signal_store``, ``edge_weights``, ``edge_weights_and_first_sample``,
 ``max_abs``, ``scale_by_power_of_two``, ``reduce_signals``, ``means_of``,
-``expand_clusters``. Code above this module asks :func:`backend_of` once
-and calls the verbs, never ``is_dask_array`` itself.
+``expand_clusters``, ``worker_pool``. Code above this module asks
+:func:`backend_of` once and calls the verbs, never ``is_dask_array``
+itself.
 """
 
 from . import arrays

@@ -40,7 +40,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise MissingDependencyError("fastrena.dask needs Dask: pip install 'fastrena[dask]'") from exc
 
-from ._chunked import aligned_rows, means_of, shared  # noqa: E402
+from ._chunked import aligned_rows, means_of, shared, worker_pool  # noqa: E402
 from ._validation import check_positive_int  # noqa: E402
 from .reading import as_list, resolve_layout, scan_counts, scan_names  # noqa: E402
 
@@ -276,7 +276,9 @@ def use_scheduler(scheduler=None, timeout=None):
     scheduler : str, optional
         None: Dask's default (threads, or the distributed client already in
         use); ``"threads"``, ``"processes"`` or ``"synchronous"``: that local
-        scheduler; anything else is the address of a running
+        scheduler (``"processes"`` keeps one pool of worker processes for
+        the block, shut down at its end: every compute in it, fits
+        included, starts no other); anything else is the address of a running
         ``dask.distributed`` scheduler (``tcp://10.0.0.5:8786``), joined as
         a client for the block and left at its end (the cluster keeps
         running).
@@ -288,7 +290,9 @@ def use_scheduler(scheduler=None, timeout=None):
     if scheduler is None:
         yield None
     elif scheduler in LOCAL_SCHEDULERS:
-        with dask.config.set(scheduler=scheduler):
+        # "processes": one pool of workers for the whole block (fits,
+        # transforms, any compute), started at its first compute.
+        with dask.config.set(scheduler=scheduler), worker_pool():
             yield scheduler
     else:
         try:
