@@ -234,9 +234,8 @@ def test_nilearns_own_rena_tests_pass_under_the_patch(tmp_path):
 
 
 def test_nilearns_own_parcellations_tests_pass_under_the_ward_patch(tmp_path):
-    # The whole file: every method's tests (kmeans, complete, ... stay
-    # scikit-learn's), Ward's among them, with and without "ward" in their
-    # names (test_transform_single_3d_input_images fits a Ward too).
-    _, fits = run_nilearns_tests(tmp_path, ["regions/tests/test_parcellations.py"], None,
-                                 WARD_DESELECTED, ward=True)
+    # Every test that fits a Ward: "ward" in its id (the method parameter),
+    # and the two that build Parcellations(method="ward") themselves.
+    _, fits = run_nilearns_tests(tmp_path, ["regions/tests/test_parcellations.py"],
+                                 "ward or 3d_input_images", WARD_DESELECTED, ward=True)
     assert fits > 15     # ReNA(linkage="ward") did nilearn's Ward fits
