@@ -16,7 +16,10 @@ signals over it (``data.smooth_signals``, sigma 2 voxels) for images.
   package's compression error), and the ratio of fastrena's to Ward's.
 * **hidimstat** ``EnsembleImportance(ClusterImportance(DesparsifiedLasso(
   LassoCV), clustering), n_repeats=25)`` (its default 25 bootstraps of 30 %
-  of the samples, each clustered anew) on hidimstat's spatial simulation
+  of the samples, each clustered and inferred on anew) and the deprecated
+  ``EnCluDL(DesparsifiedLasso(LassoCV), clustering, n_bootstraps=25)`` (the
+  published ensemble: each bootstrap's 30 % clustered, every sample used
+  for inference) on hidimstat's spatial simulation
   as in ``hidimstat_inference.py`` (20^3 voxels, 200 samples, K = 400,
   the grid's ``connectivity``), ``fdr_selection(fdr=0.1,
   two_tailed_test=True)``: FDP beyond 3 voxels of the true regions, power,
@@ -151,7 +154,8 @@ def nilearn_rows(resolutions, n_scans, n_parcels):
 
 # ---------------------------------------------------------------- hidimstat
 def hidimstat_rows(seeds):
-    from hidimstat import ClusterImportance, DesparsifiedLasso, EnsembleImportance
+    from hidimstat import (ClusterImportance, DesparsifiedLasso, EnCluDL,
+                           EnsembleImportance)
     from sklearn.cluster import FeatureAgglomeration
     from sklearn.feature_extraction.image import grid_to_graph
     from sklearn.linear_model import LassoCV
@@ -160,40 +164,53 @@ def hidimstat_rows(seeds):
     from fastrena import ReNA
 
     connectivity = grid_to_graph(*h.SHAPE)
+
+    def lasso():
+        return DesparsifiedLasso(estimator=LassoCV(max_iter=1000, tol=1e-4, eps=0.01,
+                                                   fit_intercept=False))
+
+    # hidimstat 0.4's two ensembles of 25: EnsembleImportance (its API)
+    # fits clustering and inference on each 30 % bootstrap; EnCluDL
+    # (deprecated, the published algorithm) clusters each 30 % bootstrap
+    # and infers on all the samples.
+    ensembles = {
+        "EnsembleImportance": lambda clustering, seed: EnsembleImportance(
+            ClusterImportance(vim=lasso(), clustering=clustering), n_repeats=25,
+            random_state=seed),
+        "EnCluDL": lambda clustering, seed: EnCluDL(lasso(), clustering, n_bootstraps=25,
+                                                    random_state=seed),
+    }
     rows = []
-    setting = (f"{h.SHAPE[0]}^3 voxels, {h.N_SAMPLES} samples, K = {h.N_CLUSTERS}, "
-               "25 bootstraps")
     # Where timing_fits swaps the class for its timed subclass.
     classes = SimpleNamespace(FeatureAgglomeration=FeatureAgglomeration, ReNA=ReNA)
-    for name, cls_name in (("scikit-learn Ward", "FeatureAgglomeration"),
-                           ('fastrena linkage="ward"', "ReNA")):
-        runs = []
-        with timing_fits(classes, cls_name):
-            cls = getattr(classes, cls_name)
-            for seed in range(seeds):
-                X, y, support = h.simulate(seed)
-                clustering = cls(n_clusters=h.N_CLUSTERS, connectivity=connectivity,
-                                 linkage="ward")
-                lasso = LassoCV(max_iter=1000, tol=1e-4, eps=0.01, fit_intercept=False)
-                ensemble = EnsembleImportance(
-                    ClusterImportance(vim=DesparsifiedLasso(estimator=lasso),
-                                      clustering=clustering),
-                    n_repeats=25, random_state=seed)
+    for ensemble_name, make in ensembles.items():
+        setting = (f"{h.SHAPE[0]}^3 voxels, {h.N_SAMPLES} samples, K = {h.N_CLUSTERS}, "
+                   f"25 bootstraps, {seeds} seeds")
+        for name, cls_name in (("scikit-learn Ward", "FeatureAgglomeration"),
+                               ('fastrena linkage="ward"', "ReNA")):
+            runs = []
+            with timing_fits(classes, cls_name):
+                cls = getattr(classes, cls_name)
+                for seed in range(seeds):
+                    X, y, support = h.simulate(seed)
+                    ensemble = make(cls(n_clusters=h.N_CLUSTERS, connectivity=connectivity,
+                                        linkage="ward"), seed)
 
-                def run():
-                    ensemble.fit(X, y)
-                    ensemble.importance(X, y)
-                    return ensemble.fdr_selection(fdr=h.FDR, two_tailed_test=True)
+                    def run():
+                        ensemble.fit(X, y)
+                        ensemble.importance(X, y)
+                        return ensemble.fdr_selection(fdr=h.FDR, two_tailed_test=True)
 
-                selected, seconds, clustering_seconds = timed_pipeline(run)
-                fdp, power = h.relaxed_fdp_power(np.asarray(selected).astype(bool), support)
-                runs.append((seconds, clustering_seconds, fdp, power))
-        rows.append(row("hidimstat EnsembleImportance", setting + f", {seeds} seeds", name,
-                        statistics.mean(r[0] for r in runs),
-                        statistics.mean(r[1] for r in runs),
-                        fdp=statistics.mean(r[2] for r in runs),
-                        seeds_fdp_over=sum(r[2] > h.FDR for r in runs),
-                        power=statistics.mean(r[3] for r in runs)))
+                    selected, seconds, clustering_seconds = timed_pipeline(run)
+                    fdp, power = h.relaxed_fdp_power(np.asarray(selected).astype(bool),
+                                                     support)
+                    runs.append((seconds, clustering_seconds, fdp, power))
+            rows.append(row(f"hidimstat {ensemble_name}", setting, name,
+                            statistics.mean(r[0] for r in runs),
+                            statistics.mean(r[1] for r in runs),
+                            fdp=statistics.mean(r[2] for r in runs),
+                            seeds_fdp_over=sum(r[2] > h.FDR for r in runs),
+                            power=statistics.mean(r[3] for r in runs)))
     return rows
 
 
