@@ -7,6 +7,9 @@ adjacency matrices into that form; none of them allocates anything of the
 size of the bounding grid times the samples.
 """
 
+import hashlib
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,8 +18,12 @@ from scipy import sparse
 from . import _kernels
 
 __all__ = [
+    "GRAPH_CACHE",
     "FeatureGraph",
+    "GraphCache",
     "adjacency_graph",
+    "cached_adjacency_graph",
+    "cached_lattice_graph",
     "chain_graph",
     "graph_from_edges",
     "listed_parts_graph",
@@ -361,3 +368,128 @@ def adjacency_graph(adjacency):
         raise ValueError(f"connectivity must be a square matrix, got shape {coo.shape}")
     nonzero = coo.data != 0
     return graph_from_edges(coo.shape[0], coo.row[nonzero], coo.col[nonzero])
+
+
+# --------------------------------------------------------------------------
+# many fits on one graph
+# --------------------------------------------------------------------------
+def content_digest(*arrays):
+    """A digest of the arrays' shapes, data types and values: equal for
+    arrays of equal content, whoever holds them (a copy, a clone's deep
+    copy, an unpickled one), different as soon as one value changes."""
+    h = hashlib.blake2b(digest_size=20)
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(repr((a.shape, a.dtype.str)).encode())
+        h.update(memoryview(a).cast("B"))
+    return h.hexdigest()
+
+
+class GraphCache:
+    """The graphs of the last masks and connectivity matrices fitted on,
+    keyed by their content, so that fits on one mask (bootstraps, folds,
+    clones of one estimator) build its graph once.
+
+    A key is the builder's name and a :func:`content_digest` of its input:
+    hashing costs a pass over the mask or the matrix (about a tenth of
+    building the graph), and a mask changed in place, or another mask of
+    the same shape, is another key. Every caller gets its own copy of the
+    edge arrays, so nothing a caller does to a graph reaches the cache.
+    At most ``max_bytes`` of edges are kept (least recently used dropped
+    first); 0 disables the cache. One lock guards the table: threads share
+    it safely (two threads that miss the same key both build it, and get
+    the same graph). Each process has its own.
+
+    Parameters
+    ----------
+    max_bytes : int, default=256 MiB
+        The 2 mm MNI brain mask's graph takes 11 MB, the 1 mm one's 90 MB.
+    """
+
+    def __init__(self, max_bytes=256 * 2**20):
+        self.max_bytes = int(max_bytes)
+        self._graphs = OrderedDict()
+        self._lock = threading.Lock()
+        self._hits = 0
+        self._misses = 0
+
+    def get(self, key, build):
+        """The graph under ``key``, built by ``build()`` on a miss (or
+        always, without counting, when the cache is off: ``max_bytes`` 0)."""
+        if self.max_bytes <= 0:
+            return build()
+        with self._lock:
+            graph = self._graphs.get(key)
+            if graph is not None:
+                self._graphs.move_to_end(key)
+                self._hits += 1
+            else:
+                self._misses += 1
+        if graph is None:
+            graph = build()
+            self._store(key, graph)
+        # Copies: a caller that writes into its edges cannot reach the
+        # cache (a copy costs a few milliseconds at 2 mm, building 0.1 s).
+        return FeatureGraph(graph.n_nodes, graph.u.copy(), graph.v.copy())
+
+    def _store(self, key, graph):
+        size = graph.u.nbytes + graph.v.nbytes
+        with self._lock:
+            if size > self.max_bytes:
+                return
+            # The builder's own graph: no caller holds it (each gets a copy).
+            self._graphs[key] = graph
+            self._graphs.move_to_end(key)
+            while self._nbytes() > self.max_bytes:
+                self._graphs.popitem(last=False)
+
+    def _nbytes(self):
+        return sum(g.u.nbytes + g.v.nbytes for g in self._graphs.values())
+
+    def info(self):
+        """``{"hits", "misses", "graphs", "bytes"}``: lookups that found a
+        graph, lookups that built one, graphs kept and their edges' bytes."""
+        with self._lock:
+            return {"hits": self._hits, "misses": self._misses,
+                    "graphs": len(self._graphs), "bytes": self._nbytes()}
+
+    def clear(self):
+        """Forget every graph (and the counts)."""
+        with self._lock:
+            self._graphs.clear()
+            self._hits = self._misses = 0
+
+
+#: The process's graph cache (:class:`GraphCache`), used by the estimator
+#: for masks (:func:`cached_lattice_graph`) and connectivity matrices
+#: (:func:`cached_adjacency_graph`). ``GRAPH_CACHE.max_bytes = 0`` turns it
+#: off; ``GRAPH_CACHE.clear()`` frees it.
+GRAPH_CACHE = GraphCache()
+
+
+def cached_lattice_graph(mask):
+    """:func:`lattice_graph` of ``mask``, through :data:`GRAPH_CACHE`."""
+    mask = np.asarray(mask) != 0
+    return GRAPH_CACHE.get(("lattice", content_digest(mask)), lambda: lattice_graph(mask))
+
+
+def cached_adjacency_graph(adjacency):
+    """:func:`adjacency_graph` of ``adjacency``, through :data:`GRAPH_CACHE`:
+    keyed by the matrix's stored entries (a sparse matrix in COO, CSR or
+    CSC form, as given) or its values (a dense array)."""
+    if sparse.issparse(adjacency):
+        fmt = adjacency.format
+        if fmt == "coo":
+            parts = (adjacency.row, adjacency.col, adjacency.data)
+        elif fmt in ("csr", "csc"):
+            parts = (adjacency.indptr, adjacency.indices, adjacency.data)
+        else:
+            # lil, dok, dia, bsr: their content is not a few flat arrays.
+            return adjacency_graph(adjacency)
+        key = ("adjacency", fmt, tuple(adjacency.shape), content_digest(*parts))
+    else:
+        adjacency = np.asarray(adjacency)
+        if adjacency.dtype == object:
+            return adjacency_graph(adjacency)
+        key = ("adjacency", "dense", content_digest(adjacency))
+    return GRAPH_CACHE.get(key, lambda: adjacency_graph(adjacency))

@@ -31,7 +31,7 @@ import numpy as np
 from ._layout import BLOCK_BYTES, Layout
 from .errors import InputError
 from .grayordinates import grayordinate_layout
-from .graphs import adjacency_graph, chain_graph, lattice_graph, surface_graph
+from .graphs import cached_adjacency_graph, cached_lattice_graph, chain_graph, surface_graph
 from .images import (HEMISPHERES, check_structure, describe, is_cifti, is_gifti,
                      is_nilearn_object, load_surface_files, load_surface_part, load_volume,
                      named_structure, nibabel_module, path_of, read_data, volume_3d_data)
@@ -119,8 +119,9 @@ class VolumeLayout(Layout):
 
     @property
     def graph(self):
-        """The 6-connected lattice of the in-mask voxels."""
-        return lattice_graph(self.mask)
+        """The 6-connected lattice of the in-mask voxels (built once per
+        mask content in a process: see :class:`fastrena.graphs.GraphCache`)."""
+        return cached_lattice_graph(self.mask)
 
     @property
     def mask_img_(self):
@@ -522,7 +523,7 @@ def _grid_layout(mask, affine, image):
         raise ValueError(f"mask_img has no in-mask voxel (shape {mask.shape}, all zero)")
     if mask.ndim == 3:
         return VolumeLayout(mask, affine, "mask_img", image)
-    return GraphLayout(lattice_graph(mask), image,
+    return GraphLayout(cached_lattice_graph(mask), image,
                        f"this ReNA was fitted on a {mask.ndim}-D mask; images need a 3-D mask")
 
 
@@ -584,7 +585,9 @@ def feature_space(mask_img, connectivity, n_features):
                 f"connectivity has shape {tuple(shape)} but X has {n_features} features; "
                 f"expected ({n_features}, {n_features})"
             )
-        return GraphLayout(adjacency_graph(connectivity))
+        # Built once per matrix content (bootstraps, folds and clones
+        # of one estimator fit on one graph: see fastrena.graphs.GraphCache).
+        return GraphLayout(cached_adjacency_graph(connectivity))
     if mask_img is None:
         return GraphLayout(chain_graph(n_features))
     layout = mask_img_layout(mask_img)
