@@ -394,6 +394,18 @@ def reduce_signals(F, labels, n_new, store, weights=None):
     return store.keep(pairs, F.chunks[0], n_new, F.dtype)
 
 
+def gathered(X):
+    """``X`` computed into memory (a numpy array of its dtype) if it is no
+    larger than ``fastrena.in-memory-limit``, else None. Its values are
+    copied, never summed: the same bits whatever the chunking, so a pass
+    over the result (:mod:`fastrena.refine`) gives the in-memory fit's."""
+    limit = dask.config.get("fastrena.in-memory-limit", DEFAULT_IN_MEMORY_LIMIT)
+    limit = parse_bytes(limit) if isinstance(limit, str) else int(limit)
+    if X.nbytes > limit:
+        return None
+    return np.asarray(_compute(X)[0])
+
+
 def max_abs(X):
     """:func:`fastrena.arrays.max_abs` of a Dask array, chunk by chunk."""
     return max(_compute(*[dask.delayed(arrays.max_abs)(block) for block in _row_blocks(
