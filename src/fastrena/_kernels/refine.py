@@ -23,10 +23,15 @@ from .compiling import filled
 #: meshes about 10 (a vertex's neighbours form a ring).
 CONNECTIVITY_BUDGET = 256
 
-#: A move is made only when its gain exceeds this fraction of the cost of
-#: leaving (``n_a / (n_a - 1) ||x - mu_a||^2``): gains within rounding of
-#: zero (ties, plateaus) never move a feature back and forth, and a move
-#: decided on rounded values cannot raise the true sum of squares.
+#: A move is made only when its gain exceeds this fraction of
+#: ``n_a / (n_a - 1) (||x - mu_a||^2 + ||x||^2 + ||mu_a||^2)``: the
+#: squared distances are computed from means rounded to about
+#: ``n_a * 2**-53`` of ``|mu_a|``, so on a plateau (every value 0.3) they
+#: are rounding noise of ~1e-33, which must not move features around.
+#: Gains within this margin of zero never move a feature back and forth,
+#: and a move decided on rounded values cannot raise the true sum of
+#: squares. Scaled by the squares, it keeps the labels of ``X * 2**k``
+#: and ``-X``.
 RELATIVE_MARGIN = 2.0 ** -30
 
 
@@ -57,6 +62,20 @@ def _distance(x, sums, c, size):
         diff = x[s] - sums[c, s] / size
         d += diff * diff
     return d
+
+
+@njit(cache=True, inline="always")
+def _distance_and_scale(x, sums, c, size):
+    """``||x - mu||^2`` and ``||x||^2 + ||mu||^2`` for ``mu = sums[c] /
+    size``, summed in sample order."""
+    d = 0.0
+    scale = 0.0
+    for s in range(x.shape[0]):
+        m = sums[c, s] / size
+        diff = x[s] - m
+        d += diff * diff
+        scale += x[s] * x[s] + m * m
+    return d, scale
 
 
 @njit(cache=True)
@@ -118,9 +137,11 @@ def refine_partition(X, scale, sample_major, indptr, indices, labels, n_clusters
 
     Feature i of cluster a (``n_a >= 2``) moves to the neighbouring
     cluster b (a cluster of one of its graph neighbours) of smallest
-    ``n_b / (n_b + 1) ||x_i - mu_b||^2`` when that is below ``(1 -
-    margin) n_a / (n_a - 1) ||x_i - mu_a||^2`` (the sum of squares then
-    falls by the difference) and a stays connected
+    ``n_b / (n_b + 1) ||x_i - mu_b||^2`` when that is below
+    ``n_a / (n_a - 1) ||x_i - mu_a||^2`` by more than ``margin`` times
+    ``n_a / (n_a - 1) (||x_i - mu_a||^2 + ||x_i||^2 + ||mu_a||^2)`` (the sum
+    of squares then falls by the difference; see :data:`RELATIVE_MARGIN`)
+    and a stays connected
     (:func:`_stays_connected`); b stays connected since i touches it.
     Ties between candidates go to the first met in i's adjacency list.
     Stops after a sweep that moves nothing.
@@ -178,8 +199,9 @@ def refine_partition(X, scale, sample_major, indptr, indices, labels, n_clusters
                 continue
             for s in range(n_samples):
                 x[s] = X[s, i] * scale
-            leave = n_a / (n_a - 1.0) * _distance(x, sums, a, n_a)
-            bar = leave * (1.0 - margin)
+            d_a, squares = _distance_and_scale(x, sums, a, n_a)
+            leave = n_a / (n_a - 1.0) * d_a
+            bar = leave - margin * n_a / (n_a - 1.0) * (d_a + squares)
             best = -1
             best_cost = bar
             stamp += 1
