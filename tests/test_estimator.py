@@ -173,7 +173,7 @@ def test_clone_and_get_set_params():
     assert params["n_clusters"] == 5 and params["connectivity"] is None
     assert set(params) == {"mask_img", "n_clusters", "scaling", "n_iter", "threshold",
                            "memory", "memory_level", "verbose", "connectivity",
-                           "linkage", "compute_full_tree"}
+                           "linkage", "compute_full_tree", "max_refine_iter"}
     est.fit(np.random.RandomState(0).randn(3, 12))
     cl = clone(est)
     assert not hasattr(cl, "labels_")

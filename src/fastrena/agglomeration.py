@@ -210,8 +210,9 @@ def agglomerate(X, graph, n_clusters, n_iter=10, threshold=1e-7, verbose=0,
         if message is not None:
             messages.append(message)
         moves = tuple(int(m) for m in moves)
-        _log(verbose, f"refinement: {sweeps} sweeps moved {', '.join(map(str, moves)) or 'no'} "
-                      f"features ({time.perf_counter() - start:.3f} s)")
+        _log(verbose, f"refinement: {sweeps} sweep{'' if sweeps == 1 else 's'} moved "
+                      f"{', '.join(map(str, moves)) or 'no'} features "
+                      f"({time.perf_counter() - start:.3f} s)")
     if n > n_clusters:
         n_components = FeatureGraph(n, u, v).n_connected_components()
         if n_components > n_clusters:

@@ -18,9 +18,10 @@ from .compiling import filled
 
 #: Adjacency slots a connectivity test may read beyond the moved
 #: feature's own list (see :func:`_stays_connected`). Past it the move is
-#: skipped, which is always safe. 3-D grids need about 40 (the six
-#: neighbours of a voxel meet through the twelve voxels diagonal to it),
-#: meshes about 10 (a vertex's neighbours form a ring).
+#: skipped, which is always safe. Measured on fsaverage5's sulcal depth
+#: after ``"ward"`` at K = 205 (3 sweeps; error over the unrefined fit's):
+#: 16 slots 0.939, 64 slots 0.851, 256 slots 0.847, unbounded 0.845; at
+#: K = 2,048, 256 slots and unbounded both 0.959.
 CONNECTIVITY_BUDGET = 256
 
 #: A move is made only when its gain exceeds this fraction of
