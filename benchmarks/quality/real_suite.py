@@ -641,7 +641,7 @@ def markdown(results):
     return "\n".join(lines) + "\n"
 
 
-def run(quick=False, command="python benchmarks/quality/run.py --real"):
+def run(quick=False, command="python benchmarks/quality/run.py --real", max_features=None):
     """Measure every case, write the report and JSON, print the report."""
     import fastrena
     import nilearn
@@ -656,6 +656,9 @@ def run(quick=False, command="python benchmarks/quality/run.py --real"):
     cache = WardCache()
     results = {"cases": {}}
     for case in real_cases.iter_real_cases(quick=quick):
+        if max_features is not None and case.X.shape[1] > max_features:
+            say(f"{case.name}: left out ({case.X.shape[1]:,} features > --max-features)")
+            continue
         say(f"{case.name}: {case.X.shape[0]} samples x {case.X.shape[1]} features")
         # the tissue group repeats MNI GM 3 and 2 mm of the brain group
         name = case.name if case.name not in results["cases"] else f"{case.name} ({case.group})"
