@@ -145,7 +145,25 @@ class ReNA(FeatureAgglomeration):
         ``ReNA(..., n_clusters=k).fit(X).labels_`` for every k that
         ``n_iter`` levels reach (``labels_at`` reads the whole tree). With
         ``linkage="ward"``, for every k (a ``"ward"`` fit always runs its
-        merges to the end and takes the tree's cut).
+        merges to the end and takes the tree's cut), before refinement:
+        ``labels_at(k)`` is the tree's cut, except ``labels_at(n_clusters_)``,
+        which is ``labels_`` (refined; see ``max_refine_iter``).
+    max_refine_iter : int >= 0 or "auto", default="auto"
+        Maximum sweeps of boundary refinement after the merges (fewer when
+        a sweep moves nothing; 0 turns it off). Each sweep moves single
+        features on a cluster's border to a neighbouring cluster whenever
+        that lowers the within-cluster sum of squares (Hartigan's test),
+        never emptying or disconnecting a cluster, so ``n_clusters_`` and
+        connectivity are kept (:mod:`fastrena.refine`). ``"auto"``: 3
+        sweeps with ``linkage="ward"`` (error 0.94-0.96x scikit-learn
+        Ward's in median on the README's real-data suite, for 0.02-0.4x
+        the fit's time) and 0 with the default linkage, whose labels stay
+        nilearn's. Refinement holds X in memory: a Dask array larger than
+        the Dask setting ``fastrena.in-memory-limit`` is not refined (a
+        warning says so). The name and the ``"auto"`` follow scikit-learn's
+        ``max_iter`` (iterations, stopping earlier once converged) and
+        ``KMeans(n_init="auto")`` (a count that depends on another
+        parameter).
 
     Attributes
     ----------

@@ -44,8 +44,9 @@ __all__ = ["REFINE_ITER_WARD", "refine_labels", "refined", "refine_iter_for",
            "within_cluster_sse"]
 
 #: Sweeps that ``max_refine_iter="auto"`` runs after ``linkage="ward"``.
-#: Most of the gain comes in the first two: on the real suite, three sweeps
-#: reached the error of ten to within 0.3 % (benchmarks/README.md).
+#: Most of the gain comes in the first: on fsaverage5's sulcal depth at
+#: K = 2,048, 0.964, 0.960 and 0.959 of the unrefined error after 1, 2 and
+#: 3 sweeps, and 0.959 at convergence (6 sweeps).
 REFINE_ITER_WARD = 3
 
 
