@@ -85,6 +85,14 @@ def refined(X, graph, labels, n_clusters, max_iter, name="max_refine_iter"):
     scale = float(np.ldexp(1.0, arrays.unit_exponent(arrays.max_abs(data))))
     indptr, indices = _kernels.adjacency(graph.n_nodes, graph.u, graph.v)
     out = np.array(labels, dtype=np.int64, copy=True)
+    if data.shape[0] > 1 and not arrays.is_feature_major(data):
+        # A feature-major copy, in X's dtype (X's size again, for the
+        # refinement's time): a sweep reads each border feature's samples
+        # together. Read in place from a C array, a column's samples lie
+        # in as many cache lines: on the 2 mm mask with 100 samples the
+        # sweeps took 0.7x the fit. Values are copied, not summed: the
+        # same bits.
+        data = np.ascontiguousarray(data.T).T
     sample_major = not arrays.is_feature_major(data)
     sweeps, moves = _kernels.refine_partition(
         data, scale, sample_major, indptr, indices, out, np.int64(n_clusters),

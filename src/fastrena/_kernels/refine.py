@@ -57,10 +57,13 @@ def _cluster_sums(X, scale, labels, n_clusters, sample_major):
 
 @njit(cache=True, inline="always")
 def _distance(x, sums, c, size):
-    """``||x - sums[c] / size||^2``, summed in sample order."""
+    """``||x - sums[c] * (1 / size)||^2``, summed in sample order."""
+    # One division per cluster, not per sample (measured slower per sample
+    # on 100 samples); the same bits on every layout and thread count.
+    inv = 1.0 / size
     d = 0.0
     for s in range(x.shape[0]):
-        diff = x[s] - sums[c, s] / size
+        diff = x[s] - sums[c, s] * inv
         d += diff * diff
     return d
 
@@ -69,10 +72,11 @@ def _distance(x, sums, c, size):
 def _distance_and_scale(x, sums, c, size):
     """``||x - mu||^2`` and ``||x||^2 + ||mu||^2`` for ``mu = sums[c] /
     size``, summed in sample order."""
+    inv = 1.0 / size
     d = 0.0
     scale = 0.0
     for s in range(x.shape[0]):
-        m = sums[c, s] / size
+        m = sums[c, s] * inv
         diff = x[s] - m
         d += diff * diff
         scale += x[s] * x[s] + m * m
