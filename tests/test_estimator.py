@@ -272,11 +272,11 @@ CALLS = []
 
 def counting_agglomerate(X, graph, n_clusters, n_iter=10, threshold=1e-7, verbose=0,
                          on_level=None, check_values=False, linkage="nilearn", on_step=None,
-                         full_tree=False):
+                         full_tree=False, max_refine_iter="auto"):
     CALLS.append(n_clusters if linkage == "nilearn" else (n_clusters, linkage))
     return fastrena.agglomeration.agglomerate(X, graph, n_clusters, n_iter, threshold,
                                               verbose, on_level, check_values, linkage,
-                                              on_step, full_tree)
+                                              on_step, full_tree, max_refine_iter)
 
 
 @pytest.fixture
