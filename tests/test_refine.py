@@ -253,8 +253,8 @@ def test_a_dask_array_beyond_the_memory_limit_is_not_refined_and_says_so():
     import dask
 
     X, spec = random_cases()["smooth, 5 samples"]
-    with dask.config.set({"fastrena.in-memory-limit": 1000, "scheduler": "synchronous"}):
-        with pytest.warns(UserWarning, match="max_refine_iter=3.*fastrena.in-memory-limit"):
+    with dask.config.set({"fastrena.refine-limit": 1000, "scheduler": "synchronous"}):
+        with pytest.warns(UserWarning, match="max_refine_iter=3.*fastrena.refine-limit"):
             fit = ReNA(n_clusters=30, linkage="ward", **spec).fit(da.from_array(X))
     assert fit.n_refine_iter_ == 0
     np.testing.assert_array_equal(

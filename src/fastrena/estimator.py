@@ -159,7 +159,7 @@ class ReNA(FeatureAgglomeration):
         Ward's in median on the README's real-data suite, for 0.02-0.4x
         the fit's time) and 0 with the default linkage, whose labels stay
         nilearn's. Refinement holds X in memory: a Dask array larger than
-        the Dask setting ``fastrena.in-memory-limit`` is not refined (a
+        the Dask setting ``fastrena.refine-limit`` (2 GiB) is not refined (a
         warning says so). The name and the ``"auto"`` follow scikit-learn's
         ``max_iter`` (iterations, stopping earlier once converged) and
         ``KMeans(n_init="auto")`` (a count that depends on another

@@ -26,8 +26,10 @@ in O(1); on a chain, a feature inside its cluster is a cut vertex, found
 within the budget).
 
 Determinism: one thread, features in index order, every sum over samples
-in sample order in float64 from values scaled by an exact power of two
-(so ``X * 2**k`` gives the same labels, and squares cannot overflow). A
+in sample order in float64, from each sample minus its first feature's
+value (so ``X + c`` and ``-X`` read the same differences), scaled by an
+exact power of two (so ``X * 2**k`` gives the same labels, and squares
+cannot overflow). A
 Dask array is gathered into memory first (copied, never summed), so the
 labels are the in-memory fit's whatever the chunking or the cluster.
 """
@@ -67,7 +69,7 @@ def refined(X, graph, labels, n_clusters, max_iter, name="max_refine_iter"):
     Returns ``(labels, sweeps, moves, message)``: new labels numbered in
     order of first appearance (``labels`` is not modified), the sweeps run,
     the features moved by each, and why nothing was done (a Dask array
-    larger than ``fastrena.in-memory-limit``, in words naming the
+    larger than ``fastrena.refine-limit``, in words naming the
     parameter ``name``) or None.
     """
     none = np.zeros(0, dtype=np.int64)
@@ -78,11 +80,16 @@ def refined(X, graph, labels, n_clusters, max_iter, name="max_refine_iter"):
     if data is None:
         return labels, 0, none, (
             f"{name}={max_iter}: X (a Dask array of {X.nbytes / 2 ** 30:.1f} GiB) "
-            f"is larger than the Dask setting fastrena.in-memory-limit, so the clusters' "
+            f"is larger than the Dask setting fastrena.refine-limit, so the clusters' "
             f"boundaries were not refined (raise the limit to refine them, or pass "
             f"{name}=0 to silence this)")
-    # Exact: the labels of X * 2**k are X's, and no square overflows.
-    scale = float(np.ldexp(1.0, arrays.unit_exponent(arrays.max_abs(data))))
+    # Each sample minus its first feature's value: X + c (c exact) and -X
+    # read the same differences, a plateau reads exact zeros. Then scaled
+    # by a power of two (exact: the labels of X * 2**k are X's, and no
+    # square overflows), from the largest difference's bound.
+    offset = np.array(data[:, 0], dtype=np.float64)
+    largest = arrays.max_abs(data) + float(np.abs(offset).max(initial=0.0))
+    scale = float(np.ldexp(1.0, arrays.unit_exponent(largest)))
     indptr, indices = _kernels.adjacency(graph.n_nodes, graph.u, graph.v)
     out = np.array(labels, dtype=np.int64, copy=True)
     if data.shape[0] > 1 and not arrays.is_feature_major(data):
@@ -95,7 +102,7 @@ def refined(X, graph, labels, n_clusters, max_iter, name="max_refine_iter"):
         data = np.ascontiguousarray(data.T).T
     sample_major = not arrays.is_feature_major(data)
     sweeps, moves = _kernels.refine_partition(
-        data, scale, sample_major, indptr, indices, out, np.int64(n_clusters),
+        data, offset, scale, sample_major, indptr, indices, out, np.int64(n_clusters),
         np.int64(max_iter), np.int64(_kernels.CONNECTIVITY_BUDGET),
         _kernels.RELATIVE_MARGIN)
     return _kernels.first_appearance(out, np.int64(n_clusters)), int(sweeps), moves, None

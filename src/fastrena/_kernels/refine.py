@@ -27,8 +27,9 @@ CONNECTIVITY_BUDGET = 256
 #: A move is made only when its gain exceeds this fraction of
 #: ``n_a / (n_a - 1) (||x - mu_a||^2 + ||x||^2 + ||mu_a||^2)``: the
 #: squared distances are computed from means rounded to about
-#: ``n_a * 2**-53`` of ``|mu_a|``, so on a plateau (every value 0.3) they
-#: are rounding noise of ~1e-33, which must not move features around.
+#: ``n_a * 2**-53`` of ``|mu_a|``, so on a plateau they would be rounding
+#: noise (~1e-33 for values 0.3 before the first feature's values were
+#: subtracted), which must not move features around.
 #: Gains within this margin of zero never move a feature back and forth,
 #: and a move decided on rounded values cannot raise the true sum of
 #: squares. Scaled by the squares, it keeps the labels of ``X * 2**k``
@@ -37,8 +38,9 @@ RELATIVE_MARGIN = 2.0 ** -30
 
 
 @njit(cache=True)
-def _cluster_sums(X, scale, labels, n_clusters, sample_major):
-    """(K, S) float64 sums of each cluster's features times ``scale``,
+def _cluster_sums(X, offset, scale, labels, n_clusters, sample_major):
+    """(K, S) float64 sums of each cluster's features minus ``offset``
+    times ``scale``,
     added in feature order from zero (the loop nest follows X's layout;
     the order of each sum does not)."""
     n_samples, n_features = X.shape
@@ -46,12 +48,12 @@ def _cluster_sums(X, scale, labels, n_clusters, sample_major):
     if sample_major:
         for s in range(n_samples):
             for i in range(n_features):
-                sums[labels[i], s] += X[s, i] * scale
+                sums[labels[i], s] += (X[s, i] - offset[s]) * scale
     else:
         for i in range(n_features):
             c = labels[i]
             for s in range(n_samples):
-                sums[c, s] += X[s, i] * scale
+                sums[c, s] += (X[s, i] - offset[s]) * scale
     return sums
 
 
@@ -135,7 +137,7 @@ def _stays_connected(i, a, labels, indptr, indices, visited, goal, queue, stamp,
 
 
 @njit(cache=True)
-def refine_partition(X, scale, sample_major, indptr, indices, labels, n_clusters, max_sweeps,
+def refine_partition(X, offset, scale, sample_major, indptr, indices, labels, n_clusters, max_sweeps,
                      budget, margin):
     """Up to ``max_sweeps`` sweeps of single-feature moves (see the module
     docstring), on ``labels`` in place.
@@ -154,9 +156,14 @@ def refine_partition(X, scale, sample_major, indptr, indices, labels, n_clusters
     Parameters
     ----------
     X : 2-D array (n_samples, n_features), float32 or float64, any layout
+    offset : float64 array (n_samples,)
+        Subtracted from each sample as it is read: the first feature's
+        values, so that ``X + c`` (c exact) and a plateau read as exact
+        zeros, and the margin's squares do not depend on a shift.
     scale : float
-        A power of two X is multiplied by as it is read (exact): the
-        caller's choice that keeps squares and sums of squares in range.
+        A power of two X - offset is multiplied by as it is read (exact):
+        the caller's choice that keeps squares and sums of squares in
+        range.
     sample_major : bool
         Whether X's samples are its outer (slow) axis: only the loop nest
         of the sums follows it.
@@ -177,7 +184,7 @@ def refine_partition(X, scale, sample_major, indptr, indices, labels, n_clusters
     moves = np.zeros(max_sweeps, dtype=np.int64)
     if max_sweeps == 0 or n_features == 0:
         return 0, moves
-    sums = _cluster_sums(X, scale, labels, n_clusters, sample_major)
+    sums = _cluster_sums(X, offset, scale, labels, n_clusters, sample_major)
     sizes = filled(np.empty(n_clusters, dtype=np.int64), np.int64(0))
     for i in range(n_features):
         sizes[labels[i]] += 1
@@ -203,7 +210,7 @@ def refine_partition(X, scale, sample_major, indptr, indices, labels, n_clusters
             if not boundary:
                 continue
             for s in range(n_samples):
-                x[s] = X[s, i] * scale
+                x[s] = (X[s, i] - offset[s]) * scale
             d_a, squares = _distance_and_scale(x, sums, a, n_a)
             leave = n_a / (n_a - 1.0) * d_a
             bar = leave - margin * n_a / (n_a - 1.0) * (d_a + squares)
