@@ -1,7 +1,7 @@
 """Clustered inference with hidimstat (issue 18, point 3): fastrena's ReNA
 in place of scikit-learn's Ward in ``hidimstat.ClusterImportance``.
 
-    python benchmarks/hidimstat_inference.py            # ~2 min on 2 cores
+    python benchmarks/hidimstat_inference.py            # ~3 min on 2 cores
     python benchmarks/hidimstat_inference.py --seeds 3
 
 hidimstat's own spatial simulation,
@@ -13,6 +13,10 @@ X and y are centred, as in hidimstat's tests. Each clustering (K = 400,
 DesparsifiedLasso(estimator=LassoCV(max_iter=1000, tol=1e-4, eps=0.01,
 fit_intercept=False)), clustering=...)``; ``fit_importance`` then
 ``fdr_selection(fdr=0.1, two_tailed_test=True)`` select voxels.
+
+``ReNA(linkage="ward")`` refines its clusters' boundaries after the merges
+by default (issue 26); ``max_refine_iter=0`` is the tree's cut alone, and
+``ReNA(max_refine_iter=3)`` the default linkage refined.
 
 Figures per clustering, averaged over the seeds:
 
@@ -62,9 +66,15 @@ def clusterings(connectivity):
     return {
         "scikit-learn Ward": FeatureAgglomeration(n_clusters=N_CLUSTERS,
                                                   connectivity=connectivity, linkage="ward"),
+        # Refined after its merges by default (issue 26), and not.
         'fastrena ReNA(linkage="ward")': ReNA(n_clusters=N_CLUSTERS,
                                                connectivity=connectivity, linkage="ward"),
+        'fastrena ReNA(linkage="ward", max_refine_iter=0)': ReNA(
+            n_clusters=N_CLUSTERS, connectivity=connectivity, linkage="ward",
+            max_refine_iter=0),
         "fastrena ReNA() (default)": ReNA(n_clusters=N_CLUSTERS, connectivity=connectivity),
+        "fastrena ReNA(max_refine_iter=3)": ReNA(n_clusters=N_CLUSTERS,
+                                                 connectivity=connectivity, max_refine_iter=3),
         "fastrena ReNA(), no graph: a 1-D chain": ReNA(n_clusters=N_CLUSTERS),
     }
 

@@ -930,6 +930,40 @@ def test_only_the_users_errors_become_one_line(monkeypatch, capsys, error, one_l
             main(["demo"])
 
 
+def test_several_refined_scales_are_fits_to_them(volumes, capsys):
+    """``--linkage ward`` refines its clusters' boundaries by default: with
+    ``-k`` repeated each scale is refined as a fit to it is (labels and
+    --reduced); ``--max-refine-iter 0`` gives the tree's nested cuts; a bad
+    value is named."""
+    folder, mask, data = volumes
+    runs = ["run1.nii.gz", "run2.nii", "--mask", "mask.nii.gz", "--linkage", "ward"]
+    code, out, err = call(capsys, "parcellate", *runs, "-k", 40, "-k", 12, "-o",
+                          "w_{k}.nii.gz", "--reduced", "w_{k}.npy", "-q")
+    assert (code, err) == (0, "")
+    for k in (12, 40):
+        labels = np.asarray(nibabel.load(folder / f"w_{k}.nii.gz").dataobj)
+        assert call(capsys, "parcellate", *runs, "-k", k, "-o", f"one_{k}.nii.gz",
+                    "--reduced", f"one_{k}.npy", "-q")[0] == 0
+        np.testing.assert_array_equal(np.asarray(nibabel.load(folder / f"one_{k}.nii.gz")
+                                                 .dataobj), labels)
+        np.testing.assert_allclose(np.load(folder / f"w_{k}.npy"),
+                                   np.load(folder / f"one_{k}.npy"), rtol=1e-6)
+        assert call(capsys, "parcellate", *runs, "-k", k, "--max-refine-iter", 0, "-o",
+                    f"cut_{k}.nii.gz", "-q")[0] == 0
+    cuts = [np.asarray(nibabel.load(folder / f"cut_{k}.nii.gz").dataobj)[mask]
+            for k in (12, 40)]
+    # The refinement moved something, at each scale.
+    for k, cut in zip((12, 40), cuts):
+        assert not np.array_equal(np.asarray(nibabel.load(folder / f"w_{k}.nii.gz")
+                                             .dataobj)[mask], cut)
+    pairs = np.unique(np.column_stack([cuts[1], cuts[0]]), axis=0)
+    assert np.unique(pairs[:, 0]).shape[0] == pairs.shape[0]
+    code, out, err = call(capsys, "parcellate", *runs, "-k", 5, "--max-refine-iter", "-1",
+                          "-o", "bad.nii.gz")
+    assert code == 2
+    assert "argument --max-refine-iter: must be an integer >= 0 or 'auto', got '-1'" in err
+
+
 def test_several_scales_from_one_fit(volumes, surfaces, capsys):
     """``-k`` repeated: one fit with its merge tree, one label image, lookup
     table and --reduced per scale, named with {k}; the scales are nested

@@ -173,7 +173,7 @@ def test_clone_and_get_set_params():
     assert params["n_clusters"] == 5 and params["connectivity"] is None
     assert set(params) == {"mask_img", "n_clusters", "scaling", "n_iter", "threshold",
                            "memory", "memory_level", "verbose", "connectivity",
-                           "linkage", "compute_full_tree"}
+                           "linkage", "compute_full_tree", "max_refine_iter"}
     est.fit(np.random.RandomState(0).randn(3, 12))
     cl = clone(est)
     assert not hasattr(cl, "labels_")
@@ -272,11 +272,11 @@ CALLS = []
 
 def counting_agglomerate(X, graph, n_clusters, n_iter=10, threshold=1e-7, verbose=0,
                          on_level=None, check_values=False, linkage="nilearn", on_step=None,
-                         full_tree=False):
+                         full_tree=False, max_refine_iter="auto"):
     CALLS.append(n_clusters if linkage == "nilearn" else (n_clusters, linkage))
     return fastrena.agglomeration.agglomerate(X, graph, n_clusters, n_iter, threshold,
                                               verbose, on_level, check_values, linkage,
-                                              on_step, full_tree)
+                                              on_step, full_tree, max_refine_iter)
 
 
 @pytest.fixture

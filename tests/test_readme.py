@@ -167,7 +167,8 @@ SETUPS = {
         preamble=POINTS, check="assert rena.n_clusters_ == 100"),
     "from fastrena import recursive_neighbor_agglomeration": Setup(
         preamble=MASK_AND_X,
-        check="assert n_clusters_ == 1000 and labels.shape == (10368,)"),
+        check="assert n_clusters_ == 1000 and labels.shape == (10368,)\n"
+              "assert refined.shape == (10368,) and refined.max() == 999"),
     # Runs as a script does (``__name__ == "__main__"``: see run_python), the
     # fit on Dask's local processes.
     "from fastrena import ReNA\nfrom fastrena.dask import from_zarr, use_scheduler": Setup(

@@ -8,8 +8,11 @@ from one fit.
   (``children_``, ``n_leaves_``, ``n_connected_components_``); scipy's
   linkage matrix cuts as ``labels_at`` does; the same tree from a Dask
   array as in memory;
-* ``linkage="ward"``: the tree's scale k is the fit to k, and heights
-  grow towards the root.
+* ``linkage="ward"``: the tree's scale k is the fit to k without its
+  boundary refinement (``max_refine_iter=0``; refined, the fit to k), and
+  heights grow towards the root;
+* with refinement (issue 26): ``labels_at(n_clusters) == labels_``, the
+  refined partition, and the other scales stay the tree's nested cuts.
 """
 
 import numpy as np
@@ -17,10 +20,12 @@ import pytest
 from helpers import random_mask
 from scipy import sparse
 from scipy.cluster.hierarchy import dendrogram, fcluster
+from scipy.ndimage import gaussian_filter
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import adjusted_rand_score
 
 from fastrena import ReNA, to_linkage_matrix
+from fastrena.refine import refine_labels
 
 
 def quantized(rng, n_samples, n_features, levels=None):
@@ -72,7 +77,10 @@ def test_tree_conventions_nesting_and_linkage_matrix(linkage):
     mask[3] = False  # two components
     n = int(mask.sum())
     X = rng.standard_normal((6, n))
-    rena = ReNA(mask, n_clusters=20, linkage=linkage, compute_full_tree=True).fit(X)
+    # The tree's cuts are nested; the refined labels_ (the default after
+    # "ward") are not, and are tested below.
+    rena = ReNA(mask, n_clusters=20, linkage=linkage, compute_full_tree=True,
+                max_refine_iter=0).fit(X)
     structure_checks(rena, n)
     assert rena.n_connected_components_ == 2
     scales = [1, 2, 3, 10, 20, 50, 100, n]
@@ -128,8 +136,39 @@ def test_ward_scales_are_fits_to_them(data):
     assert (Z[:, 2] >= heights[Z[:, 0].astype(int)]).all()
     assert (Z[:, 2] >= heights[Z[:, 1].astype(int)]).all()
     for k in (15, 30, 60, 250, 900):
-        fit = ReNA(n_clusters=k, linkage="ward", **graph).fit(X)
-        np.testing.assert_array_equal(full.labels_at(k), fit.labels_)
+        fit = ReNA(n_clusters=k, linkage="ward", max_refine_iter=0, **graph).fit(X)
+        labels = full.labels_at(k)
+        if k == 30:
+            # The fit's own scale: its refined labels_.
+            np.testing.assert_array_equal(labels, full.labels_)
+            labels = ReNA(n_clusters=30, linkage="ward", compute_full_tree=True,
+                          max_refine_iter=0, **graph).fit(X).labels_at(30)
+        np.testing.assert_array_equal(labels, fit.labels_)
+        refined = ReNA(n_clusters=k, linkage="ward", **graph).fit(X)
+        np.testing.assert_array_equal(
+            refine_labels(X, full.layout_.graph, labels), refined.labels_)
+
+
+@pytest.mark.parametrize("linkage", ["nilearn", "ward"])
+def test_refined_labels_are_the_fit_scale_and_the_other_scales_the_cuts(linkage):
+    """labels_at(n_clusters) is labels_ (refined: not nested in the other
+    scales), every other scale the tree's cut, which fcluster gives."""
+    rng = np.random.default_rng(4)
+    mask = np.ones((9, 8, 7), dtype=bool)
+    X = gaussian_filter(rng.standard_normal((3,) + mask.shape), (0, 1, 1, 1)).reshape(3, -1)
+    rena = ReNA(mask, n_clusters=40, linkage=linkage, compute_full_tree=True,
+                max_refine_iter=3).fit(X)
+    plain = ReNA(mask, n_clusters=40, linkage=linkage, compute_full_tree=True,
+                 max_refine_iter=0).fit(X)
+    assert rena.n_refine_iter_ > 0
+    np.testing.assert_array_equal(rena.labels_at(40), rena.labels_)
+    assert not np.array_equal(rena.labels_, plain.labels_)
+    Z = to_linkage_matrix(rena)
+    for k in (10, 39, 41, 100):
+        np.testing.assert_array_equal(rena.labels_at(k), plain.labels_at(k))
+        assert adjusted_rand_score(fcluster(Z, k, criterion="maxclust"),
+                                   rena.labels_at(k)) == 1.0
+    assert adjusted_rand_score(fcluster(Z, 40, criterion="maxclust"), plain.labels_) == 1.0
 
 
 @pytest.mark.filterwarnings("ignore:The feature graph has")

@@ -27,6 +27,7 @@ from fastrena import ReNA, _kernels, arrays, recursive_neighbor_agglomeration
 from fastrena._kernels import threads
 from fastrena.agglomeration import agglomerate
 from fastrena.graphs import chain_graph
+from fastrena.refine import refine_labels
 from fastrena.agglomeration import nearest_neighbor_merge, reduce_signals
 from fastrena.ward import WARD_GREEDY_SWITCH, WARD_WORK_BUDGET
 
@@ -344,12 +345,17 @@ def test_labels_match_the_reference(seed):
         expected = ward_reference(X, A, k)
         # n_iter bounds nilearn's rule only: "ward" runs its merges to the end.
         for n_iter in (1, 10):
-            est = ReNA(mask, n_clusters=k, n_iter=n_iter, linkage="ward")
+            est = ReNA(mask, n_clusters=k, n_iter=n_iter, linkage="ward", max_refine_iter=0)
             with np.errstate(all="raise"), warnings.catch_warnings():
                 # more components than k: checked elsewhere
                 warnings.simplefilter("ignore", UserWarning)
                 est.fit(X)
             np.testing.assert_array_equal(est.labels_, expected)
+        # Refined by default: the reference's cut, refined (issue 26).
+        with np.errstate(all="raise"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            refined = ReNA(mask, n_clusters=k, linkage="ward").fit(X).labels_
+        np.testing.assert_array_equal(refined, refine_labels(X, A, expected))
 
 
 def test_chains_go_to_ward_greedy_order_at_once():
@@ -363,7 +369,8 @@ def test_chains_go_to_ward_greedy_order_at_once():
     assert result.n_levels == 1
     expected = ward_reference(X[:, :400], sparse.diags([1.0, 1.0], [-1, 1], (400, 400)), 10)
     np.testing.assert_array_equal(
-        agglomerate(X[:, :400], chain_graph(400), 10, linkage="ward").labels, expected)
+        agglomerate(X[:, :400], chain_graph(400), 10, linkage="ward",
+                    max_refine_iter=0).labels, expected)
 
 
 def _greedy_work(X, u, v):
@@ -421,7 +428,9 @@ def test_verbose_names_the_greedy_finish(capsys):
     out = capsys.readouterr().out
     assert re.fullmatch(r"\[fastrena\] round 1: 300 -> 1 nodes in Ward's greedy order "
                         r"\(\d+\.\d{3} s\)\n"
-                        r"\[fastrena\] cut: the 293 lowest of 299 merges leave 7 clusters\n",
+                        r"\[fastrena\] cut: the 293 lowest of 299 merges leave 7 clusters\n"
+                        r"\[fastrena\] refinement: 3 sweeps moved (\d+, ){2}\d+ features "
+                        r"\(\d+\.\d{3} s\)\n",
                         out), out
 
 
@@ -445,7 +454,7 @@ def test_differs_from_the_default_linkage_on_smooth_data():
     mask = np.ones((20, 20), dtype=bool)
     X = gaussian_filter(rng.randn(10, 20, 20), (0, 2, 2)).reshape(10, -1)
     default = ReNA(mask, n_clusters=20).fit(X)
-    ward = ReNA(mask, n_clusters=20, linkage="ward").fit(X)
+    ward = ReNA(mask, n_clusters=20, linkage="ward", max_refine_iter=0).fit(X)
     assert default.n_clusters_ == ward.n_clusters_ == 20
     assert not np.array_equal(default.labels_, ward.labels_)
     np.testing.assert_array_equal(ward.labels_, ward_reference(X, mask_adjacency(mask), 20))

@@ -64,12 +64,17 @@ REPEAT_SECONDS = 0.3
 #: method -> column title; "Ward" is the reference
 METHODS = {
     "fastrena": "default",
-    "fastrena ward": "ward",
-    "fastrena ward n_iter=30": "ward n_iter=30",
+    "fastrena refined": "default + refine",
+    "fastrena ward": "ward, not refined",
+    "fastrena ward refined": "ward (+ refine, its default)",
     "nilearn": "nilearn",
     "grid": "grid",
 }
-FASTRENA = ("fastrena", "fastrena ward", "fastrena ward n_iter=30")
+FASTRENA = ("fastrena", "fastrena refined", "fastrena ward", "fastrena ward refined")
+
+#: Sweeps of the refined methods: fastrena.refine.REFINE_ITER_WARD, what
+#: ReNA(linkage="ward") runs by default.
+REFINE_ITER = 3
 
 START = time.perf_counter()
 
@@ -132,15 +137,25 @@ def fit_labels(name, case, k, X=None):
     threads waiting for a core) can multiply a single time by 100. Labels
     must not change between repeats."""
     X = case.X if X is None else X
+    refine_times = []
     if name in FASTRENA:
         from fastrena import ReNA
+        from fastrena.refine import refine_labels
 
-        params = {"fastrena": {}, "fastrena ward": {"linkage": "ward"},
-                  "fastrena ward n_iter=30": {"linkage": "ward", "n_iter": 30}}[name]
+        linkage = "ward" if "ward" in name else "nilearn"
         graph = {"mask_img": case.mask} if case.mask is not None else {"connectivity": case.A}
 
         def fit():
-            return ReNA(n_clusters=k, **graph, **params).fit(X).labels_
+            # The fit without refinement, then the refinement timed apart
+            # (the labels of ReNA(..., max_refine_iter=REFINE_ITER): checked
+            # once below).
+            rena = ReNA(n_clusters=k, **graph, linkage=linkage, max_refine_iter=0).fit(X)
+            if "refined" not in name:
+                return rena.labels_
+            start = time.perf_counter()
+            labels = refine_labels(X, rena.layout_.graph, rena.labels_, REFINE_ITER)
+            refine_times.append(time.perf_counter() - start)
+            return labels
     elif name == "nilearn":
         def fit():
             return nilearn_labels(case, k)
@@ -163,7 +178,18 @@ def fit_labels(name, case, k, X=None):
             if sum(times) >= REPEAT_SECONDS:
                 break
     messages = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
-    return labels, min(times), messages
+    if refine_times:
+        from fastrena import ReNA
+
+        graph = {"mask_img": case.mask} if case.mask is not None else {"connectivity": case.A}
+        linkage = "ward" if "ward" in name else "nilearn"
+        whole = ReNA(n_clusters=k, **graph, linkage=linkage,
+                     max_refine_iter=REFINE_ITER).fit(X).labels_
+        if not np.array_equal(whole, labels):
+            raise RuntimeError(f"{name} on {case.name}, K={k}: refine_labels after the fit "
+                               "differs from ReNA(max_refine_iter=...)")
+        return labels, min(times), messages, min(refine_times)
+    return labels, min(times), messages, None
 
 
 class WardCache:
@@ -299,7 +325,7 @@ def warm_up():
     for graph in graphs:
         for n_samples in (1, 3):
             X = np.round(rng.standard_normal((n_samples, 64)) * 2)
-            for params in ({}, {"linkage": "ward"}, {"linkage": "ward", "n_iter": 30}):
+            for params in ({}, {"linkage": "ward"}, {"max_refine_iter": 3}):
                 for k in (2, 5, 20):
                     ReNA(n_clusters=k, **graph, **params).fit(X)
 
@@ -351,9 +377,11 @@ def measure_case(case, cache):
             if skip:
                 out["methods"][label][fraction] = {"skipped": skip}
                 continue
-            labels, seconds, messages = fit_labels(name, case, k, X)
+            labels, seconds, messages, refine_seconds = fit_labels(name, case, k, X)
             figures = {"k": k, "seconds": seconds, "error": relative_error(case.X, labels),
                        **size_figures(labels)}
+            if refine_seconds is not None:
+                figures["refine_seconds"] = refine_seconds
             figures["error_over_ward"] = error_ratio(figures["error"],
                                                      out["ward"][fraction]["error"])
             if messages:
@@ -525,11 +553,30 @@ def markdown(results):
               "method ran): " + "; ".join(
                   f"{'Ward' if m == 'Ward' else METHODS[m]} {t['seconds']:.2f} s "
                   f"({t['n_fits']} fits)" for m, t in totals.items()) +
-              (f". Ward / fastrena ward: {ward / totals['fastrena ward']['seconds']:.0f}x, "
-               f"Ward / ward n_iter=30: "
-               f"{ward / totals['fastrena ward n_iter=30']['seconds']:.0f}x "
+              (f". Ward / fastrena ward not refined: "
+               f"{ward / totals['fastrena ward']['seconds']:.0f}x, "
+               f"Ward / ward + refine: "
+               f"{ward / totals['fastrena ward refined']['seconds']:.0f}x "
                "(same fits: nilearn and grid cover fewer cases)."
                if totals["fastrena ward"]["seconds"] > 0 else ".")]
+    lines += ["", "## Refinement: time and error", "",
+              f"`refine_labels(X, graph, labels, {REFINE_ITER})` after the fit without "
+              "refinement (the labels of `ReNA(..., max_refine_iter="
+              f"{REFINE_ITER})`, checked): its time over the fit's (fastest of the "
+              "repeats each), and the error of the refined labels over the unrefined "
+              "fit's.", "",
+              "| case | K/N | ward: refine time / fit time | ward: error refined / not | "
+              "default: refine time / fit time | default: error refined / not |",
+              "|---|---|---|---|---|---|"]
+    for section in ("real", "stress", "tissue"):
+        for name, case, f in _rows(results, section):
+            cells = []
+            for plain, refined in (("fastrena ward", "fastrena ward refined"),
+                                   ("fastrena", "fastrena refined")):
+                a, b = case["methods"][plain][f], case["methods"][refined][f]
+                cells.append(f"{b['refine_seconds'] / a['seconds']:.2f}")
+                cells.append(f"{b['error'] / a['error']:.3f}" if a["error"] > 0 else "n/a")
+            lines.append(f"| {name} | {f} | " + " | ".join(cells) + " |")
     stress = [(n, c, f) for n, c, f in _rows(results, "stress")]
     if stress:
         cols = list(METHODS)
@@ -594,7 +641,7 @@ def markdown(results):
     return "\n".join(lines) + "\n"
 
 
-def run(quick=False, command="python benchmarks/quality/run.py --real"):
+def run(quick=False, command="python benchmarks/quality/run.py --real", max_features=None):
     """Measure every case, write the report and JSON, print the report."""
     import fastrena
     import nilearn
@@ -609,6 +656,9 @@ def run(quick=False, command="python benchmarks/quality/run.py --real"):
     cache = WardCache()
     results = {"cases": {}}
     for case in real_cases.iter_real_cases(quick=quick):
+        if max_features is not None and case.X.shape[1] > max_features:
+            say(f"{case.name}: left out ({case.X.shape[1]:,} features > --max-features)")
+            continue
         say(f"{case.name}: {case.X.shape[0]} samples x {case.X.shape[1]} features")
         # the tissue group repeats MNI GM 3 and 2 mm of the brain group
         name = case.name if case.name not in results["cases"] else f"{case.name} ({case.group})"

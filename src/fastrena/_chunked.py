@@ -487,6 +487,25 @@ def reduce_signals(F, labels, n_new, store, weights=None):
     return store.keep(F, shared(labels), n_new, None if weights is None else shared(weights))
 
 
+#: Default of the ``fastrena.refine-limit`` Dask configuration value: the
+#: largest X gathered into memory for the boundary refinement. Apart from
+#: ``fastrena.in-memory-limit`` (where the reduced signals are kept), so
+#: that spilling them to disk does not turn the refinement off.
+DEFAULT_REFINE_LIMIT = "2GiB"
+
+
+def gathered(X):
+    """``X`` computed into memory (a numpy array of its dtype) if it is no
+    larger than ``fastrena.refine-limit``, else None. Its values are
+    copied, never summed: the same bits whatever the chunking, so a pass
+    over the result (:mod:`fastrena.refine`) gives the in-memory fit's."""
+    limit = dask.config.get("fastrena.refine-limit", DEFAULT_REFINE_LIMIT)
+    limit = parse_bytes(limit) if isinstance(limit, str) else int(limit)
+    if X.nbytes > limit:
+        return None
+    return np.asarray(_compute(X, source=X)[0])
+
+
 def max_abs(X):
     """:func:`fastrena.arrays.max_abs` of a Dask array, chunk by chunk."""
     X = features_whole(X)

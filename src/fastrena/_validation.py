@@ -78,6 +78,8 @@ PARAMETERS = {
     "connectivity": [None, "array-like", "sparse matrix"],
     "linkage": [OneOf(set(LINKAGES))],
     "compute_full_tree": ["boolean"],
+    "max_refine_iter": [Count(0), OneOf({"auto"})],
+    "max_iter": [Count(0)],
 }
 
 

@@ -20,6 +20,7 @@ from .arrays import expand_clusters
 from .backends import backend_of
 from .graphs import FeatureGraph
 from .layouts import feature_space
+from .refine import refine_iter_for, refined
 from .tree import LevelRecorder, ward_tree
 from .ward import WardMerges
 
@@ -140,6 +141,10 @@ class AgglomerationResult:
         Why fewer than requested clusters could not be reached, if so.
     tree : fastrena.tree.MergeTree or None
         Every merge, with ``full_tree=True``.
+    refine_iter : int
+        Sweeps of boundary refinement run (:mod:`fastrena.refine`).
+    refine_moves : tuple of int
+        Features moved by each sweep.
     """
 
     labels: np.ndarray
@@ -147,6 +152,8 @@ class AgglomerationResult:
     n_levels: int
     messages: tuple = ()
     tree: object = None
+    refine_iter: int = 0
+    refine_moves: tuple = ()
 
 
 def _log(verbose, message):
@@ -156,7 +163,7 @@ def _log(verbose, message):
 
 def agglomerate(X, graph, n_clusters, n_iter=10, threshold=1e-7, verbose=0,
                 on_level=None, check_values=False, linkage="nilearn", on_step=None,
-                full_tree=False):
+                full_tree=False, max_refine_iter="auto"):
     """ReNA on validated inputs: ``X`` (n_samples, n_nodes) float, a graph.
 
     ``linkage`` is ``"nilearn"`` or ``"ward"`` (see :class:`fastrena.ReNA`).
@@ -180,6 +187,12 @@ def agglomerate(X, graph, n_clusters, n_iter=10, threshold=1e-7, verbose=0,
     component is left (``n_iter`` then bounds the levels only for
     ``labels``) and returns every merge (``tree``); ``labels`` are then
     what the fit without the tree gives (see :mod:`fastrena.tree`).
+
+    ``max_refine_iter`` (an int >= 0 or ``"auto"``: see
+    :func:`fastrena.refine.refine_iter_for`) sweeps of boundary refinement
+    (:mod:`fastrena.refine`) then move single features between
+    neighbouring clusters while the within-cluster sum of squares falls;
+    ``labels`` are refined, the tree is not.
     """
     backend = backend_of(X)
     # The pool (if any) is shut down first: its workers may still write
@@ -190,6 +203,18 @@ def agglomerate(X, graph, n_clusters, n_iter=10, threshold=1e-7, verbose=0,
                                                    check_values, store, linkage, on_step,
                                                    full_tree)
     messages = []
+    sweeps, moves = 0, ()
+    max_sweeps = refine_iter_for(max_refine_iter, linkage)
+    if max_sweeps > 0:
+        start = time.perf_counter()
+        _step(on_step, level + 1, "refining the boundaries", n, n)
+        labels, sweeps, moves, message = refined(X, graph, labels, n, max_sweeps)
+        if message is not None:
+            messages.append(message)
+        moves = tuple(int(m) for m in moves)
+        _log(verbose, f"refinement: {sweeps} sweep{'' if sweeps == 1 else 's'} moved "
+                      f"{', '.join(map(str, moves)) or 'no'} features "
+                      f"({time.perf_counter() - start:.3f} s)")
     if n > n_clusters:
         n_components = FeatureGraph(n, u, v).n_connected_components()
         if n_components > n_clusters:
@@ -207,7 +232,7 @@ def agglomerate(X, graph, n_clusters, n_iter=10, threshold=1e-7, verbose=0,
                 f"n_iter={n_iter} levels were not enough to reach {target} clusters: "
                 f"stopped at {n}; n_iter={needed} always suffices here"
             )
-    return AgglomerationResult(labels, int(n), level, tuple(messages), tree)
+    return AgglomerationResult(labels, int(n), level, tuple(messages), tree, sweeps, moves)
 
 
 def oriented_tie_signal(first_sample):
@@ -422,11 +447,12 @@ def emit_messages(result, stacklevel=3):
 
 
 @validate_params({"X": "no_validation", **constraints_of(
-    "mask_img", "n_clusters", "n_iter", "threshold", "connectivity", "verbose", "linkage")},
+    "mask_img", "n_clusters", "n_iter", "threshold", "connectivity", "verbose", "linkage",
+    "max_refine_iter")},
     prefer_skip_nested_validation=True)
 def recursive_neighbor_agglomeration(X, mask_img=None, n_clusters=2, n_iter=10,
                                      threshold=1e-7, *, connectivity=None, verbose=0,
-                                     linkage="nilearn"):
+                                     linkage="nilearn", max_refine_iter="auto"):
     """Recursive Neighbor Agglomeration of the features of ``X``.
 
     Parameters
@@ -443,6 +469,9 @@ def recursive_neighbor_agglomeration(X, mask_img=None, n_clusters=2, n_iter=10,
     verbose : int or bool, default=0
     linkage : {"nilearn", "ward"}, default="nilearn"
         See :class:`fastrena.ReNA`.
+    max_refine_iter : int >= 0 or "auto", default="auto"
+        Sweeps of boundary refinement after the merges; see
+        :class:`fastrena.ReNA`.
 
     Returns
     -------
@@ -463,6 +492,6 @@ def recursive_neighbor_agglomeration(X, mask_img=None, n_clusters=2, n_iter=10,
     graph = feature_space(mask_img, connectivity, X.shape[1]).graph
     k = effective_n_clusters(n_clusters, X.shape[1])
     result = agglomerate(X, graph, k, n_iter, threshold, verbose, check_values=True,
-                         linkage=linkage)
+                         linkage=linkage, max_refine_iter=max_refine_iter)
     emit_messages(result)
     return result.n_clusters, result.labels

@@ -17,7 +17,8 @@ from ._validation import check_data, check_finite, is_finite
 __all__ = [
     "check_data", "check_finite", "cluster_means", "cluster_means_checked",
     "cluster_sums_divided_into", "edge_weights", "edge_weights_and_first_sample",
-    "expand_clusters", "is_feature_major", "live_rows", "max_abs", "means_of", "prepare",
+    "expand_clusters", "gathered", "is_feature_major", "live_rows", "max_abs", "means_of",
+    "prepare",
     "reduce_signals", "reduce_signals_in_place", "scale_by_power_of_two", "signal_store",
     "unit_exponent", "unit_scale_exponent", "worker_pool",
 ]
@@ -207,3 +208,10 @@ def means_of(X, labels, divisors, estimator=None):
     if not finite:  # a bad value, or finite values whose sum overflows
         check_finite(X, estimator=estimator)
     return means
+
+
+def gathered(X):
+    """``X`` whole in memory, for passes that need every sample of a
+    feature at once (the boundary refinement, :mod:`fastrena.refine`):
+    ``X`` itself here; the chunked backend computes it, below a size."""
+    return X

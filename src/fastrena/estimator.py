@@ -147,7 +147,25 @@ class ReNA(FeatureAgglomeration):
         ``ReNA(..., n_clusters=k).fit(X).labels_`` for every k that
         ``n_iter`` levels reach (``labels_at`` reads the whole tree). With
         ``linkage="ward"``, for every k (a ``"ward"`` fit always runs its
-        merges to the end and takes the tree's cut).
+        merges to the end and takes the tree's cut), before refinement:
+        ``labels_at(k)`` is the tree's cut, except ``labels_at(n_clusters_)``,
+        which is ``labels_`` (refined; see ``max_refine_iter``).
+    max_refine_iter : int >= 0 or "auto", default="auto"
+        Maximum sweeps of boundary refinement after the merges (fewer when
+        a sweep moves nothing; 0 turns it off). Each sweep moves single
+        features on a cluster's border to a neighbouring cluster whenever
+        that lowers the within-cluster sum of squares (Hartigan's test),
+        never emptying or disconnecting a cluster, so ``n_clusters_`` and
+        connectivity are kept (:mod:`fastrena.refine`). ``"auto"``: 3
+        sweeps with ``linkage="ward"`` (error 0.94-0.96x scikit-learn
+        Ward's in median on the README's real-data suite, for 0.02-0.4x
+        the fit's time) and 0 with the default linkage, whose labels stay
+        nilearn's. Refinement holds X in memory: a Dask array larger than
+        the Dask setting ``fastrena.refine-limit`` (2 GiB) is not refined (a
+        warning says so). The name and the ``"auto"`` follow scikit-learn's
+        ``max_iter`` (iterations, stopping earlier once converged) and
+        ``KMeans(n_init="auto")`` (a count that depends on another
+        parameter).
 
     Attributes
     ----------
@@ -180,6 +198,8 @@ class ReNA(FeatureAgglomeration):
     fit_time_ : float
         Seconds the last ``fit`` took (reading a cached fit back, with
         ``memory``), as :meth:`generate_report` shows it.
+    n_refine_iter_ : int
+        Sweeps of boundary refinement run (0 when ``max_refine_iter`` is 0).
 
     Examples
     --------
@@ -200,11 +220,12 @@ class ReNA(FeatureAgglomeration):
     # The package's one vocabulary (fastrena._validation.PARAMETERS).
     _parameter_constraints: dict = constraints_of(
         "mask_img", "n_clusters", "scaling", "n_iter", "threshold", "memory", "memory_level",
-        "verbose", "connectivity", "linkage", "compute_full_tree")
+        "verbose", "connectivity", "linkage", "compute_full_tree", "max_refine_iter")
 
     def __init__(self, mask_img=None, n_clusters=2, scaling=False, n_iter=10,
                  threshold=1e-7, memory=None, memory_level=1, verbose=0, *,
-                 connectivity=None, linkage="nilearn", compute_full_tree=False):
+                 connectivity=None, linkage="nilearn", compute_full_tree=False,
+                 max_refine_iter="auto"):
         self.mask_img = mask_img
         self.n_clusters = n_clusters
         self.scaling = scaling
@@ -216,6 +237,7 @@ class ReNA(FeatureAgglomeration):
         self.connectivity = connectivity
         self.linkage = linkage
         self.compute_full_tree = compute_full_tree
+        self.max_refine_iter = max_refine_iter
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -252,11 +274,13 @@ class ReNA(FeatureAgglomeration):
         result = run(X, graph, k, n_iter, float(self.threshold), int(self.verbose),
                      on_level=LEVEL_CALLBACK.get(), check_values=True,
                      linkage=self.linkage, on_step=STEP_CALLBACK.get(),
-                     full_tree=bool(self.compute_full_tree))
+                     full_tree=bool(self.compute_full_tree),
+                     max_refine_iter=self.max_refine_iter)
         emit_messages(result)
         self.labels_ = result.labels
         self.n_clusters_ = result.n_clusters
         self.sizes_ = np.bincount(result.labels, minlength=result.n_clusters)
+        self.n_refine_iter_ = result.refine_iter
         self._n_features_out = self.n_clusters_
         for name in ("tree_", "children_", "n_leaves_", "n_connected_components_"):
             self.__dict__.pop(name, None)  # a previous fit's tree
@@ -317,14 +341,26 @@ class ReNA(FeatureAgglomeration):
         order of first appearance. Fewer clusters than connected components
         give one per component, more than the features one per feature.
         It reads the whole tree: ``n_iter`` does not stop it (``labels_``
-        keeps a fit's own stop)."""
+        keeps a fit's own stop).
+
+        The scales are the tree's cuts, nested in one another. The boundary
+        refinement (``max_refine_iter``) moves features across them, so it
+        is not applied here: ``labels_at(n_clusters_)`` is ``labels_``
+        (refined), any other scale the tree's cut. For a refined scale
+        (what a fit to k gives), refine the cut:
+        ``fastrena.refine.refine_labels(X, rena.layout_.graph,
+        rena.labels_at(k))``."""
         check_is_fitted(self, "labels_")
         if not hasattr(self, "tree_"):
             raise NotFittedError(f"this {type(self).__name__} was fitted without its merge "
                                  "tree; fit it with compute_full_tree=True to read other "
                                  "scales")
         n_clusters = check_positive_int(n_clusters, "n_clusters")
-        return self.tree_.labels_at(n_clusters)[0]
+        labels, n = self.tree_.labels_at(n_clusters)
+        if n == self.n_clusters_ and getattr(self, "n_refine_iter_", 0) > 0:
+            # The refined partition is the fit's own scale.
+            return self.labels_
+        return labels
 
     def _scale(self, n_clusters):
         """(labels, sizes) of ``labels_``, or of another scale of the tree."""

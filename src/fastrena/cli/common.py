@@ -98,6 +98,17 @@ non_negative_int = parse_as(Count(0), int)
 threshold_value = parse_as(Fraction(), float)
 
 
+def refine_iter_value(text):
+    """An argparse type: ``"auto"``, or an integer >= 0 (ReNA's
+    ``max_refine_iter``), in the words of the estimator's constraint."""
+    if text == "auto":
+        return text
+    try:
+        return non_negative_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"must be {Count(0)} or 'auto', got '{text}'") from None
+
+
 # --------------------------------------------------------------------------
 # the parser
 # --------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from ..errors import InputError
 from .common import (FORCE_HINT, GIFTI, NIFTI, add_common, add_dask_options, check_dask_options,
                      cluster_range, count, elapsed, feature_words, features, group_scans,
                      lazy_images, non_negative_int, one_line, positive_int, progress_on,
-                     refuse_gifti, scheduler, threshold_value)
+                     refine_iter_value, refuse_gifti, scheduler, threshold_value)
 
 #: Where a mask given among the images belongs (reading.warn_of_masks_among_scans).
 MASK_HINT = "give it with --mask, not among the images"
@@ -70,6 +70,12 @@ def add_parser(commands):
                         "made at Ward's cost (on the true cluster means) at that moment, "
                         "the merges run to the end and the K clusters taken from the cut; "
                         "error close to Ward clustering's; --n-iter does not apply to it")
+    p.add_argument("--max-refine-iter", type=refine_iter_value, default="auto", metavar="N",
+                   help="sweeps of boundary refinement after the merges, each moving single "
+                        "features to a neighbouring cluster when that lowers the "
+                        "within-cluster sum of squares (K and connected clusters kept); 0 "
+                        "turns it off; auto (default): 3 with --linkage ward, 0 with the "
+                        "default linkage (nilearn's labels)")
     p.add_argument("--scaling", action="store_true",
                    help="with --reduced: cluster means times sqrt(cluster size)")
     p.add_argument("--memory", metavar="DIR",
@@ -292,7 +298,8 @@ def _fit_and_write(args, session, layout, X, read_s, connectivity, progress):
                       progress=progress, scaling=args.scaling, n_iter=args.n_iter,
                       threshold=args.threshold, linkage=args.linkage, memory=args.memory,
                       memory_level=args.memory_level, verbose=args.verbose,
-                      connectivity=connectivity, compute_full_tree=multi)
+                      connectivity=connectivity, compute_full_tree=multi,
+                      max_refine_iter=args.max_refine_iter)
     if multi:
         found = ", ".join(str(rena.tree_.fit_labels(s.n_clusters, args.n_iter)[1])
                           for s in scales)
@@ -312,8 +319,10 @@ def _write_scale(args, session, layout, X, rena, scale, multi):
 
     k = scale.n_clusters if multi else None
     labels = rena.labels_
+    refined = False
     if multi:
-        # As a fit to k would give them: --n-iter levels at most.
+        # As a fit to k would give them: --n-iter levels at most, then the
+        # refinement of the fit (labels_ is the largest scale's, refined).
         labels, found = rena.tree_.fit_labels(k, args.n_iter)
         if found > k:
             # A "ward" fit runs its merges to the end: only the components limit it.
@@ -321,6 +330,14 @@ def _write_scale(args, session, layout, X, rena, scale, multi):
                    f"the graph's connected components, or --n-iter {args.n_iter} levels, "
                    "do not")
             warnings.warn(f"-k {k}: {found} clusters ({why} allow fewer)", UserWarning)
+        if found == rena.n_clusters_:
+            labels = rena.labels_
+        elif rena.n_refine_iter_ > 0:
+            from ..refine import refine_iter_for, refined as refine
+
+            labels = refine(X, rena.layout_.graph, labels, found,
+                            refine_iter_for(args.max_refine_iter, args.linkage))[0]
+            refined = True
     parcellation = Parcellation.from_labels(layout, labels)
     surface = args.mesh is not None and not _is_cifti(args)
     images_out = parcellation.label_gifti() if surface else [parcellation.label_img()]
@@ -335,8 +352,16 @@ def _write_scale(args, session, layout, X, rena, scale, multi):
                   "size)")
     if scale.reduced:
         # np.asarray computes a lazy (Dask) result.
-        X_red = np.asarray(rena.transform(X, n_clusters=parcellation.n_clusters) if multi
-                           else rena.transform(X))
+        if refined:
+            # The refined scale is not the tree's: its means from its labels.
+            from ..backends import backend_of
+
+            sizes = np.bincount(parcellation.labels).astype(np.float64)
+            X_red = np.asarray(backend_of(X).means_of(
+                X, parcellation.labels, np.sqrt(sizes) if args.scaling else sizes))
+        else:
+            X_red = np.asarray(rena.transform(X, n_clusters=parcellation.n_clusters)
+                               if multi else rena.transform(X))
         save_array(X_red, scale.reduced, force=args.force,
                    columns=[f"label_{v}" for v in parcellation.values], hint=FORCE_HINT)
         session.wrote(f"{scale.reduced} ({X.shape[0]} x {parcellation.n_clusters} cluster "

@@ -1,0 +1,94 @@
+"""The boundary refinement's time against the ``"ward"`` fit's (issue 26,
+target: at most 0.3x).
+
+    python benchmarks/refine_speed.py             # ~3 min on 2 cores
+    python benchmarks/refine_speed.py --repeats 9
+
+Cases: nilearn's MNI152 T1 and grey-matter maps at 2 mm (one sample,
+235,375 voxels), fsaverage5's sulcal depth (20,484 vertices), and the 2 mm
+brain mask with 100 smooth samples (``data.smooth_signals``, float32); K/N
+= 0.02 and 0.05. For each: ``ReNA(linkage="ward", max_refine_iter=0).fit``
+and ``fastrena.refine.refine_labels(X, graph, labels, 3)`` on its labels
+(what ``ReNA(linkage="ward")`` runs by default), alternated round after
+round (``case.alternate``); the ratio of the medians, and of the minima
+(the runs least disturbed by other processes). Writes
+``results/refine_speed.json``.
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE / "quality"))
+from case import alternate, save_result, warn_if_busy  # noqa: E402
+
+REFINE_ITER = 3
+
+
+def cases():
+    from nilearn import datasets
+
+    from data import mni_mask, smooth_signals
+
+    mask = np.asarray(datasets.load_mni152_brain_mask(resolution=2).dataobj) != 0
+    t1 = datasets.load_mni152_template(resolution=2).get_fdata()
+    gm = datasets.load_mni152_gm_template(resolution=2).get_fdata()
+    yield "MNI T1 2 mm", t1[mask][None], {"mask_img": mask}
+    yield "MNI GM 2 mm", gm[mask][None], {"mask_img": mask}
+    import real_cases
+
+    surf = real_cases.fsaverage5("sulcal")
+    yield "fsaverage5 sulcal", surf.X, {"connectivity": surf.A}
+    _, mask2 = mni_mask(2)
+    yield ("MNI 2 mm, 100 smooth samples (float32)",
+           smooth_signals(mask2, 100, dtype=np.float32), {"mask_img": mask2})
+
+
+def main(argv=None):
+    from fastrena import ReNA
+    from fastrena.refine import refine_labels
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args(argv)
+    load_before = warn_if_busy()
+    start = time.perf_counter()
+    rows = []
+    print("| case | K/N | ward fit (median, min) | refine, 3 sweeps (median, min) | "
+          "ratio of medians | ratio of minima | load |")
+    print("|---|---|---|---|---|---|---|")
+    for name, X, graph in cases():
+        for fraction in (0.02, 0.05):
+            k = int(round(fraction * X.shape[1]))
+            fit = ReNA(n_clusters=k, linkage="ward", max_refine_iter=0, **graph).fit(X)
+            labels, g = fit.labels_, fit.layout_.graph
+            refine_labels(X, g, labels, REFINE_ITER)   # compiled out of the times
+            times = alternate({
+                "fit": lambda: ReNA(n_clusters=k, linkage="ward", max_refine_iter=0,
+                                    **graph).fit(X),
+                "refine": lambda: refine_labels(X, g, labels, REFINE_ITER)}, args.repeats)
+            fit_t, ref_t = times["fit"], times["refine"]
+            row = {"case": name, "fraction": fraction, "k": k,
+                   "fit_median": fit_t["median"], "fit_min": min(fit_t["runs"]),
+                   "refine_median": ref_t["median"], "refine_min": min(ref_t["runs"])}
+            row["ratio_medians"] = row["refine_median"] / row["fit_median"]
+            row["ratio_minima"] = row["refine_min"] / row["fit_min"]
+            import os
+
+            row["load"] = os.getloadavg()[0]
+            rows.append(row)
+            print(f"| {name} | {fraction} | {row['fit_median']:.3f} s, {row['fit_min']:.3f} s "
+                  f"| {row['refine_median']:.3f} s, {row['refine_min']:.3f} s | "
+                  f"{row['ratio_medians']:.2f} | {row['ratio_minima']:.2f} | "
+                  f"{row['load']:.1f} |", flush=True)
+    save_result(HERE / "results", "refine_speed.json", start, load_before,
+                settings={"refine_iter": REFINE_ITER, "repeats": args.repeats}, rows=rows)
+
+
+if __name__ == "__main__":
+    main()

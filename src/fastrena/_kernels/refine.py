@@ -1,0 +1,284 @@
+"""Boundary refinement of a partition: Hartigan's single-feature moves
+between graph-adjacent clusters, each accepted only when it lowers the
+within-cluster sum of squares, keeps its source cluster non-empty and
+provably connected.
+
+One sweep visits the features in index order, once each, on one thread:
+a move changes two clusters' means, which the next feature's decision
+reads, so the sweep is sequential by nature (and so the same on every
+thread count). Every sum over samples runs in sample order in float64,
+whatever the memory layout of X, so C and F arrays (and a Dask array
+gathered into memory) give the same bits.
+"""
+
+import numpy as np
+from numba import njit
+
+from .compiling import filled
+
+#: Adjacency slots a connectivity test may read beyond the moved
+#: feature's own list (see :func:`_stays_connected`). Past it the move is
+#: skipped, which is always safe. Measured on fsaverage5's sulcal depth
+#: after ``"ward"`` at K = 205 (3 sweeps; error over the unrefined fit's):
+#: 16 slots 0.939, 64 slots 0.851, 256 slots 0.847, unbounded 0.845; at
+#: K = 2,048, 256 slots and unbounded both 0.959.
+CONNECTIVITY_BUDGET = 256
+
+#: A move is made only when its gain exceeds this fraction of
+#: ``n_a / (n_a - 1) (||x - mu_a||^2 + ||x||^2 + ||mu_a||^2)``: the
+#: squared distances are computed from means rounded to about
+#: ``n_a * 2**-53`` of ``|mu_a|``, so on a plateau they would be rounding
+#: noise (~1e-33 for values 0.3 before the first feature's values were
+#: subtracted), which must not move features around.
+#: Gains within this margin of zero never move a feature back and forth,
+#: and a move decided on rounded values cannot raise the true sum of
+#: squares. Scaled by the squares, it keeps the labels of ``X * 2**k``
+#: and ``-X``.
+RELATIVE_MARGIN = 2.0 ** -30
+
+
+@njit(cache=True)
+def _cluster_sums(X, offset, scale, labels, n_clusters, sample_major):
+    """(K, S) float64 sums of each cluster's features minus ``offset``
+    times ``scale``,
+    added in feature order from zero (the loop nest follows X's layout;
+    the order of each sum does not)."""
+    n_samples, n_features = X.shape
+    sums = np.zeros((n_clusters, n_samples))
+    if sample_major:
+        for s in range(n_samples):
+            for i in range(n_features):
+                sums[labels[i], s] += (X[s, i] - offset[s]) * scale
+    else:
+        for i in range(n_features):
+            c = labels[i]
+            for s in range(n_samples):
+                sums[c, s] += (X[s, i] - offset[s]) * scale
+    return sums
+
+
+@njit(cache=True, inline="always")
+def _distance(x, sums, c, size):
+    """``||x - sums[c] * (1 / size)||^2``, summed in sample order."""
+    # One division per cluster, not per sample (measured slower per sample
+    # on 100 samples); the same bits on every layout and thread count.
+    inv = 1.0 / size
+    d = 0.0
+    for s in range(x.shape[0]):
+        diff = x[s] - sums[c, s] * inv
+        d += diff * diff
+    return d
+
+
+@njit(cache=True, inline="always")
+def _distance_and_scale(x, sums, c, size):
+    """``||x - mu||^2`` and ``||x||^2 + ||mu||^2`` for ``mu = sums[c] /
+    size``, summed in sample order."""
+    inv = 1.0 / size
+    d = 0.0
+    scale = 0.0
+    for s in range(x.shape[0]):
+        m = sums[c, s] * inv
+        diff = x[s] - m
+        d += diff * diff
+        scale += x[s] * x[s] + m * m
+    return d, scale
+
+
+@njit(cache=True)
+def _stays_connected(i, a, labels, indptr, indices, visited, goal, queue, stamp, budget):
+    """Whether cluster ``a`` stays connected without feature ``i``: True
+    only when it provably does.
+
+    Sufficient and local: the neighbours of i inside a must reach one
+    another through a breadth-first search of a without i, reading at most
+    ``budget`` adjacency slots. Any path of a through i enters and leaves
+    it by two of those neighbours, so if they are connected without i,
+    every path can go around it; one neighbour or none (i a leaf of a)
+    needs no search. The search giving up (budget spent, or the
+    neighbours truly separated) answers False: the move is skipped.
+    ``visited`` and ``goal`` hold ``stamp`` for this test's marks (a new
+    stamp per test: nothing to clear)."""
+    n_goal = 0
+    first = -1
+    for k in range(indptr[i], indptr[i + 1]):
+        j = indices[k]
+        if labels[j] == a:
+            goal[j] = stamp
+            n_goal += 1
+            if first < 0:
+                first = j
+    if n_goal <= 1:
+        return True
+    visited[first] = stamp
+    queue[0] = first
+    head = 0
+    tail = 1
+    found = 1
+    reads = 0
+    while head < tail:
+        j = queue[head]
+        head += 1
+        for k in range(indptr[j], indptr[j + 1]):
+            reads += 1
+            if reads > budget:
+                return False
+            m = indices[k]
+            if m == i or labels[m] != a or visited[m] == stamp:
+                continue
+            visited[m] = stamp
+            if goal[m] == stamp:
+                found += 1
+                if found == n_goal:
+                    return True
+            queue[tail] = m
+            tail += 1
+    return False
+
+
+@njit(cache=True)
+def refine_partition(X, offset, scale, sample_major, indptr, indices, labels, n_clusters, max_sweeps,
+                     budget, margin):
+    """Up to ``max_sweeps`` sweeps of single-feature moves (see the module
+    docstring), on ``labels`` in place.
+
+    Feature i of cluster a (``n_a >= 2``) moves to the neighbouring
+    cluster b (a cluster of one of its graph neighbours) of smallest
+    ``n_b / (n_b + 1) ||x_i - mu_b||^2`` when that is below
+    ``n_a / (n_a - 1) ||x_i - mu_a||^2`` by more than ``margin`` times
+    ``n_a / (n_a - 1) (||x_i - mu_a||^2 + ||x_i||^2 + ||mu_a||^2)`` (the sum
+    of squares then falls by the difference; see :data:`RELATIVE_MARGIN`)
+    and a stays connected
+    (:func:`_stays_connected`); b stays connected since i touches it.
+    Ties between candidates go to the first met in i's adjacency list.
+    Stops after a sweep that moves nothing.
+
+    Parameters
+    ----------
+    X : 2-D array (n_samples, n_features), float32 or float64, any layout
+    offset : float64 array (n_samples,)
+        Subtracted from each sample as it is read: the first feature's
+        values, so that ``X + c`` (c exact) and a plateau read as exact
+        zeros, and the margin's squares do not depend on a shift.
+    scale : float
+        A power of two X - offset is multiplied by as it is read (exact):
+        the caller's choice that keeps squares and sums of squares in
+        range.
+    sample_major : bool
+        Whether X's samples are its outer (slow) axis: only the loop nest
+        of the sums follows it.
+    indptr, indices : int64 arrays
+        The graph's adjacency (CSR, both directions).
+    labels : int64 array (n_features,), values in [0, n_clusters)
+    n_clusters, max_sweeps, budget : int
+    margin : float
+
+    Returns
+    -------
+    sweeps : int
+        Sweeps run (the last one moved nothing if below ``max_sweeps``).
+    moves : int64 array (sweeps,)
+        Features moved in each sweep.
+    """
+    n_samples, n_features = X.shape
+    moves = np.zeros(max_sweeps, dtype=np.int64)
+    if max_sweeps == 0 or n_features == 0:
+        return 0, moves
+    sums = _cluster_sums(X, offset, scale, labels, n_clusters, sample_major)
+    sizes = filled(np.empty(n_clusters, dtype=np.int64), np.int64(0))
+    for i in range(n_features):
+        sizes[labels[i]] += 1
+    x = np.empty(n_samples)
+    visited = filled(np.empty(n_features, dtype=np.int64), np.int64(-1))
+    goal = filled(np.empty(n_features, dtype=np.int64), np.int64(-1))
+    queue = np.empty(n_features, dtype=np.int64)
+    seen = filled(np.empty(n_clusters, dtype=np.int64), np.int64(-1))
+    stamp = 0
+    sweeps = 0
+    while sweeps < max_sweeps:
+        moved = 0
+        for i in range(n_features):
+            a = labels[i]
+            n_a = sizes[a]
+            if n_a < 2:
+                continue
+            boundary = False
+            for k in range(indptr[i], indptr[i + 1]):
+                if labels[indices[k]] != a:
+                    boundary = True
+                    break
+            if not boundary:
+                continue
+            for s in range(n_samples):
+                x[s] = (X[s, i] - offset[s]) * scale
+            d_a, squares = _distance_and_scale(x, sums, a, n_a)
+            leave = n_a / (n_a - 1.0) * d_a
+            bar = leave - margin * n_a / (n_a - 1.0) * (d_a + squares)
+            best = -1
+            best_cost = bar
+            stamp += 1
+            for k in range(indptr[i], indptr[i + 1]):
+                b = labels[indices[k]]
+                if b == a or seen[b] == stamp:
+                    continue
+                seen[b] = stamp
+                n_b = sizes[b]
+                join = n_b / (n_b + 1.0) * _distance(x, sums, b, n_b)
+                if join < best_cost:
+                    best_cost = join
+                    best = b
+            if best < 0:
+                continue
+            if not _stays_connected(i, a, labels, indptr, indices, visited, goal, queue,
+                                    stamp, budget):
+                continue
+            for s in range(n_samples):
+                sums[a, s] -= x[s]
+                sums[best, s] += x[s]
+            sizes[a] -= 1
+            sizes[best] += 1
+            labels[i] = best
+            moved += 1
+        moves[sweeps] = moved
+        sweeps += 1
+        if moved == 0:
+            break
+    return sweeps, moves[:sweeps].copy()
+
+
+@njit(cache=True)
+def first_appearance(labels, n_clusters):
+    """``labels`` renumbered in order of first appearance (linear)."""
+    new = filled(np.empty(n_clusters, dtype=np.int64), np.int64(-1))
+    out = np.empty(labels.shape[0], dtype=np.int64)
+    n = 0
+    for i in range(labels.shape[0]):
+        c = labels[i]
+        if new[c] < 0:
+            new[c] = n
+            n += 1
+        out[i] = new[c]
+    return out
+
+
+@njit(cache=True)
+def adjacency(n_nodes, u, v):
+    """The graph of edges ``(u, v)`` as CSR ``(indptr, indices)``, both
+    directions, each node's neighbours in edge order (a counting sort:
+    linear whatever the degrees)."""
+    indptr = filled(np.empty(n_nodes + 1, dtype=np.int64), np.int64(0))
+    for e in range(u.shape[0]):
+        indptr[u[e] + 1] += 1
+        indptr[v[e] + 1] += 1
+    for i in range(n_nodes):
+        indptr[i + 1] += indptr[i]
+    fill = np.empty(n_nodes, dtype=np.int64)
+    for i in range(n_nodes):
+        fill[i] = indptr[i]
+    indices = np.empty(2 * u.shape[0], dtype=np.int64)
+    for e in range(u.shape[0]):
+        indices[fill[u[e]]] = v[e]
+        fill[u[e]] += 1
+        indices[fill[v[e]]] = u[e]
+        fill[v[e]] += 1
+    return indptr, indices

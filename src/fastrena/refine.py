@@ -1,0 +1,199 @@
+"""Boundary refinement: after the merges, move single features between
+neighbouring clusters while that lowers the within-cluster sum of squares.
+
+Agglomeration is greedy: once two clusters merge they never give a
+feature back, so a feature merged early into the wrong side of a border
+stays there. A sweep visits every feature (in index order) on the border
+of its cluster ``a`` (``n_a >= 2``) and moves it to the graph-adjacent
+cluster ``b`` that gains most, when (Hartigan's test, exact for one move)
+
+    n_b / (n_b + 1) ||x - mu_b||^2  <  n_a / (n_a - 1) ||x - mu_a||^2,
+
+the two sides being what adding ``x`` to ``b`` costs and what removing it
+from ``a`` saves; the sum of squares falls by their difference. A move
+never empties a cluster (so K is kept) and never disconnects one: ``b``
+stays connected since ``x`` touches it, and ``a`` only when the test of
+:func:`fastrena._kernels.refine_partition` proves it (the neighbours of
+``x`` inside ``a`` reach one another without ``x`` in a breadth-first
+search of at most :data:`fastrena._kernels.CONNECTIVITY_BUDGET` adjacency
+slots; any path of ``a`` through ``x`` can then go around it). Skipping a
+move is always safe, so every accepted move is provably safe and each
+test is bounded: a sweep reads each feature's adjacency list once, the
+signals of the border features and of their candidate clusters' means,
+and at most the budget per test: ``O((n_features + n_edges) n_samples)``
+whatever the degrees (a star's centre is tested once a sweep, its leaves
+in O(1); on a chain, a feature inside its cluster is a cut vertex, found
+within the budget).
+
+Determinism: one thread, features in index order, every sum over samples
+in sample order in float64, from each sample minus its first feature's
+value (so ``X + c`` and ``-X`` read the same differences), scaled by an
+exact power of two (so ``X * 2**k`` gives the same labels, and squares
+cannot overflow). A
+Dask array is gathered into memory first (copied, never summed), so the
+labels are the in-memory fit's whatever the chunking or the cluster.
+"""
+
+import numpy as np
+from sklearn.utils._param_validation import validate_params
+
+from . import _kernels, arrays
+from ._validation import constraints_of
+from .backends import backend_of
+from .graphs import FeatureGraph, adjacency_graph
+
+__all__ = ["REFINE_ITER_WARD", "refine_labels", "refined", "refine_iter_for",
+           "within_cluster_sse"]
+
+#: Sweeps that ``max_refine_iter="auto"`` runs after ``linkage="ward"``.
+#: Most of the gain comes in the first: on fsaverage5's sulcal depth at
+#: K = 2,048, 0.964, 0.960 and 0.959 of the unrefined error after 1, 2 and
+#: 3 sweeps, and 0.959 at convergence (6 sweeps).
+REFINE_ITER_WARD = 3
+
+
+def refine_iter_for(max_refine_iter, linkage):
+    """The sweeps a fit runs: ``max_refine_iter``, or for ``"auto"``
+    :data:`REFINE_ITER_WARD` after ``linkage="ward"`` and 0 (none) after
+    the default linkage, whose labels are nilearn's."""
+    if max_refine_iter == "auto":
+        return REFINE_ITER_WARD if linkage == "ward" else 0
+    return int(max_refine_iter)
+
+
+def refined(X, graph, labels, n_clusters, max_iter, name="max_refine_iter"):
+    """The refinement of ``labels`` (``n_clusters`` of them) on validated
+    input: ``X`` (n_samples, n_features) float32 or float64, any layout,
+    or a Dask array; ``graph`` a :class:`fastrena.graphs.FeatureGraph`.
+
+    Returns ``(labels, sweeps, moves, message)``: new labels numbered in
+    order of first appearance (``labels`` is not modified), the sweeps run,
+    the features moved by each, and why nothing was done (a Dask array
+    larger than ``fastrena.refine-limit``, in words naming the
+    parameter ``name``) or None.
+    """
+    none = np.zeros(0, dtype=np.int64)
+    if max_iter == 0 or graph.n_edges == 0 or n_clusters < 2:
+        return labels, 0, none, None
+    backend = backend_of(X)
+    data = backend.gathered(X)
+    if data is None:
+        return labels, 0, none, (
+            f"{name}={max_iter}: X (a Dask array of {X.nbytes / 2 ** 30:.1f} GiB) "
+            f"is larger than the Dask setting fastrena.refine-limit, so the clusters' "
+            f"boundaries were not refined (raise the limit to refine them, or pass "
+            f"{name}=0 to silence this)")
+    # Each sample minus its first feature's value: X + c (c exact) and -X
+    # read the same differences, a plateau reads exact zeros. Then scaled
+    # by a power of two (exact: the labels of X * 2**k are X's, and no
+    # square overflows), from the largest difference's bound.
+    offset = np.array(data[:, 0], dtype=np.float64)
+    largest = arrays.max_abs(data) + float(np.abs(offset).max(initial=0.0))
+    scale = float(np.ldexp(1.0, arrays.unit_exponent(largest)))
+    indptr, indices = _kernels.adjacency(graph.n_nodes, graph.u, graph.v)
+    out = np.array(labels, dtype=np.int64, copy=True)
+    if data.shape[0] > 1 and not arrays.is_feature_major(data):
+        # A feature-major copy, in X's dtype (X's size again, for the
+        # refinement's time): a sweep reads each border feature's samples
+        # together. Read in place from a C array, a column's samples lie
+        # in as many cache lines: on the 2 mm mask with 100 samples the
+        # sweeps took 0.7x the fit. Values are copied, not summed: the
+        # same bits.
+        data = np.ascontiguousarray(data.T).T
+    sample_major = not arrays.is_feature_major(data)
+    sweeps, moves = _kernels.refine_partition(
+        data, offset, scale, sample_major, indptr, indices, out, np.int64(n_clusters),
+        np.int64(max_iter), np.int64(_kernels.CONNECTIVITY_BUDGET),
+        _kernels.RELATIVE_MARGIN)
+    return _kernels.first_appearance(out, np.int64(n_clusters)), int(sweeps), moves, None
+
+
+def within_cluster_sse(X, labels):
+    """The within-cluster sum of squares of ``labels`` on ``X`` (n_samples,
+    n_features): ``sum_i ||x_i - mu_{labels[i]}||^2`` over the features'
+    columns, in float64 with numpy (a reference, not a fast path)."""
+    X = np.asarray(X, dtype=np.float64)
+    labels = np.asarray(labels)
+    sizes = np.bincount(labels).astype(np.float64)
+    sums = np.zeros((X.shape[0], sizes.shape[0]))
+    for s in range(X.shape[0]):
+        sums[s] = np.bincount(labels, weights=X[s], minlength=sizes.shape[0])
+    means = sums / np.where(sizes > 0, sizes, 1.0)
+    return float(((X - means[:, labels]) ** 2).sum())
+
+
+@validate_params({"X": ["array-like"], "graph": [FeatureGraph, "sparse matrix"],
+                  "labels": ["array-like"], **constraints_of("max_iter"),
+                  "return_n_iter": ["boolean"]},
+                 prefer_skip_nested_validation=True)
+def refine_labels(X, graph, labels, max_iter=REFINE_ITER_WARD, *, return_n_iter=False):
+    """Refine a partition of the features of ``X``: move single border
+    features to a neighbouring cluster while that lowers the
+    within-cluster sum of squares, keeping every cluster non-empty and
+    connected (see the module docstring).
+
+    ``ReNA(linkage="ward")`` runs it after its merges by default
+    (``max_refine_iter``); this function refines any partition, for
+    example another scale of a merge tree (``ReNA.labels_at``).
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        float32 is read as it is; other real types become float64.
+    graph : fastrena.graphs.FeatureGraph or sparse matrix of shape (n_features, n_features)
+        The feature graph (a sparse adjacency: any stored nonzero off the
+        diagonal is an edge).
+    labels : array-like of int, shape (n_features,)
+        Cluster of each feature, ``0..K-1``; each cluster connected in
+        the graph (a disconnected one stays a partition with the same
+        pieces, never more).
+    max_iter : int >= 0, default=3
+        Maximum number of sweeps; fewer when a sweep moves nothing. 0
+        returns ``labels`` renumbered.
+    return_n_iter : bool, default=False
+        Also return the number of sweeps run (scikit-learn's
+        ``k_means(..., return_n_iter=True)``).
+
+    Returns
+    -------
+    labels : ndarray of int64, shape (n_features,)
+        The same number of clusters, numbered in order of first appearance.
+    n_iter : int
+        Sweeps run, with ``return_n_iter``.
+
+    Examples
+    --------
+    A chain of four features cut in the wrong place: the third feature
+    belongs with the fourth.
+
+    >>> import numpy as np
+    >>> from scipy import sparse
+    >>> from fastrena.refine import refine_labels
+    >>> X = np.array([[0.0, 0.1, 1.0, 1.1]])
+    >>> chain = sparse.diags([np.ones(3), np.ones(3)], [-1, 1])
+    >>> refine_labels(X, chain, [0, 0, 0, 1])
+    array([0, 0, 1, 1])
+    """
+    X = backend_of(X).check_data(X)
+    if not isinstance(graph, FeatureGraph):
+        graph = adjacency_graph(graph)
+    labels = np.asarray(labels)
+    if labels.shape != (X.shape[1],) or labels.dtype.kind not in "iu":
+        raise ValueError(f"labels must be integers of shape ({X.shape[1]},), one per feature "
+                         f"of X; got {labels.dtype} of shape {labels.shape}")
+    if graph.n_nodes != X.shape[1]:
+        raise ValueError(f"graph has {graph.n_nodes} nodes but X has {X.shape[1]} features")
+    if labels.shape[0] and labels.min() < 0:
+        raise ValueError(f"labels must be >= 0; got {int(labels.min())}")
+    n_clusters = int(labels.max()) + 1 if labels.shape[0] else 0
+    if labels.shape[0] and np.bincount(labels).min() == 0:
+        # Renumbered first: the kernel's means divide by every size.
+        labels = np.unique(labels, return_inverse=True)[1].reshape(-1)
+        n_clusters = int(labels.max()) + 1
+    out, n_iter, _, message = refined(X, graph, labels.astype(np.int64), n_clusters,
+                                      int(max_iter), "max_iter")
+    if message is not None:
+        raise ValueError(message)
+    out = _kernels.first_appearance(np.asarray(out, dtype=np.int64),
+                                    np.int64(max(n_clusters, 1)))
+    return (out, n_iter) if return_n_iter else out

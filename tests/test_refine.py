@@ -1,0 +1,278 @@
+"""Boundary refinement (issue 26, fastrena.refine): every cluster stays
+connected, K is kept, the within-cluster sum of squares never rises (a
+numpy computation written here, independent of fastrena's) and never
+rises from one sweep to the next; known moves on hand-made graphs, and
+refused ones on a star and a U; the same labels whatever the thread
+count, memory layout, Dask chunking and power-of-two scale."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from scipy import sparse
+from scipy.ndimage import gaussian_filter
+from scipy.sparse.csgraph import connected_components
+
+from fastrena import ReNA
+from fastrena.graphs import chain_graph, graph_from_edges, lattice_graph
+from fastrena.refine import refine_labels
+
+
+def sse(X, labels):
+    """Within-cluster sum of squares, straight from its definition."""
+    X = np.asarray(X, dtype=np.float64)
+    total = 0.0
+    for c in np.unique(labels):
+        block = X[:, labels == c]
+        total += float(((block - block.mean(axis=1, keepdims=True)) ** 2).sum())
+    return total
+
+
+def adjacency(graph):
+    n = graph.n_nodes
+    A = sparse.coo_matrix((np.ones(graph.n_edges), (graph.u, graph.v)), shape=(n, n))
+    return (A + A.T).tocsr()
+
+
+def assert_connected_partition(graph, labels, k):
+    """K clusters 0..K-1, each connected in the graph."""
+    assert np.array_equal(np.unique(labels), np.arange(k))
+    A = adjacency(graph)
+    for c in range(k):
+        members = np.flatnonzero(labels == c)
+        n_parts, _ = connected_components(A[members][:, members], directed=False)
+        assert n_parts == 1, f"cluster {c} ({members.shape[0]} features) in {n_parts} parts"
+
+
+def chain_adjacency(n):
+    return sparse.diags([np.ones(n - 1), np.ones(n - 1)], [-1, 1])
+
+
+def test_a_misplaced_feature_moves_to_its_side():
+    X = np.array([[0.0, 0.1, 1.0, 1.1]])
+    labels, n_iter = refine_labels(X, chain_adjacency(4), [0, 0, 0, 1], return_n_iter=True)
+    np.testing.assert_array_equal(labels, [0, 0, 1, 1])
+    # The second sweep moved nothing, and stopped.
+    assert n_iter == 2
+    np.testing.assert_array_equal(refine_labels(X, chain_adjacency(4), [0, 0, 0, 1],
+                                                max_iter=0), [0, 0, 0, 1])
+
+
+def test_a_move_that_would_empty_a_cluster_is_not_made():
+    # Feature 1 alone is closer to cluster 0's mean, but it is cluster 1.
+    X = np.array([[0.0, 0.5, 5.0]])
+    np.testing.assert_array_equal(refine_labels(X, chain_adjacency(3), [0, 1, 2]), [0, 1, 2])
+
+
+def star(n_leaves):
+    return graph_from_edges(n_leaves + 1, np.zeros(n_leaves, dtype=np.int64),
+                            np.arange(1, n_leaves + 1))
+
+
+def test_star_centre_never_disconnects_its_leaves():
+    """The centre (0) would gain by joining leaf 3's cluster, but its own
+    cluster's leaves 1 and 2 touch nothing else: it stays; with a single
+    leaf left behind, it moves."""
+    graph = star(3)
+    X = np.array([[10.0, 0.0, 0.0, 10.0]])
+    np.testing.assert_array_equal(refine_labels(X, graph, [0, 0, 0, 1]), [0, 0, 0, 1])
+    X = np.array([[10.0, 0.0, 10.0, 10.0]])
+    labels = refine_labels(X, graph, [0, 0, 1, 2])
+    np.testing.assert_array_equal(labels, [0, 1, 0, 2])
+    assert sse(X, labels) < sse(X, [0, 0, 1, 2])
+
+
+def test_star_with_many_leaves_keeps_every_cluster_connected():
+    rng = np.random.default_rng(0)
+    n = 3000
+    graph = star(n)
+    X = rng.standard_normal((2, n + 1))
+    # The centre with half the leaves; the other leaves alone (a leaf
+    # touches only the centre: a cluster without the centre is one leaf).
+    labels = np.zeros(n + 1, dtype=np.int64)
+    lone = np.arange(1, n + 1, 2)
+    labels[lone] = np.arange(1, lone.shape[0] + 1)
+    out = refine_labels(X, graph, labels)
+    assert_connected_partition(graph, out, lone.shape[0] + 1)
+    assert sse(X, out) <= sse(X, labels)
+
+
+def test_a_bridge_of_a_u_shaped_cluster_stays():
+    """3 x 3 grid: cluster 0 is a U, cluster 1 the two cells inside it.
+    The bottom middle cell matches cluster 1 but holds the U's arms
+    together: it stays. A corner of the U that matches moves."""
+    graph = lattice_graph(np.ones((3, 3), dtype=bool))
+    labels = np.array([[0, 1, 0],
+                       [0, 1, 0],
+                       [0, 0, 0]]).ravel()
+    X = np.array([[0, 5, 0],
+                  [0, 5, 0],
+                  [0, 5, 0]], dtype=float).ravel()[None]
+    np.testing.assert_array_equal(refine_labels(X, graph, labels), labels)
+    X = np.array([[5, 5, 0],
+                  [0, 5, 0],
+                  [0, 0, 0]], dtype=float).ravel()[None]
+    out = refine_labels(X, graph, labels)
+    np.testing.assert_array_equal(out, [0, 0, 1, 1, 0, 1, 1, 1, 1])
+
+
+def test_chain_clusters_stay_runs():
+    rng = np.random.default_rng(1)
+    n = 5000
+    X = np.cumsum(rng.standard_normal((3, n)), axis=1)
+    graph = chain_graph(n)
+    labels = np.repeat(np.arange(n // 10), 10)
+    out = refine_labels(X, graph, labels)
+    assert_connected_partition(graph, out, n // 10)
+    # A partition of a chain into connected clusters is one into runs.
+    assert (np.diff(out) >= 0).all()
+    assert sse(X, out) < sse(X, labels)
+
+
+def random_cases():
+    rng = np.random.default_rng(2)
+    mask = np.ones((14, 13, 12), dtype=bool)
+    mask[:4, :5] = False
+    smooth = gaussian_filter(rng.standard_normal((5,) + mask.shape), (0, 1.5, 1.5, 1.5))
+    cases = {
+        "smooth, 5 samples": (smooth[:, mask], {"mask_img": mask}),
+        "one map": (smooth[:1, mask], {"mask_img": mask}),
+        "rounded map": (np.round(smooth[:1, mask] * 4), {"mask_img": mask}),
+        "noise": (rng.standard_normal((2, int(mask.sum()))), {"mask_img": mask}),
+        "image": (gaussian_filter(rng.standard_normal((40, 40)), 2).ravel()[None],
+                  {"mask_img": np.ones((40, 40), dtype=bool)}),
+    }
+    return cases
+
+
+@pytest.mark.parametrize("name", list(random_cases()))
+@pytest.mark.parametrize("linkage", ["ward", "nilearn"])
+@pytest.mark.parametrize("fraction", [0.02, 0.1])
+def test_invariants_and_sweeps_never_raise_the_error(name, linkage, fraction):
+    X, graph_spec = random_cases()[name]
+    k = max(2, int(fraction * X.shape[1]))
+    plain = ReNA(n_clusters=k, linkage=linkage, max_refine_iter=0, **graph_spec).fit(X)
+    graph = plain.layout_.graph
+    before = sse(X, plain.labels_)
+    errors = [before]
+    for sweeps in range(1, 6):
+        out = refine_labels(X, graph, plain.labels_, sweeps)
+        assert_connected_partition(graph, out, plain.n_clusters_)
+        errors.append(sse(X, out))
+    # Rounding of this sum only: 1e-12 of it.
+    tolerance = 1e-12 * before
+    assert all(b <= a + tolerance for a, b in zip(errors, errors[1:])), errors
+    fit = ReNA(n_clusters=k, linkage=linkage, max_refine_iter=5, **graph_spec).fit(X)
+    np.testing.assert_array_equal(fit.labels_, out)
+    assert fit.n_clusters_ == plain.n_clusters_
+    if name != "rounded map" and k >= 10:
+        # Smooth data always has a border feature to move.
+        assert errors[-1] < before
+
+
+def test_ward_refines_by_default_and_the_default_linkage_does_not():
+    X, spec = random_cases()["one map"]
+    ward = ReNA(n_clusters=40, linkage="ward", **spec).fit(X)
+    ward_cut = ReNA(n_clusters=40, linkage="ward", max_refine_iter=0, **spec).fit(X)
+    assert ward.n_refine_iter_ >= 1 and ward_cut.n_refine_iter_ == 0
+    assert sse(X, ward.labels_) < sse(X, ward_cut.labels_)
+    np.testing.assert_array_equal(
+        ward.labels_, refine_labels(X, ward.layout_.graph, ward_cut.labels_, 3))
+    default = ReNA(n_clusters=40, **spec).fit(X)
+    assert default.n_refine_iter_ == 0
+    np.testing.assert_array_equal(
+        default.labels_, ReNA(n_clusters=40, max_refine_iter=0, **spec).fit(X).labels_)
+
+
+def test_labels_at_the_fit_scale_are_the_refined_labels():
+    X, spec = random_cases()["smooth, 5 samples"]
+    full = ReNA(n_clusters=50, linkage="ward", compute_full_tree=True, **spec).fit(X)
+    cut = ReNA(n_clusters=50, linkage="ward", max_refine_iter=0, **spec).fit(X)
+    np.testing.assert_array_equal(full.labels_at(50), full.labels_)
+    assert not np.array_equal(full.labels_, cut.labels_)
+    # Other scales are the tree's cuts; refined, they are fits to them.
+    for k in (20, 120):
+        np.testing.assert_array_equal(
+            full.labels_at(k),
+            ReNA(n_clusters=k, linkage="ward", max_refine_iter=0, **spec).fit(X).labels_)
+        np.testing.assert_array_equal(
+            refine_labels(X, full.layout_.graph, full.labels_at(k)),
+            ReNA(n_clusters=k, linkage="ward", **spec).fit(X).labels_)
+    np.testing.assert_allclose(full.transform(X), np.array(
+        [[X[s, full.labels_ == c].mean() for c in range(50)] for s in range(X.shape[0])]))
+
+
+def test_same_labels_for_any_layout_dtype_scale_and_sign():
+    X, spec = random_cases()["smooth, 5 samples"]
+    fit = ReNA(n_clusters=60, linkage="ward", **spec).fit(X)
+    graph, base = fit.layout_.graph, ReNA(n_clusters=60, linkage="ward",
+                                          max_refine_iter=0, **spec).fit(X).labels_
+    for variant in (np.asfortranarray(X), X * 2.0 ** 300, X * 2.0 ** -300, -X, X.T.copy().T):
+        np.testing.assert_array_equal(refine_labels(variant, graph, base), fit.labels_)
+        np.testing.assert_array_equal(
+            ReNA(n_clusters=60, linkage="ward", **spec).fit(variant).labels_, fit.labels_)
+
+
+def test_same_labels_on_every_thread_count():
+    code = (
+        "import numpy as np, sys\n"
+        "from scipy.ndimage import gaussian_filter\n"
+        "from fastrena import ReNA\n"
+        "rng = np.random.default_rng(3)\n"
+        "X = gaussian_filter(rng.standard_normal((4, 20, 20, 20)), (0, 1, 1, 1)).reshape(4, -1)\n"
+        "r = ReNA(np.ones((20, 20, 20), bool), n_clusters=300, linkage='ward').fit(X)\n"
+        "assert r.n_refine_iter_ > 0\n"
+        "sys.stdout.write(','.join(map(str, r.labels_)))\n")
+    outputs = []
+    for threads in ("1", "2"):
+        env = dict(os.environ, NUMBA_NUM_THREADS=threads)
+        outputs.append(subprocess.run([sys.executable, "-c", code], env=env, check=True,
+                                      capture_output=True, text=True).stdout)
+    assert outputs[0] == outputs[1] and outputs[0]
+
+
+def test_same_labels_for_any_dask_chunking():
+    da = pytest.importorskip("dask.array")
+    import dask
+
+    rng = np.random.default_rng(4)
+    mask = np.ones((12, 12, 12), dtype=bool)
+    X = gaussian_filter(rng.standard_normal((150, 12, 12, 12)), (0, 1, 1, 1)).reshape(150, -1)
+    expected = ReNA(mask, n_clusters=80, linkage="ward").fit(X).labels_
+    for chunks in ((150, -1), (64, -1), (37, 500)):
+        with dask.config.set(scheduler="synchronous"):
+            labels = ReNA(mask, n_clusters=80, linkage="ward").fit(
+                da.from_array(X, chunks=chunks)).labels_
+        np.testing.assert_array_equal(labels, expected)
+
+
+def test_a_dask_array_beyond_the_memory_limit_is_not_refined_and_says_so():
+    da = pytest.importorskip("dask.array")
+    import dask
+
+    X, spec = random_cases()["smooth, 5 samples"]
+    with dask.config.set({"fastrena.refine-limit": 1000, "scheduler": "synchronous"}):
+        with pytest.warns(UserWarning, match="max_refine_iter=3.*fastrena.refine-limit"):
+            fit = ReNA(n_clusters=30, linkage="ward", **spec).fit(da.from_array(X))
+    assert fit.n_refine_iter_ == 0
+    np.testing.assert_array_equal(
+        fit.labels_, ReNA(n_clusters=30, linkage="ward", max_refine_iter=0,
+                          **spec).fit(X).labels_)
+
+
+@pytest.mark.parametrize("value", [-1, 1.5, "three", True, None])
+def test_bad_max_refine_iter_is_named(value):
+    with pytest.raises(ValueError, match="max_refine_iter"):
+        ReNA(max_refine_iter=value).fit(np.ones((1, 5)))
+
+
+def test_refine_labels_rejects_mismatched_input_by_name():
+    X = np.ones((1, 4))
+    with pytest.raises(ValueError, match="labels must be integers of shape"):
+        refine_labels(X, chain_adjacency(4), [0, 1, 1])
+    with pytest.raises(ValueError, match="graph has 5 nodes"):
+        refine_labels(X, chain_adjacency(5), [0, 0, 1, 1])
+    with pytest.raises(ValueError, match="max_iter"):
+        refine_labels(X, chain_adjacency(4), [0, 0, 1, 1], max_iter=-2)
