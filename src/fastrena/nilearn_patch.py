@@ -21,7 +21,10 @@ Example
 >>> fastrena.unpatch_nilearn()            # doctest: +SKIP
 """
 
+from __future__ import annotations
+
 import importlib
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 from .errors import MissingDependencyError
@@ -51,7 +54,7 @@ def _modules():
             "patch_nilearn needs nilearn: pip install fastrena[neuro]") from exc
 
 
-def patch_nilearn():
+def patch_nilearn() -> None:
     """Make nilearn's Parcellations, FREM and ``nilearn.regions.ReNA`` use
     :class:`fastrena.ReNA`. Patching twice is the same as once."""
     for module in _modules():
@@ -60,7 +63,7 @@ def patch_nilearn():
         module.ReNA = ReNA
 
 
-def unpatch_nilearn():
+def unpatch_nilearn() -> None:
     """Put nilearn's own ReNA back everywhere :func:`patch_nilearn` replaced
     it (nothing happens if nilearn is not patched)."""
     for module in _modules():
@@ -68,13 +71,13 @@ def unpatch_nilearn():
             module.ReNA = _originals.pop(module.__name__)
 
 
-def is_nilearn_patched():
+def is_nilearn_patched() -> bool:
     """Whether nilearn currently uses fastrena's ReNA everywhere."""
     return all(module.ReNA is ReNA for module in _modules())
 
 
 @contextmanager
-def nilearn_patched():
+def nilearn_patched() -> Iterator[None]:
     """nilearn uses fastrena's ReNA inside the ``with`` block only (as it
     was before the block: patched or not, afterwards)."""
     was_patched = is_nilearn_patched()
