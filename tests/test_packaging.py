@@ -199,6 +199,12 @@ def test_python_classifiers_match_requires_python():
     assert minors == list(range(minors[0], minors[-1] + 1))
 
 
+def test_no_license_classifier_beside_the_license_expression():
+    # PEP 639: setuptools refuses to build with both.
+    assert isinstance(PYPROJECT["project"]["license"], str)
+    assert not [c for c in PYPROJECT["project"]["classifiers"] if c.startswith("License ::")]
+
+
 def test_no_invented_urls():
     for url in PYPROJECT["project"].get("urls", {}).values():
         assert ".invalid" not in url and "example." not in url, url
