@@ -1,0 +1,76 @@
+"""Sphinx configuration of fastrena's documentation site.
+
+Build (from the repository's root, with the ``doc`` extra installed)::
+
+    python -m sphinx -W --keep-going -b html docs docs/_build/html
+
+Warnings are errors (``-W``): a docstring that numpydoc cannot parse, a
+broken cross-reference or a gallery example that fails breaks the build.
+"""
+
+import os
+
+import fastrena
+
+project = "fastrena"
+author = "fastrena developers"
+copyright = "fastrena developers"  # noqa: A001 (Sphinx's name)
+# The installed distribution's version (git tags through setuptools-scm).
+release = fastrena.__version__
+version = release
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.intersphinx",
+    "numpydoc",
+    "sphinx_gallery.gen_gallery",
+    "myst_parser",
+]
+
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+root_doc = "index"
+exclude_patterns = ["_build", "generated/*.examples", "sg_execution_times.rst"]
+
+# API pages from the docstrings: one page per public name (api.rst).
+autosummary_generate = True
+autodoc_default_options = {"inherited-members": False}
+# The signatures show the annotations; the numpydoc sections say the rest.
+autodoc_typehints = "none"
+numpydoc_show_class_members = False
+numpydoc_show_inherited_class_members = False
+numpydoc_class_members_toctree = False
+
+# design.md and robustness.md are read by tests at docs/*.md: the site
+# renders them from there (MyST); their headings become link targets.
+myst_heading_anchors = 3
+
+intersphinx_mapping = {
+    "python": ("https://docs.python.org/3", None),
+    "numpy": ("https://numpy.org/doc/stable", None),
+    "sklearn": ("https://scikit-learn.org/stable", None),
+    "nilearn": ("https://nilearn.github.io/stable", None),
+}
+# No network on CI's build machines: intersphinx links stay plain text
+# rather than failing the build (FASTRENA_DOC_INTERSPHINX=1 fetches them).
+if not os.environ.get("FASTRENA_DOC_INTERSPHINX"):
+    intersphinx_mapping = {}
+
+sphinx_gallery_conf = {
+    "examples_dirs": "../examples",
+    "gallery_dirs": "auto_examples",
+    # Every example runs at each build, on data bundled with scikit-image
+    # and nilearn (no download): plot_*.py only, so that a script meant to
+    # be read, not run (Dask on a cluster), can be shown without running.
+    "filename_pattern": r"/plot_",
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    "within_subsection_order": "FileNameSortKey",
+    # A warning in an example (NumPy's, fastrena's) fails the build.
+    "only_warn_on_example_error": False,
+}
+
+html_theme = "pydata_sphinx_theme"
+html_title = f"fastrena {release}"
+html_theme_options = {"navigation_with_keys": False, "show_toc_level": 2}
+html_static_path = []
