@@ -34,10 +34,20 @@ exclude_patterns = ["_build", "generated/*.examples", "sg_execution_times.rst"]
 
 # API pages from the docstrings: one page per public name (api.rst).
 autosummary_generate = True
-autodoc_default_options = {"inherited-members": False}
+# scikit-learn adds metadata-routing setters to every estimator class;
+# they are its documentation's to explain.
+autodoc_default_options = {
+    "exclude-members": "set_fit_request, set_transform_request, "
+                       "set_inverse_transform_request, set_output",
+}
 # The signatures show the annotations; the numpydoc sections say the rest.
 autodoc_typehints = "none"
-numpydoc_show_class_members = False
+# A class's page documents its own methods (templates in _templates/:
+# autoclass with :members:); numpydoc's table of them links there, not to
+# stub pages. Inherited scikit-learn methods (get_params...) are left to
+# scikit-learn's documentation.
+templates_path = ["_templates"]
+numpydoc_show_class_members = True
 numpydoc_show_inherited_class_members = False
 numpydoc_class_members_toctree = False
 

@@ -163,7 +163,7 @@ class ReNA(FeatureAgglomeration):
         Cluster of each feature, numbered in order of first appearance.
     n_clusters_ : int
         Number of clusters found.
-    sizes_ : ndarray of int64, shape (n_clusters_,)
+    sizes_ : ndarray of int64, shape (``n_clusters_``,)
         Number of features in each cluster.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
@@ -175,7 +175,7 @@ class ReNA(FeatureAgglomeration):
         (see :mod:`fastrena.layouts`). ``mask_img`` may itself be a layout.
     memory_ : joblib.Memory
         Where the fit was cached (no location: not cached), as nilearn's.
-    children_ : ndarray of int64, shape (n_features - n_connected_components_, 2)
+    children_ : ndarray of int64, shape (``n_features - n_connected_components_``, 2)
         With ``compute_full_tree``: scikit-learn's ``children_``, the merges
         in order (leaves 0..n_features-1, merge i makes node n_features + i).
     n_leaves_ : int
@@ -355,7 +355,7 @@ class ReNA(FeatureAgglomeration):
         return np.sqrt(sizes) if scaled else sizes
 
     def transform(self, X: ArrayLike, n_clusters: int | None = None) -> Any:
-        """Cluster means of ``X``, shape (n_samples, n_clusters_) (or
+        """Cluster means of ``X``, shape (``n_samples, n_clusters_``) (or
         (n_samples, n_clusters): another scale of the merge tree, see
         :meth:`labels_at`).
 
