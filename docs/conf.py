@@ -9,8 +9,12 @@ broken cross-reference or a gallery example that fails breaks the build.
 """
 
 import os
+import sys
 
 import fastrena
+
+# gallery_hooks, beside this file.
+sys.path.insert(0, os.path.dirname(__file__))
 
 project = "fastrena"
 author = "fastrena developers"
@@ -76,8 +80,11 @@ sphinx_gallery_conf = {
     "download_all_examples": False,
     "remove_config_comments": True,
     "within_subsection_order": "FileNameSortKey",
-    # A warning in an example (NumPy's, fastrena's) fails the build.
+    # An example that raises fails the build; so does one that warns
+    # (escalate_warnings below).
     "only_warn_on_example_error": False,
+    "reset_modules": ("matplotlib", "gallery_hooks.escalate_warnings"),
+    "reset_modules_order": "both",
 }
 
 html_theme = "pydata_sphinx_theme"
