@@ -151,3 +151,13 @@ def test_every_gallery_example_has_a_title_and_runs_or_says_why_not():
         # shown only, and says so.
         if not path.name.startswith("plot_"):
             assert "not run" in docstring, path.name
+
+
+def test_the_sites_pages_hold_no_untested_code():
+    # The README's ```python and ```bash blocks run in tests/test_readme.py;
+    # a page of docs/ has none, so that a guide moved there keeps its
+    # examples tested (in the README or as a gallery example) or adds them
+    # to a test.
+    runnable = [path.name for path in (ROOT / "docs").glob("*.md")
+                if re.search(r"^```(python|bash)", path.read_text(), re.MULTILINE)]
+    assert runnable == []
