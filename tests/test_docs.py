@@ -115,3 +115,49 @@ def test_no_module_is_over_600_lines():
     long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py")
             if (n := len(p.read_text().splitlines())) > 600}
     assert long == {}
+
+
+def _api_page_names():
+    """The names docs/api.rst's autosummary tables list (under
+    ``currentmodule:: fastrena``)."""
+    text = (ROOT / "docs" / "api.rst").read_text()
+    return set(re.findall(r"^   (\w+)$", text, re.MULTILINE))
+
+
+def test_every_public_name_has_an_api_page():
+    import fastrena
+
+    # A public name added to fastrena without a page in the site's API
+    # reference fails here (the pages are generated from the docstrings).
+    assert sorted(set(fastrena.__all__) - _api_page_names()) == []
+
+
+def test_the_site_renders_the_documents_the_tests_cite():
+    # design.md and robustness.md stay where tests read them (docs/), and
+    # the site's table of contents takes them from there.
+    toctree = (ROOT / "docs" / "index.rst").read_text()
+    for name in ("design", "robustness", "guide", "api", "changelog", "auto_examples/index"):
+        assert re.search(rf"^   {re.escape(name)}$", toctree, re.MULTILINE), name
+    assert "../README.md" in (ROOT / "docs" / "guide.md").read_text()
+
+
+def test_every_gallery_example_has_a_title_and_runs_or_says_why_not():
+    examples = sorted((ROOT / "examples").glob("*.py"))
+    assert len(examples) >= 8
+    for path in examples:
+        docstring = ast.get_docstring(ast.parse(path.read_text()))
+        assert docstring and docstring.splitlines()[1].startswith("="), path.name
+        # sphinx-gallery runs plot_*.py at each build; any other script is
+        # shown only, and says so.
+        if not path.name.startswith("plot_"):
+            assert "not run" in docstring, path.name
+
+
+def test_the_sites_pages_hold_no_untested_code():
+    # The README's ```python and ```bash blocks run in tests/test_readme.py;
+    # a page of docs/ has none, so that a guide moved there keeps its
+    # examples tested (in the README or as a gallery example) or adds them
+    # to a test.
+    runnable = [path.name for path in (ROOT / "docs").glob("*.md")
+                if re.search(r"^```(python|bash)", path.read_text(), re.MULTILINE)]
+    assert runnable == []

@@ -7,8 +7,14 @@ line (``fastrena --help``) starts without loading numba and scikit-learn.
 """
 
 import importlib
+from importlib import metadata
 
-__version__ = "0.1.0"
+try:
+    # The installed distribution's version, which setuptools-scm derived
+    # from git tags at install time: one source for the number.
+    __version__ = metadata.version(__name__)
+except metadata.PackageNotFoundError:  # source tree on sys.path, never installed
+    __version__ = "0+unknown"
 
 #: Each public name and the module that defines it.
 _HOMES = {
@@ -24,6 +30,7 @@ _HOMES = {
     "nilearn_patched": "nilearn_patch",
     "patch_nilearn": "nilearn_patch",
     "recursive_neighbor_agglomeration": "agglomeration",
+    "show_versions": "versions",
     "surface_graph": "graphs",
     "to_linkage_matrix": "estimator",
     "unpatch_nilearn": "nilearn_patch",

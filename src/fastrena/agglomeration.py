@@ -6,10 +6,14 @@ rule) -> reduction of the graph and of the signals. The estimator in
 :func:`recursive_neighbor_agglomeration` and :func:`agglomerate`.
 """
 
+from __future__ import annotations
+
 import math
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from sklearn.utils._param_validation import validate_params
@@ -23,6 +27,9 @@ from .layouts import feature_space
 from .refine import refine_iter_for, refined
 from .tree import LevelRecorder, ward_tree
 from .ward import WardMerges
+
+if TYPE_CHECKING:  # annotations only: numpy.typing is not loaded at run time
+    from numpy.typing import ArrayLike
 
 __all__ = [
     "LINKAGES",
@@ -161,9 +168,13 @@ def _log(verbose, message):
         print(f"[fastrena] {message}", flush=True)
 
 
-def agglomerate(X, graph, n_clusters, n_iter=10, threshold=1e-7, verbose=0,
-                on_level=None, check_values=False, linkage="nilearn", on_step=None,
-                full_tree=False, max_refine_iter="auto"):
+def agglomerate(X: Any, graph: FeatureGraph, n_clusters: int, n_iter: int = 10,
+                threshold: float = 1e-7, verbose: int = 0,
+                on_level: Callable[[int, int, int], None] | None = None,
+                check_values: bool = False, linkage: str = "nilearn",
+                on_step: Callable[[int, str, int, int | None], None] | None = None,
+                full_tree: bool = False,
+                max_refine_iter: int | Literal["auto"] = "auto") -> AgglomerationResult:
     """ReNA on validated inputs: ``X`` (n_samples, n_nodes) float, a graph.
 
     ``linkage`` is ``"nilearn"`` or ``"ward"`` (see :class:`fastrena.ReNA`).
@@ -450,9 +461,12 @@ def emit_messages(result, stacklevel=3):
     "mask_img", "n_clusters", "n_iter", "threshold", "connectivity", "verbose", "linkage",
     "max_refine_iter")},
     prefer_skip_nested_validation=True)
-def recursive_neighbor_agglomeration(X, mask_img=None, n_clusters=2, n_iter=10,
-                                     threshold=1e-7, *, connectivity=None, verbose=0,
-                                     linkage="nilearn", max_refine_iter="auto"):
+def recursive_neighbor_agglomeration(X: ArrayLike, mask_img: Any = None, n_clusters: int = 2,
+                                     n_iter: int = 10, threshold: float = 1e-7, *,
+                                     connectivity: Any = None, verbose: int = 0,
+                                     linkage: Literal["nilearn", "ward"] = "nilearn",
+                                     max_refine_iter: int | Literal["auto"] = "auto",
+                                     ) -> tuple[int, np.ndarray]:
     """Recursive Neighbor Agglomeration of the features of ``X``.
 
     Parameters

@@ -1,9 +1,12 @@
 """``fastrena.ReNA``: the scikit-learn estimator, a thin shell over
 :func:`fastrena.agglomeration.agglomerate`."""
 
+from __future__ import annotations
+
 import os
 import time
 import warnings
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from joblib import Memory
@@ -19,6 +22,11 @@ from .agglomeration import agglomerate, effective_n_clusters, emit_messages
 from .backends import backend_of
 from .layouts import feature_space
 from .report import make_report
+
+if TYPE_CHECKING:  # annotations only: numpy.typing is not loaded at run time
+    from numpy.typing import ArrayLike
+
+    from .report import Report
 
 __all__ = ["ReNA", "to_linkage_matrix"]
 
@@ -43,7 +51,7 @@ def _memory(memory, memory_level, X):
     return check_memory(memory)
 
 
-def to_linkage_matrix(rena):
+def to_linkage_matrix(rena: ReNA) -> np.ndarray:
     """scipy's linkage matrix of a ReNA fitted with ``compute_full_tree=True``:
     ``scipy.cluster.hierarchy.fcluster(Z, k, criterion="maxclust")`` gives
     the partitions of :meth:`ReNA.labels_at` (numbered from 1, in another
@@ -173,7 +181,7 @@ class ReNA(FeatureAgglomeration):
         Cluster of each feature, numbered in order of first appearance.
     n_clusters_ : int
         Number of clusters found.
-    sizes_ : ndarray of int64, shape (n_clusters_,)
+    sizes_ : ndarray of int64, shape (``n_clusters_``,)
         Number of features in each cluster.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
@@ -185,7 +193,7 @@ class ReNA(FeatureAgglomeration):
         (see :mod:`fastrena.layouts`). ``mask_img`` may itself be a layout.
     memory_ : joblib.Memory
         Where the fit was cached (no location: not cached), as nilearn's.
-    children_ : ndarray of int64, shape (n_features - n_connected_components_, 2)
+    children_ : ndarray of int64, shape (``n_features - n_connected_components_``, 2)
         With ``compute_full_tree``: scikit-learn's ``children_``, the merges
         in order (leaves 0..n_features-1, merge i makes node n_features + i).
     n_leaves_ : int
@@ -222,10 +230,13 @@ class ReNA(FeatureAgglomeration):
         "mask_img", "n_clusters", "scaling", "n_iter", "threshold", "memory", "memory_level",
         "verbose", "connectivity", "linkage", "compute_full_tree", "max_refine_iter")
 
-    def __init__(self, mask_img=None, n_clusters=2, scaling=False, n_iter=10,
-                 threshold=1e-7, memory=None, memory_level=1, verbose=0, *,
-                 connectivity=None, linkage="nilearn", compute_full_tree=False,
-                 max_refine_iter="auto"):
+    def __init__(self, mask_img: Any = None, n_clusters: int = 2, scaling: bool = False,
+                 n_iter: int = 10, threshold: float = 1e-7,
+                 memory: str | os.PathLike | Memory | None = None, memory_level: int = 1,
+                 verbose: int = 0, *, connectivity: Any = None,
+                 linkage: Literal["nilearn", "ward"] = "nilearn",
+                 compute_full_tree: bool = False,
+                 max_refine_iter: int | Literal["auto"] = "auto") -> None:
         self.mask_img = mask_img
         self.n_clusters = n_clusters
         self.scaling = scaling
@@ -245,7 +256,7 @@ class ReNA(FeatureAgglomeration):
         tags.input_tags.sparse = False
         return tags
 
-    def fit(self, X, y=None):
+    def fit(self, X: ArrayLike, y: object = None) -> ReNA:
         """Cluster the features of ``X``.
 
         Parameters
@@ -292,7 +303,8 @@ class ReNA(FeatureAgglomeration):
         self.fit_time_ = time.perf_counter() - start
         return self
 
-    def generate_report(self, X=None, *, title=None, split_half=True, random_state=0):
+    def generate_report(self, X: ArrayLike | None = None, *, title: str | None = None,
+                        split_half: bool = True, random_state: int | None = 0) -> Report:
         """A report of the fit, for readers who have never heard of ReNA:
         parameters and versions, K asked and obtained, pictures of the
         parcels, their sizes, the compression error against K (from the
@@ -335,7 +347,7 @@ class ReNA(FeatureAgglomeration):
         return make_report(self.labels_, self.layout_, X, fit=self, title=title,
                            split_half=split_half, random_state=random_state)
 
-    def labels_at(self, n_clusters):
+    def labels_at(self, n_clusters: int) -> np.ndarray:
         """The partition into ``n_clusters`` clusters, read from the merge
         tree (``compute_full_tree=True``), numbered as ``labels_`` is: in
         order of first appearance. Fewer clusters than connected components
@@ -370,7 +382,7 @@ class ReNA(FeatureAgglomeration):
         labels = self.labels_at(n_clusters)
         return labels, np.bincount(labels)
 
-    def fit_predict(self, X, y=None):
+    def fit_predict(self, X: ArrayLike, y: object = None) -> np.ndarray:
         """Fit and return ``labels_`` (the cluster of each *feature*)."""
         return self.fit(X, y).labels_
 
@@ -378,8 +390,8 @@ class ReNA(FeatureAgglomeration):
         sizes = (self.sizes_ if sizes is None else sizes).astype(np.float64)
         return np.sqrt(sizes) if scaled else sizes
 
-    def transform(self, X, n_clusters=None):
-        """Cluster means of ``X``, shape (n_samples, n_clusters_) (or
+    def transform(self, X: ArrayLike, n_clusters: int | None = None) -> Any:
+        """Cluster means of ``X``, shape (``n_samples, n_clusters_``) (or
         (n_samples, n_clusters): another scale of the merge tree, see
         :meth:`labels_at`).
 
@@ -395,7 +407,7 @@ class ReNA(FeatureAgglomeration):
         X = backend.check_data(X, self, reset=False, check_values=False)
         return backend.means_of(X, labels, self._divisors(self.scaling, sizes), self)
 
-    def inverse_transform(self, X_red, n_clusters=None):
+    def inverse_transform(self, X_red: ArrayLike, n_clusters: int | None = None) -> Any:
         """Give every feature its cluster's value, shape (n_samples, n_features)
         (clusters of the scale ``n_clusters`` of the merge tree, if given).
 

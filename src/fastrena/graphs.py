@@ -7,15 +7,22 @@ adjacency matrices into that form; none of them allocates anything of the
 size of the bounding grid times the samples.
 """
 
+from __future__ import annotations
+
 import hashlib
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import sparse
 
 from . import _kernels
+
+if TYPE_CHECKING:  # annotations only: numpy.typing is not loaded at run time
+    from numpy.typing import ArrayLike
 
 __all__ = [
     "GRAPH_CACHE",
@@ -51,23 +58,23 @@ class FeatureGraph:
     v: np.ndarray
 
     @property
-    def n_edges(self):
+    def n_edges(self) -> int:
         return int(self.u.shape[0])
 
     def _component_labels(self):
         keep = np.ones(self.n_edges, dtype=bool)
         return _kernels.connected_components(self.n_nodes, self.u, self.v, keep)
 
-    def n_connected_components(self):
+    def n_connected_components(self) -> int:
         """Number of connected components (isolated nodes count as one each)."""
         return int(self._component_labels()[1])
 
-    def largest_component_size(self):
+    def largest_component_size(self) -> int:
         """Number of nodes in the largest connected component (0 if empty)."""
         labels, _ = self._component_labels()
         return int(np.bincount(labels).max()) if self.n_nodes else 0
 
-    def to_adjacency(self):
+    def to_adjacency(self) -> sparse.csr_matrix:
         """Symmetric ``scipy.sparse`` CSR adjacency with ones on the edges."""
         n = self.n_nodes
         rows = np.concatenate([self.u, self.v])
@@ -79,7 +86,7 @@ class FeatureGraph:
         return f"FeatureGraph(n_nodes={self.n_nodes}, n_edges={self.n_edges})"
 
 
-def graph_from_edges(n_nodes, u, v):
+def graph_from_edges(n_nodes: int, u: ArrayLike, v: ArrayLike) -> FeatureGraph:
     """Build a :class:`FeatureGraph` from any list of edges.
 
     Self loops are dropped, each edge is stored once as ``(min, max)``
@@ -118,7 +125,7 @@ def graph_from_edges(n_nodes, u, v):
     return FeatureGraph(n_nodes, su, sv)
 
 
-def chain_graph(n_nodes):
+def chain_graph(n_nodes: int) -> FeatureGraph:
     """The 1-D chain 0-1-2-...-(n-1): the graph used when none is given.
 
     Examples
@@ -130,7 +137,7 @@ def chain_graph(n_nodes):
     return FeatureGraph(int(n_nodes), u, u + 1)
 
 
-def lattice_graph(mask):
+def lattice_graph(mask: ArrayLike) -> FeatureGraph:
     """Graph of the nonzero cells of a mask, joined when they share a face.
 
     6-connectivity in 3-D, 4-connectivity in 2-D, 2 in 1-D. Nodes are the
@@ -234,7 +241,7 @@ def _listed_voxel_edges(ijk, shape, offset):
     return np.concatenate(us), np.concatenate(vs)
 
 
-def listed_parts_graph(parts):
+def listed_parts_graph(parts: Sequence[Any]) -> FeatureGraph:
     """Graph of features listed part after part, as CIFTI-2 brain models
     list grayordinates: no edge joins two parts.
 
@@ -279,7 +286,8 @@ def listed_parts_graph(parts):
     return graph_from_edges(offset, np.concatenate(us), np.concatenate(vs))
 
 
-def mesh_graph(faces, mask=None, n_vertices=None):
+def mesh_graph(faces: ArrayLike, mask: ArrayLike | None = None,
+               n_vertices: int | None = None) -> FeatureGraph:
     """Graph of a triangle mesh: triangle sides with both ends in the mask.
 
     Parameters
@@ -305,7 +313,7 @@ def mesh_graph(faces, mask=None, n_vertices=None):
     return surface_graph([(faces, mask, n_vertices)])
 
 
-def surface_graph(parts):
+def surface_graph(parts: Any) -> FeatureGraph:
     """Graph of a mesh made of several parts (hemispheres).
 
     Parameters
@@ -337,7 +345,7 @@ def surface_graph(parts):
     return graph_from_edges(offset, np.concatenate(us), np.concatenate(vs))
 
 
-def adjacency_graph(adjacency):
+def adjacency_graph(adjacency: Any) -> FeatureGraph:
     """Graph of a square sparse (or dense) adjacency matrix.
 
     Any stored nonzero off the diagonal is an edge; the matrix is

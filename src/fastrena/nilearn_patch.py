@@ -33,7 +33,10 @@ Example
 >>> fastrena.unpatch_nilearn()            # doctest: +SKIP
 """
 
+from __future__ import annotations
+
 import importlib
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numpy as np
@@ -160,7 +163,7 @@ def _references(ward):
     return refs
 
 
-def patch_nilearn(ward=False):
+def patch_nilearn(ward: bool = False) -> None:
     """Make nilearn's Parcellations, FREM and ``nilearn.regions.ReNA`` use
     :class:`fastrena.ReNA`. Patching twice is the same as once.
 
@@ -182,7 +185,7 @@ def patch_nilearn(ward=False):
         setattr(module, attr, replacement)
 
 
-def unpatch_nilearn():
+def unpatch_nilearn() -> None:
     """Put back everything :func:`patch_nilearn` replaced (nilearn's ReNA,
     and its scikit-learn Ward if ``ward=True`` was patched); nothing
     happens if nilearn is not patched."""
@@ -190,7 +193,7 @@ def unpatch_nilearn():
         setattr(_import(name), attr, _originals.pop((name, attr)))
 
 
-def is_nilearn_patched(ward=False):
+def is_nilearn_patched(ward: bool = False) -> bool:
     """Whether nilearn currently uses fastrena's ReNA everywhere (and, with
     ``ward=True``, fastrena's Ward in ``Parcellations`` too)."""
     return all(getattr(_import(name), attr) is replacement
@@ -198,7 +201,7 @@ def is_nilearn_patched(ward=False):
 
 
 @contextmanager
-def nilearn_patched(ward=False):
+def nilearn_patched(ward: bool = False) -> Iterator[None]:
     """nilearn uses fastrena's ReNA (and with ``ward=True`` its Ward in
     ``Parcellations``) inside the ``with`` block only: afterwards, each
     reference is as it was before the block, patched or not."""

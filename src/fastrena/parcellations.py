@@ -279,7 +279,7 @@ def labels_to_parcels_img(rena, X_red, row_axis=None):
 
 
 def transform_images(rena, imgs, *, dtype=np.float32, verbose=0):
-    """Cluster means of images, shape (n_scans, n_clusters_), reading one
+    """Cluster means of images, shape (``n_scans, n_clusters_``), reading one
     image at a time; equal to ``rena.transform(images_to_array(...))``."""
     return _parcellation_of(rena).reduce(imgs, scaling=rena.scaling, dtype=dtype,
                                          verbose=verbose)
