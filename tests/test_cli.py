@@ -79,7 +79,11 @@ def test_every_subcommand_has_help(capsys, command, options):
 
 
 def test_version(capsys):
-    assert call(capsys, "--version") == (0, "fastrena 0.1.0\n", "")
+    # The version comes from git tags (setuptools-scm): the installed
+    # distribution's, whatever it is on this checkout.
+    from importlib.metadata import version
+
+    assert call(capsys, "--version") == (0, f"fastrena {version('fastrena')}\n", "")
 
 
 # --------------------------------------------------------------------------

@@ -156,7 +156,9 @@ def test_parcellations_ward_under_the_patch_reaches_ward_s_error(unpatched, monk
     labels = np.unique(ours.labels_img_.get_fdata())
     np.testing.assert_array_equal(labels, np.arange(61))   # 0: outside the mask
     ratio = ward_error(ours, img) / ward_error(sklearn_ward, img)
-    assert 0.97 < ratio < 1.03, ratio
+    # Ward's merges, then the boundary refinement on by default after them
+    # (issue 26), which only lowers the error: 0.917 of Ward's here.
+    assert 0.85 < ratio < 1.03, ratio
 
 
 def test_ward_agglomeration_refuses_more_clusters_than_samples_and_defers_the_rest():

@@ -21,7 +21,7 @@ import pytest
 from helpers import AFFINE, box_mask, call, grid_mesh, write_gifti_mesh
 from scipy.ndimage import gaussian_filter
 
-from fastrena import ReNA, metrics
+from fastrena import ReNA, __version__, metrics
 from fastrena.layouts import SurfaceLayout
 from fastrena.report import SECTIONS
 
@@ -166,7 +166,9 @@ def test_every_section_is_there_with_its_numbers(volume_fit, volume_report):
                 f'<td data-sort="{row["volume_mm3"]!r}">{row["volume_mm3"]:.1f}</td>') in text
     # The fit's parameters, and the versions.
     assert "<td>linkage</td><td><code>&#x27;nilearn&#x27;</code></td>" in text
-    assert re.search(r"Versions: Python [\d.]+, fastrena [\d.]+, numpy", text)
+    # fastrena's version comes from git tags (0.1.1.dev3+g1234abc between them).
+    assert re.search(r"Versions: Python [\d.]+, fastrena "
+                     + re.escape(__version__) + ", numpy", text)
 
 
 def test_without_data_or_tree_the_page_says_what_to_give(volume_fit):

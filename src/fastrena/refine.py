@@ -89,7 +89,11 @@ def refined(X, graph, labels, n_clusters, max_iter, name="max_refine_iter"):
     # square overflows), from the largest difference's bound.
     offset = np.array(data[:, 0], dtype=np.float64)
     largest = arrays.max_abs(data) + float(np.abs(offset).max(initial=0.0))
-    scale = float(np.ldexp(1.0, arrays.unit_exponent(largest)))
+    # The exponent is clamped to float64's normal range: subnormal data
+    # (1e-310) would ask for 2**1030, which overflows; 2**1000 already
+    # lifts it far from underflow, and any power of two stays exact.
+    exponent = min(max(arrays.unit_exponent(largest), -1000), 1000)
+    scale = float(np.ldexp(1.0, exponent))
     indptr, indices = _kernels.adjacency(graph.n_nodes, graph.u, graph.v)
     out = np.array(labels, dtype=np.int64, copy=True)
     if data.shape[0] > 1 and not arrays.is_feature_major(data):
