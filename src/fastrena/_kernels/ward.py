@@ -137,6 +137,8 @@ def _zero_merge_order(n_nodes, u, v, zero, sizes):
     mate = np.empty(n_nodes, dtype=np.int64)
     other = np.empty(2 * n_active, dtype=np.int64)
     via = np.empty(2 * n_active, dtype=np.int64)
+    root_u = np.empty(n_active, dtype=np.int64)
+    root_v = np.empty(n_active, dtype=np.int64)
     while n_active > 0:
         # Adjacency of the pieces (roots) by the edges still between two.
         for a in range(n_nodes + 1):
@@ -145,6 +147,8 @@ def _zero_merge_order(n_nodes, u, v, zero, sizes):
             e = active[i]
             ra = find_root(parent, u[e])
             rb = find_root(parent, v[e])
+            root_u[i] = ra
+            root_v[i] = rb
             start[ra + 1] += 1
             start[rb + 1] += 1
         for a in range(n_nodes):
@@ -153,8 +157,8 @@ def _zero_merge_order(n_nodes, u, v, zero, sizes):
             mate[a] = start[a]      # the next free slot of a's list
         for i in range(n_active):
             e = active[i]
-            ra = find_root(parent, u[e])
-            rb = find_root(parent, v[e])
+            ra = root_u[i]
+            rb = root_v[i]
             other[mate[ra]] = rb
             via[mate[ra]] = e
             mate[ra] += 1
