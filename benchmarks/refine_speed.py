@@ -8,8 +8,9 @@ Cases: nilearn's MNI152 T1 and grey-matter maps at 2 mm (one sample,
 235,375 voxels), fsaverage5's sulcal depth (20,484 vertices), and the 2 mm
 brain mask with 100 smooth samples (``data.smooth_signals``, float32); K/N
 = 0.02 and 0.05. For each: ``ReNA(linkage="ward", max_refine_iter=0).fit``
-and ``fastrena.refine.refine_labels(X, graph, labels, 3)`` on its labels
-(what ``ReNA(linkage="ward")`` runs by default), alternated round after
+and ``fastrena.refine.refined(X, graph, labels, K, 3)`` on its labels
+(what ``ReNA(linkage="ward")`` runs by default after its merges, on X
+validated by the fit: ``refine_labels`` adds that validation), alternated round after
 round (``case.alternate``); the ratio of the medians, and of the minima
 (the runs least disturbed by other processes). Writes
 ``results/refine_speed.json``.
@@ -51,7 +52,7 @@ def cases():
 
 def main(argv=None):
     from fastrena import ReNA
-    from fastrena.refine import refine_labels
+    from fastrena.refine import refined
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -67,11 +68,12 @@ def main(argv=None):
             k = int(round(fraction * X.shape[1]))
             fit = ReNA(n_clusters=k, linkage="ward", max_refine_iter=0, **graph).fit(X)
             labels, g = fit.labels_, fit.layout_.graph
-            refine_labels(X, g, labels, REFINE_ITER)   # compiled out of the times
+            n = fit.n_clusters_
+            refined(X, g, labels, n, REFINE_ITER)   # compiled out of the times
             times = alternate({
                 "fit": lambda: ReNA(n_clusters=k, linkage="ward", max_refine_iter=0,
                                     **graph).fit(X),
-                "refine": lambda: refine_labels(X, g, labels, REFINE_ITER)}, args.repeats)
+                "refine": lambda: refined(X, g, labels, n, REFINE_ITER)}, args.repeats)
             fit_t, ref_t = times["fit"], times["refine"]
             row = {"case": name, "fraction": fraction, "k": k,
                    "fit_median": fit_t["median"], "fit_min": min(fit_t["runs"]),

@@ -172,6 +172,74 @@ def test_invariants_and_sweeps_never_raise_the_error(name, linkage, fraction):
         assert errors[-1] < before
 
 
+def reference_sweeps(X, graph, labels, sweeps):
+    """Hartigan's single-feature moves as the module docstring states them,
+    in plain numpy: features in index order; a border feature of a cluster
+    of 2 or more moves to the neighbouring cluster of least
+    ``n_b / (n_b + 1) ||x - mu_b||^2`` (first met in its adjacency list on
+    a tie) when that is below ``n_a / (n_a - 1) ||x - mu_a||^2`` by more
+    than the margin, and its cluster stays connected without it (a whole
+    breadth-first search, with no budget)."""
+    X = np.asarray(X, dtype=np.float64)
+    X = X - X[:, :1]
+    A = adjacency(graph)
+    labels = np.array(labels, copy=True)
+    for _ in range(sweeps):
+        moved = 0
+        for i in range(X.shape[1]):
+            a = labels[i]
+            members = labels == a
+            n_a = int(members.sum())
+            neighbours = A.indices[A.indptr[i]:A.indptr[i + 1]]
+            if n_a < 2 or np.all(labels[neighbours] == a):
+                continue
+            x = X[:, i]
+            mu_a = X[:, members].mean(axis=1)
+            d_a = float(((x - mu_a) ** 2).sum())
+            leave = n_a / (n_a - 1.0) * d_a
+            bar = leave - 2.0 ** -30 * n_a / (n_a - 1.0) * (
+                d_a + float((x ** 2).sum() + (mu_a ** 2).sum()))
+            best, best_cost = -1, bar
+            for b in dict.fromkeys(labels[neighbours]):
+                if b == a:
+                    continue
+                in_b = labels == b
+                n_b = int(in_b.sum())
+                join = n_b / (n_b + 1.0) * float(((x - X[:, in_b].mean(axis=1)) ** 2).sum())
+                if join < best_cost:
+                    best, best_cost = b, join
+            if best < 0:
+                continue
+            rest = np.flatnonzero(members & (np.arange(X.shape[1]) != i))
+            n_parts, _ = connected_components(A[rest][:, rest], directed=False)
+            if n_parts == 1:
+                labels[i] = best
+                moved += 1
+        if moved == 0:
+            break
+    return labels
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_sweeps_make_the_moves_of_a_plain_reference(seed):
+    # Small clusters on a grid: the kernel's connectivity budget never runs
+    # out, so its local test is the whole one.
+    rng = np.random.default_rng(seed)
+    shape = (9, 8)
+    X = gaussian_filter(rng.standard_normal((3,) + shape), (0, 1.5, 1.5)).reshape(3, -1)
+    graph = lattice_graph(np.ones(shape, dtype=bool))
+    plain = ReNA(np.ones(shape, dtype=bool), n_clusters=9, linkage="ward",
+                 max_refine_iter=0).fit(X)
+    expected = reference_sweeps(X, graph, plain.labels_, 4)
+    out = refine_labels(X, graph, plain.labels_, 4)
+    assert not np.array_equal(expected, plain.labels_)
+    # The same partition (the kernel numbers clusters by first appearance).
+    _, first = np.unique(expected, return_index=True)
+    renumber = np.empty(plain.n_clusters_, dtype=np.int64)
+    renumber[np.argsort(first)] = np.arange(first.shape[0])
+    np.testing.assert_array_equal(out, renumber[expected])
+
+
 def test_ward_refines_by_default_and_the_default_linkage_does_not():
     X, spec = random_cases()["one map"]
     ward = ReNA(n_clusters=40, linkage="ward", **spec).fit(X)

@@ -17,7 +17,8 @@ from ._validation import check_data, check_finite, is_finite
 __all__ = [
     "check_data", "check_finite", "cluster_means", "cluster_means_checked",
     "cluster_sums_divided_into", "edge_weights", "edge_weights_and_first_sample",
-    "expand_clusters", "gathered", "is_feature_major", "live_rows", "max_abs", "means_of",
+    "expand_clusters", "feature_major_copy", "gathered", "is_feature_major", "live_rows",
+    "max_abs", "means_of",
     "prepare",
     "reduce_signals", "reduce_signals_in_place", "scale_by_power_of_two", "signal_store",
     "unit_exponent", "unit_scale_exponent", "worker_pool",
@@ -177,6 +178,15 @@ def reduce_signals_in_place(F, rows, labels, n_new, weights):
     order, start = _kernels.members_by_cluster(labels, n_new)
     return _kernels.merge_rows_in_place(F.T, rows, order, start, divisors, weights,
                                         2 * (labels.shape[0] - n_new))
+
+
+def feature_major_copy(F):
+    """``F`` (any layout) copied into a new feature-major array of its
+    dtype (the transpose of a C-ordered (n_features, n_samples) array):
+    each feature's samples contiguous, the same values bit for bit; and
+    :func:`max_abs` of F, read on the way."""
+    out, largest = _kernels.feature_major_copy(F, F.dtype)
+    return out.T, largest
 
 
 def live_rows(F, rows):

@@ -5,7 +5,8 @@ and expansion), :mod:`.merges` (one level's choice of edges, components,
 the exact-K rule), :mod:`.ward` and :mod:`.ward_greedy` (``linkage="ward"``: rounds,
 and Ward's greedy order to finish), :mod:`.graph` (the
 reduced graph), :mod:`.refine` (boundary refinement after the merges),
-:mod:`.checks` (scans of the data); :mod:`.compiling` says
+:mod:`.checks` (scans of the data), :mod:`.layout` (copies into
+another memory layout); :mod:`.compiling` says
 how they are compiled, :mod:`.caching` where they are kept (and what
 happens when no folder takes them), and :mod:`.threads` how they run in
 parallel. Python code uses them through this package, ``_kernels.name``.
@@ -22,9 +23,11 @@ from .caching import kernel_caches
 # these modules are imported: each gets fastrena's (see .caching), which
 # reads a read-only cache and lets the import succeed with no writable one.
 with kernel_caches():
-    from . import checks, compiling, graph, means, merges, refine, ward, ward_greedy, weights
+    from . import (checks, compiling, graph, layout, means, merges, refine, ward,
+                   ward_greedy, weights)
 from .checks import all_finite, row_max_abs
 from .graph import reduce_edges
+from .layout import feature_major_copy
 from .means import (ROWS_FEATURE_MAJOR, ROWS_SAMPLE_MAJOR, cluster_means_feature_major,
                     cluster_sums_divided_into, expand_clusters, members_by_cluster,
                     merge_rows_in_place)
@@ -41,7 +44,7 @@ __all__ = [
     "carry_weights", "cluster_means_feature_major", "cluster_sums_divided_into",
     "connected_components",
     "edge_weights_feature_major", "edge_weights_sample_major",
-    "expand_clusters", "first_appearance", "greedy_ward", "members_by_cluster",
+    "expand_clusters", "feature_major_copy", "first_appearance", "greedy_ward", "members_by_cluster",
     "merge_rows_in_place", "nearest_neighbor_edges", "record_merges", "reduce_edges",
     "refine_partition", "row_max_abs", "strictly_increasing", "tree_children",
     "union_in_order", "ward_round",
@@ -51,7 +54,8 @@ __all__ = [
 # runs raises its KeyboardInterrupt after the call, not inside numba's
 # boxing of the returned arrays (a SystemError or a segmentation fault): see
 # fastrena._interrupt. Jitted code calling a kernel still gets the dispatcher.
-for _module in (__name__, checks.__name__, compiling.__name__, graph.__name__, means.__name__,
+for _module in (__name__, checks.__name__, compiling.__name__, graph.__name__,
+                layout.__name__, means.__name__,
                 merges.__name__, refine.__name__, ward.__name__, ward_greedy.__name__,
                 weights.__name__):
     guard_module(_module)

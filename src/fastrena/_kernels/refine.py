@@ -6,9 +6,10 @@ provably connected.
 One sweep visits the features in index order, once each, on one thread:
 a move changes two clusters' means, which the next feature's decision
 reads, so the sweep is sequential by nature (and so the same on every
-thread count). Every sum over samples runs in sample order in float64,
-whatever the memory layout of X, so C and F arrays (and a Dask array
-gathered into memory) give the same bits.
+thread count). Every sum over samples runs in float64 in one fixed order
+(four lanes of samples, see :func:`_lanes`), whatever the memory layout
+of X, so C and F arrays (and a Dask array gathered into memory) give the
+same bits.
 """
 
 import numpy as np
@@ -59,30 +60,88 @@ def _cluster_sums(X, offset, scale, labels, n_clusters, sample_major):
 
 @njit(cache=True, inline="always")
 def _distance(x, sums, c, size):
-    """``||x - sums[c] * (1 / size)||^2``, summed in sample order."""
+    """``||x - sums[c] * (1 / size)||^2`` in the order of :func:`_lanes`."""
     # One division per cluster, not per sample (measured slower per sample
     # on 100 samples); the same bits on every layout and thread count.
     inv = 1.0 / size
-    d = 0.0
-    for s in range(x.shape[0]):
-        diff = x[s] - sums[c, s] * inv
-        d += diff * diff
-    return d
+    p0 = p1 = p2 = p3 = 0.0
+    n = x.shape[0]
+    s = 0
+    while s + 4 <= n:
+        d0 = x[s] - sums[c, s] * inv
+        d1 = x[s + 1] - sums[c, s + 1] * inv
+        d2 = x[s + 2] - sums[c, s + 2] * inv
+        d3 = x[s + 3] - sums[c, s + 3] * inv
+        p0 += d0 * d0
+        p1 += d1 * d1
+        p2 += d2 * d2
+        p3 += d3 * d3
+        s += 4
+    if s < n:
+        d0 = x[s] - sums[c, s] * inv
+        p0 += d0 * d0
+    if s + 1 < n:
+        d1 = x[s + 1] - sums[c, s + 1] * inv
+        p1 += d1 * d1
+    if s + 2 < n:
+        d2 = x[s + 2] - sums[c, s + 2] * inv
+        p2 += d2 * d2
+    return _lanes(p0, p1, p2, p3)
+
+
+@njit(cache=True, inline="always")
+def _lanes(p0, p1, p2, p3):
+    """The total of four lanes: every sum over samples here is four partial
+    sums, lane j adding the samples ``s = j (mod 4)`` in sample order from
+    zero, then ``(p0 + p1) + (p2 + p3)``. A fixed order (the same bits on
+    every machine, layout and thread count); four independent chains of
+    adds instead of one, which the processor overlaps: one chain made the
+    sweeps wait on the latency of each add (0.13 s for the first sweep on
+    the 2 mm mask with 100 samples)."""
+    return (p0 + p1) + (p2 + p3)
 
 
 @njit(cache=True, inline="always")
 def _distance_and_scale(x, sums, c, size):
     """``||x - mu||^2`` and ``||x||^2 + ||mu||^2`` for ``mu = sums[c] /
-    size``, summed in sample order."""
+    size``, each in the order of :func:`_lanes`."""
     inv = 1.0 / size
-    d = 0.0
-    scale = 0.0
-    for s in range(x.shape[0]):
-        m = sums[c, s] * inv
-        diff = x[s] - m
-        d += diff * diff
-        scale += x[s] * x[s] + m * m
-    return d, scale
+    p0 = p1 = p2 = p3 = 0.0
+    q0 = q1 = q2 = q3 = 0.0
+    n = x.shape[0]
+    s = 0
+    while s + 4 <= n:
+        m0 = sums[c, s] * inv
+        m1 = sums[c, s + 1] * inv
+        m2 = sums[c, s + 2] * inv
+        m3 = sums[c, s + 3] * inv
+        d0 = x[s] - m0
+        d1 = x[s + 1] - m1
+        d2 = x[s + 2] - m2
+        d3 = x[s + 3] - m3
+        p0 += d0 * d0
+        p1 += d1 * d1
+        p2 += d2 * d2
+        p3 += d3 * d3
+        q0 += x[s] * x[s] + m0 * m0
+        q1 += x[s + 1] * x[s + 1] + m1 * m1
+        q2 += x[s + 2] * x[s + 2] + m2 * m2
+        q3 += x[s + 3] * x[s + 3] + m3 * m3
+        s += 4
+    for j in range(n - s):
+        m = sums[c, s + j] * inv
+        d = x[s + j] - m
+        q = x[s + j] * x[s + j] + m * m
+        if j == 0:
+            p0 += d * d
+            q0 += q
+        elif j == 1:
+            p1 += d * d
+            q1 += q
+        else:
+            p2 += d * d
+            q2 += q
+    return _lanes(p0, p1, p2, p3), _lanes(q0, q1, q2, q3)
 
 
 @njit(cache=True)
