@@ -8,8 +8,8 @@ vertices), nilearn's bundled files (offline):
 
 * ``sulcal``, ``curvature``, ``thickness`` at K/N = 0.01 and 0.1 (the
   suite has them at 0.02 and 0.05);
-* ``3 maps``: the three as one 3-sample X, each z-scored (the README's
-  surface example), K/N = 0.02 and 0.05;
+* ``3 maps``: the three as one 3-sample X, each z-scored (the user
+  guide's surface example, docs/usage.md), K/N = 0.02 and 0.05;
 * ``motor on surface`` and ``GM on surface``: nilearn's motor activation
   map and the MNI152 grey-matter template projected onto the pial mesh
   (``nilearn.surface.vol_to_surf``), K/N = 0.02 and 0.05.

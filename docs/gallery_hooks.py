@@ -1,7 +1,8 @@
 """sphinx-gallery's hook around each example (docs/conf.py): a warning the
 example raises (NumPy's, fastrena's, nilearn's deprecations) is an error,
-as tests/test_readme.py treats the README's blocks, so that no example
-shows users a warning. Sphinx's own filters come back after each example.
+as tests/test_readme.py treats the blocks of the README and of the pages,
+so that no example shows users a warning. Sphinx's own filters come back
+after each example.
 
 A module of its own, named in conf.py by a string, so that Sphinx can
 cache the configuration (it cannot pickle a function defined in conf.py).

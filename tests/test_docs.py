@@ -132,13 +132,36 @@ def test_every_public_name_has_an_api_page():
     assert sorted(set(fastrena.__all__) - _api_page_names()) == []
 
 
+def _guide_pages():
+    """The pages docs/guide.md's table of contents lists, in order."""
+    text = (ROOT / "docs" / "guide.md").read_text()
+    toctree = text[text.index("```{toctree}"):].split("\n```")[0]
+    return [line for line in toctree.splitlines()[1:] if line and not line.startswith(":")]
+
+
 def test_the_site_renders_the_documents_the_tests_cite():
     # design.md and robustness.md stay where tests read them (docs/), and
-    # the site's table of contents takes them from there.
+    # the site's table of contents takes them from there; the user guide's
+    # pages are listed by guide.md.
     toctree = (ROOT / "docs" / "index.rst").read_text()
+    listed = set(re.findall(r"^   (\S+)$", toctree, re.MULTILINE))
     for name in ("design", "robustness", "guide", "api", "changelog", "auto_examples/index"):
-        assert re.search(rf"^   {re.escape(name)}$", toctree, re.MULTILINE), name
-    assert "../README.md" in (ROOT / "docs" / "guide.md").read_text()
+        assert name in listed, name
+    pages = _guide_pages()
+    assert len(pages) >= 8 and all((ROOT / "docs" / f"{p}.md").is_file() for p in pages)
+    # No Markdown page outside the tables of contents.
+    orphans = sorted(path.stem for path in (ROOT / "docs").glob("*.md")
+                     if path.stem not in listed and path.stem not in pages)
+    assert orphans == []
+
+
+def test_the_readme_is_a_front_page_linking_the_guide():
+    # The README keeps its pitch, the two set-up commands, a short tour and
+    # links; the user guide lives in docs/ (each of its pages linked).
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) < 250
+    missing = [page for page in _guide_pages() if f"](docs/{page}.md)" not in readme]
+    assert missing == []
 
 
 def test_every_gallery_example_has_a_title_and_runs_or_says_why_not():
@@ -152,12 +175,3 @@ def test_every_gallery_example_has_a_title_and_runs_or_says_why_not():
         if not path.name.startswith("plot_"):
             assert "not run" in docstring, path.name
 
-
-def test_the_sites_pages_hold_no_untested_code():
-    # The README's ```python and ```bash blocks run in tests/test_readme.py;
-    # a page of docs/ has none, so that a guide moved there keeps its
-    # examples tested (in the README or as a gallery example) or adds them
-    # to a test.
-    runnable = [path.name for path in (ROOT / "docs").glob("*.md")
-                if re.search(r"^```(python|bash)", path.read_text(), re.MULTILINE)]
-    assert runnable == []

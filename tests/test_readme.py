@@ -1,17 +1,18 @@
-"""Every ```python and ```bash block of README.md runs as written.
+"""Every ```python and ```bash block of README.md and of the site's pages
+(docs/*.md, the user guide) runs as written.
 
 Each block runs in a fresh temporary folder holding small files under the
-names the README uses (masks, 4-D runs, GIfTI meshes and data, a label
-image, a T1, a Zarr store...), so that a README change that breaks an
-example fails here. Python blocks run in this process, bash blocks in
+names the documents use (masks, 4-D runs, GIfTI meshes and data, a label
+image, a T1, a Zarr store...), so that a change to a document that breaks
+an example fails here. Python blocks run in this process, bash blocks in
 ``bash -e`` with this environment's ``fastrena`` on the PATH.
 
 A block is matched to its :class:`Setup` by its first line (``SETUPS``;
-its first lines when several blocks share the first); blocks not listed
-there run as written with nothing assumed. A setup may
-give a *preamble*, code run before the block that defines the variables
-the README assumes from elsewhere (``X``, ``rena``, ``points``...); the
-block's own text then runs unchanged after it. What cannot run here is
+its first lines when several blocks share the first), whichever document
+holds it; blocks not listed there run as written with nothing assumed. A
+setup may give a *preamble*, code run before the block that defines the
+variables the text assumes from elsewhere (``X``, ``rena``, ``points``...);
+the block's own text then runs unchanged after it. What cannot run here is
 said in ``SETUPS``: installing (only the commands after the install run),
 and joining a cluster (the text is parsed; a ``--scheduler tcp://...``
 command line is parsed by fastrena's own parser and run without that
@@ -36,10 +37,13 @@ from fastrena.cli import build_parser
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
+#: The documents whose blocks run: the README, then every page of the site
+#: written in Markdown (a page added to docs/ is read without listing it).
+DOCUMENTS = [README, *sorted((REPO / "docs").glob("*.md"))]
 BIN = Path(sys.executable).parent
 
 #: The grid of every volume: a box of 24 x 24 x 18 = 10,368 voxels in a
-#: 26 x 26 x 20 grid, enough for the README's K (up to 10,000).
+#: 26 x 26 x 20 grid, enough for the documents' K (up to 10,000).
 GRID = (26, 26, 20)
 AFFINE = np.array([[2.0, 0, 0, -26], [0, 2.0, 0, -30], [0, 0, 2.0, -20], [0, 0, 0, 1]])
 VOLUMES_PER_RUN = 4
@@ -51,18 +55,20 @@ CIFTI_SIDE = 30
 
 @dataclass(frozen=True)
 class Setup:
-    """How one README block runs.
+    """How one block of a document runs.
 
     preamble : code run first, defining what the block assumes (Python).
     check : code run after a Python block, asserting what its comments say
         (shapes...).
     writes : files the block writes, relative to its folder: they are not
-        there before it runs (the README's outputs are never overwritten
+        there before it runs (the documents' outputs are never overwritten
         without ``--force``), and must be there after.
     how : "as written"; "after install" (bash: the commands after
         ``python3 -m venv ... && pip install ...``); "parse" (compiled or
         ``bash -n`` only, with why in a comment); "local scheduler"
-        (bash: ``--scheduler tcp://...`` parsed, then run without it).
+        (bash: ``--scheduler tcp://...`` parsed, then run without it);
+        "collect only" (bash: a pytest command line, run in the repository
+        with ``--collect-only``: its options and tests are checked, not run).
     """
 
     preamble: str = ""
@@ -72,8 +78,8 @@ class Setup:
 
 
 FITTED = """\
-# What the plotting block takes from "A NIfTI brain mask" above: X read
-# from the runs, and rena fitted on it.
+# What the pictures block of docs/io.md assumes: X read from the runs, and
+# rena fitted on it.
 from fastrena import ReNA
 from fastrena.io import images_to_array
 
@@ -106,6 +112,13 @@ DEMO_FILES = ("labels.nii.gz", "labels.tsv", "parcellation.png", "cluster_sizes.
               "fsaverage5_labels_right.tsv", "surface_parcellation.png")
 
 SETUPS = {
+    # README, "A short tour": nilearn's bundled MNI152 mask, then the report.
+    "import numpy as np\nfrom nilearn.datasets import load_mni152_brain_mask": Setup(
+        writes=("report.html",),
+        check="assert X.shape == (20, 235375) and X_red.shape == (20, 2000)\n"
+              "assert X_back.shape == X.shape and rena.n_clusters_ == 2000"),
+    "fastrena parcellate run1.nii.gz run2.nii.gz": Setup(
+        writes=("labels.nii.gz", "labels.tsv", "labels.png", "report.html")),
     # Installs, then runs the demo: the demo runs (as "fastrena demo
     # --samples 4": its 100 synthetic scans would take most of this file's
     # time budget; everything else is the README's).
@@ -173,6 +186,11 @@ SETUPS = {
     # fit on Dask's local processes.
     "from fastrena import ReNA\nfrom fastrena.dask import from_zarr, use_scheduler": Setup(
         check="assert X.shape == (16, 10368) and rena.n_clusters_ == 5000"),
+    # docs/robustness.md: the long property-test profile, about a minute of
+    # 6,000 random inputs: collected with its options (the profile exists),
+    # not run (the ci profile runs in the suite).
+    "python -m pytest tests/test_properties.py --hypothesis-profile=long": Setup(
+        how="collect only"),
     # Starts SLURM jobs (and dask-jobqueue is not a dependency): parsed only.
     "from dask_jobqueue import SLURMCluster": Setup(how="parse"),
     # Joins a scheduler at tcp://10.0.0.5:8786: that command line is parsed,
@@ -186,10 +204,34 @@ PYTEST_SELECTION = ["tests/test_reduce_edges.py::test_exact_small_example",
                     "-p", "no:cacheprovider"]
 
 
-def readme_blocks():
-    """(language, text) of every ```python and ```bash block, in order."""
+#: What a document may fence besides ```python and ```bash: MyST's table of
+#: contents (docs/guide.md), which is not code.
+NOT_CODE = {"{toctree}"}
+
+
+def document_blocks(path):
+    """(language, text) of every ```python and ```bash block of the Markdown
+    file ``path``, in order."""
     pattern = re.compile(r"^```(python|bash)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
-    return [(m[1], m[2]) for m in pattern.finditer(README.read_text())]
+    return [(m[1], m[2]) for m in pattern.finditer(path.read_text())]
+
+
+def fence_languages(path):
+    """What follows the backticks of each fenced block's opening line,
+    indented or not, in order."""
+    languages, inside = [], False
+    for line in path.read_text().splitlines():
+        if line.strip().startswith("```"):
+            if not inside:
+                languages.append(line.strip()[3:].strip())
+            inside = not inside
+    return languages
+
+
+def all_blocks():
+    """(document, language, text) of every block of every document."""
+    return [(path.relative_to(REPO).as_posix(), language, text)
+            for path in DOCUMENTS for language, text in document_blocks(path)]
 
 
 def setup_of(text):
@@ -198,11 +240,11 @@ def setup_of(text):
     return matches[0] if matches else Setup()
 
 
-BLOCKS = readme_blocks()
+BLOCKS = all_blocks()
 
 
 # --------------------------------------------------------------------------
-# the files the README names
+# the files the documents name
 # --------------------------------------------------------------------------
 def smooth_volumes(rng, n_volumes):
     """Random volumes on GRID, smoothed a little, 0 outside the box."""
@@ -222,7 +264,7 @@ def box():
 
 
 def make_files(folder):
-    """Every input file a README block names."""
+    """Every input file a block names."""
     rng = np.random.default_rng(0)
     mask = box()
     for name in ("brain_mask.nii.gz", "mask.nii.gz"):
@@ -284,7 +326,7 @@ def readme_files(tmp_path_factory):
 
 @pytest.fixture
 def block_folder(readme_files, tmp_path, monkeypatch):
-    """A fresh folder with the README's files; the working directory."""
+    """A fresh folder with the documents' files; the working directory."""
     folder = tmp_path / "work"
     shutil.copytree(readme_files, folder)
     monkeypatch.chdir(folder)
@@ -339,7 +381,7 @@ def on_local_scheduler(text, folder):
     run_bash("\n".join(lines), folder)
 
 
-def run_python(text, preamble, folder):
+def run_python(text, preamble, folder, document):
     # As a script runs: a block's ``if __name__ == "__main__":`` body runs too.
     namespace = {"__name__": "__main__"}
     with warnings.catch_warnings():
@@ -353,14 +395,14 @@ def run_python(text, preamble, folder):
         warnings.filterwarnings("ignore", "[Xy] won't be used", UserWarning)
         if preamble:
             exec(compile(preamble, "preamble", "exec"), namespace)
-        exec(compile(text, "README.md", "exec"), namespace)
+        exec(compile(text, document, "exec"), namespace)
     return namespace
 
 
-@pytest.mark.parametrize("language, text", BLOCKS,
-                         ids=[f"{i}-{text.splitlines()[0][:40]}"
-                              for i, (_, text) in enumerate(BLOCKS)])
-def test_readme_block_runs(language, text, block_folder):
+@pytest.mark.parametrize("document, language, text", BLOCKS,
+                         ids=[f"{document}-{i}-{text.splitlines()[0][:40]}"
+                              for i, (document, _, text) in enumerate(BLOCKS)])
+def test_block_runs(document, language, text, block_folder):
     setup = setup_of(text)
     for name in setup.writes:
         path = block_folder / name
@@ -368,16 +410,20 @@ def test_readme_block_runs(language, text, block_folder):
             path.unlink()
     if setup.how == "parse":
         if language == "python":
-            compile(text, "README.md", "exec")
+            compile(text, document, "exec")
         else:
             run_bash(f"bash -n -c {shlex.quote(text)}", block_folder)
         return
     if language == "python":
         assert setup.how == "as written"
-        namespace = run_python(text, setup.preamble, block_folder)
+        namespace = run_python(text, setup.preamble, block_folder, document)
         exec(compile(setup.check, "check", "exec"), namespace)
     elif setup.how == "after install":
         after_install(text, block_folder)
+    elif setup.how == "collect only":
+        words = shlex.split(text)
+        assert words[:3] == ["python", "-m", "pytest"], text
+        run_bash(shlex.join([*words, "--collect-only", "-p", "no:cacheprovider"]), REPO)
     elif setup.how == "local scheduler":
         on_local_scheduler(text, block_folder)
     else:
@@ -390,9 +436,24 @@ def test_readme_block_runs(language, text, block_folder):
 def test_every_setup_belongs_to_a_block():
     """A renamed or removed block must not leave a stale setup behind."""
     for key in SETUPS:
-        assert any(text.startswith(key) for _, text in BLOCKS), key
+        assert any(text.startswith(key) for _, _, text in BLOCKS), key
 
 
 def test_the_blocks_are_found():
-    languages = [language for language, _ in BLOCKS]
+    languages = [language for _, language, _ in BLOCKS]
     assert languages.count("python") >= 10 and languages.count("bash") >= 6, languages
+    # The README keeps its set-up commands and a short tour; the guide's
+    # examples are on the pages.
+    documents = {document for document, _, _ in BLOCKS}
+    assert {"README.md", "docs/usage.md", "docs/cli.md", "docs/dask.md"} <= documents
+
+
+@pytest.mark.parametrize("path", DOCUMENTS, ids=[path.name for path in DOCUMENTS])
+def test_no_block_escapes_the_tests(path):
+    # A block fenced as ```py, ```sh, ```console or with no language, or an
+    # indented one, would be shown but never run: the documents fence code
+    # as ```python or ```bash, at the start of a line.
+    languages = fence_languages(path)
+    assert [x for x in languages if x not in ("python", "bash") and x not in NOT_CODE] == []
+    code = [x for x in languages if x in ("python", "bash")]
+    assert [language for language, _ in document_blocks(path)] == code

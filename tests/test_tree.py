@@ -188,7 +188,7 @@ def test_one_feature_and_no_edge():
 
 @pytest.mark.parametrize("linkage", ["nilearn", "ward"])
 def test_inverse_transform_reads_the_scale_from_the_width(linkage):
-    """Issue 28, item 6: the README's ``inverse_transform(X_100)`` after
+    """Issue 28, item 6: docs/merge_tree.md's ``inverse_transform(X_100)`` after
     ``transform(X, n_clusters=100)``, without ``n_clusters`` again."""
     mask = np.ones((6, 6, 5), dtype=bool)
     X = np.random.default_rng(3).standard_normal((4, 180))

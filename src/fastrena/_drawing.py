@@ -5,6 +5,10 @@ slices in world coordinates, meshes projected along the x axis, and rows
 of panels that fill a figure's width.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ._colors import cluster_colors
@@ -12,11 +16,15 @@ from .errors import MissingDependencyError
 from .files import write_atomically
 from .images import load_volume
 
+if TYPE_CHECKING:  # annotations only: not imported at run time
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
 #: The dark background of slices drawn without an anatomy.
 BACKGROUND = "#101014"
 
 
-def matplotlib_canvas():
+def matplotlib_canvas() -> tuple[type[Figure], type[FigureCanvasAgg]]:
     """matplotlib's Figure and Agg canvas, or a clear ImportError."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg

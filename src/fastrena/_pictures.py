@@ -16,12 +16,22 @@ public ones, give a figure made through pyplot when there is no
 writes, never makes one. The docstrings say what the public functions do.
 """
 
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from ._drawing import (BACKGROUND, SUPTITLE_IN, TITLE_IN, canonical, draw_mesh, finish,
                        label_colors, matplotlib_canvas, new_figure, panel_rows, sample_nearest,
                        slice_points, surface_aspect)
 from .errors import MissingDependencyError
+
+if TYPE_CHECKING:  # annotations only: not imported at run time
+    from matplotlib.figure import Figure
+    from numpy.typing import ArrayLike
 
 __all__ = [
     "ERROR_DEFINITION",
@@ -126,9 +136,11 @@ def _draw_slices(figure, labels, label_data, values, bg_img=None, cut_coords=Non
         ax.set_axis_off()
 
 
-def plot_parcellation(labels_img, bg_img=None, *, cut_coords=None, title=None,
-                      output_file=None, force=False, figsize=(12, 4.4), dpi=100,
-                      figure=None):
+def plot_parcellation(labels_img: Any, bg_img: Any = None, *,
+                      cut_coords: Sequence[float] | None = None, title: str | None = None,
+                      output_file: str | os.PathLike | None = None, force: bool = False,
+                      figsize: tuple[float, float] = (12, 4.4), dpi: float = 100,
+                      figure: Figure | None = None) -> Figure:
     """Three orthogonal slices of a label image, one colour per cluster.
 
     Parameters
@@ -216,8 +228,11 @@ def _draw_surfaces(figure, rectangles, views, meshes, labels, values):
         ax.set_title(f"{side} {view}", fontsize=10)
 
 
-def plot_surface_parcellation(meshes, labels, *, title=None, output_file=None, force=False,
-                              figsize=None, dpi=100, figure=None):
+def plot_surface_parcellation(meshes: Sequence[tuple[ArrayLike, ArrayLike]],
+                              labels: Sequence[ArrayLike], *, title: str | None = None,
+                              output_file: str | os.PathLike | None = None,
+                              force: bool = False, figsize: tuple[float, float] | None = None,
+                              dpi: float = 100, figure: Figure | None = None) -> Figure:
     """Lateral and medial views of each mesh part, one colour per cluster.
 
     Each view is an orthographic projection along the x axis, drawn at
@@ -256,10 +271,16 @@ def plot_surface_parcellation(meshes, labels, *, title=None, output_file=None, f
     return finish(figure, output_file, force)
 
 
-def plot_grayordinate_parcellation(meshes, surface_labels, volume_labels_img=None, *,
-                                   sides=None, volume_structures=None, bg_img="MNI152",
-                                   title=None, output_file=None, force=False, figsize=None,
-                                   dpi=100, figure=None):
+def plot_grayordinate_parcellation(meshes: Sequence[tuple[ArrayLike, ArrayLike]],
+                                   surface_labels: Sequence[ArrayLike],
+                                   volume_labels_img: Any = None, *,
+                                   sides: Sequence[str] | None = None,
+                                   volume_structures: Sequence[str] | None = None,
+                                   bg_img: Any = "MNI152", title: str | None = None,
+                                   output_file: str | os.PathLike | None = None,
+                                   force: bool = False,
+                                   figsize: tuple[float, float] | None = None,
+                                   dpi: float = 100, figure: Figure | None = None) -> Figure:
     """A parcellation of grayordinates in one picture: lateral and medial
     views of each surface (top row) and axial slices through the volume
     structures' clusters over an anatomical image (bottom row, if any),
@@ -439,8 +460,10 @@ def _subcortical_title(structures, bg_img, anatomy):
 # --------------------------------------------------------------------------
 # numbers
 # --------------------------------------------------------------------------
-def plot_cluster_sizes(sizes, *, unit="voxels", title=None, output_file=None, force=False,
-                       figsize=(6.4, 4.2), dpi=100, figure=None):
+def plot_cluster_sizes(sizes: ArrayLike, *, unit: str = "voxels", title: str | None = None,
+                       output_file: str | os.PathLike | None = None, force: bool = False,
+                       figsize: tuple[float, float] = (6.4, 4.2), dpi: float = 100,
+                       figure: Figure | None = None) -> Figure:
     """Histogram of cluster sizes (logarithmic bins), with the median marked.
 
     Parameters
@@ -485,7 +508,7 @@ def plot_cluster_sizes(sizes, *, unit="voxels", title=None, output_file=None, fo
 ERROR_DEFINITION = "||X - R|| / ||X - X's row means||"
 
 
-def relative_error(X, approximation):
+def relative_error(X: ArrayLike, approximation: ArrayLike) -> float:
     """``||X - R|| / ||X - X's row means||`` (Frobenius norms), R the
     ``approximation`` (each feature's cluster mean), as the benchmarks
     report it.
@@ -510,8 +533,10 @@ def relative_error(X, approximation):
     return float(np.sqrt(lost / spread)) if spread > 0 else 0.0
 
 
-def plot_compression_curve(n_clusters, errors, *, title=None, output_file=None, force=False,
-                           figsize=(6.4, 4.2), dpi=100, figure=None):
+def plot_compression_curve(n_clusters: ArrayLike, errors: ArrayLike, *,
+                           title: str | None = None, output_file: str | os.PathLike | None = None,
+                           force: bool = False, figsize: tuple[float, float] = (6.4, 4.2),
+                           dpi: float = 100, figure: Figure | None = None) -> Figure:
     """Relative compression error against the number of clusters (log scale),
     the axis named with its definition, ``||X - R|| / ||X - X's row means||``.
 

@@ -27,8 +27,12 @@ Examples
 >>> X_red = rena.transform(X).compute()             # doctest: +SKIP
 """
 
+from __future__ import annotations
+
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -43,6 +47,13 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from ._chunked import aligned_rows, means_of, shared, worker_pool  # noqa: E402
 from ._validation import check_positive_int  # noqa: E402
 from .reading import as_list, resolve_layout, scan_counts, scan_names  # noqa: E402
+
+if TYPE_CHECKING:  # annotations only: not imported at run time
+    from distributed import Client
+    from numpy.typing import DTypeLike
+
+    from .layouts import Layout
+    from .parcellations import Parcellation
 
 __all__ = ["from_hdf5", "from_images", "from_zarr", "read_images_lazily",
            "reduce_images_lazily", "use_scheduler"]
@@ -104,7 +115,8 @@ def _given_paths(img):
     return None
 
 
-def read_images_lazily(layout, imgs, *, dtype=np.float32, volumes_per_chunk=None):
+def read_images_lazily(layout: Layout, imgs: Any, *, dtype: DTypeLike = np.float32,
+                       volumes_per_chunk: int | None = None) -> da.Array:
     """The features of ``layout`` in images, one row per scan, as a lazy
     Dask array (the lazy twin of :func:`fastrena.io.read_images`).
 
@@ -146,7 +158,8 @@ def read_images_lazily(layout, imgs, *, dtype=np.float32, volumes_per_chunk=None
     return da.concatenate(parts, axis=0)
 
 
-def from_images(imgs, mask_img=None, *, dtype=np.float32, volumes_per_chunk=None):
+def from_images(imgs: Any, mask_img: Any = None, *, dtype: DTypeLike = np.float32,
+                volumes_per_chunk: int | None = None) -> da.Array:
     """A lazy ``(n_scans, n_voxels)`` Dask array of the in-mask values of images.
 
     Parameters
@@ -177,8 +190,9 @@ def from_images(imgs, mask_img=None, *, dtype=np.float32, volumes_per_chunk=None
     return read_images_lazily(layout, imgs, dtype=dtype, volumes_per_chunk=volumes_per_chunk)
 
 
-def reduce_images_lazily(parcellation, imgs, *, scaling=False, dtype=np.float32,
-                         volumes_per_chunk=None):
+def reduce_images_lazily(parcellation: Parcellation, imgs: Any, *, scaling: bool = False,
+                         dtype: DTypeLike = np.float32,
+                         volumes_per_chunk: int | None = None) -> da.Array:
     """Cluster means of images as a lazy Dask array (n_scans, K): the lazy
     twin of :meth:`fastrena.io.Parcellation.reduce`."""
     X = read_images_lazily(parcellation.layout, imgs, dtype=dtype,
@@ -199,7 +213,8 @@ def _default_chunks(shape, dtype, rows):
     return (aligned_rows(shape[1], dtype) if rows is None else rows, shape[1])
 
 
-def from_zarr(store, component=None, *, rows_per_chunk=None):
+def from_zarr(store: Any, component: str | None = None, *,
+              rows_per_chunk: int | None = None) -> da.Array:
     """A Zarr array (n_samples, n_features) as a Dask array, without reading it.
 
     Parameters
@@ -243,7 +258,8 @@ class _HDF5Rows:
             return f[self.dataset][key]
 
 
-def from_hdf5(path, dataset, *, rows_per_chunk=None):
+def from_hdf5(path: str | os.PathLike, dataset: str, *,
+              rows_per_chunk: int | None = None) -> da.Array:
     """An HDF5 dataset (n_samples, n_features) as a Dask array, without
     reading it (needs ``h5py``, part of the ``dask`` extra).
 
@@ -268,7 +284,8 @@ def from_hdf5(path, dataset, *, rows_per_chunk=None):
 # where the work runs
 # --------------------------------------------------------------------------
 @contextmanager
-def use_scheduler(scheduler=None, timeout=None):
+def use_scheduler(scheduler: str | None = None,
+                  timeout: str | None = None) -> Iterator[str | Client | None]:
     """Run the Dask work of the ``with`` block on ``scheduler``.
 
     Parameters

@@ -140,7 +140,7 @@ class ReNA(FeatureAgglomeration):
         n_clusters`` cheapest merges make, as in Ward's own order: flat
         regions end in few clusters, detailed ones in many. It reaches
         scikit-learn's Ward error on real images, anatomy and surfaces (see
-        the README) at a fraction of its time. Every merge is made at its
+        docs/choosing.md) at a fraction of its time. Every merge is made at its
         Ward cost at that moment (no budget trades that for speed; see
         :mod:`fastrena.ward`). It takes the rounds it needs, so ``n_iter``
         does not apply to it.
@@ -166,7 +166,7 @@ class ReNA(FeatureAgglomeration):
         never emptying or disconnecting a cluster, so ``n_clusters_`` and
         connectivity are kept (:mod:`fastrena.refine`). ``"auto"``: 3
         sweeps with ``linkage="ward"`` (error 0.94-0.96x scikit-learn
-        Ward's in median on the README's real-data suite, for 0.02-0.4x
+        Ward's in median on docs/choosing.md's real-data suite, for 0.02-0.4x
         the fit's time) and 0 with the default linkage, whose labels stay
         nilearn's. Refinement holds X in memory: a Dask array larger than
         the Dask setting ``fastrena.refine-limit`` (2 GiB) is not refined (a

@@ -5,16 +5,24 @@ destination folder and rename it, so a reader never sees a partial file,
 and never overwrite an existing file unless ``force``.
 """
 
+from __future__ import annotations
+
 import os
 import secrets
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._interrupt import call_deferring_sigint
 from .errors import InputError, first_line
 from .images import CIFTI_SUFFIXES, is_cifti, is_gifti, nibabel_module
+
+if TYPE_CHECKING:  # annotations only: not imported at run time
+    from nibabel.filebasedimages import FileBasedImage
+    from numpy.typing import ArrayLike
 
 __all__ = ["array_format", "check_image_name", "check_output", "load_array", "save_array",
            "save_img", "save_npy", "write_atomically"]
@@ -25,7 +33,7 @@ ARRAY_SUFFIXES = (".npy", ".csv", ".tsv")
 # --------------------------------------------------------------------------
 # safe writes
 # --------------------------------------------------------------------------
-def check_output(path, force=False, hint="force=True"):
+def check_output(path: str | os.PathLike, force: bool = False, hint: str = "force=True") -> None:
     """Raise unless ``path`` can be written now.
 
     It must not exist (unless ``force``), and its folder must exist and
@@ -65,7 +73,8 @@ def _temporary_name(path):
     return path.parent / f".{secrets.token_hex(6)}.tmp-{path.name}"
 
 
-def write_atomically(path, write, force=False, hint="force=True"):
+def write_atomically(path: str | os.PathLike, write: Callable[[Path], Any], force: bool = False,
+                     hint: str = "force=True") -> Path:
     """Call ``write(temporary_path)``, then move the result to ``path``.
 
     Readers never see a partial file; on any error (or interruption) the
@@ -144,14 +153,15 @@ def save_text(text, path, *, force=False, hint="force=True"):
                             force, hint)
 
 
-def check_image_name(path, suffixes):
+def check_image_name(path: str | os.PathLike, suffixes: Sequence[str]) -> None:
     """Raise unless the file name ``path`` ends with one of ``suffixes``
     (nibabel picks the format from it)."""
     if not str(path).lower().endswith(tuple(suffixes)):
         raise InputError(f"output '{path}' must end with {' or '.join(suffixes)}")
 
 
-def save_img(img, path, *, force=False, hint="force=True"):
+def save_img(img: FileBasedImage, path: str | os.PathLike, *, force: bool = False,
+             hint: str = "force=True") -> Path:
     """Write a NIfTI (.nii, .nii.gz), GIfTI (.gii) or CIFTI-2 (.dlabel.nii,
     .dtseries.nii...) image atomically, never over an existing file unless
     ``force``."""
@@ -163,7 +173,7 @@ def save_img(img, path, *, force=False, hint="force=True"):
     return write_atomically(path, lambda tmp: nibabel_module().save(img, tmp), force, hint)
 
 
-def array_format(path):
+def array_format(path: str | os.PathLike) -> str:
     """The suffix of an array file name (.npy, .csv or .tsv); any other
     raises :class:`InputError`."""
     suffix = Path(path).suffix.lower()
@@ -173,7 +183,8 @@ def array_format(path):
     return suffix
 
 
-def save_array(array, path, *, force=False, columns=None, hint="force=True"):
+def save_array(array: ArrayLike, path: str | os.PathLike, *, force: bool = False,
+               columns: Sequence[str] | None = None, hint: str = "force=True") -> Path:
     """Write an array to .npy, .csv or .tsv atomically.
 
     Text files get a header line of ``columns`` (if given) and every
@@ -221,7 +232,7 @@ def _is_number(text):
     return True
 
 
-def load_array(path):
+def load_array(path: str | os.PathLike) -> np.ndarray:
     """Read a .npy, .csv or .tsv array (a text file's first line is a
     header when it is not all numbers). Text files give 2-D arrays."""
     suffix = array_format(path)

@@ -18,8 +18,12 @@ what ``wb_command -cifti-parcellate`` writes) and values per grayordinate
 as a dense file again.
 """
 
+from __future__ import annotations
+
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,11 +34,14 @@ from .images import (describe, gifti_structure, is_nilearn_object, load_image, l
                      nibabel_module, read_data, reading_data)
 from ._layout import BLOCK_BYTES, Layout
 
+if TYPE_CHECKING:  # annotations only: not imported at run time
+    from nibabel.cifti2 import Cifti2Image
+
 __all__ = ["GrayordinateLayout", "dense_brain_models", "grayordinate_layout", "label_map",
            "load_cifti", "same_parcels"]
 
 
-def load_cifti(img, what):
+def load_cifti(img: str | os.PathLike | Cifti2Image, what: str) -> Cifti2Image:
     """A ``Cifti2Image`` from a path or an image; anything else is an
     :class:`InputError` naming it."""
     nib = nibabel_module()
@@ -384,7 +391,8 @@ def _matched(parts, structures, name):
     return [named[s] if s in named else next(unnamed) for s in structures]
 
 
-def grayordinate_layout(cifti, meshes=None, what="CIFTI file"):
+def grayordinate_layout(cifti: str | os.PathLike | Cifti2Image, meshes: Any = None,
+                        what: str = "CIFTI file") -> GrayordinateLayout:
     """The :class:`GrayordinateLayout` of a dense CIFTI-2 file (path or
     image), with ``meshes`` for its cortical surfaces: GIfTI mesh paths or
     (coordinates, faces) pairs in the order of the file's surface

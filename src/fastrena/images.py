@@ -5,13 +5,21 @@ errors (``what``: "mask_img", "image 3", a path). Nothing here knows which
 features are wanted: that is a layout's job (:mod:`fastrena.layouts`).
 """
 
+from __future__ import annotations
+
 import os
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import InputError, first_line
+
+if TYPE_CHECKING:  # annotations only: not imported at run time
+    from nibabel.filebasedimages import FileBasedImage
+    from nibabel.gifti import GiftiImage
+    from nibabel.spatialimages import SpatialImage
 
 __all__ = ["CIFTI_SUFFIXES", "DENSE_CIFTI_SUFFIXES", "HEMISPHERES", "PARCELLATED_CIFTI_SUFFIXES",
            "check_structure", "gifti_structure", "is_cifti", "is_cifti_name", "is_nilearn_object",
@@ -46,7 +54,7 @@ def nibabel_module():
     return nibabel
 
 
-def load_image(img, what="image"):
+def load_image(img: str | os.PathLike | FileBasedImage, what: str = "image") -> FileBasedImage:
     """A nibabel image for a path, or ``img`` itself if already loaded.
 
     Data are not read (nibabel images are lazy). Compressed NIfTI files are
@@ -115,7 +123,7 @@ def describe(img, what):
     return f"{what} '{path}'" if path else what
 
 
-def load_volume(img, what="image"):
+def load_volume(img: str | os.PathLike | SpatialImage, what: str = "image") -> SpatialImage:
     """A nibabel volume image (not GIfTI) for a path or an image."""
     loaded = load_image(img, what)
     if is_gifti(loaded):
@@ -126,7 +134,7 @@ def load_volume(img, what="image"):
     return loaded
 
 
-def load_3d_volume(img, what="image"):
+def load_3d_volume(img: str | os.PathLike | SpatialImage, what: str = "image") -> SpatialImage:
     """A 3-D volume image (or 4-D with one volume) with its data read into
     memory now, so that a damaged file fails here, with its name."""
     loaded, data = volume_3d_data(img, what)
@@ -190,7 +198,7 @@ def check_structure(structures, part, found, name, fix):
                      f"{len(structures)}, is on {expected[1]}; {fix} in this order: {order}")
 
 
-def load_surface_data(img, what="image"):
+def load_surface_data(img: str | os.PathLike | GiftiImage, what: str = "image") -> np.ndarray:
     """The data of a GIfTI file (not a mesh), shape (n_vertices, n_scans).
 
     Each data array of the file is one scan (a 2-D array is several).
@@ -218,7 +226,7 @@ def load_surface_part(img, what="image"):
     return np.concatenate(columns, axis=1), gifti_structure(gifti)
 
 
-def load_mesh(path):
+def load_mesh(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """Vertex coordinates (n, 3) and triangles (m, 3) of a GIfTI mesh file.
 
     Raises

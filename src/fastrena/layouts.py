@@ -21,10 +21,14 @@ for many images) and writes labels and values back as images
 Every layout is a :class:`Layout`. See docs/design.md.
 """
 
+from __future__ import annotations
+
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -316,7 +320,8 @@ class SurfaceLayout(Layout):
         return images
 
 
-def surface_layout(mesh_paths, mask_paths=None):
+def surface_layout(mesh_paths: Sequence[str | os.PathLike],
+                   mask_paths: Sequence[str | os.PathLike] | None = None) -> SurfaceLayout:
     """A :class:`SurfaceLayout` from GIfTI meshes (one per part) and,
     optionally, GIfTI masks (one per part; nonzero = in); the hemispheres
     they name check the data files (see :func:`fastrena.images.load_surface_files`)."""
@@ -345,7 +350,7 @@ def surface_layout_of(surface_img, what="mask_img"):
     return SurfaceLayout(tuple(masks), tuple(meshes), surface_img, structures=structures)
 
 
-def mask_layout(mask_img, what="mask_img"):
+def mask_layout(mask_img: Any, what: str = "mask_img") -> Layout:
     """The layout of a ``mask_img``: a NIfTI path or image (3-D, nonzero =
     in), a nilearn SurfaceImage, or a layout (returned as is). ``what``
     names it in error messages."""
@@ -455,10 +460,8 @@ def _volume_mask_array(img):
     data = np.asanyarray(img.dataobj)
     if data.ndim == 4:
         if data.shape[3] != 1:
-            raise ValueError(
-                f"mask_img is 4-D with {data.shape[3]} volumes, shape {data.shape}; "
-                "a mask must have exactly one volume"
-            )
+            raise ValueError(f"mask_img is 4-D with {data.shape[3]} volumes, shape "
+                             f"{data.shape}; a mask must have exactly one volume")
         data = data[..., 0]
     if data.ndim not in (2, 3):
         raise ValueError(f"mask_img must be a 2-D or 3-D image, got shape {data.shape}")
@@ -581,10 +584,8 @@ def feature_space(mask_img, connectivity, n_features):
         if len(shape) != 2 or shape[0] != shape[1]:
             raise ValueError(f"connectivity must be a square matrix, got shape {tuple(shape)}")
         if shape[0] != n_features:
-            raise ValueError(
-                f"connectivity has shape {tuple(shape)} but X has {n_features} features; "
-                f"expected ({n_features}, {n_features})"
-            )
+            raise ValueError(f"connectivity has shape {tuple(shape)} but X has {n_features} "
+                             f"features; expected ({n_features}, {n_features})")
         # Built once per matrix content (bootstraps, folds and clones
         # of one estimator fit on one graph: see fastrena.graphs.GraphCache).
         return GraphLayout(cached_adjacency_graph(connectivity))
@@ -592,8 +593,6 @@ def feature_space(mask_img, connectivity, n_features):
         return GraphLayout(chain_graph(n_features))
     layout = mask_img_layout(mask_img)
     if layout.n_features != n_features:
-        raise ValueError(
-            f"mask_img has {layout.n_features} in-mask voxels/vertices but X has "
-            f"{n_features} features; they must be equal"
-        )
+        raise ValueError(f"mask_img has {layout.n_features} in-mask voxels/vertices but X has "
+                         f"{n_features} features; they must be equal")
     return layout

@@ -23,8 +23,12 @@ pandas is imported when :func:`parcel_metrics` is called; nilearn, and so
 the ``neuro`` extra, requires it.
 """
 
+from __future__ import annotations
+
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import sparse
@@ -37,6 +41,14 @@ from .arrays import cluster_means
 from .errors import MissingDependencyError
 from .grayordinates import GrayordinateLayout
 from .layouts import SurfaceLayout, VolumeLayout
+
+if TYPE_CHECKING:  # annotations only: not imported at run time
+    from numpy.typing import ArrayLike
+    from pandas import DataFrame
+    from sklearn.base import BaseEstimator
+
+    from .graphs import FeatureGraph
+    from .layouts import Layout
 
 __all__ = [
     "compression_errors",
@@ -63,7 +75,7 @@ def _pandas():
 # --------------------------------------------------------------------------
 # sizes and connectedness
 # --------------------------------------------------------------------------
-def vertex_areas(coordinates, faces):
+def vertex_areas(coordinates: ArrayLike, faces: ArrayLike) -> np.ndarray:
     """The area of each vertex of a triangle mesh: a third of the areas of
     the triangles it belongs to (so the vertices' areas add up to the
     mesh's).
@@ -92,7 +104,7 @@ def _voxel_volume(affine):
                      + a[0, 2] * (a[1, 0] * a[2, 1] - a[1, 1] * a[2, 0])))
 
 
-def feature_measures(layout):
+def feature_measures(layout: Layout) -> dict[str, np.ndarray | None]:
     """The physical size of each feature of ``layout``: ``{"volume_mm3":
     ..., "area_mm2": ...}``, each an array (n_features,) or None when no
     feature of the layout has that kind of size (NaN for a feature of the
@@ -135,7 +147,8 @@ def _grayordinate_measures(layout):
     return {"volume_mm3": volume if has_volume else None, "area_mm2": area if has_area else None}
 
 
-def parcel_components(labels, graph, n_clusters=None):
+def parcel_components(labels: ArrayLike, graph: FeatureGraph,
+                      n_clusters: int | None = None) -> np.ndarray:
     """The number of connected components of each parcel in ``graph``
     (a ``FeatureGraph``): 1 for a connected parcel, as every ReNA cluster.
 
@@ -296,7 +309,7 @@ def feature_correlations(X, labels, n_clusters=None):
     return np.clip(out, -1.0, 1.0, out=out)
 
 
-def homogeneity(X, labels, n_clusters=None):
+def homogeneity(X: ArrayLike, labels: ArrayLike, n_clusters: int | None = None) -> np.ndarray:
     """Each parcel's homogeneity: the mean, over its features, of their
     Pearson correlation with the parcel's mean signal
     (:func:`feature_correlations`; features where it is undefined are
@@ -341,7 +354,7 @@ class _ErrorsOf:
         return a + b
 
 
-def compression_errors(X, labelings):
+def compression_errors(X: ArrayLike, labelings: Sequence[ArrayLike]) -> np.ndarray:
     """``||X - R|| / ||X - X's row means||`` for each labelling (R: each
     feature's parcel mean), as :func:`fastrena.plotting.relative_error`
     defines it, all in one pass over ``X``.
@@ -365,7 +378,8 @@ def compression_errors(X, labelings):
 # --------------------------------------------------------------------------
 # the null: random connected parcels of the same sizes
 # --------------------------------------------------------------------------
-def null_parcellation(labels, graph, random_state=0):
+def null_parcellation(labels: ArrayLike, graph: FeatureGraph,
+                      random_state: int | np.random.Generator | None = 0) -> np.ndarray:
     """Random connected parcels of the sizes of ``labels``, grown on
     ``graph``: the null against which homogeneity is judged.
 
@@ -442,8 +456,10 @@ def _parcellation_of(parcellation, layout):
     return labels.astype(np.int64), layout
 
 
-def parcel_metrics(parcellation, X=None, *, layout=None, values=None, names=None,
-                   colors=None, random_state=0):
+def parcel_metrics(parcellation: BaseEstimator | ArrayLike, X: ArrayLike | None = None, *,
+                   layout: Layout | None = None, values: ArrayLike | None = None,
+                   names: Sequence[str] | None = None, colors: Sequence[str] | None = None,
+                   random_state: int | np.random.Generator | None = 0) -> DataFrame:
     """One row per parcel: its size, connectedness and, given ``X``, its
     homogeneity against a size-matched null.
 
@@ -510,7 +526,7 @@ def parcel_metrics(parcellation, X=None, *, layout=None, values=None, names=None
     return table
 
 
-def split_half_reproducibility(estimator, X):
+def split_half_reproducibility(estimator: BaseEstimator, X: ArrayLike) -> float:
     """The adjusted Rand index of the parcellations ``estimator`` (fitted
     or not; cloned, so left as it is) fits on the first and on the second
     half of the samples of ``X``: 1 when both halves give the same parcels,

@@ -22,7 +22,7 @@ connectivity=grid_to_graph(mask))`` and fits it on the transposed data
 same connectivity with fastrena and leaves every other linkage
 (``"complete"``, ``"average"``) to scikit-learn. The labels are not
 scikit-learn's (a few merges differ, so the partition does); the error of
-the parcellation is Ward's (see the README, "From nilearn").
+the parcellation is Ward's (see docs/nilearn.md).
 
 Example
 -------

@@ -6,8 +6,12 @@ estimator's labels become label images (:func:`labels_to_img`,
 images with label files alone (:func:`load_parcellation`).
 """
 
+from __future__ import annotations
+
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,6 +26,13 @@ from .grayordinates import GrayordinateLayout, label_map
 from .layouts import SurfaceLayout, VolumeLayout, layout_of_estimator
 from .reading import (as_list, float_dtype, read_images, read_rows_into, resolve_layout,
                       scan_counts, scan_names)
+
+if TYPE_CHECKING:  # annotations only: not imported at run time
+    from nibabel.cifti2 import Cifti2Image, ParcelsAxis
+    from nibabel.gifti import GiftiImage
+    from numpy.typing import ArrayLike, DTypeLike
+
+    from .layouts import Layout
 
 __all__ = [
     "Parcellation",
@@ -39,7 +50,8 @@ __all__ = [
 # --------------------------------------------------------------------------
 # fitting and the fitted estimator
 # --------------------------------------------------------------------------
-def fit_layout(X, layout, n_clusters=2, *, progress=False, **params):
+def fit_layout(X: ArrayLike, layout: Layout, n_clusters: int = 2, *, progress: bool = False,
+               **params: Any) -> ReNA:
     """Fit ReNA on ``X`` whose columns are ``layout``'s features.
 
     ``progress`` shows a progress bar over the levels; ``params`` are
@@ -56,7 +68,8 @@ def fit_layout(X, layout, n_clusters=2, *, progress=False, **params):
     return rena
 
 
-def fit_images(imgs, mask_img=None, n_clusters=2, *, dtype=np.float32, verbose=0, **params):
+def fit_images(imgs: Any, mask_img: Any = None, n_clusters: int = 2, *,
+               dtype: DTypeLike = np.float32, verbose: int = 0, **params: Any) -> ReNA:
     """Fit ReNA directly on NIfTI images (or nilearn ``SurfaceImage`` objects).
 
     Parameters
@@ -111,34 +124,35 @@ class Parcellation:
     names: tuple = None
 
     @property
-    def parcel_names(self):
+    def parcel_names(self) -> list[str]:
         """Each cluster's name: the label table's, else ``label_v``."""
         if self.names is not None:
             return list(self.names)
         return [f"label_{int(v)}" for v in self.values]
 
     @classmethod
-    def from_labels(cls, layout, labels):
+    def from_labels(cls, layout: Layout, labels: ArrayLike) -> Parcellation:
         """Clusters 0..K-1 of a fit, stored as values 1..K (0 = background)."""
         labels = np.asarray(labels, dtype=np.int64)
         return cls(layout, labels, np.arange(1, int(labels.max()) + 2, dtype=np.int64))
 
     @property
-    def n_clusters(self):
+    def n_clusters(self) -> int:
         return int(self.values.shape[0])
 
     @property
-    def sizes(self):
+    def sizes(self) -> np.ndarray:
         """Features per cluster."""
         return np.bincount(self.labels, minlength=self.n_clusters)
 
-    def divisors(self, scaling):
+    def divisors(self, scaling: bool) -> np.ndarray:
         """What cluster sums are divided by: sizes (means), or their square
         roots with ``scaling`` (ReNA's ``scaling=True``)."""
         sizes = self.sizes.astype(np.float64)
         return np.sqrt(sizes) if scaling else sizes
 
-    def reduce(self, imgs, *, scaling=False, dtype=np.float32, verbose=0):
+    def reduce(self, imgs: Any, *, scaling: bool = False, dtype: DTypeLike = np.float32,
+               verbose: int = 0) -> np.ndarray:
         """Cluster means of images, shape (n_scans, K), images read one at a time."""
         dtype = float_dtype(dtype)
         imgs = as_list(imgs)
@@ -151,7 +165,7 @@ class Parcellation:
 
         return read_rows_into(self.layout, imgs, out, means, verbose, "transforming")
 
-    def expand(self, X_red, *, scaling=False):
+    def expand(self, X_red: ArrayLike, *, scaling: bool = False) -> np.ndarray:
         """Each feature takes its cluster's value: (K,) -> (n_features,),
         (n, K) -> (n, n_features)."""
         X_red = np.asarray(X_red)
@@ -162,11 +176,11 @@ class Parcellation:
             X_red = (X_red / np.sqrt(self.sizes)).astype(X_red.dtype, copy=False)
         return X_red[..., self.labels]
 
-    def label_values(self):
+    def label_values(self) -> np.ndarray:
         """The label value of each feature, int32 (what label files hold)."""
         return self.values[self.labels].astype(np.int32)
 
-    def label_img(self):
+    def label_img(self) -> Any:
         """A NIfTI label image (volumes), a ``SurfaceImage`` (surfaces with
         a ``SurfaceImage`` mask) or a CIFTI-2 dense label file
         (grayordinates): 0 = background, the cluster's value inside."""
@@ -177,7 +191,7 @@ class Parcellation:
             img.header.set_intent("label")
         return img
 
-    def label_gifti(self):
+    def label_gifti(self) -> list[GiftiImage]:
         """One GIfTI label image per part (intent NIFTI_INTENT_LABEL, with
         a label table whose colours are those of the plots)."""
         gifti = nibabel_module().gifti
@@ -196,7 +210,7 @@ class Parcellation:
         return images
 
 
-    def lookup_table(self, clusters=None):
+    def lookup_table(self, clusters: Sequence[int] | None = None) -> str:
         """The lookup table of the clusters (all, or the indices
         ``clusters``), as BIDS ``dseg.tsv`` text: columns ``index`` (the
         label value), ``name`` (``label_v``, as the label files and the
@@ -211,12 +225,13 @@ class Parcellation:
             lines.append(f"{value}\tlabel_{value}\t{colors[c]}\t{int(sizes[c])}")
         return "\n".join(lines) + "\n"
 
-    def part_clusters(self):
+    def part_clusters(self) -> list[np.ndarray]:
         """For a surface layout, the clusters (indices) of each part."""
         parts = self.layout.split(self.labels + 1)
         return [np.unique(part[part != 0]) - 1 for part in parts]
 
-    def parcels_img(self, X_red, row_axis=None, scalar=False):
+    def parcels_img(self, X_red: ArrayLike, row_axis: Any = None,
+                    scalar: bool = False) -> Cifti2Image:
         """Cluster means ``X_red`` (n, K) as a parcellated CIFTI-2 file
         (grayordinates only): a series (``.ptseries.nii``, rows as
         ``row_axis`` when it is a series of that length), or maps with
@@ -231,7 +246,7 @@ class Parcellation:
                              f"{self.n_clusters} clusters; it needs {self.n_clusters} columns")
         return self.layout.to_parcels(X_red, self.labels, self.parcel_names, row_axis, scalar)
 
-    def parcels_axis(self):
+    def parcels_axis(self) -> ParcelsAxis:
         """The ``ParcelsAxis`` of the clusters (grayordinates only)."""
         return self.layout.parcels_axis(self.labels, self.parcel_names)
 
@@ -248,7 +263,7 @@ def _parcellation_of(rena):
     return Parcellation.from_labels(layout_of_estimator(rena), rena.labels_)
 
 
-def labels_to_img(rena):
+def labels_to_img(rena: ReNA) -> Any:
     """The label image of a fitted ReNA: 0 = background, clusters 1..K.
 
     Returns
@@ -259,7 +274,7 @@ def labels_to_img(rena):
     return _parcellation_of(rena).label_img()
 
 
-def labels_to_gifti(rena):
+def labels_to_gifti(rena: ReNA) -> list[GiftiImage]:
     """The labels of a ReNA fitted on a surface, as one GIfTI label image per
     mesh part (0 = outside the mask, clusters 1..K)."""
     parcellation = _parcellation_of(rena)
@@ -271,21 +286,22 @@ def labels_to_gifti(rena):
     return parcellation.label_gifti()
 
 
-def labels_to_parcels_img(rena, X_red, row_axis=None):
+def labels_to_parcels_img(rena: ReNA, X_red: ArrayLike, row_axis: Any = None) -> Cifti2Image:
     """Cluster means ``X_red`` of a ReNA fitted on CIFTI-2 grayordinates as
     a parcellated series (``.ptseries.nii``), what ``wb_command
     -cifti-parcellate`` writes: parcels ``label_1..label_K``."""
     return _parcellation_of(rena).parcels_img(X_red, row_axis)
 
 
-def transform_images(rena, imgs, *, dtype=np.float32, verbose=0):
+def transform_images(rena: ReNA, imgs: Any, *, dtype: DTypeLike = np.float32,
+                     verbose: int = 0) -> np.ndarray:
     """Cluster means of images, shape (``n_scans, n_clusters_``), reading one
     image at a time; equal to ``rena.transform(images_to_array(...))``."""
     return _parcellation_of(rena).reduce(imgs, scaling=rena.scaling, dtype=dtype,
                                          verbose=verbose)
 
 
-def inverse_transform_img(rena, X_red):
+def inverse_transform_img(rena: ReNA, X_red: ArrayLike) -> Any:
     """``rena.inverse_transform(X_red)`` as an image: 3-D for a 1-D
     ``X_red``, 4-D (one volume per row) for a 2-D one; a ``SurfaceImage``
     for a surface mask."""
@@ -304,7 +320,7 @@ def _integer_labels(data, what):
     return data.astype(np.int64)
 
 
-def load_parcellation(paths):
+def load_parcellation(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> Parcellation:
     """The clusters stored in label files: one NIfTI label image, one
     CIFTI-2 dense label file (``.dlabel.nii``), or one GIfTI label file per
     mesh part.

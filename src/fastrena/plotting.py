@@ -18,13 +18,21 @@ figure, pyplot's or not, and pass it down. :func:`compression_errors`,
 which fits ReNA, lives here.
 """
 
+from __future__ import annotations
+
 import functools
 import inspect
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, ParamSpec
 
 import numpy as np
 
 from . import _pictures
 from ._pictures import ERROR_DEFINITION, matplotlib_canvas, relative_error
+
+if TYPE_CHECKING:  # annotations only: not imported at run time
+    from matplotlib.figure import Figure
+    from numpy.typing import ArrayLike
 
 __all__ = [
     "ERROR_DEFINITION",
@@ -39,7 +47,11 @@ __all__ = [
 ]
 
 
-def _shown_through_pyplot(draw):
+#: The parameters of a picture of :mod:`fastrena._pictures`.
+_Params = ParamSpec("_Params")
+
+
+def _shown_through_pyplot(draw: Callable[_Params, Figure]) -> Callable[_Params, Figure]:
     """The public picture of ``draw`` (one of :mod:`fastrena._pictures`):
     without ``output_file``, drawn on a figure made through pyplot (closed
     again if the drawing fails); with it, drawn outside pyplot."""
@@ -75,7 +87,7 @@ plot_cluster_sizes = _shown_through_pyplot(_pictures.plot_cluster_sizes)
 plot_compression_curve = _shown_through_pyplot(_pictures.plot_compression_curve)
 
 
-def compression_errors(X, n_clusters, **params):
+def compression_errors(X: ArrayLike, n_clusters: Iterable[int], **params: Any) -> np.ndarray:
     """Relative compression error of ReNA for each number of clusters.
 
     ``||X - R|| / ||X - X's row means||`` (see :func:`relative_error`), R =

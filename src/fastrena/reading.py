@@ -5,8 +5,11 @@ Images are read one at a time, a few volumes at a time, straight into the
 output array (no 4-D copy), headers checked before any data is read.
 """
 
+from __future__ import annotations
+
 import os
 import warnings
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -14,6 +17,12 @@ from ._progress import progress_bar
 from .errors import InputError
 from .images import describe, is_nilearn_object, load_volume, nibabel_module, path_of
 from .layouts import VolumeLayout, mask_layout, surface_layout_of, volume_blocks, volume_count
+
+if TYPE_CHECKING:  # annotations only: not imported at run time
+    from nibabel import Nifti1Image
+    from numpy.typing import DTypeLike
+
+    from .layouts import Layout
 
 __all__ = ["as_list", "compute_mask", "float_dtype", "images_to_array", "read_images",
            "read_rows_into", "resolve_layout", "scan_counts", "scan_names",
@@ -70,7 +79,8 @@ def read_rows_into(layout, imgs, out, transform, verbose, desc, watch=None):
     return out
 
 
-def read_images(layout, imgs, dtype=np.float32, verbose=0, *, mask_hint=MASK_HINT):
+def read_images(layout: Layout, imgs: Any, dtype: DTypeLike = np.float32, verbose: int = 0,
+                *, mask_hint: str = MASK_HINT) -> np.ndarray:
     """The features of ``layout`` in images, one row per scan (see
     :func:`images_to_array`, which takes a mask instead of a layout).
 
@@ -140,7 +150,8 @@ def warn_of_masks_among_scans(layout, imgs, binary=None, *, mask_hint=MASK_HINT)
                           f"scans; if it is a mask, {mask_hint}", UserWarning, stacklevel=3)
 
 
-def images_to_array(imgs, mask_img, *, dtype=np.float32, verbose=0):
+def images_to_array(imgs: Any, mask_img: Any, *, dtype: DTypeLike = np.float32,
+                    verbose: int = 0) -> np.ndarray:
     """The in-mask values of images, one row per scan.
 
     Parameters
@@ -179,7 +190,7 @@ def _border_background(volume):
     return float(np.median(values))
 
 
-def compute_mask(imgs, *, verbose=0):
+def compute_mask(imgs: Any, *, verbose: int = 0) -> Nifti1Image:
     """A brain mask computed from the images themselves.
 
     The background value is the median of the outer 2-voxel shell of the
@@ -225,7 +236,7 @@ def compute_mask(imgs, *, verbose=0):
     return nibabel_module().Nifti1Image(mask.astype(np.uint8), grid.affine)
 
 
-def resolve_layout(imgs, mask_img=None, verbose=0):
+def resolve_layout(imgs: Any, mask_img: Any = None, verbose: int = 0) -> Layout:
     """The layout for ``imgs``: ``mask_img``'s, or a mask computed from
     the images (volumes) or all vertices of their mesh (``SurfaceImage``)."""
     if mask_img is not None:

@@ -14,7 +14,10 @@ an image run by another user) is still read: see
 :mod:`fastrena._kernels.caching`.
 """
 
+from __future__ import annotations
+
 import time
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +32,7 @@ __all__ = ["CacheWarning", "cache_activity", "cache_dir", "compile_kernels"]
 CacheWarning = _kernels.caching.CacheWarning
 
 
-def cache_dir():
+def cache_dir() -> str | None:
     """The folder where numba saves fastrena's newly compiled kernels (None
     if no folder is writable): the first writable of ``NUMBA_CACHE_DIR``
     (if set), ``__pycache__`` beside fastrena's source, numba's per-user
@@ -38,7 +41,7 @@ def cache_dir():
     return getattr(stats, "cache_path", None)
 
 
-def cache_activity():
+def cache_activity() -> dict[str, Any]:
     """What fastrena's kernel caches did in this process so far: a dict of
     the numbers of kernels ``loaded`` from a cache, ``compiled`` and
     ``saved``, the folders ``loaded_from`` and ``saved_to``, and
@@ -47,7 +50,7 @@ def cache_activity():
     return _kernels.caching.activity()
 
 
-def compile_kernels():
+def compile_kernels() -> float:
     """Run every kernel once (compiling it, or loading it from numba's
     cache); returns the seconds it took."""
     start = time.perf_counter()
