@@ -128,6 +128,14 @@ def test_py_typed_ships_with_the_package():
 #: the metrics, the pictures, Dask and the warm-up (issue 29).
 ANNOTATED_MODULES = ("io", "metrics", "plotting", "dask", "warmup")
 
+#: The classes a fit hands out, whose public methods and properties are
+#: annotated too: the layouts (``ReNA.layout_``; ``Layout`` declares no
+#: method of its own), the merge tree (``ReNA.tree_``) and the graph
+#: (``layout_.graph``).
+ANNOTATED_CLASSES = ("layouts.Layout", "layouts.VolumeLayout", "layouts.SurfaceLayout",
+                     "layouts.GraphLayout", "grayordinates.GrayordinateLayout",
+                     "tree.MergeTree", "graphs.FeatureGraph")
+
 
 def _methods(cls, prefix):
     for name, member in vars(cls).items():
@@ -152,6 +160,10 @@ def _public_callables():
             if inspect.isfunction(value):
                 yield f"{module_name}.{name}", value
     yield from _methods(importlib.import_module("fastrena.io").Parcellation, "io.Parcellation")
+    for qualified in ANNOTATED_CLASSES:
+        module_name, class_name = qualified.split(".")
+        cls = getattr(importlib.import_module(f"fastrena.{module_name}"), class_name)
+        yield from _methods(cls, qualified)
 
 
 def _type_checking_names():
@@ -160,10 +172,11 @@ def _type_checking_names():
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from nibabel import Nifti1Image
-    from nibabel.cifti2 import Cifti2Image, ParcelsAxis
+    from nibabel.cifti2 import Axis, BrainModelAxis, Cifti2Image, ParcelsAxis
     from nibabel.filebasedimages import FileBasedImage
     from nibabel.gifti import GiftiImage
     from nibabel.spatialimages import SpatialImage
+    from nilearn.surface import SurfaceImage
     from pandas import DataFrame
     from sklearn.base import BaseEstimator
 
@@ -172,6 +185,8 @@ def _type_checking_names():
     from fastrena.layouts import Layout
 
     return {"ArrayLike": numpy.typing.ArrayLike, "DTypeLike": numpy.typing.DTypeLike,
+            "NDArray": numpy.typing.NDArray, "Axis": Axis, "BrainModelAxis": BrainModelAxis,
+            "SurfaceImage": SurfaceImage,
             "Report": Report, "Client": Client, "Figure": Figure,
             "FigureCanvasAgg": FigureCanvasAgg, "Nifti1Image": Nifti1Image,
             "Cifti2Image": Cifti2Image, "ParcelsAxis": ParcelsAxis,
@@ -205,9 +220,17 @@ def test_the_public_api_is_annotated_and_its_annotations_resolve():
         typing.get_type_hints(_annotated(function), localns=names)
         checked.add(name)
     assert missing == []
-    assert len(checked) >= 60
+    assert len(checked) >= 130
     for module_name in ANNOTATED_MODULES:
         assert any(name.startswith(f"{module_name}.") for name in checked), module_name
+    # Each class's constructor (its dataclass fields), methods and properties.
+    for qualified in ANNOTATED_CLASSES[1:]:
+        assert f"{qualified}.__init__" in checked, qualified
+        assert len([n for n in checked if n.startswith(f"{qualified}.")]) >= 3, qualified
+    for name in ("VolumeLayout.read", "SurfaceLayout.to_gifti", "GraphLayout.require_images",
+                 "GrayordinateLayout.to_parcels", "MergeTree.linkage_matrix",
+                 "FeatureGraph.to_adjacency", "SurfaceLayout.graph"):
+        assert any(n.endswith(f".{name}") for n in checked), name
 
 
 # --------------------------------------------------------------------------

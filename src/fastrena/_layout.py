@@ -1,6 +1,6 @@
 """What every layout is (:class:`Layout`), and how much of an image is read
-at once (:data:`BLOCK_BYTES`): the ground that :mod:`fastrena.layouts` and
-:mod:`fastrena.grayordinates` share."""
+at once (:data:`BLOCK_BYTES`): the ground that :mod:`fastrena.layouts`,
+:mod:`fastrena.surfaces` and :mod:`fastrena.grayordinates` share."""
 
 __all__ = ["BLOCK_BYTES", "Layout"]
 

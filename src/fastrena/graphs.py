@@ -22,7 +22,7 @@ from scipy import sparse
 from . import _kernels
 
 if TYPE_CHECKING:  # annotations only: numpy.typing is not loaded at run time
-    from numpy.typing import ArrayLike
+    from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
     "GRAPH_CACHE",
@@ -54,8 +54,8 @@ class FeatureGraph:
     """
 
     n_nodes: int
-    u: np.ndarray
-    v: np.ndarray
+    u: NDArray[np.int64]
+    v: NDArray[np.int64]
 
     @property
     def n_edges(self) -> int:

@@ -21,6 +21,7 @@ as a dense file again.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,7 +36,11 @@ from .images import (describe, gifti_structure, is_nilearn_object, load_image, l
 from ._layout import BLOCK_BYTES, Layout
 
 if TYPE_CHECKING:  # annotations only: not imported at run time
-    from nibabel.cifti2 import Cifti2Image
+    from nibabel import Nifti1Image
+    from nibabel.cifti2 import Axis, BrainModelAxis, Cifti2Image, ParcelsAxis
+    from numpy.typing import ArrayLike, NDArray
+
+    from .graphs import FeatureGraph
 
 __all__ = ["GrayordinateLayout", "dense_brain_models", "grayordinate_layout", "label_map",
            "load_cifti", "same_parcels"]
@@ -145,13 +150,13 @@ class GrayordinateLayout(Layout):
         The grayordinates that are features (default: all).
     """
 
-    brain_models: object
-    meshes: dict
+    brain_models: BrainModelAxis
+    meshes: dict[str, tuple[NDArray[np.float64], NDArray[np.int64]]]
     source: str = "the CIFTI file"
-    selected: np.ndarray = None
+    selected: NDArray[np.bool_] | None = None
 
     @property
-    def n_features(self):
+    def n_features(self) -> int:
         return len(self.brain_models) if self.selected is None else int(self.selected.sum())
 
     def __repr__(self):
@@ -160,7 +165,7 @@ class GrayordinateLayout(Layout):
                 f"and {len(_structures(self.brain_models)) - surfaces} volume structures)")
 
     @property
-    def graph(self):
+    def graph(self) -> FeatureGraph:
         """Triangle sides among each surface's listed vertices, 6-connectivity
         among each volume structure's voxels; none between structures."""
         if self.selected is not None:
@@ -175,11 +180,11 @@ class GrayordinateLayout(Layout):
         return listed_parts_graph(parts)
 
     @property
-    def mask_img_(self):
+    def mask_img_(self) -> BrainModelAxis:
         """The fitted ``mask_img_``: the brain models (no NIfTI mask here)."""
         return self.brain_models
 
-    def require_images(self):
+    def require_images(self) -> None:
         """Nothing to check: this layout reads and writes CIFTI-2 files."""
 
     def _dense(self, img, what):
@@ -192,11 +197,12 @@ class GrayordinateLayout(Layout):
                              "voxels); all files must share one brain model axis")
         return img
 
-    def n_scans(self, img, what):
+    def n_scans(self, img: str | os.PathLike | Cifti2Image, what: str) -> int:
         """Check ``img`` (a dense file on these grayordinates); return its rows."""
         return int(self._dense(img, what).shape[0])
 
-    def read(self, img, what, start=0, stop=None):
+    def read(self, img: str | os.PathLike | Cifti2Image, what: str, start: int = 0,
+             stop: int | None = None) -> Iterator[NDArray[Any]]:
         """The values of ``img``'s grayordinates, rows ``start`` to ``stop``
         (default: all), as blocks (n_rows, n_features) of at most
         ``BLOCK_BYTES``: a long series is never in memory twice.
@@ -218,11 +224,13 @@ class GrayordinateLayout(Layout):
                                  f"{bad})")
             yield rows
 
-    def to_img(self, rows):
+    def to_img(self, rows: ArrayLike) -> Cifti2Image:
         """A dense CIFTI-2 series of ``rows`` (see :meth:`to_dense`)."""
         return self.to_dense(rows)
 
-    def surface_parts(self, values):
+    def surface_parts(self, values: ArrayLike) -> tuple[
+            list[tuple[NDArray[np.float64], NDArray[np.int64]]], list[NDArray[Any]],
+            list[str | None]]:
         """For pictures: the meshes of the surface structures, per mesh
         ``values`` (one per feature) on all its vertices (0 where the file
         has no grayordinate), and each structure's side ("left", "right" or
@@ -239,7 +247,7 @@ class GrayordinateLayout(Layout):
                              "right" if name.endswith("_RIGHT") else None)
         return meshes, parts, sides
 
-    def volume_img(self, values):
+    def volume_img(self, values: ArrayLike) -> Nifti1Image | None:
         """For pictures: ``values`` (one per feature) of the volume
         structures as a NIfTI image on their grid (0 elsewhere); None when
         there is no volume structure."""
@@ -253,11 +261,11 @@ class GrayordinateLayout(Layout):
         grid[tuple(self.brain_models.voxel[volume].T)] = full[volume]
         return nibabel_module().Nifti1Image(grid, self.brain_models.affine)
 
-    def volume_structures(self):
+    def volume_structures(self) -> list[str]:
         """For pictures: the names of the volume structures, in file order."""
         return [name for name, *_, surface in _structures(self.brain_models) if not surface]
 
-    def spread(self, rows):
+    def spread(self, rows: ArrayLike) -> NDArray[Any]:
         """``rows`` (n_features,) or (n, n_features) on every grayordinate of
         the axis, 0 where not selected: (n, n_grayordinates)."""
         rows = np.atleast_2d(np.asarray(rows))
@@ -267,7 +275,8 @@ class GrayordinateLayout(Layout):
         out[:, self.selected] = rows
         return out
 
-    def to_dense(self, rows, row_axis=None, scalar=False):
+    def to_dense(self, rows: ArrayLike, row_axis: Axis | None = None,
+                 scalar: bool = False) -> Cifti2Image:
         """A dense CIFTI-2 image of ``rows`` (one row per map), float32 or
         float64 as given: a series (``.dtseries.nii``: ``row_axis`` if it is
         a series of that length, else one step per row from 0), or maps
@@ -277,7 +286,8 @@ class GrayordinateLayout(Layout):
         return _cifti_image(data, _row_axis(row_axis, data.shape[0], scalar),
                             self.brain_models, "ConnDenseScalar" if scalar else "ConnDenseSeries")
 
-    def to_dlabel(self, label_values, values):
+    def to_dlabel(self, label_values: ArrayLike,
+                  values: Sequence[int] | NDArray[np.integer[Any]]) -> Cifti2Image:
         """A dense label file: one map, key v of cluster v named ``label_v``
         in the pictures' colour, 0 = unlabelled (``???``)."""
         cifti = nibabel_module().cifti2
@@ -289,7 +299,8 @@ class GrayordinateLayout(Layout):
         data = self.spread(np.asarray(label_values, dtype=np.int32))
         return _cifti_image(data.astype(np.int32), axis, self.brain_models, "ConnDenseLabel")
 
-    def parcels_axis(self, labels, names):
+    def parcels_axis(self, labels: NDArray[np.integer[Any]],
+                     names: Sequence[str]) -> ParcelsAxis:
         """The ``ParcelsAxis`` of clusters ``labels`` (0..K-1 per feature),
         parcel c named ``names[c]``, its grayordinates in file order."""
         cifti = nibabel_module().cifti2
@@ -301,7 +312,9 @@ class GrayordinateLayout(Layout):
             [(str(name), models[order[bounds[c]:bounds[c + 1]]])
              for c, name in enumerate(names)])
 
-    def to_parcels(self, X_red, labels, names, row_axis=None, scalar=False):
+    def to_parcels(self, X_red: ArrayLike, labels: NDArray[np.integer[Any]],
+                   names: Sequence[str], row_axis: Axis | None = None,
+                   scalar: bool = False) -> Cifti2Image:
         """A parcellated CIFTI-2 image of cluster means ``X_red`` (n, K):
         the clusters' ``ParcelsAxis`` (:meth:`parcels_axis`), the rows a
         series (``.ptseries.nii``) or maps with ``scalar``

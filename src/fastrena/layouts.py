@@ -11,7 +11,7 @@ for many images) and writes labels and values back as images
 
 * :class:`VolumeLayout`: the in-mask voxels of a 3-D grid, C order.
 * :class:`SurfaceLayout`: the masked vertices of mesh parts (hemispheres),
-  part after part.
+  part after part (:mod:`fastrena.surfaces`, re-exported here).
 * :class:`GraphLayout`: features on a graph and nothing else (a
   ``connectivity`` matrix, a 2-D array mask, a 1-D chain): no images.
 
@@ -25,20 +25,27 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 
 from ._layout import BLOCK_BYTES, Layout
 from .errors import InputError
 from .grayordinates import grayordinate_layout
-from .graphs import cached_adjacency_graph, cached_lattice_graph, chain_graph, surface_graph
-from .images import (HEMISPHERES, check_structure, describe, is_cifti, is_gifti,
-                     is_nilearn_object, load_surface_files, load_surface_part, load_volume,
-                     named_structure, nibabel_module, path_of, read_data, volume_3d_data)
+from .graphs import cached_adjacency_graph, cached_lattice_graph, chain_graph
+from .images import (describe, is_cifti, is_nilearn_object, load_volume, nibabel_module,
+                     read_data, volume_3d_data)
+from .surfaces import SurfaceLayout, surface_layout, surface_layout_of
+
+if TYPE_CHECKING:  # annotations only: not imported at run time
+    from nibabel import Nifti1Image
+    from nibabel.spatialimages import SpatialImage
+    from numpy.typing import ArrayLike, NDArray
+
+    from .graphs import FeatureGraph
 
 __all__ = [
     "ACCEPTED_MASKS",
@@ -101,20 +108,20 @@ class VolumeLayout(Layout):
     Parameters
     ----------
     mask : ndarray of bool, 3-D
-    affine : ndarray, shape (4, 4)
+    affine : ndarray of float64, shape (4, 4)
     source : str, default="the mask"
         What the grid came from, for error messages.
-    image : nibabel image or ndarray, optional
+    image : nibabel image or ndarray of bool, optional
         What the mask came from, kept as the estimator's ``mask_img_``.
     """
 
-    mask: np.ndarray
-    affine: np.ndarray
+    mask: NDArray[np.bool_]
+    affine: NDArray[np.float64]
     source: str = "the mask"
-    image: object = None
+    image: SpatialImage | NDArray[np.bool_] | None = None
 
     @property
-    def n_features(self):
+    def n_features(self) -> int:
         return int(np.count_nonzero(self.mask))
 
     def __repr__(self):
@@ -122,23 +129,23 @@ class VolumeLayout(Layout):
         return f"VolumeLayout({self.n_features} voxels of a {shape} grid)"
 
     @property
-    def graph(self):
+    def graph(self) -> FeatureGraph:
         """The 6-connected lattice of the in-mask voxels (built once per
         mask content in a process: see :class:`fastrena.graphs.GraphCache`)."""
         return cached_lattice_graph(self.mask)
 
     @property
-    def mask_img_(self):
+    def mask_img_(self) -> SpatialImage | NDArray[np.bool_]:
         """The fitted ``mask_img_``: the image (or array) the mask came
         from, else a uint8 ``Nifti1Image`` of the mask."""
         if self.image is not None:
             return self.image
         return nibabel_module().Nifti1Image(self.mask.astype(np.uint8), self.affine)
 
-    def require_images(self):
+    def require_images(self) -> None:
         """Nothing to check: a volume layout reads and writes NIfTI images."""
 
-    def n_scans(self, img, what):
+    def n_scans(self, img: str | os.PathLike | SpatialImage, what: str) -> int:
         """Check that ``img`` is a 3-D/4-D image on the mask's grid (reading
         its header only); return its number of volumes."""
         img = load_volume(img, what)
@@ -146,7 +153,8 @@ class VolumeLayout(Layout):
         _check_same_grid(img, what, self)
         return n
 
-    def read(self, img, what, start=0, stop=None):
+    def read(self, img: str | os.PathLike | SpatialImage, what: str, start: int = 0,
+             stop: int | None = None) -> Iterator[NDArray[Any]]:
         """The in-mask values of ``img``, as blocks of shape (n_volumes, n_features):
         volumes ``start`` to ``stop`` (default: all).
 
@@ -164,8 +172,7 @@ class VolumeLayout(Layout):
             first += rows.shape[0]
             yield rows
 
-
-    def to_img(self, rows):
+    def to_img(self, rows: ArrayLike) -> Nifti1Image:
         """A NIfTI image with ``rows`` in the mask and 0 elsewhere.
 
         ``rows`` of shape (n_features,) gives a 3-D image, (n, n_features)
@@ -175,179 +182,6 @@ class VolumeLayout(Layout):
         grid = np.zeros(self.mask.shape + rows.shape[:-1][::-1], dtype=rows.dtype)
         grid[self.mask] = rows.T
         return nibabel_module().Nifti1Image(grid, self.affine)
-
-
-@dataclass(frozen=True, eq=False, repr=False)
-class SurfaceLayout(Layout):
-    """Features are the in-mask vertices of mesh parts (hemispheres), part
-    after part, in vertex order.
-
-    Parameters
-    ----------
-    masks : tuple of ndarray of bool, one (n_vertices,) per part
-    meshes : tuple of (coordinates, faces), one per part, or None
-    surface_mask : nilearn SurfaceImage or None
-        The mask as a ``SurfaceImage``, when it came as one: images made
-        from this layout are then ``SurfaceImage`` objects on its mesh.
-    faces : tuple of ndarray, optional
-        The triangles of each part, when ``meshes`` are not given.
-    structures : tuple, optional
-        Per part, the hemisphere its mesh, mask or label file names, or
-        None (see :func:`fastrena.images.named_structure`): GIfTI data
-        files that name another are refused.
-    """
-
-    masks: tuple
-    meshes: tuple = None
-    surface_mask: object = None
-    faces: tuple = None
-    structures: tuple = None
-
-    @property
-    def n_features(self):
-        return int(sum(np.count_nonzero(m) for m in self.masks))
-
-    def __repr__(self):
-        return (f"SurfaceLayout({self.n_features} vertices of "
-                f"{len(self.masks)} part{'s' if len(self.masks) != 1 else ''})")
-
-    @property
-    def parts(self):
-        """(faces, mask, n_vertices) per part, as ``surface_graph`` takes them."""
-        faces = self.faces if self.faces is not None else [f for _, f in self.meshes]
-        return [(f, m, m.shape[0]) for f, m in zip(faces, self.masks)]
-
-    def _part_data(self, img, what):
-        """(n_vertices, n_scans) per part of a SurfaceImage or a sequence of
-        GIfTI data files (one per part)."""
-        if is_nilearn_object(img) and hasattr(img, "data"):
-            parts = [np.asarray(p) for p in img.data.parts.values()]
-            parts = [p[:, None] if p.ndim == 1 else p for p in parts]
-            names = [f"{what} part '{k}'" for k in img.data.parts]
-            what_all = what
-        else:
-            files = [img] if isinstance(img, (str, os.PathLike)) or is_gifti(img) else list(img)
-            if len(files) != len(self.masks):
-                raise InputError(f"{what} has {len(files)} GIfTI file(s) but the surface "
-                                 f"has {len(self.masks)} part(s); give one file per part")
-            loaded = [load_surface_part(f, what) for f in files]
-            parts = [data for data, _ in loaded]
-            names = [describe(f, what) if path_of(f) else f"{what} part {i + 1}"
-                     for i, f in enumerate(files)]
-            for p, ((_, structure), name) in enumerate(zip(loaded, names)):
-                check_structure(self.structures, p, structure, name,
-                                "give each scan group's files")
-            what_all = " and ".join(names)
-        if len(parts) != len(self.masks):
-            raise InputError(f"{what} has {len(parts)} part(s) but the surface has "
-                             f"{len(self.masks)}")
-        for data, mask, name in zip(parts, self.masks, names):
-            if data.shape[0] != mask.shape[0]:
-                raise InputError(f"{name} has {data.shape[0]} vertices but the mesh "
-                                 f"has {mask.shape[0]}")
-        if len({p.shape[1] for p in parts}) > 1:
-            raise InputError(f"{what_all}: parts have different numbers of scans "
-                             f"({[p.shape[1] for p in parts]})")
-        return parts
-
-    def n_scans(self, img, what):
-        """Check ``img`` against the layout; return its number of scans.
-
-        GIfTI files have no header to read alone: this reads their data,
-        which is small (one value per vertex and scan), and ``read`` reads
-        it again rather than holding every file in memory meanwhile.
-        """
-        return self._part_data(img, what)[0].shape[1]
-
-    def read(self, img, what, start=0, stop=None):
-        """The in-mask values of ``img``: one block (n_scans, n_features), of
-        scans ``start`` to ``stop`` (default: all)."""
-        parts = self._part_data(img, what)
-        rows = np.concatenate([p[m] for p, m in zip(parts, self.masks)], axis=0).T[start:stop]
-        if not np.isfinite(rows).all():
-            raise InputError(f"{what} has NaN or infinite values inside the mask")
-        yield rows
-
-    @property
-    def graph(self):
-        """The triangle sides of each part among its in-mask vertices."""
-        return surface_graph(self.parts)
-
-    @property
-    def mask_img_(self):
-        """The fitted ``mask_img_``: the ``SurfaceImage`` mask, if it came as one."""
-        return self.surface_mask
-
-    def require_images(self):
-        """Nothing to check: a surface layout reads and writes surface data."""
-
-    def split(self, rows):
-        """Per part, ``rows`` (n_features,) or (n, n_features) spread over the
-        vertices: arrays (n_vertices,) or (n_vertices, n), 0 outside the
-        mask."""
-        rows = np.asarray(rows)
-        parts, start = [], 0
-        for mask in self.masks:
-            stop = start + int(np.count_nonzero(mask))
-            part = np.zeros((mask.shape[0],) + rows.shape[:-1], dtype=rows.dtype)
-            part[mask] = rows[..., start:stop].T
-            parts.append(part)
-            start = stop
-        return parts
-
-    def to_img(self, rows):
-        """A nilearn ``SurfaceImage`` on the mask's mesh (needs ``surface_mask``)."""
-        if self.surface_mask is None:
-            raise InputError("this surface has no nilearn SurfaceImage mask; "
-                             "write GIfTI files instead")
-        from nilearn.surface import SurfaceImage
-
-        names = list(self.surface_mask.data.parts)
-        return SurfaceImage(mesh=self.surface_mask.mesh,
-                            data=dict(zip(names, self.split(rows))))
-
-    def to_gifti(self, rows):
-        """One ``GiftiImage`` per part, one float32 data array per row (GIfTI
-        has no float64)."""
-        rows = np.atleast_2d(np.asarray(rows, dtype=np.float32))
-        gifti = nibabel_module().gifti
-        images = []
-        for part in self.split(rows):
-            arrays = [gifti.GiftiDataArray(np.ascontiguousarray(column),
-                                           datatype="NIFTI_TYPE_FLOAT32")
-                      for column in part.T]
-            images.append(gifti.GiftiImage(darrays=arrays))
-        return images
-
-
-def surface_layout(mesh_paths: Sequence[str | os.PathLike],
-                   mask_paths: Sequence[str | os.PathLike] | None = None) -> SurfaceLayout:
-    """A :class:`SurfaceLayout` from GIfTI meshes (one per part) and,
-    optionally, GIfTI masks (one per part; nonzero = in); the hemispheres
-    they name check the data files (see :func:`fastrena.images.load_surface_files`)."""
-    meshes, masks, structures = load_surface_files(mesh_paths, mask_paths)
-    return SurfaceLayout(masks, meshes, structures=structures)
-
-
-def surface_layout_of(surface_img, what="mask_img"):
-    """A :class:`SurfaceLayout` for a nilearn SurfaceImage mask (one sample
-    per part; nonzero = in)."""
-    masks, meshes = [], []
-    for name, mesh in surface_img.mesh.parts.items():
-        values = np.asarray(surface_img.data.parts[name])
-        if values.ndim == 2:
-            if values.shape[1] != 1:
-                raise ValueError(
-                    f"{what} is a SurfaceImage with {values.shape[1]} samples in part "
-                    f"'{name}'; a mask must have exactly one")
-            values = values[:, 0]
-        masks.append(values != 0)
-        meshes.append((np.asarray(mesh.coordinates), np.asarray(mesh.faces)))
-    # nilearn names the hemispheres "left" and "right": GIfTI data files
-    # read with this mask are checked against them.
-    structures = tuple(named_structure(HEMISPHERES.get(name), f"{what}'s part '{name}'")
-                       for name in surface_img.mesh.parts)
-    return SurfaceLayout(tuple(masks), tuple(meshes), surface_img, structures=structures)
 
 
 def mask_layout(mask_img: Any, what: str = "mask_img") -> Layout:
@@ -377,14 +211,14 @@ class GraphLayout(Layout):
     Parameters
     ----------
     graph : FeatureGraph
-    mask_img_ : ndarray or None
-        The estimator's fitted ``mask_img_`` (a 2-D array mask, or None).
+    mask_img_ : nibabel image, ndarray of bool or None
+        The estimator's fitted ``mask_img_`` (a 2-D mask, or None).
     why : str
         Why there are no images, for the error.
     """
 
-    graph: object
-    mask_img_: object = None
+    graph: FeatureGraph
+    mask_img_: SpatialImage | NDArray[np.bool_] | None = None
     why: str = ("this ReNA was fitted without mask_img (on a connectivity graph or a "
                 "1-D chain): it has no image grid to write to")
 
@@ -392,10 +226,11 @@ class GraphLayout(Layout):
         return f"GraphLayout({self.graph.n_nodes} nodes, {self.graph.u.shape[0]} edges)"
 
     @property
-    def n_features(self):
+    def n_features(self) -> int:
         return self.graph.n_nodes
 
-    def require_images(self):
+    def require_images(self) -> NoReturn:
+        """Raise :class:`InputError` saying why there are no images (``why``)."""
         raise InputError(self.why)
 
 

@@ -11,11 +11,17 @@ reach k). :class:`LevelRecorder` records it during a fit;
 ``children_`` and scipy's linkage matrix.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import _kernels
+
+if TYPE_CHECKING:  # annotations only: numpy.typing is not loaded at run time
+    from numpy.typing import NDArray
 
 __all__ = ["LevelRecorder", "MergeTree"]
 
@@ -35,21 +41,21 @@ class MergeTree:
     """
 
     n_leaves: int
-    first: np.ndarray
-    second: np.ndarray
-    heights: np.ndarray
-    level_sizes: tuple = ()
+    first: NDArray[np.int64]
+    second: NDArray[np.int64]
+    heights: NDArray[np.float64]
+    level_sizes: tuple[int, ...] = ()
 
     @property
-    def n_merges(self):
+    def n_merges(self) -> int:
         return int(self.first.shape[0])
 
     @property
-    def n_roots(self):
+    def n_roots(self) -> int:
         """Connected components of the graph (one tree each)."""
         return self.n_leaves - self.n_merges
 
-    def labels_at(self, n_clusters):
+    def labels_at(self, n_clusters: int) -> tuple[NDArray[np.int64], int]:
         """The partition left by the first ``n_leaves - n_clusters`` merges
         (fewer clusters than roots are not reachable: one per component),
         labels numbered in order of first appearance; and its number of
@@ -60,7 +66,7 @@ class MergeTree:
                                             n_clusters)
         return labels, int(n)
 
-    def fit_labels(self, n_clusters, n_iter):
+    def fit_labels(self, n_clusters: int, n_iter: int) -> tuple[NDArray[np.int64], int]:
         """The labels a fit to ``n_clusters`` with at most ``n_iter`` levels
         gives (the default linkage's levels are recorded in
         ``level_sizes``, the nodes left after each): :meth:`labels_at`,
@@ -70,12 +76,12 @@ class MergeTree:
             target = max(target, int(self.level_sizes[int(n_iter) - 1]))
         return self.labels_at(target)
 
-    def children(self):
+    def children(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """scikit-learn's ``children_`` (leaves 0..n_leaves-1, merge i makes
         node n_leaves + i; smaller child first) and each merge's size."""
         return _kernels.tree_children(self.n_leaves, self.first, self.second)
 
-    def linkage_matrix(self):
+    def linkage_matrix(self) -> NDArray[np.float64]:
         """scipy's linkage matrix ``Z`` (n_leaves - 1, 4): children, height,
         size. Heights are made strictly increasing (a tie becomes the next
         float above), so that ``fcluster(Z, k, criterion="maxclust")`` cuts
