@@ -352,6 +352,13 @@ def _reduced_signals(backend, X, F, step, n_new, store, weights, check_values):
     return F_next, not finite
 
 
+#: Whether in-memory ``"ward"`` fits run each round as one kernel call
+#: (:meth:`fastrena.ward.WardMerges.step`) rather than step by step as the
+#: chunked backend does; the same merges either way (the tests compare the
+#: two).
+_FUSED_WARD_ROUNDS = True
+
+
 def _run_ward_rounds(backend, X, graph, n_clusters, threshold, verbose, on_level, check_values,
                      store, on_step, full_tree):
     """:func:`_run_levels` for ``linkage="ward"``: rounds of
@@ -362,6 +369,9 @@ def _run_ward_rounds(backend, X, graph, n_clusters, threshold, verbose, on_level
     u, v = graph.u, graph.v
     F = backend.prepare(X)
     ward = WardMerges(n, u.shape[0])
+    # In memory, a round is one kernel call (WardMerges.step); the chunked
+    # backend takes the round's steps one by one (the same merges and bits).
+    fused = _FUSED_WARD_ROUNDS and backend.REDUCES_IN_PLACE
     # The weights carried over, and the indices of the edges to compute.
     carried = None
     # Rounds after the first may reduce the signals in place: node i's
@@ -376,7 +386,10 @@ def _run_ward_rounds(backend, X, graph, n_clusters, threshold, verbose, on_level
             w = backend.edge_weights(F, u, v)
         else:
             w, todo = carried
-            w[todo] = backend.edge_weights(F, *_ends(rows, u[todo], v[todo]))
+            if fused:
+                arrays.edge_weights_into(F, rows, u, v, todo, w)
+            else:
+                w[todo] = backend.edge_weights(F, *_ends(rows, u[todo], v[todo]))
         if not _weights_in_range(w, level == 0):
             if rows is not None:
                 # The scale is that of the live signals alone, as the
@@ -387,7 +400,11 @@ def _run_ward_rounds(backend, X, graph, n_clusters, threshold, verbose, on_level
                 # Every weight again: those carried were of the old scale.
                 w = backend.edge_weights(F, *_ends(rows, u, v))
         _step(on_step, level + 1, "merging", n)
-        step, n_new = ward.merge(n, u, v, w, threshold, F, rows)
+        if fused:
+            result = ward.step(n, u, v, w, threshold, F, rows)
+            step, n_new, reduced = (None, 0, None) if result is None else result
+        else:
+            step, n_new = ward.merge(n, u, v, w, threshold, F, rows)
         if step is None:
             # Ward's greedy order has finished the job on this graph.
             level += 1
@@ -395,9 +412,13 @@ def _run_ward_rounds(backend, X, graph, n_clusters, threshold, verbose, on_level
                         " in Ward's greedy order", "round", "nodes")
             break
         _step(on_step, level + 1, "reducing the graph", n, n_new)
-        u_old, v_old = u, v
-        u, v = _kernels.reduce_edges(u, v, step, n_new)
-        carried = _kernels.carry_weights(u_old, v_old, w, step, n_new, u, v)
+        if fused:
+            u, v, w_next, todo = reduced
+            carried = w_next, todo
+        else:
+            u_old, v_old = u, v
+            u, v = _kernels.reduce_edges(u, v, step, n_new)
+            carried = _kernels.carry_weights(u_old, v_old, w, step, n_new, u, v)
         level += 1
         if u.shape[0] > 0:
             _step(on_step, level, "reducing the signals", n, n_new)

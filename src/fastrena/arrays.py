@@ -73,6 +73,20 @@ def edge_weights(F, u, v):
     return _kernels.edge_weights_sample_major(F, u, v)
 
 
+def edge_weights_into(F, rows, u, v, edges, out):
+    """``out[edges]`` = the :func:`edge_weights` of those edges, node i's
+    signal being ``F[:, rows[i]]`` (or ``F[:, i]`` if ``rows`` is None):
+    the same bits, without gathering the ends first when F is
+    feature-major."""
+    if is_feature_major(F):
+        _kernels.edge_weights_feature_major(F.T, u, v, rows, edges, out)
+        return
+    lo, hi = u[edges], v[edges]
+    if rows is not None:
+        lo, hi = rows[lo], rows[hi]
+    out[edges] = edge_weights(F, lo, hi)
+
+
 def cluster_sums_divided_into(F, labels, divisors, out, weights=None):
     """``out[s, c] = sum(F[s, labels == c]) / divisors[c]`` (each term times
     ``weights[i]`` if given), sums in float64 in feature order, into ``out``

@@ -105,12 +105,7 @@ class WardMerges:
         cost, kept, step, n_new = _kernels.ward_round(n, u, v, w, self.sizes, threshold,
                                                       mutual)
         if fits and n - n_new < WARD_GREEDY_SWITCH * n:
-            # A copy: the greedy order overwrites it, and F may be X itself.
-            M = _node_major_float64(F, rows)
-            *merges, work = _kernels.greedy_ward(M, self.sizes.copy(), u, v, self.rep,
-                                                 self.height.copy())
-            self.work += int(work)
-            self._record(*merges)
+            self._greedy(u, v, F, rows)
             return None, 0
         first, second, heights, costs, self.rep, self.height = _kernels.record_merges(
             u, v, kept, step, n_new, cost, self.rep, self.height)
@@ -119,6 +114,39 @@ class WardMerges:
         self.sizes_before = self.sizes
         self.sizes = np.bincount(step, weights=self.sizes, minlength=n_new)
         return step, int(n_new)
+
+    def step(self, n, u, v, w, threshold, F, rows=None):
+        """:meth:`merge`, the new sizes, the reduced graph and the weights
+        carried over to it, in one kernel call
+        (:func:`fastrena._kernels.ward_step`): the same merges, the same
+        bits. Returns ``(labels, n_new, (new_u, new_v, new_w, todo))``,
+        ``new_w`` holding the carried weights, except at the new edges
+        ``todo``, whose weights are to be computed (what is there is
+        meaningless); or None when Ward's greedy order has finished on this
+        graph."""
+        self.work += u.shape[0]
+        fits = 8 * n * F.shape[0] <= WARD_GREEDY_BYTES
+        mutual = fits or self.work <= self.budget
+        greedy_below = WARD_GREEDY_SWITCH * n if fits else -1.0
+        n_new, step, merges, sizes, edges = _kernels.ward_step(
+            n, u, v, w, self.sizes, self.rep, self.height, threshold, mutual, greedy_below)
+        if fits and n - n_new < WARD_GREEDY_SWITCH * n:
+            self._greedy(u, v, F, rows)
+            return None
+        first, second, heights, costs, self.rep, self.height = merges
+        self._record(first, second, heights, costs)
+        self.sizes_before = self.sizes
+        self.sizes = sizes
+        return step, int(n_new), edges
+
+    def _greedy(self, u, v, F, rows):
+        """Ward's greedy order to the end on this graph."""
+        # A copy: the greedy order overwrites it, and F may be X itself.
+        M = _node_major_float64(F, rows)
+        *merges, work = _kernels.greedy_ward(M, self.sizes.copy(), u, v, self.rep,
+                                             self.height.copy())
+        self.work += int(work)
+        self._record(*merges)
 
     def _record(self, first, second, heights, costs):
         """Keep a batch of merges: their two features, heights and costs."""

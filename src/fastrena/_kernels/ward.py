@@ -1,6 +1,8 @@
 """``linkage="ward"``: a round's choice of merges, merges recorded with
 their heights, and weights carried over untouched edges (Ward's greedy
-order that finishes on a small graph is :mod:`.ward_greedy`).
+order that finishes on a small graph is :mod:`.ward_greedy`);
+:func:`ward_step` does all of a round in one call (in-memory fits), with
+the same results as the steps the chunked backend takes one by one.
 
 Every merge these kernels make is made at its current Ward cost: the cost
 of the two clusters' true means and sizes when it is made (a round's pairs
@@ -378,3 +380,184 @@ def carry_weights(u, v, w, step, n_new, new_u, new_v):
             todo[n_todo] = e
             n_todo += 1
     return out, todo[:n_todo].copy()
+
+
+@inner
+def _reduced_edges_carrying(u, v, w, step, n_new, count):
+    """:func:`fastrena._kernels.reduce_edges` of ``(u, v)`` by ``step``, and
+    the weights carried over (see :func:`carry_weights`): the same edges in
+    the same order and the same indices of the edges to compute, in the
+    same two-digit radix sort, which carries each edge's index along
+    instead of a binary search per edge after it. ``count[c]`` is the
+    number of old nodes in new node c: a new edge between two nodes of one
+    member each comes from exactly one old edge, whose weight it keeps. The
+    weights to compute are left as some old edge's (not 0).
+
+    Written without branches where the data decide (which edges are
+    duplicates, which are carried): mispredicted branches, not memory,
+    took most of the time of these passes."""
+    n_edges = u.shape[0]
+    start_hi = filled(np.empty(n_new + 1, dtype=np.int64), np.int64(0))
+    for e in range(n_edges):
+        a = step[u[e]]
+        b = step[v[e]]
+        start_hi[(a if a > b else b) + 1] += a != b
+    for i in range(n_new):
+        start_hi[i + 1] += start_hi[i]
+    n_between = start_hi[n_new]
+    los = np.empty(n_between, dtype=np.int64)
+    src_by_hi = np.empty(n_between, dtype=np.int64)
+    fill = np.empty(n_new, dtype=np.int64)
+    for i in range(n_new):
+        fill[i] = start_hi[i]
+    start_lo = filled(np.empty(n_new + 1, dtype=np.int64), np.int64(0))
+    for e in range(n_edges):
+        a = step[u[e]]
+        b = step[v[e]]
+        # Most edges join two new nodes: a predictable branch.
+        if a != b:
+            lo = a if a < b else b
+            hi = b if a < b else a
+            f = fill[hi]
+            los[f] = lo
+            src_by_hi[f] = e
+            fill[hi] = f + 1
+            start_lo[lo + 1] += 1
+    for i in range(n_new):
+        start_lo[i + 1] += start_lo[i]
+    # One slot more: his[f - 1] is read (and ignored) at f = 0.
+    his = np.empty(n_between + 1, dtype=np.int64)[1:]
+    src = np.empty(n_between, dtype=np.int64)
+    for i in range(n_new):
+        fill[i] = start_lo[i]
+    for hi in range(n_new):
+        for k in range(start_hi[hi], start_hi[hi + 1]):
+            lo = los[k]
+            f = fill[lo]
+            # A duplicate is written over by the next edge of lo's bucket
+            # (its bucket has room: it holds every edge of lo, duplicates
+            # included) and does not advance the fill.
+            his[f] = hi
+            src[f] = src_by_hi[k]
+            fill[lo] = f + ((f == start_lo[lo]) | (his[f - 1] != hi))
+    n_out = 0
+    for lo in range(n_new):
+        n_out += fill[lo] - start_lo[lo]
+    new_u = np.empty(n_out, dtype=np.int64)
+    new_v = np.empty(n_out, dtype=np.int64)
+    new_w = np.empty(n_out, dtype=np.float64)
+    todo = np.empty(n_out, dtype=np.int64)
+    n_todo = 0
+    k = 0
+    for lo in range(n_new):
+        alone = count[lo] == 1
+        for i in range(start_lo[lo], fill[lo]):
+            hi = his[i]
+            new_u[k] = lo
+            new_v[k] = hi
+            new_w[k] = w[src[i]]
+            todo[n_todo] = k
+            n_todo += not (alone & (count[hi] == 1))
+            k += 1
+    return new_u, new_v, new_w, todo[:n_todo].copy()
+
+
+@njit(cache=True)
+def ward_step(n_nodes, u, v, w, sizes, rep, height, threshold, mutual, greedy_below):
+    """One whole ``"ward"`` round in one call: :func:`ward_round`'s choice
+    (the same kept edges in the same order), then, unless the round would
+    merge fewer than ``greedy_below`` nodes (the greedy finish takes over:
+    nothing else is returned), :func:`record_merges`, the new sizes
+    (``np.bincount``'s sums, in node order), :func:`reduce_edges` and
+    :func:`carry_weights`, with the same results bit for bit, in fewer
+    passes over the edges: the mutual pairs are read from the nodes'
+    choices (O(nodes)) rather than from a pass over the edges, and the
+    carried weights travel with the radix sort of the new edges.
+
+    ``u``, ``v`` are sorted by ``(u, v)`` (as :func:`reduce_edges` returns
+    them). Serial: each pass is linear in the edges and nodes whatever the
+    degrees. Returns ``(n_new, step, merges, new sizes, new edges)``: see
+    ``fastrena.ward.WardMerges.step``.
+    """
+    n_edges = u.shape[0]
+    cost = np.empty(n_edges, dtype=np.float64)
+    lightest = filled(np.empty(n_nodes, dtype=np.float64), np.inf)
+    for e in range(n_edges):
+        a = u[e]
+        b = v[e]
+        c = merge_cost(w[e], sizes[a], sizes[b])
+        cost[e] = c
+        la = lightest[a]
+        lightest[a] = c if c < la else la
+        lb = lightest[b]
+        lightest[b] = c if c < lb else lb
+    # Each node's choice: the first candidate by _before (the order is
+    # total: the same choice as ward_round's runs combined).
+    scale = 1.0 - threshold
+    chosen = filled(np.empty(n_nodes, dtype=np.int64), np.int64(-1))
+    on_zero = np.zeros(n_nodes, dtype=np.bool_)
+    n_zero = 0
+    for e in range(n_edges):
+        c = cost[e]
+        a = u[e]
+        b = v[e]
+        if c == 0.0:
+            on_zero[a] = True
+            on_zero[b] = True
+            n_zero += 1
+        sc = scale * c
+        # A node's first candidate without a branch (on tie-free data it
+        # is its only one); a later one, a tie, by the order of _before.
+        for x in (a, b):
+            f = chosen[x]
+            candidate = sc <= lightest[x]
+            chosen[x] = e if candidate & (f < 0) else f
+            if candidate & (f >= 0):
+                if _before(e, f, u, v):
+                    chosen[x] = e
+    zero = np.empty(n_zero, dtype=np.int64)
+    if n_zero > 0:
+        n_zero = 0
+        for e in range(n_edges):
+            if cost[e] == 0.0:
+                zero[n_zero] = e
+                n_zero += 1
+    keep = np.empty(n_nodes, dtype=np.int64)
+    n_kept = 0
+    if mutual:
+        # A mutual pair is the choice of its u end (edges sorted by u: in
+        # increasing index).
+        for a in range(n_nodes):
+            e = chosen[a]
+            if e >= 0 and u[e] == a and chosen[v[e]] == e and cost[e] != 0.0 and not (
+                    on_zero[a] or on_zero[v[e]]):
+                keep[n_kept] = e
+                n_kept += 1
+    else:
+        keep = np.empty(n_edges, dtype=np.int64)
+        for e in range(n_edges):
+            if cost[e] != 0.0 and not (on_zero[u[e]] or on_zero[v[e]]) and (
+                    chosen[u[e]] == e or chosen[v[e]] == e):
+                keep[n_kept] = e
+                n_kept += 1
+    ordered = _zero_merge_order(n_nodes, u, v, zero, sizes) if n_zero > 0 else zero
+    kept = np.empty(ordered.shape[0] + n_kept, dtype=np.int64)
+    for i in range(ordered.shape[0]):
+        kept[i] = ordered[i]
+    for i in range(n_kept):
+        kept[ordered.shape[0] + i] = keep[i]
+    step, n_new = union_in_order(n_nodes, u, v, kept, np.int64(0))
+    empty_i = np.empty(0, dtype=np.int64)
+    empty_f = np.empty(0, dtype=np.float64)
+    if n_nodes - n_new < greedy_below:
+        return (n_new, step, (empty_i, empty_i, empty_f, empty_f, rep, height), empty_f,
+                (empty_i, empty_i, empty_f, empty_i))
+    merges = record_merges(u, v, kept, step, n_new, cost, rep, height)
+    new_sizes = filled(np.empty(n_new, dtype=np.float64), 0.0)
+    count = filled(np.empty(n_new, dtype=np.int64), np.int64(0))
+    for a in range(n_nodes):
+        c = step[a]
+        new_sizes[c] += sizes[a]
+        count[c] += 1
+    edges = _reduced_edges_carrying(u, v, w, step, n_new, count)
+    return n_new, step, merges, new_sizes, edges

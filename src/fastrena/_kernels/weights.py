@@ -140,12 +140,22 @@ def edge_weights_sample_major(X, u, v):
 _EDGES_PER_TASK = 4096
 
 
+@inner
+def _edge_end(ends, k, rows):
+    """The row of XT holding edge k's end: ``ends[k]``, or its ``rows``."""
+    return ends[k] if rows is None else rows[ends[k]]
+
+
 @njit(cache=True, nogil=True)
-def _edge_weights_feature_major_tasks(XT, u, v, out, t0, t1):
+def _edge_weights_feature_major_tasks(XT, u, v, out, rows, edges, t0, t1):
     """Tasks t0..t1 of :func:`edge_weights_feature_major`: task t is the
-    edges ``t * _EDGES_PER_TASK`` to ``(t + 1) * _EDGES_PER_TASK``."""
+    edges ``t * _EDGES_PER_TASK`` to ``(t + 1) * _EDGES_PER_TASK`` (of
+    ``edges``, if not None: the indices of the edges to compute, their
+    weights written at those indices of ``out``). Node i's signal is row i
+    of XT, or row ``rows[i]`` (if not None). numba compiles the None cases
+    apart, without the indirection."""
     n_samples = XT.shape[1]
-    n_edges = u.shape[0]
+    n_edges = u.shape[0] if edges is None else edges.shape[0]
     # Row i: the binary counter of the group's edge i.
     slots = np.empty((4, tree_levels(n_samples)), dtype=np.float64)
     for t in range(t0, t1):
@@ -155,11 +165,16 @@ def _edge_weights_feature_major_tasks(XT, u, v, out, t0, t1):
             # The last group of a task may have fewer than four edges: it
             # repeats its last edge, whose results are written once.
             last = end - 1
+            e0 = e
             e1 = e + 1 if e + 1 < last else last
             e2 = e + 2 if e + 2 < last else last
             e3 = e + 3 if e + 3 < last else last
-            a0, a1, a2, a3 = u[e], u[e1], u[e2], u[e3]
-            c0, c1, c2, c3 = v[e], v[e1], v[e2], v[e3]
+            if edges is not None:
+                e0, e1, e2, e3 = edges[e0], edges[e1], edges[e2], edges[e3]
+            a0, a1, a2, a3 = (_edge_end(u, e0, rows), _edge_end(u, e1, rows),
+                              _edge_end(u, e2, rows), _edge_end(u, e3, rows))
+            c0, c1, c2, c3 = (_edge_end(v, e0, rows), _edge_end(v, e1, rows),
+                              _edge_end(v, e2, rows), _edge_end(v, e3, rows))
             block = np.int64(0)
             for b0 in range(0, n_samples, SAMPLE_BLOCK):
                 p0 = p1 = p2 = p3 = 0.0
@@ -178,22 +193,28 @@ def _edge_weights_feature_major_tasks(XT, u, v, out, t0, t1):
                 _push_partial(slots[2], block, p2)
                 _push_partial(slots[3], block, p3)
                 block += 1
-            out[e] = _counter_total(slots[0], block)
+            out[e0] = _counter_total(slots[0], block)
             out[e1] = _counter_total(slots[1], block)
             out[e2] = _counter_total(slots[2], block)
             out[e3] = _counter_total(slots[3], block)
             e += 4
 
 
-def edge_weights_feature_major(XT, u, v):
+def edge_weights_feature_major(XT, u, v, rows=None, edges=None, out=None):
     """Squared distances along edges for XT of shape (n_nodes, n_samples).
 
     Same summation order as :func:`edge_weights_sample_major` (hence the same
     bits). Each node's samples are contiguous; four edges advance together
     so that their four chains of dependent adds overlap in the pipeline.
+    With ``rows``, node i's signal is ``XT[rows[i]]``; with ``edges`` (and
+    ``out``), only the weights of those edges are computed, into ``out``
+    at their indices (what ``out[edges] = ...(XT, rows[u[edges]],
+    rows[v[edges]])`` gives, without the gathered copies).
     """
-    out = np.empty(u.shape[0], dtype=np.float64)
-    n_tasks = (u.shape[0] + _EDGES_PER_TASK - 1) // _EDGES_PER_TASK
-    run_tasks(_edge_weights_feature_major_tasks, n_tasks, (XT, u, v, out),
-              u.shape[0] * XT.shape[1])
+    if out is None:
+        out = np.empty(u.shape[0], dtype=np.float64)
+    n_edges = u.shape[0] if edges is None else edges.shape[0]
+    n_tasks = (n_edges + _EDGES_PER_TASK - 1) // _EDGES_PER_TASK
+    run_tasks(_edge_weights_feature_major_tasks, n_tasks, (XT, u, v, out, rows, edges),
+              n_edges * XT.shape[1])
     return out

@@ -1,0 +1,149 @@
+"""In memory, a ``"ward"`` round is one kernel call
+(``fastrena._kernels.ward_step``); the chunked backend still takes its steps
+one by one (``ward_round``, ``record_merges``, ``reduce_edges``,
+``carry_weights``). Both must make the same merges, bit for bit: the same
+features, heights and costs in the same order, on every input (ties,
+plateaus, cost-0 regions, hubs, chains, rescaled data, the rounds past the
+work budget that are not mutual, the greedy finish)."""
+
+import numpy as np
+import pytest
+from scipy import sparse
+from scipy.ndimage import gaussian_filter
+
+from fastrena import ReNA, _kernels, agglomeration, ward
+
+from helpers import WardMergesSpy
+
+
+def merges(monkeypatch, fused, X, n_clusters, **graph):
+    monkeypatch.setattr(agglomeration, "_FUSED_WARD_ROUNDS", fused)
+    spy = WardMergesSpy(monkeypatch)
+    est = ReNA(n_clusters=n_clusters, linkage="ward", max_refine_iter=0, **graph).fit(X)
+    made = spy.made[-1]
+    return est.labels_, [np.concatenate(getattr(made, name))
+                         for name in ("first", "second", "heights", "costs")]
+
+
+def assert_same_merges(monkeypatch, X, n_clusters, **graph):
+    labels_new, new = merges(monkeypatch, True, X, n_clusters, **graph)
+    labels_old, old = merges(monkeypatch, False, X, n_clusters, **graph)
+    for name, a, b in zip(("first", "second", "heights", "costs"), new, old):
+        assert a.dtype == b.dtype and a.shape == b.shape, name
+        # Bits, not values: -0.0 and 0.0, NaN payloads alike.
+        assert np.array_equal(a.view(np.int64), b.view(np.int64)), name
+    np.testing.assert_array_equal(labels_new, labels_old)
+    return new[0].shape[0]
+
+
+def random_graph(n, n_edges, rng):
+    a = rng.integers(0, n, n_edges)
+    b = rng.integers(0, n, n_edges)
+    keep = a != b
+    A = sparse.coo_matrix((np.ones(keep.sum()), (a[keep], b[keep])), shape=(n, n))
+    # A chain through every node keeps the graph connected.
+    chain = sparse.diags([np.ones(n - 1)], [1], (n, n))
+    return (A + A.T + chain + chain.T).tocoo()
+
+
+def star(n_leaves):
+    A = sparse.coo_matrix((np.ones(n_leaves), (np.zeros(n_leaves, dtype=int),
+                                               np.arange(1, n_leaves + 1))),
+                          shape=(n_leaves + 1,) * 2)
+    return A + A.T
+
+
+def chain(n):
+    return sparse.diags([np.ones(n - 1), np.ones(n - 1)], [-1, 1], (n, n))
+
+
+def cases():
+    rng = np.random.default_rng(7)
+    side = 14
+    cube = np.ones((side,) * 3, dtype=bool)
+    x, y, z = np.indices((side,) * 3)
+    ball = (((x - 7) ** 2 + (y - 7) ** 2 + (z - 7) ** 2) < 20).astype(float)
+    smooth = gaussian_filter(rng.standard_normal((6, side, side, side)), (0, 1.5, 1.5, 1.5))
+    holes = cube.copy()
+    holes[rng.random(cube.shape) < 0.15] = False
+    return {
+        "smooth": (smooth.reshape(6, -1), {"mask_img": cube}),
+        "smooth, mask with holes": (smooth[:, holes], {"mask_img": holes}),
+        "binary ball": (ball.reshape(1, -1), {"mask_img": cube}),
+        "checkerboard": ((((x // 3 + y // 3 + z // 3) % 2) * 1.0).reshape(1, -1),
+                         {"mask_img": cube}),
+        "constant": (np.ones((2, side ** 3)), {"mask_img": cube}),
+        "constant regions in noise": (
+            np.where(x < 7, 1.0, rng.standard_normal(cube.shape)).reshape(1, -1),
+            {"mask_img": cube}),
+        "integer levels": (rng.integers(0, 3, (2, side ** 3)).astype(float),
+                           {"mask_img": cube}),
+        "plateau": ((ball + 0.01 * rng.standard_normal(ball.shape)).reshape(1, -1),
+                    {"mask_img": cube}),
+        "random graph": (rng.standard_normal((3, 1500)),
+                         {"connectivity": random_graph(1500, 4000, rng)}),
+        "random graph, ties": (rng.integers(0, 4, (1, 1500)).astype(float),
+                               {"connectivity": random_graph(1500, 4000, rng)}),
+        "star": (rng.standard_normal((1, 2001)), {"connectivity": star(2000)}),
+        "star, ties": (rng.integers(0, 3, (1, 2001)).astype(float),
+                       {"connectivity": star(2000)}),
+        "chain of steps": (np.cumsum(np.arange(1500.0) ** 1.5)[None],
+                           {"connectivity": chain(1500)}),
+        "chain, noise": (rng.standard_normal((2, 1500)), {"connectivity": chain(1500)}),
+        "huge values": (1e300 * smooth.reshape(6, -1), {"mask_img": cube}),
+        "tiny values": (1e-300 * smooth.reshape(6, -1), {"mask_img": cube}),
+    }
+
+
+@pytest.mark.parametrize("name", list(cases()))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fused_rounds_make_the_same_merges(monkeypatch, name, dtype):
+    X, graph = cases()[name]
+    if dtype == np.float32 and name in ("huge values", "tiny values"):
+        pytest.skip("beyond float32's range")
+    X = X.astype(dtype)
+    n_merges = assert_same_merges(monkeypatch, X, max(2, X.shape[1] // 50), **graph)
+    assert n_merges >= X.shape[1] // 2
+
+
+@pytest.mark.parametrize("name", ["smooth", "checkerboard", "star", "chain, noise",
+                                  "random graph, ties", "binary ball"])
+def test_fused_rounds_past_the_work_budget(monkeypatch, name):
+    # Signals too large for the greedy finish (here: any) leave the rounds
+    # to go on, and past the work budget the rounds are not mutual.
+    X, graph = cases()[name]
+    monkeypatch.setattr(ward, "WARD_GREEDY_BYTES", 0)
+    monkeypatch.setattr(ward, "WARD_WORK_BUDGET", 2)
+    assert_same_merges(monkeypatch, X, 3, **graph)
+
+
+def test_ward_step_matches_the_steps_on_one_round():
+    rng = np.random.default_rng(3)
+    n = 400
+    A = random_graph(n, 1200, rng)
+    lo, hi = np.minimum(A.row, A.col), np.maximum(A.row, A.col)
+    keep = lo != hi
+    u, v = _kernels.reduce_edges(lo[keep], hi[keep], np.arange(n), n)
+    for w in (rng.random(u.shape[0]), rng.integers(0, 3, u.shape[0]).astype(float)):
+        sizes = rng.integers(1, 4, n).astype(float)
+        rep = np.arange(n, dtype=np.int64)
+        height = rng.random(n)
+        for mutual in (True, False):
+            n_new, step, got, new_sizes, (nu, nv, nw, todo) = _kernels.ward_step(
+                n, u, v, w, sizes, rep, height, 1e-7, mutual, -1.0)
+            cost, kept, step_old, n_old = _kernels.ward_round(n, u, v, w, sizes, 1e-7, mutual)
+            assert n_new == n_old
+            np.testing.assert_array_equal(step, step_old)
+            want = _kernels.record_merges(u, v, kept, step_old, n_old, cost, rep, height)
+            for a, b in zip(got, want):
+                np.testing.assert_array_equal(a, b)
+            np.testing.assert_array_equal(new_sizes,
+                                          np.bincount(step, weights=sizes, minlength=n_new))
+            u_old, v_old = _kernels.reduce_edges(u, v, step, n_new)
+            carried, todo_old = _kernels.carry_weights(u, v, w, step, n_new, u_old, v_old)
+            np.testing.assert_array_equal(nu, u_old)
+            np.testing.assert_array_equal(nv, v_old)
+            np.testing.assert_array_equal(todo, todo_old)
+            kept_weight = np.ones(nu.shape[0], dtype=bool)
+            kept_weight[todo] = False
+            np.testing.assert_array_equal(nw[kept_weight], carried[kept_weight])
