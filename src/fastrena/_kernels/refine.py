@@ -102,11 +102,10 @@ def _lanes(p0, p1, p2, p3):
 
 
 @njit(cache=True, inline="always")
-def _distance_and_scale(x, sums, c, size):
-    """``||x - mu||^2`` and ``||x||^2 + ||mu||^2`` for ``mu = sums[c] /
-    size``, each in the order of :func:`_lanes`."""
+def _squares(x, sums, c, size):
+    """``||x||^2 + ||mu||^2`` for ``mu = sums[c] / size``, in the order of
+    :func:`_lanes`: the scale of the rounding of :func:`_distance`."""
     inv = 1.0 / size
-    p0 = p1 = p2 = p3 = 0.0
     q0 = q1 = q2 = q3 = 0.0
     n = x.shape[0]
     s = 0
@@ -115,14 +114,6 @@ def _distance_and_scale(x, sums, c, size):
         m1 = sums[c, s + 1] * inv
         m2 = sums[c, s + 2] * inv
         m3 = sums[c, s + 3] * inv
-        d0 = x[s] - m0
-        d1 = x[s + 1] - m1
-        d2 = x[s + 2] - m2
-        d3 = x[s + 3] - m3
-        p0 += d0 * d0
-        p1 += d1 * d1
-        p2 += d2 * d2
-        p3 += d3 * d3
         q0 += x[s] * x[s] + m0 * m0
         q1 += x[s + 1] * x[s + 1] + m1 * m1
         q2 += x[s + 2] * x[s + 2] + m2 * m2
@@ -130,18 +121,14 @@ def _distance_and_scale(x, sums, c, size):
         s += 4
     for j in range(n - s):
         m = sums[c, s + j] * inv
-        d = x[s + j] - m
         q = x[s + j] * x[s + j] + m * m
         if j == 0:
-            p0 += d * d
             q0 += q
         elif j == 1:
-            p1 += d * d
             q1 += q
         else:
-            p2 += d * d
             q2 += q
-    return _lanes(p0, p1, p2, p3), _lanes(q0, q1, q2, q3)
+    return _lanes(q0, q1, q2, q3)
 
 
 @njit(cache=True)
@@ -270,11 +257,14 @@ def refine_partition(X, offset, scale, sample_major, indptr, indices, labels, n_
                 continue
             for s in range(n_samples):
                 x[s] = (X[s, i] - offset[s]) * scale
-            d_a, squares = _distance_and_scale(x, sums, a, n_a)
+            d_a = _distance(x, sums, a, n_a)
             leave = n_a / (n_a - 1.0) * d_a
-            bar = leave - margin * n_a / (n_a - 1.0) * (d_a + squares)
+            # The cheapest candidate, the first met on a tie; it moves i if
+            # it beats the bar, leave minus the margin. The margin's scale
+            # (a second sum over the samples) is only needed when the
+            # candidate beats leave itself: the bar is never above it.
             best = -1
-            best_cost = bar
+            best_cost = leave
             stamp += 1
             for k in range(indptr[i], indptr[i + 1]):
                 b = labels[indices[k]]
@@ -287,6 +277,9 @@ def refine_partition(X, offset, scale, sample_major, indptr, indices, labels, n_
                     best_cost = join
                     best = b
             if best < 0:
+                continue
+            bar = leave - margin * n_a / (n_a - 1.0) * (d_a + _squares(x, sums, a, n_a))
+            if not best_cost < bar:
                 continue
             if not _stays_connected(i, a, labels, indptr, indices, visited, goal, queue,
                                     stamp, budget):
