@@ -172,52 +172,83 @@ def test_invariants_and_sweeps_never_raise_the_error(name, linkage, fraction):
         assert errors[-1] < before
 
 
-def reference_sweeps(X, graph, labels, sweeps):
+def reference_sweeps(X, graph, labels, sweeps, n_blocks=1):
     """Hartigan's single-feature moves as the module docstring states them,
-    in plain numpy: features in index order; a border feature of a cluster
-    of 2 or more moves to the neighbouring cluster of least
+    in plain numpy. A feature's turn: a border feature of a cluster of 2 or
+    more moves to the neighbouring cluster of least
     ``n_b / (n_b + 1) ||x - mu_b||^2`` (first met in its adjacency list on
     a tie) when that is below ``n_a / (n_a - 1) ||x - mu_a||^2`` by more
     than the margin, and its cluster stays connected without it (a whole
-    breadth-first search, with no budget)."""
+    breadth-first search, with no budget). A sweep: ``n_blocks`` runs of
+    consecutive features, each in index order, a feature waiting when its
+    cluster or a neighbouring one is not all in its run (as the sweep
+    starts); then those that waited, in index order."""
     X = np.asarray(X, dtype=np.float64)
     X = X - X[:, :1]
     A = adjacency(graph)
     labels = np.array(labels, copy=True)
+    n = X.shape[1]
+
+    def turn(i, block, owner):
+        """1 moved, 0 not, -1 waits."""
+        a = labels[i]
+        members = labels == a
+        n_a = int(members.sum())
+        neighbours = A.indices[A.indptr[i]:A.indptr[i + 1]]
+        if n_a < 2 or np.all(labels[neighbours] == a):
+            return 0
+        if block is not None and any(owner[c] != block for c in set(labels[neighbours]) | {a}):
+            return -1
+        x = X[:, i]
+        mu_a = X[:, members].mean(axis=1)
+        d_a = float(((x - mu_a) ** 2).sum())
+        leave = n_a / (n_a - 1.0) * d_a
+        bar = leave - 2.0 ** -30 * n_a / (n_a - 1.0) * (
+            d_a + float((x ** 2).sum() + (mu_a ** 2).sum()))
+        best, best_cost = -1, bar
+        for b in dict.fromkeys(labels[neighbours]):
+            if b == a:
+                continue
+            in_b = labels == b
+            n_b = int(in_b.sum())
+            join = n_b / (n_b + 1.0) * float(((x - X[:, in_b].mean(axis=1)) ** 2).sum())
+            if join < best_cost:
+                best, best_cost = b, join
+        if best < 0:
+            return 0
+        rest = np.flatnonzero(members & (np.arange(n) != i))
+        n_parts, _ = connected_components(A[rest][:, rest], directed=False)
+        if n_parts != 1:
+            return 0
+        labels[i] = best
+        return 1
+
     for _ in range(sweeps):
-        moved = 0
-        for i in range(X.shape[1]):
-            a = labels[i]
-            members = labels == a
-            n_a = int(members.sum())
-            neighbours = A.indices[A.indptr[i]:A.indptr[i + 1]]
-            if n_a < 2 or np.all(labels[neighbours] == a):
-                continue
-            x = X[:, i]
-            mu_a = X[:, members].mean(axis=1)
-            d_a = float(((x - mu_a) ** 2).sum())
-            leave = n_a / (n_a - 1.0) * d_a
-            bar = leave - 2.0 ** -30 * n_a / (n_a - 1.0) * (
-                d_a + float((x ** 2).sum() + (mu_a ** 2).sum()))
-            best, best_cost = -1, bar
-            for b in dict.fromkeys(labels[neighbours]):
-                if b == a:
-                    continue
-                in_b = labels == b
-                n_b = int(in_b.sum())
-                join = n_b / (n_b + 1.0) * float(((x - X[:, in_b].mean(axis=1)) ** 2).sum())
-                if join < best_cost:
-                    best, best_cost = b, join
-            if best < 0:
-                continue
-            rest = np.flatnonzero(members & (np.arange(X.shape[1]) != i))
-            n_parts, _ = connected_components(A[rest][:, rest], directed=False)
-            if n_parts == 1:
-                labels[i] = best
-                moved += 1
+        owner = {}
+        for t in range(n_blocks):
+            for c in np.unique(labels[n * t // n_blocks:n * (t + 1) // n_blocks]):
+                owner[c] = t if owner.get(c, t) == t else -1
+        moved, waiting = 0, []
+        for t in range(n_blocks):
+            for i in range(n * t // n_blocks, n * (t + 1) // n_blocks):
+                done = turn(i, t, owner)
+                if done < 0:
+                    waiting.append(i)
+                else:
+                    moved += done
+        for i in waiting:
+            moved += turn(i, None, owner)
         if moved == 0:
             break
     return labels
+
+
+def renumbered(labels):
+    """Labels numbered in order of first appearance, as the kernel's."""
+    _, first = np.unique(labels, return_index=True)
+    order = np.empty(first.shape[0], dtype=np.int64)
+    order[np.argsort(first)] = np.arange(first.shape[0])
+    return order[np.unique(labels, return_inverse=True)[1]]
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -234,10 +265,32 @@ def test_sweeps_make_the_moves_of_a_plain_reference(seed):
     out = refine_labels(X, graph, plain.labels_, 4)
     assert not np.array_equal(expected, plain.labels_)
     # The same partition (the kernel numbers clusters by first appearance).
-    _, first = np.unique(expected, return_index=True)
-    renumber = np.empty(plain.n_clusters_, dtype=np.int64)
-    renumber[np.argsort(first)] = np.arange(first.shape[0])
-    np.testing.assert_array_equal(out, renumber[expected])
+    np.testing.assert_array_equal(out, renumbered(expected))
+
+
+@pytest.mark.parametrize(("n_blocks", "seed"), [(2, 4), (3, 7)])
+def test_sweeps_in_blocks_make_the_moves_of_the_reference(monkeypatch, n_blocks, seed):
+    # Large inputs cut each sweep into blocks whose features move on
+    # threads of their own (kernels.refine._n_blocks); here on a small
+    # grid, against the reference cut the same way. Clusters across a
+    # block's edge wait for the second phase: on these seeds the moves
+    # differ from one block's, and must be the reference's.
+    from fastrena._kernels import refine as kernels
+
+    rng = np.random.default_rng(seed)
+    shape = (20, 16)
+    X = gaussian_filter(rng.standard_normal((3,) + shape), (0, 1.0, 1.0)).reshape(3, -1)
+    graph = lattice_graph(np.ones(shape, dtype=bool))
+    plain = ReNA(np.ones(shape, dtype=bool), n_clusters=40, linkage="ward",
+                 max_refine_iter=0).fit(X)
+    one_block = refine_labels(X, graph, plain.labels_, 4)
+    monkeypatch.setattr(kernels, "_n_blocks", lambda n_features: n_blocks)
+    out = refine_labels(X, graph, plain.labels_, 4)
+    expected = reference_sweeps(X, graph, plain.labels_, 4, n_blocks)
+    np.testing.assert_array_equal(out, renumbered(expected))
+    assert not np.array_equal(out, one_block)
+    assert_connected_partition(graph, out, plain.n_clusters_)
+    assert sse(X, out) < sse(X, plain.labels_)
 
 
 def test_ward_refines_by_default_and_the_default_linkage_does_not():
@@ -284,13 +337,15 @@ def test_same_labels_for_any_layout_dtype_scale_and_sign():
 
 
 def test_same_labels_on_every_thread_count():
+    # 67,200 features: two blocks, each swept on a thread of its own when
+    # there are two (kernels.refine._n_blocks).
     code = (
         "import numpy as np, sys\n"
         "from scipy.ndimage import gaussian_filter\n"
         "from fastrena import ReNA\n"
         "rng = np.random.default_rng(3)\n"
-        "X = gaussian_filter(rng.standard_normal((4, 20, 20, 20)), (0, 1, 1, 1)).reshape(4, -1)\n"
-        "r = ReNA(np.ones((20, 20, 20), bool), n_clusters=300, linkage='ward').fit(X)\n"
+        "X = gaussian_filter(rng.standard_normal((4, 42, 40, 40)), (0, 1, 1, 1)).reshape(4, -1)\n"
+        "r = ReNA(np.ones((42, 40, 40), bool), n_clusters=1300, linkage='ward').fit(X)\n"
         "assert r.n_refine_iter_ > 0\n"
         "sys.stdout.write(','.join(map(str, r.labels_)))\n")
     outputs = []

@@ -25,7 +25,11 @@ whatever the degrees (a star's centre is tested once a sweep, its leaves
 in O(1); on a chain, a feature inside its cluster is a cut vertex, found
 within the budget).
 
-Determinism: one thread, features in index order, every sum over samples
+Determinism: features in index order within blocks of consecutive
+features whose number depends on the number of features alone (two from
+2**16 features, four from 2**20), each block on a thread of its own for
+the features whose clusters lie in it alone, the others after, in index
+order (so the same moves on every thread count); every sum over samples
 in float64 in one fixed order (four interleaved lanes of samples, added
 in a fixed tree), from each sample minus its first feature's
 value (so ``X + c`` and ``-X`` read the same differences), scaled by an
