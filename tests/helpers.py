@@ -633,3 +633,16 @@ class WardMergesSpy:
         last = self.made[-1]
         return (np.concatenate(last.first), np.concatenate(last.second),
                 np.concatenate(last.costs))
+
+
+def star_adjacency(n_leaves):
+    """A star's symmetric adjacency: node 0 joined to nodes 1..n_leaves."""
+    A = sparse.coo_matrix((np.ones(n_leaves), (np.zeros(n_leaves, dtype=int),
+                                               np.arange(1, n_leaves + 1))),
+                          shape=(n_leaves + 1,) * 2)
+    return A + A.T
+
+
+def chain_adjacency(n):
+    """A chain's symmetric adjacency: node i joined to i - 1 and i + 1."""
+    return sparse.diags([np.ones(n - 1), np.ones(n - 1)], [-1, 1], (n, n))

@@ -18,6 +18,7 @@ from scipy.sparse.csgraph import connected_components
 from fastrena import ReNA
 from fastrena.graphs import chain_graph, graph_from_edges, lattice_graph
 from fastrena.refine import refine_labels
+from helpers import chain_adjacency
 
 
 def sse(X, labels):
@@ -44,10 +45,6 @@ def assert_connected_partition(graph, labels, k):
         members = np.flatnonzero(labels == c)
         n_parts, _ = connected_components(A[members][:, members], directed=False)
         assert n_parts == 1, f"cluster {c} ({members.shape[0]} features) in {n_parts} parts"
-
-
-def chain_adjacency(n):
-    return sparse.diags([np.ones(n - 1), np.ones(n - 1)], [-1, 1])
 
 
 def test_a_misplaced_feature_moves_to_its_side():
@@ -251,16 +248,21 @@ def renumbered(labels):
     return order[np.unique(labels, return_inverse=True)[1]]
 
 
+def unrefined_ward_on_a_grid(seed, shape, sigma, k):
+    """Three smooth random samples on a 2-D grid, its graph, and the
+    unrefined ``"ward"`` fit to k clusters."""
+    rng = np.random.default_rng(seed)
+    X = gaussian_filter(rng.standard_normal((3,) + shape), (0, sigma, sigma)).reshape(3, -1)
+    mask = np.ones(shape, dtype=bool)
+    plain = ReNA(mask, n_clusters=k, linkage="ward", max_refine_iter=0).fit(X)
+    return X, lattice_graph(mask), plain
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_sweeps_make_the_moves_of_a_plain_reference(seed):
     # Small clusters on a grid: the kernel's connectivity budget never runs
     # out, so its local test is the whole one.
-    rng = np.random.default_rng(seed)
-    shape = (9, 8)
-    X = gaussian_filter(rng.standard_normal((3,) + shape), (0, 1.5, 1.5)).reshape(3, -1)
-    graph = lattice_graph(np.ones(shape, dtype=bool))
-    plain = ReNA(np.ones(shape, dtype=bool), n_clusters=9, linkage="ward",
-                 max_refine_iter=0).fit(X)
+    X, graph, plain = unrefined_ward_on_a_grid(seed, (9, 8), 1.5, 9)
     expected = reference_sweeps(X, graph, plain.labels_, 4)
     out = refine_labels(X, graph, plain.labels_, 4)
     assert not np.array_equal(expected, plain.labels_)
@@ -277,12 +279,7 @@ def test_sweeps_in_blocks_make_the_moves_of_the_reference(monkeypatch, n_blocks,
     # differ from one block's, and must be the reference's.
     from fastrena._kernels import refine as kernels
 
-    rng = np.random.default_rng(seed)
-    shape = (20, 16)
-    X = gaussian_filter(rng.standard_normal((3,) + shape), (0, 1.0, 1.0)).reshape(3, -1)
-    graph = lattice_graph(np.ones(shape, dtype=bool))
-    plain = ReNA(np.ones(shape, dtype=bool), n_clusters=40, linkage="ward",
-                 max_refine_iter=0).fit(X)
+    X, graph, plain = unrefined_ward_on_a_grid(seed, (20, 16), 1.0, 40)
     one_block = refine_labels(X, graph, plain.labels_, 4)
     monkeypatch.setattr(kernels, "_n_blocks", lambda n_features: n_blocks)
     out = refine_labels(X, graph, plain.labels_, 4)

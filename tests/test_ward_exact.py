@@ -7,13 +7,12 @@ in the order they were made and replayed on the data with numpy
 
 import numpy as np
 import pytest
-from scipy import sparse
 from scipy.ndimage import gaussian_filter
 
 from fastrena import ReNA
 from fastrena.ward import replayed_costs
 
-from helpers import WardMergesSpy
+from helpers import WardMergesSpy, chain_adjacency, star_adjacency
 
 
 def check_costs(spy, X):
@@ -27,17 +26,6 @@ def check_costs(spy, X):
         f"first: merge {np.flatnonzero(bad)[0]}, recorded {costs[bad][0]!r}, "
         f"Ward's {true[bad][0]!r}")
     return first.shape[0]
-
-
-def star(n_leaves, rng):
-    A = sparse.coo_matrix((np.ones(n_leaves), (np.zeros(n_leaves, dtype=int),
-                                               np.arange(1, n_leaves + 1))),
-                          shape=(n_leaves + 1,) * 2)
-    return A + A.T
-
-
-def chain(n):
-    return sparse.diags([np.ones(n - 1), np.ones(n - 1)], [-1, 1], (n, n))
 
 
 def rounded(X, levels=5):
@@ -54,10 +42,10 @@ def synthetic_cases():
     ball = (((x - 12) ** 2 + (y - 12) ** 2 + (z - 12) ** 2) < 64).astype(float)
     return {
         # A hub absorbing its leaves, in shuffled value order.
-        "star": (rng.standard_normal((1, 3001)), {"connectivity": star(3000, rng)}),
+        "star": (rng.standard_normal((1, 3001)), {"connectivity": star_adjacency(3000)}),
         # Every node's nearest neighbour is the one before it.
         "chain of steps": (np.cumsum(np.arange(2000.0) ** 1.5)[None],
-                           {"connectivity": chain(2000)}),
+                           {"connectivity": chain_adjacency(2000)}),
         "rounded field": (rounded(field), {"mask_img": mask}),
         "rounded noise": (rounded(rng.standard_normal((1, side ** 3))), {"mask_img": mask}),
         # A plateau in a nearly flat background: two hubs.
