@@ -65,6 +65,10 @@ import time
 # Python's own SIGINT handler, whatever the parent left (a background job
 # may have SIGINT ignored).
 signal.signal(signal.SIGINT, signal.default_int_handler)
+# Every thread's stack on stderr at SIGUSR1: what Child.close shows of a
+# child that hangs, before killing it.
+import faulthandler
+faulthandler.register(signal.SIGUSR1, all_threads=True)
 
 import dask.array as da
 
@@ -314,16 +318,26 @@ class Child:
         return "".join(s for s in self.stderr if s is not None)
 
     def close(self):
-        """Close stdin, wait for the end; return (exit code, stderr)."""
+        """Close stdin, wait for the end; return (exit code, stderr). A
+        child still running a minute later is asked for its threads'
+        stacks (SIGUSR1, where it registered faulthandler), then killed:
+        the stacks end up in stderr, in the failure's message."""
         if self.process.poll() is None:
             self.process.stdin.close()
             try:
                 self.process.wait(timeout=60)
             except subprocess.TimeoutExpired:
+                self.process.send_signal(signal.SIGUSR1)
+                time.sleep(2)
                 self.process.kill()
                 self.process.wait()
         for reader in self.readers:
             reader.join(30)
+        # Closed here, not left to the garbage collector: an unclosed pipe's
+        # ResourceWarning would surface in whichever test runs then.
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
         return self.process.returncode, self.err()
 
 
