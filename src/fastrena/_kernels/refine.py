@@ -201,7 +201,6 @@ def _n_blocks(n_features):
     return 2 if n_features < 1 << 20 else 4
 
 
-
 @njit(cache=True)
 def _owners(labels, n_clusters, n_blocks):
     """For each cluster, the block holding all its features (blocks are
@@ -393,29 +392,25 @@ def refine_partition(X, offset, scale, sample_major, indptr, indices, labels, n_
     n_blocks = _n_blocks(n_features)
     queue = np.empty(n_features, dtype=np.int64)
     x = np.empty(n_samples)
-    later = np.zeros(n_features, dtype=np.bool_)
-    # One block owns every cluster: nothing waits, one call a sweep.
-    owner = np.zeros(n_clusters, dtype=np.int64)
+    later = np.empty(n_features, dtype=np.bool_)
     sweeps = 0
     while sweeps < max_sweeps:
         sweep = np.int64(sweeps)
-        if n_blocks == 1:
-            total = int(call_deferring_sigint(
-                _sweep_range, (X, offset, scale, indptr, indices, labels, sizes, sums, visited,
-                               goal, seen, owner, later, queue, x, sweep, budget, margin,
-                               np.int64(0), np.int64(n_features), np.int64(0)), {}))
-        else:
-            owner = call_deferring_sigint(_owners, (labels, np.int64(n_clusters),
-                                                    np.int64(n_blocks)), {})
-            later[:] = False
-            moved = np.zeros(n_blocks, dtype=np.int64)
-            # One thread per block at most: each block's work is a sweep
-            # of its features (run_tasks reads this work estimate so).
-            run_tasks(_block_tasks, n_blocks,
-                      (X, offset, scale, indptr, indices, labels, sizes, sums, visited, goal,
-                       seen, owner, later, moved, sweep, budget, margin),
-                      n_blocks * PARALLEL_GRAIN)
-            total = int(moved.sum()) + int(call_deferring_sigint(
+        owner = call_deferring_sigint(_owners, (labels, np.int64(n_clusters),
+                                                np.int64(n_blocks)), {})
+        later[:] = False
+        moved = np.zeros(n_blocks, dtype=np.int64)
+        # One thread per block at most: each block's work is a sweep of
+        # its features (run_tasks reads this work estimate so).
+        run_tasks(_block_tasks, n_blocks,
+                  (X, offset, scale, indptr, indices, labels, sizes, sums, visited, goal, seen,
+                   owner, later, moved, sweep, budget, margin),
+                  n_blocks * PARALLEL_GRAIN)
+        total = int(moved.sum())
+        # The second phase: with one block, which owns every cluster,
+        # nothing waits for it.
+        if n_blocks > 1:
+            total += int(call_deferring_sigint(
                 _sweep_range, (X, offset, scale, indptr, indices, labels, sizes, sums, visited,
                                goal, seen, owner, later, queue, x, sweep, budget, margin,
                                np.int64(0), np.int64(n_features), np.int64(-1)), {}))
