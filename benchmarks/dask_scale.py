@@ -188,7 +188,6 @@ def case_processes(args):
     block, so each processes fit starts (and shuts down) its own pool of
     workers, as a lone fit in a script does."""
     import dask
-    from dask.utils import parse_bytes
 
     from fastrena import ReNA
     from fastrena.dask import from_zarr
@@ -198,32 +197,32 @@ def case_processes(args):
     X_mem = _in_memory_rows(path, args.ratio_samples)
     X_zarr = from_zarr(path)[:args.ratio_samples]
     labels = {}
+    refined = set()
 
     def run(linkage, scheduler):
         def fit():
             with dask.config.set(scheduler=scheduler):
                 rena = ReNA(mask_img, n_clusters=args.clusters, linkage=linkage).fit(X_zarr)
             labels[f"{linkage}, {scheduler}"] = rena.labels_
+            if rena.n_refine_iter_:
+                refined.add(linkage)
         return fit
 
     _warm_up(mask_img, args.clusters, X_zarr)
-    # A Dask X beyond fastrena.refine-limit is not refined (the fit warns):
-    # the in-memory reference is then the unrefined fit, like for like.
-    refines = X_zarr.nbytes <= parse_bytes(dask.config.get("fastrena.refine-limit",
-                                                           "2GiB"))  # fastrena's default
-    funcs = {}
+    funcs = {f"{linkage}, {scheduler}": run(linkage, scheduler)
+             for linkage in ("nilearn", "ward") for scheduler in ("threads", "processes")}
+    seconds = alternate(funcs, args.repeats)
     for linkage in ("nilearn", "ward"):
+        # A Dask X beyond fastrena.refine-limit is not refined (the fit
+        # warns): the in-memory reference is then the unrefined fit.
         labels[f"{linkage}, in memory"] = ReNA(
             mask_img, n_clusters=args.clusters, linkage=linkage,
-            max_refine_iter="auto" if refines else 0).fit(X_mem).labels_
-        for scheduler in ("threads", "processes"):
-            funcs[f"{linkage}, {scheduler}"] = run(linkage, scheduler)
-    seconds = alternate(funcs, args.repeats)
+            max_refine_iter="auto" if linkage in refined else 0).fit(X_mem).labels_
     same = {linkage: _all_equal({k: v for k, v in labels.items() if k.startswith(linkage)})
             for linkage in ("nilearn", "ward")}
     return {"S": X_mem.shape[0], "N": X_mem.shape[1], "K": args.clusters,
             "X_MB": X_mem.nbytes / MB, "seconds": seconds, "labels_identical": same,
-            "ward_refined": bool(refines), "peak_rss_MB": peak_rss_mb()}
+            "ward_refined": "ward" in refined, "peak_rss_MB": peak_rss_mb()}
 
 
 CASES = {"prepare": case_prepare, "big": case_big, "ratio": case_ratio,
