@@ -401,8 +401,9 @@ def _run_ward_rounds(backend, X, graph, n_clusters, threshold, verbose, on_level
                 w = backend.edge_weights(F, *_ends(rows, u, v))
         _step(on_step, level + 1, "merging", n)
         if fused:
-            result = ward.step(n, u, v, w, threshold, F, rows)
-            step, n_new, reduced = (None, 0, None) if result is None else result
+            # Signals kept in place are merged beside the graph's reduction.
+            result = ward.step(n, u, v, w, threshold, F, rows, in_place=rows is not None)
+            step, n_new, reduced, *merged_rows = (None, 0, None) if result is None else result
         else:
             step, n_new = ward.merge(n, u, v, w, threshold, F, rows)
         if step is None:
@@ -423,8 +424,9 @@ def _run_ward_rounds(backend, X, graph, n_clusters, threshold, verbose, on_level
         if u.shape[0] > 0:
             _step(on_step, level, "reducing the signals", n, n_new)
             if rows is not None:
-                rows, _ = arrays.reduce_signals_in_place(F, rows, step, n_new,
-                                                         ward.sizes_before)
+                # Their in-place sums stay finite (IN_PLACE_LIMIT).
+                rows = merged_rows[0] if fused else arrays.reduce_signals_in_place(
+                    F, rows, step, n_new, ward.sizes_before)[0]
             else:
                 # Level 1's members are single features: plain means are
                 # true means; later levels weight each node by its size.

@@ -115,20 +115,26 @@ class WardMerges:
         self.sizes = np.bincount(step, weights=self.sizes, minlength=n_new)
         return step, int(n_new)
 
-    def step(self, n, u, v, w, threshold, F, rows=None):
+    def step(self, n, u, v, w, threshold, F, rows=None, in_place=False):
         """:meth:`merge`, the new sizes, the reduced graph and the weights
-        carried over to it, in one kernel call
-        (:func:`fastrena._kernels.ward_step`): the same merges, the same
-        bits. Returns ``(labels, n_new, (new_u, new_v, new_w, todo))``,
-        ``new_w`` holding the carried weights, except at the new edges
-        ``todo``, whose weights are to be computed (what is there is
-        meaningless); or None when Ward's greedy order has finished on this
-        graph."""
+        carried over to it, in kernel calls that give the same merges, the
+        same bits (:func:`fastrena._kernels.ward_choice`, then
+        :func:`fastrena._kernels.reduced_edges_carrying`). Returns
+        ``(labels, n_new, (new_u, new_v, new_w, todo))``, ``new_w`` holding
+        the carried weights, except at the new edges ``todo``, whose weights
+        are to be computed (what is there is meaningless); or None when
+        Ward's greedy order has finished on this graph.
+
+        With ``in_place`` (``F`` feature-major, node i's signal its row
+        ``rows[i]``, which ``fastrena.arrays.reduce_signals_in_place`` may
+        overwrite), the merged nodes' signals are also written in place,
+        beside the graph's reduction (:func:`fastrena._kernels.ward_round_end`,
+        the same bits), and the new nodes' rows come fourth."""
         self.work += u.shape[0]
         fits = 8 * n * F.shape[0] <= WARD_GREEDY_BYTES
         mutual = fits or self.work <= self.budget
         greedy_below = WARD_GREEDY_SWITCH * n if fits else -1.0
-        n_new, step, merges, sizes, edges = _kernels.ward_step(
+        n_new, step, merges, sizes, count = _kernels.ward_choice(
             n, u, v, w, self.sizes, self.rep, self.height, threshold, mutual, greedy_below)
         if fits and n - n_new < WARD_GREEDY_SWITCH * n:
             self._greedy(u, v, F, rows)
@@ -137,7 +143,11 @@ class WardMerges:
         self._record(first, second, heights, costs)
         self.sizes_before = self.sizes
         self.sizes = sizes
-        return step, int(n_new), edges
+        if in_place:
+            *edges, new_rows = _kernels.ward_round_end(u, v, w, step, n_new, count, F.T, rows,
+                                                       self.sizes_before, sizes)
+            return step, int(n_new), tuple(edges), new_rows
+        return step, int(n_new), _kernels.reduced_edges_carrying(u, v, w, step, n_new, count)
 
     def _greedy(self, u, v, F, rows):
         """Ward's greedy order to the end on this graph."""

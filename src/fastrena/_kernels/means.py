@@ -130,6 +130,24 @@ def _merge_rows_tasks(XT, rows, order, start, divisors, weights, bad, t0, t1):
         bad[t] = n_bad != 0
 
 
+@njit(cache=True, nogil=True)
+def merge_rows_on_one_thread(XT, rows, labels, n_new, divisors, weights, new_rows):
+    """:func:`merge_rows_in_place` of the nodes grouped by ``labels``
+    (``n_new`` groups) on the calling thread alone, for a caller that runs
+    other work beside it: the same bits. The new nodes' rows go into
+    ``new_rows``; returns whether every new mean is finite."""
+    order, start = members_by_cluster(labels, n_new)
+    n_tasks = (n_new + _CLUSTERS_PER_TASK - 1) // _CLUSTERS_PER_TASK
+    bad = np.zeros(max(n_tasks, 1), dtype=np.bool_)
+    _merge_rows_tasks(XT, rows, order, start, divisors, weights, bad, 0, n_tasks)
+    for c in range(n_new):
+        new_rows[c] = rows[order[start[c]]]
+    for t in range(bad.shape[0]):
+        if bad[t]:
+            return False
+    return True
+
+
 def merge_rows_in_place(XT, rows, order, start, divisors, weights, n_merged):
     """:func:`cluster_means_feature_major` of the signals of nodes kept as
     rows of ``XT`` (node i's signal is ``XT[rows[i]]``), written over XT:

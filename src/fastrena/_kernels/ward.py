@@ -17,6 +17,7 @@ from numba import njit
 from .._interrupt import call_deferring_sigint
 from . import threads
 from .compiling import filled, inner, int_range
+from .means import merge_rows_on_one_thread
 from .merges import edge_priority, find_root, union_in_order, union_roots
 
 
@@ -383,7 +384,7 @@ def carry_weights(u, v, w, step, n_new, new_u, new_v):
 
 
 @inner
-def _reduced_edges_carrying(u, v, w, step, n_new, count):
+def _reduced_edges_into(u, v, w, step, n_new, count, new_u, new_v, new_w, todo):
     """:func:`fastrena._kernels.reduce_edges` of ``(u, v)`` by ``step``, and
     the weights carried over (see :func:`carry_weights`): the same edges in
     the same order and the same indices of the edges to compute, in the
@@ -392,6 +393,10 @@ def _reduced_edges_carrying(u, v, w, step, n_new, count):
     number of old nodes in new node c: a new edge between two nodes of one
     member each comes from exactly one old edge, whose weight it keeps. The
     weights to compute are left as some old edge's (not 0).
+
+    Written into the first entries of ``new_u``, ``new_v``, ``new_w`` and
+    ``todo`` (each at least as long as ``u``: there are never more new
+    edges than old); returns how many edges and how many to compute.
 
     Written without branches where the data decide (which edges are
     duplicates, which are carried): mispredicted branches, not memory,
@@ -440,13 +445,6 @@ def _reduced_edges_carrying(u, v, w, step, n_new, count):
             his[f] = hi
             src[f] = src_by_hi[k]
             fill[lo] = f + ((f == start_lo[lo]) | (his[f - 1] != hi))
-    n_out = 0
-    for lo in range(n_new):
-        n_out += fill[lo] - start_lo[lo]
-    new_u = np.empty(n_out, dtype=np.int64)
-    new_v = np.empty(n_out, dtype=np.int64)
-    new_w = np.empty(n_out, dtype=np.float64)
-    todo = np.empty(n_out, dtype=np.int64)
     n_todo = 0
     k = 0
     for lo in range(n_new):
@@ -459,26 +457,12 @@ def _reduced_edges_carrying(u, v, w, step, n_new, count):
             todo[n_todo] = k
             n_todo += not (alone & (count[hi] == 1))
             k += 1
-    return new_u, new_v, new_w, todo[:n_todo].copy()
+    return k, n_todo
 
 
-@njit(cache=True)
-def ward_step(n_nodes, u, v, w, sizes, rep, height, threshold, mutual, greedy_below):
-    """One whole ``"ward"`` round in one call: :func:`ward_round`'s choice
-    (the same kept edges in the same order), then, unless the round would
-    merge fewer than ``greedy_below`` nodes (the greedy finish takes over:
-    nothing else is returned), :func:`record_merges`, the new sizes
-    (``np.bincount``'s sums, in node order), :func:`reduce_edges` and
-    :func:`carry_weights`, with the same results bit for bit, in fewer
-    passes over the edges: the mutual pairs are read from the nodes'
-    choices (O(nodes)) rather than from a pass over the edges, and the
-    carried weights travel with the radix sort of the new edges.
-
-    ``u``, ``v`` are sorted by ``(u, v)`` (as :func:`reduce_edges` returns
-    them). Serial: each pass is linear in the edges and nodes whatever the
-    degrees. Returns ``(n_new, step, merges, new sizes, new edges)``: see
-    ``fastrena.ward.WardMerges.step``.
-    """
+@inner
+def _ward_choice(n_nodes, u, v, w, sizes, rep, height, threshold, mutual, greedy_below):
+    """:func:`ward_choice` (the kernel Python calls is that one)."""
     n_edges = u.shape[0]
     cost = np.empty(n_edges, dtype=np.float64)
     lightest = filled(np.empty(n_nodes, dtype=np.float64), np.inf)
@@ -492,11 +476,17 @@ def ward_step(n_nodes, u, v, w, sizes, rep, height, threshold, mutual, greedy_be
         lb = lightest[b]
         lightest[b] = c if c < lb else lb
     # Each node's choice: the first candidate by _before (the order is
-    # total: the same choice as ward_round's runs combined).
+    # total: the same choice as ward_round's runs combined). First each
+    # node's first candidate in edge order, without a branch (on tie-free
+    # data it is its only one: 0.4x the time of a loop that compared ties
+    # as it met them); then, only if some node met a second candidate (a
+    # tie), a pass that keeps the first of each node's candidates by
+    # _before.
     scale = 1.0 - threshold
     chosen = filled(np.empty(n_nodes, dtype=np.int64), np.int64(-1))
     on_zero = np.zeros(n_nodes, dtype=np.bool_)
     n_zero = 0
+    n_ties = 0
     for e in range(n_edges):
         c = cost[e]
         a = u[e]
@@ -506,14 +496,19 @@ def ward_step(n_nodes, u, v, w, sizes, rep, height, threshold, mutual, greedy_be
             on_zero[b] = True
             n_zero += 1
         sc = scale * c
-        # A node's first candidate without a branch (on tie-free data it
-        # is its only one); a later one, a tie, by the order of _before.
-        for x in (a, b):
-            f = chosen[x]
-            candidate = sc <= lightest[x]
-            chosen[x] = e if candidate & (f < 0) else f
-            if candidate & (f >= 0):
-                if _before(e, f, u, v):
+        fa = chosen[a]
+        fb = chosen[b]
+        ca = sc <= lightest[a]
+        cb = sc <= lightest[b]
+        chosen[a] = e if ca & (fa < 0) else fa
+        chosen[b] = e if cb & (fb < 0) else fb
+        n_ties += (ca & (fa >= 0)) | (cb & (fb >= 0))
+    if n_ties > 0:
+        for e in range(n_edges):
+            sc = scale * cost[e]
+            for x in (u[e], v[e]):
+                f = chosen[x]
+                if sc <= lightest[x] and f != e and _before(e, f, u, v):
                     chosen[x] = e
     zero = np.empty(n_zero, dtype=np.int64)
     if n_zero > 0:
@@ -550,8 +545,7 @@ def ward_step(n_nodes, u, v, w, sizes, rep, height, threshold, mutual, greedy_be
     empty_i = np.empty(0, dtype=np.int64)
     empty_f = np.empty(0, dtype=np.float64)
     if n_nodes - n_new < greedy_below:
-        return (n_new, step, (empty_i, empty_i, empty_f, empty_f, rep, height), empty_f,
-                (empty_i, empty_i, empty_f, empty_i))
+        return n_new, step, (empty_i, empty_i, empty_f, empty_f, rep, height), empty_f, empty_i
     merges = record_merges(u, v, kept, step, n_new, cost, rep, height)
     new_sizes = filled(np.empty(n_new, dtype=np.float64), 0.0)
     count = filled(np.empty(n_new, dtype=np.int64), np.int64(0))
@@ -559,5 +553,102 @@ def ward_step(n_nodes, u, v, w, sizes, rep, height, threshold, mutual, greedy_be
         c = step[a]
         new_sizes[c] += sizes[a]
         count[c] += 1
-    edges = _reduced_edges_carrying(u, v, w, step, n_new, count)
-    return n_new, step, merges, new_sizes, edges
+    return n_new, step, merges, new_sizes, count
+
+
+@njit(cache=True)
+def ward_choice(n_nodes, u, v, w, sizes, rep, height, threshold, mutual, greedy_below):
+    """A ``"ward"`` round up to its new graph: :func:`ward_round`'s choice
+    (the same kept edges in the same order), then, unless the round would
+    merge fewer than ``greedy_below`` nodes (the greedy finish takes over:
+    the rest is returned empty), :func:`record_merges` and the new sizes
+    (``np.bincount``'s sums, in node order), with the same results bit for
+    bit, in fewer passes over the edges: the mutual pairs are read from the
+    nodes' choices (O(nodes)) rather than from a pass over the edges.
+
+    ``u``, ``v`` are sorted by ``(u, v)`` (as :func:`reduce_edges` returns
+    them). Serial: each pass is linear in the edges and nodes whatever the
+    degrees. Returns ``(n_new, step, merges, new sizes, count)``,
+    ``count[c]`` the old nodes in new node c.
+    """
+    return _ward_choice(n_nodes, u, v, w, sizes, rep, height, threshold, mutual, greedy_below)
+
+
+@inner
+def _new_edges(u, v, w, step, n_new, count):
+    """:func:`_reduced_edges_into` into new arrays: ``(new_u, new_v,
+    new_w, todo)``, views of the first entries of arrays as long as
+    ``u``."""
+    n_edges = u.shape[0]
+    new_u = np.empty(n_edges, dtype=np.int64)
+    new_v = np.empty(n_edges, dtype=np.int64)
+    new_w = np.empty(n_edges, dtype=np.float64)
+    todo = np.empty(n_edges, dtype=np.int64)
+    n_out, n_todo = _reduced_edges_into(u, v, w, step, n_new, count, new_u, new_v, new_w, todo)
+    return new_u[:n_out], new_v[:n_out], new_w[:n_out], todo[:n_todo]
+
+
+@njit(cache=True)
+def reduced_edges_carrying(u, v, w, step, n_new, count):
+    """:func:`reduce_edges` and :func:`carry_weights` in one radix sort, the
+    same results bit for bit: ``(new_u, new_v, new_w, todo)``, ``new_w``
+    holding the carried weights, except at the new edges ``todo``, whose
+    weights are to be computed. ``count[c]`` is the number of old nodes in
+    new node c."""
+    return _new_edges(u, v, w, step, n_new, count)
+
+
+@njit(cache=True)
+def ward_step(n_nodes, u, v, w, sizes, rep, height, threshold, mutual, greedy_below):
+    """One whole ``"ward"`` round in one call: :func:`ward_choice`, then
+    (unless the greedy finish takes over) :func:`reduce_edges` and
+    :func:`carry_weights`, with the same results bit for bit: the carried
+    weights travel with the radix sort of the new edges. Returns ``(n_new,
+    step, merges, new sizes, new edges)``: see
+    ``fastrena.ward.WardMerges.step``."""
+    n_new, step, merges, new_sizes, count = _ward_choice(
+        n_nodes, u, v, w, sizes, rep, height, threshold, mutual, greedy_below)
+    if count.shape[0] == 0 and n_new > 0:
+        empty_i = np.empty(0, dtype=np.int64)
+        return n_new, step, merges, new_sizes, (empty_i, empty_i, np.empty(0), empty_i)
+    return n_new, step, merges, new_sizes, _new_edges(u, v, w, step, n_new, count)
+
+
+@njit(cache=True, nogil=True)
+def _round_end_tasks(u, v, w, step, n_new, count, new_u, new_v, new_w, todo, n_out, XT, rows,
+                     sizes, new_sizes, new_rows, t0, t1):
+    """Tasks t0..t1 of :func:`ward_round_end`: task 0 reduces the graph
+    (into ``new_u``, ``new_v``, ``new_w``, ``todo``; their lengths in
+    ``n_out``), task 1 the signals, in place (the new nodes' rows in
+    ``new_rows``). Each writes its own outputs only."""
+    for t in range(t0, t1):
+        if t == 0:
+            n_out[0], n_out[1] = _reduced_edges_into(u, v, w, step, n_new, count, new_u,
+                                                     new_v, new_w, todo)
+        else:
+            merge_rows_on_one_thread(XT, rows, step, n_new, new_sizes, sizes, new_rows)
+
+
+def ward_round_end(u, v, w, step, n_new, count, XT, rows, sizes, new_sizes):
+    """The end of an in-memory ``"ward"`` round once :func:`ward_choice`
+    has decided it: the new graph with its carried weights (what
+    :func:`ward_step` returns) and the signals merged in place (what
+    ``fastrena.arrays.reduce_signals_in_place`` does: node i's signal is
+    row ``rows[i]`` of ``XT``, ``sizes`` the old nodes' sizes, ``new_sizes``
+    the new ones), the two side by side on two threads: neither reads what
+    the other writes, so the results are those of one after the other, bit
+    for bit. Returns ``(new_u, new_v, new_w, todo, new_rows)``."""
+    n_edges = u.shape[0]
+    new_u = np.empty(n_edges, dtype=np.int64)
+    new_v = np.empty(n_edges, dtype=np.int64)
+    new_w = np.empty(n_edges, dtype=np.float64)
+    todo = np.empty(n_edges, dtype=np.int64)
+    n_out = np.zeros(2, dtype=np.int64)
+    new_rows = np.empty(n_new, dtype=np.int64)
+    # Two tasks of about the same size, one per thread when there are two.
+    threads.run_tasks(_round_end_tasks, 2,
+                      (u, v, w, step, np.int64(n_new), count, new_u, new_v, new_w, todo, n_out,
+                       XT, rows, sizes, new_sizes, new_rows),
+                      2 * threads.PARALLEL_GRAIN)
+    n_edges, n_todo = int(n_out[0]), int(n_out[1])
+    return new_u[:n_edges], new_v[:n_edges], new_w[:n_edges], todo[:n_todo], new_rows
