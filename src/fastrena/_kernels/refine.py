@@ -99,6 +99,60 @@ def _distance(x, sums, c, size):
     return _lanes(p0, p1, p2, p3)
 
 
+#: Samples between two looks of :func:`_join_below` at its partial sum.
+_LOOK = 16
+
+
+@njit(cache=True, inline="always")
+def _join_below(x, sums, c, size, bound):
+    """``size / (size + 1) * ||x - sums[c] / size||^2`` (what adding x to
+    cluster c costs), the same bits as from :func:`_distance`, when it is
+    below ``bound``; otherwise any value not below ``bound`` (inf), found
+    as soon as a partial sum says so: every lane only grows (squares
+    added, rounding monotone), so a partial total already at the bound
+    leaves the whole one there. A feature's candidate clusters are mostly
+    far above its own (its cost of leaving, the first bound): most stop
+    early."""
+    factor = size / (size + 1.0)
+    inv = 1.0 / size
+    p0 = p1 = p2 = p3 = 0.0
+    n = x.shape[0]
+    for g in range(n // _LOOK):
+        for j in range(_LOOK // 4):
+            s = g * _LOOK + 4 * j
+            d0 = x[s] - sums[c, s] * inv
+            d1 = x[s + 1] - sums[c, s + 1] * inv
+            d2 = x[s + 2] - sums[c, s + 2] * inv
+            d3 = x[s + 3] - sums[c, s + 3] * inv
+            p0 += d0 * d0
+            p1 += d1 * d1
+            p2 += d2 * d2
+            p3 += d3 * d3
+        if factor * _lanes(p0, p1, p2, p3) >= bound:
+            return np.inf
+    for j in range(n // _LOOK * (_LOOK // 4), n // 4):
+        s = 4 * j
+        d0 = x[s] - sums[c, s] * inv
+        d1 = x[s + 1] - sums[c, s + 1] * inv
+        d2 = x[s + 2] - sums[c, s + 2] * inv
+        d3 = x[s + 3] - sums[c, s + 3] * inv
+        p0 += d0 * d0
+        p1 += d1 * d1
+        p2 += d2 * d2
+        p3 += d3 * d3
+    s = n - n % 4
+    if s < n:
+        d0 = x[s] - sums[c, s] * inv
+        p0 += d0 * d0
+    if s + 1 < n:
+        d1 = x[s + 1] - sums[c, s + 1] * inv
+        p1 += d1 * d1
+    if s + 2 < n:
+        d2 = x[s + 2] - sums[c, s + 2] * inv
+        p2 += d2 * d2
+    return factor * _lanes(p0, p1, p2, p3)
+
+
 @njit(cache=True, inline="always")
 def _lanes(p0, p1, p2, p3):
     """The total of four lanes: every sum over samples here is four partial
@@ -276,8 +330,7 @@ def _sweep_range(X, offset, scale, indptr, indices, labels, sizes, sums, visited
             if b == a or seen[b] == stamp:
                 continue
             seen[b] = stamp
-            n_b = sizes[b]
-            join = n_b / (n_b + 1.0) * _distance(x, sums, b, n_b)
+            join = _join_below(x, sums, b, sizes[b], best_cost)
             if join < best_cost:
                 best_cost = join
                 best = b
