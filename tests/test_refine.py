@@ -248,11 +248,12 @@ def renumbered(labels):
     return order[np.unique(labels, return_inverse=True)[1]]
 
 
-def unrefined_ward_on_a_grid(seed, shape, sigma, k):
-    """Three smooth random samples on a 2-D grid, its graph, and the
-    unrefined ``"ward"`` fit to k clusters."""
+def unrefined_ward_on_a_grid(seed, shape, sigma, k, n_samples=3):
+    """Smooth random samples (three by default) on a 2-D grid, its graph,
+    and the unrefined ``"ward"`` fit to k clusters."""
     rng = np.random.default_rng(seed)
-    X = gaussian_filter(rng.standard_normal((3,) + shape), (0, sigma, sigma)).reshape(3, -1)
+    X = gaussian_filter(rng.standard_normal((n_samples,) + shape),
+                        (0, sigma, sigma)).reshape(n_samples, -1)
     mask = np.ones(shape, dtype=bool)
     plain = ReNA(mask, n_clusters=k, linkage="ward", max_refine_iter=0).fit(X)
     return X, lattice_graph(mask), plain
@@ -267,6 +268,18 @@ def test_sweeps_make_the_moves_of_a_plain_reference(seed):
     out = refine_labels(X, graph, plain.labels_, 4)
     assert not np.array_equal(expected, plain.labels_)
     # The same partition (the kernel numbers clusters by first appearance).
+    np.testing.assert_array_equal(out, renumbered(expected))
+
+
+@pytest.mark.parametrize("n_samples", [16, 37, 100])
+def test_candidates_given_up_early_make_the_moves_of_the_reference(n_samples):
+    # A candidate's sum stops once it cannot beat the best so far (checked
+    # every 16 samples, kernels.refine._join_below): with 16 and more
+    # samples the moves must still be the plain reference's.
+    X, graph, plain = unrefined_ward_on_a_grid(5, (12, 10), 1.5, 14, n_samples)
+    expected = reference_sweeps(X, graph, plain.labels_, 4)
+    out = refine_labels(X, graph, plain.labels_, 4)
+    assert not np.array_equal(expected, plain.labels_)
     np.testing.assert_array_equal(out, renumbered(expected))
 
 
