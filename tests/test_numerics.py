@@ -48,7 +48,7 @@ def recorded_weights(monkeypatch):
     """Every weight array the merge rule (either linkage) is given during
     the test."""
     seen = []
-    for name in ("nearest_neighbor_edges", "ward_round", "ward_choice"):
+    for name in ("nearest_neighbor_edges", "ward_choice"):
         def recording(n_nodes, u, v, weights, *args, choose=getattr(_kernels, name), **kwargs):
             seen.append(np.array(weights))
             return choose(n_nodes, u, v, weights, *args, **kwargs)

@@ -282,6 +282,24 @@ def test_reduced_edges_carry_the_weights_of_untouched_pairs():
             assert carried[e] == old.get((lo, hi), old.get((hi, lo)))
 
 
+@pytest.mark.parametrize("n_leaves", range(5, 13))
+def test_a_tie_met_across_runs_is_settled_by_the_edge_priority(n_leaves):
+    # A star of equal weights cut into one run per edge: no run meets two
+    # candidates of one node, but the centre's candidates fall in every
+    # run, and its choice must still be the first by edge priority, as
+    # with one run.
+    u = np.zeros(n_leaves, dtype=np.int64)
+    v = np.arange(1, n_leaves + 1, dtype=np.int64)
+    w = np.ones(n_leaves)
+    n = n_leaves + 1
+    sizes, rep, height = np.ones(n), np.arange(n, dtype=np.int64), np.zeros(n)
+    one = _kernels.ward_choice(n, u, v, w, sizes, rep, height, 1e-7, True, -1.0, 1)
+    split = _kernels.ward_choice(n, u, v, w, sizes, rep, height, 1e-7, True, -1.0, n_leaves)
+    np.testing.assert_array_equal(split[1], one[1])
+    for got, want in zip(split[2], one[2]):
+        np.testing.assert_array_equal(got, want)
+
+
 @pytest.mark.parametrize("with_zeros", [False, True])
 @pytest.mark.parametrize("mutual", [True, False])
 def test_round_choice_is_the_serial_rule_for_any_split(monkeypatch, mutual, with_zeros):
@@ -306,23 +324,33 @@ def test_round_choice_is_the_serial_rule_for_any_split(monkeypatch, mutual, with
         on_zero[u[cost == 0]] = on_zero[v[cost == 0]] = True
         keep = (cost == 0) | (keep & ~on_zero[u] & ~on_zero[v])
     expected_step, expected_n = _kernels.connected_components(n, u, v, keep)
-    results = [_kernels.ward_round(n, u, v, w, sizes, 1e-7, mutual, n_runs)
-               for n_runs in (1, 2, 3, 4)]
+    rep, height = np.arange(n, dtype=np.int64), np.zeros(n)
+
+    def choose(n_runs=None):
+        return _kernels.ward_choice(n, u, v, w, sizes, rep, height, 1e-7, mutual, -1.0, n_runs)
+
+    results = [choose(n_runs) for n_runs in (1, 2, 3, 4)]
     monkeypatch.setattr(threads, "PARALLEL_GRAIN", 64)
     for n_threads in sorted({1, MAX_THREADS}):
         with num_threads(n_threads):
-            results.append(_kernels.ward_round(n, u, v, w, sizes, 1e-7, mutual))
-    n_zero = int((cost == 0).sum())
-    for got_cost, kept, step, n_new in results:
-        np.testing.assert_array_equal(got_cost, cost)
-        # Edges of cost 0 first (in the order their merges are recorded,
-        # the same for any split), then the others increasing.
-        np.testing.assert_array_equal(np.sort(kept), np.flatnonzero(keep))
-        assert (cost[kept[:n_zero]] == 0).all()
-        assert (np.diff(kept[n_zero:]) > 0).all()
-        np.testing.assert_array_equal(kept, results[0][1])
+            results.append(choose())
+    # With rep the node itself, a merge records its edge's ends: the kept
+    # edges that join two parts, in the order they are recorded.
+    nonzero = np.flatnonzero(keep & (cost != 0))
+    for n_new, step, (first, second, heights, costs, _, _), new_sizes, count in results:
+        # Edges of cost 0 first (in the order their merges are recorded, the
+        # same for any split), then the others increasing.
+        n_zero_merges = int((costs == 0).sum())
+        assert (costs[:n_zero_merges] == 0).all() and (costs[n_zero_merges:] > 0).all()
+        np.testing.assert_array_equal(first[n_zero_merges:], u[nonzero])
+        np.testing.assert_array_equal(second[n_zero_merges:], v[nonzero])
+        np.testing.assert_array_equal(costs[n_zero_merges:], cost[nonzero])
+        for got, want in zip((first, second, heights, costs), results[0][2]):
+            np.testing.assert_array_equal(got, want)
         np.testing.assert_array_equal(step, expected_step)
         assert n_new == expected_n
+        np.testing.assert_array_equal(new_sizes, np.bincount(step, weights=sizes))
+        np.testing.assert_array_equal(count, np.bincount(step))
 
 
 # --------------------------------------------------------------------------

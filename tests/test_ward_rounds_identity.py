@@ -1,7 +1,8 @@
-"""In memory, a ``"ward"`` round is one kernel call
-(``fastrena._kernels.ward_step``); the chunked backend still takes its steps
-one by one (``ward_round``, ``record_merges``, ``reduce_edges``,
-``carry_weights``). Both must make the same merges, bit for bit: the same
+"""In memory, a ``"ward"`` round reduces its graph and carries its weights
+in one radix sort, beside the in-place merge of its signals
+(``fastrena._kernels.ward_round_end``); the chunked backend takes those
+steps one by one (``reduce_edges``, ``carry_weights``, then the signals).
+Both must make the same merges, bit for bit: the same
 features, heights and costs in the same order, on every input (ties,
 plateaus, cost-0 regions, hubs, chains, rescaled data, the rounds past the
 work budget that are not mutual, the greedy finish)."""
@@ -123,12 +124,23 @@ def test_ward_step_matches_the_steps_on_one_round():
         for mutual in (True, False):
             n_new, step, got, new_sizes, (nu, nv, nw, todo) = _kernels.ward_step(
                 n, u, v, w, sizes, rep, height, 1e-7, mutual, -1.0)
-            cost, kept, step_old, n_old = _kernels.ward_round(n, u, v, w, sizes, 1e-7, mutual)
+            # The merges against the plain rule: every edge kept by both
+            # ends (mutual) or either end, recorded in edge order, with the
+            # kept edges' costs.
+            cost = w * (sizes[u] * sizes[v] / (sizes[u] + sizes[v]))
+            keep = _kernels.nearest_neighbor_edges(n, u, v, cost, 1e-7, mutual, _kernels.NO_KEY)
+            on_zero = np.zeros(n, dtype=bool)
+            on_zero[u[cost == 0]] = on_zero[v[cost == 0]] = True
+            keep = (cost == 0) | (keep & ~on_zero[u] & ~on_zero[v])
+            step_old, n_old = _kernels.connected_components(n, u, v, keep)
             assert n_new == n_old
             np.testing.assert_array_equal(step, step_old)
-            want = _kernels.record_merges(u, v, kept, step_old, n_old, cost, rep, height)
-            for a, b in zip(got, want):
-                np.testing.assert_array_equal(a, b)
+            first, second, heights, costs, new_rep, new_height = got
+            nonzero = np.flatnonzero(keep & (cost != 0))
+            if mutual and nonzero.shape[0]:
+                np.testing.assert_array_equal(first[-nonzero.shape[0]:], rep[u[nonzero]])
+                np.testing.assert_array_equal(costs[-nonzero.shape[0]:], cost[nonzero])
+            assert (heights >= costs).all()
             np.testing.assert_array_equal(new_sizes,
                                           np.bincount(step, weights=sizes, minlength=n_new))
             u_old, v_old = _kernels.reduce_edges(u, v, step, n_new)

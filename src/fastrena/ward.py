@@ -95,25 +95,33 @@ class WardMerges:
         mutual pairs have become too few, Ward's greedy order to the end
         on this graph (:func:`fastrena._kernels.greedy_ward`), and
         (None, 0). Node i's signal is ``F[:, i]``, or
-        ``F[:, rows[i]]`` with ``rows``."""
+        ``F[:, rows[i]]`` with ``rows``. (The chunked backend's round:
+        :meth:`step` also reduces the graph.)"""
+        result = self._choose(n, u, v, w, threshold, F, rows)
+        return (None, 0) if result is None else result[:2]
+
+    def _choose(self, n, u, v, w, threshold, F, rows):
+        """The round's merges, recorded (:func:`fastrena._kernels.ward_choice`):
+        ``(labels, n_new, count)``; or None once Ward's greedy order has
+        finished on this graph instead."""
         self.work += u.shape[0]
         fits = 8 * n * F.shape[0] <= WARD_GREEDY_BYTES
         mutual = fits or self.work <= self.budget
+        greedy_below = WARD_GREEDY_SWITCH * n if fits else -1.0
         # Ties of Ward's cost are broken by the edge priority alone (noise
         # on the costs): first-sample noise measured worse on tied data
         # (ramp 1.27x Ward's error against 1.23x).
-        cost, kept, step, n_new = _kernels.ward_round(n, u, v, w, self.sizes, threshold,
-                                                      mutual)
-        if fits and n - n_new < WARD_GREEDY_SWITCH * n:
+        n_new, step, merges, sizes, count = _kernels.ward_choice(
+            n, u, v, w, self.sizes, self.rep, self.height, threshold, mutual, greedy_below)
+        if fits and n - n_new < greedy_below:
             self._greedy(u, v, F, rows)
-            return None, 0
-        first, second, heights, costs, self.rep, self.height = _kernels.record_merges(
-            u, v, kept, step, n_new, cost, self.rep, self.height)
+            return None
+        first, second, heights, costs, self.rep, self.height = merges
         self._record(first, second, heights, costs)
         # The old sizes weight the old nodes' means into the new ones.
         self.sizes_before = self.sizes
-        self.sizes = np.bincount(step, weights=self.sizes, minlength=n_new)
-        return step, int(n_new)
+        self.sizes = sizes
+        return step, int(n_new), count
 
     def step(self, n, u, v, w, threshold, F, rows=None, in_place=False):
         """:meth:`merge`, the new sizes, the reduced graph and the weights
@@ -130,24 +138,15 @@ class WardMerges:
         overwrite), the merged nodes' signals are also written in place,
         beside the graph's reduction (:func:`fastrena._kernels.ward_round_end`,
         the same bits), and the new nodes' rows come fourth."""
-        self.work += u.shape[0]
-        fits = 8 * n * F.shape[0] <= WARD_GREEDY_BYTES
-        mutual = fits or self.work <= self.budget
-        greedy_below = WARD_GREEDY_SWITCH * n if fits else -1.0
-        n_new, step, merges, sizes, count = _kernels.ward_choice(
-            n, u, v, w, self.sizes, self.rep, self.height, threshold, mutual, greedy_below)
-        if fits and n - n_new < WARD_GREEDY_SWITCH * n:
-            self._greedy(u, v, F, rows)
+        result = self._choose(n, u, v, w, threshold, F, rows)
+        if result is None:
             return None
-        first, second, heights, costs, self.rep, self.height = merges
-        self._record(first, second, heights, costs)
-        self.sizes_before = self.sizes
-        self.sizes = sizes
+        step, n_new, count = result
         if in_place:
             *edges, new_rows = _kernels.ward_round_end(u, v, w, step, n_new, count, F.T, rows,
-                                                       self.sizes_before, sizes)
-            return step, int(n_new), tuple(edges), new_rows
-        return step, int(n_new), _kernels.reduced_edges_carrying(u, v, w, step, n_new, count)
+                                                       self.sizes_before, self.sizes)
+            return step, n_new, tuple(edges), new_rows
+        return step, n_new, _kernels.reduced_edges_carrying(u, v, w, step, n_new, count)
 
     def _greedy(self, u, v, F, rows):
         """Ward's greedy order to the end on this graph."""

@@ -1,8 +1,9 @@
-"""``linkage="ward"``: a round's choice of merges, merges recorded with
-their heights, and weights carried over untouched edges (Ward's greedy
-order that finishes on a small graph is :mod:`.ward_greedy`);
-:func:`ward_step` does all of a round in one call (in-memory fits), with
-the same results as the steps the chunked backend takes one by one.
+"""``linkage="ward"``: a round's choice of merges (:func:`ward_choice`),
+merges recorded with their heights, and the reduced graph with the weights
+carried over untouched edges (Ward's greedy order that finishes on a
+small graph is :mod:`.ward_greedy`). In memory, a round's graph and its
+signals are reduced side by side (:func:`ward_round_end`), with the same
+results as the steps the chunked backend takes one by one.
 
 Every merge these kernels make is made at its current Ward cost: the cost
 of the two clusters' true means and sizes when it is made (a round's pairs
@@ -28,17 +29,19 @@ def merge_cost(w, sa, sb):
     return w * (sa * sb / (sa + sb))
 
 
-#: At most this many runs in :func:`ward_round`: each holds two arrays the
-#: size of the nodes (16 bytes a node), and past a few threads the serial
-#: rest of the round dominates.
+#: At most this many runs of edges in :func:`ward_choice`'s two passes
+#: over the edges: each run holds two arrays the size of the nodes (16
+#: bytes a node), and past a few threads the serial rest of the round
+#: dominates.
 _MAX_RUNS = 4
 
 
 @njit(cache=True, nogil=True)
 def _lightest_tasks(u, v, w, sizes, cost, lightest, t0, t1):
-    """Tasks t0..t1 of :func:`ward_round`'s first pass: task t takes the
+    """Tasks t0..t1 of :func:`ward_choice`'s first pass: task t takes the
     t-th of ``lightest.shape[0]`` equal runs of edges, writes their costs
-    and, in row t of ``lightest``, each node's lightest cost among them."""
+    and, in row t of ``lightest``, each node's lightest cost among them
+    (a minimum without a branch)."""
     n_parts = lightest.shape[0]
     n_edges = u.shape[0]
     for t in range(t0, t1):
@@ -50,10 +53,10 @@ def _lightest_tasks(u, v, w, sizes, cost, lightest, t0, t1):
             b = v[e]
             c = merge_cost(w[e], sizes[a], sizes[b])
             cost[e] = c
-            if c < row[a]:
-                row[a] = c
-            if c < row[b]:
-                row[b] = c
+            la = row[a]
+            row[a] = c if c < la else la
+            lb = row[b]
+            row[b] = c if c < lb else lb
 
 
 @njit(cache=True, inline="always")
@@ -66,39 +69,33 @@ def _before(e, f, u, v):
 
 
 @njit(cache=True, nogil=True)
-def _choice_tasks(u, v, cost, lightest, scale, chosen, t0, t1):
-    """Tasks t0..t1 of :func:`ward_round`'s second pass: in row t of
-    ``chosen``, each node's choice among the edges of run t (-1 if none is
-    a candidate)."""
+def _first_choice_tasks(u, v, cost, lightest, scale, chosen, ties, t0, t1):
+    """Tasks t0..t1 of :func:`ward_choice`'s second pass: in row t of
+    ``chosen``, each node's first candidate in edge order among the edges
+    of run t (an edge within the relative threshold of the node's lightest
+    cost; -1 if none), found without a branch (on tie-free data a node has
+    one candidate: 0.4x the time of a loop that compared ties as it met
+    them); in ``ties[t]``, how many times a node met a second candidate
+    in the run."""
     n_parts = chosen.shape[0]
     n_edges = u.shape[0]
     for t in range(t0, t1):
         row = chosen[t]
         for a in range(row.shape[0]):
             row[a] = -1
+        n_ties = 0
         for e in range(n_edges * t // n_parts, n_edges * (t + 1) // n_parts):
             sc = scale * cost[e]
-            for a in (u[e], v[e]):
-                if sc <= lightest[a]:
-                    c = row[a]
-                    # Priorities only for ties (none on tie-free data).
-                    if c < 0 or _before(e, c, u, v):
-                        row[a] = e
-
-
-@inner
-def _combined_choices(u, v, chosen):
-    """Each node's choice over all runs: the first, by :func:`_before`, of
-    the runs' choices (the order is total, so the split into runs does
-    not matter)."""
-    best = chosen[0].copy()
-    for t in range(1, chosen.shape[0]):
-        row = chosen[t]
-        for a in range(best.shape[0]):
-            e = row[a]
-            if e >= 0 and (best[a] < 0 or _before(e, best[a], u, v)):
-                best[a] = e
-    return best
+            a = u[e]
+            b = v[e]
+            fa = row[a]
+            fb = row[b]
+            ca = sc <= lightest[a]
+            cb = sc <= lightest[b]
+            row[a] = e if ca & (fa < 0) else fa
+            row[b] = e if cb & (fb < 0) else fb
+            n_ties += (ca & (fa >= 0)) | (cb & (fb >= 0))
+        ties[t] = n_ties
 
 
 #: The merges of a round's cost-0 edges are recorded in passes of disjoint
@@ -214,76 +211,6 @@ def _zero_merge_order(n_nodes, u, v, zero, sizes):
         n_order += 1
     return order[:n_order].copy()
 
-
-@njit(cache=True)
-def _kept_components(n_nodes, u, v, cost, chosen, mutual, sizes):
-    """The end of :func:`ward_round`: the runs' choices combined, the edges
-    kept and the components they make: the edges chosen by both ends if
-    ``mutual`` (disjoint pairs: each merge costs what its edge costs), by
-    either end if not; and every edge of cost 0 (identical means: their
-    merges cost 0 in any order), first, in the order of
-    :func:`_zero_merge_order`. A pair with an end on an edge of cost 0
-    waits for the next round, where its cost is that of the merged node."""
-    best = _combined_choices(u, v, chosen)
-    on_zero = np.zeros(n_nodes, dtype=np.bool_)
-    n_zero = 0
-    for e in range(u.shape[0]):
-        if cost[e] == 0.0:
-            on_zero[u[e]] = True
-            on_zero[v[e]] = True
-            n_zero += 1
-    zero = np.empty(n_zero, dtype=np.int64)
-    keep = np.empty(u.shape[0], dtype=np.int64)
-    n_zero = 0
-    n_kept = 0
-    for e in range(u.shape[0]):
-        if cost[e] == 0.0:
-            zero[n_zero] = e
-            n_zero += 1
-        elif not (on_zero[u[e]] or on_zero[v[e]]):
-            by_u = best[u[e]] == e
-            by_v = best[v[e]] == e
-            if (by_u and by_v) if mutual else (by_u or by_v):
-                keep[n_kept] = e
-                n_kept += 1
-    kept = np.concatenate((_zero_merge_order(n_nodes, u, v, zero, sizes), keep[:n_kept]))
-    step, n_new = union_in_order(n_nodes, u, v, kept, np.int64(0))
-    return kept, step, n_new
-
-
-def ward_round(n_nodes, u, v, w, sizes, threshold, mutual, n_runs=None):
-    """One ``"ward"`` round's choice: each edge's Ward cost (``w``, the
-    squared distance between its ends' means, times ``sa * sb / (sa + sb)``
-    for their ``sizes``), the edges kept by the rule of
-    :func:`~fastrena._kernels.merges.nearest_neighbor_edges` on those costs
-    (ties by the edge priority alone), and the components they make.
-    Returns the costs, the kept edges' indices (those of cost 0 first, in
-    the order their merges are recorded; the others increasing), the new
-    nodes' labels (first-appearance order) and their number.
-
-    The edges are cut into ``n_runs`` runs (default: one per thread, at
-    most :data:`_MAX_RUNS`), each run's on a thread of its own: their
-    lightest costs and choices per node are combined by a minimum and by
-    the total order of the choice, so the result is the same for any number
-    of runs.
-    """
-    grain = threads.PARALLEL_GRAIN
-    if n_runs is None:
-        n_runs = max(1, min(numba.get_num_threads(), 1 + u.shape[0] // grain, _MAX_RUNS))
-    # One thread per run, up to the thread count (run_tasks reads this
-    # work estimate so).
-    work = n_runs * grain
-    cost = np.empty(u.shape[0], dtype=np.float64)
-    lightest = np.empty((n_runs, n_nodes), dtype=np.float64)
-    threads.run_tasks(_lightest_tasks, n_runs, (u, v, w, sizes, cost, lightest), work)
-    lightest = lightest.min(axis=0) if n_runs > 1 else lightest[0]
-    chosen = np.empty((n_runs, n_nodes), dtype=np.int64)
-    threads.run_tasks(_choice_tasks, n_runs, (u, v, cost, lightest, 1.0 - threshold, chosen), work)
-    # A kernel called from Python here is not behind the module's guard.
-    kept, step, n_new = call_deferring_sigint(_kept_components,
-                                              (n_nodes, u, v, cost, chosen, mutual, sizes),
-                                              {})
-    return cost, kept, step, n_new
 
 
 @njit(cache=True)
@@ -460,49 +387,29 @@ def _reduced_edges_into(u, v, w, step, n_new, count, new_u, new_v, new_w, todo):
     return k, n_todo
 
 
-@inner
-def _ward_choice(n_nodes, u, v, w, sizes, rep, height, threshold, mutual, greedy_below):
-    """:func:`ward_choice` (the kernel Python calls is that one)."""
-    n_edges = u.shape[0]
-    cost = np.empty(n_edges, dtype=np.float64)
-    lightest = filled(np.empty(n_nodes, dtype=np.float64), np.inf)
-    for e in range(n_edges):
-        a = u[e]
-        b = v[e]
-        c = merge_cost(w[e], sizes[a], sizes[b])
-        cost[e] = c
-        la = lightest[a]
-        lightest[a] = c if c < la else la
-        lb = lightest[b]
-        lightest[b] = c if c < lb else lb
-    # Each node's choice: the first candidate by _before (the order is
-    # total: the same choice as ward_round's runs combined). First each
-    # node's first candidate in edge order, without a branch (on tie-free
-    # data it is its only one: 0.4x the time of a loop that compared ties
-    # as it met them); then, only if some node met a second candidate (a
-    # tie), a pass that keeps the first of each node's candidates by
-    # _before.
-    scale = 1.0 - threshold
-    chosen = filled(np.empty(n_nodes, dtype=np.int64), np.int64(-1))
-    on_zero = np.zeros(n_nodes, dtype=np.bool_)
-    n_zero = 0
+@njit(cache=True)
+def _choice_end(n_nodes, u, v, cost, lightest, chosen, ties, scale, sizes, rep, height, mutual,
+                greedy_below):
+    """The rest of :func:`ward_choice` after its two passes: each node's
+    choice (the first run's first candidate, which is the first in edge
+    order; if any node met two candidates, in a run or across runs, a
+    pass that keeps the first of each node's candidates by
+    :func:`_before`), the edges kept, the merges and the new sizes."""
+    best = chosen[0].copy()
     n_ties = 0
-    for e in range(n_edges):
-        c = cost[e]
-        a = u[e]
-        b = v[e]
-        if c == 0.0:
-            on_zero[a] = True
-            on_zero[b] = True
-            n_zero += 1
-        sc = scale * c
-        fa = chosen[a]
-        fb = chosen[b]
-        ca = sc <= lightest[a]
-        cb = sc <= lightest[b]
-        chosen[a] = e if ca & (fa < 0) else fa
-        chosen[b] = e if cb & (fb < 0) else fb
-        n_ties += (ca & (fa >= 0)) | (cb & (fb >= 0))
+    for t in range(ties.shape[0]):
+        n_ties += ties[t]
+    for t in range(1, chosen.shape[0]):
+        row = chosen[t]
+        for a in range(n_nodes):
+            e = row[a]
+            if e >= 0:
+                if best[a] < 0:
+                    best[a] = e
+                else:
+                    n_ties += 1
+    chosen = best
+    n_edges = u.shape[0]
     if n_ties > 0:
         for e in range(n_edges):
             sc = scale * cost[e]
@@ -510,6 +417,16 @@ def _ward_choice(n_nodes, u, v, w, sizes, rep, height, threshold, mutual, greedy
                 f = chosen[x]
                 if sc <= lightest[x] and f != e and _before(e, f, u, v):
                     chosen[x] = e
+    # Edges of cost 0 (identical means): merged first, in the order of
+    # _zero_merge_order; a pair with an end on one waits for the next
+    # round.
+    on_zero = np.zeros(n_nodes, dtype=np.bool_)
+    n_zero = 0
+    for e in range(n_edges):
+        if cost[e] == 0.0:
+            on_zero[u[e]] = True
+            on_zero[v[e]] = True
+            n_zero += 1
     zero = np.empty(n_zero, dtype=np.int64)
     if n_zero > 0:
         n_zero = 0
@@ -556,22 +473,50 @@ def _ward_choice(n_nodes, u, v, w, sizes, rep, height, threshold, mutual, greedy
     return n_new, step, merges, new_sizes, count
 
 
-@njit(cache=True)
-def ward_choice(n_nodes, u, v, w, sizes, rep, height, threshold, mutual, greedy_below):
-    """A ``"ward"`` round up to its new graph: :func:`ward_round`'s choice
-    (the same kept edges in the same order), then, unless the round would
-    merge fewer than ``greedy_below`` nodes (the greedy finish takes over:
-    the rest is returned empty), :func:`record_merges` and the new sizes
-    (``np.bincount``'s sums, in node order), with the same results bit for
-    bit, in fewer passes over the edges: the mutual pairs are read from the
-    nodes' choices (O(nodes)) rather than from a pass over the edges.
+def ward_choice(n_nodes, u, v, w, sizes, rep, height, threshold, mutual, greedy_below,
+                n_runs=None):
+    """A ``"ward"`` round up to its new graph: each edge's Ward cost (``w``,
+    the squared distance between its ends' means, times ``sa * sb / (sa +
+    sb)`` for their ``sizes``), the edges kept by the rule of
+    :func:`~fastrena._kernels.merges.nearest_neighbor_edges` on those
+    costs (ties by the edge priority alone: :func:`_before`), the
+    components they make; then, unless the round would merge fewer than
+    ``greedy_below`` nodes (the greedy finish takes over: the rest is
+    returned empty), :func:`record_merges` and the new sizes
+    (``np.bincount``'s sums, in node order).
 
-    ``u``, ``v`` are sorted by ``(u, v)`` (as :func:`reduce_edges` returns
-    them). Serial: each pass is linear in the edges and nodes whatever the
-    degrees. Returns ``(n_new, step, merges, new sizes, count)``,
-    ``count[c]`` the old nodes in new node c.
+    Kept: with ``mutual``, the edges chosen by both ends (disjoint pairs:
+    each merge costs what its edge costs), read from the nodes' choices;
+    without, those chosen by either end; and every edge of cost 0 first,
+    in the order of :func:`_zero_merge_order`. ``u``, ``v`` are sorted by
+    ``(u, v)`` (as :func:`reduce_edges` returns them). Returns ``(n_new,
+    step, merges, new sizes, count)``, ``count[c]`` the old nodes in new
+    node c. The passes over the edges run on ``n_runs`` runs of edges
+    (default: one per thread, at most :data:`_MAX_RUNS`), each on a thread
+    of its own; their minima and first candidates are combined so that
+    the result is the same for any number of runs. Each step is linear in
+    the edges and nodes whatever the degrees.
     """
-    return _ward_choice(n_nodes, u, v, w, sizes, rep, height, threshold, mutual, greedy_below)
+    n_edges = u.shape[0]
+    grain = threads.PARALLEL_GRAIN
+    if n_runs is None:
+        n_runs = max(1, min(numba.get_num_threads(), 1 + n_edges // grain, _MAX_RUNS))
+    # One thread per run, up to the thread count (run_tasks reads this
+    # work estimate so).
+    work = n_runs * grain
+    cost = np.empty(n_edges, dtype=np.float64)
+    lightest = np.empty((n_runs, n_nodes), dtype=np.float64)
+    threads.run_tasks(_lightest_tasks, n_runs, (u, v, w, sizes, cost, lightest), work)
+    lightest = lightest.min(axis=0) if n_runs > 1 else lightest[0]
+    chosen = np.empty((n_runs, n_nodes), dtype=np.int64)
+    ties = np.zeros(n_runs, dtype=np.int64)
+    scale = 1.0 - threshold
+    threads.run_tasks(_first_choice_tasks, n_runs, (u, v, cost, lightest, scale, chosen, ties),
+                      work)
+    # A kernel called from Python here is not behind the module's guard.
+    return call_deferring_sigint(
+        _choice_end, (n_nodes, u, v, cost, lightest, chosen, ties, scale, sizes, rep, height,
+                      mutual, float(greedy_below)), {})
 
 
 @inner
@@ -598,20 +543,18 @@ def reduced_edges_carrying(u, v, w, step, n_new, count):
     return _new_edges(u, v, w, step, n_new, count)
 
 
-@njit(cache=True)
 def ward_step(n_nodes, u, v, w, sizes, rep, height, threshold, mutual, greedy_below):
-    """One whole ``"ward"`` round in one call: :func:`ward_choice`, then
-    (unless the greedy finish takes over) :func:`reduce_edges` and
-    :func:`carry_weights`, with the same results bit for bit: the carried
-    weights travel with the radix sort of the new edges. Returns ``(n_new,
-    step, merges, new sizes, new edges)``: see
+    """One whole ``"ward"`` round: :func:`ward_choice`, then (unless the
+    greedy finish takes over) :func:`reduced_edges_carrying` (what
+    :func:`reduce_edges` and :func:`carry_weights` give, bit for bit).
+    Returns ``(n_new, step, merges, new sizes, new edges)``: see
     ``fastrena.ward.WardMerges.step``."""
-    n_new, step, merges, new_sizes, count = _ward_choice(
+    n_new, step, merges, new_sizes, count = ward_choice(
         n_nodes, u, v, w, sizes, rep, height, threshold, mutual, greedy_below)
     if count.shape[0] == 0 and n_new > 0:
         empty_i = np.empty(0, dtype=np.int64)
         return n_new, step, merges, new_sizes, (empty_i, empty_i, np.empty(0), empty_i)
-    return n_new, step, merges, new_sizes, _new_edges(u, v, w, step, n_new, count)
+    return n_new, step, merges, new_sizes, reduced_edges_carrying(u, v, w, step, n_new, count)
 
 
 @njit(cache=True, nogil=True)
