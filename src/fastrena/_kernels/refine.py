@@ -66,36 +66,48 @@ def _cluster_sums(X, offset, scale, labels, n_clusters, sample_major):
 
 
 @njit(cache=True, inline="always")
-def _distance(x, sums, c, size):
-    """``||x - sums[c] * (1 / size)||^2`` in the order of :func:`_lanes`."""
-    # One division per cluster, not per sample (measured slower per sample
-    # on 100 samples); the same bits on every layout and thread count.
+def _squared_differences(x, sums, c, size, sq):
+    """``sq[s] = (x[s] - sums[c, s] * (1 / size))^2`` for every sample: a
+    loop numba's loop vectoriser runs four or eight samples at a time
+    (numba leaves LLVM's vectoriser of straight-line code off, so a sum
+    written in four lanes ran one sample at a time: the sums that follow,
+    alone, took half of a distance's time). One division per cluster, not
+    per sample (measured slower per sample on 100 samples); the same bits
+    on every layout and thread count."""
     inv = 1.0 / size
+    row = sums[c]
+    for s in range(x.shape[0]):
+        d = x[s] - row[s] * inv
+        sq[s] = d * d
+
+
+@njit(cache=True, inline="always")
+def _distance(x, sums, c, size, sq):
+    """``||x - sums[c] * (1 / size)||^2`` in the order of :func:`_lanes`
+    (``sq``: scratch, one value a sample)."""
+    _squared_differences(x, sums, c, size, sq)
     p0 = p1 = p2 = p3 = 0.0
     n = x.shape[0]
-    # Indices from a range: numba knows them non-negative and drops the
-    # wraparound test on each, which kept LLVM from running the four lanes
-    # as one vector (0.5x the time of a while loop, the same bits).
     for j in range(n // 4):
         s = 4 * j
-        d0 = x[s] - sums[c, s] * inv
-        d1 = x[s + 1] - sums[c, s + 1] * inv
-        d2 = x[s + 2] - sums[c, s + 2] * inv
-        d3 = x[s + 3] - sums[c, s + 3] * inv
-        p0 += d0 * d0
-        p1 += d1 * d1
-        p2 += d2 * d2
-        p3 += d3 * d3
+        p0 += sq[s]
+        p1 += sq[s + 1]
+        p2 += sq[s + 2]
+        p3 += sq[s + 3]
+    return _lane_tail(sq, n, p0, p1, p2, p3)
+
+
+@njit(cache=True, inline="always")
+def _lane_tail(sq, n, p0, p1, p2, p3):
+    """The lanes completed by the last ``n % 4`` samples (lanes 0, 1, 2),
+    and their total (:func:`_lanes`)."""
     s = n - n % 4
     if s < n:
-        d0 = x[s] - sums[c, s] * inv
-        p0 += d0 * d0
+        p0 += sq[s]
     if s + 1 < n:
-        d1 = x[s + 1] - sums[c, s + 1] * inv
-        p1 += d1 * d1
+        p1 += sq[s + 1]
     if s + 2 < n:
-        d2 = x[s + 2] - sums[c, s + 2] * inv
-        p2 += d2 * d2
+        p2 += sq[s + 2]
     return _lanes(p0, p1, p2, p3)
 
 
@@ -104,7 +116,7 @@ _LOOK = 16
 
 
 @njit(cache=True, inline="always")
-def _join_below(x, sums, c, size, bound):
+def _join_below(x, sums, c, size, bound, sq):
     """``size / (size + 1) * ||x - sums[c] / size||^2`` (what adding x to
     cluster c costs), the same bits as from :func:`_distance`, when it is
     below ``bound``; otherwise any value not below ``bound`` (inf), found
@@ -114,43 +126,25 @@ def _join_below(x, sums, c, size, bound):
     far above its own (its cost of leaving, the first bound): most stop
     early."""
     factor = size / (size + 1.0)
-    inv = 1.0 / size
+    _squared_differences(x, sums, c, size, sq)
     p0 = p1 = p2 = p3 = 0.0
     n = x.shape[0]
     for g in range(n // _LOOK):
         for j in range(_LOOK // 4):
             s = g * _LOOK + 4 * j
-            d0 = x[s] - sums[c, s] * inv
-            d1 = x[s + 1] - sums[c, s + 1] * inv
-            d2 = x[s + 2] - sums[c, s + 2] * inv
-            d3 = x[s + 3] - sums[c, s + 3] * inv
-            p0 += d0 * d0
-            p1 += d1 * d1
-            p2 += d2 * d2
-            p3 += d3 * d3
+            p0 += sq[s]
+            p1 += sq[s + 1]
+            p2 += sq[s + 2]
+            p3 += sq[s + 3]
         if factor * _lanes(p0, p1, p2, p3) >= bound:
             return np.inf
     for j in range(n // _LOOK * (_LOOK // 4), n // 4):
         s = 4 * j
-        d0 = x[s] - sums[c, s] * inv
-        d1 = x[s + 1] - sums[c, s + 1] * inv
-        d2 = x[s + 2] - sums[c, s + 2] * inv
-        d3 = x[s + 3] - sums[c, s + 3] * inv
-        p0 += d0 * d0
-        p1 += d1 * d1
-        p2 += d2 * d2
-        p3 += d3 * d3
-    s = n - n % 4
-    if s < n:
-        d0 = x[s] - sums[c, s] * inv
-        p0 += d0 * d0
-    if s + 1 < n:
-        d1 = x[s + 1] - sums[c, s + 1] * inv
-        p1 += d1 * d1
-    if s + 2 < n:
-        d2 = x[s + 2] - sums[c, s + 2] * inv
-        p2 += d2 * d2
-    return factor * _lanes(p0, p1, p2, p3)
+        p0 += sq[s]
+        p1 += sq[s + 1]
+        p2 += sq[s + 2]
+        p3 += sq[s + 3]
+    return factor * _lane_tail(sq, n, p0, p1, p2, p3)
 
 
 @njit(cache=True, inline="always")
@@ -278,7 +272,7 @@ def _owners(labels, n_clusters, n_blocks):
 
 @njit(cache=True)
 def _sweep_range(X, offset, scale, indptr, indices, labels, sizes, sums, visited, goal, seen,
-                 owner, later, queue, x, sweep, budget, margin, lo, hi, block):
+                 owner, later, queue, scratch, sweep, budget, margin, lo, hi, block):
     """The turns of features lo..hi-1 in a sweep (see
     :func:`refine_partition`), in index order; returns the moves.
 
@@ -287,10 +281,13 @@ def _sweep_range(X, offset, scale, indptr, indices, labels, sizes, sums, visited
     those are flagged in ``later``. With ``block < 0``, the features
     flagged in ``later`` alone, with no such bound. A turn's marks in
     ``visited``, ``goal`` and ``seen`` are ``sweep * n_features + i``: a
-    number no other turn uses. (One loop, not a function called per
-    feature: numba's inlining of such a function made the sweeps 1.45x
-    slower.)"""
+    number no other turn uses; ``scratch`` (2, n_samples): the feature's
+    signal and its squared differences to a mean. (One loop, not a
+    function called per feature: numba's inlining of such a function made
+    the sweeps 1.45x slower.)"""
     n_samples, n_features = X.shape
+    x = scratch[0]
+    sq = scratch[1]
     count = 0
     for i in range(lo, hi):
         if block < 0 and not later[i]:
@@ -317,7 +314,7 @@ def _sweep_range(X, offset, scale, indptr, indices, labels, sizes, sums, visited
             continue
         for s in range(n_samples):
             x[s] = (X[s, i] - offset[s]) * scale
-        d_a = _distance(x, sums, a, n_a)
+        d_a = _distance(x, sums, a, n_a, sq)
         leave = n_a / (n_a - 1.0) * d_a
         # The cheapest candidate, the first met on a tie; it moves i if it
         # beats the bar, leave minus the margin. The margin's scale (a
@@ -330,7 +327,7 @@ def _sweep_range(X, offset, scale, indptr, indices, labels, sizes, sums, visited
             if b == a or seen[b] == stamp:
                 continue
             seen[b] = stamp
-            join = _join_below(x, sums, b, sizes[b], best_cost)
+            join = _join_below(x, sums, b, sizes[b], best_cost, sq)
             if join < best_cost:
                 best_cost = join
                 best = b
@@ -362,14 +359,14 @@ def _block_tasks(X, offset, scale, indptr, indices, labels, sizes, sums, visited
     (a search inside a cluster stays in it), and their own scratch."""
     n_samples, n_features = X.shape
     n_blocks = moved.shape[0]
-    x = np.empty(n_samples)
+    scratch = np.empty((2, n_samples))
     for t in range(t0, t1):
         lo = n_features * t // n_blocks
         hi = n_features * (t + 1) // n_blocks
         queue = np.empty(hi - lo, dtype=np.int64)
         moved[t] = _sweep_range(X, offset, scale, indptr, indices, labels, sizes, sums, visited,
-                                goal, seen, owner, later, queue, x, sweep, budget, margin, lo,
-                                hi, np.int64(t))
+                                goal, seen, owner, later, queue, scratch, sweep, budget, margin,
+                                lo, hi, np.int64(t))
 
 
 @njit(cache=True)
@@ -448,7 +445,7 @@ def refine_partition(X, offset, scale, sample_major, indptr, indices, labels, n_
         _start, (X, offset, scale, labels, np.int64(n_clusters), sample_major), {})
     n_blocks = _n_blocks(n_features)
     queue = np.empty(n_features, dtype=np.int64)
-    x = np.empty(n_samples)
+    scratch = np.empty((2, n_samples))
     later = np.empty(n_features, dtype=np.bool_)
     sweeps = 0
     while sweeps < max_sweeps:
@@ -469,7 +466,7 @@ def refine_partition(X, offset, scale, sample_major, indptr, indices, labels, n_
         if n_blocks > 1:
             total += int(call_deferring_sigint(
                 _sweep_range, (X, offset, scale, indptr, indices, labels, sizes, sums, visited,
-                               goal, seen, owner, later, queue, x, sweep, budget, margin,
+                               goal, seen, owner, later, queue, scratch, sweep, budget, margin,
                                np.int64(0), np.int64(n_features), np.int64(-1)), {}))
         moves[sweeps] = total
         sweeps += 1
