@@ -588,10 +588,13 @@ def ward_round_end(u, v, w, step, n_new, count, XT, rows, sizes, new_sizes):
     todo = np.empty(n_edges, dtype=np.int64)
     n_out = np.zeros(2, dtype=np.int64)
     new_rows = np.empty(n_new, dtype=np.int64)
-    # Two tasks of about the same size, one per thread when there are two.
+    # One task per thread when there are two and each is worth a thread:
+    # the sort's four passes over the edges, the merged nodes' signals
+    # read and written (the late rounds of a fit are tiny).
+    work = 2 * min(4 * n_edges, 2 * (step.shape[0] - n_new) * XT.shape[1])
     threads.run_tasks(_round_end_tasks, 2,
                       (u, v, w, step, np.int64(n_new), count, new_u, new_v, new_w, todo, n_out,
                        XT, rows, sizes, new_sizes, new_rows),
-                      2 * threads.PARALLEL_GRAIN)
+                      work)
     n_edges, n_todo = int(n_out[0]), int(n_out[1])
     return new_u[:n_edges], new_v[:n_edges], new_w[:n_edges], todo[:n_todo], new_rows
