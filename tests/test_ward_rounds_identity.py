@@ -110,7 +110,7 @@ def test_fused_rounds_past_the_work_budget(monkeypatch, name):
     assert_same_merges(monkeypatch, X, 3, **graph)
 
 
-def test_ward_step_matches_the_steps_on_one_round():
+def test_one_round_matches_the_plain_rule_and_the_steps():
     rng = np.random.default_rng(3)
     n = 400
     A = random_graph(n, 1200, rng)
@@ -122,8 +122,9 @@ def test_ward_step_matches_the_steps_on_one_round():
         rep = np.arange(n, dtype=np.int64)
         height = rng.random(n)
         for mutual in (True, False):
-            n_new, step, got, new_sizes, (nu, nv, nw, todo) = _kernels.ward_step(
+            n_new, step, got, new_sizes, count = _kernels.ward_choice(
                 n, u, v, w, sizes, rep, height, 1e-7, mutual, -1.0)
+            nu, nv, nw, todo = _kernels.reduced_edges_carrying(u, v, w, step, n_new, count)
             # The merges against the plain rule: every edge kept by both
             # ends (mutual) or either end, recorded in edge order, with the
             # kept edges' costs.

@@ -36,7 +36,7 @@ from .merges import (NO_KEY, connected_components, nearest_neighbor_edges,
 from .refine import (CONNECTIVITY_BUDGET, RELATIVE_MARGIN, adjacency,
                      first_appearance, refine_partition)
 from .ward import (carry_weights, record_merges, reduced_edges_carrying, ward_choice,
-                   ward_round_end, ward_step)
+                   ward_round_end)
 from .ward_greedy import greedy_ward
 from .weights import SAMPLE_BLOCK, edge_weights_feature_major, edge_weights_sample_major
 
@@ -49,7 +49,6 @@ __all__ = [
     "merge_rows_in_place", "nearest_neighbor_edges", "record_merges", "reduce_edges",
     "reduced_edges_carrying", "refine_partition", "row_max_abs", "strictly_increasing",
     "tree_children", "union_in_order", "ward_choice", "ward_round_end",
-    "ward_step",
 ]
 
 # Python code gets the kernels wrapped so that a Ctrl-C arriving while one

@@ -142,10 +142,7 @@ def merge_rows_on_one_thread(XT, rows, labels, n_new, divisors, weights, new_row
     _merge_rows_tasks(XT, rows, order, start, divisors, weights, bad, 0, n_tasks)
     for c in range(n_new):
         new_rows[c] = rows[order[start[c]]]
-    for t in range(bad.shape[0]):
-        if bad[t]:
-            return False
-    return True
+    return not bad.any()
 
 
 def merge_rows_in_place(XT, rows, order, start, divisors, weights, n_merged):

@@ -86,15 +86,22 @@ def _distance(x, sums, c, size, sq):
     """``||x - sums[c] * (1 / size)||^2`` in the order of :func:`_lanes`
     (``sq``: scratch, one value a sample)."""
     _squared_differences(x, sums, c, size, sq)
-    p0 = p1 = p2 = p3 = 0.0
     n = x.shape[0]
-    for j in range(n // 4):
+    p0, p1, p2, p3 = _add_quads(sq, 0, n // 4, 0.0, 0.0, 0.0, 0.0)
+    return _lane_tail(sq, n, p0, p1, p2, p3)
+
+
+@njit(cache=True, inline="always")
+def _add_quads(sq, q0, q1, p0, p1, p2, p3):
+    """The four lanes after adding samples ``4 q0`` to ``4 q1 - 1`` of
+    ``sq`` (sample s to lane ``s % 4``), in sample order."""
+    for j in range(q0, q1):
         s = 4 * j
         p0 += sq[s]
         p1 += sq[s + 1]
         p2 += sq[s + 2]
         p3 += sq[s + 3]
-    return _lane_tail(sq, n, p0, p1, p2, p3)
+    return p0, p1, p2, p3
 
 
 @njit(cache=True, inline="always")
@@ -129,21 +136,12 @@ def _join_below(x, sums, c, size, bound, sq):
     _squared_differences(x, sums, c, size, sq)
     p0 = p1 = p2 = p3 = 0.0
     n = x.shape[0]
+    quads = _LOOK // 4
     for g in range(n // _LOOK):
-        for j in range(_LOOK // 4):
-            s = g * _LOOK + 4 * j
-            p0 += sq[s]
-            p1 += sq[s + 1]
-            p2 += sq[s + 2]
-            p3 += sq[s + 3]
+        p0, p1, p2, p3 = _add_quads(sq, g * quads, (g + 1) * quads, p0, p1, p2, p3)
         if factor * _lanes(p0, p1, p2, p3) >= bound:
             return np.inf
-    for j in range(n // _LOOK * (_LOOK // 4), n // 4):
-        s = 4 * j
-        p0 += sq[s]
-        p1 += sq[s + 1]
-        p2 += sq[s + 2]
-        p3 += sq[s + 3]
+    p0, p1, p2, p3 = _add_quads(sq, n // _LOOK * quads, n // 4, p0, p1, p2, p3)
     return factor * _lane_tail(sq, n, p0, p1, p2, p3)
 
 

@@ -310,7 +310,7 @@ def carry_weights(u, v, w, step, n_new, new_u, new_v):
     return out, todo[:n_todo].copy()
 
 
-@inner
+@njit(cache=True, nogil=True)
 def _reduced_edges_into(u, v, w, step, n_new, count, new_u, new_v, new_w, todo):
     """:func:`fastrena._kernels.reduce_edges` of ``(u, v)`` by ``step``, and
     the weights carried over (see :func:`carry_weights`): the same edges in
@@ -434,7 +434,8 @@ def _choice_end(n_nodes, u, v, cost, lightest, chosen, ties, scale, sizes, rep, 
             if cost[e] == 0.0:
                 zero[n_zero] = e
                 n_zero += 1
-    keep = np.empty(n_nodes, dtype=np.int64)
+    # A node keeps at most its own choice when mutual; else any edge may.
+    keep = np.empty(n_nodes if mutual else n_edges, dtype=np.int64)
     n_kept = 0
     if mutual:
         # A mutual pair is the choice of its u end (edges sorted by u: in
@@ -446,7 +447,6 @@ def _choice_end(n_nodes, u, v, cost, lightest, chosen, ties, scale, sizes, rep, 
                 keep[n_kept] = e
                 n_kept += 1
     else:
-        keep = np.empty(n_edges, dtype=np.int64)
         for e in range(n_edges):
             if cost[e] != 0.0 and not (on_zero[u[e]] or on_zero[v[e]]) and (
                     chosen[u[e]] == e or chosen[v[e]] == e):
@@ -519,42 +519,25 @@ def ward_choice(n_nodes, u, v, w, sizes, rep, height, threshold, mutual, greedy_
                       mutual, float(greedy_below)), {})
 
 
-@inner
-def _new_edges(u, v, w, step, n_new, count):
-    """:func:`_reduced_edges_into` into new arrays: ``(new_u, new_v,
-    new_w, todo)``, views of the first entries of arrays as long as
-    ``u``."""
-    n_edges = u.shape[0]
-    new_u = np.empty(n_edges, dtype=np.int64)
-    new_v = np.empty(n_edges, dtype=np.int64)
-    new_w = np.empty(n_edges, dtype=np.float64)
-    todo = np.empty(n_edges, dtype=np.int64)
-    n_out, n_todo = _reduced_edges_into(u, v, w, step, n_new, count, new_u, new_v, new_w, todo)
-    return new_u[:n_out], new_v[:n_out], new_w[:n_out], todo[:n_todo]
+def _edge_buffers(n_edges):
+    """``new_u``, ``new_v``, ``new_w`` and ``todo`` for
+    :func:`_reduced_edges_into`: as long as the old edges (never fewer)."""
+    return (np.empty(n_edges, dtype=np.int64), np.empty(n_edges, dtype=np.int64),
+            np.empty(n_edges, dtype=np.float64), np.empty(n_edges, dtype=np.int64))
 
 
-@njit(cache=True)
 def reduced_edges_carrying(u, v, w, step, n_new, count):
     """:func:`reduce_edges` and :func:`carry_weights` in one radix sort, the
     same results bit for bit: ``(new_u, new_v, new_w, todo)``, ``new_w``
     holding the carried weights, except at the new edges ``todo``, whose
     weights are to be computed. ``count[c]`` is the number of old nodes in
     new node c."""
-    return _new_edges(u, v, w, step, n_new, count)
-
-
-def ward_step(n_nodes, u, v, w, sizes, rep, height, threshold, mutual, greedy_below):
-    """One whole ``"ward"`` round: :func:`ward_choice`, then (unless the
-    greedy finish takes over) :func:`reduced_edges_carrying` (what
-    :func:`reduce_edges` and :func:`carry_weights` give, bit for bit).
-    Returns ``(n_new, step, merges, new sizes, new edges)``: see
-    ``fastrena.ward.WardMerges.step``."""
-    n_new, step, merges, new_sizes, count = ward_choice(
-        n_nodes, u, v, w, sizes, rep, height, threshold, mutual, greedy_below)
-    if count.shape[0] == 0 and n_new > 0:
-        empty_i = np.empty(0, dtype=np.int64)
-        return n_new, step, merges, new_sizes, (empty_i, empty_i, np.empty(0), empty_i)
-    return n_new, step, merges, new_sizes, reduced_edges_carrying(u, v, w, step, n_new, count)
+    new_u, new_v, new_w, todo = _edge_buffers(u.shape[0])
+    # A kernel called from Python here is not behind the module's guard.
+    n_out, n_todo = call_deferring_sigint(
+        _reduced_edges_into, (u, v, w, step, np.int64(n_new), count, new_u, new_v, new_w, todo),
+        {})
+    return new_u[:n_out], new_v[:n_out], new_w[:n_out], todo[:n_todo]
 
 
 @njit(cache=True, nogil=True)
@@ -575,17 +558,14 @@ def _round_end_tasks(u, v, w, step, n_new, count, new_u, new_v, new_w, todo, n_o
 def ward_round_end(u, v, w, step, n_new, count, XT, rows, sizes, new_sizes):
     """The end of an in-memory ``"ward"`` round once :func:`ward_choice`
     has decided it: the new graph with its carried weights (what
-    :func:`ward_step` returns) and the signals merged in place (what
+    :func:`reduced_edges_carrying` returns) and the signals merged in place (what
     ``fastrena.arrays.reduce_signals_in_place`` does: node i's signal is
     row ``rows[i]`` of ``XT``, ``sizes`` the old nodes' sizes, ``new_sizes``
     the new ones), the two side by side on two threads: neither reads what
     the other writes, so the results are those of one after the other, bit
     for bit. Returns ``(new_u, new_v, new_w, todo, new_rows)``."""
     n_edges = u.shape[0]
-    new_u = np.empty(n_edges, dtype=np.int64)
-    new_v = np.empty(n_edges, dtype=np.int64)
-    new_w = np.empty(n_edges, dtype=np.float64)
-    todo = np.empty(n_edges, dtype=np.int64)
+    new_u, new_v, new_w, todo = _edge_buffers(n_edges)
     n_out = np.zeros(2, dtype=np.int64)
     new_rows = np.empty(n_new, dtype=np.int64)
     # One task per thread when there are two and each is worth a thread:
