@@ -431,6 +431,8 @@ def test_transform_overflow_is_not_mistaken_for_bad_input():
     dict(n_clusters=2, n_iter=10),   # checked through the first level's means
     dict(n_clusters=2, n_iter=1),    # one level, no reduction: full scan
     dict(n_clusters=500, n_iter=10), # K >= N, no level at all: full scan
+    # checked as the copy the rounds reduce in place is made
+    dict(n_clusters=2, linkage="ward"),
 ])
 @pytest.mark.parametrize("where", [0, 41, 99])
 def test_fit_rejects_non_finite_values_on_every_path(bad, params, where):

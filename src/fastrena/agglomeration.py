@@ -367,17 +367,33 @@ def _run_ward_rounds(backend, X, graph, n_clusters, threshold, verbose, on_level
     them keep their weights, and only the others are computed."""
     n = graph.n_nodes
     u, v = graph.u, graph.v
-    F = backend.prepare(X)
     ward = WardMerges(n, u.shape[0])
     # In memory, a round is one kernel call (WardMerges.step); the chunked
     # backend takes the round's steps one by one (the same merges and bits).
     fused = _FUSED_WARD_ROUNDS and backend.REDUCES_IN_PLACE
     # The weights carried over, and the indices of the edges to compute.
     carried = None
-    # Rounds after the first may reduce the signals in place: node i's
-    # signal is then row rows[i] of F, and a round writes the rows of the
-    # nodes it merges, no others.
+    # Rounds may reduce the signals in place: node i's signal is then row
+    # rows[i] of F, and a round writes the rows of the nodes it merges, no
+    # others.
     rows = None
+    if fused:
+        # From the first round on, in a feature-major copy of X: the copy
+        # (a tiled transpose) and the weights read from it took less time
+        # than the weights read from a C-ordered X alone (float32, 2 mm x
+        # 100 samples: 0.05 + 0.03 s against 0.08 s), and the first round
+        # then writes only the rows it merges (a fifth of them) rather than
+        # a new array of every node's mean (0.09 s). It is as large as X:
+        # so was the first round's new array (n_new / n_features of X) and
+        # so is the refinement's copy, made after this one is freed.
+        F, largest, finite = arrays.feature_major_copy(X)
+        if check_values and not finite:
+            backend.check_finite(X)
+        check_values = False
+        if largest < IN_PLACE_LIMIT:
+            rows = np.arange(n)
+    else:
+        F = backend.prepare(X)
     level = 0
     while u.shape[0] > 0:
         start = time.perf_counter()
@@ -391,7 +407,7 @@ def _run_ward_rounds(backend, X, graph, n_clusters, threshold, verbose, on_level
             else:
                 w[todo] = backend.edge_weights(F, *_ends(rows, u[todo], v[todo]))
         if not _weights_in_range(w, level == 0):
-            if rows is not None:
+            if rows is not None and level > 0:
                 # The scale is that of the live signals alone, as the
                 # chunked backend finds it.
                 F, rows = arrays.live_rows(F, rows), np.arange(n)

@@ -197,10 +197,11 @@ def reduce_signals_in_place(F, rows, labels, n_new, weights):
 def feature_major_copy(F):
     """``F`` (any layout) copied into a new feature-major array of its
     dtype (the transpose of a C-ordered (n_features, n_samples) array):
-    each feature's samples contiguous, the same values bit for bit; and
-    :func:`max_abs` of F, read on the way."""
-    out, largest = _kernels.feature_major_copy(F, F.dtype)
-    return out.T, largest
+    each feature's samples contiguous, the same values bit for bit; and,
+    read on the way, :func:`max_abs` of F and whether every value of F is
+    finite."""
+    out, largest, finite = _kernels.feature_major_copy(F, F.dtype)
+    return out.T, largest, finite
 
 
 def live_rows(F, rows):

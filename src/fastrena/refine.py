@@ -100,7 +100,7 @@ def refined(X, graph, labels, n_clusters, max_iter, name="max_refine_iter"):
         # in as many cache lines: on the 2 mm mask with 100 samples the
         # sweeps took 0.7x the fit. Values are copied, not summed: the
         # same bits. The copy finds X's largest magnitude on the way.
-        data, largest = arrays.feature_major_copy(data)
+        data, largest, _ = arrays.feature_major_copy(data)
     else:
         largest = arrays.max_abs(data)
     largest += float(np.abs(offset).max(initial=0.0))

@@ -18,14 +18,15 @@ _TILE = 64
 
 
 @njit(cache=True, nogil=True)
-def _feature_major_tasks(X, out, largest, t0, t1):
+def _feature_major_tasks(X, out, largest, bad, t0, t1):
     """Tasks t0..t1 of :func:`feature_major_copy`: task t writes rows
     ``t * _TILE`` to ``(t + 1) * _TILE`` of ``out`` (its features), one
-    tile of samples at a time, and their largest magnitude in
-    ``largest[t]`` (NaN ignored)."""
+    tile of samples at a time, their largest magnitude in ``largest[t]``
+    (NaN ignored) and in ``bad[t]`` how many are NaN or infinite."""
     n_samples, n_features = X.shape
     for t in range(t0, t1):
         top = 0.0
+        n_bad = 0
         i0 = t * _TILE
         i1 = i0 + _TILE if i0 + _TILE < n_features else n_features
         for s0 in range(0, n_samples, _TILE):
@@ -40,17 +41,21 @@ def _feature_major_tasks(X, out, largest, t0, t1):
                     out[i, s] = x
                     if abs(x) > top:
                         top = abs(x)
+                    n_bad += (x - x) != 0
         largest[t] = top
+        bad[t] = n_bad
 
 
 def feature_major_copy(X, dtype):
     """``X`` (n_samples, n_features), any layout, copied into a new
     C-ordered (n_features, n_samples) array of ``dtype`` (X's, or wider):
-    row i holds feature i's samples. Also returns X's largest magnitude
-    (NaN ignored, 0.0 for an empty X), read on the way."""
+    row i holds feature i's samples. Also returns, read on the way, X's
+    largest magnitude (NaN ignored, 0.0 for an empty X) and whether every
+    value is finite."""
     out = np.empty((X.shape[1], X.shape[0]), dtype=dtype)
     n_tasks = (X.shape[1] + _TILE - 1) // _TILE
     largest = np.zeros(max(n_tasks, 1), dtype=np.float64)
-    run_tasks(_feature_major_tasks, n_tasks, (X, out, largest), X.shape[0] * X.shape[1])
-    # A maximum: the same whatever the tasks' split.
-    return out, float(largest.max())
+    bad = np.zeros(max(n_tasks, 1), dtype=np.int64)
+    run_tasks(_feature_major_tasks, n_tasks, (X, out, largest, bad), X.shape[0] * X.shape[1])
+    # A maximum and a count: the same whatever the tasks' split.
+    return out, float(largest.max()), not bad.any()
