@@ -147,7 +147,7 @@ def _edge_end(ends, k, rows):
 
 
 @njit(cache=True, nogil=True)
-def _edge_weights_feature_major_tasks(XT, u, v, out, rows, edges, t0, t1):
+def _squares_tasks(XT, u, v, out, rows, edges, t0, t1):
     """Tasks t0..t1 of :func:`edge_weights_feature_major`: task t is the
     edges ``t * _EDGES_PER_TASK`` to ``(t + 1) * _EDGES_PER_TASK`` (of
     ``edges``, if not None: the indices of the edges to compute, their
@@ -155,25 +155,26 @@ def _edge_weights_feature_major_tasks(XT, u, v, out, rows, edges, t0, t1):
     of XT, or row ``rows[i]`` (if not None). numba compiles the None cases
     apart, without the indirection.
 
-    Four edges at a time: first each one's squared differences, sample by
+    Eight edges at a time: first each one's squared differences, sample by
     sample (a loop numba vectorises: it leaves LLVM's vectoriser of
-    straight-line code off), then the four sums, side by side, each in
-    sample order: the same adds as one sum after the other, half the time
-    of computing each difference inside its sum."""
+    straight-line code off), then the eight sums, side by side, each in
+    sample order: the same adds as one sum after the other. Eight chains
+    of dependent adds, not four: an add waits four cycles for the one
+    before it in its chain, and two can start every cycle."""
     n_samples = XT.shape[1]
     n_edges = u.shape[0] if edges is None else edges.shape[0]
     # Row i: the binary counter of the group's edge i.
-    slots = np.empty((4, tree_levels(n_samples)), dtype=np.float64)
-    sq = np.empty((4, n_samples), dtype=np.float64)
-    ends = np.empty(4, dtype=np.int64)
+    slots = np.empty((8, tree_levels(n_samples)), dtype=np.float64)
+    sq = np.empty((8, n_samples), dtype=np.float64)
+    ends = np.empty(8, dtype=np.int64)
     for t in range(t0, t1):
         e = t * _EDGES_PER_TASK
         end = e + _EDGES_PER_TASK if e + _EDGES_PER_TASK < n_edges else n_edges
         while e < end:
-            # The last group of a task may have fewer than four edges: it
+            # The last group of a task may have fewer than eight edges: it
             # repeats its last edge, whose results are written once.
             last = end - 1
-            for k in range(4):
+            for k in range(8):
                 f = e + k if e + k < last else last
                 g = f if edges is None else edges[f]
                 ends[k] = g
@@ -185,20 +186,81 @@ def _edge_weights_feature_major_tasks(XT, u, v, out, rows, edges, t0, t1):
                     row[s] = d * d
             block = np.int64(0)
             for b0 in range(0, n_samples, SAMPLE_BLOCK):
-                p0 = p1 = p2 = p3 = 0.0
+                p0 = p1 = p2 = p3 = p4 = p5 = p6 = p7 = 0.0
                 b1 = b0 + SAMPLE_BLOCK if b0 + SAMPLE_BLOCK < n_samples else n_samples
                 for s in range(b0, b1):
                     p0 += sq[0, s]
                     p1 += sq[1, s]
                     p2 += sq[2, s]
                     p3 += sq[3, s]
+                    p4 += sq[4, s]
+                    p5 += sq[5, s]
+                    p6 += sq[6, s]
+                    p7 += sq[7, s]
+                _push_partial(slots[0], block, p0)
+                _push_partial(slots[1], block, p1)
+                _push_partial(slots[2], block, p2)
+                _push_partial(slots[3], block, p3)
+                _push_partial(slots[4], block, p4)
+                _push_partial(slots[5], block, p5)
+                _push_partial(slots[6], block, p6)
+                _push_partial(slots[7], block, p7)
+                block += 1
+            for k in range(8):
+                out[ends[k]] = _counter_total(slots[k], block)
+            e += 8
+
+
+@njit(cache=True, nogil=True)
+def _direct_tasks(XT, u, v, out, rows, edges, t0, t1):
+    """:func:`_squares_tasks` for float64 signals: four edges at a time,
+    each difference squared inside its sum (four chains of dependent
+    adds). With nothing to widen, that was faster on float64 than
+    squaring first (the extra pass over the squares cost more than it
+    saved: 1.10-1.55x this kernel's time on the 2 mm graph)."""
+    n_samples = XT.shape[1]
+    n_edges = u.shape[0] if edges is None else edges.shape[0]
+    # Row i: the binary counter of the group's edge i.
+    slots = np.empty((4, tree_levels(n_samples)), dtype=np.float64)
+    for t in range(t0, t1):
+        e = t * _EDGES_PER_TASK
+        end = e + _EDGES_PER_TASK if e + _EDGES_PER_TASK < n_edges else n_edges
+        while e < end:
+            # The last group of a task may have fewer than four edges: it
+            # repeats its last edge, whose results are written once.
+            last = end - 1
+            e0 = e
+            e1 = e + 1 if e + 1 < last else last
+            e2 = e + 2 if e + 2 < last else last
+            e3 = e + 3 if e + 3 < last else last
+            if edges is not None:
+                e0, e1, e2, e3 = edges[e0], edges[e1], edges[e2], edges[e3]
+            a0, a1, a2, a3 = (_edge_end(u, e0, rows), _edge_end(u, e1, rows),
+                              _edge_end(u, e2, rows), _edge_end(u, e3, rows))
+            c0, c1, c2, c3 = (_edge_end(v, e0, rows), _edge_end(v, e1, rows),
+                              _edge_end(v, e2, rows), _edge_end(v, e3, rows))
+            block = np.int64(0)
+            for b0 in range(0, n_samples, SAMPLE_BLOCK):
+                p0 = p1 = p2 = p3 = 0.0
+                b1 = b0 + SAMPLE_BLOCK if b0 + SAMPLE_BLOCK < n_samples else n_samples
+                for s in range(b0, b1):
+                    d0 = np.float64(XT[a0, s]) - np.float64(XT[c0, s])
+                    d1 = np.float64(XT[a1, s]) - np.float64(XT[c1, s])
+                    d2 = np.float64(XT[a2, s]) - np.float64(XT[c2, s])
+                    d3 = np.float64(XT[a3, s]) - np.float64(XT[c3, s])
+                    p0 += d0 * d0
+                    p1 += d1 * d1
+                    p2 += d2 * d2
+                    p3 += d3 * d3
                 _push_partial(slots[0], block, p0)
                 _push_partial(slots[1], block, p1)
                 _push_partial(slots[2], block, p2)
                 _push_partial(slots[3], block, p3)
                 block += 1
-            for k in range(4):
-                out[ends[k]] = _counter_total(slots[k], block)
+            out[e0] = _counter_total(slots[0], block)
+            out[e1] = _counter_total(slots[1], block)
+            out[e2] = _counter_total(slots[2], block)
+            out[e3] = _counter_total(slots[3], block)
             e += 4
 
 
@@ -206,8 +268,10 @@ def edge_weights_feature_major(XT, u, v, rows=None, edges=None, out=None):
     """Squared distances along edges for XT of shape (n_nodes, n_samples).
 
     Same summation order as :func:`edge_weights_sample_major` (hence the same
-    bits). Each node's samples are contiguous; four edges advance together
-    so that their four chains of dependent adds overlap in the pipeline.
+    bits). Each node's samples are contiguous; several edges advance
+    together so that their chains of dependent adds overlap in the
+    pipeline (eight on float32, four on float64: :func:`_squares_tasks`,
+    :func:`_direct_tasks`).
     With ``rows``, node i's signal is ``XT[rows[i]]``; with ``edges`` (and
     ``out``), only the weights of those edges are computed, into ``out``
     at their indices (what ``out[edges] = ...(XT, rows[u[edges]],
@@ -217,6 +281,8 @@ def edge_weights_feature_major(XT, u, v, rows=None, edges=None, out=None):
         out = np.empty(u.shape[0], dtype=np.float64)
     n_edges = u.shape[0] if edges is None else edges.shape[0]
     n_tasks = (n_edges + _EDGES_PER_TASK - 1) // _EDGES_PER_TASK
-    run_tasks(_edge_weights_feature_major_tasks, n_tasks, (XT, u, v, out, rows, edges),
-              n_edges * XT.shape[1])
+    # Two kernels, the same bits: float32 signals are widened and squared
+    # a row at a time (vectorised), float64 ones squared inside the sums.
+    tasks = _direct_tasks if XT.dtype == np.float64 else _squares_tasks
+    run_tasks(tasks, n_tasks, (XT, u, v, out, rows, edges), n_edges * XT.shape[1])
     return out
