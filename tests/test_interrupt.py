@@ -240,6 +240,78 @@ def test_a_sigint_during_a_kernel_call_is_raised_once_it_returns(python_sigint_h
     assert call_deferring_sigint(lambda a, b=0: a + b, (1,), {"b": 2}) == 3
 
 
+def test_an_interrupt_inside_dask_s_wait_comes_out_as_keyboard_interrupt(monkeypatch):
+    """Ctrl-C landing in ``threading.Condition.wait`` just after it released
+    its lock (what a Dask fit's main thread waits in): Python then raises
+    ``RuntimeError: release unlocked lock`` from the ``with`` block around
+    the wait (seen in a Ctrl-C of a Dask fit). The fit must raise the
+    KeyboardInterrupt, and a later fit give the uninterrupted labels."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import dask
+    import dask.array as da
+
+    from fastrena import ReNA
+
+    X = np.random.default_rng(0).standard_normal((70, 60))
+    ref = ReNA(n_clusters=5).fit(X).labels_
+    release_save = threading.Condition._release_save
+    landed = []
+
+    def interrupted_after_release(self):
+        state = release_save(self)
+        if threading.current_thread() is threading.main_thread() and not landed:
+            landed.append(True)
+            raise KeyboardInterrupt
+        return state
+
+    monkeypatch.setattr(threading.Condition, "_release_save", interrupted_after_release)
+    # Its own pool: the interrupted wait leaves nothing behind in Dask's.
+    with ThreadPoolExecutor(2) as pool, dask.config.set(scheduler="threads", pool=pool):
+        Xd = da.from_array(X, chunks=(64, -1))
+        with pytest.raises(KeyboardInterrupt) as caught:
+            ReNA(n_clusters=5).fit(Xd)
+        assert landed == [True]
+        # What Python did there: the interrupt's own traceback is kept.
+        assert any(frame.name == "interrupted_after_release"
+                   for frame in traceback_frames(caught.value))
+        monkeypatch.undo()
+        np.testing.assert_array_equal(ReNA(n_clusters=5).fit(Xd).labels_, ref)
+
+
+def test_an_error_without_an_interrupt_behind_it_is_left_alone():
+    from fastrena._interrupt import interrupt_behind, interrupt_unmasked
+
+    with pytest.raises(RuntimeError, match="release unlocked lock"):
+        with interrupt_unmasked():
+            raise RuntimeError("release unlocked lock")
+    with pytest.raises(ValueError, match="while handling"):
+        with interrupt_unmasked():
+            try:
+                raise OSError("first")
+            except OSError:
+                raise ValueError("while handling") from None
+    # One raised while a KeyboardInterrupt unwound, however deep, is it.
+    interrupt = KeyboardInterrupt()
+    with pytest.raises(KeyboardInterrupt) as caught:
+        with interrupt_unmasked():
+            try:
+                try:
+                    raise interrupt
+                except KeyboardInterrupt:
+                    raise OSError("clean-up")
+            except OSError:
+                raise RuntimeError("release unlocked lock")
+    assert caught.value is interrupt
+    assert interrupt_behind(None) is None
+
+
+def traceback_frames(exc):
+    import traceback
+
+    return traceback.extract_tb(exc.__traceback__)
+
+
 def test_interrupts_kept_raises_a_dropped_interrupt_at_the_next_safe_point(
         python_sigint_handler, capsys):
     from fastrena import _kernels

@@ -44,7 +44,7 @@ from dask.utils import parse_bytes
 from sklearn.utils.validation import validate_data
 
 from . import arrays
-from ._interrupt import call_deferring_sigint, finish_despite_sigint
+from ._interrupt import call_deferring_sigint, finish_despite_sigint, interrupt_unmasked
 from ._kernels import SAMPLE_BLOCK
 from ._processes import ChunkGraph, computed_then, on_processes
 from ._processes import worker_pool  # noqa: F401 - a verb of this backend
@@ -233,13 +233,15 @@ def _sending_arrays():
 
 
 def _compute(*collections, source):
-    """``dask.compute`` of a pass over the Dask array ``source``."""
-    with _sending_arrays():
+    """``dask.compute`` of a pass over the Dask array ``source`` (Ctrl-C
+    meanwhile raises ``KeyboardInterrupt``, whatever it interrupted: see
+    :func:`fastrena._interrupt.interrupt_unmasked`)."""
+    with _sending_arrays(), interrupt_unmasked():
         return dask.compute(*collections, **_scheduler_options(source))
 
 
 def _persist(*collections):
-    with _sending_arrays():
+    with _sending_arrays(), interrupt_unmasked():
         return dask.persist(*collections)
 
 

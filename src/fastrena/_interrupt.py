@@ -262,6 +262,45 @@ def interrupts_kept():
             _kept.interrupt = False
 
 
+#: How far down an exception's chain of contexts :func:`interrupt_behind`
+#: looks (a chain can be long, or loop).
+_CONTEXT_DEPTH = 16
+
+
+def interrupt_behind(exc):
+    """The ``KeyboardInterrupt`` among ``exc``'s contexts (``exc`` itself,
+    the exception being handled when it was raised, and so on), or None."""
+    for _ in range(_CONTEXT_DEPTH):
+        if exc is None or isinstance(exc, KeyboardInterrupt):
+            return exc
+        exc = exc.__context__
+    return None
+
+
+@contextmanager
+def interrupt_unmasked():
+    """Within the block, an exception raised while a ``KeyboardInterrupt``
+    unwound comes out as that ``KeyboardInterrupt``.
+
+    For waits on Python's threading locks in the main thread (a Dask
+    computation waits on its scheduler's queue): the interrupt is raised
+    at whatever bytecode of ``threading.py`` runs when the signal comes.
+    Landing inside ``Condition.wait`` after it released its lock, it
+    makes the ``with`` block around the wait release that lock again, and
+    ``RuntimeError: release unlocked lock`` comes out instead of the
+    interrupt (seen once in 12 Ctrl-Cs of a Dask fit). Ctrl-C was pressed:
+    it is what the caller must see."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
+        interrupt = interrupt_behind(exc.__context__)
+        if interrupt is None:
+            raise
+        raise interrupt from None
+
+
 class SigintDeferringKernel:
     """A numba kernel as Python code calls it: through
     :func:`call_deferring_sigint`. Its attributes are the dispatcher's."""

@@ -35,6 +35,7 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
 from ._colors import hex_colors
+from ._interrupt import interrupt_unmasked
 from ._kernels import SAMPLE_BLOCK
 from ._validation import is_dask_array
 from .arrays import cluster_means
@@ -230,7 +231,8 @@ def _tree_sum(X, block_value, merge):
     while len(covers) > 1:
         covers = [dask.delayed(_merge_covers)(merge, *covers[i:i + 8])
                   for i in range(0, len(covers), 8)]
-    return dask.delayed(_total)(covers[0], merge).compute()
+    with interrupt_unmasked():
+        return dask.delayed(_total)(covers[0], merge).compute()
 
 
 @dataclass(frozen=True)
