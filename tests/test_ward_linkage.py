@@ -324,7 +324,7 @@ def test_round_choice_is_the_serial_rule_for_any_split(monkeypatch, mutual, with
         on_zero[u[cost == 0]] = on_zero[v[cost == 0]] = True
         keep = (cost == 0) | (keep & ~on_zero[u] & ~on_zero[v])
     expected_step, expected_n = _kernels.connected_components(n, u, v, keep)
-    rep, height = np.arange(n, dtype=np.int64), np.zeros(n)
+    rep, height = np.arange(n, dtype=np.int64), rng.randint(0, 3, n).astype(np.float64)
 
     def choose(n_runs=None):
         return _kernels.ward_choice(n, u, v, w, sizes, rep, height, 1e-7, mutual, -1.0, n_runs)
@@ -337,7 +337,8 @@ def test_round_choice_is_the_serial_rule_for_any_split(monkeypatch, mutual, with
     # With rep the node itself, a merge records its edge's ends: the kept
     # edges that join two parts, in the order they are recorded.
     nonzero = np.flatnonzero(keep & (cost != 0))
-    for n_new, step, (first, second, heights, costs, _, _), new_sizes, count in results:
+    for n_new, step, (first, second, heights, costs, new_rep, new_height), new_sizes, count \
+            in results:
         # Edges of cost 0 first (in the order their merges are recorded, the
         # same for any split), then the others increasing.
         n_zero_merges = int((costs == 0).sum())
@@ -351,6 +352,18 @@ def test_round_choice_is_the_serial_rule_for_any_split(monkeypatch, mutual, with
         assert n_new == expected_n
         np.testing.assert_array_equal(new_sizes, np.bincount(step, weights=sizes))
         np.testing.assert_array_equal(count, np.bincount(step))
+        # A merge's height: its cost raised to its ends' heights; a new
+        # node's rep, its first member's; its height, the highest below it.
+        np.testing.assert_array_equal(
+            heights[n_zero_merges:],
+            np.maximum(np.maximum(height[first], height[second]), costs)[n_zero_merges:])
+        expected_rep = np.full(n_new, n)
+        np.minimum.at(expected_rep, step, rep)
+        np.testing.assert_array_equal(new_rep, expected_rep)
+        expected_height = np.zeros(n_new)
+        np.maximum.at(expected_height, step, height)
+        np.maximum.at(expected_height, step[first], heights)
+        np.testing.assert_array_equal(new_height, expected_height)
 
 
 # --------------------------------------------------------------------------

@@ -387,6 +387,62 @@ def _reduced_edges_into(u, v, w, step, n_new, count, new_u, new_v, new_w, todo):
     return k, n_todo
 
 
+@inner
+def _pair_labels(n_nodes, u, v, kept):
+    """The labels the disjoint pairs ``kept`` (edge indices) make, numbered
+    by first appearance (a pair's number at its smaller node, ``u``): those
+    of :func:`union_in_order`, and their count."""
+    partner = filled(np.empty(n_nodes, dtype=np.int64), np.int64(-1))
+    for i in range(kept.shape[0]):
+        e = kept[i]
+        partner[v[e]] = u[e]
+    step = np.empty(n_nodes, dtype=np.int64)
+    n_new = 0
+    for a in range(n_nodes):
+        p = partner[a]
+        if p >= 0:
+            step[a] = step[p]
+        else:
+            step[a] = n_new
+            n_new += 1
+    return step, n_new
+
+
+@inner
+def _pair_merges(u, v, kept, step, n_new, cost, rep, height):
+    """:func:`record_merges` of disjoint pairs (every kept edge joins two
+    parts, one merge each, in the order kept): the same results without
+    its union-find."""
+    n_merges = kept.shape[0]
+    first = np.empty(n_merges, dtype=np.int64)
+    second = np.empty(n_merges, dtype=np.int64)
+    heights = np.empty(n_merges, dtype=np.float64)
+    costs = np.empty(n_merges, dtype=np.float64)
+    new_rep = np.empty(n_new, dtype=np.int64)
+    new_height = np.empty(n_new, dtype=np.float64)
+    # Backwards: the last write is the new node's first (smallest) member,
+    # whose rep is the new node's; a pair's height is its merge's, set
+    # below (never below either side's).
+    for a in range(step.shape[0] - 1, -1, -1):
+        c = step[a]
+        new_rep[c] = rep[a]
+        new_height[c] = height[a]
+    for k in range(n_merges):
+        e = kept[k]
+        a = u[e]
+        b = v[e]
+        # max(cost[e], max(height[a], height[b])), as record_merges
+        # orders its operands.
+        h = height[b] if height[b] > height[a] else height[a]
+        h = h if h > cost[e] else cost[e]
+        first[k] = rep[a]
+        second[k] = rep[b]
+        heights[k] = h
+        costs[k] = cost[e]
+        new_height[step[a]] = h
+    return first, second, heights, costs, new_rep, new_height
+
+
 @njit(cache=True)
 def _choice_end(n_nodes, u, v, cost, lightest, chosen, ties, scale, sizes, rep, height, mutual,
                 greedy_below):
@@ -458,12 +514,21 @@ def _choice_end(n_nodes, u, v, cost, lightest, chosen, ties, scale, sizes, rep, 
         kept[i] = ordered[i]
     for i in range(n_kept):
         kept[ordered.shape[0] + i] = keep[i]
-    step, n_new = union_in_order(n_nodes, u, v, kept, np.int64(0))
+    # Disjoint pairs alone (no edge of cost 0): their labels and merges
+    # without a union-find (what union_in_order and record_merges give).
+    pairs = mutual and n_zero == 0
+    if pairs:
+        step, n_new = _pair_labels(n_nodes, u, v, kept)
+    else:
+        step, n_new = union_in_order(n_nodes, u, v, kept, np.int64(0))
     empty_i = np.empty(0, dtype=np.int64)
     empty_f = np.empty(0, dtype=np.float64)
     if n_nodes - n_new < greedy_below:
         return n_new, step, (empty_i, empty_i, empty_f, empty_f, rep, height), empty_f, empty_i
-    merges = record_merges(u, v, kept, step, n_new, cost, rep, height)
+    if pairs:
+        merges = _pair_merges(u, v, kept, step, n_new, cost, rep, height)
+    else:
+        merges = record_merges(u, v, kept, step, n_new, cost, rep, height)
     new_sizes = filled(np.empty(n_new, dtype=np.float64), 0.0)
     count = filled(np.empty(n_new, dtype=np.int64), np.int64(0))
     for a in range(n_nodes):
