@@ -213,6 +213,22 @@ def _zero_merge_order(n_nodes, u, v, zero, sizes):
 
 
 
+@inner
+def _put_merge(k, e, u, v, cost, rep, height, first, second, heights, costs):
+    """Merge k, along edge e: its two features, its cost, and its height,
+    ``max(cost[e], max(height[a], height[b]))`` for the edge's ends a, b
+    (as numba's max orders its operands), which it returns."""
+    a = u[e]
+    b = v[e]
+    h = height[b] if height[b] > height[a] else height[a]
+    h = h if h > cost[e] else cost[e]
+    first[k] = rep[a]
+    second[k] = rep[b]
+    heights[k] = h
+    costs[k] = cost[e]
+    return h
+
+
 @njit(cache=True)
 def record_merges(u, v, edges, step, n_new, cost, rep, height):
     """The merges of one level, as pairs of features, with their heights.
@@ -246,18 +262,9 @@ def record_merges(u, v, edges, step, n_new, cost, rep, height):
     for i in range(edges.shape[0]):
         e = edges[i]
         if union_roots(parent, u[e], v[e]):
-            a = u[e]
-            b = v[e]
-            # max(cost[e], max(height[a], height[b])), as numba's max
-            # orders its operands.
-            h = height[b] if height[b] > height[a] else height[a]
-            h = h if h > cost[e] else cost[e]
-            first[k] = rep[a]
-            second[k] = rep[b]
-            heights[k] = h
-            costs[k] = cost[e]
+            h = _put_merge(k, e, u, v, cost, rep, height, first, second, heights, costs)
             k += 1
-            c = step[a]
+            c = step[u[e]]
             if h > new_height[c]:
                 new_height[c] = h
     return first, second, heights, costs, new_rep, new_height
@@ -429,17 +436,8 @@ def _pair_merges(u, v, kept, step, n_new, cost, rep, height):
         new_height[c] = height[a]
     for k in range(n_merges):
         e = kept[k]
-        a = u[e]
-        b = v[e]
-        # max(cost[e], max(height[a], height[b])), as record_merges
-        # orders its operands.
-        h = height[b] if height[b] > height[a] else height[a]
-        h = h if h > cost[e] else cost[e]
-        first[k] = rep[a]
-        second[k] = rep[b]
-        heights[k] = h
-        costs[k] = cost[e]
-        new_height[step[a]] = h
+        new_height[step[u[e]]] = _put_merge(k, e, u, v, cost, rep, height, first, second,
+                                            heights, costs)
     return first, second, heights, costs, new_rep, new_height
 
 
