@@ -592,8 +592,8 @@ def test_a_kernel_for_compiled_callers_only_raises_when_python_calls_it():
 
     n_inner = 0
     for module in (_kernels.checks, _kernels.compiling, _kernels.graph, _kernels.means,
-                   _kernels.merges, _kernels.refine, _kernels.ward, _kernels.ward_greedy,
-                   _kernels.weights):
+                   _kernels.merges, _kernels.refine, _kernels.ward, _kernels.ward_edges,
+                   _kernels.ward_greedy, _kernels.weights):
         for name, value in vars(module).items():
             if isinstance(value, Dispatcher):
                 read = getattr(module, name)

@@ -24,7 +24,7 @@ from .caching import kernel_caches
 # reads a read-only cache and lets the import succeed with no writable one.
 with kernel_caches():
     from . import (checks, compiling, graph, layout, means, merges, refine, ward,
-                   ward_greedy, weights)
+                   ward_edges, ward_greedy, weights)
 from .checks import all_finite, row_max_abs
 from .graph import reduce_edges
 from .layout import feature_major_copy
@@ -35,8 +35,8 @@ from .merges import (NO_KEY, connected_components, nearest_neighbor_edges,
                      strictly_increasing, tree_children, union_in_order)
 from .refine import (CONNECTIVITY_BUDGET, RELATIVE_MARGIN, adjacency,
                      first_appearance, refine_partition)
-from .ward import (carry_weights, record_merges, reduced_edges_carrying, ward_choice,
-                   ward_round_end)
+from .ward import record_merges, ward_choice, ward_round_end
+from .ward_edges import carry_weights, reduced_edges_carrying
 from .ward_greedy import greedy_ward
 from .weights import SAMPLE_BLOCK, edge_weights_feature_major, edge_weights_sample_major
 
@@ -57,7 +57,7 @@ __all__ = [
 # fastrena._interrupt. Jitted code calling a kernel still gets the dispatcher.
 for _module in (__name__, checks.__name__, compiling.__name__, graph.__name__,
                 layout.__name__, means.__name__,
-                merges.__name__, refine.__name__, ward.__name__, ward_greedy.__name__,
-                weights.__name__):
+                merges.__name__, refine.__name__, ward.__name__, ward_edges.__name__,
+                ward_greedy.__name__, weights.__name__):
     guard_module(_module)
 del _module
