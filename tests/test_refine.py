@@ -96,6 +96,78 @@ def test_star_with_many_leaves_keeps_every_cluster_connected():
     assert sse(X, out) <= sse(X, labels)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_the_connectivity_test_is_sound_for_any_budget_and_exact_without_one(seed):
+    """kernels.refine._stays_connected on random clusters of random graphs
+    (a grid with edges removed, plus random chords) against scipy: True
+    only when the cluster without the feature keeps all the feature's
+    neighbours in it together, whatever the budget; with a budget that
+    never runs out, exactly then. And the searches from all the
+    neighbours at once answer within a budget where one search from the
+    first neighbour alone would not (the neighbours meet pairwise, close
+    by, while the first is far from the last)."""
+    from fastrena._kernels import adjacency as csr, refine as kernels
+
+    rng = np.random.default_rng(seed)
+    mask = np.ones((14, 13), dtype=bool)
+    full = lattice_graph(mask)
+    keep = rng.random(full.n_edges) < 0.8
+    n = full.n_nodes
+    chords = rng.integers(0, n, (2, 12))
+    u = np.concatenate([full.u[keep], chords.min(axis=0)])
+    v = np.concatenate([full.v[keep], chords.max(axis=0)])
+    graph = graph_from_edges(n, u[u != v], v[u != v])
+    indptr, indices = csr(graph.n_nodes, graph.u, graph.v)
+    A = adjacency(graph)
+    labels = rng.integers(0, 3, n)
+    labels[rng.random(n) < 0.5] = 0
+    visited = np.full(n, -1)
+    origin = np.zeros(n, dtype=np.int64)
+    queue = np.empty(n, dtype=np.int64)
+    sources = np.empty((2, int(np.diff(indptr).max())), dtype=np.int64)
+    stamp = 0
+    for i in range(n):
+        a = labels[i]
+        near = [j for j in indices[indptr[i]:indptr[i + 1]] if labels[j] == a]
+        rest = np.flatnonzero((labels == a) & (np.arange(n) != i))
+        _, parts = connected_components(A[rest][:, rest], directed=False)
+        part_of = dict(zip(rest, parts))
+        together = len({part_of[j] for j in near}) <= 1
+        for budget in (0, 4, 16, 64, 10 ** 9):
+            stamp += 1
+            answer = kernels._stays_connected(i, a, labels, indptr, indices, visited, origin,
+                                              queue, sources, stamp, budget)
+            assert not answer or together, (i, budget)
+            if budget == 10 ** 9 or len(near) <= 1:
+                assert answer == together, (i, budget)
+
+
+def test_the_neighbours_meet_pairwise_within_a_budget():
+    """Feature 0's neighbours in its cluster, 1, 2 and 3, meet pairwise two
+    steps away (1 - 4 - 2 and 2 - 5 - 3); 1 also leads into a dead end of
+    40 features. The joint search is done after 8 adjacency slots: 1's
+    list (0, 4, 6), 2's (0, then 4, where 1's search was: joined; 5), 3's
+    (0, then 5, where 2's search was: joined). A search from 1 alone
+    would read 14, half the dead end's start included, before it met 3."""
+    from fastrena._kernels import adjacency as csr, refine as kernels
+
+    edges = [(0, 1), (0, 2), (0, 3), (1, 4), (2, 4), (2, 5), (3, 5), (1, 6)]
+    edges += [(j, j + 1) for j in range(6, 45)]
+    u, v = np.array(edges).T
+    graph = graph_from_edges(46, u, v)
+    indptr, indices = csr(graph.n_nodes, graph.u, graph.v)
+    labels = np.zeros(46, dtype=np.int64)
+    scratch = (np.full(46, -1), np.zeros(46, dtype=np.int64), np.empty(46, dtype=np.int64),
+               np.empty((2, 3), dtype=np.int64))
+    assert kernels._stays_connected(0, 0, labels, indptr, indices, *scratch, 1, 8)
+    assert not kernels._stays_connected(0, 0, labels, indptr, indices, *scratch, 2, 7)
+    # Without 3 - 5, 3 is cut off: a group with nothing left to visit.
+    keep = (u != 3) | (v != 5)
+    cut = graph_from_edges(46, u[keep], v[keep])
+    indptr, indices = csr(cut.n_nodes, cut.u, cut.v)
+    assert not kernels._stays_connected(0, 0, labels, indptr, indices, *scratch, 3, 10 ** 9)
+
+
 def test_a_bridge_of_a_u_shaped_cluster_stays():
     """3 x 3 grid: cluster 0 is a U, cluster 1 the two cells inside it.
     The bottom middle cell matches cluster 1 but holds the U's arms

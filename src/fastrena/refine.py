@@ -14,9 +14,10 @@ from ``a`` saves; the sum of squares falls by their difference. A move
 never empties a cluster (so K is kept) and never disconnects one: ``b``
 stays connected since ``x`` touches it, and ``a`` only when the test of
 :func:`fastrena._kernels.refine_partition` proves it (the neighbours of
-``x`` inside ``a`` reach one another without ``x`` in a breadth-first
-search of at most :data:`fastrena._kernels.CONNECTIVITY_BUDGET` adjacency
-slots; any path of ``a`` through ``x`` can then go around it). Skipping a
+``x`` inside ``a`` reach one another without ``x``, in a breadth-first
+search from all of them at once that reads at most
+:data:`fastrena._kernels.CONNECTIVITY_BUDGET` adjacency slots; any path of
+``a`` through ``x`` can then go around it). Skipping a
 move is always safe, so every accepted move is provably safe and each
 test is bounded: a sweep reads each feature's adjacency list once, the
 signals of the border features and of their candidate clusters' means,

@@ -29,7 +29,8 @@ from .threads import PARALLEL_GRAIN, run_tasks
 #: skipped, which is always safe. Measured on fsaverage5's sulcal depth
 #: after ``"ward"`` at K = 205 (3 sweeps; error over the unrefined fit's):
 #: 16 slots 0.939, 64 slots 0.851, 256 slots 0.847, unbounded 0.845; at
-#: K = 2,048, 256 slots and unbounded both 0.959.
+#: K = 2,048, 256 slots and unbounded both 0.959 (measured with a search
+#: from one neighbour; the joint search answers more tests within it).
 CONNECTIVITY_BUDGET = 256
 
 #: A move is made only when its gain exceeds this fraction of
@@ -189,54 +190,85 @@ def _squares(x, sums, c, size):
 
 
 @njit(cache=True)
-def _stays_connected(i, a, labels, indptr, indices, visited, goal, queue, stamp, budget):
+def _stays_connected(i, a, labels, indptr, indices, visited, origin, queue, sources, stamp,
+                     budget):
     """Whether cluster ``a`` stays connected without feature ``i``: True
     only when it provably does.
 
     Sufficient and local: the neighbours of i inside a must reach one
-    another through a breadth-first search of a without i, reading at most
-    ``budget`` adjacency slots. Any path of a through i enters and leaves
-    it by two of those neighbours, so if they are connected without i,
-    every path can go around it; one neighbour or none (i a leaf of a)
-    needs no search. The search giving up (budget spent, or the
-    neighbours truly separated) answers False: the move is skipped.
-    ``visited`` and ``goal`` hold ``stamp`` for this test's marks (a new
-    stamp per test: nothing to clear)."""
+    another through a search of a without i, reading at most ``budget``
+    adjacency slots. Any path of a through i enters and leaves it by two
+    of those neighbours, so if they are connected without i, every path
+    can go around it; one neighbour or none (i a leaf of a) needs no
+    search. The search giving up (budget spent) or finding the neighbours
+    truly separated answers False: the move is skipped.
+
+    One breadth-first search from all the neighbours at once, each node
+    reached labelled with the neighbour it came from; two searches that
+    meet join (a union-find over the neighbours, in ``sources``: row 0
+    the parents, row 1 each group's nodes still queued). Connected as
+    soon as one group is left; separated as soon as a group has nothing
+    left to visit (a piece of a without i that holds some of the
+    neighbours, not all). A search from one neighbour alone read all of
+    the larger side before giving up, and met its goals only at a path's
+    full length. ``visited`` holds ``stamp`` for this test's nodes (a new
+    stamp per test: nothing to clear), ``origin`` their neighbour."""
+    parent = sources[0]
+    live = sources[1]
     n_goal = 0
-    first = -1
     for k in range(indptr[i], indptr[i + 1]):
         j = indices[k]
         if labels[j] == a:
-            goal[j] = stamp
+            visited[j] = stamp
+            origin[j] = n_goal
+            parent[n_goal] = n_goal
+            live[n_goal] = 1
+            queue[n_goal] = j
             n_goal += 1
-            if first < 0:
-                first = j
     if n_goal <= 1:
         return True
-    visited[first] = stamp
-    queue[0] = first
+    groups = n_goal
     head = 0
-    tail = 1
-    found = 1
+    tail = n_goal
     reads = 0
     while head < tail:
-        j = queue[head]
+        x = queue[head]
         head += 1
-        for k in range(indptr[j], indptr[j + 1]):
+        rx = _source_root(parent, origin[x])
+        live[rx] -= 1
+        for k in range(indptr[x], indptr[x + 1]):
             reads += 1
             if reads > budget:
                 return False
             m = indices[k]
-            if m == i or labels[m] != a or visited[m] == stamp:
+            if m == i or labels[m] != a:
+                continue
+            if visited[m] == stamp:
+                rm = _source_root(parent, origin[m])
+                if rm != rx:
+                    parent[rm] = rx
+                    live[rx] += live[rm]
+                    groups -= 1
+                    if groups == 1:
+                        return True
                 continue
             visited[m] = stamp
-            if goal[m] == stamp:
-                found += 1
-                if found == n_goal:
-                    return True
+            origin[m] = rx
             queue[tail] = m
             tail += 1
+            live[rx] += 1
+        if live[rx] == 0:
+            return False
     return False
+
+
+@njit(cache=True, inline="always")
+def _source_root(parent, s):
+    """The group of neighbour s in :func:`_stays_connected` (paths halved)."""
+    while parent[s] != s:
+        parent[s] = parent[parent[s]]
+        s = parent[s]
+    return s
 
 
 def _n_blocks(n_features):
@@ -270,7 +302,7 @@ def _owners(labels, n_clusters, n_blocks):
 
 @njit(cache=True)
 def _sweep_range(X, offset, scale, indptr, indices, labels, sizes, sums, visited, goal, seen,
-                 owner, later, queue, scratch, sweep, budget, margin, lo, hi, block):
+                 owner, later, queue, scratch, sources, sweep, budget, margin, lo, hi, block):
     """The turns of features lo..hi-1 in a sweep (see
     :func:`refine_partition`), in index order; returns the moves.
 
@@ -334,8 +366,8 @@ def _sweep_range(X, offset, scale, indptr, indices, labels, sizes, sums, visited
         bar = leave - margin * n_a / (n_a - 1.0) * (d_a + _squares(x, sums, a, n_a))
         if not best_cost < bar:
             continue
-        if not _stays_connected(i, a, labels, indptr, indices, visited, goal, queue, stamp,
-                                budget):
+        if not _stays_connected(i, a, labels, indptr, indices, visited, goal, queue, sources,
+                                stamp, budget):
             continue
         for s in range(n_samples):
             sums[a, s] -= x[s]
@@ -349,7 +381,7 @@ def _sweep_range(X, offset, scale, indptr, indices, labels, sizes, sums, visited
 
 @njit(cache=True, nogil=True)
 def _block_tasks(X, offset, scale, indptr, indices, labels, sizes, sums, visited, goal, seen,
-                 owner, later, moved, sweep, budget, margin, t0, t1):
+                 owner, later, moved, n_sources, sweep, budget, margin, t0, t1):
     """Tasks t0..t1 of a sweep's first phase: task t takes the features of
     block t (one of ``moved.shape[0]`` runs of consecutive features),
     counts its moves in ``moved[t]`` and flags in ``later`` those left for
@@ -358,13 +390,14 @@ def _block_tasks(X, offset, scale, indptr, indices, labels, sizes, sums, visited
     n_samples, n_features = X.shape
     n_blocks = moved.shape[0]
     scratch = np.empty((2, n_samples))
+    sources = np.empty((2, n_sources), dtype=np.int64)
     for t in range(t0, t1):
         lo = n_features * t // n_blocks
         hi = n_features * (t + 1) // n_blocks
         queue = np.empty(hi - lo, dtype=np.int64)
         moved[t] = _sweep_range(X, offset, scale, indptr, indices, labels, sizes, sums, visited,
-                                goal, seen, owner, later, queue, scratch, sweep, budget, margin,
-                                lo, hi, np.int64(t))
+                                goal, seen, owner, later, queue, scratch, sources, sweep, budget,
+                                margin, lo, hi, np.int64(t))
 
 
 @njit(cache=True)
@@ -444,6 +477,9 @@ def refine_partition(X, offset, scale, sample_major, indptr, indices, labels, n_
     n_blocks = _n_blocks(n_features)
     queue = np.empty(n_features, dtype=np.int64)
     scratch = np.empty((2, n_samples))
+    # A connectivity test's neighbours: at most a feature's degree.
+    n_sources = max(1, int(np.diff(indptr).max(initial=0)))
+    sources = np.empty((2, n_sources), dtype=np.int64)
     later = np.empty(n_features, dtype=np.bool_)
     sweeps = 0
     while sweeps < max_sweeps:
@@ -456,7 +492,7 @@ def refine_partition(X, offset, scale, sample_major, indptr, indices, labels, n_
         # its features (run_tasks reads this work estimate so).
         run_tasks(_block_tasks, n_blocks,
                   (X, offset, scale, indptr, indices, labels, sizes, sums, visited, goal, seen,
-                   owner, later, moved, sweep, budget, margin),
+                   owner, later, moved, np.int64(n_sources), sweep, budget, margin),
                   n_blocks * PARALLEL_GRAIN)
         total = int(moved.sum())
         # The second phase: with one block, which owns every cluster,
@@ -464,8 +500,8 @@ def refine_partition(X, offset, scale, sample_major, indptr, indices, labels, n_
         if n_blocks > 1:
             total += int(call_deferring_sigint(
                 _sweep_range, (X, offset, scale, indptr, indices, labels, sizes, sums, visited,
-                               goal, seen, owner, later, queue, scratch, sweep, budget, margin,
-                               np.int64(0), np.int64(n_features), np.int64(-1)), {}))
+                               goal, seen, owner, later, queue, scratch, sources, sweep, budget,
+                               margin, np.int64(0), np.int64(n_features), np.int64(-1)), {}))
         moves[sweeps] = total
         sweeps += 1
         if total == 0:
