@@ -304,6 +304,17 @@ def test_an_error_without_an_interrupt_behind_it_is_left_alone():
                 raise RuntimeError("release unlocked lock")
     assert caught.value is interrupt
     assert interrupt_behind(None) is None
+    # A cause counts too: a C extension's import cut by Ctrl-C raises
+    # ``ImportError: initialization failed`` from the interrupt.
+    cut = KeyboardInterrupt()
+    try:
+        raise ImportError("initialization failed") from cut
+    except ImportError as exc:
+        assert exc.__context__ is None and interrupt_behind(exc) is cut
+    # A chain that loops ends.
+    first, second = OSError("a"), OSError("b")
+    first.__context__, second.__context__ = second, first
+    assert interrupt_behind(first) is None
 
 
 def traceback_frames(exc):

@@ -262,18 +262,16 @@ def interrupts_kept():
             _kept.interrupt = False
 
 
-#: How far down an exception's chain of contexts :func:`interrupt_behind`
-#: looks (a chain can be long, or loop).
-_CONTEXT_DEPTH = 16
-
-
 def interrupt_behind(exc):
-    """The ``KeyboardInterrupt`` among ``exc``'s contexts (``exc`` itself,
-    the exception being handled when it was raised, and so on), or None."""
-    for _ in range(_CONTEXT_DEPTH):
-        if exc is None or isinstance(exc, KeyboardInterrupt):
+    """The ``KeyboardInterrupt`` that ``exc`` is or came of, or None:
+    ``exc`` itself, its cause, or the exception being handled when it was
+    raised, and so on down the chain (which may loop)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
             return exc
-        exc = exc.__context__
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
     return None
 
 
@@ -295,7 +293,7 @@ def interrupt_unmasked():
     except KeyboardInterrupt:
         raise
     except BaseException as exc:
-        interrupt = interrupt_behind(exc.__context__)
+        interrupt = interrupt_behind(exc)
         if interrupt is None:
             raise
         raise interrupt from None

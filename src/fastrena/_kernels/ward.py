@@ -1,9 +1,10 @@
 """``linkage="ward"``: a round's choice of merges (:func:`ward_choice`) and
 merges recorded with their heights (the reduced graph with the weights
 carried over untouched edges is :mod:`.ward_edges`; Ward's greedy order
-that finishes on a small graph, :mod:`.ward_greedy`). In memory, a round's graph and its
-signals are reduced side by side (:func:`ward_round_end`), with the same
-results as the steps the chunked backend takes one by one.
+that finishes on a small graph, :mod:`.ward_greedy`). In memory, a
+round's graph and its signals are reduced side by side
+(:func:`ward_round_end`), with the same results as the steps the chunked
+backend takes one by one.
 
 Every merge these kernels make is made at its current Ward cost: the cost
 of the two clusters' true means and sizes when it is made (a round's pairs
@@ -19,8 +20,8 @@ from .._interrupt import call_deferring_sigint
 from . import threads
 from .compiling import filled, inner, int_range
 from .means import merge_rows_on_one_thread
-from .ward_edges import edge_buffers, reduced_edges_into
 from .merges import edge_priority, find_root, union_in_order, union_roots
+from .ward_edges import edge_buffers, reduced_edges_into
 
 
 @njit(cache=True, inline="always")
@@ -469,7 +470,7 @@ def _round_end_tasks(u, v, w, step, n_new, count, new_u, new_v, new_w, todo, n_o
     for t in range(t0, t1):
         if t == 0:
             n_out[0], n_out[1] = reduced_edges_into(u, v, w, step, n_new, count, new_u,
-                                                     new_v, new_w, todo)
+                                                    new_v, new_w, todo)
         else:
             merge_rows_on_one_thread(XT, rows, step, n_new, new_sizes, sizes, new_rows)
 

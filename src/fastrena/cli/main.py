@@ -15,7 +15,7 @@ import warnings
 from contextlib import contextmanager
 
 from .. import __version__
-from .._interrupt import ignore_sigint, interrupts_kept, restore_sigint
+from .._interrupt import ignore_sigint, interrupt_behind, interrupts_kept, restore_sigint
 from ..errors import MissingDependencyError
 from . import demo, expand, parcellate, reduce, report, warm
 from .common import Session, one_line
@@ -92,7 +92,12 @@ def main(argv=None):
     except BaseException as exc:
         previous = ignore_sigint(pending="drop")  # the clean-up runs to its end
         kept = session.remove_new_files()
-        if _interrupted(exc):
+        # A Ctrl-C, or what came of one: a KeyboardInterrupt raised while a
+        # module was being imported (the subcommands import numba,
+        # scikit-learn and scipy when they start) can come out as the
+        # ``ImportError: initialization failed`` of a C extension, caused by
+        # it; one landing in a lock's wait, as a ``RuntimeError``.
+        if interrupt_behind(exc) is not None:
             print(f"fastrena {args.command}: interrupted", file=sys.stderr)
             return _ended(130, previous, program)
         if not isinstance(exc, USER_ERRORS + _dask_errors()):
@@ -115,20 +120,6 @@ def _ended(code, previous, program):
     if not program:
         restore_sigint(previous)
     return code
-
-
-def _interrupted(exc):
-    """Whether ``exc`` is a Ctrl-C or came of one: a ``KeyboardInterrupt``
-    raised while a module was being imported (the subcommands import
-    numba, scikit-learn and scipy when they start) can come out as the
-    ``ImportError: initialization failed`` of a C extension, caused by it."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, KeyboardInterrupt):
-            return True
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return False
 
 
 def _dask_errors():

@@ -3,7 +3,6 @@
 import argparse
 import time
 
-from .._interrupt import interrupt_unmasked
 from ..errors import InputError
 from ..images import PARCELLATED_CIFTI_SUFFIXES, is_cifti_name
 from .common import (FORCE_HINT, add_common, add_dask_options, add_labels_options,
@@ -72,10 +71,9 @@ def run(args, session):
         if args.dask:
             from ..dask import reduce_images_lazily
 
-            lazy = reduce_images_lazily(parcellation, images, scaling=args.scaling,
-                                        dtype=args.dtype, volumes_per_chunk=args.volumes_per_chunk)
-            with interrupt_unmasked():
-                X_red = lazy.compute()
+            X_red = reduce_images_lazily(parcellation, images, scaling=args.scaling,
+                                         dtype=args.dtype,
+                                         volumes_per_chunk=args.volumes_per_chunk).compute()
         else:
             X_red = parcellation.reduce(images, scaling=args.scaling, dtype=args.dtype,
                                         verbose=progress_on(args))
