@@ -2,7 +2,7 @@
 
 Its labels are checked against a slow reference written here with numpy and
 scipy only (true means recomputed from X at every round, Ward's cost,
-mutual nearest neighbours with the edge-priority tie-break, merges recorded
+mutual and near-mutual nearest neighbours with the edge-priority tie-break, merges recorded
 with their heights, to the end, and the cut by height), its invariants with
 the same checks as the default linkage (``test_agglomeration.check_problem``),
 and its purpose: an error close to scikit-learn's Ward clustering on smooth
@@ -29,7 +29,7 @@ from fastrena.agglomeration import agglomerate
 from fastrena.graphs import chain_graph
 from fastrena.refine import refine_labels
 from fastrena.agglomeration import nearest_neighbor_merge, reduce_signals
-from fastrena.ward import WARD_GREEDY_SWITCH, WARD_WORK_BUDGET
+from fastrena.ward import WARD_GREEDY_SWITCH, WARD_PAIR_SLACK, WARD_WORK_BUDGET
 
 from helpers import MAX_THREADS, edge_priority, num_threads
 from helpers import (assert_partition, build_problem, check_problem, mask_adjacency,
@@ -79,11 +79,12 @@ def _union_until(n, u, v, edges, k):
     return np.array([find(a) for a in range(n)])
 
 
-def chosen_edges(n, u, v, w, threshold, mutual):
+def chosen_edges(n, u, v, w, threshold, mutual, slack=0.0):
     """Each node's chosen edge among those within ``threshold`` of its
     lightest (smallest priority, then index); kept when chosen by one end
     (both if mutual), unless an end is on an edge of weight 0; and every
-    edge of weight 0."""
+    edge of weight 0. With ``mutual`` and ``slack``, also the near-mutual
+    pairs (:func:`near_mutual_pairs`)."""
     on_zero = np.zeros(n, dtype=bool)
     on_zero[u[w == 0]] = on_zero[v[w == 0]] = True
     lightest = np.full(n, np.inf)
@@ -99,7 +100,37 @@ def chosen_edges(n, u, v, w, threshold, mutual):
     by_u = np.array([best.get(u[e], (0, -1))[1] == e for e in range(u.shape[0])], bool)
     by_v = np.array([best.get(v[e], (0, -1))[1] == e for e in range(u.shape[0])], bool)
     chosen = (by_u & by_v) if mutual else (by_u | by_v)
+    if mutual and slack > 0:
+        choice = {a: key[1] for a, key in best.items()
+                  if w[key[1]] != 0 and not on_zero[u[key[1]]] and not on_zero[v[key[1]]]}
+        chosen = near_mutual_pairs(u, v, w, lightest, choice, slack)
     return (w == 0) | (chosen & ~on_zero[u] & ~on_zero[v])
+
+
+def near_mutual_pairs(u, v, w, lightest, choice, slack):
+    """The pairs of fastrena.ward.WARD_PAIR_SLACK: node a proposes its
+    choice ``choice[a]`` (an edge); b takes the proposal along its own
+    choice if made (mutual), else the cheapest proposal (priority, then
+    index, on ties) costing less than ``(1 + slack) lightest[b]``; a
+    proposal taken pairs its two ends unless its proposer took another."""
+    suitors = {}
+    for a, e in choice.items():
+        b = int(u[e] + v[e] - a)
+        suitors.setdefault(b, []).append(e)
+    taken = {}
+    for b, edges in suitors.items():
+        if choice.get(b) in edges:
+            taken[b] = choice[b]
+            continue
+        near = [e for e in edges if w[e] < (1 + slack) * lightest[b]]
+        if near:
+            taken[b] = min(near, key=lambda e: (w[e], edge_priority(int(u[e]), int(v[e])), e))
+    kept = np.zeros(u.shape[0], dtype=bool)
+    for b, e in taken.items():
+        a = int(u[e] + v[e] - b)
+        if taken.get(a, e) == e:
+            kept[e] = True
+    return kept
 
 
 def greedy_reference(X, labels, u, v, rep, height, merges):
@@ -157,7 +188,7 @@ def ward_reference(X, A, k, threshold=1e-7):
         means /= sizes
         d = ((means[:, u] - means[:, v]) ** 2).sum(axis=0)
         cost = d * (sizes[u] * sizes[v] / (sizes[u] + sizes[v]))
-        keep = chosen_edges(n, u, v, cost, threshold, True)
+        keep = chosen_edges(n, u, v, cost, threshold, True, WARD_PAIR_SLACK)
         rep = np.array([np.flatnonzero(labels == c)[0] for c in range(n)])
         n_pairs = n - _components(n, u, v, keep)[0]
         if n_pairs < WARD_GREEDY_SWITCH * n:
@@ -209,6 +240,37 @@ def test_mutual_keeps_only_edges_lightest_for_both_ends():
     labels, n = nearest_neighbor_merge(4, u, v, w, 0.0, 1, mutual=True)
     assert n == 3
     np.testing.assert_array_equal(labels, [0, 0, 1, 2])
+
+
+def test_near_mutual_pairs_within_the_slack():
+    # A path 0-1-2-3-4-5, single features (cost = weight / 2). Nodes 2 and
+    # 3 are mutual; 1's nearest is 2 (taken by 3), and 0 proposes to 1 at
+    # 1.2 times 1's cheapest: a pair within a slack of 0.3, not of 0.1;
+    # 5 proposes to 4, whose nearest is 3, at 1.5 times its cheapest: no.
+    # Node 1 also proposes (to 2), but 2 took its mutual partner.
+    u, v = np.arange(5), np.arange(1, 6)
+    w = np.array([1.2, 1.0, 0.5, 1.0, 1.5])
+    n = 6
+    sizes, rep, height = np.ones(n), np.arange(n, dtype=np.int64), np.zeros(n)
+    for slack, pairs in ((0.0, [2]), (0.1, [2]), (0.3, [0, 2]), (0.6, [0, 2, 4])):
+        n_new, step, (first, second, heights, costs, *_), *_ = _kernels.ward_choice(
+            n, u, v, w, sizes, rep, height, 1e-7, True, -1.0, slack=slack)
+        np.testing.assert_array_equal(first, u[pairs])
+        np.testing.assert_array_equal(second, v[pairs])
+        np.testing.assert_array_equal(costs, w[pairs] / 2)
+        assert n_new == n - len(pairs)
+        np.testing.assert_array_equal(np.flatnonzero(chosen_edges(n, u, v, w, 1e-7, True, slack)),
+                                      pairs)
+    # A node proposed to by two takes the cheaper; a proposer that took a
+    # proposal itself does not pair again: a star 0-1, 0-2, 0-3 whose
+    # centre's nearest is 3 (which proposes back: mutual), and 1, 2 near.
+    u, v = np.array([0, 0, 0]), np.array([1, 2, 3])
+    w = np.array([1.1, 1.05, 1.0])
+    n_new, step, (first, second, *_), *_ = _kernels.ward_choice(
+        4, u, v, w, np.ones(4), np.arange(4, dtype=np.int64), np.zeros(4), 1e-7, True, -1.0,
+        slack=0.3)
+    np.testing.assert_array_equal(first, [0])
+    np.testing.assert_array_equal(second, [3])
 
 
 def test_mutual_round_breaks_ties_by_edge_priority():
@@ -301,8 +363,8 @@ def test_a_tie_met_across_runs_is_settled_by_the_edge_priority(n_leaves):
 
 
 @pytest.mark.parametrize("with_zeros", [False, True])
-@pytest.mark.parametrize("mutual", [True, False])
-def test_round_choice_is_the_serial_rule_for_any_split(monkeypatch, mutual, with_zeros):
+@pytest.mark.parametrize("mutual, slack", [(True, 0.0), (True, WARD_PAIR_SLACK), (False, 0.0)])
+def test_round_choice_is_the_serial_rule_for_any_split(monkeypatch, mutual, slack, with_zeros):
     # Tied costs everywhere (integer weights, sizes 1 and 2): the choice of
     # each node falls to the edge priority. Cut into 1 to 4 runs, and into
     # one run per thread with the grain lowered so that this small graph is
@@ -318,6 +380,11 @@ def test_round_choice_is_the_serial_rule_for_any_split(monkeypatch, mutual, with
     sizes = rng.randint(1, 3, n).astype(np.float64)
     cost = w * (sizes[u] * sizes[v] / (sizes[u] + sizes[v]))
     keep = _kernels.nearest_neighbor_edges(n, u, v, cost, 1e-7, mutual, _kernels.NO_KEY)
+    if slack:
+        keep = chosen_edges(n, u, v, cost, 1e-7, True, slack)
+        # Sizes 1 and 2, integer weights: costs 1/2 to 6, many of them
+        # within the slack of another.
+        assert (keep & ~chosen_edges(n, u, v, cost, 1e-7, True)).sum() > 10
     if with_zeros:
         # Every edge of cost 0; no pair touching one.
         on_zero = np.zeros(n, dtype=bool)
@@ -327,7 +394,8 @@ def test_round_choice_is_the_serial_rule_for_any_split(monkeypatch, mutual, with
     rep, height = np.arange(n, dtype=np.int64), rng.randint(0, 3, n).astype(np.float64)
 
     def choose(n_runs=None):
-        return _kernels.ward_choice(n, u, v, w, sizes, rep, height, 1e-7, mutual, -1.0, n_runs)
+        return _kernels.ward_choice(n, u, v, w, sizes, rep, height, 1e-7, mutual, -1.0, n_runs,
+                                    slack=slack)
 
     results = [choose(n_runs) for n_runs in (1, 2, 3, 4)]
     monkeypatch.setattr(threads, "PARALLEL_GRAIN", 64)

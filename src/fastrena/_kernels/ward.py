@@ -216,6 +216,51 @@ def _zero_merge_order(n_nodes, u, v, zero, sizes):
 
 
 @inner
+def _good_pairs(n_nodes, u, v, cost, lightest, chosen, on_zero, slack, keep):
+    """A round's disjoint pairs, written into ``keep`` in increasing edge
+    index; returns how many.
+
+    Each node proposes its choice ``chosen[a]`` (none on an edge of cost 0
+    or with an end on one). A node b takes the proposal of its own choice
+    when that comes back (a mutual pair); otherwise the cheapest proposal
+    (ties by :func:`_before`) whose cost is below ``(1 + slack)`` times b's
+    lightest cost. A proposal taken is a pair unless its proposer took
+    another one: each node ends in one pair at most, and every pair is a
+    merge its proposer would make first and costs less than ``1 + slack``
+    times the cheapest merge its other end could make. ``slack = 0`` keeps
+    the mutual pairs alone."""
+    bar = 1.0 + slack
+    taken = filled(np.empty(n_nodes, dtype=np.int64), np.int64(-1))
+    for a in range(n_nodes):
+        e = chosen[a]
+        if e < 0 or cost[e] == 0.0 or on_zero[u[e]] or on_zero[v[e]]:
+            continue
+        b = u[e] + v[e] - a
+        f = taken[b]
+        if chosen[b] == e:
+            taken[b] = e
+        elif cost[e] < bar * lightest[b] and (f < 0 or (chosen[b] != f and (
+                cost[e] < cost[f] or (cost[e] == cost[f] and _before(e, f, u, v))))):
+            taken[b] = e
+    pair = filled(np.empty(n_nodes, dtype=np.int64), np.int64(-1))
+    for b in range(n_nodes):
+        e = taken[b]
+        if e >= 0:
+            a = u[e] + v[e] - b
+            if taken[a] < 0 or taken[a] == e:
+                pair[a] = e
+                pair[b] = e
+    # Listed at their u end (edges sorted by u: in increasing index).
+    n_kept = 0
+    for a in range(n_nodes):
+        e = pair[a]
+        if e >= 0 and u[e] == a:
+            keep[n_kept] = e
+            n_kept += 1
+    return n_kept
+
+
+@inner
 def _put_merge(k, e, u, v, cost, rep, height, first, second, heights, costs):
     """Merge k, along edge e: its two features, its cost, and its height,
     ``max(cost[e], max(height[a], height[b]))`` for the edge's ends a, b
@@ -321,12 +366,13 @@ def _pair_merges(u, v, kept, step, n_new, cost, rep, height):
 
 @njit(cache=True)
 def _choice_end(n_nodes, u, v, cost, lightest, chosen, ties, scale, sizes, rep, height, mutual,
-                greedy_below):
+                greedy_below, slack):
     """The rest of :func:`ward_choice` after its two passes: each node's
     choice (the first run's first candidate, which is the first in edge
     order; if any node met two candidates, in a run or across runs, a
     pass that keeps the first of each node's candidates by
-    :func:`_before`), the edges kept, the merges and the new sizes."""
+    :func:`_before`), the edges kept (with ``mutual``, the pairs of
+    :func:`_good_pairs`), the merges and the new sizes."""
     best = chosen[0].copy()
     n_ties = 0
     for t in range(ties.shape[0]):
@@ -370,14 +416,7 @@ def _choice_end(n_nodes, u, v, cost, lightest, chosen, ties, scale, sizes, rep, 
     keep = np.empty(n_nodes if mutual else n_edges, dtype=np.int64)
     n_kept = 0
     if mutual:
-        # A mutual pair is the choice of its u end (edges sorted by u: in
-        # increasing index).
-        for a in range(n_nodes):
-            e = chosen[a]
-            if e >= 0 and u[e] == a and chosen[v[e]] == e and cost[e] != 0.0 and not (
-                    on_zero[a] or on_zero[v[e]]):
-                keep[n_kept] = e
-                n_kept += 1
+        n_kept = _good_pairs(n_nodes, u, v, cost, lightest, chosen, on_zero, slack, keep)
     else:
         for e in range(n_edges):
             if cost[e] != 0.0 and not (on_zero[u[e]] or on_zero[v[e]]) and (
@@ -415,7 +454,7 @@ def _choice_end(n_nodes, u, v, cost, lightest, chosen, ties, scale, sizes, rep, 
 
 
 def ward_choice(n_nodes, u, v, w, sizes, rep, height, threshold, mutual, greedy_below,
-                n_runs=None):
+                n_runs=None, slack=0.0):
     """A ``"ward"`` round up to its new graph: each edge's Ward cost (``w``,
     the squared distance between its ends' means, times ``sa * sb / (sa +
     sb)`` for their ``sizes``), the edges kept by the rule of
@@ -426,9 +465,11 @@ def ward_choice(n_nodes, u, v, w, sizes, rep, height, threshold, mutual, greedy_
     returned empty), :func:`record_merges` and the new sizes
     (``np.bincount``'s sums, in node order).
 
-    Kept: with ``mutual``, the edges chosen by both ends (disjoint pairs:
-    each merge costs what its edge costs), read from the nodes' choices;
-    without, those chosen by either end; and every edge of cost 0 first,
+    Kept: with ``mutual``, disjoint pairs (each merge costs what its edge
+    costs): the mutual pairs, and with ``slack > 0`` also a node's choice
+    taken by a neighbour whose own choice is elsewhere, when it costs less
+    than ``1 + slack`` times that neighbour's lightest (:func:`_good_pairs`);
+    without, the edges chosen by either end; and every edge of cost 0 first,
     in the order of :func:`_zero_merge_order`. ``u``, ``v`` are sorted by
     ``(u, v)`` (as :func:`reduce_edges` returns them). Returns ``(n_new,
     step, merges, new sizes, count)``, ``count[c]`` the old nodes in new
@@ -457,7 +498,7 @@ def ward_choice(n_nodes, u, v, w, sizes, rep, height, threshold, mutual, greedy_
     # A kernel called from Python here is not behind the module's guard.
     return call_deferring_sigint(
         _choice_end, (n_nodes, u, v, cost, lightest, chosen, ties, scale, sizes, rep, height,
-                      mutual, float(greedy_below)), {})
+                      mutual, float(greedy_below), float(slack)), {})
 
 
 @njit(cache=True, nogil=True)
