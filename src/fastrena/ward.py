@@ -41,17 +41,18 @@ __all__ = ["WARD_GREEDY_BYTES", "WARD_GREEDY_SWITCH", "WARD_PAIR_SLACK", "WARD_W
 #: then the merge one side would make first and within that factor of the
 #: other side's cheapest: Ward's greedy order, within a factor, on both
 #: sides (a "good" edge of approximate agglomerative clustering), at its
-#: exact current cost. Mutual pairs alone merged 15-20 % of the nodes a
-#: round; where a node's nearest neighbour prefers a third node (chains,
+#: exact current cost. Mutual pairs alone merged 15-26 % of the nodes a
+#: round: where a node's nearest neighbour prefers a third node (chains,
 #: as cluster sizes grow apart) they left it for a later round, 55 rounds
-#: a fit at 2 mm. Measured on the real-data suite and the tissue group
-#: (58 fits; error over Ward's, unrefined / refined, medians):
-#: 0 (mutual alone) 1.0000 / 0.9540; 0.1: 1.0002 / 0.9543; 0.3: 1.0007 /
-#: 0.9558, each case within -0.7 % and +1.4 % of the mutual rounds' refined
-#: error (the ramp, a stress case of ties, +3.6 % unrefined); the merges'
-#: time: 2 mm x 100 samples 0.75x (0.1: 0.75x), MNI T1 2 mm 0.57x (0.1:
-#: 0.84x), 1 mm tissue maps 0.48-0.67x. 0.6 cost 0.5-2.5 % of the error on
-#: the T1 map for 0.93x the time of 0.3.
+#: a fit at 2 mm x 100 samples (35 with this slack, merging 26-37 %).
+#: Measured on the real-data suite and its tissue group (58 fits), error
+#: over Ward's, median, unrefined / refined: mutual pairs alone 1.0000 /
+#: 0.9540, slack 0.1 1.0002 / 0.9543, 0.3 1.0007 / 0.9558 (each case's
+#: refined error within -0.7 % and +1.4 % of the mutual rounds'); the
+#: merges' time at 0.3: 0.67-0.77x at 2 mm x 100 samples and 0.49-0.57x
+#: on the MNI T1 2 mm map (0.1: 0.75-0.80x and 0.78-0.84x); 0.6 took
+#: 0.93x the time of 0.3 at 2 mm x 100 samples but cost 0.6-2.5 % of the
+#: unrefined error on the T1 map.
 WARD_PAIR_SLACK = 0.3
 
 #: A ``"ward"`` round whose pairs would merge fewer than this
