@@ -277,3 +277,22 @@ def test_the_tree_does_not_change_labels_(recwarn):
     np.testing.assert_array_equal(full.labels_, plain.labels_)
     assert full.n_clusters_ == plain.n_clusters_ > 20
     assert int(full.labels_at(20).max()) + 1 == 20  # the tree itself goes on
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 7, 3000])
+def test_height_order_is_numpys_stable_argsort(n):
+    # The ward tree's merges sorted by height, ties in recording order:
+    # a radix sort of the heights' bits, against numpy's stable sort, on
+    # heights spanning many exponents, tied ones, and zeros of both signs.
+    from fastrena import _kernels
+
+    rng = np.random.default_rng(n)
+    spread = rng.random(n) * 10.0 ** rng.integers(-300, 300, n)
+    tied = np.round(rng.random(n), 1)
+    zeros = np.where(rng.random(n) < 0.3, 2.5, np.where(rng.random(n) < 0.5, 0.0, -0.0))
+    assert n < 7 or np.signbit(zeros).any()
+    # Heights apart only in their last 12 bits (the first passes' digits).
+    close = 1.0 + rng.integers(0, 1 << 12, n) * 2.0 ** -52
+    for heights in (spread, tied, zeros, close, np.zeros(n), np.concatenate([tied, spread])):
+        np.testing.assert_array_equal(_kernels.order_by_height(heights),
+                                      np.argsort(heights, kind="stable"))

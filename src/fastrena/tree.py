@@ -162,7 +162,8 @@ def _tree(n_features, first, second, heights, by_height=False, level_sizes=()):
     second = np.concatenate(second) if second else empty
     heights = np.concatenate(heights) if heights else np.zeros(0)
     if by_height:
-        order = np.argsort(heights, kind="stable")
+        # Heights are costs (>= 0) raised to those beneath them.
+        order = _kernels.order_by_height(heights)
         first, second, heights = first[order], second[order], heights[order]
     return MergeTree(n_features, first, second, heights, tuple(level_sizes))
 

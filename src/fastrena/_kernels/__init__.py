@@ -32,7 +32,8 @@ from .means import (ROWS_FEATURE_MAJOR, ROWS_SAMPLE_MAJOR, cluster_means_feature
                     cluster_sums_divided_into, expand_clusters, members_by_cluster,
                     merge_rows_in_place)
 from .merges import (NO_KEY, connected_components, nearest_neighbor_edges,
-                     strictly_increasing, tree_children, union_in_order)
+                     order_by_height, strictly_increasing, tree_children,
+                     union_in_order)
 from .refine import (CONNECTIVITY_BUDGET, RELATIVE_MARGIN, adjacency,
                      first_appearance, refine_partition)
 from .ward import record_merges, ward_choice, ward_round_end
@@ -47,7 +48,7 @@ __all__ = [
     "edge_weights_feature_major", "edge_weights_sample_major",
     "expand_clusters", "feature_major_copy", "first_appearance", "greedy_ward", "members_by_cluster",
     "merge_rows_in_place", "nearest_neighbor_edges", "record_merges", "reduce_edges",
-    "reduced_edges_carrying", "refine_partition", "row_max_abs", "strictly_increasing",
+    "order_by_height", "reduced_edges_carrying", "refine_partition", "row_max_abs", "strictly_increasing",
     "tree_children", "union_in_order", "ward_choice", "ward_round_end",
 ]
 

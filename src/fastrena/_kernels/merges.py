@@ -219,3 +219,52 @@ def strictly_increasing(heights):
         if out[i] <= out[i - 1]:
             out[i] = np.nextafter(out[i - 1], np.inf)
     return out
+
+
+#: Bits of the key :func:`order_by_height` sorts by in each pass: 2,048
+#: buckets a pass, whose write positions stay in cache (16 bits, 65,536
+#: buckets: 1.3x the time).
+_DIGIT_BITS = 11
+
+
+@njit(cache=True)
+def order_by_height(heights):
+    """The stable order of ``heights`` (finite and >= 0: merge heights),
+    what ``np.argsort(heights, kind="stable")`` returns: a least-significant
+    digit radix sort of their bit patterns (those of non-negative floats
+    increase with the floats; -0.0 is read as 0.0), 11 bits a pass, a pass
+    skipped when every key has the same digit there. Linear: numpy's
+    stable sort of floats is a merge sort, n log n."""
+    n = heights.shape[0]
+    # + 0.0: -0.0 becomes 0.0, which it equals.
+    keys = (heights + 0.0).view(np.uint64)
+    n_digits = 1 << _DIGIT_BITS
+    n_passes = (64 + _DIGIT_BITS - 1) // _DIGIT_BITS
+    mask = np.uint64(n_digits - 1)
+    # Every pass's counts in one read of the keys.
+    count = np.zeros((n_passes, n_digits + 1), dtype=np.int64)
+    for i in range(n):
+        k = keys[i]
+        for p in range(n_passes):
+            count[p, np.int64((k >> np.uint64(p * _DIGIT_BITS)) & mask) + 1] += 1
+    order = int_range(n)
+    other = np.empty(n, dtype=np.int64)
+    sorted_keys = keys.copy()
+    other_keys = np.empty(n, dtype=np.uint64)
+    for p in range(n_passes):
+        row = count[p]
+        if row.max() == n:
+            continue
+        for d in range(n_digits):
+            row[d + 1] += row[d]
+        s = np.uint64(p * _DIGIT_BITS)
+        for i in range(n):
+            k = sorted_keys[i]
+            d = np.int64((k >> s) & mask)
+            f = row[d]
+            other[f] = order[i]
+            other_keys[f] = k
+            row[d] = f + 1
+        order, other = other, order
+        sorted_keys, other_keys = other_keys, sorted_keys
+    return order
