@@ -37,14 +37,14 @@ __all__ = ["WARD_GREEDY_BYTES", "WARD_GREEDY_SWITCH", "WARD_PAIR_SLACK", "WARD_W
 #: mutual pair), and also when the neighbour's own nearest merge is taken
 #: elsewhere (its nearest chose another) and merging the two costs less
 #: than ``1 + WARD_PAIR_SLACK`` times it (the neighbour takes the cheapest
-#: such node: :func:`fastrena._kernels.ward._good_pairs`). Every pair is
-#: then the merge one side would make first and within that factor of the
-#: other side's cheapest: Ward's greedy order, within a factor, on both
-#: sides (a "good" edge of approximate agglomerative clustering), at its
-#: exact current cost. Mutual pairs alone merged 15-26 % of the nodes a
-#: round: where a node's nearest neighbour prefers a third node (chains,
-#: as cluster sizes grow apart) they left it for a later round, 55 rounds
-#: a fit at 2 mm x 100 samples (35 with this slack, merging 26-37 %).
+#: such node; :func:`fastrena._kernels.ward_choice`). Every pair is then
+#: one side's cheapest merge and costs less than that factor times the
+#: other side's cheapest (a "good" edge, as approximate agglomerative
+#: clustering calls it), made at its exact current cost. Mutual pairs
+#: alone merged 15-26 % of the nodes a round: where a node's nearest
+#: neighbour prefers a third node (chains, as cluster sizes grow apart)
+#: they left it for a later round, 55 rounds a fit at 2 mm x 100 samples
+#: (35 with this slack, merging 26-37 %).
 #: Measured on the real-data suite and its tissue group (58 fits), error
 #: over Ward's, median, unrefined / refined: mutual pairs alone 1.0000 /
 #: 0.9540, slack 0.1 1.0002 / 0.9543, 0.3 1.0007 / 0.9558 (each case's
