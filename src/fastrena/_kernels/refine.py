@@ -22,6 +22,7 @@ from numba import njit
 
 from .._interrupt import call_deferring_sigint
 from .compiling import filled
+from .merges import find_root
 from .threads import PARALLEL_GRAIN, run_tasks
 
 #: Adjacency slots a connectivity test may read beyond the moved
@@ -234,7 +235,7 @@ def _stays_connected(i, a, labels, indptr, indices, visited, origin, queue, sour
     while head < tail:
         x = queue[head]
         head += 1
-        rx = _source_root(parent, origin[x])
+        rx = find_root(parent, origin[x])
         live[rx] -= 1
         for k in range(indptr[x], indptr[x + 1]):
             reads += 1
@@ -244,7 +245,7 @@ def _stays_connected(i, a, labels, indptr, indices, visited, origin, queue, sour
             if m == i or labels[m] != a:
                 continue
             if visited[m] == stamp:
-                rm = _source_root(parent, origin[m])
+                rm = find_root(parent, origin[m])
                 if rm != rx:
                     parent[rm] = rx
                     live[rx] += live[rm]
@@ -260,15 +261,6 @@ def _stays_connected(i, a, labels, indptr, indices, visited, origin, queue, sour
         if live[rx] == 0:
             return False
     return False
-
-
-@njit(cache=True, inline="always")
-def _source_root(parent, s):
-    """The group of neighbour s in :func:`_stays_connected` (paths halved)."""
-    while parent[s] != s:
-        parent[s] = parent[parent[s]]
-        s = parent[s]
-    return s
 
 
 def _n_blocks(n_features):
@@ -301,7 +293,7 @@ def _owners(labels, n_clusters, n_blocks):
 
 
 @njit(cache=True)
-def _sweep_range(X, offset, scale, indptr, indices, labels, sizes, sums, visited, goal, seen,
+def _sweep_range(X, offset, scale, indptr, indices, labels, sizes, sums, visited, origin, seen,
                  owner, later, queue, scratch, sources, sweep, budget, margin, lo, hi, block):
     """The turns of features lo..hi-1 in a sweep (see
     :func:`refine_partition`), in index order; returns the moves.
@@ -310,8 +302,9 @@ def _sweep_range(X, offset, scale, indptr, indices, labels, sizes, sums, visited
     cluster or a neighbouring one is not ``block``'s alone (by ``owner``):
     those are flagged in ``later``. With ``block < 0``, the features
     flagged in ``later`` alone, with no such bound. A turn's marks in
-    ``visited``, ``goal`` and ``seen`` are ``sweep * n_features + i``: a
-    number no other turn uses; ``scratch`` (2, n_samples): the feature's
+    ``visited`` and ``seen`` are ``sweep * n_features + i``: a number no
+    other turn uses (``origin``: the connectivity test's groups, read where
+    ``visited`` marks a node); ``scratch`` (2, n_samples): the feature's
     signal and its squared differences to a mean. (One loop, not a
     function called per feature: numba's inlining of such a function made
     the sweeps 1.45x slower.)"""
@@ -366,7 +359,7 @@ def _sweep_range(X, offset, scale, indptr, indices, labels, sizes, sums, visited
         bar = leave - margin * n_a / (n_a - 1.0) * (d_a + _squares(x, sums, a, n_a))
         if not best_cost < bar:
             continue
-        if not _stays_connected(i, a, labels, indptr, indices, visited, goal, queue, sources,
+        if not _stays_connected(i, a, labels, indptr, indices, visited, origin, queue, sources,
                                 stamp, budget):
             continue
         for s in range(n_samples):
@@ -380,7 +373,7 @@ def _sweep_range(X, offset, scale, indptr, indices, labels, sizes, sums, visited
 
 
 @njit(cache=True, nogil=True)
-def _block_tasks(X, offset, scale, indptr, indices, labels, sizes, sums, visited, goal, seen,
+def _block_tasks(X, offset, scale, indptr, indices, labels, sizes, sums, visited, origin, seen,
                  owner, later, moved, n_sources, sweep, budget, margin, t0, t1):
     """Tasks t0..t1 of a sweep's first phase: task t takes the features of
     block t (one of ``moved.shape[0]`` runs of consecutive features),
@@ -396,7 +389,7 @@ def _block_tasks(X, offset, scale, indptr, indices, labels, sizes, sums, visited
         hi = n_features * (t + 1) // n_blocks
         queue = np.empty(hi - lo, dtype=np.int64)
         moved[t] = _sweep_range(X, offset, scale, indptr, indices, labels, sizes, sums, visited,
-                                goal, seen, owner, later, queue, scratch, sources, sweep, budget,
+                                origin, seen, owner, later, queue, scratch, sources, sweep, budget,
                                 margin, lo, hi, np.int64(t))
 
 
@@ -409,9 +402,10 @@ def _start(X, offset, scale, labels, n_clusters, sample_major):
     for i in range(n_features):
         sizes[labels[i]] += 1
     visited = filled(np.empty(n_features, dtype=np.int64), np.int64(-1))
-    goal = filled(np.empty(n_features, dtype=np.int64), np.int64(-1))
+    # Read only at the nodes a test has marked in ``visited``: no fill.
+    origin = np.empty(n_features, dtype=np.int64)
     seen = filled(np.empty(n_clusters, dtype=np.int64), np.int64(-1))
-    return sums, sizes, visited, goal, seen
+    return sums, sizes, visited, origin, seen
 
 
 def refine_partition(X, offset, scale, sample_major, indptr, indices, labels, n_clusters,
@@ -472,7 +466,7 @@ def refine_partition(X, offset, scale, sample_major, indptr, indices, labels, n_
     moves = np.zeros(max_sweeps, dtype=np.int64)
     if max_sweeps == 0 or n_features == 0:
         return 0, moves
-    sums, sizes, visited, goal, seen = call_deferring_sigint(
+    sums, sizes, visited, origin, seen = call_deferring_sigint(
         _start, (X, offset, scale, labels, np.int64(n_clusters), sample_major), {})
     n_blocks = _n_blocks(n_features)
     queue = np.empty(n_features, dtype=np.int64)
@@ -491,7 +485,7 @@ def refine_partition(X, offset, scale, sample_major, indptr, indices, labels, n_
         # One thread per block at most: each block's work is a sweep of
         # its features (run_tasks reads this work estimate so).
         run_tasks(_block_tasks, n_blocks,
-                  (X, offset, scale, indptr, indices, labels, sizes, sums, visited, goal, seen,
+                  (X, offset, scale, indptr, indices, labels, sizes, sums, visited, origin, seen,
                    owner, later, moved, np.int64(n_sources), sweep, budget, margin),
                   n_blocks * PARALLEL_GRAIN)
         total = int(moved.sum())
@@ -500,7 +494,7 @@ def refine_partition(X, offset, scale, sample_major, indptr, indices, labels, n_
         if n_blocks > 1:
             total += int(call_deferring_sigint(
                 _sweep_range, (X, offset, scale, indptr, indices, labels, sizes, sums, visited,
-                               goal, seen, owner, later, queue, scratch, sources, sweep, budget,
+                               origin, seen, owner, later, queue, scratch, sources, sweep, budget,
                                margin, np.int64(0), np.int64(n_features), np.int64(-1)), {}))
         moves[sweeps] = total
         sweeps += 1
