@@ -11,11 +11,13 @@ import sys
 
 import numpy as np
 import pytest
+from numba import njit
 from scipy import sparse
 from scipy.ndimage import gaussian_filter
 from scipy.sparse.csgraph import connected_components
 
 from fastrena import ReNA
+from fastrena._kernels import lanes as lanes_kernels
 from fastrena.graphs import chain_graph, graph_from_edges, lattice_graph
 from fastrena.refine import refine_labels
 from helpers import chain_adjacency
@@ -343,16 +345,56 @@ def test_sweeps_make_the_moves_of_a_plain_reference(seed):
     np.testing.assert_array_equal(out, renumbered(expected))
 
 
-@pytest.mark.parametrize("n_samples", [16, 37, 100])
-def test_candidates_given_up_early_make_the_moves_of_the_reference(n_samples):
-    # A candidate's sum stops once it cannot beat the best so far (checked
-    # every 16 samples, kernels.refine._join_below): with 16 and more
-    # samples the moves must still be the plain reference's.
+@pytest.mark.parametrize("n_samples", [1, 7, 9, 16, 37, 100])
+def test_sums_in_lanes_of_padded_samples_make_the_moves_of_the_reference(n_samples):
+    # Distances are summed in eight lanes over samples padded with zeros
+    # to a multiple of eight (kernels.lanes): on sample counts below,
+    # at and past a multiple of eight the moves must be the plain
+    # reference's.
     X, graph, plain = unrefined_ward_on_a_grid(5, (12, 10), 1.5, 14, n_samples)
     expected = reference_sweeps(X, graph, plain.labels_, 4)
     out = refine_labels(X, graph, plain.labels_, 4)
     assert not np.array_equal(expected, plain.labels_)
     np.testing.assert_array_equal(out, renumbered(expected))
+
+
+@njit
+def _lane_distances(x, rows, inv, q0, q1):
+    out = np.empty(rows.shape[0])
+    for c in range(rows.shape[0]):
+        lanes = lanes_kernels.add_squared_differences(lanes_kernels.ZERO_LANES, x, rows[c], inv,
+                                                      0, q0)
+        lanes = lanes_kernels.add_squared_differences(lanes, x, rows[c], inv, q0, q1)
+        out[c] = lanes_kernels.lanes_total(lanes)
+    return out
+
+
+def test_lane_sums_are_the_scalar_lanes_bit_for_bit():
+    # Lane j adds (x[s] - row[s] * inv)**2 for s = j mod 8 in sample order,
+    # from zero; the total is ((l0 + l4) + (l1 + l5)) + ((l2 + l6) +
+    # (l3 + l7)). Python floats, one operation at a time, give the bits any
+    # machine must give: no fused multiply-add, no reordering (values of
+    # mixed magnitudes make both show), whatever the split into calls.
+    rng = np.random.default_rng(3)
+    n = 40
+    # Values of one magnitude (where the order of the adds shows) and of
+    # mixed magnitudes (where a fused multiply-add shows).
+    spread = np.where(np.arange(50)[:, None] < 25, 1.0, 10.0 ** rng.integers(-8, 9, (50, n)))
+    x = rng.standard_normal(n)
+    rows = rng.standard_normal((50, n)) * spread
+    inv = 1.0 / 3.0
+    for q0 in (0, 2, 5):
+        got = _lane_distances(x, rows, inv, q0, n // 8)
+        for c in range(rows.shape[0]):
+            lanes = [0.0] * 8
+            for s in range(n):
+                d = float(x[s]) - float(rows[c, s]) * inv
+                lanes[s % 8] = lanes[s % 8] + d * d
+            total = (((lanes[0] + lanes[4]) + (lanes[1] + lanes[5]))
+                     + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7])))
+            assert got[c] == total
+    # The rows such sums read: padded with zeros to a multiple of eight.
+    assert [lanes_kernels.padded(np.int64(n)) for n in (0, 1, 8, 9, 16)] == [0, 8, 8, 16, 16]
 
 
 @pytest.mark.parametrize(("n_blocks", "seed"), [(2, 4), (3, 7)])
@@ -481,3 +523,53 @@ def test_refine_labels_rejects_mismatched_input_by_name():
         refine_labels(X, chain_adjacency(5), [0, 0, 1, 1])
     with pytest.raises(ValueError, match="max_iter"):
         refine_labels(X, chain_adjacency(4), [0, 0, 1, 1], max_iter=-2)
+
+
+def test_the_copy_goes_into_a_spare_array_only_when_it_fits_and_is_not_x():
+    # The refinement copies a C-ordered X feature-major into the rounds'
+    # copy, which they no longer need (fastrena.arrays.feature_major_copy):
+    # into it when it is a feature-major array of X's shape and dtype that
+    # does not overlap X, into new memory otherwise; the same values.
+    from fastrena import arrays
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((5, 300)).astype(np.float32)
+    spare = np.empty((300, 5), dtype=np.float32).T
+    out, largest, finite = arrays.feature_major_copy(X, spare)
+    assert np.shares_memory(out, spare) and arrays.is_feature_major(out)
+    np.testing.assert_array_equal(out, X)
+    assert largest == np.abs(X).max() and finite
+    for other in (np.empty((300, 5), dtype=np.float64).T, np.empty((5, 300), dtype=np.float32),
+                  np.empty((300, 10), dtype=np.float32).T[::2], None):
+        out, _, _ = arrays.feature_major_copy(X, other)
+        assert other is None or not np.shares_memory(out, other)
+        np.testing.assert_array_equal(out, X)
+    # A square X's own memory, seen transposed, is feature-major: never
+    # written over.
+    square = rng.standard_normal((6, 6))
+    before = square.copy()
+    out, _, _ = arrays.feature_major_copy(square, square.T)
+    assert not np.shares_memory(out, square)
+    np.testing.assert_array_equal(square, before)
+    np.testing.assert_array_equal(out, before)
+
+
+def test_a_fit_refines_as_refine_labels_does_with_the_rounds_copy_reused(monkeypatch):
+    # In memory, the fit's refinement copies X into the rounds' own copy of
+    # X: the same labels as refine_labels of the unrefined fit, and the
+    # copy did go there.
+    from fastrena import arrays
+
+    X, graph, plain = unrefined_ward_on_a_grid(2, (30, 24), 1.5, 36, n_samples=5)
+    spares = []
+    copy = arrays.feature_major_copy
+
+    def recording(F, spare=None):
+        out = copy(F, spare)
+        spares.append(spare is not None and np.shares_memory(out[0], spare))
+        return out
+
+    monkeypatch.setattr(arrays, "feature_major_copy", recording)
+    fit = ReNA(np.ones((30, 24), dtype=bool), n_clusters=36, linkage="ward").fit(X)
+    assert spares == [False, True]
+    np.testing.assert_array_equal(fit.labels_, refine_labels(X, graph, plain.labels_, 3))

