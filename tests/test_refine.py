@@ -250,10 +250,14 @@ def reference_sweeps(X, graph, labels, sweeps, n_blocks=1):
     ``n_b / (n_b + 1) ||x - mu_b||^2`` (first met in its adjacency list on
     a tie) when that is below ``n_a / (n_a - 1) ||x - mu_a||^2`` by more
     than the margin, and its cluster stays connected without it (a whole
-    breadth-first search, with no budget). A sweep: ``n_blocks`` runs of
-    consecutive features, each in index order, a feature waiting when its
-    cluster or a neighbouring one is not all in its run (as the sweep
-    starts); then those that waited, in index order."""
+    breadth-first search, with no budget). A sweep: the clusters, in order
+    of their first feature (as the sweep starts), dealt to ``n_blocks``
+    blocks in runs of about
+    equal numbers of features (cluster c to block ``m * n_blocks // n``, m
+    the features of the clusters before it); for each block, the features
+    of its clusters in index order, a feature waiting when a neighbouring
+    cluster belongs to another block; then those that waited, in index
+    order."""
     X = np.asarray(X, dtype=np.float64)
     X = X - X[:, :1]
     A = adjacency(graph)
@@ -295,19 +299,22 @@ def reference_sweeps(X, graph, labels, sweeps, n_blocks=1):
         return 1
 
     for _ in range(sweeps):
-        owner = {}
-        for t in range(n_blocks):
-            for c in np.unique(labels[n * t // n_blocks:n * (t + 1) // n_blocks]):
-                owner[c] = t if owner.get(c, t) == t else -1
+        owner, before = {}, 0
+        for c in labels:
+            if c not in owner:
+                owner[c] = before * n_blocks // n
+                before += int((labels == c).sum())
         moved, waiting = 0, []
         for t in range(n_blocks):
-            for i in range(n * t // n_blocks, n * (t + 1) // n_blocks):
+            for i in range(n):
+                if owner[labels[i]] != t:
+                    continue
                 done = turn(i, t, owner)
                 if done < 0:
                     waiting.append(i)
                 else:
                     moved += done
-        for i in waiting:
+        for i in sorted(waiting):
             moved += turn(i, None, owner)
         if moved == 0:
             break
@@ -397,22 +404,27 @@ def test_lane_sums_are_the_scalar_lanes_bit_for_bit():
     assert [lanes_kernels.padded(np.int64(n)) for n in (0, 1, 8, 9, 16)] == [0, 8, 8, 16, 16]
 
 
-@pytest.mark.parametrize(("n_blocks", "seed"), [(2, 4), (3, 7)])
-def test_sweeps_in_blocks_make_the_moves_of_the_reference(monkeypatch, n_blocks, seed):
-    # Large inputs cut each sweep into blocks whose features move on
-    # threads of their own (kernels.refine._n_blocks); here on a small
-    # grid, against the reference cut the same way. Clusters across a
-    # block's edge wait for the second phase: on these seeds the moves
-    # differ from one block's, and must be the reference's.
+@pytest.mark.parametrize(("n_blocks", "seed", "shape", "k", "like_one_block"),
+                         [(2, 3, (20, 16), 40, True), (2, 2, (20, 16), 40, False),
+                          (3, 7, (20, 16), 40, False), (3, 3, (24, 20), 48, False)])
+def test_sweeps_in_blocks_make_the_moves_of_the_reference(monkeypatch, n_blocks, seed, shape, k,
+                                                          like_one_block):
+    # Large inputs deal each sweep's clusters to blocks whose features move
+    # on threads of their own (kernels.refine._n_blocks, _owners); here on
+    # small grids, against the reference dealt the same way. Features
+    # beside another block's cluster wait for the second phase. On these
+    # seeds, blocks owning only the clusters that lie in a run of
+    # consecutive features (the rule before 2026-12-06) made other moves;
+    # on all but the first, the moves also differ from one block's.
     from fastrena._kernels import refine as kernels
 
-    X, graph, plain = unrefined_ward_on_a_grid(seed, (20, 16), 1.0, 40)
+    X, graph, plain = unrefined_ward_on_a_grid(seed, shape, 1.0, k)
     one_block = refine_labels(X, graph, plain.labels_, 4)
     monkeypatch.setattr(kernels, "_n_blocks", lambda n_features: n_blocks)
     out = refine_labels(X, graph, plain.labels_, 4)
     expected = reference_sweeps(X, graph, plain.labels_, 4, n_blocks)
     np.testing.assert_array_equal(out, renumbered(expected))
-    assert not np.array_equal(out, one_block)
+    assert np.array_equal(out, one_block) == like_one_block
     assert_connected_partition(graph, out, plain.n_clusters_)
     assert sse(X, out) < sse(X, plain.labels_)
 

@@ -26,10 +26,11 @@ whatever the degrees (a star's centre is tested once a sweep, its leaves
 in O(1); on a chain, a feature inside its cluster is a cut vertex, found
 within the budget).
 
-Determinism: features in index order within blocks of consecutive
-features whose number depends on the number of features alone (two from
-2**16 features, four from 2**20), each block on a thread of its own for
-the features whose clusters lie in it alone, the others after, in index
+Determinism: features in index order within blocks of clusters whose
+number depends on the number of features alone (two from 2**16
+features, four from 2**20; the clusters dealt to them in order of their
+first feature), each block on a thread of its own for the features with
+no neighbour in another block's cluster, the others after, in index
 order (so the same moves on every thread count); every sum over samples
 in float64 in one fixed order (eight interleaved lanes of samples,
 added in a fixed tree, as vector operations of plain IEEE adds and

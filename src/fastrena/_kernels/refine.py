@@ -6,11 +6,11 @@ provably connected.
 One sweep visits each feature once: a move changes two clusters' means,
 which the next feature's decision reads, so a sweep is sequential by
 nature, except between features whose clusters cannot meet. A sweep
-therefore cuts the features into blocks of consecutive indices (their
-number fixed by the number of features alone), visits each block's
-features in index order on a thread of its own when their clusters lie
-in that block alone, and the rest after, in index order, on one thread
-(see :func:`refine_partition`): the same moves on every thread count.
+therefore deals the clusters to blocks (their number fixed by the number
+of features alone), visits each block's features in index order on a
+thread of its own when no neighbour lies in another block's cluster, and
+the rest after, in index order, on one thread (see
+:func:`refine_partition`): the same moves on every thread count.
 Every sum over samples runs in float64 in one fixed order (eight
 lanes of samples for the distances, see :mod:`.lanes`), whatever the
 memory layout of X or the machine, so C and F arrays (and a Dask array
@@ -189,30 +189,38 @@ def _stays_connected(i, a, labels, indptr, indices, visited, origin, queue, sour
 def _n_blocks(n_features):
     """Blocks of a sweep's first phase, from the number of features alone
     (never from the threads): 1 below 2**16 features (a sweep is then the
-    plain one), 2 below 2**20, 4 beyond. Few and large: a cluster that
-    straddles two blocks, and each feature beside one, waits for the
-    second phase (at 2 mm, 7 blocks of 33,000 voxels left 63 % of the
-    features to it, 2 blocks 12 %)."""
+    plain one), 2 below 2**20, 4 beyond. Few and large: each feature
+    beside another block's cluster waits for the second phase (at 2 mm
+    with 100 samples, K = N/50, 2 blocks leave 5 % of the features to it;
+    when a block was a run of consecutive features owning the clusters
+    inside it alone, 2 blocks left 11 %, 7 blocks 63 %)."""
     if n_features < 1 << 16:
         return 1
     return 2 if n_features < 1 << 20 else 4
 
 
 @njit(cache=True)
-def _owners(labels, n_clusters, n_blocks):
-    """For each cluster, the block holding all its features (blocks are
-    ``n_blocks`` runs of consecutive features, as :func:`_block_tasks`
-    cuts them), or -1 when they lie in several."""
+def _owners(labels, sizes, n_blocks):
+    """Each cluster's block, and each block's span: its first feature and
+    one past its last (where its task reads). Clusters in order of their
+    first feature are dealt to the blocks in runs of about equal numbers
+    of features: cluster c goes to block ``m * n_blocks // n_features``,
+    m the features of the clusters before it."""
     n_features = labels.shape[0]
-    owner = filled(np.empty(n_clusters, dtype=np.int64), np.int64(-2))
-    for t in range(n_blocks):
-        for i in range(n_features * t // n_blocks, n_features * (t + 1) // n_blocks):
-            c = labels[i]
-            if owner[c] == -2:
-                owner[c] = t
-            elif owner[c] != t:
-                owner[c] = -1
-    return owner
+    owner = filled(np.empty(sizes.shape[0], dtype=np.int64), np.int64(-1))
+    span = np.zeros((n_blocks, 2), dtype=np.int64)
+    before = 0
+    for i in range(n_features):
+        c = labels[i]
+        if owner[c] < 0:
+            t = before * n_blocks // n_features
+            if span[t, 1] == 0:
+                # Block t's first cluster.
+                span[t, 0] = i
+            owner[c] = t
+            before += sizes[c]
+        span[owner[c], 1] = i + 1
+    return owner, span
 
 
 @njit(cache=True)
@@ -221,10 +229,10 @@ def _sweep_range(X, offset, scale, indptr, indices, labels, sizes, sums, visited
     """The turns of features lo..hi-1 in a sweep (see
     :func:`refine_partition`), in index order; returns the moves.
 
-    With ``block >= 0``, every feature of the range, except those whose
-    cluster or a neighbouring one is not ``block``'s alone (by ``owner``):
-    those are flagged in ``later``. With ``block < 0``, the features
-    flagged in ``later`` alone, with no such bound. A turn's marks in
+    With ``block >= 0``, the features of the range whose cluster is
+    ``block``'s (by ``owner``), except those with a neighbour in another
+    block's cluster: those are flagged in ``later``. With ``block < 0``,
+    the features flagged in ``later`` alone. A turn's marks in
     ``visited`` and ``seen`` are ``sweep * n_features + i``: a number no
     other turn uses (``origin``: the connectivity test's groups, read where
     ``visited`` marks a node); ``x`` (padded(n_samples),
@@ -234,10 +242,15 @@ def _sweep_range(X, offset, scale, indptr, indices, labels, sizes, sums, visited
     n_samples, n_features = X.shape
     count = 0
     for i in range(lo, hi):
-        if block < 0 and not later[i]:
+        a = labels[i]
+        if block < 0:
+            if not later[i]:
+                continue
+        elif owner[a] != block:
+            # Another block's feature (its label changes only between
+            # that block's clusters: the test reads the same either way).
             continue
         stamp = sweep * n_features + i
-        a = labels[i]
         n_a = sizes[a]
         if n_a < 2:
             continue
@@ -247,13 +260,14 @@ def _sweep_range(X, offset, scale, indptr, indices, labels, sizes, sums, visited
             c = labels[indices[k]]
             if c != a:
                 boundary = True
-                # A neighbour in another block never holds one of this
-                # block's clusters, whatever that block's thread does.
+                # A neighbour in another block's cluster stays in one of
+                # that block's clusters, whatever that block's thread does
+                # (and never moves: it has a neighbour here, i).
                 if block >= 0 and owner[c] != block:
                     elsewhere = True
         if not boundary:
             continue
-        if block >= 0 and (elsewhere or owner[a] != block):
+        if elsewhere:
             later[i] = True
             continue
         for s in range(n_samples):
@@ -295,23 +309,22 @@ def _sweep_range(X, offset, scale, indptr, indices, labels, sizes, sums, visited
 
 @njit(cache=True, nogil=True)
 def _block_tasks(X, offset, scale, indptr, indices, labels, sizes, sums, visited, origin, seen,
-                 owner, later, moved, n_sources, sweep, budget, margin, t0, t1):
+                 owner, span, later, moved, n_sources, sweep, budget, margin, t0, t1):
     """Tasks t0..t1 of a sweep's first phase: task t takes the features of
-    block t (one of ``moved.shape[0]`` runs of consecutive features),
-    counts its moves in ``moved[t]`` and flags in ``later`` those left for
-    the second phase. Its turns touch only block t's clusters and features
-    (a search inside a cluster stays in it), and their own scratch."""
+    block t's clusters (:func:`_owners`; they lie in ``span[t]``), counts
+    its moves in ``moved[t]`` and flags in ``later`` those left for the
+    second phase. Its turns touch only block t's clusters and their
+    features (a search inside a cluster stays in it), and their own
+    scratch."""
     n_samples, n_features = X.shape
-    n_blocks = moved.shape[0]
     x = np.zeros(padded(n_samples))
     sources = np.empty((2, n_sources), dtype=np.int64)
+    # A search queues at most a cluster's features.
+    queue = np.empty(n_features, dtype=np.int64)
     for t in range(t0, t1):
-        lo = n_features * t // n_blocks
-        hi = n_features * (t + 1) // n_blocks
-        queue = np.empty(hi - lo, dtype=np.int64)
         moved[t] = _sweep_range(X, offset, scale, indptr, indices, labels, sizes, sums, visited,
                                 origin, seen, owner, later, queue, x, sources, sweep, budget,
-                                margin, lo, hi, np.int64(t))
+                                margin, span[t, 0], span[t, 1], np.int64(t))
 
 
 @njit(cache=True)
@@ -345,16 +358,17 @@ def refine_partition(X, offset, scale, sample_major, indptr, indices, labels, n_
     Ties between candidates go to the first met in i's adjacency list.
     Stops after a sweep that moves nothing.
 
-    A sweep runs in two phases (:func:`_n_blocks`): the features are cut
-    into blocks of consecutive indices, a number fixed by the number of
-    features alone; each block's features are visited in index order,
-    on a thread of their own, when their cluster and every neighbouring
-    cluster lie in that block alone (a block reads and writes only its
-    own clusters' means, sizes and members: no thread can see another's
-    moves, so the split between threads cannot change a bit); then the
-    features left out (on a cluster that straddles blocks) are visited in
-    index order. With one block (fewer than 2**16 features, see
-    :func:`_n_blocks`) this is the plain sweep in index order.
+    A sweep runs in two phases (:func:`_n_blocks`): the clusters are dealt
+    to blocks as the sweep starts (:func:`_owners`: in order of their
+    first feature, runs of about equal numbers of features), a number of
+    blocks fixed by the number of features alone; each block's features
+    are visited in index order, on a thread of their own, except those
+    with a neighbour in another block's cluster (a block reads and writes
+    only its own clusters' means, sizes and members, and moves features
+    between them alone: no thread can see another's moves, so the split
+    between threads cannot change a bit); then the features left out are
+    visited in index order. With one block (fewer than 2**16 features,
+    see :func:`_n_blocks`) this is the plain sweep in index order.
 
     Parameters
     ----------
@@ -399,15 +413,14 @@ def refine_partition(X, offset, scale, sample_major, indptr, indices, labels, n_
     sweeps = 0
     while sweeps < max_sweeps:
         sweep = np.int64(sweeps)
-        owner = call_deferring_sigint(_owners, (labels, np.int64(n_clusters),
-                                                np.int64(n_blocks)), {})
+        owner, span = call_deferring_sigint(_owners, (labels, sizes, np.int64(n_blocks)), {})
         later[:] = False
         moved = np.zeros(n_blocks, dtype=np.int64)
         # One thread per block at most: each block's work is a sweep of
         # its features (run_tasks reads this work estimate so).
         run_tasks(_block_tasks, n_blocks,
                   (X, offset, scale, indptr, indices, labels, sizes, sums, visited, origin, seen,
-                   owner, later, moved, np.int64(n_sources), sweep, budget, margin),
+                   owner, span, later, moved, np.int64(n_sources), sweep, budget, margin),
                   n_blocks * PARALLEL_GRAIN)
         total = int(moved.sum())
         # The second phase: with one block, which owns every cluster,
