@@ -39,6 +39,17 @@ def adjacency(graph):
     return (A + A.T).tocsr()
 
 
+def kernel_adjacency(graph):
+    """The refinement's own CSR of the graph (each node's neighbours in
+    edge order), as its sweeps read it."""
+    from fastrena._kernels import refine as kernels
+
+    indptr = np.zeros(graph.n_nodes + 1, dtype=np.int64)
+    indices = np.empty(2 * graph.n_edges, dtype=np.int64)
+    kernels._adjacency_into(graph.u, graph.v, indptr, indices)
+    return indptr, indices
+
+
 def assert_connected_partition(graph, labels, k):
     """K clusters 0..K-1, each connected in the graph."""
     assert np.array_equal(np.unique(labels), np.arange(k))
@@ -108,7 +119,7 @@ def test_the_connectivity_test_is_sound_for_any_budget_and_exact_without_one(see
     neighbours at once answer within a budget where one search from the
     first neighbour alone would not (the neighbours meet pairwise, close
     by, while the first is far from the last)."""
-    from fastrena._kernels import adjacency as csr, refine as kernels
+    from fastrena._kernels import refine as kernels
 
     rng = np.random.default_rng(seed)
     mask = np.ones((14, 13), dtype=bool)
@@ -119,7 +130,7 @@ def test_the_connectivity_test_is_sound_for_any_budget_and_exact_without_one(see
     u = np.concatenate([full.u[keep], chords.min(axis=0)])
     v = np.concatenate([full.v[keep], chords.max(axis=0)])
     graph = graph_from_edges(n, u[u != v], v[u != v])
-    indptr, indices = csr(graph.n_nodes, graph.u, graph.v)
+    indptr, indices = kernel_adjacency(graph)
     A = adjacency(graph)
     labels = rng.integers(0, 3, n)
     labels[rng.random(n) < 0.5] = 0
@@ -151,13 +162,13 @@ def test_the_neighbours_meet_pairwise_within_a_budget():
     list (0, 4, 6), 2's (0, then 4, where 1's search was: joined; 5), 3's
     (0, then 5, where 2's search was: joined). A search from 1 alone
     would read 14, half the dead end's start included, before it met 3."""
-    from fastrena._kernels import adjacency as csr, refine as kernels
+    from fastrena._kernels import refine as kernels
 
     edges = [(0, 1), (0, 2), (0, 3), (1, 4), (2, 4), (2, 5), (3, 5), (1, 6)]
     edges += [(j, j + 1) for j in range(6, 45)]
     u, v = np.array(edges).T
     graph = graph_from_edges(46, u, v)
-    indptr, indices = csr(graph.n_nodes, graph.u, graph.v)
+    indptr, indices = kernel_adjacency(graph)
     labels = np.zeros(46, dtype=np.int64)
     scratch = (np.full(46, -1), np.zeros(46, dtype=np.int64), np.empty(46, dtype=np.int64),
                np.empty((2, 3), dtype=np.int64))
@@ -166,7 +177,7 @@ def test_the_neighbours_meet_pairwise_within_a_budget():
     # Without 3 - 5, 3 is cut off: a group with nothing left to visit.
     keep = (u != 3) | (v != 5)
     cut = graph_from_edges(46, u[keep], v[keep])
-    indptr, indices = csr(cut.n_nodes, cut.u, cut.v)
+    indptr, indices = kernel_adjacency(cut)
     assert not kernels._stays_connected(0, 0, labels, indptr, indices, *scratch, 3, 10 ** 9)
 
 

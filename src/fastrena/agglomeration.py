@@ -209,10 +209,9 @@ def agglomerate(X: Any, graph: FeatureGraph, n_clusters: int, n_iter: int = 10,
     # The pool (if any) is shut down first: its workers may still write
     # into the store's files when an error or Ctrl-C ends the fit.
     with backend.signal_store() as store, backend.worker_pool():
-        n, u, v, labels, level, tree, spare = _run_levels(backend, X, graph, n_clusters, n_iter,
-                                                          threshold, verbose, on_level,
-                                                          check_values, store, linkage, on_step,
-                                                          full_tree)
+        n, labels, level, tree, spare = _run_levels(backend, X, graph, n_clusters, n_iter,
+                                                    threshold, verbose, on_level, check_values,
+                                                    store, linkage, on_step, full_tree)
     messages = []
     sweeps, moves = 0, ()
     max_sweeps = refine_iter_for(max_refine_iter, linkage)
@@ -229,7 +228,8 @@ def agglomerate(X: Any, graph: FeatureGraph, n_clusters: int, n_iter: int = 10,
     # The rounds' copy of X: not held past here.
     spare = None
     if n > n_clusters:
-        n_components = FeatureGraph(n, u, v).n_connected_components()
+        # The clusters are connected: the graph's components are theirs.
+        n_components = graph.n_connected_components()
         if n_components > n_clusters:
             messages.append(
                 f"The feature graph has {n_components} connected components, more "
@@ -284,9 +284,9 @@ def _step(on_step, level, step, n_before, n_after=None):
 
 def _run_levels(backend, X, graph, n_clusters, n_iter, threshold, verbose, on_level, check_values,
                 store, linkage="nilearn", on_step=None, full_tree=False):
-    """The levels of :func:`agglomerate`: (nodes left, their edges u and v,
-    labels of the features, levels run, the merge tree or None, an array
-    of the levels' own that nothing reads any more, or None)."""
+    """The levels of :func:`agglomerate`: (nodes left, labels of the
+    features, levels run, the merge tree or None, an array of the levels'
+    own that nothing reads any more, or None)."""
     if linkage == "ward":
         return _run_ward_rounds(backend, X, graph, n_clusters, threshold, verbose, on_level,
                                 check_values, store, on_step, full_tree)
@@ -333,8 +333,7 @@ def _run_levels(backend, X, graph, n_clusters, n_iter, threshold, verbose, on_le
         tree = recorder.tree()
         # labels_ as a fit without the tree gives them (n_iter included).
         labels, n = tree.fit_labels(n_clusters, n_iter)
-        u, v = _kernels.reduce_edges(graph.u, graph.v, labels, n)
-    return n, u, v, labels, level, tree, None
+    return n, labels, level, tree, None
 
 
 def _reduced_signals(backend, X, F, step, n_new, store, weights, check_values):
@@ -471,10 +470,9 @@ def _run_ward_rounds(backend, X, graph, n_clusters, threshold, verbose, on_level
     labels, n = tree.labels_at(n_clusters)
     _log(verbose, f"cut: the {graph.n_nodes - n} lowest of "
                   f"{sum(f.shape[0] for f in ward.first)} merges leave {n} clusters")
-    u, v = _kernels.reduce_edges(graph.u, graph.v, labels, n)
     # The rounds' copy of X, if they made one: the refinement may copy X
     # into it again (its pages are already mapped).
-    return n, u, v, labels, level, tree if full_tree else None, F if fused else None
+    return n, labels, level, tree if full_tree else None, F if fused else None
 
 
 def _ends(rows, lo, hi):

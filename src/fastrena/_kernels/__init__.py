@@ -34,7 +34,7 @@ from .means import (ROWS_FEATURE_MAJOR, ROWS_SAMPLE_MAJOR, cluster_means_feature
 from .merges import (NO_KEY, connected_components, nearest_neighbor_edges,
                      order_by_height, strictly_increasing, tree_children,
                      union_in_order)
-from .refine import (CONNECTIVITY_BUDGET, RELATIVE_MARGIN, adjacency,
+from .refine import (CONNECTIVITY_BUDGET, RELATIVE_MARGIN,
                      first_appearance, refine_partition)
 from .ward import record_merges, ward_choice, ward_round_end
 from .ward_edges import carry_weights, reduced_edges_carrying
@@ -42,7 +42,7 @@ from .ward_greedy import greedy_ward
 from .weights import SAMPLE_BLOCK, edge_weights_feature_major, edge_weights_sample_major
 
 __all__ = [
-    "CONNECTIVITY_BUDGET", "NO_KEY", "RELATIVE_MARGIN", "ROWS_FEATURE_MAJOR", "ROWS_SAMPLE_MAJOR", "SAMPLE_BLOCK", "adjacency", "all_finite",
+    "CONNECTIVITY_BUDGET", "NO_KEY", "RELATIVE_MARGIN", "ROWS_FEATURE_MAJOR", "ROWS_SAMPLE_MAJOR", "SAMPLE_BLOCK", "all_finite",
     "carry_weights", "cluster_means_feature_major", "cluster_sums_divided_into",
     "connected_components",
     "edge_weights_feature_major", "edge_weights_sample_major",

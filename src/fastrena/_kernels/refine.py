@@ -49,14 +49,13 @@ RELATIVE_MARGIN = 2.0 ** -30
 
 
 @njit(cache=True)
-def _cluster_sums(X, offset, scale, labels, n_clusters, sample_major):
-    """(K, S') float64 sums of each cluster's features minus ``offset``
-    times ``scale``,
-    added in feature order from zero (the loop nest follows X's layout;
-    the order of each sum does not); S' is S padded with zeros to a
-    multiple of eight (:func:`fastrena._kernels.lanes.padded`)."""
+def _cluster_sums_into(X, offset, scale, labels, sample_major, sums, sizes):
+    """``sums`` (K, S', zeros): each cluster's features minus ``offset``
+    times ``scale``, added in feature order from zero (the loop nest
+    follows X's layout; the order of each sum does not), S' being S padded
+    with zeros to a multiple of eight (:func:`fastrena._kernels.lanes.padded`);
+    ``sizes`` (K, zeros): their numbers of features."""
     n_samples, n_features = X.shape
-    sums = np.zeros((n_clusters, padded(n_samples)))
     if sample_major:
         for s in range(n_samples):
             for i in range(n_features):
@@ -66,7 +65,8 @@ def _cluster_sums(X, offset, scale, labels, n_clusters, sample_major):
             c = labels[i]
             for s in range(n_samples):
                 sums[c, s] += (X[s, i] - offset[s]) * scale
-    return sums
+    for i in range(n_features):
+        sizes[labels[i]] += 1
 
 
 @njit(cache=True, inline="always")
@@ -327,22 +327,21 @@ def _block_tasks(X, offset, scale, indptr, indices, labels, sizes, sums, visited
                                 margin, span[t, 0], span[t, 1], np.int64(t))
 
 
-@njit(cache=True)
-def _start(X, offset, scale, labels, n_clusters, sample_major):
-    """The cluster sums and sizes, and the search marks, for a refinement."""
-    n_features = X.shape[1]
-    sums = _cluster_sums(X, offset, scale, labels, n_clusters, sample_major)
-    sizes = filled(np.empty(n_clusters, dtype=np.int64), np.int64(0))
-    for i in range(n_features):
-        sizes[labels[i]] += 1
-    visited = filled(np.empty(n_features, dtype=np.int64), np.int64(-1))
-    # Read only at the nodes a test has marked in ``visited``: no fill.
-    origin = np.empty(n_features, dtype=np.int64)
-    seen = filled(np.empty(n_clusters, dtype=np.int64), np.int64(-1))
-    return sums, sizes, visited, origin, seen
+@njit(cache=True, nogil=True)
+def _start_tasks(X, offset, scale, labels, sample_major, u, v, indptr, indices, sums, sizes, t0,
+                 t1):
+    """Tasks t0..t1 of a refinement's start, side by side: task 0 the
+    graph's adjacency (:func:`_adjacency_into`) into ``indptr`` and ``indices``,
+    task 1 the clusters' sums and sizes (:func:`_cluster_sums_into`).
+    Each writes its own outputs only."""
+    for t in range(t0, t1):
+        if t == 0:
+            _adjacency_into(u, v, indptr, indices)
+        else:
+            _cluster_sums_into(X, offset, scale, labels, sample_major, sums, sizes)
 
 
-def refine_partition(X, offset, scale, sample_major, indptr, indices, labels, n_clusters,
+def refine_partition(X, offset, scale, sample_major, n_nodes, u, v, labels, n_clusters,
                      max_sweeps, budget, margin):
     """Up to ``max_sweeps`` sweeps of single-feature moves (see the module
     docstring), on ``labels`` in place.
@@ -384,8 +383,11 @@ def refine_partition(X, offset, scale, sample_major, indptr, indices, labels, n_
     sample_major : bool
         Whether X's samples are its outer (slow) axis: only the loop nest
         of the sums follows it.
-    indptr, indices : int64 arrays
-        The graph's adjacency (CSR, both directions).
+    n_nodes : int
+        The graph's nodes (the features).
+    u, v : int64 arrays
+        The graph's edges (each once), whose adjacency the refinement
+        builds beside the clusters' sums (:func:`_start_tasks`).
     labels : int64 array (n_features,), values in [0, n_clusters)
     n_clusters, max_sweeps, budget : int
     margin : float
@@ -401,8 +403,18 @@ def refine_partition(X, offset, scale, sample_major, indptr, indices, labels, n_
     moves = np.zeros(max_sweeps, dtype=np.int64)
     if max_sweeps == 0 or n_features == 0:
         return 0, moves
-    sums, sizes, visited, origin, seen = call_deferring_sigint(
-        _start, (X, offset, scale, labels, np.int64(n_clusters), sample_major), {})
+    # The graph's adjacency beside the clusters' sums, on two threads.
+    indptr = np.zeros(n_nodes + 1, dtype=np.int64)
+    indices = np.empty(2 * u.shape[0], dtype=np.int64)
+    sums = np.zeros((n_clusters, padded(n_samples)))
+    sizes = np.zeros(n_clusters, dtype=np.int64)
+    run_tasks(_start_tasks, 2, (X, offset, scale, labels, sample_major, u, v, indptr, indices,
+                                sums, sizes), 2 * PARALLEL_GRAIN)
+    # A connectivity test's marks (``origin``: read only at the nodes a
+    # test has marked in ``visited``) and a turn's candidates.
+    visited = np.full(n_features, -1, dtype=np.int64)
+    origin = np.empty(n_features, dtype=np.int64)
+    seen = np.full(n_clusters, -1, dtype=np.int64)
     n_blocks = _n_blocks(n_features)
     queue = np.empty(n_features, dtype=np.int64)
     x = np.zeros(padded(n_samples))
@@ -453,11 +465,12 @@ def first_appearance(labels, n_clusters):
 
 
 @njit(cache=True)
-def adjacency(n_nodes, u, v):
-    """The graph of edges ``(u, v)`` as CSR ``(indptr, indices)``, both
-    directions, each node's neighbours in edge order (a counting sort:
-    linear whatever the degrees)."""
-    indptr = filled(np.empty(n_nodes + 1, dtype=np.int64), np.int64(0))
+def _adjacency_into(u, v, indptr, indices):
+    """The graph of edges ``(u, v)`` as CSR, both directions, each node's
+    neighbours in edge order, into ``indptr`` (n_nodes + 1, zeros) and
+    ``indices`` (2 n_edges): a counting sort, linear whatever the
+    degrees."""
+    n_nodes = indptr.shape[0] - 1
     for e in range(u.shape[0]):
         indptr[u[e] + 1] += 1
         indptr[v[e] + 1] += 1
@@ -466,10 +479,8 @@ def adjacency(n_nodes, u, v):
     fill = np.empty(n_nodes, dtype=np.int64)
     for i in range(n_nodes):
         fill[i] = indptr[i]
-    indices = np.empty(2 * u.shape[0], dtype=np.int64)
     for e in range(u.shape[0]):
         indices[fill[u[e]]] = v[e]
         fill[u[e]] += 1
         indices[fill[v[e]]] = u[e]
         fill[v[e]] += 1
-    return indptr, indices
