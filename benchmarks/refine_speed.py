@@ -10,7 +10,9 @@ brain mask with 100 smooth samples (``data.smooth_signals``, float32); K/N
 = 0.02 and 0.05. For each: ``ReNA(linkage="ward", max_refine_iter=0).fit``
 and ``fastrena.refine.refined(X, graph, labels, K, 3)`` on its labels
 (what ``ReNA(linkage="ward")`` runs by default after its merges, on X
-validated by the fit: ``refine_labels`` adds that validation), alternated round after
+validated by the fit: ``refine_labels`` adds that validation; given, as
+the fit gives it, an array of X's size whose pages are already mapped,
+the fit's own copy of X, to copy X into), alternated round after
 round (``case.alternate``); the ratio of the medians, and of the minima
 (the runs least disturbed by other processes). Writes
 ``results/refine_speed.json``.
@@ -69,11 +71,15 @@ def main(argv=None):
             fit = ReNA(n_clusters=k, linkage="ward", max_refine_iter=0, **graph).fit(X)
             labels, g = fit.labels_, fit.layout_.graph
             n = fit.n_clusters_
-            refined(X, g, labels, n, REFINE_ITER)   # compiled out of the times
+            # The fit's rounds leave their feature-major copy of X to the
+            # refinement (fastrena.agglomeration): one such array here.
+            spare = np.empty(X.shape[::-1], dtype=X.dtype).T
+            refined(X, g, labels, n, REFINE_ITER, spare=spare)   # compiled out of the times
             times = alternate({
                 "fit": lambda: ReNA(n_clusters=k, linkage="ward", max_refine_iter=0,
                                     **graph).fit(X),
-                "refine": lambda: refined(X, g, labels, n, REFINE_ITER)}, args.repeats)
+                "refine": lambda: refined(X, g, labels, n, REFINE_ITER, spare=spare)},
+                args.repeats)
             fit_t, ref_t = times["fit"], times["refine"]
             row = {"case": name, "fraction": fraction, "k": k,
                    "fit_median": fit_t["median"], "fit_min": min(fit_t["runs"]),
