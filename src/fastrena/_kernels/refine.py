@@ -408,8 +408,10 @@ def refine_partition(X, offset, scale, sample_major, n_nodes, u, v, labels, n_cl
     indices = np.empty(2 * u.shape[0], dtype=np.int64)
     sums = np.zeros((n_clusters, padded(n_samples)))
     sizes = np.zeros(n_clusters, dtype=np.int64)
+    # (Work: the sums' reads of X and the adjacency's of the edges; a small
+    # input runs both on the calling thread.)
     run_tasks(_start_tasks, 2, (X, offset, scale, labels, sample_major, u, v, indptr, indices,
-                                sums, sizes), 2 * PARALLEL_GRAIN)
+                                sums, sizes), n_samples * n_features + 4 * u.shape[0])
     # A connectivity test's marks (``origin``: read only at the nodes a
     # test has marked in ``visited``) and a turn's candidates.
     visited = np.full(n_features, -1, dtype=np.int64)
