@@ -682,6 +682,12 @@ def test_n_connected_components_matches_scipy(seed):
     # independent check without going through to_adjacency
     adj = sparse.coo_matrix((np.ones(g.n_edges), (g.u, g.v)), shape=(n, n))
     assert g.n_connected_components() == connected_components(adj, directed=False)[0]
+    # The sizes of the components, whatever their numbering, and the largest.
+    _, scipy_labels = connected_components(adj, directed=False)
+    sizes = g.component_sizes()
+    assert sizes.shape == (expected,)
+    np.testing.assert_array_equal(np.sort(sizes), np.sort(np.bincount(scipy_labels)))
+    assert g.largest_component_size() == np.bincount(scipy_labels).max()
 
 
 @pytest.mark.parametrize("name", sorted(SPECIAL_MASKS))
@@ -698,6 +704,9 @@ def test_n_connected_components_on_masks(name):
 def test_n_connected_components_exact():
     assert graph_from_edges(6, [0, 2], [1, 3]).n_connected_components() == 4
     assert graph_from_edges(0, [], []).n_connected_components() == 0
+    assert graph_from_edges(0, [], []).component_sizes().shape == (0,)
+    assert graph_from_edges(0, [], []).largest_component_size() == 0
+    assert sorted(graph_from_edges(6, [0, 2], [1, 3]).component_sizes()) == [1, 1, 2, 2]
     assert graph_from_edges(1, [], []).n_connected_components() == 1
     assert chain_graph(100).n_connected_components() == 1
 

@@ -229,7 +229,8 @@ def agglomerate(X: Any, graph: FeatureGraph, n_clusters: int, n_iter: int = 10,
     spare = None
     if n > n_clusters:
         # The clusters are connected: the graph's components are theirs.
-        n_components = graph.n_connected_components()
+        component_sizes = graph.component_sizes()
+        n_components = component_sizes.shape[0]
         if n_components > n_clusters:
             messages.append(
                 f"The feature graph has {n_components} connected components, more "
@@ -240,7 +241,7 @@ def agglomerate(X: Any, graph: FeatureGraph, n_clusters: int, n_iter: int = 10,
             target = max(n_components, n_clusters)
             # Each level at least halves every component that still has an
             # edge, so the largest component bounds the levels needed.
-            needed = max(1, math.ceil(math.log2(graph.largest_component_size())))
+            needed = max(1, math.ceil(math.log2(int(component_sizes.max()))))
             messages.append(
                 f"n_iter={n_iter} levels were not enough to reach {target} clusters: "
                 f"stopped at {n}; n_iter={needed} always suffices here"

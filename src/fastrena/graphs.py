@@ -69,10 +69,15 @@ class FeatureGraph:
         """Number of connected components (isolated nodes count as one each)."""
         return int(self._component_labels()[1])
 
+    def component_sizes(self) -> np.ndarray:
+        """Number of nodes of each connected component (int64, one entry
+        per component)."""
+        labels, n_components = self._component_labels()
+        return np.bincount(labels, minlength=n_components)
+
     def largest_component_size(self) -> int:
         """Number of nodes in the largest connected component (0 if empty)."""
-        labels, _ = self._component_labels()
-        return int(np.bincount(labels).max()) if self.n_nodes else 0
+        return int(self.component_sizes().max(initial=0))
 
     def to_adjacency(self) -> sparse.csr_matrix:
         """Symmetric ``scipy.sparse`` CSR adjacency with ones on the edges."""

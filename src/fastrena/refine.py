@@ -117,8 +117,7 @@ def refined(X, graph, labels, n_clusters, max_iter, name="max_refine_iter", spar
     out = np.array(labels, dtype=np.int64, copy=True)
     sample_major = not arrays.is_feature_major(data)
     sweeps, moves = _kernels.refine_partition(
-        data, offset, scale, sample_major, np.int64(graph.n_nodes), graph.u, graph.v, out,
-        np.int64(n_clusters),
+        data, offset, scale, sample_major, graph.u, graph.v, out, np.int64(n_clusters),
         np.int64(max_iter), np.int64(_kernels.CONNECTIVITY_BUDGET),
         _kernels.RELATIVE_MARGIN)
     return _kernels.first_appearance(out, np.int64(n_clusters)), int(sweeps), moves, None

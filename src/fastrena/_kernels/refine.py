@@ -341,7 +341,7 @@ def _start_tasks(X, offset, scale, labels, sample_major, u, v, indptr, indices, 
             _cluster_sums_into(X, offset, scale, labels, sample_major, sums, sizes)
 
 
-def refine_partition(X, offset, scale, sample_major, n_nodes, u, v, labels, n_clusters,
+def refine_partition(X, offset, scale, sample_major, u, v, labels, n_clusters,
                      max_sweeps, budget, margin):
     """Up to ``max_sweeps`` sweeps of single-feature moves (see the module
     docstring), on ``labels`` in place.
@@ -383,11 +383,10 @@ def refine_partition(X, offset, scale, sample_major, n_nodes, u, v, labels, n_cl
     sample_major : bool
         Whether X's samples are its outer (slow) axis: only the loop nest
         of the sums follows it.
-    n_nodes : int
-        The graph's nodes (the features).
     u, v : int64 arrays
-        The graph's edges (each once), whose adjacency the refinement
-        builds beside the clusters' sums (:func:`_start_tasks`).
+        The graph's edges (each once; its nodes are the features), whose
+        adjacency the refinement builds beside the clusters' sums
+        (:func:`_start_tasks`).
     labels : int64 array (n_features,), values in [0, n_clusters)
     n_clusters, max_sweeps, budget : int
     margin : float
@@ -404,7 +403,7 @@ def refine_partition(X, offset, scale, sample_major, n_nodes, u, v, labels, n_cl
     if max_sweeps == 0 or n_features == 0:
         return 0, moves
     # The graph's adjacency beside the clusters' sums, on two threads.
-    indptr = np.zeros(n_nodes + 1, dtype=np.int64)
+    indptr = np.zeros(n_features + 1, dtype=np.int64)
     indices = np.empty(2 * u.shape[0], dtype=np.int64)
     sums = np.zeros((n_clusters, padded(n_samples)))
     sizes = np.zeros(n_clusters, dtype=np.int64)
