@@ -268,12 +268,31 @@ def reference_sweeps(X, graph, labels, sweeps, n_blocks=1):
     the features of the clusters before it); for each block, the features
     of its clusters in index order, a feature waiting when a neighbouring
     cluster belongs to another block; then those that waited, in index
-    order."""
+    order. One block throughout when the first sweep's deal would leave
+    more than half of the features 0, 8, 16, ... waiting (a neighbour in
+    another block's cluster)."""
     X = np.asarray(X, dtype=np.float64)
     X = X - X[:, :1]
     A = adjacency(graph)
     labels = np.array(labels, copy=True)
     n = X.shape[1]
+
+    def deal():
+        owner, before = {}, 0
+        for c in labels:
+            if c not in owner:
+                owner[c] = before * n_blocks // n
+                before += int((labels == c).sum())
+        return owner
+
+    if n_blocks > 1:
+        owner = deal()
+        examined = range(0, n, 8)
+        waiting = sum(
+            any(owner[labels[j]] != owner[labels[i]]
+                for j in A.indices[A.indptr[i]:A.indptr[i + 1]]) for i in examined)
+        if 2 * waiting > len(examined):
+            n_blocks = 1
 
     def turn(i, block, owner):
         """1 moved, 0 not, -1 waits."""
@@ -310,11 +329,7 @@ def reference_sweeps(X, graph, labels, sweeps, n_blocks=1):
         return 1
 
     for _ in range(sweeps):
-        owner, before = {}, 0
-        for c in labels:
-            if c not in owner:
-                owner[c] = before * n_blocks // n
-                before += int((labels == c).sum())
+        owner = deal()
         moved, waiting = 0, []
         for t in range(n_blocks):
             for i in range(n):
@@ -440,6 +455,59 @@ def test_sweeps_in_blocks_make_the_moves_of_the_reference(monkeypatch, n_blocks,
     assert sse(X, out) < sse(X, plain.labels_)
 
 
+def test_blocks_that_would_leave_most_features_waiting_are_not_used(monkeypatch):
+    # Features numbered in a scattered order (as a surface's vertices by
+    # subdivision level): clusters dealt in order of their first feature
+    # give each block clusters everywhere, and most features would wait
+    # for the second phase. The sweeps are then one block's, the plain
+    # ones (two blocks would make other moves here); on the grid's own
+    # numbering, two blocks make moves of their own.
+    from fastrena._kernels import refine as kernels
+
+    X, graph, plain = unrefined_ward_on_a_grid(2, (24, 20), 1.0, 120)
+    order = np.random.default_rng(0).permutation(X.shape[1])
+    X_s = X[:, order]
+    where = np.empty_like(order)
+    where[order] = np.arange(order.shape[0])
+    graph_s = graph_from_edges(X.shape[1], where[graph.u], where[graph.v])
+    labels_s = plain.labels_[order]
+    one_block = refine_labels(X_s, graph_s, labels_s, 4)
+    monkeypatch.setattr(kernels, "_n_blocks", lambda n_features: 2)
+    np.testing.assert_array_equal(refine_labels(X_s, graph_s, labels_s, 4), one_block)
+    np.testing.assert_array_equal(one_block, renumbered(reference_sweeps(X_s, graph_s, labels_s,
+                                                                           4, 2)))
+    # The same clusters on the grid's numbering: two blocks.
+    blocks = refine_labels(X, graph, plain.labels_, 4)
+    np.testing.assert_array_equal(blocks, renumbered(reference_sweeps(X, graph, plain.labels_,
+                                                                      4, 2)))
+    assert not np.array_equal(blocks, renumbered(reference_sweeps(X, graph, plain.labels_, 4, 1)))
+
+
+def test_the_start_sums_each_cluster_on_one_task_whatever_the_split(monkeypatch):
+    # The start's two tasks share the clusters' sums at a split chosen to
+    # balance them (task 0 also builds the adjacency): each cluster's sum
+    # is one task's, in feature order, so any split gives the same bits.
+    from fastrena._kernels import refine as kernels
+
+    X, graph, plain = unrefined_ward_on_a_grid(1, (12, 10), 1.5, 14, 100)
+    k = plain.n_clusters_
+    assert 0 < kernels._start_split(plain.labels_, k, 100, graph.n_edges) < k
+    assert kernels._start_split(plain.labels_, k, 1, graph.n_edges) == 0
+    expected = refine_labels(X, graph, plain.labels_, 4)
+    for split in (0, 1, k // 2, k):
+        monkeypatch.setattr(kernels, "_start_split", lambda *args, split=split: split)
+        np.testing.assert_array_equal(refine_labels(X, graph, plain.labels_, 4), expected)
+
+
+def test_blocks_by_number_of_features():
+    # One block below 2**12 features (a sweep too short for a second
+    # thread), two below 2**20, four beyond; never the thread count.
+    from fastrena._kernels import refine as kernels
+
+    assert [kernels._n_blocks(n) for n in (0, 4095, 4096, 2 ** 20 - 1, 2 ** 20)] == [
+        1, 1, 2, 2, 4]
+
+
 def test_ward_refines_by_default_and_the_default_linkage_does_not():
     X, spec = random_cases()["one map"]
     ward = ReNA(n_clusters=40, linkage="ward", **spec).fit(X)
@@ -483,16 +551,17 @@ def test_same_labels_for_any_layout_dtype_scale_and_sign():
             ReNA(n_clusters=60, linkage="ward", **spec).fit(variant).labels_, fit.labels_)
 
 
-def test_same_labels_on_every_thread_count():
-    # 67,200 features: two blocks, each swept on a thread of its own when
-    # there are two (kernels.refine._n_blocks).
+@pytest.mark.parametrize(("shape", "k"), [((42, 40, 40), 1300), ((20, 16, 16), 100)])
+def test_same_labels_on_every_thread_count(shape, k):
+    # 67,200 and 5,120 features: two blocks, each swept on a thread of its
+    # own when there are two (kernels.refine._n_blocks).
     code = (
         "import numpy as np, sys\n"
         "from scipy.ndimage import gaussian_filter\n"
         "from fastrena import ReNA\n"
         "rng = np.random.default_rng(3)\n"
-        "X = gaussian_filter(rng.standard_normal((4, 42, 40, 40)), (0, 1, 1, 1)).reshape(4, -1)\n"
-        "r = ReNA(np.ones((42, 40, 40), bool), n_clusters=1300, linkage='ward').fit(X)\n"
+        f"X = gaussian_filter(rng.standard_normal((4, *{shape})), (0, 1, 1, 1)).reshape(4, -1)\n"
+        f"r = ReNA(np.ones({shape}, bool), n_clusters={k}, linkage='ward').fit(X)\n"
         "assert r.n_refine_iter_ > 0\n"
         "sys.stdout.write(','.join(map(str, r.labels_)))\n")
     outputs = []

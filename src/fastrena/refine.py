@@ -27,9 +27,11 @@ in O(1); on a chain, a feature inside its cluster is a cut vertex, found
 within the budget).
 
 Determinism: features in index order within blocks of clusters whose
-number depends on the number of features alone (two from 2**16
+number depends on the number of features alone (two from 2**12
 features, four from 2**20; the clusters dealt to them in order of their
-first feature), each block on a thread of its own for the features with
+first feature; one block when that deal would leave more than half of
+the features waiting, a count made on the labels and the graph alone),
+each block on a thread of its own for the features with
 no neighbour in another block's cluster, the others after, in index
 order (so the same moves on every thread count); every sum over samples
 in float64 in one fixed order (eight interleaved lanes of samples,

@@ -49,24 +49,30 @@ RELATIVE_MARGIN = 2.0 ** -30
 
 
 @njit(cache=True)
-def _cluster_sums_into(X, offset, scale, labels, sample_major, sums, sizes):
-    """``sums`` (K, S', zeros): each cluster's features minus ``offset``
-    times ``scale``, added in feature order from zero (the loop nest
-    follows X's layout; the order of each sum does not), S' being S padded
-    with zeros to a multiple of eight (:func:`fastrena._kernels.lanes.padded`);
-    ``sizes`` (K, zeros): their numbers of features."""
+def _cluster_sums_into(X, offset, scale, labels, sample_major, sums, sizes, c0, c1):
+    """``sums`` (K, S', zeros) of the clusters ``c0 <= c < c1``: each
+    one's features minus ``offset`` times ``scale``, added in feature
+    order from zero (the loop nest follows X's layout; the order of each
+    sum does not), S' being S padded with zeros to a multiple of eight
+    (:func:`fastrena._kernels.lanes.padded`); ``sizes`` (K, zeros): their
+    numbers of features."""
     n_samples, n_features = X.shape
     if sample_major:
         for s in range(n_samples):
             for i in range(n_features):
-                sums[labels[i], s] += (X[s, i] - offset[s]) * scale
+                c = labels[i]
+                if c0 <= c < c1:
+                    sums[c, s] += (X[s, i] - offset[s]) * scale
     else:
         for i in range(n_features):
             c = labels[i]
-            for s in range(n_samples):
-                sums[c, s] += (X[s, i] - offset[s]) * scale
+            if c0 <= c < c1:
+                for s in range(n_samples):
+                    sums[c, s] += (X[s, i] - offset[s]) * scale
     for i in range(n_features):
-        sizes[labels[i]] += 1
+        c = labels[i]
+        if c0 <= c < c1:
+            sizes[c] += 1
 
 
 @njit(cache=True, inline="always")
@@ -188,13 +194,18 @@ def _stays_connected(i, a, labels, indptr, indices, visited, origin, queue, sour
 
 def _n_blocks(n_features):
     """Blocks of a sweep's first phase, from the number of features alone
-    (never from the threads): 1 below 2**16 features (a sweep is then the
-    plain one), 2 below 2**20, 4 beyond. Few and large: each feature
+    (never from the threads): 1 below 2**12 features (a sweep is then the
+    plain one: it takes under half a millisecond), 2 below 2**20, 4
+    beyond; :func:`refine_partition` keeps one block when the first deal
+    would leave most features waiting. Few and large: each feature
     beside another block's cluster waits for the second phase (at 2 mm
     with 100 samples, K = N/50, 2 blocks leave 5 % of the features to it;
     when a block was a run of consecutive features owning the clusters
-    inside it alone, 2 blocks left 11 %, 7 blocks 63 %)."""
-    if n_features < 1 << 16:
+    inside it alone, 2 blocks left 11 %, 7 blocks 63 %). Up to
+    2026-12-06, 1 below 2**16: fsaverage5's 20,484 vertices (two
+    hemispheres, which two blocks split with no feature waiting) took
+    0.62-0.67x the time on two blocks, with the same labels."""
+    if n_features < 1 << 12:
         return 1
     return 2 if n_features < 1 << 20 else 4
 
@@ -221,6 +232,38 @@ def _owners(labels, sizes, n_blocks):
             before += sizes[c]
         span[owner[c], 1] = i + 1
     return owner, span
+
+
+#: The first deal's waiting features are counted among every
+#: ``_WAIT_SAMPLE``-th feature: the count only decides whether more than
+#: half of them wait, and a sample of thousands tells that.
+_WAIT_SAMPLE = 8
+
+
+@njit(cache=True)
+def _first_deal(indptr, indices, labels, n_blocks, owner, span, waiting):
+    """The first sweep's deal (:func:`_owners`) into ``owner`` and
+    ``span``, and ``waiting``: among the features ``0, s, 2 s, ...`` (s
+    = :data:`_WAIT_SAMPLE`), the number examined and the number that
+    would wait for the second phase (a neighbour in another block's
+    cluster)."""
+    sizes = np.zeros(owner.shape[0], dtype=np.int64)
+    for i in range(labels.shape[0]):
+        sizes[labels[i]] += 1
+    dealt, spans = _owners(labels, sizes, n_blocks)
+    owner[:] = dealt
+    span[:] = spans
+    examined = 0
+    waits = 0
+    for i in range(0, labels.shape[0], _WAIT_SAMPLE):
+        examined += 1
+        t = owner[labels[i]]
+        for k in range(indptr[i], indptr[i + 1]):
+            if owner[labels[indices[k]]] != t:
+                waits += 1
+                break
+    waiting[0] = examined
+    waiting[1] = waits
 
 
 @njit(cache=True)
@@ -328,17 +371,48 @@ def _block_tasks(X, offset, scale, indptr, indices, labels, sizes, sums, visited
 
 
 @njit(cache=True, nogil=True)
-def _start_tasks(X, offset, scale, labels, sample_major, u, v, indptr, indices, sums, sizes, t0,
-                 t1):
+def _start_tasks(X, offset, scale, labels, sample_major, u, v, indptr, indices, sums, sizes,
+                 deal, split, t0, t1):
     """Tasks t0..t1 of a refinement's start, side by side: task 0 the
-    graph's adjacency (:func:`_adjacency_into`) into ``indptr`` and ``indices``,
-    task 1 the clusters' sums and sizes (:func:`_cluster_sums_into`).
-    Each writes its own outputs only."""
+    graph's adjacency (:func:`_adjacency_into`) into ``indptr`` and
+    ``indices`` and, with more than one block (``deal``: the blocks, the
+    clusters' owners, their spans and the waiting features' count, see
+    :func:`_first_deal`), the first sweep's deal, then the clusters below
+    ``split``; task 1 the clusters from ``split`` on. A cluster's sum and
+    size (:func:`_cluster_sums_into`) are one task's: the same bits
+    whatever the split. Each task writes its own outputs only."""
+    n_clusters = sizes.shape[0]
     for t in range(t0, t1):
         if t == 0:
             _adjacency_into(u, v, indptr, indices)
+            n_blocks, owner, span, waiting = deal
+            if n_blocks > 1:
+                _first_deal(indptr, indices, labels, n_blocks, owner, span, waiting)
+            c0, c1 = 0, split
         else:
-            _cluster_sums_into(X, offset, scale, labels, sample_major, sums, sizes)
+            c0, c1 = split, n_clusters
+        _cluster_sums_into(X, offset, scale, labels, sample_major, sums, sizes, c0, c1)
+
+
+#: A start's adjacency and first deal against its sums, per edge: the
+#: sums' additions (one per feature and sample) that take as long (at 2 mm
+#: with 100 samples, 3.8 ms for 0.7 M edges against 10.6 ms for 23.5 M
+#: values). Only balances the two tasks: the results do not depend on it.
+_EDGE_WORK = 16
+
+
+def _start_split(labels, n_clusters, n_samples, n_edges):
+    """The first cluster of the start's task 1 (:func:`_start_tasks`):
+    task 0 also builds the adjacency, so it sums the clusters that hold
+    about ``(n_features * n_samples - _EDGE_WORK * n_edges) / (2 *
+    n_samples)`` features, in cluster order (none when that is not
+    positive)."""
+    n_features = labels.shape[0]
+    target = (n_features * n_samples - _EDGE_WORK * n_edges) // (2 * max(n_samples, 1))
+    if target <= 0:
+        return 0
+    before = np.cumsum(np.bincount(labels, minlength=n_clusters))
+    return int(np.searchsorted(before, target, side="right"))
 
 
 def refine_partition(X, offset, scale, sample_major, u, v, labels, n_clusters,
@@ -366,8 +440,13 @@ def refine_partition(X, offset, scale, sample_major, u, v, labels, n_clusters,
     only its own clusters' means, sizes and members, and moves features
     between them alone: no thread can see another's moves, so the split
     between threads cannot change a bit); then the features left out are
-    visited in index order. With one block (fewer than 2**16 features,
-    see :func:`_n_blocks`) this is the plain sweep in index order.
+    visited in index order. With one block (fewer than 2**12 features,
+    see :func:`_n_blocks`) this is the plain sweep in index order; so it
+    is when the first sweep's deal would leave more than half of the
+    features waiting (among every :data:`_WAIT_SAMPLE`-th, see
+    :func:`_first_deal`): a surface numbered by subdivision level (each
+    fsaverage hemisphere) scatters the clusters of a block, and there two
+    blocks took 1.14-1.22x the plain sweep's time.
 
     Parameters
     ----------
@@ -402,21 +481,34 @@ def refine_partition(X, offset, scale, sample_major, u, v, labels, n_clusters,
     moves = np.zeros(max_sweeps, dtype=np.int64)
     if max_sweeps == 0 or n_features == 0:
         return 0, moves
-    # The graph's adjacency beside the clusters' sums, on two threads.
+    # The graph's adjacency and the first deal beside the clusters' sums,
+    # on two threads.
     indptr = np.zeros(n_features + 1, dtype=np.int64)
     indices = np.empty(2 * u.shape[0], dtype=np.int64)
     sums = np.zeros((n_clusters, padded(n_samples)))
     sizes = np.zeros(n_clusters, dtype=np.int64)
+    n_blocks = _n_blocks(n_features)
+    deal = (np.int64(n_blocks), np.empty(n_clusters, dtype=np.int64),
+            np.zeros((n_blocks, 2), dtype=np.int64), np.zeros(2, dtype=np.int64))
     # (Work: the sums' reads of X and the adjacency's of the edges; a small
-    # input runs both on the calling thread.)
+    # input runs both on the calling thread. The split only balances them.)
+    split = np.int64(_start_split(labels, n_clusters, n_samples, u.shape[0]))
     run_tasks(_start_tasks, 2, (X, offset, scale, labels, sample_major, u, v, indptr, indices,
-                                sums, sizes), n_samples * n_features + 4 * u.shape[0])
+                                sums, sizes, deal, split),
+              n_samples * n_features + 4 * u.shape[0])
     # A connectivity test's marks (``origin``: read only at the nodes a
     # test has marked in ``visited``) and a turn's candidates.
     visited = np.full(n_features, -1, dtype=np.int64)
     origin = np.empty(n_features, dtype=np.int64)
     seen = np.full(n_clusters, -1, dtype=np.int64)
-    n_blocks = _n_blocks(n_features)
+    # Blocks pay only when most features can go on their own threads: with
+    # more than half of them waiting for the second phase (a surface
+    # whose vertices are numbered by subdivision level scatters each
+    # block's clusters: 61 % of one fsaverage5 hemisphere's), the sweeps
+    # stay the plain one.
+    if n_blocks > 1 and 2 * deal[3][1] > deal[3][0]:
+        n_blocks = 1
+    first = (deal[1], deal[2]) if n_blocks > 1 else None
     queue = np.empty(n_features, dtype=np.int64)
     x = np.zeros(padded(n_samples))
     # A connectivity test's neighbours: at most a feature's degree.
@@ -426,7 +518,11 @@ def refine_partition(X, offset, scale, sample_major, u, v, labels, n_clusters,
     sweeps = 0
     while sweeps < max_sweeps:
         sweep = np.int64(sweeps)
-        owner, span = call_deferring_sigint(_owners, (labels, sizes, np.int64(n_blocks)), {})
+        if first is not None:
+            owner, span = first
+            first = None
+        else:
+            owner, span = call_deferring_sigint(_owners, (labels, sizes, np.int64(n_blocks)), {})
         later[:] = False
         moved = np.zeros(n_blocks, dtype=np.int64)
         # One thread per block at most: each block's work is a sweep of
