@@ -395,9 +395,13 @@ def _start_tasks(X, offset, scale, labels, sample_major, u, v, indptr, indices, 
 
 
 #: A start's adjacency and first deal against its sums, per edge: the
-#: sums' additions (one per feature and sample) that take as long (at 2 mm
-#: with 100 samples, 3.8 ms for 0.7 M edges against 10.6 ms for 23.5 M
-#: values). Only balances the two tasks: the results do not depend on it.
+#: sums' additions (one per feature and sample) that take as long. Alone
+#: on one thread, 5.5 ns an edge against 0.24 ns a value (at 2 mm with
+#: 100 samples: 3.8 ms for 0.69 M edges, 5.7 ms for 23.5 M values); side
+#: by side they share the memory's bandwidth, and 16 balanced them best
+#: at 1 mm x 100 samples (the start 70-74 ms, against 94-98 ms unsplit
+#: and 82 ms at 22). Only balances the two tasks: the results do not
+#: depend on it.
 _EDGE_WORK = 16
 
 
