@@ -491,8 +491,9 @@ def test_the_start_sums_each_cluster_on_one_task_whatever_the_split(monkeypatch)
 
     X, graph, plain = unrefined_ward_on_a_grid(1, (12, 10), 1.5, 14, 100)
     k = plain.n_clusters_
-    assert 0 < kernels._start_split(plain.labels_, k, 100, graph.n_edges) < k
-    assert kernels._start_split(plain.labels_, k, 1, graph.n_edges) == 0
+    sizes = np.bincount(plain.labels_, minlength=k)
+    assert 0 < kernels._start_split(sizes, 100, graph.n_edges) < k
+    assert kernels._start_split(sizes, 1, graph.n_edges) == 0
     expected = refine_labels(X, graph, plain.labels_, 4)
     for split in (0, 1, k // 2, k):
         monkeypatch.setattr(kernels, "_start_split", lambda *args, split=split: split)

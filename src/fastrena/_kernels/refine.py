@@ -49,13 +49,12 @@ RELATIVE_MARGIN = 2.0 ** -30
 
 
 @njit(cache=True)
-def _cluster_sums_into(X, offset, scale, labels, sample_major, sums, sizes, c0, c1):
+def _cluster_sums_into(X, offset, scale, labels, sample_major, sums, c0, c1):
     """``sums`` (K, S', zeros) of the clusters ``c0 <= c < c1``: each
     one's features minus ``offset`` times ``scale``, added in feature
     order from zero (the loop nest follows X's layout; the order of each
     sum does not), S' being S padded with zeros to a multiple of eight
-    (:func:`fastrena._kernels.lanes.padded`); ``sizes`` (K, zeros): their
-    numbers of features."""
+    (:func:`fastrena._kernels.lanes.padded`)."""
     n_samples, n_features = X.shape
     if sample_major:
         for s in range(n_samples):
@@ -69,10 +68,6 @@ def _cluster_sums_into(X, offset, scale, labels, sample_major, sums, sizes, c0, 
             if c0 <= c < c1:
                 for s in range(n_samples):
                     sums[c, s] += (X[s, i] - offset[s]) * scale
-    for i in range(n_features):
-        c = labels[i]
-        if c0 <= c < c1:
-            sizes[c] += 1
 
 
 @njit(cache=True, inline="always")
@@ -241,15 +236,12 @@ _WAIT_SAMPLE = 8
 
 
 @njit(cache=True)
-def _first_deal(indptr, indices, labels, n_blocks, owner, span, waiting):
+def _first_deal(indptr, indices, labels, sizes, n_blocks, owner, span, waiting):
     """The first sweep's deal (:func:`_owners`) into ``owner`` and
     ``span``, and ``waiting``: among the features ``0, s, 2 s, ...`` (s
     = :data:`_WAIT_SAMPLE`), the number examined and the number that
     would wait for the second phase (a neighbour in another block's
     cluster)."""
-    sizes = np.zeros(owner.shape[0], dtype=np.int64)
-    for i in range(labels.shape[0]):
-        sizes[labels[i]] += 1
     dealt, spans = _owners(labels, sizes, n_blocks)
     owner[:] = dealt
     span[:] = spans
@@ -378,20 +370,21 @@ def _start_tasks(X, offset, scale, labels, sample_major, u, v, indptr, indices, 
     ``indices`` and, with more than one block (``deal``: the blocks, the
     clusters' owners, their spans and the waiting features' count, see
     :func:`_first_deal`), the first sweep's deal, then the clusters below
-    ``split``; task 1 the clusters from ``split`` on. A cluster's sum and
-    size (:func:`_cluster_sums_into`) are one task's: the same bits
-    whatever the split. Each task writes its own outputs only."""
+    ``split``; task 1 the clusters from ``split`` on. A cluster's sum
+    (:func:`_cluster_sums_into`) is one task's: the same bits whatever
+    the split. ``sizes``: the clusters' numbers of features, read by both.
+    Each task writes its own outputs only."""
     n_clusters = sizes.shape[0]
     for t in range(t0, t1):
         if t == 0:
             _adjacency_into(u, v, indptr, indices)
             n_blocks, owner, span, waiting = deal
             if n_blocks > 1:
-                _first_deal(indptr, indices, labels, n_blocks, owner, span, waiting)
+                _first_deal(indptr, indices, labels, sizes, n_blocks, owner, span, waiting)
             c0, c1 = 0, split
         else:
             c0, c1 = split, n_clusters
-        _cluster_sums_into(X, offset, scale, labels, sample_major, sums, sizes, c0, c1)
+        _cluster_sums_into(X, offset, scale, labels, sample_major, sums, c0, c1)
 
 
 #: A start's adjacency and first deal against its sums, per edge: the
@@ -405,18 +398,17 @@ def _start_tasks(X, offset, scale, labels, sample_major, u, v, indptr, indices, 
 _EDGE_WORK = 16
 
 
-def _start_split(labels, n_clusters, n_samples, n_edges):
-    """The first cluster of the start's task 1 (:func:`_start_tasks`):
-    task 0 also builds the adjacency, so it sums the clusters that hold
-    about ``(n_features * n_samples - _EDGE_WORK * n_edges) / (2 *
-    n_samples)`` features, in cluster order (none when that is not
-    positive)."""
-    n_features = labels.shape[0]
+def _start_split(sizes, n_samples, n_edges):
+    """The first cluster of the start's task 1 (:func:`_start_tasks`), for
+    clusters of ``sizes`` features: task 0 also builds the adjacency, so
+    it sums the clusters that hold about ``(n_features * n_samples -
+    _EDGE_WORK * n_edges) / (2 * n_samples)`` features, in cluster order
+    (none when that is not positive)."""
+    n_features = int(sizes.sum())
     target = (n_features * n_samples - _EDGE_WORK * n_edges) // (2 * max(n_samples, 1))
     if target <= 0:
         return 0
-    before = np.cumsum(np.bincount(labels, minlength=n_clusters))
-    return int(np.searchsorted(before, target, side="right"))
+    return int(np.searchsorted(np.cumsum(sizes), target, side="right"))
 
 
 def refine_partition(X, offset, scale, sample_major, u, v, labels, n_clusters,
@@ -490,13 +482,15 @@ def refine_partition(X, offset, scale, sample_major, u, v, labels, n_clusters,
     indptr = np.zeros(n_features + 1, dtype=np.int64)
     indices = np.empty(2 * u.shape[0], dtype=np.int64)
     sums = np.zeros((n_clusters, padded(n_samples)))
-    sizes = np.zeros(n_clusters, dtype=np.int64)
+    # Each cluster's features: the start's two tasks and the sweeps read
+    # them (the sweeps keep them up to date).
+    sizes = np.bincount(labels, minlength=n_clusters).astype(np.int64, copy=False)
     n_blocks = _n_blocks(n_features)
     deal = (np.int64(n_blocks), np.empty(n_clusters, dtype=np.int64),
             np.zeros((n_blocks, 2), dtype=np.int64), np.zeros(2, dtype=np.int64))
     # (Work: the sums' reads of X and the adjacency's of the edges; a small
     # input runs both on the calling thread. The split only balances them.)
-    split = np.int64(_start_split(labels, n_clusters, n_samples, u.shape[0]))
+    split = np.int64(_start_split(sizes, n_samples, u.shape[0]))
     run_tasks(_start_tasks, 2, (X, offset, scale, labels, sample_major, u, v, indptr, indices,
                                 sums, sizes, deal, split),
               n_samples * n_features + 4 * u.shape[0])
