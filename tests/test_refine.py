@@ -647,6 +647,32 @@ def test_the_copy_goes_into_a_spare_array_only_when_it_fits_and_is_not_x():
     np.testing.assert_array_equal(out, before)
 
 
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_the_tiled_copy_is_exact_past_every_tile_edge(order):
+    # The copy walks tiles of 16 features by 64 samples: 130 samples and 37
+    # features leave partial tiles on both axes. Every value lands in its
+    # place (widened exactly to float64), the largest magnitude ignores NaN,
+    # and a NaN or an infinity anywhere (here in the last, partial tile) is
+    # reported.
+    from fastrena import _kernels
+
+    rng = np.random.default_rng(3)
+    X = np.asarray(rng.standard_normal((130, 37)).astype(np.float32), order=order)
+    X[7, 5] = -9.5
+    for dtype in (np.float32, np.float64):
+        out, largest, finite = _kernels.feature_major_copy(X, dtype)
+        assert out.dtype == dtype and out.flags.c_contiguous and out.shape == (37, 130)
+        np.testing.assert_array_equal(out, X.T.astype(dtype))
+        assert largest == 9.5 and finite
+    for bad in (np.nan, np.inf, -np.inf):
+        Y = X.copy(order=order)
+        Y[129, 36] = bad
+        out, largest, finite = _kernels.feature_major_copy(Y, np.float64)
+        assert not finite
+        assert largest == (9.5 if np.isnan(bad) else np.inf)
+        np.testing.assert_array_equal(out, Y.T.astype(np.float64))
+
+
 def test_a_fit_refines_as_refine_labels_does_with_the_rounds_copy_reused(monkeypatch):
     # In memory, the fit's refinement copies X into the rounds' own copy of
     # X: the same labels as refine_labels of the unrefined fit, and the
