@@ -679,3 +679,24 @@ def test_bad_linkage_is_named(bad):
                            match=rf"^The 'linkage' parameter of {caller} must be one of "
                                  rf"'nilearn', 'ward'\. Got {re.escape(repr(bad))} instead\.$"):
             fit()
+
+
+def test_greedy_order_on_a_complete_graph_is_wards_with_its_heap_grown():
+    # On a complete graph Ward's greedy order is scipy's unconstrained
+    # Ward. Every merge there may push a cost per neighbour of both sides
+    # (2 (n - 1) slots) beyond the n (n - 1) / 2 entries first pushed: the
+    # heap must grow (its loop hands back for room) many times over, and
+    # the merges are still Ward's, at their exact costs (scipy's heights
+    # are sqrt(2 * cost)).
+    from scipy.cluster.hierarchy import ward
+
+    rng = np.random.default_rng(5)
+    n = 60
+    X = rng.standard_normal((n, 3))
+    u, v = np.triu_indices(n, 1)
+    first, second, heights, costs, _ = _kernels.greedy_ward(
+        X.copy(), np.ones(n), u.astype(np.int64), v.astype(np.int64), np.arange(n),
+        np.zeros(n))
+    assert first.shape == (n - 1,)
+    np.testing.assert_allclose(costs, ward(X)[:, 2] ** 2 / 2, rtol=1e-10)
+    np.testing.assert_allclose(heights, costs, rtol=0)

@@ -114,8 +114,13 @@ def nearest_neighbor_edges(n_nodes, u, v, w, threshold, mutual, key):
     return keep
 
 
-@inner
+@njit(cache=True, inline="always")
 def find_root(parent, a):
+    """The root of a's tree in the union-find forest ``parent``, halving
+    the path on the way. Inlined where it is called (numba's
+    ``inline="always"``): a call passing ``parent`` took and released a
+    reference to it, two atomic operations that cost more than the search
+    (Ward's greedy order calls it for every adjacency slot it reads)."""
     while parent[a] != a:
         parent[a] = parent[parent[a]]
         a = parent[a]

@@ -17,9 +17,16 @@ from .ward import merge_cost
 # nodes a < b and their versions when pushed), ordered by (cost, a, b). A
 # node's four children are next to each other: their keys share a cache
 # line, and a pop reads half the levels of a binary heap.
+#
+# The helpers below are inlined into the merge loop (numba's
+# ``inline="always"``): called as functions, each call passing the heap's
+# arrays took and released a reference to them, two atomic operations of
+# numba's runtime that took 40-45 % of the greedy order's time on the
+# white-matter map (a profile: ``NRT_incref`` and ``NRT_decref`` first).
+_inlined = njit(cache=True, inline="always")
 
 
-@inner
+@_inlined
 def _precedes_entry(key, a, b, other_key, other_a, other_b):
     """Whether entry (key, a, b) goes strictly before (other_key, ...)."""
     if key != other_key:
@@ -29,7 +36,7 @@ def _precedes_entry(key, a, b, other_key, other_a, other_b):
     return b < other_b
 
 
-@inner
+@_inlined
 def _first_of_all(key, a, b, keys, rows, size):
     """Whether an entry (key, a, b) goes before every entry of the heap of
     ``size`` entries but its top (the top's children: one of them is the
@@ -40,7 +47,7 @@ def _first_of_all(key, a, b, keys, rows, size):
     return True
 
 
-@inner
+@_inlined
 def _put(keys, rows, i, key, a, b, va, vb):
     keys[i] = key
     rows[i, 0] = a
@@ -49,14 +56,14 @@ def _put(keys, rows, i, key, a, b, va, vb):
     rows[i, 3] = vb
 
 
-@inner
+@_inlined
 def _move(keys, rows, source, target):
     keys[target] = keys[source]
     for k in range(4):
         rows[target, k] = rows[source, k]
 
 
-@inner
+@_inlined
 def _sift_down(keys, rows, i, last):
     """Move entry i down the heap of the first ``last`` entries to its place."""
     key = keys[i]
@@ -81,19 +88,10 @@ def _sift_down(keys, rows, i, last):
     _put(keys, rows, i, key, a, b, va, vb)
 
 
-@inner
+@_inlined
 def _heap_push(keys, rows, size, key, a, b, va, vb):
-    """Push (key, a, b) with the versions of a and b, growing the heap if
-    full; returns the heap's arrays (the same or larger copies) and its new
-    size."""
-    if size == keys.shape[0]:
-        capacity = 2 * keys.shape[0] + 16
-        larger_keys = np.empty(capacity, dtype=np.float64)
-        larger_rows = np.empty((capacity, 4), dtype=np.int64)
-        larger_keys[:size] = keys[:size]
-        larger_rows[:size] = rows[:size]
-        keys = larger_keys
-        rows = larger_rows
+    """Push (key, a, b) with the versions of a and b into a heap with room
+    for it; returns its new size."""
     i = size
     while i > 0:
         parent = (i - 1) // 4
@@ -102,10 +100,10 @@ def _heap_push(keys, rows, size, key, a, b, va, vb):
         _move(keys, rows, parent, i)
         i = parent
     _put(keys, rows, i, key, a, b, va, vb)
-    return keys, rows, size + 1
+    return size + 1
 
 
-@inner
+@_inlined
 def _pop(keys, rows, size):
     """Remove the top of the heap of ``size`` entries; returns the new size."""
     size -= 1
@@ -115,14 +113,14 @@ def _pop(keys, rows, size):
     return size
 
 
-@inner
+@_inlined
 def _heapify(keys, rows, size):
     """Floyd's construction of a heap of the first ``size`` entries: linear."""
     for i in range((size - 2) // 4, -1, -1):
         _sift_down(keys, rows, np.int64(i), size)
 
 
-@inner
+@_inlined
 def _ward_cost(M, sizes, a, b):
     d = 0.0
     for s in range(M.shape[1]):
@@ -131,7 +129,7 @@ def _ward_cost(M, sizes, a, b):
     return merge_cost(d, sizes[a], sizes[b])
 
 
-@inner
+@_inlined
 def _push_cost(keys, rows, size, M, sizes, version, a, c):
     """Push the current cost of merging nodes a and c (their numbers in
     increasing order, with their versions)."""
@@ -141,7 +139,7 @@ def _push_cost(keys, rows, size, M, sizes, version, a, c):
                       version[hi])
 
 
-@inner
+@_inlined
 def _purged(keys, rows, size, parent, fresh):
     """The heap's entries that may still be merged (both ends alive, not
     replaced), as a heap again; returns the new size. What is kept keeps
@@ -163,6 +161,142 @@ def _purged(keys, rows, size, parent, fresh):
 #: the top of the heap: its mean moves by at most 1/(_HUB + 1) of the
 #: distance to what it absorbs.
 _HUB = 64
+
+
+@inner
+def _grown(keys, rows, size, room):
+    """The heap's arrays copied into larger ones, with room for ``room``
+    entries at least (and at least twice as many as before)."""
+    capacity = 2 * keys.shape[0] + 16
+    capacity = capacity if capacity > room else room
+    larger_keys = np.empty(capacity, dtype=np.float64)
+    larger_rows = np.empty((capacity, 4), dtype=np.int64)
+    larger_keys[:size] = keys[:size]
+    larger_rows[:size] = rows[:size]
+    return larger_keys, larger_rows
+
+
+@njit(cache=True)
+def _merge_while_room(M, sizes, rep, height, nbr, nxt, head, tail, reach, keys, rows, version,
+                      fresh, parent, mark, first, second, heights, costs, state):
+    """The merge loop of :func:`greedy_ward`, on its arrays, from and into
+    ``state`` (the heap's size, the merges and work so far, the size of the
+    heap's next sweep, the room asked for). Returns True when it stopped
+    for the heap's room: the next merge could push more entries than the
+    heap holds (``state[4]``); False when no edge is left."""
+    size = state[0]
+    n_merges = state[1]
+    work = state[2]
+    sweep_at = state[3]
+    room = False
+    while size > 0:
+        if size >= sweep_at:
+            size = _purged(keys, rows, size, parent, fresh)
+            sweep_at = 2 * size + 1024
+        # The top.
+        cost = keys[0]
+        a = rows[0, 0]
+        b = rows[0, 1]
+        va = rows[0, 2]
+        vb = rows[0, 3]
+        if parent[a] != a or parent[b] != b or va < fresh[a] or vb < fresh[b]:
+            # Replaced: an end was absorbed (its neighbours were pushed
+            # with the cluster it joined) or re-pushed all its neighbours.
+            size = _pop(keys, rows, size)
+            continue
+        if size + reach[a] + reach[b] > keys.shape[0]:
+            # The merge may push a cost for each slot of both lists: no
+            # room for them all. Nothing was changed since the last merge.
+            state[4] = size + reach[a] + reach[b]
+            room = True
+            break
+        if va != version[a] or vb != version[b]:
+            # A hub's neighbour whose entry is older than the hub's last
+            # merge: its current cost, merged only if still first (before
+            # the best of the top's children); else it takes its place
+            # down from the top, where it mostly stays near (the hub
+            # barely moved): a pop and a push took it to the bottom and
+            # back up (a star of 300,000 leaves: 2x the time).
+            cost = _ward_cost(M, sizes, a, b)
+            work += 1
+            if not _first_of_all(cost, a, b, keys, rows, size):
+                _put(keys, rows, 0, cost, a, b, version[a], version[b])
+                _sift_down(keys, rows, np.int64(0), size)
+                continue
+        size = _pop(keys, rows, size)
+        # The survivor s absorbs t: the hub (by the ends of edges it holds,
+        # else by size), or the smaller number.
+        if reach[a] >= _HUB * reach[b] or reach[b] >= _HUB * reach[a]:
+            hub = True
+            s, t = (a, b) if reach[a] > reach[b] else (b, a)
+        elif sizes[a] >= _HUB * sizes[b] or sizes[b] >= _HUB * sizes[a]:
+            hub = True
+            s, t = (a, b) if sizes[a] > sizes[b] else (b, a)
+        else:
+            hub = False
+            s, t = a, b
+        h = height[t] if height[t] > height[s] else height[s]
+        h = h if h > cost else cost
+        first[n_merges] = rep[s]
+        second[n_merges] = rep[t]
+        heights[n_merges] = h
+        costs[n_merges] = cost
+        height[s] = h
+        parent[t] = s
+        total = sizes[s] + sizes[t]
+        for j in range(M.shape[1]):
+            M[s, j] = (sizes[s] * M[s, j] + sizes[t] * M[t, j]) / total
+        sizes[s] = total
+        reach[s] += reach[t]
+        version[s] += 1
+        if not hub:
+            fresh[s] = version[s]
+        stamp = n_merges
+        n_merges += 1
+        mark[s] = stamp
+        # The lists read: both, or the absorbed side's alone. Each slot
+        # read is renamed to its current node; repeats and slots now inside
+        # s are unlinked; each neighbour's cost is pushed anew.
+        new_head = np.int64(-1)
+        new_tail = np.int64(-1)
+        for x in (t, s):
+            if x == s and hub:
+                break
+            k = head[x]
+            while k >= 0:
+                following = nxt[k]
+                work += 1
+                c = find_root(parent, nbr[k])
+                if mark[c] != stamp:
+                    mark[c] = stamp
+                    nbr[k] = c
+                    if new_tail < 0:
+                        new_head = k
+                    else:
+                        nxt[new_tail] = k
+                    new_tail = k
+                    size = _push_cost(keys, rows, size, M, sizes, version, s, c)
+                k = following
+        if hub:
+            # The hub's own list follows, unread.
+            if new_tail < 0:
+                new_head = head[s]
+                new_tail = tail[s]
+            elif head[s] >= 0:
+                nxt[new_tail] = head[s]
+                new_tail = tail[s]
+        elif new_tail >= 0:
+            nxt[new_tail] = -1
+        head[s] = new_head
+        tail[s] = new_tail
+        head[t] = -1
+        tail[t] = -1
+
+    state[0] = size
+    state[1] = n_merges
+    state[2] = work
+    state[3] = sweep_at
+    return room
 
 
 @njit(cache=True)
@@ -236,16 +370,13 @@ def greedy_ward(M, sizes, u, v, rep, height):
     for e in range(n_edges):
         _put(keys, rows, e, _ward_cost(M, sizes, u[e], v[e]), u[e], v[e], np.int64(0),
              np.int64(0))
-    size = np.int64(n_edges)
-    _heapify(keys, rows, size)
+    _heapify(keys, rows, np.int64(n_edges))
     parent = int_range(n)
     mark = filled(np.empty(n, dtype=np.int64), np.int64(-1))
     first = np.empty(n, dtype=np.int64)
     second = np.empty(n, dtype=np.int64)
     heights = np.empty(n, dtype=np.float64)
     costs = np.empty(n, dtype=np.float64)
-    n_merges = np.int64(0)
-    work = np.int64(0)
     # Entries replaced by fresher ones stay in the heap until popped or
     # swept out: once the entries pushed since the last sweep outnumber
     # those it kept (replaced ones could then be half the heap), one pass
@@ -255,102 +386,18 @@ def greedy_ward(M, sizes, u, v, rep, height):
     # and nodes, GM 2 mm's greedy order (47,130 nodes, 1.2 M entries pushed)
     # popped them all and took 2x the time. The heap holds at most about
     # twice the entries that can still be merged.
-    sweep_at = 2 * n_edges + 1024
-    while size > 0:
-        if size >= sweep_at:
-            size = _purged(keys, rows, size, parent, fresh)
-            sweep_at = 2 * size + 1024
-        # The top.
-        cost = keys[0]
-        a = rows[0, 0]
-        b = rows[0, 1]
-        va = rows[0, 2]
-        vb = rows[0, 3]
-        if parent[a] != a or parent[b] != b or va < fresh[a] or vb < fresh[b]:
-            # Replaced: an end was absorbed (its neighbours were pushed
-            # with the cluster it joined) or re-pushed all its neighbours.
-            size = _pop(keys, rows, size)
-            continue
-        if va != version[a] or vb != version[b]:
-            # A hub's neighbour whose entry is older than the hub's last
-            # merge: its current cost, merged only if still first (before
-            # the best of the top's children); else it takes its place
-            # down from the top, where it mostly stays near (the hub
-            # barely moved): a pop and a push took it to the bottom and
-            # back up (a star of 300,000 leaves: 2x the time).
-            cost = _ward_cost(M, sizes, a, b)
-            work += 1
-            if not _first_of_all(cost, a, b, keys, rows, size):
-                _put(keys, rows, 0, cost, a, b, version[a], version[b])
-                _sift_down(keys, rows, np.int64(0), size)
-                continue
-        size = _pop(keys, rows, size)
-        # The survivor s absorbs t: the hub (by the ends of edges it holds,
-        # else by size), or the smaller number.
-        if reach[a] >= _HUB * reach[b] or reach[b] >= _HUB * reach[a]:
-            hub = True
-            s, t = (a, b) if reach[a] > reach[b] else (b, a)
-        elif sizes[a] >= _HUB * sizes[b] or sizes[b] >= _HUB * sizes[a]:
-            hub = True
-            s, t = (a, b) if sizes[a] > sizes[b] else (b, a)
-        else:
-            hub = False
-            s, t = a, b
-        h = height[t] if height[t] > height[s] else height[s]
-        h = h if h > cost else cost
-        first[n_merges] = rep[s]
-        second[n_merges] = rep[t]
-        heights[n_merges] = h
-        costs[n_merges] = cost
-        height[s] = h
-        parent[t] = s
-        total = sizes[s] + sizes[t]
-        for j in range(M.shape[1]):
-            M[s, j] = (sizes[s] * M[s, j] + sizes[t] * M[t, j]) / total
-        sizes[s] = total
-        reach[s] += reach[t]
-        version[s] += 1
-        if not hub:
-            fresh[s] = version[s]
-        stamp = n_merges
-        n_merges += 1
-        mark[s] = stamp
-        # The lists read: both, or the absorbed side's alone. Each slot
-        # read is renamed to its current node; repeats and slots now inside
-        # s are unlinked; each neighbour's cost is pushed anew.
-        new_head = np.int64(-1)
-        new_tail = np.int64(-1)
-        for x in (t, s):
-            if x == s and hub:
-                break
-            k = head[x]
-            while k >= 0:
-                following = nxt[k]
-                work += 1
-                c = find_root(parent, nbr[k])
-                if mark[c] != stamp:
-                    mark[c] = stamp
-                    nbr[k] = c
-                    if new_tail < 0:
-                        new_head = k
-                    else:
-                        nxt[new_tail] = k
-                    new_tail = k
-                    keys, rows, size = _push_cost(keys, rows, size, M, sizes, version, s, c)
-                k = following
-        if hub:
-            # The hub's own list follows, unread.
-            if new_tail < 0:
-                new_head = head[s]
-                new_tail = tail[s]
-            elif head[s] >= 0:
-                nxt[new_tail] = head[s]
-                new_tail = tail[s]
-        elif new_tail >= 0:
-            nxt[new_tail] = -1
-        head[s] = new_head
-        tail[s] = new_tail
-        head[t] = -1
-        tail[t] = -1
+    # The loop's counters: the heap's size, the merges, the work, the
+    # heap's size at its next sweep, and the room it asks for.
+    state = np.zeros(5, dtype=np.int64)
+    state[0] = n_edges
+    state[3] = 2 * n_edges + 1024
+    while _merge_while_room(M, sizes, rep, height, nbr, nxt, head, tail, reach, keys, rows,
+                            version, fresh, parent, mark, first, second, heights, costs, state):
+        # The heap grows outside the loop: the loop never rebinds its
+        # arrays (a rebinding in it made numba take and release references
+        # to them on every pass).
+        keys, rows = _grown(keys, rows, state[0], state[4])
+    n_merges = state[1]
+    work = state[2]
     return (first[:n_merges].copy(), second[:n_merges].copy(), heights[:n_merges].copy(),
             costs[:n_merges].copy(), work)
