@@ -114,7 +114,7 @@ def nearest_neighbor_edges(n_nodes, u, v, w, threshold, mutual, key):
     return keep
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def find_root(parent, a):
     """The root of a's tree in the union-find forest ``parent``, halving
     the path on the way. Inlined where it is called (numba's
