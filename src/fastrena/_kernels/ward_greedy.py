@@ -23,6 +23,11 @@ from .ward import merge_cost
 # arrays took and released a reference to them, two atomic operations of
 # numba's runtime that took 40-45 % of the greedy order's time on the
 # white-matter map (a profile: ``NRT_incref`` and ``NRT_decref`` first).
+# An inlined helper that holds a loop still takes and releases them once
+# per call (numba prunes the pair in loop-free code only): about a quarter
+# of that map's greedy order in the same profile. Loop-free helpers with
+# the loops written in the merge loop itself were slower (numba's inliner
+# then added the pair at every exit of each helper).
 _inlined = njit(cache=True, inline="always")
 
 
@@ -176,7 +181,7 @@ def _grown(keys, rows, size, room):
     return larger_keys, larger_rows
 
 
-@njit(cache=True)
+@inner
 def _merge_while_room(M, sizes, rep, height, nbr, nxt, head, tail, reach, keys, rows, version,
                       fresh, parent, mark, first, second, heights, costs, state):
     """The merge loop of :func:`greedy_ward`, on its arrays, from and into
