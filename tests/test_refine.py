@@ -12,7 +12,6 @@ import sys
 import numpy as np
 import pytest
 from numba import njit
-from scipy import sparse
 from scipy.ndimage import gaussian_filter
 from scipy.sparse.csgraph import connected_components
 
@@ -33,12 +32,6 @@ def sse(X, labels):
     return total
 
 
-def adjacency(graph):
-    n = graph.n_nodes
-    A = sparse.coo_matrix((np.ones(graph.n_edges), (graph.u, graph.v)), shape=(n, n))
-    return (A + A.T).tocsr()
-
-
 def kernel_adjacency(graph):
     """The refinement's own CSR of the graph (each node's neighbours in
     edge order), as its sweeps read it."""
@@ -53,7 +46,7 @@ def kernel_adjacency(graph):
 def assert_connected_partition(graph, labels, k):
     """K clusters 0..K-1, each connected in the graph."""
     assert np.array_equal(np.unique(labels), np.arange(k))
-    A = adjacency(graph)
+    A = graph.to_adjacency()
     for c in range(k):
         members = np.flatnonzero(labels == c)
         n_parts, _ = connected_components(A[members][:, members], directed=False)
@@ -131,7 +124,7 @@ def test_the_connectivity_test_is_sound_for_any_budget_and_exact_without_one(see
     v = np.concatenate([full.v[keep], chords.max(axis=0)])
     graph = graph_from_edges(n, u[u != v], v[u != v])
     indptr, indices = kernel_adjacency(graph)
-    A = adjacency(graph)
+    A = graph.to_adjacency()
     labels = rng.integers(0, 3, n)
     labels[rng.random(n) < 0.5] = 0
     visited = np.full(n, -1)
@@ -273,7 +266,7 @@ def reference_sweeps(X, graph, labels, sweeps, n_blocks=1):
     another block's cluster)."""
     X = np.asarray(X, dtype=np.float64)
     X = X - X[:, :1]
-    A = adjacency(graph)
+    A = graph.to_adjacency()
     labels = np.array(labels, copy=True)
     n = X.shape[1]
 
