@@ -261,3 +261,37 @@ def test_plus_and_minus_infinity_give_the_standard_error_without_warning(where):
                 rena.transform(bad)
             else:
                 rena.inverse_transform(bad[:, :3])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_edge_weights_ask_for_rows_ahead_without_changing_a_bit(dtype):
+    # The feature-major weight kernels ask for the rows of edges ahead
+    # (_kernels.prefetch.prefetch_row: a hint, on C-ordered rows only): a
+    # later round's computed edges (rows and edge indices), on C-ordered
+    # and strided signals, and on fewer edges than it looks ahead, give
+    # the weights of numpy's float64 sums to rounding, and the same bits
+    # on both layouts.
+    from fastrena import arrays
+
+    rng = np.random.default_rng(5)
+    n, n_samples, n_edges = 500, 70, 3000
+    u = rng.integers(0, n, n_edges)
+    v = rng.integers(0, n, n_edges)
+    rows = rng.permutation(n)
+    signals = rng.standard_normal((n, n_samples)).astype(dtype)
+    strided = np.empty((n, 2 * n_samples), dtype=dtype)
+    strided[:, ::2] = signals
+    expected = ((signals[rows[u]].astype(np.float64)
+                 - signals[rows[v]].astype(np.float64)) ** 2).sum(axis=1)
+    for edges in (np.arange(n_edges), rng.permutation(n_edges)[:700], np.array([4, 9])):
+        out = {}
+        for name, F in (("C", signals.T), ("strided", strided[:, ::2].T)):
+            assert arrays.is_feature_major(F)
+            w = np.full(n_edges, -1.0)
+            arrays.edge_weights_into(F, rows, u, v, edges, w)
+            np.testing.assert_allclose(w[edges], expected[edges], rtol=1e-12)
+            untouched = np.ones(n_edges, dtype=bool)
+            untouched[edges] = False
+            assert (w[untouched] == -1.0).all()
+            out[name] = w
+        assert np.array_equal(out["C"].view(np.int64), out["strided"].view(np.int64))

@@ -642,7 +642,7 @@ def test_the_copy_goes_into_a_spare_array_only_when_it_fits_and_is_not_x():
 
 @pytest.mark.parametrize("order", ["C", "F"])
 def test_the_tiled_copy_is_exact_past_every_tile_edge(order):
-    # The copy walks tiles of 16 features by 64 samples: 130 samples and 37
+    # The copy walks tiles of 16 features by 128 samples: 130 samples and 37
     # features leave partial tiles on both axes. Every value lands in its
     # place (widened exactly to float64), the largest magnitude ignores NaN,
     # and a NaN or an infinity anywhere (here in the last, partial tile) is

@@ -152,3 +152,57 @@ def test_one_round_matches_the_plain_rule_and_the_steps():
             kept_weight = np.ones(nu.shape[0], dtype=bool)
             kept_weight[todo] = False
             np.testing.assert_array_equal(nw[kept_weight], carried[kept_weight])
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_a_rounds_end_split_between_its_tasks_is_its_steps(n_threads):
+    # ward_round_end reduces the graph on one task and merges the first new
+    # nodes' signals after it, the rest on the other task: with 300 samples
+    # the merges outweigh the graph's reduction, so the split falls inside.
+    # Whatever the split and the threads, the new graph, its carried
+    # weights, the new rows and the signals written in place are those of
+    # the steps taken one by one, bit for bit.
+    import numba
+
+    from fastrena import arrays
+    from fastrena._kernels import ward as ward_kernels
+    from fastrena.graphs import lattice_graph
+
+    rng = np.random.default_rng(11)
+    side, n_samples = 40, 300
+    n = side * side
+    graph = lattice_graph(np.ones((side, side), dtype=bool))
+    u, v = graph.u, graph.v
+    # Pairs along the first axis (every other one, in a checkerboard of
+    # rows), numbered by first appearance as a round's labels are.
+    partner = np.arange(n)
+    for a in range(0, n - side, 2 * side):
+        for b in range(a, a + side, 3):
+            partner[b + side] = b
+    step = np.unique(np.minimum(np.arange(n), partner), return_inverse=True)[1].reshape(-1)
+    n_new = int(step.max()) + 1
+    count = np.bincount(step, minlength=n_new)
+    sizes = rng.integers(1, 5, n).astype(np.float64)
+    new_sizes = np.bincount(step, weights=sizes, minlength=n_new)
+    w = rng.random(u.shape[0])
+    # Node i's signal is row rows[i] of a feature-major array with spare rows.
+    rows = rng.permutation(n + 50)[:n]
+    F = np.asarray(rng.standard_normal((n + 50, n_samples)).T)
+    _, _, split = ward_kernels._round_end_plan(step, np.int64(n_new), np.int64(u.shape[0]),
+                                               np.int64(n_samples))
+    assert 0 < split < n_new
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(n_threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        F_fused = F.copy(order="A")
+        *edges, new_rows = _kernels.ward_round_end(u, v, w, step, n_new, count, F_fused.T, rows,
+                                                   sizes, new_sizes)
+    finally:
+        numba.set_num_threads(before)
+    F_steps = F.copy(order="A")
+    expected_rows, finite = arrays.reduce_signals_in_place(F_steps, rows, step, n_new, sizes)
+    assert finite
+    for got, want in zip(edges, _kernels.reduced_edges_carrying(u, v, w, step, n_new, count)):
+        assert np.array_equal(got.view(np.int64), want.view(np.int64))
+    np.testing.assert_array_equal(new_rows, expected_rows)
+    assert np.array_equal(F_fused.view(np.int64), F_steps.view(np.int64))

@@ -5,7 +5,8 @@ cluster (or row block) is owned by one task; sums run in feature order.
 import numpy as np
 from numba import njit
 
-from .compiling import filled
+from .compiling import filled, inner
+from .prefetch import prefetch_row
 from .threads import run_tasks
 
 
@@ -130,19 +131,40 @@ def _merge_rows_tasks(XT, rows, order, start, divisors, weights, bad, t0, t1):
         bad[t] = n_bad != 0
 
 
+#: :func:`merge_rows_between` asks for the rows of the cluster this many
+#: clusters ahead of the one it merges (:func:`fastrena._kernels.prefetch.prefetch_row`).
+_AHEAD = 4
+
+
+@inner
+def _prefetch_members(XT, rows, order, start, c):
+    """Ask for the rows of cluster c's members when it has several (a
+    hint, which changes no result)."""
+    if start[c + 1] - start[c] > 1:
+        for k in range(start[c], start[c + 1]):
+            prefetch_row(XT, rows[order[k]])
+
+
 @njit(cache=True, nogil=True)
-def merge_rows_on_one_thread(XT, rows, labels, n_new, divisors, weights, new_rows):
-    """:func:`merge_rows_in_place` of the nodes grouped by ``labels``
-    (``n_new`` groups) on the calling thread alone, for a caller that runs
-    other work beside it: the same bits. The new nodes' rows go into
-    ``new_rows``; returns whether every new mean is finite."""
-    order, start = members_by_cluster(labels, n_new)
-    n_tasks = (n_new + _CLUSTERS_PER_TASK - 1) // _CLUSTERS_PER_TASK
-    bad = np.zeros(max(n_tasks, 1), dtype=np.bool_)
-    _merge_rows_tasks(XT, rows, order, start, divisors, weights, bad, 0, n_tasks)
-    for c in range(n_new):
-        new_rows[c] = rows[order[start[c]]]
-    return not bad.any()
+def merge_rows_between(XT, rows, order, start, c0, c1, divisors, weights, new_rows):
+    """:func:`merge_rows_in_place` of the clusters ``c0 <= c < c1`` alone
+    (``order``, ``start``: :func:`members_by_cluster` of the nodes'
+    labels), on the calling thread, for a caller that runs other work
+    beside it: the same bits. Their rows go into ``new_rows``; returns
+    whether each of their new means is finite."""
+    acc = np.empty(XT.shape[1], dtype=np.float64)
+    n_bad = 0
+    for c in range(c0, c0 + _AHEAD if c0 + _AHEAD < c1 else c1):
+        _prefetch_members(XT, rows, order, start, c)
+    for c in range(c0, c1):
+        if c + _AHEAD < c1:
+            _prefetch_members(XT, rows, order, start, c + _AHEAD)
+        first = rows[order[start[c]]]
+        if start[c + 1] - start[c] > 1:
+            n_bad += _cluster_mean_into(XT, order, start, c, divisors[c], weights, acc,
+                                        XT[first], rows)
+        new_rows[c] = first
+    return n_bad == 0
 
 
 def merge_rows_in_place(XT, rows, order, start, divisors, weights, n_merged):

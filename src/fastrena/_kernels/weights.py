@@ -7,6 +7,7 @@ import numpy as np
 from numba import njit
 
 from .compiling import inner
+from .prefetch import prefetch_row
 from .threads import run_tasks
 
 
@@ -146,6 +147,25 @@ def _edge_end(ends, k, rows):
     return ends[k] if rows is None else rows[ends[k]]
 
 
+#: The feature-major kernels ask for the rows of the edges this many
+#: edges ahead of those they sum (:func:`fastrena._kernels.prefetch.prefetch_row`):
+#: a later round's edges join merged nodes whose rows lie anywhere in the
+#: signals, and each new row was a wait on memory. On the second round's
+#: 0.44 M edges at 2 mm with 100 float64 samples, one thread: 98-118 ns an
+#: edge without, 75 ns at 8 or 16 edges ahead, 82-85 ns at 32 (4: no gain).
+_AHEAD = 12
+
+
+@inner
+def _prefetch_edges(XT, u, v, rows, edges, f0, f1):
+    """Ask for the rows of the edges ``f0 <= f < f1`` (of ``edges``, if not
+    None) to be loaded: a hint, which changes no result."""
+    for f in range(f0, f1):
+        g = f if edges is None else edges[f]
+        prefetch_row(XT, _edge_end(u, g, rows))
+        prefetch_row(XT, _edge_end(v, g, rows))
+
+
 @njit(cache=True, nogil=True)
 def _squares_tasks(XT, u, v, out, rows, edges, t0, t1):
     """Tasks t0..t1 of :func:`edge_weights_feature_major`: task t is the
@@ -170,7 +190,12 @@ def _squares_tasks(XT, u, v, out, rows, edges, t0, t1):
     for t in range(t0, t1):
         e = t * _EDGES_PER_TASK
         end = e + _EDGES_PER_TASK if e + _EDGES_PER_TASK < n_edges else n_edges
+        _prefetch_edges(XT, u, v, rows, edges, e, e + _AHEAD if e + _AHEAD < end else end)
         while e < end:
+            # The rows of the group _AHEAD edges on.
+            f0 = e + _AHEAD
+            _prefetch_edges(XT, u, v, rows, edges, f0 if f0 < end else end,
+                            f0 + 8 if f0 + 8 < end else end)
             # The last group of a task may have fewer than eight edges: it
             # repeats its last edge, whose results are written once.
             last = end - 1
@@ -225,7 +250,12 @@ def _direct_tasks(XT, u, v, out, rows, edges, t0, t1):
     for t in range(t0, t1):
         e = t * _EDGES_PER_TASK
         end = e + _EDGES_PER_TASK if e + _EDGES_PER_TASK < n_edges else n_edges
+        _prefetch_edges(XT, u, v, rows, edges, e, e + _AHEAD if e + _AHEAD < end else end)
         while e < end:
+            # The rows of the group _AHEAD edges on.
+            f0 = e + _AHEAD
+            _prefetch_edges(XT, u, v, rows, edges, f0 if f0 < end else end,
+                            f0 + 4 if f0 + 4 < end else end)
             # The last group of a task may have fewer than four edges: it
             # repeats its last edge, whose results are written once.
             last = end - 1
