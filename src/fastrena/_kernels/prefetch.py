@@ -56,3 +56,4 @@ def prefetch_row(typingctx, array, row):
         return context.get_dummy_value()
 
     return types.void(array, row), codegen
+
