@@ -6,10 +6,11 @@ the exact-K rule), :mod:`.ward` and :mod:`.ward_greedy` (``linkage="ward"``: rou
 and Ward's greedy order to finish), :mod:`.graph` (the
 reduced graph), :mod:`.refine` (boundary refinement after the merges),
 :mod:`.checks` (scans of the data), :mod:`.layout` (copies into
-another memory layout), :mod:`.prefetch` (asking for rows ahead of use); :mod:`.compiling` says
-how they are compiled, :mod:`.caching` where they are kept (and what
-happens when no folder takes them), and :mod:`.threads` how they run in
-parallel. Python code uses them through this package, ``_kernels.name``.
+another memory layout), :mod:`.prefetch` (asking for rows ahead of
+use); :mod:`.compiling` says how they are compiled, :mod:`.caching`
+where they are kept (and what happens when no folder takes them), and
+:mod:`.threads` how they run in parallel. Python code uses them through
+this package, ``_kernels.name``.
 
 Every parallel loop here gives each output element to exactly one thread and
 sums in a fixed order, so results are bit-identical whatever the thread
