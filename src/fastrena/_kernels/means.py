@@ -115,22 +115,6 @@ def cluster_means_feature_major(XT, order, start, divisors, outT, weights=None):
     return not bad.any()
 
 
-@njit(cache=True, nogil=True)
-def _merge_rows_tasks(XT, rows, order, start, divisors, weights, bad, t0, t1):
-    """Tasks t0..t1 of :func:`merge_rows_in_place`: task t is the clusters
-    ``t * _CLUSTERS_PER_TASK`` to ``(t + 1) * _CLUSTERS_PER_TASK``."""
-    n_clusters = divisors.shape[0]
-    acc = np.empty(XT.shape[1], dtype=np.float64)
-    for t in range(t0, t1):
-        n_bad = 0
-        c1 = _CLUSTERS_PER_TASK * (t + 1)
-        for c in range(_CLUSTERS_PER_TASK * t, c1 if c1 < n_clusters else n_clusters):
-            if start[c + 1] - start[c] > 1:
-                n_bad += _cluster_mean_into(XT, order, start, c, divisors[c], weights, acc,
-                                            XT[rows[order[start[c]]]], rows)
-        bad[t] = n_bad != 0
-
-
 #: :func:`merge_rows_between` asks for the rows of the cluster this many
 #: clusters ahead of the one it merges (:func:`fastrena._kernels.prefetch.prefetch_row`).
 _AHEAD = 4
@@ -145,13 +129,13 @@ def _prefetch_members(XT, rows, order, start, c):
             prefetch_row(XT, rows[order[k]])
 
 
-@njit(cache=True, nogil=True)
+@inner
 def merge_rows_between(XT, rows, order, start, c0, c1, divisors, weights, new_rows):
     """:func:`merge_rows_in_place` of the clusters ``c0 <= c < c1`` alone
     (``order``, ``start``: :func:`members_by_cluster` of the nodes'
-    labels), on the calling thread, for a caller that runs other work
-    beside it: the same bits. Their rows go into ``new_rows``; returns
-    whether each of their new means is finite."""
+    labels), on the calling thread: its tasks, and a caller that runs
+    other work beside it (the same bits). Their rows go into ``new_rows``;
+    returns whether each of their new means is finite."""
     acc = np.empty(XT.shape[1], dtype=np.float64)
     n_bad = 0
     for c in range(c0, c0 + _AHEAD if c0 + _AHEAD < c1 else c1):
@@ -165,6 +149,18 @@ def merge_rows_between(XT, rows, order, start, c0, c1, divisors, weights, new_ro
                                         XT[first], rows)
         new_rows[c] = first
     return n_bad == 0
+
+
+@njit(cache=True, nogil=True)
+def _merge_rows_tasks(XT, rows, order, start, divisors, weights, new_rows, bad, t0, t1):
+    """Tasks t0..t1 of :func:`merge_rows_in_place`: task t is the clusters
+    ``t * _CLUSTERS_PER_TASK`` to ``(t + 1) * _CLUSTERS_PER_TASK``."""
+    n_clusters = divisors.shape[0]
+    for t in range(t0, t1):
+        c1 = _CLUSTERS_PER_TASK * (t + 1)
+        bad[t] = not merge_rows_between(XT, rows, order, start, _CLUSTERS_PER_TASK * t,
+                                        c1 if c1 < n_clusters else n_clusters, divisors,
+                                        weights, new_rows)
 
 
 def merge_rows_in_place(XT, rows, order, start, divisors, weights, n_merged):
@@ -184,9 +180,10 @@ def merge_rows_in_place(XT, rows, order, start, divisors, weights, n_merged):
     n_clusters = divisors.shape[0]
     n_tasks = (n_clusters + _CLUSTERS_PER_TASK - 1) // _CLUSTERS_PER_TASK
     bad = np.zeros(n_tasks, dtype=np.bool_)
-    run_tasks(_merge_rows_tasks, n_tasks, (XT, rows, order, start, divisors, weights, bad),
-              n_merged * XT.shape[1])
-    return rows[order[start[:-1]]], not bad.any()
+    new_rows = np.empty(n_clusters, dtype=np.int64)
+    run_tasks(_merge_rows_tasks, n_tasks,
+              (XT, rows, order, start, divisors, weights, new_rows, bad), n_merged * XT.shape[1])
+    return new_rows, not bad.any()
 
 
 @njit(cache=True, nogil=True)
