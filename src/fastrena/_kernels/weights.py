@@ -148,18 +148,26 @@ def _edge_end(ends, k, rows):
 
 
 #: The feature-major kernels ask for the rows of the edges this many
-#: edges ahead of those they sum (:func:`fastrena._kernels.prefetch.prefetch_row`):
-#: a later round's edges join merged nodes whose rows lie anywhere in the
-#: signals, and each new row was a wait on memory. On the second round's
-#: 0.44 M edges at 2 mm with 100 float64 samples, one thread: 98-118 ns an
-#: edge without, 75 ns at 8 or 16 edges ahead, 82-85 ns at 32 (4: no gain).
+#: edges ahead of those they sum (:func:`fastrena._kernels.prefetch.prefetch_row`)
+#: when they reach them through ``rows`` or ``edges``: a later round's
+#: edges join merged nodes whose rows lie anywhere in the signals, and
+#: each new row was a wait on memory. On the second round's 0.44 M edges
+#: at 2 mm with 100 float64 samples, one thread: 98-118 ns an edge
+#: without, 75 ns at 8 or 16 edges ahead, 82-85 ns at 32 (4: no gain).
+#: Edges read in order over rows in order (a first round, the default
+#: linkage's levels) ask for nothing: there the hints only cost (the
+#: default fit at 3 mm x 400 samples, alternated with the code before
+#: them: 1.03-1.06x its time with them, 0.98-0.99x without).
 _AHEAD = 12
 
 
 @inner
 def _prefetch_edges(XT, u, v, rows, edges, f0, f1):
     """Ask for the rows of the edges ``f0 <= f < f1`` (of ``edges``, if not
-    None) to be loaded: a hint, which changes no result."""
+    None) to be loaded, when ``rows`` or ``edges`` is given (numba
+    compiles the None cases apart): a hint, which changes no result."""
+    if rows is None and edges is None:
+        return
     for f in range(f0, f1):
         g = f if edges is None else edges[f]
         prefetch_row(XT, _edge_end(u, g, rows))
