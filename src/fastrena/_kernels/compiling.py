@@ -22,13 +22,20 @@ signatures:
 * numba compiles a jitted function once per literal integer it is called
   with (``f(x, 0)`` and ``f(x, 1)`` are two compiles, each apart from
   ``f(x, n)``): constants passed to a kernel, and counters started at a
-  constant and passed on, are given their type (``np.int64(0)``).
+  constant and passed on, are given their type (``np.int64(0)``);
+* numba turns a negative signed index into one from the end (``a[-1]``),
+  a test and an add at every access unless LLVM proves the index
+  non-negative, which it cannot for an index read from an array (an edge's
+  ends, a node's label) or a loop started elsewhere than 0 (a tile, a run
+  of edges). In the innermost loops such an index goes through
+  :func:`unsigned` (0.4x the feature-major copy's time on float32, 0.8x
+  the float64 edge weights' and the graph reduction's).
 """
 
 import numpy as np
 from numba import njit
 
-__all__ = ["filled", "inner", "int_range"]
+__all__ = ["filled", "inner", "int_range", "unsigned"]
 
 #: The decorator of kernels called only from compiled code. numba would
 #: crash the process if Python called one: read from a kernel module, it
@@ -53,3 +60,12 @@ def int_range(n):
     for i in range(n):
         out[i] = i
     return out
+
+
+@njit(cache=True, inline="always")
+def unsigned(i):
+    """The index ``i`` (never negative) as an unsigned integer, which numba
+    uses as it is, without the test for an index from the end (see the
+    module's docstring). Only in an index: numba's arithmetic of an
+    unsigned and a signed integer gives a float."""
+    return np.uint64(i)

@@ -10,6 +10,7 @@ to float64, exactly), never summed: the same bits on every thread count.
 import numpy as np
 from numba import njit
 
+from .compiling import unsigned
 from .threads import run_tasks
 
 #: Tiles of :func:`feature_major_copy`: 16 features (a task's rows of the
@@ -43,15 +44,20 @@ def _feature_major_tasks(X, out, largest, bad, t0, t1):
         for s0 in range(0, n_samples, _TILE_SAMPLES):
             s1 = s0 + _TILE_SAMPLES if s0 + _TILE_SAMPLES < n_samples else n_samples
             # Each output row's run of samples written along, X read down
-            # a column of the tile (see _TILE_FEATURES).
+            # a column of the tile (see _TILE_FEATURES). The indices are
+            # unsigned (loops from s0, i0: compiling.unsigned): float32
+            # (100, 235,375) on two threads 39 ms signed, 15 ms unsigned;
+            # float64 22 and 18 ms.
             for i in range(i0, i1):
+                ui = unsigned(i)
                 for s in range(s0, s1):
-                    out[i, s] = X[s, i]
+                    us = unsigned(s)
+                    out[ui, us] = X[us, ui]
                 # Then read back along the row just written (in the
                 # first-level cache): checked in the copy loop, the
                 # comparisons kept it from running ahead (2.2x the time).
                 for s in range(s0, s1):
-                    x = out[i, s]
+                    x = out[ui, unsigned(s)]
                     a = abs(x)
                     top = a if a > top else top
                     n_bad += (x - x) != 0

@@ -21,7 +21,7 @@ import numpy as np
 from numba import njit
 
 from .._interrupt import call_deferring_sigint
-from .compiling import filled
+from .compiling import filled, unsigned
 from .lanes import LANES, ZERO_LANES, add_squared_differences, lanes_total, padded
 from .merges import find_root
 from .threads import PARALLEL_GRAIN, run_tasks
@@ -276,37 +276,40 @@ def _sweep_range(X, offset, scale, indptr, indices, labels, sizes, sums, visited
     the sweeps 1.45x slower.)"""
     n_samples, n_features = X.shape
     count = 0
+    # Indices through compiling.unsigned: i (from lo), the adjacency's
+    # slots and the labels read from arrays.
     for i in range(lo, hi):
-        a = labels[i]
+        ui = unsigned(i)
+        a = labels[ui]
         if block < 0:
-            if not later[i]:
+            if not later[ui]:
                 continue
-        elif owner[a] != block:
+        elif owner[unsigned(a)] != block:
             # Another block's feature (its label changes only between
             # that block's clusters: the test reads the same either way).
             continue
         stamp = sweep * n_features + i
-        n_a = sizes[a]
+        n_a = sizes[unsigned(a)]
         if n_a < 2:
             continue
         boundary = False
         elsewhere = False
-        for k in range(indptr[i], indptr[i + 1]):
-            c = labels[indices[k]]
+        for k in range(indptr[ui], indptr[ui + unsigned(1)]):
+            c = labels[unsigned(indices[unsigned(k)])]
             if c != a:
                 boundary = True
                 # A neighbour in another block's cluster stays in one of
                 # that block's clusters, whatever that block's thread does
                 # (and never moves: it has a neighbour here, i).
-                if block >= 0 and owner[c] != block:
+                if block >= 0 and owner[unsigned(c)] != block:
                     elsewhere = True
         if not boundary:
             continue
         if elsewhere:
-            later[i] = True
+            later[ui] = True
             continue
         for s in range(n_samples):
-            x[s] = (X[s, i] - offset[s]) * scale
+            x[s] = (X[s, ui] - offset[s]) * scale
         d_a = _distance(x, sums, a, n_a)
         leave = n_a / (n_a - 1.0) * d_a
         # The cheapest candidate, the first met on a tie; it moves i if it
@@ -315,12 +318,12 @@ def _sweep_range(X, offset, scale, indptr, indices, labels, sizes, sums, visited
         # beats leave itself: the bar is never above it.
         best = -1
         best_cost = leave
-        for k in range(indptr[i], indptr[i + 1]):
-            b = labels[indices[k]]
-            if b == a or seen[b] == stamp:
+        for k in range(indptr[ui], indptr[ui + unsigned(1)]):
+            b = labels[unsigned(indices[unsigned(k)])]
+            if b == a or seen[unsigned(b)] == stamp:
                 continue
-            seen[b] = stamp
-            join = _join(x, sums, b, sizes[b])
+            seen[unsigned(b)] = stamp
+            join = _join(x, sums, b, sizes[unsigned(b)])
             if join < best_cost:
                 best_cost = join
                 best = b

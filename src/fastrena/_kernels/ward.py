@@ -18,7 +18,7 @@ from numba import njit
 
 from .._interrupt import call_deferring_sigint
 from . import threads
-from .compiling import filled, inner, int_range
+from .compiling import filled, inner, int_range, unsigned
 from .means import members_by_cluster, merge_rows_between
 from .merges import edge_priority, find_root, union_in_order, union_roots
 from .ward_edges import edge_buffers, reduced_edges_into
@@ -51,10 +51,13 @@ def _lightest_tasks(u, v, w, sizes, cost, lightest, t0, t1):
         for a in range(row.shape[0]):
             row[a] = np.inf
         for e in range(n_edges * t // n_parts, n_edges * (t + 1) // n_parts):
-            a = u[e]
-            b = v[e]
-            c = merge_cost(w[e], sizes[a], sizes[b])
-            cost[e] = c
+            # Unsigned indices (compiling.unsigned): the two passes 0.69x
+            # their time on the first round at 2 mm.
+            ue = unsigned(e)
+            a = unsigned(u[ue])
+            b = unsigned(v[ue])
+            c = merge_cost(w[ue], sizes[a], sizes[b])
+            cost[ue] = c
             la = row[a]
             row[a] = c if c < la else la
             lb = row[b]
@@ -87,9 +90,10 @@ def _first_choice_tasks(u, v, cost, lightest, scale, chosen, ties, t0, t1):
             row[a] = -1
         n_ties = 0
         for e in range(n_edges * t // n_parts, n_edges * (t + 1) // n_parts):
-            sc = scale * cost[e]
-            a = u[e]
-            b = v[e]
+            ue = unsigned(e)
+            sc = scale * cost[ue]
+            a = unsigned(u[ue])
+            b = unsigned(v[ue])
             fa = row[a]
             fb = row[b]
             ca = sc <= lightest[a]
@@ -231,22 +235,28 @@ def _good_pairs(n_nodes, u, v, cost, lightest, chosen, on_zero, slack, keep):
     the mutual pairs alone."""
     bar = 1.0 + slack
     taken = filled(np.empty(n_nodes, dtype=np.int64), np.int64(-1))
+    # Indices read from arrays through compiling.unsigned (once known
+    # non-negative).
     for a in range(n_nodes):
         e = chosen[a]
-        if e < 0 or cost[e] == 0.0 or on_zero[u[e]] or on_zero[v[e]]:
+        if e < 0:
             continue
-        b = u[e] + v[e] - a
+        ue = unsigned(e)
+        if cost[ue] == 0.0 or on_zero[unsigned(u[ue])] or on_zero[unsigned(v[ue])]:
+            continue
+        b = unsigned(u[ue] + v[ue] - a)
         f = taken[b]
         if chosen[b] == e:
             taken[b] = e
-        elif cost[e] < bar * lightest[b] and (f < 0 or (chosen[b] != f and (
-                cost[e] < cost[f] or (cost[e] == cost[f] and _before(e, f, u, v))))):
+        elif cost[ue] < bar * lightest[b] and (f < 0 or (chosen[b] != f and (
+                cost[ue] < cost[f] or (cost[ue] == cost[f] and _before(e, f, u, v))))):
             taken[b] = e
     pair = filled(np.empty(n_nodes, dtype=np.int64), np.int64(-1))
     for b in range(n_nodes):
         e = taken[b]
         if e >= 0:
-            a = u[e] + v[e] - b
+            ue = unsigned(e)
+            a = unsigned(u[ue] + v[ue] - b)
             if taken[a] < 0 or taken[a] == e:
                 pair[a] = e
                 pair[b] = e
@@ -254,7 +264,7 @@ def _good_pairs(n_nodes, u, v, cost, lightest, chosen, on_zero, slack, keep):
     n_kept = 0
     for a in range(n_nodes):
         e = pair[a]
-        if e >= 0 and u[e] == a:
+        if e >= 0 and u[unsigned(e)] == a:
             keep[n_kept] = e
             n_kept += 1
     return n_kept
@@ -265,8 +275,8 @@ def _put_merge(k, e, u, v, cost, rep, height, first, second, heights, costs):
     """Merge k, along edge e: its two features, its cost, and its height,
     ``max(cost[e], max(height[a], height[b]))`` for the edge's ends a, b
     (as numba's max orders its operands), which it returns."""
-    a = u[e]
-    b = v[e]
+    a = unsigned(u[e])
+    b = unsigned(v[e])
     h = height[b] if height[b] > height[a] else height[a]
     h = h if h > cost[e] else cost[e]
     first[k] = rep[a]
@@ -324,14 +334,14 @@ def _pair_labels(n_nodes, u, v, kept):
     of :func:`union_in_order`, and their count."""
     partner = filled(np.empty(n_nodes, dtype=np.int64), np.int64(-1))
     for i in range(kept.shape[0]):
-        e = kept[i]
-        partner[v[e]] = u[e]
+        e = unsigned(kept[i])
+        partner[unsigned(v[e])] = u[e]
     step = np.empty(n_nodes, dtype=np.int64)
     n_new = 0
     for a in range(n_nodes):
         p = partner[a]
         if p >= 0:
-            step[a] = step[p]
+            step[a] = step[unsigned(p)]
         else:
             step[a] = n_new
             n_new += 1
@@ -354,13 +364,13 @@ def _pair_merges(u, v, kept, step, n_new, cost, rep, height):
     # whose rep is the new node's; a pair's height is its merge's, set
     # below (never below either side's).
     for a in range(step.shape[0] - 1, -1, -1):
-        c = step[a]
+        c = unsigned(step[a])
         new_rep[c] = rep[a]
         new_height[c] = height[a]
     for k in range(n_merges):
-        e = kept[k]
-        new_height[step[u[e]]] = _put_merge(k, e, u, v, cost, rep, height, first, second,
-                                            heights, costs)
+        e = unsigned(kept[k])
+        new_height[unsigned(step[unsigned(u[e])])] = _put_merge(
+            k, e, u, v, cost, rep, height, first, second, heights, costs)
     return first, second, heights, costs, new_rep, new_height
 
 
@@ -447,7 +457,7 @@ def _choice_end(n_nodes, u, v, cost, lightest, chosen, ties, scale, sizes, rep, 
     new_sizes = filled(np.empty(n_new, dtype=np.float64), 0.0)
     count = filled(np.empty(n_new, dtype=np.int64), np.int64(0))
     for a in range(n_nodes):
-        c = step[a]
+        c = unsigned(step[a])
         new_sizes[c] += sizes[a]
         count[c] += 1
     return n_new, step, merges, new_sizes, count

@@ -6,7 +6,7 @@ not depend on the memory layout, the thread count or the chunking.
 import numpy as np
 from numba import njit
 
-from .compiling import inner
+from .compiling import inner, unsigned
 from .prefetch import prefetch_row
 from .threads import run_tasks
 
@@ -93,13 +93,16 @@ def _edge_weights_sample_major_tasks(X, u, v, out, t0, t1):
             # loaded once for four samples; the adds into ``p`` stay in
             # sample order, so the bits equal the one-row loop's.
             while s + 4 <= b1:
+                # Unsigned indices (compiling.unsigned): 0.90-0.95x the
+                # time of the first level's weights at 2 mm x 100 samples.
+                r0, r1, r2, r3 = unsigned(s), unsigned(s + 1), unsigned(s + 2), unsigned(s + 3)
                 for k in range(m):
-                    a = u[e0 + k]
-                    b = v[e0 + k]
-                    d0 = np.float64(X[s, a]) - np.float64(X[s, b])
-                    d1 = np.float64(X[s + 1, a]) - np.float64(X[s + 1, b])
-                    d2 = np.float64(X[s + 2, a]) - np.float64(X[s + 2, b])
-                    d3 = np.float64(X[s + 3, a]) - np.float64(X[s + 3, b])
+                    a = unsigned(u[e0 + k])
+                    b = unsigned(v[e0 + k])
+                    d0 = np.float64(X[r0, a]) - np.float64(X[r0, b])
+                    d1 = np.float64(X[r1, a]) - np.float64(X[r1, b])
+                    d2 = np.float64(X[r2, a]) - np.float64(X[r2, b])
+                    d3 = np.float64(X[r3, a]) - np.float64(X[r3, b])
                     p = part[k]
                     p += d0 * d0
                     p += d1 * d1
@@ -222,14 +225,15 @@ def _squares_tasks(XT, u, v, out, rows, edges, t0, t1):
                 p0 = p1 = p2 = p3 = p4 = p5 = p6 = p7 = 0.0
                 b1 = b0 + SAMPLE_BLOCK if b0 + SAMPLE_BLOCK < n_samples else n_samples
                 for s in range(b0, b1):
-                    p0 += sq[0, s]
-                    p1 += sq[1, s]
-                    p2 += sq[2, s]
-                    p3 += sq[3, s]
-                    p4 += sq[4, s]
-                    p5 += sq[5, s]
-                    p6 += sq[6, s]
-                    p7 += sq[7, s]
+                    us = unsigned(s)  # from b0: see compiling.unsigned
+                    p0 += sq[0, us]
+                    p1 += sq[1, us]
+                    p2 += sq[2, us]
+                    p3 += sq[3, us]
+                    p4 += sq[4, us]
+                    p5 += sq[5, us]
+                    p6 += sq[6, us]
+                    p7 += sq[7, us]
                 _push_partial(slots[0], block, p0)
                 _push_partial(slots[1], block, p1)
                 _push_partial(slots[2], block, p2)
@@ -282,10 +286,14 @@ def _direct_tasks(XT, u, v, out, rows, edges, t0, t1):
                 p0 = p1 = p2 = p3 = 0.0
                 b1 = b0 + SAMPLE_BLOCK if b0 + SAMPLE_BLOCK < n_samples else n_samples
                 for s in range(b0, b1):
-                    d0 = np.float64(XT[a0, s]) - np.float64(XT[c0, s])
-                    d1 = np.float64(XT[a1, s]) - np.float64(XT[c1, s])
-                    d2 = np.float64(XT[a2, s]) - np.float64(XT[c2, s])
-                    d3 = np.float64(XT[a3, s]) - np.float64(XT[c3, s])
+                    # From b0: an unsigned index (compiling.unsigned; the
+                    # second round's weights at 2 mm x 100 samples: 0.78x
+                    # their time).
+                    us = unsigned(s)
+                    d0 = np.float64(XT[a0, us]) - np.float64(XT[c0, us])
+                    d1 = np.float64(XT[a1, us]) - np.float64(XT[c1, us])
+                    d2 = np.float64(XT[a2, us]) - np.float64(XT[c2, us])
+                    d3 = np.float64(XT[a3, us]) - np.float64(XT[c3, us])
                     p0 += d0 * d0
                     p1 += d1 * d1
                     p2 += d2 * d2
