@@ -6,7 +6,7 @@ exact-K rule (kept edges added one at a time, in a given order).
 import numpy as np
 from numba import njit
 
-from .compiling import filled, inner, int_range
+from .compiling import filled, inner, int_range, unsigned
 
 
 #: Multipliers of :func:`edge_priority` (SplitMix64's finaliser constants).
@@ -121,9 +121,12 @@ def find_root(parent, a):
     ``inline="always"``): a call passing ``parent`` took and released a
     reference to it, two atomic operations that cost more than the search
     (Ward's greedy order calls it for every adjacency slot it reads)."""
-    while parent[a] != a:
-        parent[a] = parent[parent[a]]
-        a = parent[a]
+    ua = unsigned(a)
+    while parent[ua] != a:
+        up = unsigned(parent[ua])
+        parent[ua] = parent[up]
+        a = parent[ua]
+        ua = unsigned(a)
     return a
 
 

@@ -156,33 +156,35 @@ def _stays_connected(i, a, labels, indptr, indices, visited, origin, queue, sour
     head = 0
     tail = n_goal
     reads = 0
+    # The search's indices through compiling.unsigned.
     while head < tail:
-        x = queue[head]
+        x = unsigned(queue[unsigned(head)])
         head += 1
         rx = find_root(parent, origin[x])
-        live[rx] -= 1
-        for k in range(indptr[x], indptr[x + 1]):
+        live[unsigned(rx)] -= 1
+        for k in range(indptr[x], indptr[x + unsigned(1)]):
             reads += 1
             if reads > budget:
                 return False
-            m = indices[k]
-            if m == i or labels[m] != a:
+            m = indices[unsigned(k)]
+            um = unsigned(m)
+            if m == i or labels[um] != a:
                 continue
-            if visited[m] == stamp:
-                rm = find_root(parent, origin[m])
+            if visited[um] == stamp:
+                rm = find_root(parent, origin[um])
                 if rm != rx:
-                    parent[rm] = rx
-                    live[rx] += live[rm]
+                    parent[unsigned(rm)] = rx
+                    live[unsigned(rx)] += live[unsigned(rm)]
                     groups -= 1
                     if groups == 1:
                         return True
                 continue
-            visited[m] = stamp
-            origin[m] = rx
-            queue[tail] = m
+            visited[um] = stamp
+            origin[um] = rx
+            queue[unsigned(tail)] = m
             tail += 1
-            live[rx] += 1
-        if live[rx] == 0:
+            live[unsigned(rx)] += 1
+        if live[unsigned(rx)] == 0:
             return False
     return False
 
