@@ -5,6 +5,8 @@ sorted, in linear time whatever the degrees.
 import numpy as np
 from numba import njit
 
+from .compiling import unsigned
+
 
 @njit(cache=True)
 def reduce_edges(u, v, labels, n_new):
@@ -21,11 +23,12 @@ def reduce_edges(u, v, labels, n_new):
     # (see .compiling), but written out this kernel measured 2-4 % slower.
     n_edges = u.shape[0]
     start_hi = np.zeros(n_new + 1, dtype=np.int64)
+    # Indices read from arrays through compiling.unsigned.
     for e in range(n_edges):
-        a = labels[u[e]]
-        b = labels[v[e]]
+        a = labels[unsigned(u[e])]
+        b = labels[unsigned(v[e])]
         if a != b:
-            start_hi[max(a, b) + 1] += 1
+            start_hi[unsigned(max(a, b) + 1)] += 1
     for i in range(n_new):
         start_hi[i + 1] += start_hi[i]
     n_between = start_hi[n_new]
@@ -34,14 +37,14 @@ def reduce_edges(u, v, labels, n_new):
     fill = start_hi[:-1].copy()
     start_lo = np.zeros(n_new + 1, dtype=np.int64)
     for e in range(n_edges):
-        a = labels[u[e]]
-        b = labels[v[e]]
+        a = labels[unsigned(u[e])]
+        b = labels[unsigned(v[e])]
         if a != b:
             lo = min(a, b)
-            hi = max(a, b)
-            los[fill[hi]] = lo
+            hi = unsigned(max(a, b))
+            los[unsigned(fill[hi])] = lo
             fill[hi] += 1
-            start_lo[lo + 1] += 1
+            start_lo[unsigned(lo + 1)] += 1
     for i in range(n_new):
         start_lo[i + 1] += start_lo[i]
     # Grouped by lo, each group in increasing hi, duplicates left out.
@@ -50,10 +53,10 @@ def reduce_edges(u, v, labels, n_new):
     n_out = 0
     for hi in range(n_new):
         for k in range(start_hi[hi], start_hi[hi + 1]):
-            lo = los[k]
+            lo = unsigned(los[unsigned(k)])
             f = fill[lo]
-            if f == start_lo[lo] or his[f - 1] != hi:
-                his[f] = hi
+            if f == start_lo[lo] or his[unsigned(f - 1)] != hi:
+                his[unsigned(f)] = hi
                 fill[lo] = f + 1
                 n_out += 1
     new_u = np.empty(n_out, dtype=np.int64)
@@ -61,7 +64,7 @@ def reduce_edges(u, v, labels, n_new):
     k = 0
     for lo in range(n_new):
         for i in range(start_lo[lo], fill[lo]):
-            new_u[k] = lo
-            new_v[k] = his[i]
+            new_u[unsigned(k)] = lo
+            new_v[unsigned(k)] = his[unsigned(i)]
             k += 1
     return new_u, new_v

@@ -5,7 +5,7 @@ cluster (or row block) is owned by one task; sums run in feature order.
 import numpy as np
 from numba import njit
 
-from .compiling import filled, inner
+from .compiling import filled, inner, unsigned
 from .prefetch import prefetch_row
 from .threads import run_tasks
 
@@ -201,21 +201,23 @@ def _cluster_sums_divided_tasks(X, labels, divisors, out, rows_per_task, weights
         # rows land in one cache line, and labels mostly increase along
         # the features, so the accumulator is walked nearly in order.
         acc[:, :r] = 0.0
+        # Indices through compiling.unsigned (a label read from an array,
+        # rows from s0).
         for i in range(n_features):
-            c = labels[i]
+            c = unsigned(labels[i])
             if weights is None:
                 for j in range(r):
-                    acc[c, j] += X[s0 + j, i]
+                    acc[c, j] += X[unsigned(s0 + j), i]
             else:
                 wi = weights[i]
                 for j in range(r):
-                    acc[c, j] += wi * X[s0 + j, i]
+                    acc[c, j] += wi * X[unsigned(s0 + j), i]
         # Cluster-outer writes: contiguous when ``out`` is feature-major.
         n_bad = 0
         for c in range(n_clusters):
             for j in range(r):
                 x = acc[c, j] / divisors[c]
-                out[s0 + j, c] = x
+                out[unsigned(s0 + j), c] = x
                 n_bad += (x - x) != 0
         bad[blk] = n_bad != 0
 

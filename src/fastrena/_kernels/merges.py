@@ -88,16 +88,19 @@ def nearest_neighbor_edges(n_nodes, u, v, w, threshold, mutual, key):
     """
     lightest = filled(np.empty(n_nodes, dtype=np.float64), np.inf)
     n_edges = u.shape[0]
+    # Ends index through compiling.unsigned.
     for e in range(n_edges):
-        if w[e] < lightest[u[e]]:
-            lightest[u[e]] = w[e]
-        if w[e] < lightest[v[e]]:
-            lightest[v[e]] = w[e]
+        a = unsigned(u[e])
+        b = unsigned(v[e])
+        if w[e] < lightest[a]:
+            lightest[a] = w[e]
+        if w[e] < lightest[b]:
+            lightest[b] = w[e]
     scale = 1.0 - threshold
     chosen = filled(np.empty(n_nodes, dtype=np.int64), np.int64(-1))
     for e in range(n_edges):
         sw = scale * w[e]
-        for a in (u[e], v[e]):
+        for a in (unsigned(u[e]), unsigned(v[e])):
             if sw <= lightest[a]:
                 c = chosen[a]
                 # Priorities are computed only for ties (none on tie-free data).
@@ -106,8 +109,8 @@ def nearest_neighbor_edges(n_nodes, u, v, w, threshold, mutual, key):
                     chosen[a] = e
     keep = np.empty(n_edges, dtype=np.bool_)
     for e in range(n_edges):
-        by_u = chosen[u[e]] == e
-        by_v = chosen[v[e]] == e
+        by_u = chosen[unsigned(u[e])] == e
+        by_v = chosen[unsigned(v[e])] == e
         # Weight 0: identical signals, and identity is transitive, so a
         # plateau of them merges whole at no cost.
         keep[e] = w[e] == 0.0 or ((by_u and by_v) if mutual else (by_u or by_v))
