@@ -7,7 +7,8 @@ and Ward's greedy order to finish), :mod:`.graph` (the
 reduced graph), :mod:`.refine` (boundary refinement after the merges),
 :mod:`.checks` (scans of the data), :mod:`.layout` (copies into
 another memory layout), :mod:`.prefetch` (asking for rows ahead of
-use); :mod:`.compiling` says how they are compiled, :mod:`.caching`
+use); :mod:`.compiling` says how they are compiled (and why indices read from
+arrays go through ``compiling.unsigned``), :mod:`.caching`
 where they are kept (and what happens when no folder takes them), and
 :mod:`.threads` how they run in parallel. Python code uses them through
 this package, ``_kernels.name``.

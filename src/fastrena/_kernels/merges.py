@@ -123,7 +123,10 @@ def find_root(parent, a):
     the path on the way. Inlined where it is called (numba's
     ``inline="always"``): a call passing ``parent`` took and released a
     reference to it, two atomic operations that cost more than the search
-    (Ward's greedy order calls it for every adjacency slot it reads)."""
+    (Ward's greedy order calls it for every adjacency slot it reads).
+    Indexed through ``unsigned``; ``a`` is read as a signed integer (an
+    unsigned one would make numba type it as a float)."""
+    a = np.int64(a)
     ua = unsigned(a)
     while parent[ua] != a:
         up = unsigned(parent[ua])

@@ -368,7 +368,9 @@ def _pair_merges(u, v, kept, step, n_new, cost, rep, height):
         new_rep[c] = rep[a]
         new_height[c] = height[a]
     for k in range(n_merges):
-        e = unsigned(kept[k])
+        # e stays signed: _put_merge is compiled once for record_merges's
+        # edges and these.
+        e = kept[k]
         new_height[unsigned(step[unsigned(u[e])])] = _put_merge(
             k, e, u, v, cost, rep, height, first, second, heights, costs)
     return first, second, heights, costs, new_rep, new_height
