@@ -264,6 +264,26 @@ def test_plus_and_minus_infinity_give_the_standard_error_without_warning(where):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_finiteness_scan_finds_one_bad_value_anywhere(dtype):
+    # _kernels.all_finite counts bad values per chunk of 2**16 without a
+    # branch: one NaN or infinity at a chunk's ends, at the array's ends or
+    # alone in a short last chunk is found; the largest, smallest and
+    # subnormal finite values are not bad.
+    chunk = 1 << 16
+    n = 2 * chunk + 5
+    info = np.finfo(dtype)
+    good = np.random.default_rng(21).standard_normal(n).astype(dtype)
+    good[[1, 2, 3, 4]] = [info.max, -info.max, info.smallest_subnormal, -0.0]
+    assert _kernels.all_finite(good)
+    assert _kernels.all_finite(good[:0])
+    for where in (0, chunk - 1, chunk, 2 * chunk - 1, 2 * chunk, n - 1):
+        for bad in (np.nan, np.inf, -np.inf):
+            x = good.copy()
+            x[where] = bad
+            assert not _kernels.all_finite(x), (where, bad)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_edge_weights_ask_for_rows_ahead_without_changing_a_bit(dtype):
     # The feature-major weight kernels ask for the rows of edges ahead
     # (_kernels.prefetch.prefetch_row: a hint, on C-ordered rows only): a
