@@ -161,7 +161,8 @@ def _stays_connected(i, a, labels, indptr, indices, visited, origin, queue, sour
         x = unsigned(queue[unsigned(head)])
         head += 1
         rx = find_root(parent, origin[x])
-        live[unsigned(rx)] -= 1
+        urx = unsigned(rx)
+        live[urx] -= 1
         for k in range(indptr[x], indptr[x + unsigned(1)]):
             reads += 1
             if reads > budget:
@@ -174,7 +175,7 @@ def _stays_connected(i, a, labels, indptr, indices, visited, origin, queue, sour
                 rm = find_root(parent, origin[um])
                 if rm != rx:
                     parent[unsigned(rm)] = rx
-                    live[unsigned(rx)] += live[unsigned(rm)]
+                    live[urx] += live[unsigned(rm)]
                     groups -= 1
                     if groups == 1:
                         return True
@@ -183,8 +184,8 @@ def _stays_connected(i, a, labels, indptr, indices, visited, origin, queue, sour
             origin[um] = rx
             queue[unsigned(tail)] = m
             tail += 1
-            live[unsigned(rx)] += 1
-        if live[unsigned(rx)] == 0:
+            live[urx] += 1
+        if live[urx] == 0:
             return False
     return False
 
@@ -283,15 +284,16 @@ def _sweep_range(X, offset, scale, indptr, indices, labels, sizes, sums, visited
     for i in range(lo, hi):
         ui = unsigned(i)
         a = labels[ui]
+        ua = unsigned(a)
         if block < 0:
             if not later[ui]:
                 continue
-        elif owner[unsigned(a)] != block:
+        elif owner[ua] != block:
             # Another block's feature (its label changes only between
             # that block's clusters: the test reads the same either way).
             continue
         stamp = sweep * n_features + i
-        n_a = sizes[unsigned(a)]
+        n_a = sizes[ua]
         if n_a < 2:
             continue
         boundary = False
@@ -322,10 +324,11 @@ def _sweep_range(X, offset, scale, indptr, indices, labels, sizes, sums, visited
         best_cost = leave
         for k in range(indptr[ui], indptr[ui + unsigned(1)]):
             b = labels[unsigned(indices[unsigned(k)])]
-            if b == a or seen[unsigned(b)] == stamp:
+            ub = unsigned(b)
+            if b == a or seen[ub] == stamp:
                 continue
-            seen[unsigned(b)] = stamp
-            join = _join(x, sums, b, sizes[unsigned(b)])
+            seen[ub] = stamp
+            join = _join(x, sums, b, sizes[ub])
             if join < best_cost:
                 best_cost = join
                 best = b

@@ -101,17 +101,18 @@ def _sift_down(keys, rows, i, last):
         end = child + 4 if child + 4 < last else last
         # The first child in the heap's order (ends read on ties only).
         best = child
-        best_key = keys[unsigned(child)]
+        ub = unsigned(best)
+        best_key = keys[ub]
         for c in range(child + 1, end):
             uc = unsigned(c)
             k = keys[uc]
             if k < best_key or (k == best_key and _precedes_entry(
-                    k, rows[uc, 0], rows[uc, 1], best_key, rows[unsigned(best), 0],
-                    rows[unsigned(best), 1])):
+                    k, rows[uc, 0], rows[uc, 1], best_key, rows[ub, 0], rows[ub, 1])):
                 best = c
+                ub = uc
                 best_key = k
         if not (best_key < key or (best_key == key and _precedes_entry(
-                best_key, rows[unsigned(best), 0], rows[unsigned(best), 1], key, a, b))):
+                best_key, rows[ub, 0], rows[ub, 1], key, a, b))):
             break
         _move(keys, rows, best, i)
         i = best
