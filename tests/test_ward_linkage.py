@@ -516,6 +516,28 @@ def test_greedy_order_work_stays_linear_on_hubs():
         assert _greedy_work(X, u, v) <= 16, name
 
 
+def test_greedy_order_does_not_depend_on_the_order_of_the_edges():
+    # The graph's edges are merged from one list sorted by (cost, u, v):
+    # given in another order than (u, v)'s, they are sorted so first, and
+    # ties (the checkerboard's costs are mostly 0 or equal) still go to
+    # the smallest node numbers: the same merges, bit for bit. (Each run
+    # gets its own copy of the signals, which it overwrites.)
+    mask = np.ones((12, 12, 12), dtype=bool)
+    u, v = _sorted_edges(mask_adjacency(mask))
+    x, y, z = np.indices(mask.shape)
+    rng = np.random.default_rng(3)
+    shuffled = rng.permutation(u.shape[0])
+    for X in (rng.standard_normal((2, mask.size)),
+              (((x // 3 + y // 3 + z // 3) % 2) * 1.0).reshape(1, -1)):
+        n = X.shape[1]
+        runs = [_kernels.greedy_ward(np.array(X.T, order="C"), np.ones(n), uu, vv,
+                                     np.arange(n), np.zeros(n))
+                for uu, vv in ((u, v), (u[shuffled], v[shuffled]))]
+        assert runs[0][0].shape == (n - 1,)
+        for given, shuffled_run in zip(runs[0][:4], runs[1][:4]):
+            np.testing.assert_array_equal(given, shuffled_run)
+
+
 def test_without_room_for_the_greedy_finish_rounds_stay_linear(monkeypatch):
     # Signals too large for the greedy finish (here: any): the mutual rounds
     # go on, one pair per round on this chain, until the work budget;
