@@ -1,4 +1,5 @@
-"""Copies of a signal array into another memory layout, tile by tile.
+"""Copies of a signal array into another memory layout, tile by tile, and
+rows permuted in place.
 
 Why not numpy: ``np.ascontiguousarray(X.T)`` of a C-ordered (100, 235,375)
 float32 array took 0.08 s, a fifth of the boundary refinement that needs
@@ -80,3 +81,25 @@ def feature_major_copy(X, dtype, out=None):
     run_tasks(_feature_major_tasks, n_tasks, (X, out, largest, bad), X.shape[0] * X.shape[1])
     # A maximum and a count: the same whatever the tasks' split.
     return out, float(largest.max()), not bad.any()
+
+
+@njit(cache=True)
+def permute_rows(M, source):
+    """Row i of M becomes its row ``source[i]``, in place (cycle by cycle,
+    one row held aside)."""
+    n = M.shape[0]
+    done = np.zeros(n, dtype=np.bool_)
+    held = np.empty(M.shape[1], dtype=M.dtype)
+    for start in range(n):
+        if done[start] or source[start] == start:
+            continue
+        held[:] = M[start]
+        i = start
+        while True:
+            done[i] = True
+            j = source[i]
+            if j == start:
+                M[i] = held
+                break
+            M[i] = M[j]
+            i = j

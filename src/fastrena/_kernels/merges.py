@@ -282,3 +282,41 @@ def order_by_height(heights):
         order, other = other, order
         sorted_keys, other_keys = other_keys, sorted_keys
     return order
+
+
+@njit(cache=True)
+def edges_in_cost_order(costs, u, v):
+    """The edges' order by (cost, u, v): a stable sort of the costs (a
+    radix sort, linear) of the edges in (u, v) order, which they are given
+    in (else sorted so first, by two more stable sorts)."""
+    in_order = True
+    for e in range(1, u.shape[0]):
+        if u[e - 1] > u[e] or (u[e - 1] == u[e] and v[e - 1] >= v[e]):
+            in_order = False
+            break
+    if in_order:
+        return order_by_height(costs)
+    by_v = order_by_height(v.astype(np.float64))
+    by_uv = by_v[order_by_height(u[by_v].astype(np.float64))]
+    return by_uv[order_by_height(costs[by_uv])]
+
+
+@njit(cache=True)
+def nodes_in_edge_order(order, u, v, n):
+    """The n nodes in the order the edges ``order`` first name them (an
+    edge's u before its v), then those no edge names, in increasing order."""
+    seen = np.zeros(n, dtype=np.bool_)
+    nodes = np.empty(n, dtype=np.int64)
+    count = 0
+    for i in range(order.shape[0]):
+        e = order[i]
+        for x in (u[e], v[e]):
+            if not seen[x]:
+                seen[x] = True
+                nodes[count] = x
+                count += 1
+    for x in range(n):
+        if not seen[x]:
+            nodes[count] = x
+            count += 1
+    return nodes

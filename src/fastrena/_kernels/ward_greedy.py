@@ -9,7 +9,8 @@ import numpy as np
 from numba import njit
 
 from .compiling import filled, inner, int_range, unsigned
-from .merges import find_root, order_by_height
+from .layout import permute_rows
+from .merges import edges_in_cost_order, find_root, nodes_in_edge_order
 from .ward import merge_cost
 
 
@@ -195,66 +196,6 @@ def _purged(keys, rows, size, parent, fresh):
             kept += 1
     _heapify(keys, rows, kept)
     return kept
-
-
-@inner
-def _edge_order(costs, u, v):
-    """The edges' order by (cost, u, v): a stable sort of the costs (a
-    radix sort, linear) of the edges in (u, v) order, which they are given
-    in (else sorted so first, by two more stable sorts)."""
-    in_order = True
-    for e in range(1, u.shape[0]):
-        if u[e - 1] > u[e] or (u[e - 1] == u[e] and v[e - 1] >= v[e]):
-            in_order = False
-            break
-    if in_order:
-        return order_by_height(costs)
-    by_v = order_by_height(v.astype(np.float64))
-    by_uv = by_v[order_by_height(u[by_v].astype(np.float64))]
-    return by_uv[order_by_height(costs[by_uv])]
-
-
-@inner
-def _first_seen(order, u, v, n):
-    """The n nodes in the order the edges ``order`` first name them (an
-    edge's u before its v), then those no edge names, in increasing order."""
-    seen = np.zeros(n, dtype=np.bool_)
-    nodes = np.empty(n, dtype=np.int64)
-    count = 0
-    for i in range(order.shape[0]):
-        e = order[i]
-        for x in (u[e], v[e]):
-            if not seen[x]:
-                seen[x] = True
-                nodes[count] = x
-                count += 1
-    for x in range(n):
-        if not seen[x]:
-            nodes[count] = x
-            count += 1
-    return nodes
-
-
-@inner
-def _rows_permuted(M, source):
-    """Row i of M becomes its row ``source[i]``, in place (cycle by cycle,
-    one row held aside)."""
-    n = M.shape[0]
-    done = np.zeros(n, dtype=np.bool_)
-    held = np.empty(M.shape[1], dtype=M.dtype)
-    for start in range(n):
-        if done[start] or source[start] == start:
-            continue
-        held[:] = M[start]
-        i = start
-        while True:
-            done[i] = True
-            j = source[i]
-            if j == start:
-                M[i] = held
-                break
-            M[i] = M[j]
-            i = j
 
 
 #: In :func:`greedy_ward`, a cluster at least this many times larger than
@@ -501,7 +442,7 @@ def greedy_ward(M, sizes, u, v, rep, height):
     cold_keys = np.empty(n_edges, dtype=np.float64)
     for e in range(n_edges):
         cold_keys[e] = _ward_cost(M, sizes, u[e], v[e])
-    order = _edge_order(cold_keys, u, v)
+    order = edges_in_cost_order(cold_keys, u, v)
     cold_keys = cold_keys[order]
     # The nodes are numbered anew in the order their edges come in that
     # list (then those without an edge), and their lists laid out in that
@@ -512,11 +453,11 @@ def greedy_ward(M, sizes, u, v, rep, height):
     # numbers in it): the same merges, the greedy order 0.62x its time on
     # the star, 0.74-0.84x on the tissue maps at 2 mm, 0.98-1.03x on WM 3
     # mm and T1 2 mm (against the sorted list alone).
-    orig = _first_seen(order, u, v, n)
+    orig = nodes_in_edge_order(order, u, v, n)
     new = np.empty(n, dtype=np.int64)
     for i in range(n):
         new[orig[i]] = i
-    _rows_permuted(M, orig)
+    permute_rows(M, orig)
     sizes = sizes[orig]
     rep = rep[orig]
     height = height[orig]
