@@ -538,6 +538,60 @@ def test_greedy_order_does_not_depend_on_the_order_of_the_edges():
             np.testing.assert_array_equal(given, shuffled_run)
 
 
+def test_greedy_order_does_not_depend_on_the_numbers_of_the_nodes():
+    # Without ties, the merges (the partitions they make, their costs and
+    # heights) do not depend on how the nodes are numbered: the order
+    # renumbers them internally (the order the sorted edges first name
+    # them) and must map every number back. Nodes of several sizes, hubs
+    # (two stars joined by a path), nodes without an edge and nodes whose
+    # feature is not their number. (Which feature stands for a merged
+    # cluster does depend on the numbers: the partitions are compared.)
+    rng = np.random.default_rng(11)
+    n = 700
+    hub_a, hub_b = 0, 1
+    u = np.concatenate([np.full(300, hub_a), np.full(300, hub_b), np.arange(602, 690),
+                        [hub_a, 601]])
+    v = np.concatenate([np.arange(2, 302), np.arange(302, 602), np.arange(603, 691),
+                        [hub_b, 602]])
+    X = rng.standard_normal((n, 2))
+    sizes = rng.integers(1, 6, n).astype(np.float64)
+    rep = rng.permutation(n).astype(np.int64)
+
+    def merges(perm):
+        # Node i of the graph given becomes node perm[i].
+        new_u, new_v = perm[u], perm[v]
+        lo, hi = np.minimum(new_u, new_v), np.maximum(new_u, new_v)
+        order = np.lexsort((hi, lo))
+        inverse = np.argsort(perm)
+        first, second, heights, costs, _ = _kernels.greedy_ward(
+            X[inverse].copy(), sizes[inverse].copy(), lo[order].astype(np.int64),
+            hi[order].astype(np.int64), rep[inverse].copy(), np.zeros(n))
+        # The partition of the features after each 50 merges.
+        parent = np.arange(n)
+
+        def root(x):
+            while parent[x] != x:
+                x = parent[x]
+            return x
+
+        partitions = []
+        for k, (a, b) in enumerate(zip(first, second)):
+            parent[root(b)] = root(a)
+            if k % 50 == 49:
+                partitions.append(_numbered_by_first_member(
+                    np.array([root(x) for x in range(n)])))
+        return partitions, heights, costs
+
+    expected = merges(np.arange(n))
+    assert expected[1].shape == (len(u),)
+    for seed in range(3):
+        got = merges(np.random.default_rng(seed).permutation(n))
+        for got_partition, partition in zip(got[0], expected[0]):
+            np.testing.assert_array_equal(got_partition, partition)
+        np.testing.assert_array_equal(got[1], expected[1])
+        np.testing.assert_array_equal(got[2], expected[2])
+
+
 def test_without_room_for_the_greedy_finish_rounds_stay_linear(monkeypatch):
     # Signals too large for the greedy finish (here: any): the mutual rounds
     # go on, one pair per round on this chain, until the work budget;
