@@ -470,10 +470,10 @@ def greedy_ward(M, sizes, u, v, rep, height):
         cold_rows[i, 3] = 0
         cold_rows[i, 4] = u[e]
         cold_rows[i, 5] = v[e]
-    # Adjacency: node x's list starts as the slots first[x] to first[x] +
+    # Adjacency: node x's list starts as the slots head[x] to head[x] +
     # reach[x] - 1 (its edges' other ends, in the order of the edges
     # given, in the new numbers), nodes in their new order; lists are
-    # chains of slots. reach[x] counts the edge ends x's members held in
+    # chains of slots (2 * n_edges in all). reach[x] counts the edge ends x's members held in
     # the graph given: its list is never longer.
     reach = filled(np.empty(n, dtype=np.int64), np.int64(0))
     for e in range(n_edges):
