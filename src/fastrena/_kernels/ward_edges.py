@@ -109,8 +109,9 @@ def reduced_edges_into(u, v, w, step, n_new, count, new_u, new_v, new_w, todo):
             start_lo[unsigned(lo + 1)] += 1
     for i in range(n_new):
         start_lo[i + 1] += start_lo[i]
-    # One slot more: his[f - 1] is read (and ignored) at f = 0.
-    his = np.empty(n_between + 1, dtype=np.int64)[1:]
+    # At f = 0, his[f - 1] is his[-1], the last slot (numba counts a
+    # negative index from the end): read and ignored.
+    his = np.empty(n_between, dtype=np.int64)
     src = np.empty(n_between, dtype=np.int64)
     for i in range(n_new):
         fill[i] = start_lo[i]

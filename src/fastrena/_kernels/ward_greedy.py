@@ -16,9 +16,10 @@ from .ward import merge_cost
 
 # The heap of :func:`greedy_ward`: a 4-ary min-heap in two arrays moved
 # together, ``keys`` (the costs, float64) and ``rows`` (int32: the two
-# nodes a and b, their versions when pushed, and their numbers in the graph
-# given, oa < ob), ordered by (cost, oa, ob). The sorted list of the
-# graph's edges has rows of the same six columns. (int32: node numbers and
+# nodes a and b, their numbers in the graph given, oa < ob, and their
+# versions when pushed), ordered by (cost, oa, ob). The sorted list of the
+# graph's edges has rows of the first four columns (its versions are all
+# 0), so the same comparisons read both. (int32: node numbers and
 # versions stay below the nodes' number, under 2**31, see greedy_ward;
 # the greedy order 0.90-0.98x its time against int64 rows.) A
 # node's four children are next to each other: their keys share a cache
@@ -60,7 +61,7 @@ def _precedes(key, a, b, keys, rows, j):
     other = keys[uj]
     if key != other:
         return key < other
-    return _precedes_entry(key, a, b, other, rows[uj, 4], rows[uj, 5])
+    return _precedes_entry(key, a, b, other, rows[uj, 2], rows[uj, 3])
 
 
 @_inlined
@@ -80,10 +81,10 @@ def _put(keys, rows, i, key, a, b, va, vb, oa, ob):
     keys[ui] = key
     rows[ui, 0] = a
     rows[ui, 1] = b
-    rows[ui, 2] = va
-    rows[ui, 3] = vb
-    rows[ui, 4] = oa
-    rows[ui, 5] = ob
+    rows[ui, 2] = oa
+    rows[ui, 3] = ob
+    rows[ui, 4] = va
+    rows[ui, 5] = vb
 
 
 @_inlined
@@ -101,10 +102,10 @@ def _sift_down(keys, rows, i, last):
     key = keys[i]
     a = rows[i, 0]
     b = rows[i, 1]
-    va = rows[i, 2]
-    vb = rows[i, 3]
-    oa = rows[i, 4]
-    ob = rows[i, 5]
+    oa = rows[i, 2]
+    ob = rows[i, 3]
+    va = rows[i, 4]
+    vb = rows[i, 5]
     while True:
         child = 4 * i + 1
         if child >= last:
@@ -118,12 +119,12 @@ def _sift_down(keys, rows, i, last):
             uc = unsigned(c)
             k = keys[uc]
             if k < best_key or (k == best_key and _precedes_entry(
-                    k, rows[uc, 4], rows[uc, 5], best_key, rows[ub, 4], rows[ub, 5])):
+                    k, rows[uc, 2], rows[uc, 3], best_key, rows[ub, 2], rows[ub, 3])):
                 best = c
                 ub = uc
                 best_key = k
         if not (best_key < key or (best_key == key and _precedes_entry(
-                best_key, rows[ub, 4], rows[ub, 5], key, oa, ob))):
+                best_key, rows[ub, 2], rows[ub, 3], key, oa, ob))):
             break
         _move(keys, rows, best, i)
         i = best
@@ -192,7 +193,7 @@ def _purged(keys, rows, size, parent, fresh):
     for i in range(size):
         a = rows[i, 0]
         b = rows[i, 1]
-        if parent[a] == a and parent[b] == b and rows[i, 2] >= fresh[a] and rows[i, 3] >= fresh[b]:
+        if parent[a] == a and parent[b] == b and rows[i, 4] >= fresh[a] and rows[i, 5] >= fresh[b]:
             if kept != i:
                 _move(keys, rows, i, kept)
             kept += 1
@@ -248,22 +249,23 @@ def _merge_while_room(M, sizes, rep, orig, height, nbr, nxt, head, tail, reach, 
             cost = cold_keys[ua]
             a = cold_rows[ua, 0]
             b = cold_rows[ua, 1]
-            if size > 0 and _precedes(keys[0], rows[0, 4], rows[0, 5], cold_keys, cold_rows,
+            if size > 0 and _precedes(keys[0], rows[0, 2], rows[0, 3], cold_keys, cold_rows,
                                       ua):
                 from_cold = False
         if from_cold:
-            va = cold_rows[ua, 2]
-            vb = cold_rows[ua, 3]
-            oa = cold_rows[ua, 4]
-            ob = cold_rows[ua, 5]
+            # The graph's edges: versions 0.
+            va = np.int32(0)
+            vb = np.int32(0)
+            oa = cold_rows[ua, 2]
+            ob = cold_rows[ua, 3]
         else:
             cost = keys[0]
             a = rows[0, 0]
             b = rows[0, 1]
-            va = rows[0, 2]
-            vb = rows[0, 3]
-            oa = rows[0, 4]
-            ob = rows[0, 5]
+            oa = rows[0, 2]
+            ob = rows[0, 3]
+            va = rows[0, 4]
+            vb = rows[0, 5]
         if parent[a] != a or parent[b] != b or va < fresh[a] or vb < fresh[b]:
             # Replaced: an end was absorbed (its neighbours were pushed
             # with the cluster it joined) or re-pushed all its neighbours.
@@ -468,15 +470,13 @@ def greedy_ward(M, sizes, u, v, rep, height):
     sizes = sizes[orig]
     rep = rep[orig]
     height = height[orig]
-    cold_rows = np.empty((n_edges, 6), dtype=np.int32)
+    cold_rows = np.empty((n_edges, 4), dtype=np.int32)
     for i in range(n_edges):
         e = order[i]
         cold_rows[i, 0] = new[u[e]]
         cold_rows[i, 1] = new[v[e]]
-        cold_rows[i, 2] = 0
-        cold_rows[i, 3] = 0
-        cold_rows[i, 4] = u[e]
-        cold_rows[i, 5] = v[e]
+        cold_rows[i, 2] = u[e]
+        cold_rows[i, 3] = v[e]
     # Adjacency: node x's list starts as the slots head[x] to head[x] +
     # reach[x] - 1 (its edges' other ends, in the order of the edges
     # given, in the new numbers), nodes in their new order; lists are
