@@ -100,20 +100,11 @@ def shuffled_coo(n_nodes, u, v, seed):
                              shape=(n_nodes, n_nodes))
 
 
-def grid_edges(side):
-    """The edges of a full cube of ``side``^3 voxels (6-connectivity), as
-    flat voxel numbers (u < v)."""
-    index = np.arange(side ** 3).reshape((side,) * 3)
-    pairs = [(np.take(index, np.arange(side - 1), axis),
-              np.take(index, np.arange(1, side), axis)) for axis in range(3)]
-    return (np.concatenate([a.ravel() for a, _ in pairs]),
-            np.concatenate([b.ravel() for _, b in pairs]))
-
-
 def case_star(repeats):
     from scipy.ndimage import gaussian_filter
 
     from fastrena import ReNA
+    from fastrena.graphs import lattice_graph
 
     n = STAR_LEAVES + 1
     leaves = np.arange(1, n)
@@ -123,8 +114,8 @@ def case_star(repeats):
     signals = {"star": x, "chain": x}
     # A smooth field on a cube with as many edges (47^3 voxels: 304,842).
     side = GRID_SIDE
-    u, v = grid_edges(side)
-    graphs["grid"] = shuffled_coo(side ** 3, u, v, 3)
+    cube = lattice_graph(np.ones((side,) * 3, dtype=bool))
+    graphs["grid"] = shuffled_coo(side ** 3, cube.u, cube.v, 3)
     field = gaussian_filter(np.random.default_rng(0).standard_normal((side,) * 3), 2.0)
     signals["grid"] = field.reshape(1, -1)
     n_edges = {name: graph.nnz for name, graph in graphs.items()}
