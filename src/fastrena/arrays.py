@@ -46,6 +46,30 @@ def worker_pool():
     return nullcontext()
 
 
+#: Bytes between the writes of :func:`_mapped_empty`: a page of memory (4 KiB;
+#: a larger page is mapped by its first write).
+_PAGE_BYTES = 4096
+
+
+def _mapped_empty(shape, dtype):
+    """``np.empty(shape, dtype)`` whose memory is already mapped: one value
+    written per page, in order, on this thread (its values are still
+    meaningless).
+
+    The system maps (and clears) a new array's pages when they are first
+    written. :func:`feature_major_copy`'s tiles, written from two threads at
+    once into fresh pages, paid far more for that than one thread walking
+    the pages in order first: a (100, 235,375) float64 copy took 59 ms
+    (40-86 ms) into ``np.empty``'s memory and 33.5 ms (33-34 ms) in all
+    into this function's, float32 36 ms (33-146 ms) against 24.4 ms; in
+    whole ``"ward"`` fits, 46 ms against 39 ms (float64). Not a rule for
+    every new array: the cluster means expanded into a new float32 array
+    (``inverse_transform``) took 1.23x the time with it."""
+    out = np.empty(shape, dtype=dtype)
+    out.reshape(-1)[::max(1, _PAGE_BYTES // out.itemsize)] = 0
+    return out
+
+
 def is_feature_major(F):
     """Whether each node's samples are contiguous (F is a transposed C array)."""
     return abs(F.strides[0]) < abs(F.strides[1])
@@ -209,7 +233,8 @@ def feature_major_copy(F, spare=None):
     fits = (spare is not None and spare.shape == F.shape and spare.dtype == F.dtype
             and is_feature_major(spare) and spare.T.flags.c_contiguous
             and not np.may_share_memory(spare, F))
-    out, largest, finite = _kernels.feature_major_copy(F, F.dtype, spare.T if fits else None)
+    out = spare.T if fits else _mapped_empty((F.shape[1], F.shape[0]), F.dtype)
+    out, largest, finite = _kernels.feature_major_copy(F, F.dtype, out)
     return out.T, largest, finite
 
 
