@@ -315,3 +315,57 @@ def test_edge_weights_ask_for_rows_ahead_without_changing_a_bit(dtype):
             assert (w[untouched] == -1.0).all()
             out[name] = w
         assert np.array_equal(out["C"].view(np.int64), out["strided"].view(np.int64))
+
+
+@pytest.mark.parametrize("n_samples", [1, 3, 4, 5, 63, 64, 65, 100, 131])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_feature_major_weights_are_the_sample_major_bits(n_samples, dtype):
+    # The feature-major kernel sums four edges side by side, four samples
+    # a step (kernels.lanes.add_squares_of_four), the block's last samples
+    # one by one: on sample counts below, at and past a step and a block
+    # (SAMPLE_BLOCK = 64), with values of mixed magnitudes (where another
+    # order of the adds or a fused multiply-add shows), and on fewer edges
+    # than a group of four, every weight is the sample-major kernel's, bit
+    # for bit, through rows and edge indices too.
+    rng = np.random.default_rng(n_samples)
+    n = 300
+    X = (rng.standard_normal((n_samples, n))
+         * 10.0 ** rng.integers(-6, 7, (n_samples, n))).astype(dtype)
+    for n_edges in (1, 3, 997):
+        u = rng.integers(0, n, n_edges)
+        v = rng.integers(0, n, n_edges)
+        expected = _kernels.edge_weights_sample_major(np.ascontiguousarray(X), u, v)
+        got = _kernels.edge_weights_feature_major(np.ascontiguousarray(X.T), u, v)
+        assert np.array_equal(got.view(np.int64), expected.view(np.int64))
+        rows = rng.permutation(n)
+        edges = np.sort(rng.choice(n_edges, (n_edges + 1) // 2, replace=False))
+        out = np.full(n_edges, -1.0)
+        _kernels.edge_weights_feature_major(np.ascontiguousarray(X[:, rows].T), u, v,
+                                            np.argsort(rows), edges, out)
+        assert np.array_equal(out[edges].view(np.int64), expected[edges].view(np.int64))
+
+
+def test_four_edge_squares_are_python_floats_bit_for_bit():
+    # add_squares_of_four: each edge's sum adds (float64(a[s]) - float64(
+    # b[s]))**2 in sample order from the given start, with no fused
+    # multiply-add: Python floats, one operation at a time, give the bits.
+    from numba import njit
+
+    from fastrena._kernels.lanes import add_squares_of_four
+
+    @njit
+    def four(sums, XT, a, b, s0, s1):
+        return add_squares_of_four(sums, XT, a, b, s0, s1)
+
+    rng = np.random.default_rng(9)
+    for dtype in (np.float32, np.float64):
+        XT = (rng.standard_normal((12, 40)) * 10.0 ** rng.integers(-8, 9, (12, 40))).astype(dtype)
+        a, b = (3, 0, 11, 3), (7, 7, 2, 5)
+        start = (0.5, -0.0, 1e-20, 3.0)
+        got = four(start, XT, a, b, 8, 36)
+        for k in range(4):
+            total = start[k]
+            for s in range(8, 36):
+                d = float(XT[a[k], s]) - float(XT[b[k], s])
+                total = total + d * d
+            assert got[k] == total

@@ -15,6 +15,11 @@ samples a distance took 21-25 ns against 35-39 ns in four scalar lanes.
 Arrays are read in blocks of eight samples: callers pad them with zeros
 to a multiple of :data:`LANES` (a zero difference adds +0.0, which leaves
 a sum of squares unchanged, bit for bit).
+
+:func:`add_squares_of_four` sums the other way round: the squared
+differences of four edges' rows, each edge's sum one plain chain in sample
+order (the edge weights' order, :mod:`.weights`), the four chains one
+vector: rows read four samples at a time and transposed in registers.
 """
 
 from llvmlite import ir
@@ -25,7 +30,8 @@ from numba.extending import intrinsic
 
 from .compiling import inner
 
-__all__ = ["LANES", "ZERO_LANES", "add_squared_differences", "lanes_total", "padded"]
+__all__ = ["LANES", "ZERO_LANES", "add_squared_differences", "add_squares_of_four",
+           "lanes_total", "padded"]
 
 #: Samples in a block: one to each lane.
 LANES = 8
@@ -90,6 +96,109 @@ def add_squared_differences(typingctx, lanes, x, row, inv, q0, q1):
             for k in range(_WIDTH):
                 lane = builder.extract_element(value, ir.Constant(i32, k))
                 out = builder.insert_value(out, lane, h * _WIDTH + k)
+        return out
+
+    return signature, codegen
+
+
+#: Positions that transpose four vectors of four (two rounds of shuffles).
+_PAIRS_LOW = (0, 4, 2, 6)
+_PAIRS_HIGH = (1, 5, 3, 7)
+_HALVES_FIRST = (0, 1, 4, 5)
+_HALVES_SECOND = (2, 3, 6, 7)
+
+
+@intrinsic
+def add_squares_of_four(typingctx, sums, XT, ends_a, ends_b, s0, s1):
+    """``sums[k] += (XT[ends_a[k], s] - XT[ends_b[k], s])**2`` for
+    ``s = s0, s0 + 1, ..., s1 - 1`` in that order, for each of four edges
+    k; returns the new sums. ``sums``: a tuple of four float64; ``XT``: a
+    2-D float32 or float64 array whose rows are contiguous (C-ordered, or
+    any layout whose second stride is the item size: not checked, callers
+    make sure); ``ends_a``, ``ends_b``: tuples of four row indices (not
+    checked); ``s1 - s0`` a multiple of four (not checked).
+
+    The same bits as the scalar loop ``d = float64(a[s]) - float64(b[s]);
+    p += d * d``: values widened exactly, plain IEEE operations lane by lane
+    (no fused multiply-add), each edge's adds in sample order. Each step
+    reads four samples of the eight rows as vectors, squares the four
+    differences, transposes them (so that one vector holds one sample of
+    the four edges) and adds the four samples in order. The scalar loop
+    read each value on its own: at 2 mm x 100 samples on one thread, the
+    first round's 0.69 M weights took 38 ms (float64) and 25 ms (float32)
+    against 32 and 20 ms this way."""
+    if not (isinstance(sums, types.UniTuple) and sums.count == _WIDTH
+            and sums.dtype == types.float64):
+        raise TypingError("sums must be a tuple of four float64")
+    if not (isinstance(XT, types.Array) and XT.ndim == 2 and XT.layout in "CA"
+            and XT.dtype in (types.float32, types.float64)):
+        raise TypingError("XT must be a 2-D float32 or float64 array")
+    for ends in (ends_a, ends_b):
+        if not (isinstance(ends, types.UniTuple) and ends.count == _WIDTH
+                and isinstance(ends.dtype, types.Integer)):
+            raise TypingError("ends_a and ends_b must be tuples of four integers")
+    signature = sums(sums, XT, ends_a, ends_b, types.int64, types.int64)
+
+    def codegen(context, builder, sig, args):
+        packed, xt_value, a_value, b_value, start, stop = args
+        xt_type = sig.args[1]
+        values = context.make_array(xt_type)(context, builder, value=xt_value)
+        item = context.get_data_type(xt_type.dtype)
+        double = ir.DoubleType()
+        read = ir.VectorType(item, _WIDTH)
+        vector = ir.VectorType(double, _WIDTH)
+        i32 = ir.IntType(32)
+        i64 = ir.IntType(64)
+        align = context.get_abi_sizeof(item)
+
+        def row_starts(ends_value, ends_type):
+            starts = []
+            for k in range(_WIDTH):
+                row = context.cast(builder, builder.extract_value(ends_value, k), ends_type.dtype,
+                                   types.intp)
+                starts.append(cgutils.get_item_pointer(context, builder, xt_type, values,
+                                                       [row, ir.Constant(i64, 0)],
+                                                       wraparound=False))
+            return starts
+
+        starts_a = row_starts(a_value, sig.args[2])
+        starts_b = row_starts(b_value, sig.args[3])
+        total = ir.Constant(vector, ir.Undefined)
+        for k in range(_WIDTH):
+            total = builder.insert_element(total, builder.extract_value(packed, k),
+                                           ir.Constant(i32, k))
+        total = cgutils.alloca_once_value(builder, total)
+
+        def mask(positions):
+            return ir.Constant(ir.VectorType(i32, _WIDTH), list(positions))
+
+        with cgutils.for_range_slice(builder, start, stop, ir.Constant(i64, _WIDTH)) as (s, _):
+            squares = []
+            for k in range(_WIDTH):
+                pair = []
+                for row in (starts_a[k], starts_b[k]):
+                    at = builder.bitcast(builder.gep(row, [s]), read.as_pointer())
+                    x = builder.load(at, align=align)
+                    pair.append(builder.fpext(x, vector) if xt_type.dtype == types.float32 else x)
+                d = builder.fsub(pair[0], pair[1])
+                squares.append(builder.fmul(d, d))
+            low01 = builder.shuffle_vector(squares[0], squares[1], mask(_PAIRS_LOW))
+            high01 = builder.shuffle_vector(squares[0], squares[1], mask(_PAIRS_HIGH))
+            low23 = builder.shuffle_vector(squares[2], squares[3], mask(_PAIRS_LOW))
+            high23 = builder.shuffle_vector(squares[2], squares[3], mask(_PAIRS_HIGH))
+            # Sample j of the step, for the four edges: in sample order.
+            columns = (builder.shuffle_vector(low01, low23, mask(_HALVES_FIRST)),
+                       builder.shuffle_vector(high01, high23, mask(_HALVES_FIRST)),
+                       builder.shuffle_vector(low01, low23, mask(_HALVES_SECOND)),
+                       builder.shuffle_vector(high01, high23, mask(_HALVES_SECOND)))
+            value = builder.load(total)
+            for column in columns:
+                value = builder.fadd(value, column)
+            builder.store(value, total)
+        value = builder.load(total)
+        out = cgutils.get_null_value(context.get_value_type(sig.return_type))
+        for k in range(_WIDTH):
+            out = builder.insert_value(out, builder.extract_element(value, ir.Constant(i32, k)), k)
         return out
 
     return signature, codegen

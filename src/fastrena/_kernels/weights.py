@@ -7,6 +7,7 @@ import numpy as np
 from numba import njit
 
 from .compiling import inner, unsigned
+from .lanes import add_squares_of_four
 from .prefetch import prefetch_row
 from .threads import run_tasks
 
@@ -178,7 +179,7 @@ def _prefetch_edges(XT, u, v, rows, edges, f0, f1):
 
 
 @njit(cache=True, nogil=True)
-def _squares_tasks(XT, u, v, out, rows, edges, t0, t1):
+def _four_edge_tasks(XT, u, v, out, rows, edges, t0, t1):
     """Tasks t0..t1 of :func:`edge_weights_feature_major`: task t is the
     edges ``t * _EDGES_PER_TASK`` to ``(t + 1) * _EDGES_PER_TASK`` (of
     ``edges``, if not None: the indices of the edges to compute, their
@@ -186,75 +187,15 @@ def _squares_tasks(XT, u, v, out, rows, edges, t0, t1):
     of XT, or row ``rows[i]`` (if not None). numba compiles the None cases
     apart, without the indirection.
 
-    Eight edges at a time: first each one's squared differences, sample by
-    sample (a loop numba vectorises: it leaves LLVM's vectoriser of
-    straight-line code off), then the eight sums, side by side, each in
-    sample order: the same adds as one sum after the other. Eight chains
-    of dependent adds, not four: an add waits four cycles for the one
-    before it in its chain, and two can start every cycle."""
-    n_samples = XT.shape[1]
-    n_edges = u.shape[0] if edges is None else edges.shape[0]
-    # Row i: the binary counter of the group's edge i.
-    slots = np.empty((8, tree_levels(n_samples)), dtype=np.float64)
-    sq = np.empty((8, n_samples), dtype=np.float64)
-    ends = np.empty(8, dtype=np.int64)
-    for t in range(t0, t1):
-        e = t * _EDGES_PER_TASK
-        end = e + _EDGES_PER_TASK if e + _EDGES_PER_TASK < n_edges else n_edges
-        _prefetch_edges(XT, u, v, rows, edges, e, e + _AHEAD if e + _AHEAD < end else end)
-        while e < end:
-            # The rows of the group _AHEAD edges on.
-            f0 = e + _AHEAD
-            _prefetch_edges(XT, u, v, rows, edges, f0 if f0 < end else end,
-                            f0 + 8 if f0 + 8 < end else end)
-            # The last group of a task may have fewer than eight edges: it
-            # repeats its last edge, whose results are written once.
-            last = end - 1
-            for k in range(8):
-                f = e + k if e + k < last else last
-                g = f if edges is None else edges[f]
-                ends[k] = g
-                a = XT[_edge_end(u, g, rows)]
-                b = XT[_edge_end(v, g, rows)]
-                row = sq[k]
-                for s in range(n_samples):
-                    d = np.float64(a[s]) - np.float64(b[s])
-                    row[s] = d * d
-            block = np.int64(0)
-            for b0 in range(0, n_samples, SAMPLE_BLOCK):
-                p0 = p1 = p2 = p3 = p4 = p5 = p6 = p7 = 0.0
-                b1 = b0 + SAMPLE_BLOCK if b0 + SAMPLE_BLOCK < n_samples else n_samples
-                for s in range(b0, b1):
-                    us = unsigned(s)  # from b0: see compiling.unsigned
-                    p0 += sq[0, us]
-                    p1 += sq[1, us]
-                    p2 += sq[2, us]
-                    p3 += sq[3, us]
-                    p4 += sq[4, us]
-                    p5 += sq[5, us]
-                    p6 += sq[6, us]
-                    p7 += sq[7, us]
-                _push_partial(slots[0], block, p0)
-                _push_partial(slots[1], block, p1)
-                _push_partial(slots[2], block, p2)
-                _push_partial(slots[3], block, p3)
-                _push_partial(slots[4], block, p4)
-                _push_partial(slots[5], block, p5)
-                _push_partial(slots[6], block, p6)
-                _push_partial(slots[7], block, p7)
-                block += 1
-            for k in range(8):
-                out[ends[k]] = _counter_total(slots[k], block)
-            e += 8
-
-
-@njit(cache=True, nogil=True)
-def _direct_tasks(XT, u, v, out, rows, edges, t0, t1):
-    """:func:`_squares_tasks` for float64 signals: four edges at a time,
-    each difference squared inside its sum (four chains of dependent
-    adds). With nothing to widen, that was faster on float64 than
-    squaring first (the extra pass over the squares cost more than it
-    saved: 1.10-1.55x this kernel's time on the 2 mm graph)."""
+    Four edges at a time, side by side in one vector
+    (:func:`fastrena._kernels.lanes.add_squares_of_four`), four samples a
+    step; each edge's block partial is its own chain of adds in sample
+    order, then pushed to its binary counter: the bits of one edge after
+    the other. Four edges, not more: at 2 mm x 100 samples on two threads,
+    8 and 16 edges a step (more rows read at once) took 1.4x and 1.8x the
+    time of four on the first round's edges (float64), which took
+    0.79x the time of the scalar kernels before (float32 0.71x; edges
+    of merged nodes, through ``rows`` and ``edges``: 0.86x and 0.74x)."""
     n_samples = XT.shape[1]
     n_edges = u.shape[0] if edges is None else edges.shape[0]
     # Row i: the binary counter of the group's edge i.
@@ -277,23 +218,24 @@ def _direct_tasks(XT, u, v, out, rows, edges, t0, t1):
             e3 = e + 3 if e + 3 < last else last
             if edges is not None:
                 e0, e1, e2, e3 = edges[e0], edges[e1], edges[e2], edges[e3]
-            a0, a1, a2, a3 = (_edge_end(u, e0, rows), _edge_end(u, e1, rows),
-                              _edge_end(u, e2, rows), _edge_end(u, e3, rows))
-            c0, c1, c2, c3 = (_edge_end(v, e0, rows), _edge_end(v, e1, rows),
-                              _edge_end(v, e2, rows), _edge_end(v, e3, rows))
+            ends_a = (_edge_end(u, e0, rows), _edge_end(u, e1, rows), _edge_end(u, e2, rows),
+                      _edge_end(u, e3, rows))
+            ends_b = (_edge_end(v, e0, rows), _edge_end(v, e1, rows), _edge_end(v, e2, rows),
+                      _edge_end(v, e3, rows))
             block = np.int64(0)
             for b0 in range(0, n_samples, SAMPLE_BLOCK):
-                p0 = p1 = p2 = p3 = 0.0
                 b1 = b0 + SAMPLE_BLOCK if b0 + SAMPLE_BLOCK < n_samples else n_samples
-                for s in range(b0, b1):
-                    # From b0: an unsigned index (compiling.unsigned; the
-                    # second round's weights at 2 mm x 100 samples: 0.78x
-                    # their time).
-                    us = unsigned(s)
-                    d0 = np.float64(XT[a0, us]) - np.float64(XT[c0, us])
-                    d1 = np.float64(XT[a1, us]) - np.float64(XT[c1, us])
-                    d2 = np.float64(XT[a2, us]) - np.float64(XT[c2, us])
-                    d3 = np.float64(XT[a3, us]) - np.float64(XT[c3, us])
+                # Whole steps of four samples, then the block's last ones
+                # one by one, still in sample order.
+                b4 = b0 + (b1 - b0) // 4 * 4
+                p0, p1, p2, p3 = add_squares_of_four((0.0, 0.0, 0.0, 0.0), XT, ends_a, ends_b,
+                                                     b0, b4)
+                for s in range(b4, b1):
+                    us = unsigned(s)  # from b4 >= 0: see compiling.unsigned
+                    d0 = np.float64(XT[ends_a[0], us]) - np.float64(XT[ends_b[0], us])
+                    d1 = np.float64(XT[ends_a[1], us]) - np.float64(XT[ends_b[1], us])
+                    d2 = np.float64(XT[ends_a[2], us]) - np.float64(XT[ends_b[2], us])
+                    d3 = np.float64(XT[ends_a[3], us]) - np.float64(XT[ends_b[3], us])
                     p0 += d0 * d0
                     p1 += d1 * d1
                     p2 += d2 * d2
@@ -314,10 +256,9 @@ def edge_weights_feature_major(XT, u, v, rows=None, edges=None, out=None):
     """Squared distances along edges for XT of shape (n_nodes, n_samples).
 
     Same summation order as :func:`edge_weights_sample_major` (hence the same
-    bits). Each node's samples are contiguous; several edges advance
-    together so that their chains of dependent adds overlap in the
-    pipeline (eight on float32, four on float64: :func:`_squares_tasks`,
-    :func:`_direct_tasks`).
+    bits). Each node's samples are contiguous (rows of XT that are not are
+    copied first); four edges advance together, their sums one vector
+    (:func:`_four_edge_tasks`).
     With ``rows``, node i's signal is ``XT[rows[i]]``; with ``edges`` (and
     ``out``), only the weights of those edges are computed, into ``out``
     at their indices (what ``out[edges] = ...(XT, rows[u[edges]],
@@ -325,10 +266,10 @@ def edge_weights_feature_major(XT, u, v, rows=None, edges=None, out=None):
     """
     if out is None:
         out = np.empty(u.shape[0], dtype=np.float64)
+    if XT.shape[1] > 1 and XT.strides[1] != XT.itemsize:
+        # The kernel reads each row's samples as vectors.
+        XT = np.ascontiguousarray(XT)
     n_edges = u.shape[0] if edges is None else edges.shape[0]
     n_tasks = (n_edges + _EDGES_PER_TASK - 1) // _EDGES_PER_TASK
-    # Two kernels, the same bits: float32 signals are widened and squared
-    # a row at a time (vectorised), float64 ones squared inside the sums.
-    tasks = _direct_tasks if XT.dtype == np.float64 else _squares_tasks
-    run_tasks(tasks, n_tasks, (XT, u, v, out, rows, edges), n_edges * XT.shape[1])
+    run_tasks(_four_edge_tasks, n_tasks, (XT, u, v, out, rows, edges), n_edges * XT.shape[1])
     return out
