@@ -104,7 +104,7 @@ def test_star_with_many_leaves_keeps_every_cluster_connected():
 
 @pytest.mark.parametrize("seed", range(6))
 def test_the_connectivity_test_is_sound_for_any_budget_and_exact_without_one(seed):
-    """kernels.refine._stays_connected on random clusters of random graphs
+    """kernels.connectivity.stays_connected on random clusters of random graphs
     (a grid with edges removed, plus random chords) against scipy: True
     only when the cluster without the feature keeps all the feature's
     neighbours in it together, whatever the budget; with a budget that
@@ -112,7 +112,7 @@ def test_the_connectivity_test_is_sound_for_any_budget_and_exact_without_one(see
     neighbours at once answer within a budget where one search from the
     first neighbour alone would not (the neighbours meet pairwise, close
     by, while the first is far from the last)."""
-    from fastrena._kernels import refine as kernels
+    from fastrena._kernels import connectivity as kernels
 
     rng = np.random.default_rng(seed)
     mask = np.ones((14, 13), dtype=bool)
@@ -141,8 +141,8 @@ def test_the_connectivity_test_is_sound_for_any_budget_and_exact_without_one(see
         together = len({part_of[j] for j in near}) <= 1
         for budget in (0, 4, 16, 64, 10 ** 9):
             stamp += 1
-            answer = kernels._stays_connected(i, a, labels, indptr, indices, visited, origin,
-                                              queue, sources, stamp, budget)
+            answer = kernels.stays_connected(i, a, labels, indptr, indices, visited, origin,
+                                             queue, sources, stamp, budget)
             assert not answer or together, (i, budget)
             if budget == 10 ** 9 or len(near) <= 1:
                 assert answer == together, (i, budget)
@@ -155,7 +155,7 @@ def test_the_neighbours_meet_pairwise_within_a_budget():
     list (0, 4, 6), 2's (0, then 4, where 1's search was: joined; 5), 3's
     (0, then 5, where 2's search was: joined). A search from 1 alone
     would read 14, half the dead end's start included, before it met 3."""
-    from fastrena._kernels import refine as kernels
+    from fastrena._kernels import connectivity as kernels
 
     edges = [(0, 1), (0, 2), (0, 3), (1, 4), (2, 4), (2, 5), (3, 5), (1, 6)]
     edges += [(j, j + 1) for j in range(6, 45)]
@@ -165,13 +165,13 @@ def test_the_neighbours_meet_pairwise_within_a_budget():
     labels = np.zeros(46, dtype=np.int64)
     scratch = (np.full(46, -1), np.zeros(46, dtype=np.int64), np.empty(46, dtype=np.int64),
                np.empty((2, 3), dtype=np.int64))
-    assert kernels._stays_connected(0, 0, labels, indptr, indices, *scratch, 1, 8)
-    assert not kernels._stays_connected(0, 0, labels, indptr, indices, *scratch, 2, 7)
+    assert kernels.stays_connected(0, 0, labels, indptr, indices, *scratch, 1, 8)
+    assert not kernels.stays_connected(0, 0, labels, indptr, indices, *scratch, 2, 7)
     # Without 3 - 5, 3 is cut off: a group with nothing left to visit.
     keep = (u != 3) | (v != 5)
     cut = graph_from_edges(46, u[keep], v[keep])
     indptr, indices = kernel_adjacency(cut)
-    assert not kernels._stays_connected(0, 0, labels, indptr, indices, *scratch, 3, 10 ** 9)
+    assert not kernels.stays_connected(0, 0, labels, indptr, indices, *scratch, 3, 10 ** 9)
 
 
 def test_a_bridge_of_a_u_shaped_cluster_stays():

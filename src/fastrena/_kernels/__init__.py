@@ -4,7 +4,8 @@ By domain: :mod:`.weights` (edge weights), :mod:`.means` (cluster means
 and expansion), :mod:`.merges` (one level's choice of edges, components,
 the exact-K rule), :mod:`.ward` and :mod:`.ward_greedy` (``linkage="ward"``: rounds,
 and Ward's greedy order to finish), :mod:`.graph` (the
-reduced graph), :mod:`.refine` (boundary refinement after the merges),
+reduced graph), :mod:`.refine` (boundary refinement after the merges, and
+:mod:`.connectivity`, its test that a cluster stays connected),
 :mod:`.checks` (scans of the data), :mod:`.layout` (copies into
 another memory layout), :mod:`.prefetch` (asking for rows ahead of
 use); :mod:`.compiling` says how they are compiled (and why indices read from
@@ -25,9 +26,10 @@ from .caching import kernel_caches
 # these modules are imported: each gets fastrena's (see .caching), which
 # reads a read-only cache and lets the import succeed with no writable one.
 with kernel_caches():
-    from . import (checks, compiling, graph, layout, means, merges, refine, ward,
-                   ward_edges, ward_greedy, weights)
+    from . import (checks, compiling, connectivity, graph, layout, means, merges, refine,
+                   ward, ward_edges, ward_greedy, weights)
 from .checks import all_finite, row_max_abs
+from .connectivity import CONNECTIVITY_BUDGET
 from .graph import reduce_edges
 from .layout import feature_major_copy
 from .means import (ROWS_FEATURE_MAJOR, ROWS_SAMPLE_MAJOR, cluster_means_feature_major,
@@ -36,8 +38,7 @@ from .means import (ROWS_FEATURE_MAJOR, ROWS_SAMPLE_MAJOR, cluster_means_feature
 from .merges import (NO_KEY, connected_components, nearest_neighbor_edges,
                      order_by_height, strictly_increasing, tree_children,
                      union_in_order)
-from .refine import (CONNECTIVITY_BUDGET, RELATIVE_MARGIN,
-                     first_appearance, refine_partition)
+from .refine import RELATIVE_MARGIN, first_appearance, refine_partition
 from .ward import record_merges, ward_choice, ward_round_end
 from .ward_edges import carry_weights, reduced_edges_carrying
 from .ward_greedy import greedy_ward
@@ -58,7 +59,8 @@ __all__ = [
 # runs raises its KeyboardInterrupt after the call, not inside numba's
 # boxing of the returned arrays (a SystemError or a segmentation fault): see
 # fastrena._interrupt. Jitted code calling a kernel still gets the dispatcher.
-for _module in (__name__, checks.__name__, compiling.__name__, graph.__name__,
+for _module in (__name__, checks.__name__, compiling.__name__, connectivity.__name__,
+                graph.__name__,
                 layout.__name__, means.__name__,
                 merges.__name__, refine.__name__, ward.__name__, ward_edges.__name__,
                 ward_greedy.__name__, weights.__name__):
