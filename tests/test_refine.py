@@ -34,7 +34,7 @@ def sse(X, labels):
 
 def kernel_adjacency(graph):
     """The refinement's own CSR of the graph (each node's neighbours in
-    edge order), as its sweeps read it."""
+    edge order), as its sweeps read it (they hold it in 32 bits)."""
     from fastrena._kernels import refine as kernels
 
     indptr = np.zeros(graph.n_nodes + 1, dtype=np.int64)

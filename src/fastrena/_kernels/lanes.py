@@ -47,6 +47,25 @@ def _contiguous_float64(ty):
         ty.layout == "C")
 
 
+def _vector_of(builder, packed, first):
+    """Items ``first`` to ``first + 3`` of the tuple value ``packed`` (of
+    float64) as one vector of four doubles (code generation)."""
+    value = ir.Constant(ir.VectorType(ir.DoubleType(), _WIDTH), ir.Undefined)
+    for k in range(_WIDTH):
+        value = builder.insert_element(value, builder.extract_value(packed, first + k),
+                                       ir.Constant(ir.IntType(32), k))
+    return value
+
+
+def _with_vector(builder, packed, first, value):
+    """The tuple value ``packed`` with items ``first`` to ``first + 3`` taken
+    from the vector ``value`` (code generation)."""
+    for k in range(_WIDTH):
+        packed = builder.insert_value(
+            packed, builder.extract_element(value, ir.Constant(ir.IntType(32), k)), first + k)
+    return packed
+
+
 @intrinsic
 def add_squared_differences(typingctx, lanes, x, row, inv, q0, q1):
     """``lanes[j] += (x[s] - row[s] * inv)**2`` for the samples
@@ -73,13 +92,8 @@ def add_squared_differences(typingctx, lanes, x, row, inv, q0, q1):
         scale = ir.Constant(vector, ir.Undefined)
         for k in range(_WIDTH):
             scale = builder.insert_element(scale, inv_value, ir.Constant(i32, k))
-        halves = []
-        for h in range(LANES // _WIDTH):
-            value = ir.Constant(vector, ir.Undefined)
-            for k in range(_WIDTH):
-                lane = builder.extract_value(packed, h * _WIDTH + k)
-                value = builder.insert_element(value, lane, ir.Constant(i32, k))
-            halves.append(cgutils.alloca_once_value(builder, value))
+        halves = [cgutils.alloca_once_value(builder, _vector_of(builder, packed, h * _WIDTH))
+                  for h in range(LANES // _WIDTH)]
         with cgutils.for_range_slice(builder, start, stop, ir.Constant(i64, 1)) as (q, _):
             base = builder.mul(q, ir.Constant(i64, LANES))
             for h, total in enumerate(halves):
@@ -92,10 +106,7 @@ def add_squared_differences(typingctx, lanes, x, row, inv, q0, q1):
                 builder.store(builder.fadd(builder.load(total), builder.fmul(d, d)), total)
         out = cgutils.get_null_value(context.get_value_type(sig.return_type))
         for h, total in enumerate(halves):
-            value = builder.load(total)
-            for k in range(_WIDTH):
-                lane = builder.extract_element(value, ir.Constant(i32, k))
-                out = builder.insert_value(out, lane, h * _WIDTH + k)
+            out = _with_vector(builder, out, h * _WIDTH, builder.load(total))
         return out
 
     return signature, codegen
@@ -163,11 +174,7 @@ def add_squares_of_four(typingctx, sums, XT, ends_a, ends_b, s0, s1):
 
         starts_a = row_starts(a_value, sig.args[2])
         starts_b = row_starts(b_value, sig.args[3])
-        total = ir.Constant(vector, ir.Undefined)
-        for k in range(_WIDTH):
-            total = builder.insert_element(total, builder.extract_value(packed, k),
-                                           ir.Constant(i32, k))
-        total = cgutils.alloca_once_value(builder, total)
+        total = cgutils.alloca_once_value(builder, _vector_of(builder, packed, 0))
 
         def mask(positions):
             return ir.Constant(ir.VectorType(i32, _WIDTH), list(positions))
@@ -195,11 +202,8 @@ def add_squares_of_four(typingctx, sums, XT, ends_a, ends_b, s0, s1):
             for column in columns:
                 value = builder.fadd(value, column)
             builder.store(value, total)
-        value = builder.load(total)
         out = cgutils.get_null_value(context.get_value_type(sig.return_type))
-        for k in range(_WIDTH):
-            out = builder.insert_value(out, builder.extract_element(value, ir.Constant(i32, k)), k)
-        return out
+        return _with_vector(builder, out, 0, builder.load(total))
 
     return signature, codegen
 
