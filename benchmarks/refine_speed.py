@@ -8,8 +8,10 @@ Cases: nilearn's MNI152 T1 and grey-matter maps at 2 mm (one sample,
 235,375 voxels), fsaverage5's sulcal depth (20,484 vertices), and the 2 mm
 brain mask with 100 smooth samples (``data.smooth_signals``, float32); K/N
 = 0.02 and 0.05. For each: ``ReNA(linkage="ward", max_refine_iter=0).fit``
-and ``fastrena.refine.refined(X, graph, labels, K, 3)`` on its labels
-(what ``ReNA(linkage="ward")`` runs by default after its merges, on X
+and ``fastrena.refine.refined(X, graph, labels, K + M, 3, n_final=K)``
+on its merge tree's cut at ``M = exchange_count(K, N)`` more clusters
+(what ``ReNA(linkage="ward")`` runs by default after its merges: the
+exchange, with the cut's time, on X
 validated by the fit: ``refine_labels`` adds that validation; given, as
 the fit gives it, an array of X's size whose pages are already mapped,
 the fit's own copy of X, to copy X into), alternated round after
@@ -56,7 +58,7 @@ def cases():
 
 def main(argv=None):
     from fastrena import ReNA
-    from fastrena.refine import refined
+    from fastrena.refine import exchange_count, refined
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -70,17 +72,23 @@ def main(argv=None):
     for name, X, graph in cases():
         for fraction in (0.02, 0.05):
             k = int(round(fraction * X.shape[1]))
-            fit = ReNA(n_clusters=k, linkage="ward", max_refine_iter=0, **graph).fit(X)
-            labels, g = fit.labels_, fit.layout_.graph
+            fit = ReNA(n_clusters=k, linkage="ward", max_refine_iter=0, compute_full_tree=True,
+                       **graph).fit(X)
+            tree, g = fit.tree_, fit.layout_.graph
             n = fit.n_clusters_
             # The fit's rounds leave their feature-major copy of X to the
             # refinement (fastrena.agglomeration): one such array here.
             spare = np.empty(X.shape[::-1], dtype=X.dtype).T
-            refined(X, g, labels, n, REFINE_ITER, spare=spare)   # compiled out of the times
+
+            def refine():
+                labels, n_start = tree.labels_at(n + exchange_count(n, X.shape[1]))
+                return refined(X, g, labels, n_start, REFINE_ITER, spare=spare, n_final=n)
+
+            refine()   # compiled out of the times
             times = alternate({
                 "fit": lambda: ReNA(n_clusters=k, linkage="ward", max_refine_iter=0,
                                     **graph).fit(X),
-                "refine": lambda: refined(X, g, labels, n, REFINE_ITER, spare=spare),
+                "refine": refine,
                 "refined fit": lambda: ReNA(n_clusters=k, linkage="ward", **graph).fit(X)},
                 args.repeats)
             fit_t, ref_t = times["fit"], times["refine"]

@@ -16,8 +16,9 @@ script adds, for the ``"ward"`` linkage and the default, the fit time
 cost from its replay on the data (``fastrena.ward.replayed_costs``, over
 the cost's rounding scale: 0 up to rounding). K/N = 0.02 and 0.05. Each
 linkage without its boundary refinement (``max_refine_iter=0``) and
-refined after it (3 sweeps, ``fastrena.refine.refine_labels``, timed
-apart: what ``ReNA(linkage="ward")`` does by default; issue 26).
+refined after it (``fastrena.refine.refine_labels``, 2 sweeps, after
+``"ward"`` from its merge tree's finer cut with the exchange; timed apart:
+what ``ReNA(linkage="ward")`` does by default; issue 26).
 Writes ``results/tissue_maps.md`` and ``results/tissue_maps.json``
 (``--quick``: ``results/tissue_maps_quick.md`` and ``.json``).
 """
@@ -39,26 +40,35 @@ RESULTS = HERE / "results"
 
 
 #: Sweeps of the refined fits (fastrena.refine.REFINE_ITER_WARD).
-REFINE_ITER = 3
+REFINE_ITER = 2
 
 
-def refine_fit(case, labels):
-    """(refined labels, seconds (best of 2)) of ``refine_labels`` after a fit."""
+def refine_fit(case, labels, cut_at=None):
+    """(refined labels, seconds (best of 2)) of ``refine_labels`` after a fit;
+    with ``cut_at`` (a ``"ward"`` fit's ``labels_at``), from its finer cut
+    with the exchange, as the fit refines."""
     from fastrena.graphs import lattice_graph
-    from fastrena.refine import refine_labels
+    from fastrena.refine import exchange_count, refine_labels
 
     graph = lattice_graph(case.mask)
+    n = int(labels.max()) + 1
     times = []
     for _ in range(2):
         start = time.perf_counter()
-        refined = refine_labels(case.X, graph, labels, REFINE_ITER)
+        if cut_at is not None and n >= 2:
+            refined = refine_labels(case.X, graph,
+                                    cut_at(n + exchange_count(n, case.X.shape[1])),
+                                    REFINE_ITER, n_clusters=n)
+        else:
+            refined = refine_labels(case.X, graph, labels, REFINE_ITER)
         times.append(time.perf_counter() - start)
     return refined, min(times)
 
 
 def fastrena_fit(case, k, linkage):
-    """(labels, seconds (best of 2), worst cost deviation over its scale),
-    without the boundary refinement."""
+    """(labels, seconds (best of 2), worst cost deviation over its scale,
+    the merge tree's ``labels_at`` for ``"ward"``), without the boundary
+    refinement."""
     from fastrena import ReNA, agglomeration, ward
 
     made = []
@@ -74,8 +84,9 @@ def fastrena_fit(case, k, linkage):
         original = agglomeration.WardMerges
         agglomeration.WardMerges = Recording
         try:
-            labels = ReNA(case.mask, n_clusters=k, linkage=linkage,
-                          max_refine_iter=0).fit(case.X).labels_
+            fit = ReNA(case.mask, n_clusters=k, linkage=linkage, max_refine_iter=0,
+                       compute_full_tree=linkage == "ward").fit(case.X)
+            labels = fit.labels_
         finally:
             agglomeration.WardMerges = original
         times.append(time.perf_counter() - start)
@@ -86,7 +97,7 @@ def fastrena_fit(case, k, linkage):
         costs = np.concatenate(merges.costs)
         true, scale = ward.replayed_costs(case.X, first, second)
         deviation = float(np.max(np.abs(costs - true) / np.maximum(scale, 1e-300)))
-    return labels, min(times), deviation
+    return labels, min(times), deviation, fit.labels_at if linkage == "ward" else None
 
 
 def measure(case, cache):
@@ -99,8 +110,8 @@ def measure(case, cache):
         row["Ward"] = {"error": relative_error(case.X, labels), "seconds": seconds,
                        "cached": cached, "largest": int(np.bincount(labels).max())}
         for name, linkage in (("ward", "ward"), ("default", "nilearn")):
-            labels, seconds, deviation = fastrena_fit(case, k, linkage)
-            refined, refine_seconds = refine_fit(case, labels)
+            labels, seconds, deviation, cut_at = fastrena_fit(case, k, linkage)
+            refined, refine_seconds = refine_fit(case, labels, cut_at)
             for method, found in ((name, labels), (name + " refined", refined)):
                 figures = {"error": relative_error(case.X, found), "seconds": seconds,
                            "largest": int(np.bincount(found).max())}
@@ -133,7 +144,8 @@ def markdown(results, command, started):
              "recorded merge cost from its replayed Ward cost, over the cost's rounding scale "
              "(0 up to rounding).", "",
              "`ward` and `default`: without the boundary refinement (`max_refine_iter=0`); "
-             "`+ refine`: refined after them (3 sweeps; `ReNA(linkage=\"ward\")`'s default); "
+             "`+ refine`: refined after them (2 sweeps, after `ward` with the exchange: "
+             "`ReNA(linkage=\"ward\")`'s default); "
              "`refine / fit`: the refinement's time over the unrefined fit's.", "",
              "| case | N | K/N | Ward's error | ward / Ward | ward + refine / Ward | largest / "
              "Ward's (refined) | default / Ward | default + refine / Ward | ward fit (s) | "

@@ -646,3 +646,21 @@ def star_adjacency(n_leaves):
 def chain_adjacency(n):
     """A chain's symmetric adjacency: node i joined to i - 1 and i + 1."""
     return sparse.diags([np.ones(n - 1), np.ones(n - 1)], [-1, 1], (n, n))
+
+
+def refined_as_a_ward_fit(X, graph, cut_at, n, sweeps=None):
+    """The labels ``ReNA(linkage="ward", max_refine_iter=sweeps)`` (by
+    default ``"auto"``) gives for
+    ``n`` clusters, from its merge tree's cuts (``cut_at(k)``: the labels
+    at k clusters, as ``labels_at`` of an unrefined fit with the full tree
+    gives them): with two sweeps or more, the cut at
+    ``exchange_count(n, n_features)`` more clusters refined and merged back
+    to ``n`` (the exchange, see ``fastrena.refine``); else the cut at
+    ``n``, refined."""
+    from fastrena.refine import REFINE_ITER_WARD, exchange_count, refine_labels
+
+    sweeps = REFINE_ITER_WARD if sweeps is None else sweeps
+    if sweeps >= 2 and n >= 2:
+        start = cut_at(n + exchange_count(n, X.shape[1]))
+        return refine_labels(X, graph, start, sweeps, n_clusters=n)
+    return refine_labels(X, graph, cut_at(n), sweeps)

@@ -19,7 +19,7 @@ from fastrena import ReNA
 from fastrena._kernels import lanes as lanes_kernels
 from fastrena.graphs import chain_graph, graph_from_edges, lattice_graph
 from fastrena.refine import refine_labels
-from helpers import chain_adjacency
+from helpers import chain_adjacency, refined_as_a_ward_fit
 
 
 def sse(X, labels):
@@ -228,7 +228,8 @@ def random_cases():
 def test_invariants_and_sweeps_never_raise_the_error(name, linkage, fraction):
     X, graph_spec = random_cases()[name]
     k = max(2, int(fraction * X.shape[1]))
-    plain = ReNA(n_clusters=k, linkage=linkage, max_refine_iter=0, **graph_spec).fit(X)
+    plain = ReNA(n_clusters=k, linkage=linkage, max_refine_iter=0, compute_full_tree=True,
+                 **graph_spec).fit(X)
     graph = plain.layout_.graph
     before = sse(X, plain.labels_)
     errors = [before]
@@ -240,11 +241,15 @@ def test_invariants_and_sweeps_never_raise_the_error(name, linkage, fraction):
     tolerance = 1e-12 * before
     assert all(b <= a + tolerance for a, b in zip(errors, errors[1:])), errors
     fit = ReNA(n_clusters=k, linkage=linkage, max_refine_iter=5, **graph_spec).fit(X)
+    if linkage == "ward":
+        # The exchange: from the tree's finer cut, merged back.
+        out = refined_as_a_ward_fit(X, graph, plain.labels_at, plain.n_clusters_, 5)
+        assert_connected_partition(graph, out, plain.n_clusters_)
     np.testing.assert_array_equal(fit.labels_, out)
     assert fit.n_clusters_ == plain.n_clusters_
     if name != "rounded map" and k >= 10:
         # Smooth data always has a border feature to move.
-        assert errors[-1] < before
+        assert errors[-1] < before and sse(X, fit.labels_) < before
 
 
 def reference_sweeps(X, graph, labels, sweeps, n_blocks=1):
@@ -505,11 +510,12 @@ def test_blocks_by_number_of_features():
 def test_ward_refines_by_default_and_the_default_linkage_does_not():
     X, spec = random_cases()["one map"]
     ward = ReNA(n_clusters=40, linkage="ward", **spec).fit(X)
-    ward_cut = ReNA(n_clusters=40, linkage="ward", max_refine_iter=0, **spec).fit(X)
+    ward_cut = ReNA(n_clusters=40, linkage="ward", max_refine_iter=0, compute_full_tree=True,
+                    **spec).fit(X)
     assert ward.n_refine_iter_ >= 1 and ward_cut.n_refine_iter_ == 0
     assert sse(X, ward.labels_) < sse(X, ward_cut.labels_)
     np.testing.assert_array_equal(
-        ward.labels_, refine_labels(X, ward.layout_.graph, ward_cut.labels_, 3))
+        ward.labels_, refined_as_a_ward_fit(X, ward.layout_.graph, ward_cut.labels_at, 40))
     default = ReNA(n_clusters=40, **spec).fit(X)
     assert default.n_refine_iter_ == 0
     np.testing.assert_array_equal(
@@ -528,7 +534,7 @@ def test_labels_at_the_fit_scale_are_the_refined_labels():
             full.labels_at(k),
             ReNA(n_clusters=k, linkage="ward", max_refine_iter=0, **spec).fit(X).labels_)
         np.testing.assert_array_equal(
-            refine_labels(X, full.layout_.graph, full.labels_at(k)),
+            refined_as_a_ward_fit(X, full.layout_.graph, full.labels_at, k),
             ReNA(n_clusters=k, linkage="ward", **spec).fit(X).labels_)
     np.testing.assert_allclose(full.transform(X), np.array(
         [[X[s, full.labels_ == c].mean() for c in range(50)] for s in range(X.shape[0])]))
@@ -537,10 +543,11 @@ def test_labels_at_the_fit_scale_are_the_refined_labels():
 def test_same_labels_for_any_layout_dtype_scale_and_sign():
     X, spec = random_cases()["smooth, 5 samples"]
     fit = ReNA(n_clusters=60, linkage="ward", **spec).fit(X)
-    graph, base = fit.layout_.graph, ReNA(n_clusters=60, linkage="ward",
-                                          max_refine_iter=0, **spec).fit(X).labels_
+    graph, base = fit.layout_.graph, ReNA(n_clusters=60, linkage="ward", max_refine_iter=0,
+                                          compute_full_tree=True, **spec).fit(X)
     for variant in (np.asfortranarray(X), X * 2.0 ** 300, X * 2.0 ** -300, -X, X.T.copy().T):
-        np.testing.assert_array_equal(refine_labels(variant, graph, base), fit.labels_)
+        np.testing.assert_array_equal(
+            refined_as_a_ward_fit(variant, graph, base.labels_at, 60), fit.labels_)
         np.testing.assert_array_equal(
             ReNA(n_clusters=60, linkage="ward", **spec).fit(variant).labels_, fit.labels_)
 
@@ -587,7 +594,7 @@ def test_a_dask_array_beyond_the_memory_limit_is_not_refined_and_says_so():
 
     X, spec = random_cases()["smooth, 5 samples"]
     with dask.config.set({"fastrena.refine-limit": 1000, "scheduler": "synchronous"}):
-        with pytest.warns(UserWarning, match="max_refine_iter=3.*fastrena.refine-limit"):
+        with pytest.warns(UserWarning, match="max_refine_iter=2.*fastrena.refine-limit"):
             fit = ReNA(n_clusters=30, linkage="ward", **spec).fit(da.from_array(X))
     assert fit.n_refine_iter_ == 0
     np.testing.assert_array_equal(
@@ -672,7 +679,9 @@ def test_a_fit_refines_as_refine_labels_does_with_the_rounds_copy_reused(monkeyp
     # copy did go there.
     from fastrena import arrays
 
-    X, graph, plain = unrefined_ward_on_a_grid(2, (30, 24), 1.5, 36, n_samples=5)
+    X, graph, _ = unrefined_ward_on_a_grid(2, (30, 24), 1.5, 36, n_samples=5)
+    plain = ReNA(np.ones((30, 24), dtype=bool), n_clusters=36, linkage="ward",
+                 max_refine_iter=0, compute_full_tree=True).fit(X)
     spares = []
     copy = arrays.feature_major_copy
 
@@ -684,4 +693,117 @@ def test_a_fit_refines_as_refine_labels_does_with_the_rounds_copy_reused(monkeyp
     monkeypatch.setattr(arrays, "feature_major_copy", recording)
     fit = ReNA(np.ones((30, 24), dtype=bool), n_clusters=36, linkage="ward").fit(X)
     assert spares == [False, True]
-    np.testing.assert_array_equal(fit.labels_, refine_labels(X, graph, plain.labels_, 3))
+    np.testing.assert_array_equal(fit.labels_, refined_as_a_ward_fit(X, graph, plain.labels_at, 36))
+
+
+# --------------------------------------------------------------------------
+# The exchange: refined clusters merged back in Ward's greedy order
+# --------------------------------------------------------------------------
+
+
+def reference_exchange(X, graph, labels, n_final):
+    """Ward's greedy order on the clusters of ``labels``, in plain numpy:
+    always the pair of neighbouring clusters of least
+    ``n_a n_b / (n_a + n_b) ||mu_a - mu_b||^2`` on their current means,
+    until ``n_final`` are left; the partition renumbered."""
+    groups = {c: set(np.flatnonzero(labels == c)) for c in np.unique(labels)}
+    u, v = graph.u, graph.v
+    owner = np.array(labels)
+    while len(groups) > n_final:
+        pairs = {(min(a, b), max(a, b)) for a, b in zip(owner[u], owner[v]) if a != b}
+
+        def cost(pair):
+            a, b = (sorted(groups[c]) for c in pair)
+            na, nb = len(a), len(b)
+            gap = X[:, a].mean(axis=1) - X[:, b].mean(axis=1)
+            return na * nb / (na + nb) * float(gap @ gap)
+
+        a, b = min(sorted(pairs), key=cost)
+        groups[a] |= groups.pop(b)
+        owner[list(groups[a])] = a
+    return renumbered(owner)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_exchange_merges_in_wards_greedy_order(seed):
+    # No sweep: the exchange alone, against the plain reference on a
+    # partition that is not a Ward tree's cut (a grid's 4 x 4 blocks).
+    rng = np.random.default_rng(seed)
+    shape = (16, 12)
+    X = gaussian_filter(rng.standard_normal((3,) + shape), (0, 1.2, 1.2)).reshape(3, -1)
+    X += 0.05 * rng.standard_normal(X.shape)
+    graph = lattice_graph(np.ones(shape, dtype=bool))
+    rows, cols = np.indices(shape)
+    blocks = ((rows // 4) * (shape[1] // 4) + cols // 4).ravel()
+    out = refine_labels(X, graph, blocks, 0, n_clusters=5)
+    np.testing.assert_array_equal(out, reference_exchange(X, graph, blocks, 5))
+    assert_connected_partition(graph, out, 5)
+    # n_clusters equal to the labels' own: no merge, the labels renumbered.
+    np.testing.assert_array_equal(refine_labels(X, graph, blocks, 0, n_clusters=12),
+                                  renumbered(blocks))
+
+
+def test_the_greedy_order_stopped_early_makes_the_first_merges():
+    from fastrena import _kernels
+
+    rng = np.random.default_rng(5)
+    graph = lattice_graph(np.ones((12, 11), dtype=bool))
+    X = rng.standard_normal((graph.n_nodes, 2))
+    n = graph.n_nodes
+    runs = [_kernels.greedy_ward(X.copy(), np.ones(n), graph.u, graph.v, np.arange(n),
+                                 np.zeros(n), np.int64(m)) for m in (n, 40)]
+    for whole, first in zip(runs[0][:4], runs[1][:4]):
+        assert first.shape == (40,)
+        np.testing.assert_array_equal(first, whole[:40])
+
+
+def test_the_exchange_lowers_the_error_on_a_photograph():
+    # skimage's camera, 64 x 64: the default refinement (a sweep, the
+    # exchange, a sweep) ends below three plain sweeps and below the
+    # exchange's start refined alone.
+    data = pytest.importorskip("skimage.data")
+    from skimage.transform import downscale_local_mean
+
+    image = downscale_local_mean(data.camera().astype(np.float64), (8, 8))
+    X = image.ravel()[None]
+    mask = np.ones(image.shape, dtype=bool)
+    k = 82
+    fit = ReNA(mask, n_clusters=k, linkage="ward").fit(X)
+    plain = ReNA(mask, n_clusters=k, linkage="ward", max_refine_iter=0,
+                 compute_full_tree=True).fit(X)
+    graph = fit.layout_.graph
+    assert_connected_partition(graph, fit.labels_, k)
+    three_sweeps = refine_labels(X, graph, plain.labels_, 3)
+    assert sse(X, fit.labels_) < sse(X, three_sweeps) < sse(X, plain.labels_)
+
+
+def test_refine_labels_names_a_bad_n_clusters():
+    X, graph, plain = unrefined_ward_on_a_grid(1, (10, 9), 1.5, 8)
+    with pytest.raises(ValueError, match=r"n_clusters must be at most the 8 clusters of labels; "
+                                         r"got n_clusters=9"):
+        refine_labels(X, graph, plain.labels_, n_clusters=9)
+    for bad in (0, -2, 1.5, "four"):
+        with pytest.raises(ValueError, match="n_clusters"):
+            refine_labels(X, graph, plain.labels_, n_clusters=bad)
+    edgeless = graph_from_edges(X.shape[1], np.zeros(0, dtype=np.int64),
+                                np.zeros(0, dtype=np.int64))
+    with pytest.raises(ValueError, match=r"n_clusters=3 asks for merges, but the graph has no "
+                                         r"edge: its 90 features cannot be merged"):
+        refine_labels(X, edgeless, np.arange(90) % 5, n_clusters=3)
+
+
+def test_the_exchange_merges_a_flat_region_in_balanced_pieces():
+    # Identical means cost 0 in any order: merged smallest unions first,
+    # in passes of disjoint pairs (not in cluster order, which chains a
+    # flat region into one cluster). 64 blocks of 2 x 2 on a flat 16 x 16
+    # grid, merged to 32.
+    graph = lattice_graph(np.ones((16, 16), dtype=bool))
+    rows, cols = np.indices((16, 16))
+    blocks = ((rows // 2) * 8 + cols // 2).ravel()
+    X = np.full((2, 256), 0.25)
+    out = refine_labels(X, graph, blocks, 0, n_clusters=32)
+    assert_connected_partition(graph, out, 32)
+    sizes = np.bincount(out)
+    assert sizes.min() >= 4 and sizes.max() <= 12, sizes
+    # The blocks are kept whole: only merges.
+    assert all(np.unique(out[blocks == b]).shape[0] == 1 for b in range(64))

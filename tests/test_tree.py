@@ -17,7 +17,7 @@ from one fit.
 
 import numpy as np
 import pytest
-from helpers import random_mask
+from helpers import random_mask, refined_as_a_ward_fit
 from scipy import sparse
 from scipy.cluster.hierarchy import dendrogram, fcluster
 from scipy.ndimage import gaussian_filter
@@ -25,7 +25,6 @@ from sklearn.exceptions import NotFittedError
 from sklearn.metrics import adjusted_rand_score
 
 from fastrena import ReNA, to_linkage_matrix
-from fastrena.refine import refine_labels
 
 
 def quantized(rng, n_samples, n_features, levels=None):
@@ -145,8 +144,11 @@ def test_ward_scales_are_fits_to_them(data):
                           max_refine_iter=0, **graph).fit(X).labels_at(30)
         np.testing.assert_array_equal(labels, fit.labels_)
         refined = ReNA(n_clusters=k, linkage="ward", **graph).fit(X)
+        unrefined = ReNA(n_clusters=k, linkage="ward", max_refine_iter=0,
+                         compute_full_tree=True, **graph).fit(X)
         np.testing.assert_array_equal(
-            refine_labels(X, full.layout_.graph, labels), refined.labels_)
+            refined_as_a_ward_fit(X, full.layout_.graph, unrefined.labels_at,
+                                  unrefined.n_clusters_), refined.labels_)
 
 
 @pytest.mark.parametrize("linkage", ["nilearn", "ward"])

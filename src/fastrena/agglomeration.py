@@ -24,7 +24,7 @@ from .arrays import expand_clusters
 from .backends import backend_of
 from .graphs import FeatureGraph
 from .layouts import feature_space
-from .refine import refine_iter_for, refined
+from .refine import refine_iter_for, refined_fit_labels
 from .tree import LevelRecorder, ward_tree
 from .ward import WardMerges
 
@@ -215,18 +215,23 @@ def agglomerate(X: Any, graph: FeatureGraph, n_clusters: int, n_iter: int = 10,
     messages = []
     sweeps, moves = 0, ()
     max_sweeps = refine_iter_for(max_refine_iter, linkage)
+    # After "ward", the refinement starts from a finer cut of its tree.
+    ward_cut = tree.labels_at if linkage == "ward" else None
+    if not full_tree:
+        tree = None
     if max_sweeps > 0:
         start = time.perf_counter()
         _step(on_step, level + 1, "refining the boundaries", n, n)
-        labels, sweeps, moves, message = refined(X, graph, labels, n, max_sweeps, spare=spare)
+        labels, sweeps, moves, message = refined_fit_labels(X, graph, labels, n, max_sweeps,
+                                                            ward_cut, spare=spare)
         if message is not None:
             messages.append(message)
         moves = tuple(int(m) for m in moves)
         _log(verbose, f"refinement: {sweeps} sweep{'' if sweeps == 1 else 's'} moved "
                       f"{', '.join(map(str, moves)) or 'no'} features "
                       f"({time.perf_counter() - start:.3f} s)")
-    # The rounds' copy of X: not held past here.
-    spare = None
+    # The rounds' copy of X and the tree's cuts: not held past here.
+    spare = ward_cut = None
     if n > n_clusters:
         # The clusters are connected: the graph's components are theirs.
         component_sizes = graph.component_sizes()
@@ -473,7 +478,9 @@ def _run_ward_rounds(backend, X, graph, n_clusters, threshold, verbose, on_level
                   f"{sum(f.shape[0] for f in ward.first)} merges leave {n} clusters")
     # The rounds' copy of X, if they made one: the refinement may copy X
     # into it again (its pages are already mapped).
-    return n, labels, level, tree if full_tree else None, F if fused else None
+    # The tree is returned whatever full_tree: the refinement starts from a
+    # finer cut of it (agglomerate drops it after).
+    return n, labels, level, tree, F if fused else None
 
 
 def _ends(rows, lo, hi):

@@ -164,13 +164,17 @@ class ReNA(FeatureAgglomeration):
         features on a cluster's border to a neighbouring cluster whenever
         that lowers the within-cluster sum of squares (Hartigan's test),
         never emptying or disconnecting a cluster, so ``n_clusters_`` and
-        connectivity are kept (:mod:`fastrena.refine`). ``"auto"``: 3
-        sweeps with ``linkage="ward"`` (error 0.94-0.96x scikit-learn
-        Ward's in median on docs/choosing.md's real-data suite, for 0.02-0.4x
-        the fit's time) and 0 with the default linkage, whose labels stay
-        nilearn's. Refinement holds X in memory: a Dask array larger than
-        the Dask setting ``fastrena.refine-limit`` (2 GiB) is not refined (a
-        warning says so). The name and the ``"auto"`` follow scikit-learn's
+        connectivity are kept (:mod:`fastrena.refine`). After
+        ``linkage="ward"`` with 2 sweeps or more, the first sweeps refine
+        the merge tree's cut at a fifth more clusters, which Ward's greedy
+        order then merges back to ``n_clusters`` before the last sweep (the
+        exchange). ``"auto"``: 2 sweeps with ``linkage="ward"`` (error
+        0.93-0.95x scikit-learn Ward's in median on docs/choosing.md's
+        real-data suite, for about 0.2-0.5x the fit's time) and 0 with the
+        default linkage, whose labels stay nilearn's. Refinement holds X
+        in memory: a Dask array larger than the Dask setting
+        ``fastrena.refine-limit`` (2 GiB) is not refined (a warning says
+        so). The name and the ``"auto"`` follow scikit-learn's
         ``max_iter`` (iterations, stopping earlier once converged) and
         ``KMeans(n_init="auto")`` (a count that depends on another
         parameter).
@@ -359,9 +363,12 @@ class ReNA(FeatureAgglomeration):
         refinement (``max_refine_iter``) moves features across them, so it
         is not applied here: ``labels_at(n_clusters_)`` is ``labels_``
         (refined), any other scale the tree's cut. For a refined scale
-        (what a fit to k gives), refine the cut:
+        (what a fit to k gives), refine a cut: after ``linkage="ward"``
+        the one at ``m = fastrena.refine.exchange_count(k, n_features)``
+        more clusters, merged back by the exchange,
         ``fastrena.refine.refine_labels(X, rena.layout_.graph,
-        rena.labels_at(k))``."""
+        rena.labels_at(k + m), n_clusters=k)``; after the default linkage,
+        ``refine_labels(X, rena.layout_.graph, rena.labels_at(k))``."""
         check_is_fitted(self, "labels_")
         if not hasattr(self, "tree_"):
             raise NotFittedError(f"this {type(self).__name__} was fitted without its merge "

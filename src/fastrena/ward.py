@@ -179,7 +179,7 @@ class WardMerges:
         # A copy: the greedy order overwrites it, and F may be X itself.
         M = _node_major_float64(F, rows)
         *merges, work = _kernels.greedy_ward(M, self.sizes.copy(), u, v, self.rep,
-                                             self.height.copy())
+                                             self.height.copy(), np.int64(M.shape[0]))
         self.work += int(work)
         self._record(*merges)
 

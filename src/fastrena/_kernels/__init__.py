@@ -4,8 +4,9 @@ By domain: :mod:`.weights` (edge weights), :mod:`.means` (cluster means
 and expansion), :mod:`.merges` (one level's choice of edges, components,
 the exact-K rule), :mod:`.ward` and :mod:`.ward_greedy` (``linkage="ward"``: rounds,
 and Ward's greedy order to finish), :mod:`.graph` (the
-reduced graph), :mod:`.refine` (boundary refinement after the merges, and
-:mod:`.connectivity`, its test that a cluster stays connected),
+reduced graph), :mod:`.refine` (boundary refinement after the merges,
+:mod:`.connectivity`, its test that a cluster stays connected, and
+:mod:`.exchange`, its merges of refined clusters in Ward's order),
 :mod:`.checks` (scans of the data), :mod:`.layout` (copies into
 another memory layout), :mod:`.prefetch` (asking for rows ahead of
 use); :mod:`.compiling` says how they are compiled (and why indices read from
@@ -26,8 +27,8 @@ from .caching import kernel_caches
 # these modules are imported: each gets fastrena's (see .caching), which
 # reads a read-only cache and lets the import succeed with no writable one.
 with kernel_caches():
-    from . import (checks, compiling, connectivity, graph, layout, means, merges, refine,
-                   ward, ward_edges, ward_greedy, weights)
+    from . import (checks, compiling, connectivity, exchange, graph, layout, means, merges,
+                   refine, ward, ward_edges, ward_greedy, weights)
 from .checks import all_finite, row_max_abs
 from .connectivity import CONNECTIVITY_BUDGET
 from .graph import reduce_edges
@@ -60,7 +61,7 @@ __all__ = [
 # boxing of the returned arrays (a SystemError or a segmentation fault): see
 # fastrena._interrupt. Jitted code calling a kernel still gets the dispatcher.
 for _module in (__name__, checks.__name__, compiling.__name__, connectivity.__name__,
-                graph.__name__,
+                exchange.__name__, graph.__name__,
                 layout.__name__, means.__name__,
                 merges.__name__, refine.__name__, ward.__name__, ward_edges.__name__,
                 ward_greedy.__name__, weights.__name__):

@@ -24,6 +24,7 @@ from numba import njit
 from .._interrupt import call_deferring_sigint
 from .compiling import filled, unsigned
 from .connectivity import stays_connected
+from .exchange import exchanged
 from .lanes import LANES, ZERO_LANES, add_squared_differences, lanes_total, padded
 from .prefetch import prefetch_row
 from .threads import PARALLEL_GRAIN, run_tasks
@@ -359,9 +360,15 @@ def _start_split(sizes, n_samples, n_edges):
 
 
 def refine_partition(X, offset, scale, sample_major, u, v, labels, n_clusters,
-                     max_sweeps, budget, margin):
+                     max_sweeps, budget, margin, n_final=None):
     """Up to ``max_sweeps`` sweeps of single-feature moves (see the module
     docstring), on ``labels`` in place.
+
+    With ``n_final < n_clusters``, the first ``max_sweeps - 1`` sweeps
+    (fewer if one moves nothing) refine these ``n_clusters``,
+    :func:`fastrena._kernels.exchange.exchanged` merges them to ``n_final``
+    in Ward's greedy order, and one last sweep (if ``max_sweeps >= 1``)
+    refines those.
 
     Feature i of cluster a (``n_a >= 2``) moves to the neighbouring
     cluster b (a cluster of one of its graph neighbours) of smallest
@@ -420,11 +427,14 @@ def refine_partition(X, offset, scale, sample_major, u, v, labels, n_clusters,
         Sweeps run (the last one moved nothing if below ``max_sweeps``).
     moves : int64 array (sweeps,)
         Features moved in each sweep.
+    n_clusters : int
+        The clusters in ``labels``: ``n_final`` if given and reachable.
     """
     n_samples, n_features = X.shape
     moves = np.zeros(max_sweeps, dtype=np.int64)
-    if max_sweeps == 0 or n_features == 0:
-        return 0, moves
+    exchange = n_final is not None and n_final < n_clusters
+    if (max_sweeps == 0 and not exchange) or n_features == 0:
+        return 0, moves, n_clusters
     # The labels worked on and the adjacency's neighbours in 32 bits when
     # they fit (the labels copied back at the end): the connectivity
     # tests' and the sweeps' most frequent waits were loads of these two
@@ -469,8 +479,20 @@ def refine_partition(X, offset, scale, sample_major, u, v, labels, n_clusters,
     n_sources = max(1, int(np.diff(indptr).max(initial=0)))
     sources = np.empty((2, n_sources), dtype=np.int64)
     later = np.empty(n_features, dtype=np.bool_)
+    phase_end = max(max_sweeps - 1, 0) if exchange else max_sweeps
     sweeps = 0
-    while sweeps < max_sweeps:
+    stalled = False
+    while True:
+        if sweeps == phase_end or stalled:
+            if not exchange:
+                break
+            # The exchange, then one last sweep (the sweep numbers, which
+            # mark visits, go on increasing).
+            exchange = stalled = False
+            sums, sizes, n_clusters = exchanged(labels, sums, sizes, u, v, n_samples, n_final)
+            first = None
+            phase_end = min(sweeps + 1, max_sweeps)
+            continue
         sweep = np.int64(sweeps)
         if first is not None:
             owner, span = first
@@ -495,10 +517,9 @@ def refine_partition(X, offset, scale, sample_major, u, v, labels, n_clusters,
                                margin, np.int64(0), np.int64(n_features), np.int64(-1)), {}))
         moves[sweeps] = total
         sweeps += 1
-        if total == 0:
-            break
+        stalled = total == 0
     given[:] = labels
-    return sweeps, moves[:sweeps].copy()
+    return sweeps, moves[:sweeps].copy(), n_clusters
 
 
 @njit(cache=True)

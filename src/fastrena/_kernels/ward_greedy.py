@@ -8,9 +8,11 @@ re-costed before it is merged.
 import numpy as np
 from numba import njit
 
+from .._interrupt import call_deferring_sigint
 from .compiling import filled, inner, int_range, unsigned
 from .layout import permute_rows
 from .merges import edges_in_cost_order, find_root, nodes_in_edge_order
+from .threads import PARALLEL_GRAIN, run_tasks
 from .ward import merge_cost
 
 
@@ -228,9 +230,10 @@ def _merge_while_room(M, sizes, rep, orig, height, nbr, nxt, head, tail, reach, 
     """The merge loop of :func:`greedy_ward`, on its arrays, from and into
     ``state`` (the heap's size, the merges and work so far, the size of the
     heap's next sweep, the room asked for, the next entry of the sorted
-    ones). Returns True when it stopped for the heap's room: the next merge
-    could push more entries than the heap holds (``state[4]``); False when
-    no edge is left."""
+    ones, the merges to stop at). Returns True when it stopped for the
+    heap's room: the next merge could push more entries than the heap
+    holds (``state[4]``); False when no edge is left or the merges reached
+    ``state[6]``."""
     size = state[0]
     n_merges = state[1]
     work = state[2]
@@ -238,7 +241,7 @@ def _merge_while_room(M, sizes, rep, orig, height, nbr, nxt, head, tail, reach, 
     at = state[5]
     n_cold = cold_keys.shape[0]
     room = False
-    while size > 0 or at < n_cold:
+    while (size > 0 or at < n_cold) and n_merges < state[6]:
         if size >= sweep_at:
             size = _purged(keys, rows, size, parent, fresh)
             sweep_at = 2 * size + 1024
@@ -389,8 +392,20 @@ def _merge_while_room(M, sizes, rep, orig, height, nbr, nxt, head, tail, reach, 
     return room
 
 
-@njit(cache=True)
-def greedy_ward(M, sizes, u, v, rep, height):
+@njit(cache=True, nogil=True)
+def _cost_tasks(M, sizes, u, v, keys, t0, t1):
+    """Tasks t0..t1 of :func:`greedy_ward`'s first costs: task t the run
+    of edges from ``t * (PARALLEL_GRAIN // n_samples)``, about a grain's
+    work (each edge's cost is its own output: the same bits on any
+    thread)."""
+    n_edges = u.shape[0]
+    per_task = max(1, PARALLEL_GRAIN // max(1, M.shape[1]))
+    for t in range(t0, t1):
+        for e in range(t * per_task, min((t + 1) * per_task, n_edges)):
+            keys[e] = _ward_cost(M, sizes, u[e], v[e])
+
+
+def greedy_ward(M, sizes, u, v, rep, height, max_merges):
     """Ward's greedy agglomeration of a graph's nodes, to the end: always
     the cheapest merge of two neighbouring clusters (Ward's cost on their
     means), ties to the pair of smallest node numbers.
@@ -428,17 +443,36 @@ def greedy_ward(M, sizes, u, v, rep, height):
     O(_HUB log n) times in all.
 
     It merges until no edge is left (one cluster per connected
-    component). Returns the merges' two features, heights and costs, and
+    component) or after ``max_merges`` merges. Returns the merges' two features, heights and costs, and
     the work done (list slots read plus costs recomputed on the heap's
     top).
     """
-    n = M.shape[0]
-    n_edges = u.shape[0]
-    if n >= 2 ** 31:
+    if M.shape[0] >= 2 ** 31:
         # The heap's rows hold node numbers and versions as int32 (the
         # signals of 2**31 nodes are 16 GiB a sample: ward.WARD_GREEDY_BYTES
         # keeps the greedy order far below).
         raise ValueError("greedy_ward: at most 2**31 - 1 nodes")
+    return call_deferring_sigint(_greedy_ward, (M, sizes, u, v, rep, height, max_merges,
+                                                ward_costs(M, sizes, u, v)), {})
+
+
+def ward_costs(M, sizes, u, v):
+    """The Ward costs of the edges ``u``, ``v`` between nodes of means
+    ``M`` and sizes ``sizes`` (float64), on threads (each edge's cost is
+    its own output: the same bits whatever the threads)."""
+    n_edges = u.shape[0]
+    costs = np.empty(n_edges, dtype=np.float64)
+    per_task = max(1, PARALLEL_GRAIN // max(1, M.shape[1]))
+    run_tasks(_cost_tasks, -(-n_edges // per_task), (M, sizes, u, v, costs),
+              n_edges * M.shape[1])
+    return costs
+
+
+@njit(cache=True)
+def _greedy_ward(M, sizes, u, v, rep, height, max_merges, cold_keys):
+    """:func:`greedy_ward` once the edges' costs ``cold_keys`` are known."""
+    n = M.shape[0]
+    n_edges = u.shape[0]
     # The graph's edges, sorted once in the heap's order, are merged from
     # that list; only the entries pushed later (re-costed, or the costs of
     # a merged cluster's neighbours) go into the heap, which starts empty:
@@ -448,9 +482,6 @@ def greedy_ward(M, sizes, u, v, rep, height):
     # tissue maps the pushed costs alone (replaced edges are passed over in
     # the list): the greedy order 0.76x its time on the star, 0.61-0.85x
     # on the tissue maps at 2 and 3 mm (the same merges).
-    cold_keys = np.empty(n_edges, dtype=np.float64)
-    for e in range(n_edges):
-        cold_keys[e] = _ward_cost(M, sizes, u[e], v[e])
     order = edges_in_cost_order(cold_keys, u, v)
     cold_keys = cold_keys[order]
     # The nodes are numbered anew in the order their edges come in that
@@ -535,8 +566,9 @@ def greedy_ward(M, sizes, u, v, rep, height):
     # The loop's counters: the heap's size, the merges, the work, the
     # heap's size at its next sweep, the room it asks for, and the sorted
     # list's next entry.
-    state = np.zeros(6, dtype=np.int64)
+    state = np.zeros(7, dtype=np.int64)
     state[3] = 1024
+    state[6] = max_merges
     while _merge_while_room(M, sizes, rep, orig, height, nbr, nxt, head, tail, reach, keys,
                             rows, cold_keys, cold_rows, version, fresh, parent, mark, first,
                             second, heights, costs, state):

@@ -73,9 +73,11 @@ def add_parser(commands):
     p.add_argument("--max-refine-iter", type=refine_iter_value, default="auto", metavar="N",
                    help="sweeps of boundary refinement after the merges, each moving single "
                         "features to a neighbouring cluster when that lowers the "
-                        "within-cluster sum of squares (K and connected clusters kept); 0 "
-                        "turns it off; auto (default): 3 with --linkage ward, 0 with the "
-                        "default linkage (nilearn's labels)")
+                        "within-cluster sum of squares (K and connected clusters kept; "
+                        "with --linkage ward, from the tree's cut at a fifth more clusters "
+                        "merged back before the last sweep); 0 turns it off; auto "
+                        "(default): 2 with --linkage ward, 0 with the default linkage "
+                        "(nilearn's labels)")
     p.add_argument("--scaling", action="store_true",
                    help="with --reduced: cluster means times sqrt(cluster size)")
     p.add_argument("--memory", metavar="DIR",
@@ -333,10 +335,12 @@ def _write_scale(args, session, layout, X, rena, scale, multi):
         if found == rena.n_clusters_:
             labels = rena.labels_
         elif rena.n_refine_iter_ > 0:
-            from ..refine import refine_iter_for, refined as refine
+            from ..refine import refine_iter_for, refined_fit_labels
 
-            labels = refine(X, rena.layout_.graph, labels, found,
-                            refine_iter_for(args.max_refine_iter, args.linkage))[0]
+            ward_cut = rena.tree_.labels_at if args.linkage == "ward" else None
+            labels = refined_fit_labels(X, rena.layout_.graph, labels, found,
+                                        refine_iter_for(args.max_refine_iter, args.linkage),
+                                        ward_cut)[0]
             refined = True
     parcellation = Parcellation.from_labels(layout, labels)
     surface = args.mesh is not None and not _is_cifti(args)

@@ -1,0 +1,189 @@
+"""The refinement's exchange of clusters: Ward's greedy order merges a
+refined partition's clusters back to fewer (:func:`exchanged`).
+
+The merge tree's finer cut, refined, holds clusters that the boundary
+moves made nearly alike (two neighbours whose means met: cheap to merge)
+beside the pieces of clusters whose split gains much; Ward's greedy order
+on them, with their current means and sizes, merges the cheapest, so the
+clusters the last merges of the tree would have spent are spent where they
+lower the sum of squares most. Every merge is made at its current Ward
+cost (:func:`fastrena._kernels.greedy_ward`), ties to the smaller cluster
+numbers: the same merges on every machine and thread count.
+"""
+
+import numpy as np
+from numba import njit
+
+from .._interrupt import call_deferring_sigint
+from .graph import reduce_edges
+from .merges import find_root, union_in_order
+from .ward_greedy import greedy_ward
+
+
+@njit(cache=True)
+def _means(sums, sizes, n_samples):
+    """The clusters' means (n_clusters, n_samples) float64, from their sums
+    (padded rows) and sizes, and the sizes as float64."""
+    n_clusters = sums.shape[0]
+    means = np.empty((n_clusters, n_samples))
+    weights = np.empty(n_clusters)
+    for c in range(n_clusters):
+        weights[c] = sizes[c]
+        for s in range(n_samples):
+            means[c, s] = sums[c, s] / sizes[c]
+    return means, weights
+
+
+@njit(cache=True)
+def _equal_means(means, u, v):
+    """The edges (indices, increasing) whose two ends have the same mean in
+    every sample: their merge costs exactly 0."""
+    equal = np.zeros(u.shape[0], dtype=np.bool_)
+    for e in range(u.shape[0]):
+        a = u[e]
+        b = v[e]
+        same = True
+        for s in range(means.shape[1]):
+            if means[a, s] != means[b, s]:
+                same = False
+                break
+        equal[e] = same
+    return np.flatnonzero(equal)
+
+
+#: The exchange's merges of identical means go in passes of disjoint pairs
+#: while at least this fraction of the pieces that still have such an edge
+#: pair up in a pass (the rounds' rule, :data:`fastrena._kernels.ward._ZERO_PAIRING`
+#: has the same value and reason).
+_ZERO_PAIRING = 0.25
+
+
+@njit(cache=True)
+def _zero_merges(n_nodes, u, v, zero, weights, n_merges):
+    """At most ``n_merges`` merges along the edges ``zero`` (identical
+    means: cost 0, in any order), as edge indices in merge order, smallest
+    unions first: in passes, the edges still between two pieces sorted by
+    the size of their union (ties by edge index), each taken when neither
+    piece was merged in the pass. A flat region so grows in clusters of
+    similar sizes, as in Ward's rounds; merged in node order, its pieces
+    would chain into one (a 0/1 mask: 80x Ward's largest). Once a pass
+    pairs fewer than :data:`_ZERO_PAIRING` of its pieces (a star's centre
+    pairs with one leaf a pass), the rest go in one sorted pass without
+    the pairing: at most ~log(n) / log(8/7) passes, each
+    ``O(E log E)``."""
+    parent = np.arange(n_nodes)
+    size = weights.copy()
+    used = np.zeros(n_nodes, dtype=np.bool_)
+    order = np.empty(min(n_merges, zero.shape[0]), dtype=np.int64)
+    done = 0
+    active = zero.copy()
+    pairing = True
+    while done < order.shape[0] and active.shape[0] > 0:
+        keys = np.empty(active.shape[0])
+        for i in range(active.shape[0]):
+            keys[i] = size[find_root(parent, u[active[i]])] + size[find_root(parent, v[active[i]])]
+        ranked = active[np.argsort(keys, kind="mergesort")]
+        used[:] = False
+        n_pieces = 0
+        for e in active:
+            for x in (find_root(parent, u[e]), find_root(parent, v[e])):
+                if not used[x]:
+                    used[x] = True
+                    n_pieces += 1
+        used[:] = False
+        n_pairs = 0
+        for e in ranked:
+            if done == order.shape[0]:
+                break
+            ra = find_root(parent, u[e])
+            rb = find_root(parent, v[e])
+            if ra == rb or (pairing and (used[ra] or used[rb])):
+                continue
+            used[ra] = used[rb] = True
+            parent[rb] = ra
+            size[ra] += size[rb]
+            order[done] = e
+            done += 1
+            n_pairs += 1
+        if 2 * n_pairs < _ZERO_PAIRING * n_pieces:
+            pairing = False
+        n_left = 0
+        for e in active:
+            if find_root(parent, u[e]) != find_root(parent, v[e]):
+                active[n_left] = e
+                n_left += 1
+        active = active[:n_left]
+    return order[:done].copy()
+
+
+@njit(cache=True)
+def _merged(labels, sums, sizes, coarse, n_new):
+    """``labels`` mapped through ``coarse`` (in place), and the merged
+    clusters' sums and sizes, in the first ``n_new`` rows of ``sums`` and
+    ``sizes``: each from 0, its clusters' rows added in increasing cluster
+    number (one fixed order). In place: ``coarse`` numbers the merged
+    clusters in order of their first cluster, so ``coarse[c] <= c`` and
+    row ``coarse[c]`` is written only once every row before c was read."""
+    fresh = np.zeros(n_new, dtype=np.bool_)
+    for c in range(sums.shape[0]):
+        d = coarse[c]
+        if not fresh[d]:
+            fresh[d] = True
+            sizes[d] = sizes[c]
+            for s in range(sums.shape[1]):
+                sums[d, s] = 0.0 + sums[c, s]
+        else:
+            sizes[d] += sizes[c]
+            for s in range(sums.shape[1]):
+                sums[d, s] += sums[c, s]
+    for i in range(labels.shape[0]):
+        labels[i] = coarse[labels[i]]
+    return sums[:n_new], sizes[:n_new]
+
+
+def exchanged(labels, sums, sizes, u, v, n_samples, n_final):
+    """Merge a partition's clusters to ``n_final`` in Ward's greedy order.
+
+    ``labels`` (n_features,) in [0, n_clusters), rewritten in place to the
+    merged clusters' numbers (in order of their first cluster); ``sums``
+    (n_clusters, S' >= n_samples) float64 and ``sizes`` (n_clusters,) the
+    clusters' sums and sizes; ``u``, ``v`` the features' graph. The
+    clusters' graph (the pairs of clusters a feature edge joins) is merged
+    first along its edges between identical means (cost 0), smallest
+    unions first (:func:`_zero_merges`), then by
+    :func:`fastrena._kernels.greedy_ward` on the clusters' means, until
+    ``n_final`` are left (fewer clusters than the graph's components are
+    not reachable). Returns the merged clusters'
+    sums, sizes and number. Linear in the features and edges, and
+    ``O(n_clusters log n_clusters)`` times the samples for the greedy
+    order.
+    """
+    n_clusters = sums.shape[0]
+    means, weights = call_deferring_sigint(_means, (sums, sizes, np.int64(n_samples)), {})
+    cu, cv = call_deferring_sigint(reduce_edges, (u, v, labels, np.int64(n_clusters)), {})
+    zero = call_deferring_sigint(_equal_means, (means, cu, cv), {})
+    if zero.shape[0] > 0:
+        # Identical means first, smallest unions first (_zero_merges).
+        order = call_deferring_sigint(
+            _zero_merges, (np.int64(n_clusters), cu, cv, zero, weights,
+                           np.int64(n_clusters - n_final)), {})
+        coarse, n_new = call_deferring_sigint(
+            union_in_order, (np.int64(n_clusters), cu, cv, order, np.int64(n_final)), {})
+        sums, sizes = call_deferring_sigint(
+            _merged, (labels, sums, sizes, coarse, np.int64(n_new)), {})
+        if n_new <= n_final:
+            return sums, sizes, int(n_new)
+        cu, cv = call_deferring_sigint(reduce_edges, (cu, cv, coarse, np.int64(n_new)), {})
+        n_clusters = int(n_new)
+        means, weights = call_deferring_sigint(_means, (sums, sizes, np.int64(n_samples)), {})
+    # The nodes' own numbers as their representatives: the merges come back
+    # as pairs of cluster numbers.
+    first, second, _, _, _ = greedy_ward(
+        means, weights, cu, cv, np.arange(n_clusters, dtype=np.int64), np.zeros(n_clusters),
+        np.int64(n_clusters - n_final))
+    coarse, n_new = call_deferring_sigint(
+        union_in_order, (np.int64(n_clusters), first, second,
+                         np.arange(first.shape[0], dtype=np.int64), np.int64(n_final)), {})
+    new_sums, new_sizes = call_deferring_sigint(
+        _merged, (labels, sums, sizes, coarse, np.int64(n_new)), {})
+    return new_sums, new_sizes, int(n_new)
