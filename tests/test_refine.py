@@ -807,3 +807,31 @@ def test_the_exchange_merges_a_flat_region_in_balanced_pieces():
     assert sizes.min() >= 4 and sizes.max() <= 12, sizes
     # The blocks are kept whole: only merges.
     assert all(np.unique(out[blocks == b]).shape[0] == 1 for b in range(64))
+
+
+def test_a_scale_refined_from_the_tree_of_a_refined_fit_is_a_fit_to_it():
+    # labels_at's recipe: from tree_.labels_at (the cut, even at the fit's
+    # own scale, where labels_at gives the refined labels_).
+    from fastrena.refine import exchange_count
+
+    X, spec = random_cases()["smooth, 5 samples"]
+    rena = ReNA(n_clusters=120, linkage="ward", compute_full_tree=True, **spec).fit(X)
+    k = 100
+    assert k + exchange_count(k, X.shape[1]) == 120
+    start = rena.tree_.labels_at(120)[0]
+    assert not np.array_equal(start, rena.labels_at(120))
+    np.testing.assert_array_equal(
+        refine_labels(X, rena.layout_.graph, start, n_clusters=k),
+        ReNA(n_clusters=k, linkage="ward", **spec).fit(X).labels_)
+
+
+def test_merges_of_a_dask_array_beyond_the_memory_limit_are_refused_by_name():
+    da = pytest.importorskip("dask.array")
+    import dask
+
+    X, graph, plain = unrefined_ward_on_a_grid(1, (10, 9), 1.5, 8)
+    with dask.config.set({"fastrena.refine-limit": 100, "scheduler": "synchronous"}):
+        with pytest.raises(ValueError, match=r"n_clusters=5: X \(a Dask array of 0\.0 GiB\) is "
+                                             r"larger than the Dask setting "
+                                             r"fastrena.refine-limit.*raise the limit"):
+            refine_labels(da.from_array(X), graph, plain.labels_, 0, n_clusters=5)

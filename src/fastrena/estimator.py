@@ -363,12 +363,14 @@ class ReNA(FeatureAgglomeration):
         refinement (``max_refine_iter``) moves features across them, so it
         is not applied here: ``labels_at(n_clusters_)`` is ``labels_``
         (refined), any other scale the tree's cut. For a refined scale
-        (what a fit to k gives), refine a cut: after ``linkage="ward"``
-        the one at ``m = fastrena.refine.exchange_count(k, n_features)``
-        more clusters, merged back by the exchange,
-        ``fastrena.refine.refine_labels(X, rena.layout_.graph,
-        rena.labels_at(k + m), n_clusters=k)``; after the default linkage,
-        ``refine_labels(X, rena.layout_.graph, rena.labels_at(k))``."""
+        (what a fit to k gives), refine a cut of the tree: after
+        ``linkage="ward"`` the one at ``m =
+        fastrena.refine.exchange_count(k, n_features)`` more clusters,
+        merged back by the exchange, ``fastrena.refine.refine_labels(X,
+        rena.layout_.graph, rena.tree_.labels_at(k + m)[0], n_clusters=k)``
+        (``tree_.labels_at``: the cut even at ``n_clusters_``); after the
+        default linkage, ``refine_labels(X, rena.layout_.graph,
+        rena.labels_at(k))``."""
         check_is_fitted(self, "labels_")
         if not hasattr(self, "tree_"):
             raise NotFittedError(f"this {type(self).__name__} was fitted without its merge "

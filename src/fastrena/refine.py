@@ -222,8 +222,9 @@ def refine_labels(X, graph, labels, max_iter=REFINE_ITER_WARD, *, n_clusters=Non
     ``ReNA(linkage="ward")`` runs it after its merges by default
     (``max_refine_iter``), from its merge tree's cut at
     :func:`exchange_count` more clusters than it returns
-    (``ReNA(..., compute_full_tree=True).labels_at(k + exchange_count(k,
-    n_features))``, refined with ``n_clusters=k``: the fit's labels). This
+    (``ReNA(..., compute_full_tree=True).tree_.labels_at(k +
+    exchange_count(k, n_features))[0]``, refined with ``n_clusters=k``: the
+    fit's labels). This
     function refines any partition, for example another scale of a merge
     tree (``ReNA.labels_at``).
 
@@ -238,7 +239,7 @@ def refine_labels(X, graph, labels, max_iter=REFINE_ITER_WARD, *, n_clusters=Non
         Cluster of each feature, ``0..K-1``; each cluster connected in
         the graph (a disconnected one stays a partition with the same
         pieces, never more).
-    max_iter : int >= 0, default=3
+    max_iter : int >= 0, default=2
         Maximum number of sweeps; fewer when a sweep moves nothing. 0
         returns ``labels`` renumbered (merged to ``n_clusters`` if given).
     n_clusters : int >= 1, optional
@@ -300,6 +301,12 @@ def refine_labels(X, graph, labels, max_iter=REFINE_ITER_WARD, *, n_clusters=Non
     out, n_iter, _, message = refined(X, graph, labels.astype(np.int64), n_clusters,
                                       int(max_iter), "max_iter", n_final=n_final)
     if message is not None:
+        if n_final is not None and n_final < n_clusters:
+            # Merging needs X in memory too: max_iter=0 would not help.
+            raise ValueError(
+                f"n_clusters={n_final}: X (a Dask array of {X.nbytes / 2 ** 30:.1f} GiB) is "
+                f"larger than the Dask setting fastrena.refine-limit, so its clusters cannot "
+                f"be merged and refined here (raise the limit)")
         raise ValueError(message)
     out = _kernels.first_appearance(np.asarray(out, dtype=np.int64),
                                     np.int64(max(n_clusters, 1)))

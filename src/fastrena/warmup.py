@@ -69,6 +69,9 @@ def compile_kernels() -> float:
                             scaling=True).fit(data)
                 rena.inverse_transform(rena.transform(data))
         ReNA(n_clusters=3, connectivity=star, linkage="ward").fit(X[:, :20])
+        # A flat region: the refinement's exchange merges identical means
+        # first (their own kernel).
+        ReNA(n_clusters=5, connectivity=connectivity, linkage="ward").fit(np.zeros_like(X))
         bad = X.copy()
         bad[0, 0] = np.nan
         try:

@@ -154,9 +154,10 @@ def exchanged(labels, sums, sizes, u, v, n_samples, n_final):
     :func:`fastrena._kernels.greedy_ward` on the clusters' means, until
     ``n_final`` are left (fewer clusters than the graph's components are
     not reachable). Returns the merged clusters'
-    sums, sizes and number. Linear in the features and edges, and
-    ``O(n_clusters log n_clusters)`` times the samples for the greedy
-    order.
+    sums, sizes and number. Linear in the features and edges, plus
+    ``O(E log E log n)`` for identical means (:func:`_zero_merges`, E the
+    clusters' edges) and ``O(n_clusters log n_clusters)`` cost updates of
+    n_samples each for the greedy order.
     """
     n_clusters = sums.shape[0]
     means, weights = call_deferring_sigint(_means, (sums, sizes, np.int64(n_samples)), {})

@@ -424,7 +424,9 @@ def refine_partition(X, offset, scale, sample_major, u, v, labels, n_clusters,
     Returns
     -------
     sweeps : int
-        Sweeps run (the last one moved nothing if below ``max_sweeps``).
+        Sweeps run (below ``max_sweeps``: the last one moved nothing, or,
+        with the exchange, the first phase stopped early on a sweep that
+        moved nothing and the last sweep followed the exchange).
     moves : int64 array (sweeps,)
         Features moved in each sweep.
     n_clusters : int
