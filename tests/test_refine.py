@@ -757,20 +757,19 @@ def test_the_greedy_order_stopped_early_makes_the_first_merges():
         np.testing.assert_array_equal(first, whole[:40])
 
 
-def test_the_exchange_lowers_the_error_on_a_photograph():
-    # skimage's camera, 64 x 64: the default refinement (a sweep, the
-    # exchange, a sweep) ends below three plain sweeps and below the
-    # exchange's start refined alone.
-    data = pytest.importorskip("skimage.data")
-    from skimage.transform import downscale_local_mean
+def test_the_exchange_lowers_the_error_on_a_brain_slice():
+    # A real map: an axial slice of nilearn's MNI152 T1 template at 2 mm,
+    # inside the brain mask. The default refinement (a sweep, the exchange,
+    # a sweep) ends below three plain sweeps, which end below the merges.
+    from nilearn import datasets
 
-    image = downscale_local_mean(data.camera().astype(np.float64), (8, 8))
-    X = image.ravel()[None]
-    mask = np.ones(image.shape, dtype=bool)
-    k = 82
+    z = 45
+    values = datasets.load_mni152_template(resolution=2).get_fdata()[:, :, z]
+    mask = np.asarray(datasets.load_mni152_brain_mask(resolution=2).dataobj)[:, :, z] != 0
+    X = values[mask][None]
+    k = int(mask.sum()) // 50
     fit = ReNA(mask, n_clusters=k, linkage="ward").fit(X)
-    plain = ReNA(mask, n_clusters=k, linkage="ward", max_refine_iter=0,
-                 compute_full_tree=True).fit(X)
+    plain = ReNA(mask, n_clusters=k, linkage="ward", max_refine_iter=0).fit(X)
     graph = fit.layout_.graph
     assert_connected_partition(graph, fit.labels_, k)
     three_sweeps = refine_labels(X, graph, plain.labels_, 3)
