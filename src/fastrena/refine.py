@@ -131,8 +131,6 @@ def refined(X, graph, labels, n_clusters, max_iter, name="max_refine_iter", spar
     none = np.zeros(0, dtype=np.int64)
     if n_final is None or n_final >= n_clusters:
         n_final = n_clusters
-    elif graph.n_edges == 0:
-        raise ValueError("the exchange needs a graph with edges")
     if n_final == n_clusters and (max_iter == 0 or graph.n_edges == 0 or n_clusters < 2):
         return labels, 0, none, None
     backend = backend_of(X)
@@ -274,7 +272,6 @@ def refine_labels(X, graph, labels, max_iter=REFINE_ITER_WARD, *, n_clusters=Non
     >>> refine_labels(X, chain, [0, 0, 0, 1])
     array([0, 0, 1, 1])
     """
-    n_final = n_clusters
     X = backend_of(X).check_data(X)
     if not isinstance(graph, FeatureGraph):
         graph = adjacency_graph(graph)
@@ -286,28 +283,28 @@ def refine_labels(X, graph, labels, max_iter=REFINE_ITER_WARD, *, n_clusters=Non
         raise ValueError(f"graph has {graph.n_nodes} nodes but X has {X.shape[1]} features")
     if labels.shape[0] and labels.min() < 0:
         raise ValueError(f"labels must be >= 0; got {int(labels.min())}")
-    n_clusters = int(labels.max()) + 1 if labels.shape[0] else 0
+    n_given = int(labels.max()) + 1 if labels.shape[0] else 0
     if labels.shape[0] and np.bincount(labels).min() == 0:
         # Renumbered first: the kernel's means divide by every size.
         labels = np.unique(labels, return_inverse=True)[1].reshape(-1)
-        n_clusters = int(labels.max()) + 1
-    if n_final is not None:
-        if n_final > n_clusters:
-            raise ValueError(f"n_clusters must be at most the {n_clusters} clusters of labels; "
-                             f"got n_clusters={n_final}")
-        if n_final < n_clusters and graph.n_edges == 0:
-            raise ValueError(f"n_clusters={n_final} asks for merges, but the graph has no "
-                             f"edge: its {X.shape[1]} features cannot be merged")
-    out, n_iter, _, message = refined(X, graph, labels.astype(np.int64), n_clusters,
-                                      int(max_iter), "max_iter", n_final=n_final)
+        n_given = int(labels.max()) + 1
+    merges = n_clusters is not None and n_clusters < n_given
+    if n_clusters is not None and n_clusters > n_given:
+        raise ValueError(f"n_clusters must be at most the {n_given} clusters of labels; "
+                         f"got n_clusters={n_clusters}")
+    if merges and graph.n_edges == 0:
+        raise ValueError(f"n_clusters={n_clusters} asks for merges, but the graph has no "
+                         f"edge: its {X.shape[1]} features cannot be merged")
+    out, n_iter, _, message = refined(X, graph, labels.astype(np.int64), n_given,
+                                      int(max_iter), "max_iter", n_final=n_clusters)
     if message is not None:
-        if n_final is not None and n_final < n_clusters:
+        if merges:
             # Merging needs X in memory too: max_iter=0 would not help.
             raise ValueError(
-                f"n_clusters={n_final}: X (a Dask array of {X.nbytes / 2 ** 30:.1f} GiB) is "
-                f"larger than the Dask setting fastrena.refine-limit, so its clusters cannot "
-                f"be merged and refined here (raise the limit)")
+                f"n_clusters={n_clusters}: X (a Dask array of {X.nbytes / 2 ** 30:.1f} GiB) "
+                f"is larger than the Dask setting fastrena.refine-limit, so its clusters "
+                f"cannot be merged and refined here (raise the limit)")
         raise ValueError(message)
     out = _kernels.first_appearance(np.asarray(out, dtype=np.int64),
-                                    np.int64(max(n_clusters, 1)))
+                                    np.int64(max(n_given, 1)))
     return (out, n_iter) if return_n_iter else out

@@ -17,6 +17,7 @@ from numba import njit
 from .._interrupt import call_deferring_sigint
 from .graph import reduce_edges
 from .merges import find_root, union_in_order
+from .ward import ZERO_PAIRING
 from .ward_greedy import greedy_ward
 
 
@@ -51,13 +52,6 @@ def _equal_means(means, u, v):
     return np.flatnonzero(equal)
 
 
-#: The exchange's merges of identical means go in passes of disjoint pairs
-#: while at least this fraction of the pieces that still have such an edge
-#: pair up in a pass (the rounds' rule, :data:`fastrena._kernels.ward._ZERO_PAIRING`
-#: has the same value and reason).
-_ZERO_PAIRING = 0.25
-
-
 @njit(cache=True)
 def _zero_merges(n_nodes, u, v, zero, weights, n_merges):
     """At most ``n_merges`` merges along the edges ``zero`` (identical
@@ -67,9 +61,9 @@ def _zero_merges(n_nodes, u, v, zero, weights, n_merges):
     piece was merged in the pass. A flat region so grows in clusters of
     similar sizes, as in Ward's rounds; merged in node order, its pieces
     would chain into one (a 0/1 mask: 80x Ward's largest). Once a pass
-    pairs fewer than :data:`_ZERO_PAIRING` of its pieces (a star's centre
-    pairs with one leaf a pass), the rest go in one sorted pass without
-    the pairing: at most ~log(n) / log(8/7) passes, each
+    pairs fewer than :data:`fastrena._kernels.ward.ZERO_PAIRING` of its
+    pieces (the rounds' rule; a star's centre pairs with one leaf a pass),
+    the rest go in one sorted pass without the pairing: at most ~log(n) / log(8/7) passes, each
     ``O(E log E)``."""
     parent = np.arange(n_nodes)
     size = weights.copy()
@@ -105,7 +99,7 @@ def _zero_merges(n_nodes, u, v, zero, weights, n_merges):
             order[done] = e
             done += 1
             n_pairs += 1
-        if 2 * n_pairs < _ZERO_PAIRING * n_pieces:
+        if 2 * n_pairs < ZERO_PAIRING * n_pieces:
             pairing = False
         n_left = 0
         for e in active:
@@ -141,6 +135,18 @@ def _merged(labels, sums, sizes, coarse, n_new):
     return sums[:n_new], sizes[:n_new]
 
 
+def _merged_along(labels, sums, sizes, a, b, order, n_final):
+    """Merge the clusters along the pairs ``(a[e], b[e])`` for e in
+    ``order`` until ``n_final`` are left (:func:`fastrena._kernels.union_in_order`),
+    and map ``labels`` and the sums and sizes onto them (:func:`_merged`).
+    Returns the sums, sizes, their number and each old cluster's new one."""
+    coarse, n_new = call_deferring_sigint(
+        union_in_order, (np.int64(sums.shape[0]), a, b, order, np.int64(n_final)), {})
+    sums, sizes = call_deferring_sigint(
+        _merged, (labels, sums, sizes, coarse, np.int64(n_new)), {})
+    return sums, sizes, int(n_new), coarse
+
+
 def exchanged(labels, sums, sizes, u, v, n_samples, n_final):
     """Merge a partition's clusters to ``n_final`` in Ward's greedy order.
 
@@ -168,23 +174,16 @@ def exchanged(labels, sums, sizes, u, v, n_samples, n_final):
         order = call_deferring_sigint(
             _zero_merges, (np.int64(n_clusters), cu, cv, zero, weights,
                            np.int64(n_clusters - n_final)), {})
-        coarse, n_new = call_deferring_sigint(
-            union_in_order, (np.int64(n_clusters), cu, cv, order, np.int64(n_final)), {})
-        sums, sizes = call_deferring_sigint(
-            _merged, (labels, sums, sizes, coarse, np.int64(n_new)), {})
-        if n_new <= n_final:
-            return sums, sizes, int(n_new)
-        cu, cv = call_deferring_sigint(reduce_edges, (cu, cv, coarse, np.int64(n_new)), {})
-        n_clusters = int(n_new)
+        sums, sizes, n_clusters, coarse = _merged_along(labels, sums, sizes, cu, cv, order,
+                                                        n_final)
+        if n_clusters <= n_final:
+            return sums, sizes, n_clusters
+        cu, cv = call_deferring_sigint(reduce_edges, (cu, cv, coarse, np.int64(n_clusters)), {})
         means, weights = call_deferring_sigint(_means, (sums, sizes, np.int64(n_samples)), {})
     # The nodes' own numbers as their representatives: the merges come back
     # as pairs of cluster numbers.
     first, second, _, _, _ = greedy_ward(
         means, weights, cu, cv, np.arange(n_clusters, dtype=np.int64), np.zeros(n_clusters),
         np.int64(n_clusters - n_final))
-    coarse, n_new = call_deferring_sigint(
-        union_in_order, (np.int64(n_clusters), first, second,
-                         np.arange(first.shape[0], dtype=np.int64), np.int64(n_final)), {})
-    new_sums, new_sizes = call_deferring_sigint(
-        _merged, (labels, sums, sizes, coarse, np.int64(n_new)), {})
-    return new_sums, new_sizes, int(n_new)
+    return _merged_along(labels, sums, sizes, first, second,
+                         np.arange(first.shape[0], dtype=np.int64), n_final)[:3]

@@ -107,7 +107,7 @@ def _first_choice_tasks(u, v, cost, lightest, scale, chosen, ties, t0, t1):
 #: The merges of a round's cost-0 edges are recorded in passes of disjoint
 #: pairs while at least this fraction of the pieces that still have such an
 #: edge pair up in a pass (see :func:`_zero_merge_order`).
-_ZERO_PAIRING = 0.25
+ZERO_PAIRING = 0.25
 
 
 @inner
@@ -128,7 +128,7 @@ def _zero_merge_order(n_nodes, u, v, zero, sizes):
     priority, then the edge's index); the pass's pairs are recorded before
     the next pass's, so the cut undoes the last, largest unions first. A
     pass costs O(nodes + edges still between two pieces); the passes stop
-    once fewer than :data:`_ZERO_PAIRING` of the pieces that have such an
+    once fewer than :data:`ZERO_PAIRING` of the pieces that have such an
     edge pair up (a star's centre pairs with one leaf a pass), so there are
     at most ~log(n) / log(8/7) of them (O((n + E) log n) in all; a few
     tens on a grid); the edges left follow in index order.
@@ -210,7 +210,7 @@ def _zero_merge_order(n_nodes, u, v, zero, sizes):
                 active[n_left] = e
                 n_left += 1
         n_active = n_left
-        if 2 * n_pairs < _ZERO_PAIRING * n_pieces:
+        if 2 * n_pairs < ZERO_PAIRING * n_pieces:
             break
     for i in range(n_active):
         order[n_order] = active[i]

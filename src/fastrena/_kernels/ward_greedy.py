@@ -393,13 +393,11 @@ def _merge_while_room(M, sizes, rep, orig, height, nbr, nxt, head, tail, reach, 
 
 
 @njit(cache=True, nogil=True)
-def _cost_tasks(M, sizes, u, v, keys, t0, t1):
-    """Tasks t0..t1 of :func:`greedy_ward`'s first costs: task t the run
-    of edges from ``t * (PARALLEL_GRAIN // n_samples)``, about a grain's
-    work (each edge's cost is its own output: the same bits on any
-    thread)."""
+def _cost_tasks(M, sizes, u, v, keys, per_task, t0, t1):
+    """Tasks t0..t1 of :func:`ward_costs`: task t the run of ``per_task``
+    edges from ``t * per_task`` (each edge's cost is its own output: the
+    same bits on any thread)."""
     n_edges = u.shape[0]
-    per_task = max(1, PARALLEL_GRAIN // max(1, M.shape[1]))
     for t in range(t0, t1):
         for e in range(t * per_task, min((t + 1) * per_task, n_edges)):
             keys[e] = _ward_cost(M, sizes, u[e], v[e])
@@ -443,9 +441,9 @@ def greedy_ward(M, sizes, u, v, rep, height, max_merges):
     O(_HUB log n) times in all.
 
     It merges until no edge is left (one cluster per connected
-    component) or after ``max_merges`` merges. Returns the merges' two features, heights and costs, and
-    the work done (list slots read plus costs recomputed on the heap's
-    top).
+    component) or after ``max_merges`` merges. Returns the merges' two
+    features, heights and costs, and the work done (list slots read plus
+    costs recomputed on the heap's top).
     """
     if M.shape[0] >= 2 ** 31:
         # The heap's rows hold node numbers and versions as int32 (the
@@ -462,9 +460,10 @@ def ward_costs(M, sizes, u, v):
     its own output: the same bits whatever the threads)."""
     n_edges = u.shape[0]
     costs = np.empty(n_edges, dtype=np.float64)
+    # Runs of about a grain's work each.
     per_task = max(1, PARALLEL_GRAIN // max(1, M.shape[1]))
-    run_tasks(_cost_tasks, -(-n_edges // per_task), (M, sizes, u, v, costs),
-              n_edges * M.shape[1])
+    run_tasks(_cost_tasks, -(-n_edges // per_task),
+              (M, sizes, u, v, costs, np.int64(per_task)), n_edges * M.shape[1])
     return costs
 
 
