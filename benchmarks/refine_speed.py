@@ -8,10 +8,11 @@ Cases: nilearn's MNI152 T1 and grey-matter maps at 2 mm (one sample,
 235,375 voxels), fsaverage5's sulcal depth (20,484 vertices), and the 2 mm
 brain mask with 100 smooth samples (``data.smooth_signals``, float32); K/N
 = 0.02 and 0.05. For each: ``ReNA(linkage="ward", max_refine_iter=0).fit``
-and ``fastrena.refine.refined(X, graph, labels, K + M, 3, n_final=K)``
-on its merge tree's cut at ``M = exchange_count(K, N)`` more clusters
-(what ``ReNA(linkage="ward")`` runs by default after its merges: the
-exchange, with the cut's time, on X
+and ``fastrena.refine.refined_fit_labels(X, graph, labels, K,
+REFINE_ITER_WARD, ward_cut=tree.labels_at)``: what ``ReNA(linkage="ward")``
+runs by default after its merges (one sweep on the merge tree's cut at
+``exchange_count(K, N)`` more clusters, the exchange, one last sweep),
+with the cut's time, on X
 validated by the fit: ``refine_labels`` adds that validation; given, as
 the fit gives it, an array of X's size whose pages are already mapped,
 the fit's own copy of X, to copy X into), alternated round after
@@ -34,7 +35,6 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE / "quality"))
 from case import alternate, save_result, warn_if_busy  # noqa: E402
 
-REFINE_ITER = 3
 
 
 def cases():
@@ -58,7 +58,7 @@ def cases():
 
 def main(argv=None):
     from fastrena import ReNA
-    from fastrena.refine import exchange_count, refined
+    from fastrena.refine import REFINE_ITER_WARD, refined_fit_labels
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -66,7 +66,7 @@ def main(argv=None):
     load_before = warn_if_busy()
     start = time.perf_counter()
     rows = []
-    print("| case | K/N | ward fit (median, min) | refine, 3 sweeps (median, min) | "
+    print(f"| case | K/N | ward fit (median, min) | refine, {REFINE_ITER_WARD} sweeps (median, min) | "
           "ratio of medians | ratio of minima | in the fit | load |")
     print("|---|---|---|---|---|---|---|---|")
     for name, X, graph in cases():
@@ -81,8 +81,8 @@ def main(argv=None):
             spare = np.empty(X.shape[::-1], dtype=X.dtype).T
 
             def refine():
-                labels, n_start = tree.labels_at(n + exchange_count(n, X.shape[1]))
-                return refined(X, g, labels, n_start, REFINE_ITER, spare=spare, n_final=n)
+                return refined_fit_labels(X, g, fit.labels_, n, REFINE_ITER_WARD,
+                                          ward_cut=tree.labels_at, spare=spare)
 
             refine()   # compiled out of the times
             times = alternate({
@@ -108,7 +108,7 @@ def main(argv=None):
                   f"{row['ratio_medians']:.2f} | {row['ratio_minima']:.2f} | "
                   f"{row['in_fit']:.2f} | {row['load']:.1f} |", flush=True)
     save_result(HERE / "results", "refine_speed.json", start, load_before,
-                settings={"refine_iter": REFINE_ITER, "repeats": args.repeats}, rows=rows)
+                settings={"refine_iter": REFINE_ITER_WARD, "repeats": args.repeats}, rows=rows)
 
 
 if __name__ == "__main__":

@@ -522,8 +522,23 @@ BAD_X = {
     "sparse": (sparse.csr_matrix(np.eye(3)), TypeError, "dense data is required"),
     "0 samples": (np.empty((0, 3)), ValueError, r"0 sample\(s\) \(shape=\(0, 3\)\)"),
     "0 features": (np.empty((3, 0)), ValueError, r"0 feature\(s\) \(shape=\(3, 0\)\)"),
-    "1-D": (np.arange(3.0), ValueError, "Expected 2D array, got 1D array"),
+    # Reshaping named as scikit-learn's check_fit2d_predict1d asks, without
+    # its dump of every value.
+    "1-D": (np.arange(3.0), ValueError,
+            r"^X must be 2-D \(n_samples, n_features\); got a 1-D array of shape \(3,\)\. "
+            r"Reshape your data: X\[None\] \(or X\.reshape\(1, -1\)\) is one sample of 3 "
+            r"features$"),
     "3-D": (np.ones((2, 2, 2)), ValueError, "Found array with dim 3"),
+    # What a new user passes instead of the masked matrix: an image, its
+    # file name, a list of them (scikit-learn said "setting an array
+    # element with a sequence").
+    "image": (nibabel.Nifti1Image(np.ones((2, 2, 2)), np.eye(4)), TypeError,
+              r"^X must be an array of shape \(n_samples, n_features\), one row per scan and "
+              r"one column per voxel or vertex; got a Nifti1Image\. Read images into one with "
+              r"fastrena\.io\.images_to_array\(imgs, mask_img\)"),
+    "file name": ("run1.nii.gz", TypeError, r"; got the str 'run1\.nii\.gz'\. Read images"),
+    "list of images": ([nibabel.Nifti1Image(np.ones((2, 2, 2)), np.eye(4))] * 2, TypeError,
+                       r"; got a list of Nifti1Image\. Read images"),
 }
 
 
@@ -533,6 +548,22 @@ def test_bad_X(fit, case):
     X, exc_type, pattern = BAD_X[case]
     with pytest.raises(exc_type, match=pattern):
         fit(X)
+
+
+def test_transposed_X_is_named():
+    # X given as (n_features, n_samples): the size error says so.
+    mask = np.zeros((3, 3, 2), dtype=bool)
+    mask[:, :, 0] = True
+    with pytest.raises(ValueError, match=r"^mask_img has 9 in-mask voxels/vertices but X has 4 "
+                                         r"features; they must be equal; X has 9 rows: is it "
+                                         r"transposed\? X is \(n_samples, n_features\), one row "
+                                         r"per scan \(X\.T swaps them\)$"):
+        ReNA(mask, n_clusters=2).fit(np.ones((9, 4)))
+    with pytest.raises(ValueError, match=r"expected \(4, 4\); X has 9 rows: is it transposed"):
+        ReNA(connectivity=sparse.eye(9), n_clusters=2).fit(np.ones((9, 4)))
+    # No hint when the rows do not match either.
+    with pytest.raises(ValueError, match=r"they must be equal$"):
+        ReNA(mask, n_clusters=2).fit(np.ones((5, 4)))
 
 
 def test_one_sample_is_enough():

@@ -186,6 +186,14 @@ def test_errors_name_the_argument(smooth):
     with pytest.raises(ValueError, match=r"^X has shape \(3, 5\) but the parcellation has "
                                          r"210 features; X must be \(n_samples, 210\)$"):
         metrics.parcel_metrics(rena, np.zeros((3, 5)))
+    # Given as (n_features, n_samples), or as an image: said so.
+    with pytest.raises(ValueError, match=r"^X has shape \(210, 3\) but the parcellation has "
+                                         r"210 features; X must be \(n_samples, 210\); X has "
+                                         r"210 rows: is it transposed\?"):
+        metrics.homogeneity(np.zeros((210, 3)), rena.labels_)
+    with pytest.raises(TypeError, match=r"^X must be an array of shape \(n_samples, "
+                                        r"n_features\).*; got the str 'run\.nii\.gz'"):
+        metrics.homogeneity("run.nii.gz", rena.labels_)
     bad = X[:2].copy()
     bad[1, 4] = np.nan
     with pytest.raises(ValueError, match="^X contains NaN or infinity$"):

@@ -116,9 +116,11 @@ SETUPS = {
     "import numpy as np\nfrom nilearn.datasets import load_mni152_brain_mask": Setup(
         writes=("report.html",),
         check="assert X.shape == (20, 235375) and X_red.shape == (20, 2000)\n"
-              "assert X_back.shape == X.shape and rena.n_clusters_ == 2000"),
+              "assert X_back.shape == X.shape and rena.n_clusters_ == 2000\n"
+              "# The tour runs again as written: its report replaces the first.\n"
+              "rena.generate_report(X).save_as_html('report.html', force=True)"),
     "fastrena parcellate run1.nii.gz run2.nii.gz": Setup(
-        writes=("labels.nii.gz", "labels.tsv", "labels.png", "report.html")),
+        writes=("labels.nii.gz", "labels.tsv", "labels.png", "run3_report.html")),
     # Installs, then runs the demo: the demo runs (as "fastrena demo
     # --samples 4": its 100 synthetic scans would take most of this file's
     # time budget; everything else is the README's).

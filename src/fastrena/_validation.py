@@ -127,7 +127,49 @@ def check_finite(X, input_name="X", estimator=None):
                     ensure_min_features=0, input_name=input_name, estimator=estimator)
 
 
-def check_data(X, estimator=None, reset=None, check_values=True):
+def check_matrix_like(X, input_name="X"):
+    """Errors for what a new user passes as X instead of a (n_samples,
+    n_features) matrix, which scikit-learn's validation words obscurely
+    ("setting an array element with a sequence" for an image, a dump of
+    every value for a 1-D array): an image or a file name (names the
+    helpers that read images), or a 1-D array (``X[None]`` is one
+    sample)."""
+    def image_like(obj):
+        return (isinstance(obj, (str, bytes, os.PathLike)) or hasattr(obj, "get_fdata")
+                or (hasattr(obj, "mesh") and hasattr(obj, "data")))
+
+    listed = isinstance(X, (list, tuple)) and len(X) > 0 and image_like(X[0])
+    if listed or image_like(X):
+        if listed:
+            what = f"a {type(X).__name__} of {type(X[0]).__name__}"
+        elif isinstance(X, (str, bytes, os.PathLike)):
+            what = f"the {type(X).__name__} {str(X)!r}"
+        else:
+            what = f"a {type(X).__name__}"
+        raise TypeError(
+            f"{input_name} must be an array of shape (n_samples, n_features), one row per scan "
+            f"and one column per voxel or vertex; got {what}. Read images into one with "
+            f"fastrena.io.images_to_array(imgs, mask_img) or nilearn's "
+            f"NiftiMasker(mask_img).fit_transform(imgs) (or the command line: fastrena "
+            f"parcellate)")
+    shape = getattr(X, "shape", None)
+    if shape is not None and len(shape) == 1:
+        raise ValueError(
+            f"{input_name} must be 2-D (n_samples, n_features); got a 1-D array of shape "
+            f"{tuple(shape)}. Reshape your data: {input_name}[None] (or "
+            f"{input_name}.reshape(1, -1)) is one sample of {shape[0]} features")
+
+
+def transposed_hint(n_expected, n_samples, input_name="X"):
+    """The end of a size error where ``n_expected`` features were asked
+    of X: a hint when X's ``n_samples`` rows, not its columns, match."""
+    if n_samples is not None and n_samples == n_expected:
+        return (f"; {input_name} has {n_samples} rows: is it transposed? {input_name} is "
+                f"(n_samples, n_features), one row per scan ({input_name}.T swaps them)")
+    return ""
+
+
+def check_data(X, estimator=None, reset=None, check_values=True, input_name="X"):
     """sklearn's standard validation of a (n_samples, n_features) float matrix.
 
     float32 stays float32 (no copy); anything else real becomes float64.
@@ -139,12 +181,14 @@ def check_data(X, estimator=None, reset=None, check_values=True):
 
     For a Dask array: ``fastrena._chunked.check_data``.
     """
+    check_matrix_like(X, input_name)
     kwargs = dict(dtype=list(FLOAT_DTYPES), ensure_min_samples=1,
                   ensure_min_features=1, ensure_all_finite=False)
     if reset is None:
-        X = check_array(X, estimator=estimator, **kwargs)
+        X = check_array(X, estimator=estimator, input_name=input_name, **kwargs)
     else:
+        # (validate_data names X itself.)
         X = validate_data(estimator, X, reset=reset, **kwargs)
     if check_values:
-        check_finite(X, estimator=estimator)
+        check_finite(X, input_name, estimator=estimator)
     return X

@@ -553,7 +553,7 @@ def recursive_neighbor_agglomeration(X: ArrayLike, mask_img: Any = None, n_clust
     n_clusters, n_iter, threshold, verbose = (int(n_clusters), int(n_iter), float(threshold),
                                               int(verbose))
     X = backend_of(X).check_data(X, check_values=False)
-    graph = feature_space(mask_img, connectivity, X.shape[1]).graph
+    graph = feature_space(mask_img, connectivity, X.shape[1], X.shape[0]).graph
     k = effective_n_clusters(n_clusters, X.shape[1])
     result = agglomerate(X, graph, k, n_iter, threshold, verbose, check_values=True,
                          linkage=linkage, max_refine_iter=max_refine_iter)

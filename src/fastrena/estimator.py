@@ -280,7 +280,8 @@ class ReNA(FeatureAgglomeration):
         start = time.perf_counter()
         n_clusters, n_iter = int(self.n_clusters), int(self.n_iter)
         X = backend_of(X).check_data(X, self, reset=True, check_values=False)
-        self.layout_ = feature_space(self.mask_img, self.connectivity, X.shape[1])
+        self.layout_ = feature_space(self.mask_img, self.connectivity, X.shape[1],
+                                     X.shape[0])
         self.mask_img_ = self.layout_.mask_img_
         graph = self.layout_.graph
         k = effective_n_clusters(n_clusters, X.shape[1])

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import numpy as np
 
 from ._layout import BLOCK_BYTES, Layout
+from ._validation import transposed_hint
 from .errors import InputError
 from .grayordinates import grayordinate_layout
 from .graphs import cached_adjacency_graph, cached_lattice_graph, chain_graph
@@ -396,14 +397,15 @@ def mask_img_layout(mask_img):
                     f"provided: mask_img must be {ACCEPTED_MASKS}")
 
 
-def feature_space(mask_img, connectivity, n_features):
+def feature_space(mask_img, connectivity, n_features, n_samples=None):
     """The layout of ``n_features`` columns given the estimator's
     ``mask_img`` (see :data:`ACCEPTED_MASKS`, or a layout) and
     ``connectivity`` (a square matrix whose nonzero pattern is the graph):
     a 1-D chain when both are None.
 
     Raises the errors of the interface: both given, sizes that do not
-    match the number of features, a mask of the wrong type or empty.
+    match the number of features (with a hint when they match X's
+    ``n_samples`` rows instead), a mask of the wrong type or empty.
     """
     if mask_img is not None and connectivity is not None:
         raise ValueError(
@@ -420,7 +422,8 @@ def feature_space(mask_img, connectivity, n_features):
             raise ValueError(f"connectivity must be a square matrix, got shape {tuple(shape)}")
         if shape[0] != n_features:
             raise ValueError(f"connectivity has shape {tuple(shape)} but X has {n_features} "
-                             f"features; expected ({n_features}, {n_features})")
+                             f"features; expected ({n_features}, {n_features})"
+                             f"{transposed_hint(shape[0], n_samples)}")
         # Built once per matrix content (bootstraps, folds and clones
         # of one estimator fit on one graph: see fastrena.graphs.GraphCache).
         return GraphLayout(cached_adjacency_graph(connectivity))
@@ -429,5 +432,6 @@ def feature_space(mask_img, connectivity, n_features):
     layout = mask_img_layout(mask_img)
     if layout.n_features != n_features:
         raise ValueError(f"mask_img has {layout.n_features} in-mask voxels/vertices but X has "
-                         f"{n_features} features; they must be equal")
+                         f"{n_features} features; they must be equal"
+                         f"{transposed_hint(layout.n_features, n_samples)}")
     return layout

@@ -37,7 +37,7 @@ from scipy.sparse.csgraph import connected_components
 from ._colors import hex_colors
 from ._interrupt import interrupt_unmasked
 from ._kernels import SAMPLE_BLOCK
-from ._validation import is_dask_array
+from ._validation import check_matrix_like, is_dask_array, transposed_hint
 from .arrays import cluster_means
 from .errors import MissingDependencyError
 from .grayordinates import GrayordinateLayout
@@ -278,11 +278,13 @@ class _MomentsOf:
 
 
 def _check_data(X, n_features):
+    check_matrix_like(X)
     if not is_dask_array(X):
         X = np.asarray(X)
     if X.ndim != 2 or X.shape[1] != n_features:
+        hint = transposed_hint(n_features, X.shape[0]) if X.ndim == 2 else ""
         raise ValueError(f"X has shape {tuple(X.shape)} but the parcellation has "
-                         f"{n_features} features; X must be (n_samples, {n_features})")
+                         f"{n_features} features; X must be (n_samples, {n_features}){hint}")
     if X.shape[0] < 1:
         raise ValueError("X has 0 samples; give at least 1")
     if not is_dask_array(X) and not np.isfinite(X).all():
