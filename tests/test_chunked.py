@@ -464,9 +464,19 @@ def test_fit_rejects_non_finite_values_on_every_path(bad, params):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         rena = ReNA(**params)
-        with pytest.raises(ValueError, match=message):
+        with pytest.raises(ValueError, match=message) as raised:
             rena.fit(da.from_array(X, chunks=(64, -1)))
     assert not hasattr(rena, "labels_")
+    # A block's rows are not X's: no position (it would name sample 6 of
+    # the second block).
+    assert "first at" not in str(raised.value)
+    # In memory, the same fit says where.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        with pytest.raises(ValueError, match=message + r".* \(first at sample 70, feature 41: "
+                           + ("nan" if np.isnan(bad) else "inf") + r"; 1 such values in 1 of "
+                           r"90 samples and 1 of 100 features\)$"):
+            ReNA(**params).fit(X)
 
 
 def test_memory_is_not_used_for_dask_arrays(problem, tmp_path):
@@ -508,8 +518,14 @@ def test_lazy_transform_raises_when_computed(problem, bad):
     Y[100, 7] = bad
     lazy = ref.transform(da.from_array(Y, chunks=(64, -1)))  # no error yet
     message = "Input X contains NaN" if np.isnan(bad) else "Input X contains infinity"
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=message) as raised:
         lazy.compute()
+    assert "first at" not in str(raised.value)
+    # In memory: where (sample 100, feature 7).
+    with pytest.raises(ValueError, match=r"\(first at sample 100, feature 7: "
+                       + ("nan" if np.isnan(bad) else "-inf") + r"; 1 such values in 1 of "
+                       + f"{X.shape[0]} samples and 1 of {X.shape[1]} features" + r"\)$"):
+        ref.transform(Y)
 
 
 def test_transform_checks_widths(problem):

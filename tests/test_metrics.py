@@ -196,7 +196,9 @@ def test_errors_name_the_argument(smooth):
         metrics.homogeneity("run.nii.gz", rena.labels_)
     bad = X[:2].copy()
     bad[1, 4] = np.nan
-    with pytest.raises(ValueError, match="^X contains NaN or infinity$"):
+    with pytest.raises(ValueError, match=r"^X contains NaN or infinity \(first at sample 1, "
+                                         r"feature 4: nan; 1 such values in 1 of 2 samples "
+                                         r"and 1 of 210 features\)$"):
         metrics.homogeneity(bad, rena.labels_)
 
 

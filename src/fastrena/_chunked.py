@@ -520,8 +520,9 @@ def check_finite(X, input_name="X", estimator=None):
     (one pass, chunk by chunk)."""
     name = None if estimator is None else type(estimator).__name__
     X = features_whole(X)
-    _compute(*_chunk_calls(arrays.check_finite, X, [(input_name, name)] * len(X.chunks[0])),
-             source=X)
+    # Not located: a block's rows are not X's (arrays.check_finite).
+    _compute(*_chunk_calls(arrays.check_finite, X,
+                           [(input_name, name, False)] * len(X.chunks[0])), source=X)
 
 
 # --------------------------------------------------------------------------
@@ -536,7 +537,8 @@ def means_of(X, labels, divisors, estimator=None):
     X = features_whole(X)
     labels_shared, divisors_shared = shared(labels), shared(divisors)
     parts = [da.from_delayed(dask.delayed(arrays.means_of)(block, labels_shared,
-                                                          divisors_shared, estimator_name),
+                                                          divisors_shared, estimator_name,
+                                                          False),
                              shape=(rows, divisors.shape[0]), dtype=X.dtype)
              for block, rows in zip(_row_blocks(X), X.chunks[0])]
     return da.concatenate(parts, axis=0)

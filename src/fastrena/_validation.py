@@ -110,7 +110,7 @@ def is_finite(X):
     return all(_kernels.all_finite(np.ascontiguousarray(row)) for row in X)
 
 
-def check_finite(X, input_name="X", estimator=None):
+def check_finite(X, input_name="X", estimator=None, locate=True):
     """Raise scikit-learn's standard error if X holds NaN or infinity.
 
     scikit-learn's own check is a single-threaded pass over X, as long as
@@ -122,9 +122,26 @@ def check_finite(X, input_name="X", estimator=None):
         return
     # scikit-learn sums X first: +inf and -inf (or finite values that
     # overflow) would warn before its error is raised.
-    with np.errstate(over="ignore", invalid="ignore"):
-        check_array(X, dtype=None, ensure_all_finite=True, ensure_min_samples=0,
-                    ensure_min_features=0, input_name=input_name, estimator=estimator)
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            check_array(X, dtype=None, ensure_all_finite=True, ensure_min_samples=0,
+                        ensure_min_features=0, input_name=input_name, estimator=estimator)
+    except ValueError as exc:
+        if not locate:
+            raise
+        # Where: a scan has a bad volume or a voxel is bad in every scan.
+        raise ValueError(f"{exc} {where_not_finite(X)}") from None
+
+
+def where_not_finite(X):
+    """Where the 2-D array X holds NaN or infinity, in words: the first
+    such value (in C order), how many there are, in how many samples and
+    features (a pass over X: for error messages)."""
+    bad = ~np.isfinite(X)
+    s, f = np.unravel_index(int(np.argmax(bad)), bad.shape)
+    return (f"(first at sample {s}, feature {f}: {X[s, f]}; {int(bad.sum())} such values in "
+            f"{int(bad.any(axis=1).sum())} of {X.shape[0]} samples and "
+            f"{int(bad.any(axis=0).sum())} of {X.shape[1]} features)")
 
 
 def check_matrix_like(X, input_name="X"):

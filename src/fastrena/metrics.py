@@ -37,7 +37,7 @@ from scipy.sparse.csgraph import connected_components
 from ._colors import hex_colors
 from ._interrupt import interrupt_unmasked
 from ._kernels import SAMPLE_BLOCK
-from ._validation import check_matrix_like, is_dask_array, transposed_hint
+from ._validation import check_matrix_like, is_dask_array, transposed_hint, where_not_finite
 from .arrays import cluster_means
 from .errors import MissingDependencyError
 from .grayordinates import GrayordinateLayout
@@ -288,7 +288,7 @@ def _check_data(X, n_features):
     if X.shape[0] < 1:
         raise ValueError("X has 0 samples; give at least 1")
     if not is_dask_array(X) and not np.isfinite(X).all():
-        raise ValueError("X contains NaN or infinity")
+        raise ValueError(f"X contains NaN or infinity {where_not_finite(X)}")
     return X
 
 
