@@ -211,6 +211,33 @@ def test_errors_are_one_line_without_traceback(volumes, args, message):
     assert folder_state(folder) == before
 
 
+@pytest.mark.parametrize("args, message", [
+    (["report", "run9.nii.gz", "--labels", "labels.nii.gz", "-o", "old.html"],
+     "image: no such file: 'run9.nii.gz'"),
+    (["report", "run1.nii.gz", "--labels", "nolabels.nii.gz", "-o", "old.html"],
+     "labels: no such file: 'nolabels.nii.gz'"),
+    (["parcellate", "run9.nii.gz", "--mask", "mask.nii.gz", "-k", 3, "-o", "old.nii.gz"],
+     "image: no such file: 'run9.nii.gz'"),
+    (["parcellate", "run1.nii.gz", "--mask", "nomask.nii.gz", "-k", 3, "-o", "old.nii.gz"],
+     "mask: no such file: 'nomask.nii.gz'"),
+    (["reduce", "run9.nii.gz", "--labels", "labels.nii.gz", "-o", "old.npy"],
+     "image: no such file: 'run9.nii.gz'"),
+    (["expand", "none.npy", "--labels", "labels.nii.gz", "-o", "old.nii.gz"],
+     "array: no such file: 'none.npy'"),
+])
+def test_a_missing_input_is_named_before_an_existing_output(volumes, args, message):
+    # An earlier run's output is there (without --force) and an input is
+    # misspelt: the input is what to fix first.
+    folder = volumes[0]
+    write_nifti(folder / "labels.nii.gz", np.ones((8, 9, 7), np.int16))
+    for name in ("old.html", "old.nii.gz", "old.npy"):
+        (folder / name).write_text("an earlier run's")
+    before = folder_state(folder)
+    code, out, err = run(*args, cwd=folder)
+    assert (code, out, err) == (1, "", f"fastrena {args[0]}: error: {message}\n")
+    assert folder_state(folder) == before
+
+
 def test_demo(tmp_path):
     code, out, err = run("demo", "--out", "demo", "--samples", 2, "-k", 300,
                          "--surface-clusters", 40, cwd=tmp_path)

@@ -45,15 +45,22 @@ class Session:
             self.say(message)
 
     def check_outputs(self, outputs, inputs, force):
-        """All outputs writable, distinct, and none of them an input."""
+        """Every input there (``inputs``: the loaders' name for each kind
+        of input, such as ``"image"``, and its files), then all outputs
+        writable, distinct, and none of them an input: a missing input is
+        named before an output left by an earlier run."""
         from ..files import check_output
 
+        named = [(what, i) for what, paths in inputs.items() for i in paths if i is not None]
+        for what, path in named:
+            if not Path(path).exists():
+                raise FileNotFoundError(f"{what}: no such file: '{path}'")
         outputs = [Path(o) for o in outputs if o is not None]
         resolved = [o.resolve() for o in outputs]
         if len(set(resolved)) != len(resolved):
             raise InputError(f"the same output file is given twice: "
                              f"{', '.join(str(o) for o in outputs)}")
-        input_paths = {Path(i).resolve() for i in inputs if i is not None}
+        input_paths = {Path(i).resolve() for _, i in named}
         for output, full in zip(outputs, resolved):
             if full in input_paths:
                 raise InputError(f"output '{output}' is also an input; inputs are never "

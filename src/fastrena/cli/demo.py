@@ -33,7 +33,7 @@ def run(args, session):
     while not missing.exists() and missing != missing.parent:
         session.new_folders.append(missing)
         missing = missing.parent
-    session.check_outputs(prepare(Path(args.out)), [], args.force)
+    session.check_outputs(prepare(Path(args.out)), {}, args.force)
     run_demo(Path(args.out), samples=args.samples, n_clusters=args.n_clusters,
              surface_clusters=args.surface_clusters, force=args.force,
              progress=progress_on(args), say=session.say, report=session.hold)

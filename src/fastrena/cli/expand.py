@@ -46,7 +46,8 @@ def run(args, session):
                          f"-o/--output: give one image, got {len(args.output)} files")
     for output in args.output:
         check_image_name(output, GIFTI if surface else DENSE_CIFTI_SUFFIXES if cifti else NIFTI)
-    session.check_outputs(args.output, [args.array, *args.labels], args.force)
+    session.check_outputs(args.output, {"array": [args.array], "labels": args.labels},
+                          args.force)
     # Text files hold no dtype: the same precision whatever the format.
     array, row_axis = _load_rows(args.array, cifti, parcellation)
     array = _as_dtype(array, args.dtype, args.array)

@@ -178,8 +178,8 @@ def _check_inputs(args, session):
     if args.plot:
         _check_picture_name(args.plot)
     bg_img = load_3d_volume(args.bg_img, "--bg-img") if args.bg_img else None
-    inputs = [*args.images, *(args.mask or []), *(args.mesh or []), args.connectivity,
-              args.bg_img]
+    inputs = {"image": args.images, "mask": args.mask or [], "mesh": args.mesh or [],
+              "--connectivity": [args.connectivity], "--bg-img": [args.bg_img]}
     session.check_outputs(_all_outputs(args), inputs, args.force)
     _check_tables(args, session, inputs)
     return bg_img, _load_connectivity(args.connectivity)
@@ -245,7 +245,8 @@ def _check_cifti_inputs(args, session):
         _check_picture_name(args.plot)
     # Under the volume structures' slices (default: the MNI152 template).
     bg_img = load_3d_volume(args.bg_img, "--bg-img") if args.bg_img else None
-    inputs = [*args.images, *(args.mesh or []), args.connectivity, args.bg_img]
+    inputs = {"image": args.images, "mesh": args.mesh or [],
+              "--connectivity": [args.connectivity], "--bg-img": [args.bg_img]}
     session.check_outputs(_all_outputs(args), inputs, args.force)
     _check_tables(args, session, inputs)
     return bg_img, _load_connectivity(args.connectivity)

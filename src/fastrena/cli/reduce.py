@@ -50,7 +50,8 @@ def run(args, session):
             also = " or ".join(PARCELLATED_CIFTI_SUFFIXES)
             raise InputError(f"{exc}; with CIFTI-2 labels also {also}") from None
     check_dask_options(args)
-    session.check_outputs([args.output], [*args.images, *args.labels], args.force)
+    session.check_outputs([args.output], {"image": args.images, "labels": args.labels},
+                          args.force)
     parcellation = load_parcellation(args.labels)
     cifti = isinstance(parcellation.layout, GrayordinateLayout)
     if parcels and not cifti:

@@ -66,8 +66,8 @@ def run(args, session):
     if not str(args.output).lower().endswith(HTML):
         raise InputError(f"-o/--output '{args.output}': a report is an HTML page; name it "
                          "with .html")
-    session.check_outputs([args.output], [*args.images, *args.labels, *(args.mesh or [])],
-                          args.force)
+    session.check_outputs([args.output], {"image": args.images, "labels": args.labels,
+                                          "mesh": args.mesh or []}, args.force)
     start = time.perf_counter()
     parcellation = load_parcellation(args.labels)
     layout, images = _layout(args, parcellation)
