@@ -36,7 +36,6 @@ sys.path.insert(0, str(HERE / "quality"))
 from case import alternate, save_result, warn_if_busy  # noqa: E402
 
 
-
 def cases():
     from nilearn import datasets
 

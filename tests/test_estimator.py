@@ -539,6 +539,9 @@ BAD_X = {
     "file name": ("run1.nii.gz", TypeError, r"; got the str 'run1\.nii\.gz'\. Read images"),
     "list of images": ([nibabel.Nifti1Image(np.ones((2, 2, 2)), np.eye(4))] * 2, TypeError,
                        r"; got a list of Nifti1Image\. Read images"),
+    "list of numbers": ([1.0, 2.0, 3.0], ValueError,
+                        r"^X must be 2-D \(n_samples, n_features\); got a 1-D array of shape "
+                        r"\(3,\)\. Reshape your data"),
 }
 
 
@@ -548,6 +551,29 @@ def test_bad_X(fit, case):
     X, exc_type, pattern = BAD_X[case]
     with pytest.raises(exc_type, match=pattern):
         fit(X)
+
+
+def test_array_likes_with_image_like_names_are_data():
+    # A DataFrame with columns "data" and "mesh" (as a SurfaceImage's
+    # attributes) is an array, not an image.
+    X = pd.DataFrame(np.arange(15.0).reshape(5, 3) ** 2, columns=["data", "mesh", "x"])
+    np.testing.assert_array_equal(ReNA(n_clusters=2).fit(X).labels_,
+                                  ReNA(n_clusters=2).fit(X.to_numpy()).labels_)
+
+
+def test_inverse_transform_errors_name_X_red():
+    rena = ReNA(n_clusters=2).fit(np.arange(24.0).reshape(4, 6) ** 2)
+    with pytest.raises(TypeError, match=r"^X_red must be an array of shape \(n_samples, "
+                                        r"n_clusters\), one column per cluster, or one such row; "
+                                        r"got the str 'foo\.nii'\. X_red is what transform\(X\) "
+                                        r"returns$"):
+        rena.inverse_transform("foo.nii")
+    X_red = rena.transform(np.ones((3, 6)))
+    X_red[2, 1] = np.inf
+    with pytest.raises(ValueError, match=r"contains infinity.* \(first at sample 2, cluster 1: "
+                                         r"inf; 1 such values in 1 of 3 samples and 1 of 2 "
+                                         r"clusters\)$"):
+        rena.inverse_transform(X_red)
 
 
 def test_transposed_X_is_named():

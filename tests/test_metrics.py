@@ -194,6 +194,12 @@ def test_errors_name_the_argument(smooth):
     with pytest.raises(TypeError, match=r"^X must be an array of shape \(n_samples, "
                                         r"n_features\).*; got the str 'run\.nii\.gz'"):
         metrics.homogeneity("run.nii.gz", rena.labels_)
+    # The halves of split_half_reproducibility: X's own sample is named.
+    bad = np.ones((8, 6))
+    bad[6, 2] = np.nan
+    with pytest.raises(ValueError, match=r"\(first at sample 6, feature 2: nan; 1 such values "
+                                         r"in 1 of 8 samples and 1 of 6 features\)$"):
+        metrics.split_half_reproducibility(ReNA(n_clusters=2), bad)
     bad = X[:2].copy()
     bad[1, 4] = np.nan
     with pytest.raises(ValueError, match=r"^X contains NaN or infinity \(first at sample 1, "

@@ -88,7 +88,7 @@ def check_data(X, estimator=None, reset=None, check_values=True, input_name="X")
     if X.dtype not in (np.float32, np.float64):
         X = X.astype(np.float64)
     if check_values:
-        check_finite(X, estimator=estimator)
+        check_finite(X, input_name, estimator=estimator)
     return X
 
 

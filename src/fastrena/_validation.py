@@ -110,7 +110,7 @@ def is_finite(X):
     return all(_kernels.all_finite(np.ascontiguousarray(row)) for row in X)
 
 
-def check_finite(X, input_name="X", estimator=None, locate=True):
+def check_finite(X, input_name="X", estimator=None, locate=True, columns="features"):
     """Raise scikit-learn's standard error if X holds NaN or infinity.
 
     scikit-learn's own check is a single-threaded pass over X, as long as
@@ -130,30 +130,45 @@ def check_finite(X, input_name="X", estimator=None, locate=True):
         if not locate:
             raise
         # Where: a scan has a bad volume or a voxel is bad in every scan.
-        raise ValueError(f"{exc} {where_not_finite(X)}") from None
+        raise ValueError(f"{exc} {where_not_finite(X, columns)}") from None
 
 
-def where_not_finite(X):
+def where_not_finite(X, columns="features"):
     """Where the 2-D array X holds NaN or infinity, in words: the first
     such value (in C order), how many there are, in how many samples and
-    features (a pass over X: for error messages)."""
-    bad = ~np.isfinite(X)
+    ``columns`` (a pass over X, and a boolean array of its shape: for error
+    messages)."""
+    bad = np.isfinite(X)
+    np.logical_not(bad, out=bad)
     s, f = np.unravel_index(int(np.argmax(bad)), bad.shape)
-    return (f"(first at sample {s}, feature {f}: {X[s, f]}; {int(bad.sum())} such values in "
-            f"{int(bad.any(axis=1).sum())} of {X.shape[0]} samples and "
-            f"{int(bad.any(axis=0).sum())} of {X.shape[1]} features)")
+    return (f"(first at sample {s}, {columns[:-1]} {f}: {X[s, f]}; {int(bad.sum())} such "
+            f"values in {int(bad.any(axis=1).sum())} of {X.shape[0]} samples and "
+            f"{int(bad.any(axis=0).sum())} of {X.shape[1]} {columns})")
 
 
-def check_matrix_like(X, input_name="X"):
+#: What to do with images given where X is asked for.
+READ_IMAGES = ("Read images into one with fastrena.io.images_to_array(imgs, mask_img) or "
+               "nilearn's NiftiMasker(mask_img).fit_transform(imgs) (or the command line: "
+               "fastrena parcellate)")
+
+
+def check_matrix_like(X, input_name="X", allow_1d=False,
+                      expected="(n_samples, n_features), one row per scan and one column per "
+                               "voxel or vertex", advice=READ_IMAGES):
     """Errors for what a new user passes as X instead of a (n_samples,
     n_features) matrix, which scikit-learn's validation words obscurely
     ("setting an array element with a sequence" for an image, a dump of
     every value for a 1-D array): an image or a file name (names the
-    helpers that read images), or a 1-D array (``X[None]`` is one
-    sample)."""
+    helpers that read images), or a 1-D array or list of numbers
+    (``X[None]`` is one sample) unless ``allow_1d``. ``expected``: the
+    shape asked for, in words; ``advice``: how to make it."""
     def image_like(obj):
-        return (isinstance(obj, (str, bytes, os.PathLike)) or hasattr(obj, "get_fdata")
-                or (hasattr(obj, "mesh") and hasattr(obj, "data")))
+        # (An array-like, such as a DataFrame with columns "mesh" and
+        # "data", is never one: nibabel's and nilearn's images have no
+        # __array__.)
+        return (isinstance(obj, (str, bytes, os.PathLike)) or (
+            not hasattr(obj, "__array__")
+            and (hasattr(obj, "get_fdata") or (hasattr(obj, "mesh") and hasattr(obj, "data")))))
 
     listed = isinstance(X, (list, tuple)) and len(X) > 0 and image_like(X[0])
     if listed or image_like(X):
@@ -164,13 +179,12 @@ def check_matrix_like(X, input_name="X"):
         else:
             what = f"a {type(X).__name__}"
         raise TypeError(
-            f"{input_name} must be an array of shape (n_samples, n_features), one row per scan "
-            f"and one column per voxel or vertex; got {what}. Read images into one with "
-            f"fastrena.io.images_to_array(imgs, mask_img) or nilearn's "
-            f"NiftiMasker(mask_img).fit_transform(imgs) (or the command line: fastrena "
-            f"parcellate)")
+            f"{input_name} must be an array of shape {expected}; got {what}. {advice}")
     shape = getattr(X, "shape", None)
-    if shape is not None and len(shape) == 1:
+    if isinstance(X, (list, tuple)) and (len(X) == 0 or np.ndim(X[0]) == 0):
+        # A list of numbers (not of rows).
+        shape = (len(X),)
+    if not allow_1d and shape is not None and len(shape) == 1:
         raise ValueError(
             f"{input_name} must be 2-D (n_samples, n_features); got a 1-D array of shape "
             f"{tuple(shape)}. Reshape your data: {input_name}[None] (or "

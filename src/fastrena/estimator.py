@@ -16,8 +16,8 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted, check_memory
 
 from ._progress import LEVEL_CALLBACK, STEP_CALLBACK
-from ._validation import (FLOAT_DTYPES, check_finite, check_positive_int, constraints_of,
-                          is_dask_array)
+from ._validation import (FLOAT_DTYPES, check_finite, check_matrix_like, check_positive_int,
+                          constraints_of, is_dask_array)
 from .agglomeration import agglomerate, effective_n_clusters, emit_messages
 from .backends import backend_of
 from .layouts import feature_space
@@ -431,12 +431,16 @@ class ReNA(FeatureAgglomeration):
         if is_dask_array(X_red):
             return self._lazy_inverse_transform(X_red, n_clusters)
         # scikit-learn's own NaN check sums X_red, which warns when finite
-        # values overflow: ours scans it.
+        # values overflow: ours scans it (its columns are clusters).
+        check_matrix_like(X_red, "X_red", allow_1d=True,
+                          expected="(n_samples, n_clusters), one column per cluster, "
+                                   "or one such row",
+                          advice="X_red is what transform(X) returns")
         X_red = check_array(X_red, dtype=list(FLOAT_DTYPES), ensure_2d=False,
                             ensure_all_finite=False, input_name="X_red")
         one_d = X_red.ndim == 1
         X_red = np.atleast_2d(X_red)
-        check_finite(X_red, input_name="X_red")
+        check_finite(X_red, input_name="X_red", columns="clusters")
         n_clusters = self._scale_of_width(X_red, n_clusters)
         labels, sizes = self._scale(n_clusters)
         self._check_reduced_width(X_red, sizes.shape[0], n_clusters)

@@ -37,7 +37,8 @@ from scipy.sparse.csgraph import connected_components
 from ._colors import hex_colors
 from ._interrupt import interrupt_unmasked
 from ._kernels import SAMPLE_BLOCK
-from ._validation import check_matrix_like, is_dask_array, transposed_hint, where_not_finite
+from ._validation import (check_finite, check_matrix_like, is_dask_array, transposed_hint,
+                          where_not_finite)
 from .arrays import cluster_means
 from .errors import MissingDependencyError
 from .grayordinates import GrayordinateLayout
@@ -549,6 +550,13 @@ def split_half_reproducibility(estimator: BaseEstimator, X: ArrayLike) -> float:
     from sklearn.base import clone
     from sklearn.metrics import adjusted_rand_score
 
+    if not is_dask_array(X):
+        # Checked whole, so that an error names X's own samples, not a
+        # half's.
+        check_matrix_like(X)
+        X = np.asarray(X)
+        if X.ndim == 2:
+            check_finite(X)
     n = X.shape[0]
     if n < 2:
         raise ValueError(f"X has {n} sample; split-half reproducibility needs at least 2 "
