@@ -60,6 +60,9 @@ def test_images_to_array_matches_nilearn_masker(volume_files):
     reference = np.vstack([masker.transform(img) for img in imgs])
     np.testing.assert_array_equal(fio.images_to_array(imgs, volume_files["mask_path"]),
                                   reference.astype(np.float32))
+    # The masker itself, as ReNA(mask_img=masker) takes it: its mask.
+    np.testing.assert_array_equal(fio.images_to_array(imgs, masker),
+                                  reference.astype(np.float32))
 
 
 def test_images_to_array_takes_nibabel_images_and_float64(volume_files):

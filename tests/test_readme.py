@@ -157,6 +157,14 @@ SETUPS = {
     "fastrena parcellate run1.dtseries.nii": Setup(
         writes=("parc.dlabel.nii", "parc.tsv", "grayordinates.png", "run3.ptseries.nii",
                 "run3_smooth.dtseries.nii")),
+    # docs/merge_tree.md, a refined scale of a "ward" tree: what a fit to k
+    # gives, as its comment says.
+    "import numpy as np\nfrom scipy.ndimage import gaussian_filter\n\nfrom fastrena import "
+    "ReNA\nfrom fastrena.refine import exchange_count": Setup(
+        check="fit = ReNA(mask, n_clusters=100, linkage='ward').fit(X)\n"
+              "assert np.array_equal(labels_100, fit.labels_)\n"
+              "assert not np.array_equal(refine_labels(X, rena.layout_.graph, "
+              "rena.labels_at(k)), fit.labels_)"),
     "from fastrena import ReNA\nfrom fastrena.io import (grayordinate_layout": Setup(
         writes=("parc_py.dlabel.nii", "run3_py.ptseries.nii"),
         check="assert X.shape == (12, 2340) and X_red.shape == (6, 1000)"),

@@ -328,6 +328,15 @@ def test_fitted_surface_masker_is_accepted(sphere_partial):
     assert fast.mask_img_ is masker.mask_img_
 
 
+def test_a_surface_image_given_as_X_names_the_surface_masker(sphere_partial):
+    with pytest.raises(TypeError, match=r"^X must be an array of shape \(n_samples, "
+                                        r"n_features\).*; got a SurfaceImage\. Read it into one "
+                                        r"with nilearn's SurfaceMasker\(mask_img\)"
+                                        r"\.fit_transform\(img\) or fastrena\.io"
+                                        r"\.images_to_array\(img, mask_img\)$"):
+        ReNA(sphere_partial.mask_img, n_clusters=5).fit(sphere_partial.mask_img)
+
+
 def test_unfitted_surface_masker_with_a_mask_is_fitted_on_the_spot(sphere_partial):
     from sklearn.base import clone
 
@@ -340,7 +349,20 @@ def test_unfitted_surface_masker_with_a_mask_is_fitted_on_the_spot(sphere_partia
         ReNA(SurfaceMasker(), n_clusters=5).fit(sphere_partial.X)
     assert str(excinfo.value) == (
         "mask_img is a SurfaceMasker that has not been fitted and has no mask_img of its "
-        "own; fit it first (its mask_img_ is used), or give it a mask_img")
+        "own; fit it first (its mask_img_ is used), or give it a mask_img. A masker fitted "
+        "on data (its mask computed from the images) is unfitted again in a copy made by "
+        "scikit-learn's clone (as cross_val_score, GridSearchCV and hidimstat make): pass "
+        "its mask, mask_img=masker.mask_img_, to ReNA instead")
+    # A masker fitted on data loses its mask in a clone (the error above);
+    # its mask image, as the message says, does not.
+    on_data = SurfaceMasker().fit(sphere_partial.mask_img)
+    n_in_mask = sum(int(np.asarray(part).astype(bool).sum())
+                    for part in on_data.mask_img_.data.parts.values())
+    X = np.random.default_rng(0).standard_normal((6, n_in_mask))
+    with pytest.raises(ValueError, match="pass its mask, mask_img=masker.mask_img_"):
+        clone(ReNA(on_data, n_clusters=5)).fit(X)
+    np.testing.assert_array_equal(clone(ReNA(on_data.mask_img_, n_clusters=5)).fit(X).labels_,
+                                  ReNA(on_data, n_clusters=5).fit(X).labels_)
 
 
 @pytest.mark.filterwarnings("ignore:boolean values for 'standardize':FutureWarning")

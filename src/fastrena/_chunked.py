@@ -88,7 +88,7 @@ def check_data(X, estimator=None, reset=None, check_values=True, input_name="X")
     if X.dtype not in (np.float32, np.float64):
         X = X.astype(np.float64)
     if check_values:
-        check_finite(X, input_name, estimator=estimator)
+        check_finite(X, input_name)
     return X
 
 
@@ -515,30 +515,27 @@ def max_abs(X):
                         source=X), default=0.0)
 
 
-def check_finite(X, input_name="X", estimator=None):
+def check_finite(X, input_name="X"):
     """Raise scikit-learn's error if the Dask array X holds NaN or infinity
     (one pass, chunk by chunk)."""
-    name = None if estimator is None else type(estimator).__name__
     X = features_whole(X)
     # Not located: a block's rows are not X's (arrays.check_finite).
     _compute(*_chunk_calls(arrays.check_finite, X,
-                           [(input_name, name, False)] * len(X.chunks[0])), source=X)
+                           [(input_name, False)] * len(X.chunks[0])), source=X)
 
 
 # --------------------------------------------------------------------------
 # lazy transform and inverse_transform
 # --------------------------------------------------------------------------
-def means_of(X, labels, divisors, estimator=None):
+def means_of(X, labels, divisors):
     """:func:`fastrena.arrays.means_of` of a Dask array, lazily: a Dask
     array (n_samples, K), chunked as X along samples (as
     :func:`sample_aligned` rechunks X if its features are split); NaN or
     infinity in X raise when it is computed."""
-    estimator_name = None if estimator is None else type(estimator).__name__
     X = features_whole(X)
     labels_shared, divisors_shared = shared(labels), shared(divisors)
     parts = [da.from_delayed(dask.delayed(arrays.means_of)(block, labels_shared,
-                                                          divisors_shared, estimator_name,
-                                                          False),
+                                                          divisors_shared, False),
                              shape=(rows, divisors.shape[0]), dtype=X.dtype)
              for block, rows in zip(_row_blocks(X), X.chunks[0])]
     return da.concatenate(parts, axis=0)

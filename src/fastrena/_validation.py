@@ -110,8 +110,12 @@ def is_finite(X):
     return all(_kernels.all_finite(np.ascontiguousarray(row)) for row in X)
 
 
-def check_finite(X, input_name="X", estimator=None, locate=True, columns="features"):
-    """Raise scikit-learn's standard error if X holds NaN or infinity.
+def check_finite(X, input_name="X", locate=True, columns="features"):
+    """Raise scikit-learn's standard error if X holds NaN or infinity, and
+    (with ``locate``) where: :func:`where_not_finite` (X's ``columns``).
+    Not given the estimator: scikit-learn would then add advice on the
+    estimators that take NaN (HistGradientBoosting...), which a
+    parcellation cannot use.
 
     scikit-learn's own check is a single-threaded pass over X, as long as
     a whole ReNA level on two threads; this one scans contiguous arrays in
@@ -125,7 +129,7 @@ def check_finite(X, input_name="X", estimator=None, locate=True, columns="featur
     try:
         with np.errstate(over="ignore", invalid="ignore"):
             check_array(X, dtype=None, ensure_all_finite=True, ensure_min_samples=0,
-                        ensure_min_features=0, input_name=input_name, estimator=estimator)
+                        ensure_min_features=0, input_name=input_name)
     except ValueError as exc:
         if not locate:
             raise
@@ -146,10 +150,14 @@ def where_not_finite(X, columns="features"):
             f"{int(bad.any(axis=0).sum())} of {X.shape[1]} {columns})")
 
 
-#: What to do with images given where X is asked for.
-READ_IMAGES = ("Read images into one with fastrena.io.images_to_array(imgs, mask_img) or "
-               "nilearn's NiftiMasker(mask_img).fit_transform(imgs) (or the command line: "
-               "fastrena parcellate)")
+#: What to do with images given where X is asked for (volumes, or for a
+#: nilearn SurfaceImage ``"{surface}"``).
+READ_IMAGES = ("Read images into one with fastrena.io.images_to_array(imgs, mask_img) (files "
+               "or images, 3-D or 4-D, one row per volume; mask_img as given to ReNA), or "
+               "nilearn's NiftiMasker(mask_img).fit_transform(img) for one image (or the "
+               "command line: fastrena parcellate)")
+READ_SURFACES = ("Read it into one with nilearn's SurfaceMasker(mask_img).fit_transform(img) "
+                 "or fastrena.io.images_to_array(img, mask_img)")
 
 
 def check_matrix_like(X, input_name="X", allow_1d=False,
@@ -172,6 +180,9 @@ def check_matrix_like(X, input_name="X", allow_1d=False,
 
     listed = isinstance(X, (list, tuple)) and len(X) > 0 and image_like(X[0])
     if listed or image_like(X):
+        first = X[0] if listed else X
+        if advice is READ_IMAGES and hasattr(first, "mesh"):
+            advice = READ_SURFACES
         if listed:
             what = f"a {type(X).__name__} of {type(X[0]).__name__}"
         elif isinstance(X, (str, bytes, os.PathLike)):
@@ -221,5 +232,5 @@ def check_data(X, estimator=None, reset=None, check_values=True, input_name="X")
         # (validate_data names X itself.)
         X = validate_data(estimator, X, reset=reset, **kwargs)
     if check_values:
-        check_finite(X, input_name, estimator=estimator)
+        check_finite(X, input_name)
     return X

@@ -260,14 +260,14 @@ def edge_weights_and_first_sample(F, u, v):
     return edge_weights(F, u, v), np.array(F[0], dtype=np.float64)
 
 
-def means_of(X, labels, divisors, estimator=None, locate=True):
+def means_of(X, labels, divisors, locate=True):
     """``transform``'s cluster means of ``X``: computed here (lazy in the
     chunked backend, ``locate=False``: its blocks' rows are not X's); NaN
     or infinity in ``X`` raise scikit-learn's error, with where they are
     (:func:`fastrena._validation.check_finite`)."""
     means, finite = cluster_means_checked(X, labels, divisors)
     if not finite:  # a bad value, or finite values whose sum overflows
-        check_finite(X, estimator=estimator, locate=locate)
+        check_finite(X, locate=locate)
     return means
 
 

@@ -415,7 +415,7 @@ class ReNA(FeatureAgglomeration):
         labels, sizes = self._scale(n_clusters)
         backend = backend_of(X)
         X = backend.check_data(X, self, reset=False, check_values=False)
-        return backend.means_of(X, labels, self._divisors(self.scaling, sizes), self)
+        return backend.means_of(X, labels, self._divisors(self.scaling, sizes))
 
     def inverse_transform(self, X_red: ArrayLike, n_clusters: int | None = None) -> Any:
         """Give every feature its cluster's value, shape (n_samples, n_features)

@@ -187,10 +187,14 @@ class VolumeLayout(Layout):
 
 def mask_layout(mask_img: Any, what: str = "mask_img") -> Layout:
     """The layout of a ``mask_img``: a NIfTI path or image (3-D, nonzero =
-    in), a nilearn SurfaceImage, or a layout (returned as is). ``what``
-    names it in error messages."""
+    in), a nilearn SurfaceImage, a nilearn masker (its mask, as the
+    estimator reads it), or a layout (returned as is). ``what`` names it in
+    error messages."""
     if isinstance(mask_img, Layout):
         return mask_img
+    if _nilearn_kind(mask_img) in ("surface_masker", "nifti_masker"):
+        # What ReNA(mask_img=masker) was given takes the images too.
+        mask_img = _fitted_masker_mask(mask_img)
     if is_cifti(mask_img):
         return _cifti_layout(mask_img)
     if is_nilearn_object(mask_img) and hasattr(mask_img, "mesh"):
@@ -287,7 +291,10 @@ def _fitted_masker_mask(masker):
 
     raise NotFittedError(
         f"mask_img is a {type(masker).__name__} that has not been fitted and has no "
-        "mask_img of its own; fit it first (its mask_img_ is used), or give it a mask_img"
+        "mask_img of its own; fit it first (its mask_img_ is used), or give it a mask_img. "
+        "A masker fitted on data (its mask computed from the images) is unfitted again in a "
+        "copy made by scikit-learn's clone (as cross_val_score, GridSearchCV and hidimstat "
+        "make): pass its mask, mask_img=masker.mask_img_, to ReNA instead"
     )
 
 

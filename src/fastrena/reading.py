@@ -158,7 +158,8 @@ def images_to_array(imgs: Any, mask_img: Any, *, dtype: DTypeLike = np.float32,
     ----------
     imgs : path, nibabel image, SurfaceImage, or a list of them
         3-D images give one row, 4-D images one row per volume.
-    mask_img : path or nibabel image of a 3-D mask, or a SurfaceImage mask
+    mask_img : path or nibabel image of a 3-D mask, a SurfaceImage mask, or a
+        nilearn masker (its mask), as ``ReNA(mask_img=...)`` takes
     dtype : float32 or float64, default=float32
     verbose : int, default=0
         1 or more shows a progress bar.
