@@ -517,7 +517,9 @@ def test_connectivity_shape(fit, conn, shapes):
 BAD_X = {
     "nan": (np.array([[np.nan, 1.0], [1.0, 2.0]]), ValueError, "NaN"),
     "inf": (np.array([[np.inf, 1.0], [1.0, 2.0]]), ValueError, "infinity"),
-    "complex": (np.array([[1 + 1j, 2], [3, 4]]), ValueError, "Complex data not supported"),
+    "complex": (np.array([[1 + 1j, 2], [3, 4]]), ValueError,
+                r"^Complex data not supported: X has dtype complex128; pass real signals, such "
+                r"as X\.real or np\.abs\(X\)$"),
     "strings": (np.array([["a", "b"], ["c", "d"]]), ValueError, "could not convert string"),
     "sparse": (sparse.csr_matrix(np.eye(3)), TypeError, "dense data is required"),
     "0 samples": (np.empty((0, 3)), ValueError, r"0 sample\(s\) \(shape=\(0, 3\)\)"),

@@ -350,6 +350,11 @@ def test_fastrena_report_refuses_other_names(volumes, capsys):
     code, _, err = call(capsys, "report", "--labels", "mask.nii.gz", "-o", "report.txt")
     assert code == 1 and err == ("fastrena report: error: -o/--output 'report.txt': a "
                                  "report is an HTML page; name it with .html\n")
+    # Inputs are checked to exist first (the missing one named), then used.
+    code, _, err = call(capsys, "report", "--labels", "mask.nii.gz", "--mesh", "m.gii",
+                        "-o", "r.html")
+    assert code == 1 and err == "fastrena report: error: mesh: no such file: 'm.gii'\n"
+    (volumes[0] / "m.gii").write_text("a mesh")
     code, _, err = call(capsys, "report", "--labels", "mask.nii.gz", "--mesh", "m.gii",
                         "-o", "r.html")
     assert code == 1 and err == ("fastrena report: error: --mesh is only used with surface "

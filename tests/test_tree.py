@@ -83,7 +83,8 @@ def test_tree_conventions_nesting_and_linkage_matrix(linkage):
     structure_checks(rena, n)
     assert rena.n_connected_components_ == 2
     scales = [1, 2, 3, 10, 20, 50, 100, n]
-    partitions = [rena.labels_at(k) for k in scales]
+    with pytest.warns(UserWarning, match="has 2 connected components, more than n_clusters=1"):
+        partitions = [rena.labels_at(k) for k in scales]
     assert [int(p.max()) + 1 for p in partitions] == [2, 2, 3, 10, 20, 50, 100, n]
     for coarse, fine in zip(partitions, partitions[1:]):
         # Nested: each cluster of the finer scale lies inside one coarser.
@@ -178,12 +179,19 @@ def test_one_feature_and_no_edge():
     X = np.array([[1.0], [2.0]])
     rena = ReNA(n_clusters=1, compute_full_tree=True).fit(X)
     assert rena.children_.shape == (0, 2) and rena.n_connected_components_ == 1
-    np.testing.assert_array_equal(rena.labels_at(5), [0])
+    # More clusters than features, or fewer than the components: warned,
+    # as a fit to that many warns.
+    with pytest.warns(UserWarning, match=r"^n_clusters=5 is larger than the number of "
+                                         r"features \(1\); using n_clusters=1$"):
+        np.testing.assert_array_equal(rena.labels_at(5), [0])
     assert to_linkage_matrix(rena).shape == (0, 4)
     isolated = ReNA(connectivity=sparse.csr_matrix((3, 3)), n_clusters=1,
                     compute_full_tree=True).fit(np.ones((2, 3)))
     assert isolated.children_.shape == (0, 2) and isolated.n_connected_components_ == 3
-    np.testing.assert_array_equal(isolated.labels_at(1), [0, 1, 2])
+    with pytest.warns(UserWarning, match=r"^The feature graph has 3 connected components, "
+                                         r"more than n_clusters=1: clusters never span two "
+                                         r"components, so 3 clusters are returned$"):
+        np.testing.assert_array_equal(isolated.labels_at(1), [0, 1, 2])
     Z = to_linkage_matrix(isolated)
     np.testing.assert_array_equal(Z, [[0, 1, 1, 2], [2, 3, 2, 3]])
 

@@ -167,8 +167,8 @@ def check_matrix_like(X, input_name="X", allow_1d=False,
     n_features) matrix, which scikit-learn's validation words obscurely
     ("setting an array element with a sequence" for an image, a dump of
     every value for a 1-D array): an image or a file name (names the
-    helpers that read images), or a 1-D array or list of numbers
-    (``X[None]`` is one sample) unless ``allow_1d``. ``expected``: the
+    helpers that read images), complex values, or a 1-D array or list of
+    numbers (``X[None]`` is one sample) unless ``allow_1d``. ``expected``: the
     shape asked for, in words; ``advice``: how to make it."""
     def image_like(obj):
         # (An array-like, such as a DataFrame with columns "mesh" and
@@ -191,6 +191,11 @@ def check_matrix_like(X, input_name="X", allow_1d=False,
             what = f"a {type(X).__name__}"
         raise TypeError(
             f"{input_name} must be an array of shape {expected}; got {what}. {advice}")
+    dtype = getattr(X, "dtype", None)
+    if isinstance(dtype, np.dtype) and dtype.kind == "c":
+        # (scikit-learn's own error prints every value.)
+        raise ValueError(f"Complex data not supported: {input_name} has dtype {dtype}; pass "
+                         f"real signals, such as {input_name}.real or np.abs({input_name})")
     shape = getattr(X, "shape", None)
     if isinstance(X, (list, tuple)) and (len(X) == 0 or np.ndim(X[0]) == 0):
         # A list of numbers (not of rows).

@@ -377,8 +377,15 @@ class ReNA(FeatureAgglomeration):
             raise NotFittedError(f"this {type(self).__name__} was fitted without its merge "
                                  "tree; fit it with compute_full_tree=True to read other "
                                  "scales")
-        n_clusters = check_positive_int(n_clusters, "n_clusters")
+        # More than one cluster per feature: warned as fit warns.
+        n_clusters = effective_n_clusters(check_positive_int(n_clusters, "n_clusters"),
+                                          self.labels_.shape[0])
         labels, n = self.tree_.labels_at(n_clusters)
+        if n > n_clusters:
+            # The tree ends with one cluster per component: as fit warns.
+            warnings.warn(f"The feature graph has {n} connected components, more than "
+                          f"n_clusters={n_clusters}: clusters never span two components, so "
+                          f"{n} clusters are returned", UserWarning, stacklevel=2)
         if n == self.n_clusters_ and getattr(self, "n_refine_iter_", 0) > 0:
             # The refined partition is the fit's own scale.
             return self.labels_
