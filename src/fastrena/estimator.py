@@ -356,7 +356,8 @@ class ReNA(FeatureAgglomeration):
         """The partition into ``n_clusters`` clusters, read from the merge
         tree (``compute_full_tree=True``), numbered as ``labels_`` is: in
         order of first appearance. Fewer clusters than connected components
-        give one per component, more than the features one per feature.
+        give one per component, more than the features one per feature
+        (each with the warning a fit to that many gives).
         It reads the whole tree: ``n_iter`` does not stop it (``labels_``
         keeps a fit's own stop).
 
