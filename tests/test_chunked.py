@@ -544,7 +544,9 @@ def test_transform_checks_widths(problem):
 @pytest.mark.parametrize("X, message", [
     (da.zeros(5, chunks=5), r"Expected a 2-D dask array X .*got 1-D with shape \(5,\)"),
     (da.zeros((2, 3, 4), chunks=2), "got 3-D with shape"),
-    (da.zeros((4, 3), dtype=complex, chunks=2), "Complex data not supported"),
+    (da.zeros((4, 3), dtype=complex, chunks=2),
+     r"Complex data not supported: X has dtype complex128; pass real signals, such as "
+     r"X\.real or np\.abs\(X\)"),
     (da.from_array(np.array([["a", "b"]]), chunks=1), "X must hold real numbers, got a "
                                                        "dask array of dtype <U1"),
     (da.zeros((0, 3), chunks=2), r"Found array with 0 sample\(s\) \(shape=\(0, 3\)\) while "

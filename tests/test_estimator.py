@@ -541,6 +541,8 @@ BAD_X = {
     "file name": ("run1.nii.gz", TypeError, r"; got the str 'run1\.nii\.gz'\. Read images"),
     "list of images": ([nibabel.Nifti1Image(np.ones((2, 2, 2)), np.eye(4))] * 2, TypeError,
                        r"; got a list of Nifti1Image\. Read images"),
+    "complex list": ([[1 + 1j, 2.0], [3.0, 4.0]], ValueError,
+                     r"^Complex data not supported: X has dtype complex128; pass real"),
     "list of numbers": ([1.0, 2.0, 3.0], ValueError,
                         r"^X must be 2-D \(n_samples, n_features\); got a 1-D array of shape "
                         r"\(3,\)\. Reshape your data"),

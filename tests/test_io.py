@@ -63,6 +63,15 @@ def test_images_to_array_matches_nilearn_masker(volume_files):
     # The masker itself, as ReNA(mask_img=masker) takes it: its mask.
     np.testing.assert_array_equal(fio.images_to_array(imgs, masker),
                                   reference.astype(np.float32))
+    # An unfitted masker without a mask: said so, without the estimator's
+    # words on clone.
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError, match=r"^mask_img is a NiftiMasker that has not been "
+                                             r"fitted and has no mask_img of its own; fit it "
+                                             r"first \(its mask_img_ is used\), or give it a "
+                                             r"mask_img$"):
+        fio.images_to_array(imgs, NiftiMasker())
 
 
 def test_images_to_array_takes_nibabel_images_and_float64(volume_files):

@@ -182,8 +182,16 @@ def test_one_feature_and_no_edge():
     # More clusters than features, or fewer than the components: warned,
     # as a fit to that many warns.
     with pytest.warns(UserWarning, match=r"^n_clusters=5 is larger than the number of "
-                                         r"features \(1\); using n_clusters=1$"):
+                                         r"features \(1\); using n_clusters=1$") as record:
         np.testing.assert_array_equal(rena.labels_at(5), [0])
+        # Through transform and inverse_transform too, each warning at the
+        # caller's line.
+        rena.transform(X, n_clusters=5)
+        rena.inverse_transform(np.ones((2, 1)), n_clusters=5)
+        import dask.array as da
+
+        rena.inverse_transform(da.ones((2, 1)), n_clusters=5)
+    assert [w.filename for w in record] == [__file__] * 4
     assert to_linkage_matrix(rena).shape == (0, 4)
     isolated = ReNA(connectivity=sparse.csr_matrix((3, 3)), n_clusters=1,
                     compute_full_tree=True).fit(np.ones((2, 3)))

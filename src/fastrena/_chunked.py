@@ -48,6 +48,7 @@ from ._interrupt import call_deferring_sigint, finish_despite_sigint, interrupt_
 from ._kernels import SAMPLE_BLOCK
 from ._processes import ChunkGraph, computed_then, on_processes
 from ._processes import worker_pool  # noqa: F401 - a verb of this backend
+from ._validation import complex_data_error
 
 #: Covers merged by one task of the weight pass's tree reduction.
 _SPLIT_EVERY = 8
@@ -74,7 +75,7 @@ def check_data(X, estimator=None, reset=None, check_values=True, input_name="X")
         raise ValueError(f"{input_name} has unknown chunk sizes; call "
                          f"{input_name}.compute_chunk_sizes() first")
     if X.dtype.kind == "c":
-        raise ValueError("Complex data not supported")
+        raise complex_data_error(input_name, X.dtype)
     if X.dtype.kind not in "biuf":
         raise ValueError(f"{input_name} must hold real numbers, got a dask array of "
                          f"dtype {X.dtype}")

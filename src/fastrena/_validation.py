@@ -160,6 +160,12 @@ READ_SURFACES = ("Read it into one with nilearn's SurfaceMasker(mask_img).fit_tr
                  "or fastrena.io.images_to_array(img, mask_img)")
 
 
+def complex_data_error(input_name, dtype):
+    """The error for complex values where real signals are asked for."""
+    return ValueError(f"Complex data not supported: {input_name} has dtype {dtype}; pass "
+                      f"real signals, such as {input_name}.real or np.abs({input_name})")
+
+
 def check_matrix_like(X, input_name="X", allow_1d=False,
                       expected="(n_samples, n_features), one row per scan and one column per "
                                "voxel or vertex", advice=READ_IMAGES):
@@ -192,10 +198,11 @@ def check_matrix_like(X, input_name="X", allow_1d=False,
         raise TypeError(
             f"{input_name} must be an array of shape {expected}; got {what}. {advice}")
     dtype = getattr(X, "dtype", None)
+    if isinstance(X, (list, tuple)) and np.iscomplexobj(X):
+        dtype = np.asarray(X).dtype
     if isinstance(dtype, np.dtype) and dtype.kind == "c":
         # (scikit-learn's own error prints every value.)
-        raise ValueError(f"Complex data not supported: {input_name} has dtype {dtype}; pass "
-                         f"real signals, such as {input_name}.real or np.abs({input_name})")
+        raise complex_data_error(input_name, dtype)
     shape = getattr(X, "shape", None)
     if isinstance(X, (list, tuple)) and (len(X) == 0 or np.ndim(X[0]) == 0):
         # A list of numbers (not of rows).

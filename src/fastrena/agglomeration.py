@@ -489,14 +489,15 @@ def _ends(rows, lo, hi):
     return (lo, hi) if rows is None else (rows[lo], rows[hi])
 
 
-def effective_n_clusters(n_clusters, n_features):
-    """``min(n_clusters, n_features)``, warning when it has to cut."""
+def effective_n_clusters(n_clusters, n_features, stacklevel=3):
+    """``min(n_clusters, n_features)``, warning when it has to cut (at
+    ``stacklevel``, counted from here)."""
     if n_clusters > n_features:
         warnings.warn(
             f"n_clusters={n_clusters} is larger than the number of features "
             f"({n_features}); using n_clusters={n_features}",
             UserWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
         return n_features
     return n_clusters

@@ -371,8 +371,14 @@ class ReNA(FeatureAgglomeration):
         merged back by the exchange, ``fastrena.refine.refine_labels(X,
         rena.layout_.graph, rena.tree_.labels_at(k + m)[0], n_clusters=k)``
         (``tree_.labels_at``: the cut even at ``n_clusters_``); after the
-        default linkage, ``refine_labels(X, rena.layout_.graph,
-        rena.labels_at(k))``."""
+        default linkage fitted with ``max_refine_iter=m``,
+        ``refine_labels(X, rena.layout_.graph, rena.labels_at(k),
+        max_iter=m)``."""
+        return self._labels_at(n_clusters, 1)
+
+    def _labels_at(self, n_clusters, above):
+        """:meth:`labels_at`, its warnings pointing ``above`` frames above
+        this one's caller (the user's line)."""
         check_is_fitted(self, "labels_")
         if not hasattr(self, "tree_"):
             raise NotFittedError(f"this {type(self).__name__} was fitted without its merge "
@@ -380,24 +386,25 @@ class ReNA(FeatureAgglomeration):
                                  "scales")
         # More than one cluster per feature: warned as fit warns.
         n_clusters = effective_n_clusters(check_positive_int(n_clusters, "n_clusters"),
-                                          self.labels_.shape[0])
+                                          self.labels_.shape[0], stacklevel=3 + above)
         labels, n = self.tree_.labels_at(n_clusters)
         if n > n_clusters:
             # The tree ends with one cluster per component: as fit warns.
             warnings.warn(f"The feature graph has {n} connected components, more than "
                           f"n_clusters={n_clusters}: clusters never span two components, so "
-                          f"{n} clusters are returned", UserWarning, stacklevel=2)
+                          f"{n} clusters are returned", UserWarning, stacklevel=2 + above)
         if n == self.n_clusters_ and getattr(self, "n_refine_iter_", 0) > 0:
             # The refined partition is the fit's own scale.
             return self.labels_
         return labels
 
-    def _scale(self, n_clusters):
-        """(labels, sizes) of ``labels_``, or of another scale of the tree."""
+    def _scale(self, n_clusters, above=1):
+        """(labels, sizes) of ``labels_``, or of another scale of the tree
+        (warnings pointing ``above`` frames above this one's caller)."""
         if n_clusters is None or (not hasattr(self, "tree_")
                                   and n_clusters == self.n_clusters_):
             return self.labels_, self.sizes_
-        labels = self.labels_at(n_clusters)
+        labels = self._labels_at(n_clusters, above + 1)
         return labels, np.bincount(labels)
 
     def fit_predict(self, X: ArrayLike, y: object = None) -> np.ndarray:
@@ -420,7 +427,8 @@ class ReNA(FeatureAgglomeration):
         raise when it is computed.
         """
         check_is_fitted(self, "labels_")
-        labels, sizes = self._scale(n_clusters)
+        # (transform is wrapped by scikit-learn's set_output: one frame more.)
+        labels, sizes = self._scale(n_clusters, 2)
         backend = backend_of(X)
         X = backend.check_data(X, self, reset=False, check_values=False)
         return backend.means_of(X, labels, self._divisors(self.scaling, sizes))
@@ -493,7 +501,7 @@ class ReNA(FeatureAgglomeration):
             X_red = X_red[None, :]
         X_red = backend.check_data(X_red, check_values=False, input_name="X_red")
         n_clusters = self._scale_of_width(X_red, n_clusters)
-        labels, sizes = self._scale(n_clusters)
+        labels, sizes = self._scale(n_clusters, 2)
         self._check_reduced_width(X_red, sizes.shape[0], n_clusters)
         divisors = np.sqrt(sizes) if self.scaling else None
         out = backend.expand_clusters(X_red, labels, divisors)

@@ -194,7 +194,7 @@ def mask_layout(mask_img: Any, what: str = "mask_img") -> Layout:
         return mask_img
     if _nilearn_kind(mask_img) in ("surface_masker", "nifti_masker"):
         # What ReNA(mask_img=masker) was given takes the images too.
-        mask_img = _fitted_masker_mask(mask_img)
+        mask_img = _fitted_masker_mask(mask_img, what, estimator=False)
     if is_cifti(mask_img):
         return _cifti_layout(mask_img)
     if is_nilearn_object(mask_img) and hasattr(mask_img, "mesh"):
@@ -275,11 +275,13 @@ def _nilearn_kind(obj):
     return None
 
 
-def _fitted_masker_mask(masker):
+def _fitted_masker_mask(masker, what="mask_img", estimator=True):
     """The mask of a nilearn masker: its ``mask_img_``; for an unfitted
     masker that carries its own ``mask_img`` (scikit-learn's ``clone``,
     which GridSearchCV and hidimstat call, gives one), that of a fitted
-    copy (the user's masker is left as it is)."""
+    copy (the user's masker is left as it is). ``what`` names it in the
+    error; ``estimator``: given to ReNA (the error then says what clone
+    does to a masker fitted on data)."""
     mask = getattr(masker, "mask_img_", None)
     if mask is not None:
         return mask
@@ -289,13 +291,15 @@ def _fitted_masker_mask(masker):
         return clone(masker).fit().mask_img_
     from sklearn.exceptions import NotFittedError
 
-    raise NotFittedError(
-        f"mask_img is a {type(masker).__name__} that has not been fitted and has no "
-        "mask_img of its own; fit it first (its mask_img_ is used), or give it a mask_img. "
-        "A masker fitted on data (its mask computed from the images) is unfitted again in a "
-        "copy made by scikit-learn's clone (as cross_val_score, GridSearchCV and hidimstat "
-        "make): pass its mask, mask_img=masker.mask_img_, to ReNA instead"
-    )
+    message = (f"{what} is a {type(masker).__name__} that has not been fitted and has no "
+               "mask_img of its own; fit it first (its mask_img_ is used), or give it a "
+               "mask_img")
+    if estimator:
+        message += (". A masker fitted on data (its mask computed from the images) is "
+                    "unfitted again in a copy made by scikit-learn's clone (as "
+                    "cross_val_score, GridSearchCV and hidimstat make): pass its mask, "
+                    "mask_img=masker.mask_img_, to ReNA instead")
+    raise NotFittedError(message)
 
 
 def _volume_mask_array(img):
