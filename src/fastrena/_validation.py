@@ -150,8 +150,8 @@ def where_not_finite(X, columns="features"):
             f"{int(bad.any(axis=0).sum())} of {X.shape[1]} {columns})")
 
 
-#: What to do with images given where X is asked for (volumes, or for a
-#: nilearn SurfaceImage ``"{surface}"``).
+#: What to do with images given where X is asked for: volumes
+#: (:data:`READ_IMAGES`) or a nilearn SurfaceImage (:data:`READ_SURFACES`).
 READ_IMAGES = ("Read images into one with fastrena.io.images_to_array(imgs, mask_img) (files "
                "or images, 3-D or 4-D, one row per volume; mask_img as given to ReNA), or "
                "nilearn's NiftiMasker(mask_img).fit_transform(img) for one image (or the "
@@ -197,16 +197,14 @@ def check_matrix_like(X, input_name="X", allow_1d=False,
             what = f"a {type(X).__name__}"
         raise TypeError(
             f"{input_name} must be an array of shape {expected}; got {what}. {advice}")
-    dtype = getattr(X, "dtype", None)
-    if isinstance(X, (list, tuple)) and np.iscomplexobj(X):
-        dtype = np.asarray(X).dtype
+    shape, dtype = getattr(X, "shape", None), getattr(X, "dtype", None)
+    if isinstance(X, (list, tuple)):
+        # A list's shape and type: of the array it makes (numbers or rows).
+        as_array = np.asarray(X)
+        shape, dtype = as_array.shape, as_array.dtype
     if isinstance(dtype, np.dtype) and dtype.kind == "c":
         # (scikit-learn's own error prints every value.)
         raise complex_data_error(input_name, dtype)
-    shape = getattr(X, "shape", None)
-    if isinstance(X, (list, tuple)) and (len(X) == 0 or np.ndim(X[0]) == 0):
-        # A list of numbers (not of rows).
-        shape = (len(X),)
     if not allow_1d and shape is not None and len(shape) == 1:
         raise ValueError(
             f"{input_name} must be 2-D (n_samples, n_features); got a 1-D array of shape "
