@@ -199,19 +199,8 @@ def test_surface_round_trip(surfaces):
     (["reduce", "run1.nii.gz", "--labels", "small.nii.gz", "-o", "out.npy"],
      "image 'run1.nii.gz' has shape (8, 9, 7) but the label image has shape (8, 9, 6); they "
      "must be on the same grid"),
-])
-def test_errors_are_one_line_without_traceback(volumes, args, message):
-    folder = volumes[0]
-    (folder / "notes.nii.gz").write_text("not an image")
-    write_nifti(folder / "small.nii.gz", np.ones((8, 9, 6), np.int16))
-    before = folder_state(folder)
-    code, out, err = run(*args, cwd=folder)
-    assert (code, out) == (1, "")
-    assert err == f"fastrena {args[0]}: error: {message}\n"
-    assert folder_state(folder) == before
-
-
-@pytest.mark.parametrize("args, message", [
+    # An earlier run's output is there (without --force) and an input is
+    # misspelt: the input is what to fix first.
     (["report", "run9.nii.gz", "--labels", "labels.nii.gz", "-o", "old.html"],
      "image: no such file: 'run9.nii.gz'"),
     (["report", "run1.nii.gz", "--labels", "nolabels.nii.gz", "-o", "old.html"],
@@ -225,16 +214,17 @@ def test_errors_are_one_line_without_traceback(volumes, args, message):
     (["expand", "none.npy", "--labels", "labels.nii.gz", "-o", "old.nii.gz"],
      "array: no such file: 'none.npy'"),
 ])
-def test_a_missing_input_is_named_before_an_existing_output(volumes, args, message):
-    # An earlier run's output is there (without --force) and an input is
-    # misspelt: the input is what to fix first.
+def test_errors_are_one_line_without_traceback(volumes, args, message):
     folder = volumes[0]
+    (folder / "notes.nii.gz").write_text("not an image")
+    write_nifti(folder / "small.nii.gz", np.ones((8, 9, 6), np.int16))
     write_nifti(folder / "labels.nii.gz", np.ones((8, 9, 7), np.int16))
     for name in ("old.html", "old.nii.gz", "old.npy"):
         (folder / name).write_text("an earlier run's")
     before = folder_state(folder)
     code, out, err = run(*args, cwd=folder)
-    assert (code, out, err) == (1, "", f"fastrena {args[0]}: error: {message}\n")
+    assert (code, out) == (1, "")
+    assert err == f"fastrena {args[0]}: error: {message}\n"
     assert folder_state(folder) == before
 
 
