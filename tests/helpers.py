@@ -655,12 +655,39 @@ def refined_as_a_ward_fit(X, graph, cut_at, n, sweeps=None):
     at k clusters, as ``labels_at`` of an unrefined fit with the full tree
     gives them): with two sweeps or more, the cut at
     ``exchange_count(n, n_features)`` more clusters refined and merged back
-    to ``n`` (the exchange, see ``fastrena.refine``); else the cut at
-    ``n``, refined."""
+    to ``n`` (the exchange, see ``fastrena.refine``), or the cut at ``n``
+    itself (numbered by first appearance) when its within-cluster sum of
+    squares is lower (beyond 1e-12 of it: rounding); else the cut at ``n``,
+    refined."""
     from fastrena.refine import REFINE_ITER_WARD, exchange_count, refine_labels
 
     sweeps = REFINE_ITER_WARD if sweeps is None else sweeps
     if sweeps >= 2 and n >= 2:
         start = cut_at(n + exchange_count(n, X.shape[1]))
-        return refine_labels(X, graph, start, sweeps, n_clusters=n)
+        out = refine_labels(X, graph, start, sweeps, n_clusters=n)
+        cut = cut_at(n)
+        kept = within_sse(X, cut)
+        if within_sse(X, out) > kept + 1e-12 * kept:
+            return first_appearance(cut)
+        return out
     return refine_labels(X, graph, cut_at(n), sweeps)
+
+
+def first_appearance(labels):
+    """``labels`` renumbered 0, 1, ... in order of first appearance."""
+    labels = np.asarray(labels)
+    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+    rank = np.empty(first.shape[0], dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(first.shape[0])
+    return rank[inverse.reshape(-1)]
+
+
+def within_sse(X, labels):
+    """Within-cluster sum of squares, straight from its definition (numpy,
+    float64)."""
+    X = np.asarray(X, dtype=np.float64)
+    total = 0.0
+    for c in np.unique(labels):
+        block = X[:, labels == c]
+        total += float(((block - block.mean(axis=1, keepdims=True)) ** 2).sum())
+    return total

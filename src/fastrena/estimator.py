@@ -370,7 +370,9 @@ class ReNA(FeatureAgglomeration):
         fastrena.refine.exchange_count(k, n_features)`` more clusters,
         merged back by the exchange, ``fastrena.refine.refine_labels(X,
         rena.layout_.graph, rena.tree_.labels_at(k + m)[0], n_clusters=k)``
-        (``tree_.labels_at``: the cut even at ``n_clusters_``); after the
+        (``tree_.labels_at``: the cut even at ``n_clusters_``), or the cut
+        at k, ``rena.tree_.labels_at(k)[0]``, when its
+        ``fastrena.refine.within_cluster_sse`` is lower; after the
         default linkage fitted with ``max_refine_iter=m``,
         ``refine_labels(X, rena.layout_.graph, rena.labels_at(k),
         max_iter=m)``."""

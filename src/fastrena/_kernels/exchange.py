@@ -135,6 +135,44 @@ def _merged(labels, sums, sizes, coarse, n_new):
     return sums[:n_new], sizes[:n_new]
 
 
+@njit(cache=True)
+def between_sum(sums, sizes):
+    """``sum_c ||sums[c]||^2 / sizes[c]``: the part of the total sum of
+    squares the clusters' means explain (the within-cluster sum of squares
+    is the data's sum of squares minus it), in one fixed order."""
+    total = 0.0
+    for c in range(sums.shape[0]):
+        if sizes[c] > 0:
+            square = 0.0
+            for s in range(sums.shape[1]):
+                square += sums[c, s] * sums[c, s]
+            total += square / sizes[c]
+    return total
+
+
+@njit(cache=True)
+def coarse_between_sum(sums, sizes, labels, coarse, n_coarse):
+    """:func:`between_sum` of the partition ``coarse`` (``n_coarse``
+    clusters), from the sums and sizes of the finer partition ``labels``
+    nested in it; NaN when it is not nested (a cluster of ``labels`` met
+    two of ``coarse``)."""
+    to = np.full(sums.shape[0], -1, dtype=np.int64)
+    for i in range(labels.shape[0]):
+        c = labels[i]
+        if to[c] < 0:
+            to[c] = coarse[i]
+        elif to[c] != coarse[i]:
+            return np.nan
+    merged = np.zeros((n_coarse, sums.shape[1]))
+    merged_sizes = np.zeros(n_coarse, dtype=np.int64)
+    for c in range(sums.shape[0]):
+        if to[c] >= 0:
+            merged_sizes[to[c]] += sizes[c]
+            for s in range(sums.shape[1]):
+                merged[to[c], s] += sums[c, s]
+    return between_sum(merged, merged_sizes)
+
+
 def _merged_along(labels, sums, sizes, a, b, order, n_final):
     """Merge the clusters along the pairs ``(a[e], b[e])`` for e in
     ``order`` until ``n_final`` are left (:func:`fastrena._kernels.union_in_order`),

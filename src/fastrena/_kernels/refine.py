@@ -24,7 +24,7 @@ from numba import njit
 from .._interrupt import call_deferring_sigint
 from .compiling import filled, unsigned
 from .connectivity import stays_connected
-from .exchange import exchanged
+from .exchange import between_sum, coarse_between_sum, exchanged
 from .lanes import LANES, ZERO_LANES, add_squared_differences, lanes_total, padded
 from .prefetch import prefetch_row
 from .threads import PARALLEL_GRAIN, run_tasks
@@ -360,7 +360,7 @@ def _start_split(sizes, n_samples, n_edges):
 
 
 def refine_partition(X, offset, scale, sample_major, u, v, labels, n_clusters,
-                     max_sweeps, budget, margin, n_final=None):
+                     max_sweeps, budget, margin, n_final=None, baseline=None):
     """Up to ``max_sweeps`` sweeps of single-feature moves (see the module
     docstring), on ``labels`` in place.
 
@@ -368,7 +368,12 @@ def refine_partition(X, offset, scale, sample_major, u, v, labels, n_clusters,
     (fewer if one moves nothing) refine these ``n_clusters``,
     :func:`fastrena._kernels.exchange.exchanged` merges them to ``n_final``
     in Ward's greedy order, and one last sweep (if ``max_sweeps >= 1``)
-    refines those.
+    refines those. With ``baseline`` too (``n_final`` clusters in which
+    ``labels`` are nested: the merge tree's cut the fit would return
+    unrefined), the result is ``baseline`` itself whenever its clusters'
+    sum of squares is lower than the refined one's (the moves only lower
+    it, but the exchange's greedy merges might not make up for the cut's):
+    refining never leaves a worse partition than not refining.
 
     Feature i of cluster a (``n_a >= 2``) moves to the neighbouring
     cluster b (a cluster of one of its graph neighbours) of smallest
@@ -462,6 +467,12 @@ def refine_partition(X, offset, scale, sample_major, u, v, labels, n_clusters,
     run_tasks(_start_tasks, 2, (X, offset, scale, labels, sample_major, u, v, indptr, indices,
                                 sums, sizes, deal, split),
               n_samples * n_features + 4 * u.shape[0])
+    # What the baseline's clusters explain (its sums are those of the
+    # clusters nested in it): the refined partition must explain more.
+    explained = np.nan
+    if exchange and baseline is not None:
+        explained = call_deferring_sigint(
+            coarse_between_sum, (sums, sizes, labels, baseline, np.int64(n_final)), {})
     # A connectivity test's marks (``origin``: read only at the nodes a
     # test has marked in ``visited``) and a turn's candidates.
     visited = np.full(n_features, -1, dtype=np.int64)
@@ -520,6 +531,9 @@ def refine_partition(X, offset, scale, sample_major, u, v, labels, n_clusters,
         moves[sweeps] = total
         sweeps += 1
         stalled = total == 0
+    if explained == explained and call_deferring_sigint(between_sum, (sums, sizes), {}) < explained:
+        given[:] = baseline
+        return sweeps, moves[:sweeps].copy(), n_final
     given[:] = labels
     return sweeps, moves[:sweeps].copy(), n_clusters
 

@@ -12,8 +12,7 @@ from .._interrupt import call_deferring_sigint
 from .compiling import filled, inner, int_range, unsigned
 from .layout import permute_rows
 from .merges import edges_in_cost_order, find_root, nodes_in_edge_order
-from .threads import PARALLEL_GRAIN, run_tasks
-from .ward import merge_cost
+from .ward_costs import ward_cost, ward_costs
 
 
 # The heap of :func:`greedy_ward`: a 4-ary min-heap in two arrays moved
@@ -166,15 +165,6 @@ def _heapify(keys, rows, size):
 
 
 @_inlined
-def _ward_cost(M, sizes, a, b):
-    d = 0.0
-    for s in range(M.shape[1]):
-        x = M[a, s] - M[b, s]
-        d += x * x
-    return merge_cost(d, sizes[a], sizes[b])
-
-
-@_inlined
 def _push_cost(keys, rows, size, M, sizes, version, a, c, orig):
     """Push the current cost of merging nodes a and c (in the increasing
     order of their numbers in the graph given, with their versions)."""
@@ -182,7 +172,7 @@ def _push_cost(keys, rows, size, M, sizes, version, a, c, orig):
     oc = orig[c]
     lo = a if oa < oc else c
     hi = c if oa < oc else a
-    return _heap_push(keys, rows, size, _ward_cost(M, sizes, lo, hi), lo, hi, version[lo],
+    return _heap_push(keys, rows, size, ward_cost(M, sizes, lo, hi), lo, hi, version[lo],
                       version[hi], min(oa, oc), max(oa, oc))
 
 
@@ -292,7 +282,7 @@ def _merge_while_room(M, sizes, rep, orig, height, nbr, nxt, head, tail, reach, 
             # mostly stays near (the hub barely moved): a pop and a push
             # took it to the bottom and back up (a star of 300,000 leaves:
             # 2x the time).
-            cost = _ward_cost(M, sizes, a, b)
+            cost = ward_cost(M, sizes, a, b)
             work += 1
             if from_cold:
                 first_of_all = size == 0 or _precedes(cost, oa, ob, keys, rows, 0)
@@ -392,17 +382,6 @@ def _merge_while_room(M, sizes, rep, orig, height, nbr, nxt, head, tail, reach, 
     return room
 
 
-@njit(cache=True, nogil=True)
-def _cost_tasks(M, sizes, u, v, keys, per_task, t0, t1):
-    """Tasks t0..t1 of :func:`ward_costs`: task t the run of ``per_task``
-    edges from ``t * per_task`` (each edge's cost is its own output: the
-    same bits on any thread)."""
-    n_edges = u.shape[0]
-    for t in range(t0, t1):
-        for e in range(t * per_task, min((t + 1) * per_task, n_edges)):
-            keys[e] = _ward_cost(M, sizes, u[e], v[e])
-
-
 def greedy_ward(M, sizes, u, v, rep, height, max_merges):
     """Ward's greedy agglomeration of a graph's nodes, to the end: always
     the cheapest merge of two neighbouring clusters (Ward's cost on their
@@ -452,19 +431,6 @@ def greedy_ward(M, sizes, u, v, rep, height, max_merges):
         raise ValueError("greedy_ward: at most 2**31 - 1 nodes")
     return call_deferring_sigint(_greedy_ward, (M, sizes, u, v, rep, height, max_merges,
                                                 ward_costs(M, sizes, u, v)), {})
-
-
-def ward_costs(M, sizes, u, v):
-    """The Ward costs of the edges ``u``, ``v`` between nodes of means
-    ``M`` and sizes ``sizes`` (float64), on threads (each edge's cost is
-    its own output: the same bits whatever the threads)."""
-    n_edges = u.shape[0]
-    costs = np.empty(n_edges, dtype=np.float64)
-    # Runs of about a grain's work each.
-    per_task = max(1, PARALLEL_GRAIN // max(1, M.shape[1]))
-    run_tasks(_cost_tasks, -(-n_edges // per_task),
-              (M, sizes, u, v, costs, np.int64(per_task)), n_edges * M.shape[1])
-    return costs
 
 
 @njit(cache=True)
