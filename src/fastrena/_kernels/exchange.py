@@ -155,22 +155,48 @@ def coarse_between_sum(sums, sizes, labels, coarse, n_coarse):
     """:func:`between_sum` of the partition ``coarse`` (``n_coarse``
     clusters), from the sums and sizes of the finer partition ``labels``
     nested in it; NaN when it is not nested (a cluster of ``labels`` met
-    two of ``coarse``)."""
-    to = np.full(sums.shape[0], -1, dtype=np.int64)
+    two of ``coarse``). Each coarse cluster's sum is added up from its
+    finer clusters' rows in increasing order, in one row of scratch (an
+    array of every coarse cluster's sums took 5 ms at 14,000 clusters of
+    100 samples, most of it new pages)."""
+    n_fine = sums.shape[0]
+    to = np.full(n_fine, -1, dtype=np.int64)
     for i in range(labels.shape[0]):
         c = labels[i]
         if to[c] < 0:
             to[c] = coarse[i]
         elif to[c] != coarse[i]:
             return np.nan
-    merged = np.zeros((n_coarse, sums.shape[1]))
-    merged_sizes = np.zeros(n_coarse, dtype=np.int64)
-    for c in range(sums.shape[0]):
+    # The finer clusters grouped by coarse cluster (a counting sort).
+    start = np.zeros(n_coarse + 1, dtype=np.int64)
+    for c in range(n_fine):
         if to[c] >= 0:
-            merged_sizes[to[c]] += sizes[c]
+            start[to[c] + 1] += 1
+    for k in range(n_coarse):
+        start[k + 1] += start[k]
+    members = np.empty(start[n_coarse], dtype=np.int64)
+    fill = start[:-1].copy()
+    for c in range(n_fine):
+        if to[c] >= 0:
+            members[fill[to[c]]] = c
+            fill[to[c]] += 1
+    row = np.empty(sums.shape[1])
+    total = 0.0
+    for k in range(n_coarse):
+        if start[k + 1] == start[k]:
+            continue
+        size = 0
+        row[:] = 0.0
+        for m in range(start[k], start[k + 1]):
+            c = members[m]
+            size += sizes[c]
             for s in range(sums.shape[1]):
-                merged[to[c], s] += sums[c, s]
-    return between_sum(merged, merged_sizes)
+                row[s] += sums[c, s]
+        square = 0.0
+        for s in range(sums.shape[1]):
+            square += row[s] * row[s]
+        total += square / size
+    return total
 
 
 def _merged_along(labels, sums, sizes, a, b, order, n_final):
