@@ -656,9 +656,10 @@ def refined_as_a_ward_fit(X, graph, cut_at, n, sweeps=None):
     gives them): with two sweeps or more, the cut at
     ``exchange_count(n, n_features)`` more clusters refined and merged back
     to ``n`` (the exchange, see ``fastrena.refine``), or the cut at ``n``
-    itself (numbered by first appearance) when its within-cluster sum of
-    squares is lower (beyond 1e-12 of it: rounding); else the cut at ``n``,
-    refined."""
+    itself (numbered by first appearance) when the refined within-cluster
+    sum of squares exceeds the cut's by more than 1e-12 of it (a tie goes
+    to the refinement; the 1e-20 of X's sum of squares absorbs numpy's
+    rounding of sums that are 0); else the cut at ``n``, refined."""
     from fastrena.refine import REFINE_ITER_WARD, exchange_count, refine_labels
 
     sweeps = REFINE_ITER_WARD if sweeps is None else sweeps
@@ -667,19 +668,11 @@ def refined_as_a_ward_fit(X, graph, cut_at, n, sweeps=None):
         out = refine_labels(X, graph, start, sweeps, n_clusters=n)
         cut = cut_at(n)
         kept = within_sse(X, cut)
-        if within_sse(X, out) > kept + 1e-12 * kept:
+        floor = 1e-20 * float((np.asarray(X, dtype=np.float64) ** 2).sum())
+        if within_sse(X, out) - kept > 1e-12 * kept + floor:
             return first_appearance(cut)
         return out
     return refine_labels(X, graph, cut_at(n), sweeps)
-
-
-def first_appearance(labels):
-    """``labels`` renumbered 0, 1, ... in order of first appearance."""
-    labels = np.asarray(labels)
-    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
-    rank = np.empty(first.shape[0], dtype=np.int64)
-    rank[np.argsort(first, kind="stable")] = np.arange(first.shape[0])
-    return rank[inverse.reshape(-1)]
 
 
 def within_sse(X, labels):

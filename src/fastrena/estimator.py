@@ -168,7 +168,9 @@ class ReNA(FeatureAgglomeration):
         ``linkage="ward"`` with 2 sweeps or more, the first sweeps refine
         the merge tree's cut at a fifth more clusters, which Ward's greedy
         order then merges back to ``n_clusters`` before the last sweep (the
-        exchange). ``"auto"``: 2 sweeps with ``linkage="ward"`` (error
+        exchange); when that ends with a higher within-cluster sum of
+        squares than the tree's own cut, the cut is kept: refining never
+        leaves a worse partition. ``"auto"``: 2 sweeps with ``linkage="ward"`` (error
         0.93-0.95x scikit-learn Ward's in median on docs/choosing.md's
         real-data suite, for about 0.2-0.5x the fit's time) and 0 with the
         default linkage, whose labels stay nilearn's. Refinement holds X

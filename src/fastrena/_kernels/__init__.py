@@ -2,11 +2,13 @@
 
 By domain: :mod:`.weights` (edge weights), :mod:`.means` (cluster means
 and expansion), :mod:`.merges` (one level's choice of edges, components,
-the exact-K rule), :mod:`.ward` and :mod:`.ward_greedy` (``linkage="ward"``: rounds,
-and Ward's greedy order to finish), :mod:`.graph` (the
+the exact-K rule), :mod:`.ward`, :mod:`.ward_greedy` and :mod:`.ward_costs`
+(``linkage="ward"``: rounds, Ward's greedy order to finish, and its
+costs), :mod:`.graph` (the
 reduced graph), :mod:`.refine` (boundary refinement after the merges,
 :mod:`.connectivity`, its test that a cluster stays connected, and
-:mod:`.exchange`, its merges of refined clusters in Ward's order),
+:mod:`.exchange`, its merges of refined clusters in Ward's order, and
+:mod:`.partition_sums`, a partition's sums and sums of squares),
 :mod:`.checks` (scans of the data), :mod:`.layout` (copies into
 another memory layout), :mod:`.prefetch` (asking for rows ahead of
 use); :mod:`.compiling` says how they are compiled (and why indices read from
@@ -28,7 +30,7 @@ from .caching import kernel_caches
 # reads a read-only cache and lets the import succeed with no writable one.
 with kernel_caches():
     from . import (checks, compiling, connectivity, exchange, graph, layout, means, merges,
-                   refine, ward, ward_edges, ward_greedy, weights)
+                   partition_sums, refine, ward, ward_costs, ward_edges, ward_greedy, weights)
 from .checks import all_finite, row_max_abs
 from .connectivity import CONNECTIVITY_BUDGET
 from .graph import reduce_edges
@@ -63,7 +65,7 @@ __all__ = [
 for _module in (__name__, checks.__name__, compiling.__name__, connectivity.__name__,
                 exchange.__name__, graph.__name__,
                 layout.__name__, means.__name__,
-                merges.__name__, refine.__name__, ward.__name__, ward_edges.__name__,
-                ward_greedy.__name__, weights.__name__):
+                merges.__name__, partition_sums.__name__, refine.__name__, ward.__name__,
+                ward_costs.__name__, ward_edges.__name__, ward_greedy.__name__, weights.__name__):
     guard_module(_module)
 del _module

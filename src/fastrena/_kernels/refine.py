@@ -24,8 +24,9 @@ from numba import njit
 from .._interrupt import call_deferring_sigint
 from .compiling import filled, unsigned
 from .connectivity import stays_connected
-from .exchange import between_sum, coarse_between_sum, exchanged
+from .exchange import exchanged
 from .lanes import LANES, ZERO_LANES, add_squared_differences, lanes_total, padded
+from .partition_sums import cluster_sums_into, coarse_between_sum, cut_explains_more
 from .prefetch import prefetch_row
 from .threads import PARALLEL_GRAIN, run_tasks
 
@@ -51,28 +52,6 @@ _ROWS_AHEAD = 8
 #: squares. Scaled by the squares, it keeps the labels of ``X * 2**k``
 #: and ``-X``.
 RELATIVE_MARGIN = 2.0 ** -30
-
-
-@njit(cache=True)
-def _cluster_sums_into(X, offset, scale, labels, sample_major, sums, c0, c1):
-    """``sums`` (K, S', zeros) of the clusters ``c0 <= c < c1``: each
-    one's features minus ``offset`` times ``scale``, added in feature
-    order from zero (the loop nest follows X's layout; the order of each
-    sum does not), S' being S padded with zeros to a multiple of eight
-    (:func:`fastrena._kernels.lanes.padded`)."""
-    n_samples, n_features = X.shape
-    if sample_major:
-        for s in range(n_samples):
-            for i in range(n_features):
-                c = labels[i]
-                if c0 <= c < c1:
-                    sums[c, s] += (X[s, i] - offset[s]) * scale
-    else:
-        for i in range(n_features):
-            c = labels[i]
-            if c0 <= c < c1:
-                for s in range(n_samples):
-                    sums[c, s] += (X[s, i] - offset[s]) * scale
 
 
 @njit(cache=True, inline="always")
@@ -319,7 +298,7 @@ def _start_tasks(X, offset, scale, labels, sample_major, u, v, indptr, indices, 
     clusters' owners, their spans and the waiting features' count, see
     :func:`_first_deal`), the first sweep's deal, then the clusters below
     ``split``; task 1 the clusters from ``split`` on. A cluster's sum
-    (:func:`_cluster_sums_into`) is one task's: the same bits whatever
+    (:func:`.partition_sums.cluster_sums_into`) is one task's: the same bits whatever
     the split. ``sizes``: the clusters' numbers of features, read by both.
     Each task writes its own outputs only."""
     n_clusters = sizes.shape[0]
@@ -332,7 +311,7 @@ def _start_tasks(X, offset, scale, labels, sample_major, u, v, indptr, indices, 
             c0, c1 = 0, split
         else:
             c0, c1 = split, n_clusters
-        _cluster_sums_into(X, offset, scale, labels, sample_major, sums, c0, c1)
+        cluster_sums_into(X, offset, scale, labels, sample_major, sums, c0, c1)
 
 
 #: A start's adjacency and first deal against its sums, per edge: the
@@ -370,10 +349,11 @@ def refine_partition(X, offset, scale, sample_major, u, v, labels, n_clusters,
     in Ward's greedy order, and one last sweep (if ``max_sweeps >= 1``)
     refines those. With ``baseline`` too (``n_final`` clusters in which
     ``labels`` are nested: the merge tree's cut the fit would return
-    unrefined), the result is ``baseline`` itself whenever its clusters'
-    sum of squares is lower than the refined one's (the moves only lower
-    it, but the exchange's greedy merges might not make up for the cut's):
-    refining never leaves a worse partition than not refining.
+    unrefined), the result is ``baseline`` itself when its within-cluster
+    sum of squares is lower than the refined one's beyond rounding
+    (:func:`fastrena._kernels.partition_sums.cut_explains_more`; the moves
+    only lower it, but the exchange's greedy merges might not make up for
+    the cut's): refining never leaves a worse partition than not refining.
 
     Feature i of cluster a (``n_a >= 2``) moves to the neighbouring
     cluster b (a cluster of one of its graph neighbours) of smallest
@@ -531,7 +511,9 @@ def refine_partition(X, offset, scale, sample_major, u, v, labels, n_clusters,
         moves[sweeps] = total
         sweeps += 1
         stalled = total == 0
-    if explained == explained and call_deferring_sigint(between_sum, (sums, sizes), {}) < explained:
+    if explained == explained and cut_explains_more(X, offset, scale, sample_major, labels,
+                                                    n_clusters, sums, sizes, baseline, n_final,
+                                                    explained):
         given[:] = baseline
         return sweeps, moves[:sweeps].copy(), n_final
     given[:] = labels
