@@ -213,7 +213,9 @@ class ReNA(FeatureAgglomeration):
         Seconds the last ``fit`` took (reading a cached fit back, with
         ``memory``), as :meth:`generate_report` shows it.
     n_refine_iter_ : int
-        Sweeps of boundary refinement run (0 when ``max_refine_iter`` is 0).
+        Sweeps of boundary refinement run (0 when ``max_refine_iter`` is 0),
+        also when the merge tree's cut was kept instead of their result
+        (see ``max_refine_iter``).
 
     Examples
     --------
