@@ -839,7 +839,7 @@ ABOVE_THE_CUT = np.array([[8, 3, 7, 7, 2, 6, 0, 7, 6, 0, 4, 8, 8],
                           [8, 9, 5, 2, 5, 8, 5, 9, 8, 8, 3, 8, 8]], dtype=np.float64)
 
 
-def test_the_fit_keeps_its_trees_cut_when_the_exchange_ends_above_it():
+def test_the_fit_keeps_its_trees_cut_when_the_exchange_ends_above_it(capsys):
     from fastrena.refine import exchange_count
 
     X, mask, k = ABOVE_THE_CUT, np.ones((1, 13), dtype=bool), 3
@@ -852,6 +852,12 @@ def test_the_fit_keeps_its_trees_cut_when_the_exchange_ends_above_it():
     fit = ReNA(mask_img=mask, n_clusters=k, linkage="ward").fit(X)
     np.testing.assert_array_equal(fit.labels_, first_appearance(plain.labels_))
     assert sse(X, fit.labels_) == sse(X, plain.labels_)
+    # verbose says so; the sweeps run are still counted.
+    ReNA(mask_img=mask, n_clusters=k, linkage="ward", verbose=1).fit(X)
+    assert "the merge tree's cut is kept" in capsys.readouterr().out
+    assert fit.n_refine_iter_ == 2
+    ReNA(mask_img=mask, n_clusters=5, linkage="ward", verbose=1).fit(X)
+    assert "cut is kept" not in capsys.readouterr().out
     # So does a refined scale of a larger fit's tree (labels_at's recipe,
     # the command line's -k): the same code.
     from fastrena.refine import refined_fit_labels

@@ -222,14 +222,16 @@ def agglomerate(X: Any, graph: FeatureGraph, n_clusters: int, n_iter: int = 10,
     if max_sweeps > 0:
         start = time.perf_counter()
         _step(on_step, level + 1, "refining the boundaries", n, n)
-        labels, sweeps, moves, message = refined_fit_labels(X, graph, labels, n, max_sweeps,
-                                                            ward_cut, spare=spare)
+        labels, sweeps, moves, message, kept_cut = refined_fit_labels(
+            X, graph, labels, n, max_sweeps, ward_cut, spare=spare)
         if message is not None:
             messages.append(message)
         moves = tuple(int(m) for m in moves)
         _log(verbose, f"refinement: {sweeps} sweep{'' if sweeps == 1 else 's'} moved "
                       f"{', '.join(map(str, moves)) or 'no'} features "
-                      f"({time.perf_counter() - start:.3f} s)")
+                      f"({time.perf_counter() - start:.3f} s)"
+                      + ("; the merge tree's cut is kept: its within-cluster sum of squares "
+                         "is lower" if kept_cut else ""))
     # The rounds' copy of X and the tree's cuts: not held past here.
     spare = ward_cut = None
     if n > n_clusters:

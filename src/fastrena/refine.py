@@ -132,17 +132,18 @@ def refined(X, graph, labels, n_clusters, max_iter, name="max_refine_iter", spar
     instead when the refined one's sum of squares is higher
     (:func:`fastrena._kernels.refine_partition`).
 
-    Returns ``(labels, sweeps, moves, message)``: new labels numbered in
-    order of first appearance (``labels`` is not modified), the sweeps run,
-    the features moved by each, and why nothing was done (a Dask array
-    larger than ``fastrena.refine-limit``, in words naming the
-    parameter ``name``) or None.
+    Returns ``(labels, sweeps, moves, message, kept_baseline)``: new
+    labels numbered in order of first appearance (``labels`` is not
+    modified), the sweeps run, the features moved by each, why nothing was
+    done (a Dask array larger than ``fastrena.refine-limit``, in words
+    naming the parameter ``name``) or None, and whether the labels are
+    ``baseline``'s, kept over the refined partition.
     """
     none = np.zeros(0, dtype=np.int64)
     if n_final is None or n_final >= n_clusters:
         n_final = n_clusters
     if n_final == n_clusters and (max_iter == 0 or graph.n_edges == 0 or n_clusters < 2):
-        return labels, 0, none, None
+        return labels, 0, none, None, False
     backend = backend_of(X)
     data = backend.gathered(X)
     if data is None:
@@ -150,7 +151,7 @@ def refined(X, graph, labels, n_clusters, max_iter, name="max_refine_iter", spar
             f"{name}={max_iter}: X (a Dask array of {X.nbytes / 2 ** 30:.1f} GiB) "
             f"is larger than the Dask setting fastrena.refine-limit, so the clusters' "
             f"boundaries were not refined (raise the limit to refine them, or pass "
-            f"{name}=0 to silence this)")
+            f"{name}=0 to silence this)"), False
     # Each sample minus its first feature's value: X + c (c exact) and -X
     # read the same differences, a plateau reads exact zeros. Then scaled
     # by a power of two (exact: the labels of X * 2**k are X's, and no
@@ -174,12 +175,12 @@ def refined(X, graph, labels, n_clusters, max_iter, name="max_refine_iter", spar
     scale = float(np.ldexp(1.0, exponent))
     out = np.array(labels, dtype=np.int64, copy=True)
     sample_major = not arrays.is_feature_major(data)
-    sweeps, moves, n = _kernels.refine_partition(
+    sweeps, moves, n, kept = _kernels.refine_partition(
         data, offset, scale, sample_major, graph.u, graph.v, out, np.int64(n_clusters),
         np.int64(max_iter), np.int64(_kernels.CONNECTIVITY_BUDGET),
         _kernels.RELATIVE_MARGIN, np.int64(n_final),
         None if baseline is None else np.asarray(baseline, dtype=np.int64))
-    return _kernels.first_appearance(out, np.int64(n)), int(sweeps), moves, None
+    return _kernels.first_appearance(out, np.int64(n)), int(sweeps), moves, None, bool(kept)
 
 
 def refined_fit_labels(X, graph, labels, n_clusters, max_iter, ward_cut=None,
@@ -310,7 +311,7 @@ def refine_labels(X, graph, labels, max_iter=REFINE_ITER_WARD, *, n_clusters=Non
     if merges and graph.n_edges == 0:
         raise ValueError(f"n_clusters={n_clusters} asks for merges, but the graph has no "
                          f"edge: its {X.shape[1]} features cannot be merged")
-    out, n_iter, _, message = refined(X, graph, labels.astype(np.int64), n_given,
+    out, n_iter, _, message, _ = refined(X, graph, labels.astype(np.int64), n_given,
                                       int(max_iter), "max_iter", n_final=n_clusters)
     if message is not None:
         if merges:

@@ -416,12 +416,15 @@ def refine_partition(X, offset, scale, sample_major, u, v, labels, n_clusters,
         Features moved in each sweep.
     n_clusters : int
         The clusters in ``labels``: ``n_final`` if given and reachable.
+    kept_baseline : bool
+        Whether ``labels`` are ``baseline``, kept over the refined
+        partition.
     """
     n_samples, n_features = X.shape
     moves = np.zeros(max_sweeps, dtype=np.int64)
     exchange = n_final is not None and n_final < n_clusters
     if (max_sweeps == 0 and not exchange) or n_features == 0:
-        return 0, moves, n_clusters
+        return 0, moves, n_clusters, False
     # The labels worked on and the adjacency's neighbours in 32 bits when
     # they fit (the labels copied back at the end): the connectivity
     # tests' and the sweeps' most frequent waits were loads of these two
@@ -520,9 +523,9 @@ def refine_partition(X, offset, scale, sample_major, u, v, labels, n_clusters,
                                                     n_clusters, sums, sizes, baseline, n_final,
                                                     explained):
         given[:] = baseline
-        return sweeps, moves[:sweeps].copy(), n_final
+        return sweeps, moves[:sweeps].copy(), n_final, True
     given[:] = labels
-    return sweeps, moves[:sweeps].copy(), n_clusters
+    return sweeps, moves[:sweeps].copy(), n_clusters, False
 
 
 @njit(cache=True)
