@@ -656,9 +656,9 @@ def refined_as_a_ward_fit(X, graph, cut_at, n, sweeps=None):
     gives them): with two sweeps or more, the cut at
     ``exchange_count(n, n_features)`` more clusters refined and merged back
     to ``n`` (the exchange, see ``fastrena.refine``), or the cut at ``n``
-    itself (numbered by first appearance) when the refined within-cluster
-    sum of squares exceeds the cut's by more than 1e-12 of it (a tie goes
-    to the refinement; the 1e-20 of X's sum of squares absorbs numpy's
+    itself (numbered by first appearance) unless the refined within-cluster
+    sum of squares is lower than the cut's by more than 1e-12 of it (a tie
+    keeps the cut; the 1e-20 of X's sum of squares absorbs numpy's
     rounding of sums that are 0); else the cut at ``n``, refined."""
     from fastrena.refine import REFINE_ITER_WARD, exchange_count, refine_labels
 
@@ -669,7 +669,7 @@ def refined_as_a_ward_fit(X, graph, cut_at, n, sweeps=None):
         cut = cut_at(n)
         kept = within_sse(X, cut)
         floor = 1e-20 * float((np.asarray(X, dtype=np.float64) ** 2).sum())
-        if within_sse(X, out) - kept > 1e-12 * kept + floor:
+        if within_sse(X, out) - kept >= -(1e-12 * kept + floor):
             return first_appearance(cut)
         return out
     return refine_labels(X, graph, cut_at(n), sweeps)

@@ -230,8 +230,8 @@ def agglomerate(X: Any, graph: FeatureGraph, n_clusters: int, n_iter: int = 10,
         _log(verbose, f"refinement: {sweeps} sweep{'' if sweeps == 1 else 's'} moved "
                       f"{', '.join(map(str, moves)) or 'no'} features "
                       f"({time.perf_counter() - start:.3f} s)"
-                      + ("; the merge tree's cut is kept: its within-cluster sum of squares "
-                         "is lower" if kept_cut else ""))
+                      + ("; the merge tree's cut is kept: the refined within-cluster sum of "
+                         "squares is not lower" if kept_cut else ""))
     # The rounds' copy of X and the tree's cuts: not held past here.
     spare = ward_cut = None
     if n > n_clusters:

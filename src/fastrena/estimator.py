@@ -168,9 +168,9 @@ class ReNA(FeatureAgglomeration):
         ``linkage="ward"`` with 2 sweeps or more, the first sweeps refine
         the merge tree's cut at a fifth more clusters, which Ward's greedy
         order then merges back to ``n_clusters`` before the last sweep (the
-        exchange); when that ends with a higher within-cluster sum of
-        squares than the tree's own cut, the cut is kept: refining never
-        leaves a worse partition. ``"auto"``: 2 sweeps with ``linkage="ward"`` (error
+        exchange); unless that ends with a within-cluster sum of squares
+        lower than the tree's own cut's (by more than 1e-12 of it), the cut
+        is kept: refining never leaves a worse partition. ``"auto"``: 2 sweeps with ``linkage="ward"`` (error
         0.93-0.95x scikit-learn Ward's in median on docs/choosing.md's
         real-data suite, for about 0.2-0.5x the fit's time) and 0 with the
         default linkage, whose labels stay nilearn's. Refinement holds X
@@ -375,8 +375,9 @@ class ReNA(FeatureAgglomeration):
         merged back by the exchange, ``fastrena.refine.refine_labels(X,
         rena.layout_.graph, rena.tree_.labels_at(k + m)[0], n_clusters=k)``
         (``tree_.labels_at``: the cut even at ``n_clusters_``), or the cut
-        at k, ``rena.tree_.labels_at(k)[0]``, when its
-        ``fastrena.refine.within_cluster_sse`` is lower; after the
+        at k, ``rena.tree_.labels_at(k)[0]``, unless the refined one's
+        ``fastrena.refine.within_cluster_sse`` is lower by more than 1e-12
+        of it; after the
         default linkage fitted with ``max_refine_iter=m``,
         ``refine_labels(X, rena.layout_.graph, rena.labels_at(k),
         max_iter=m)``."""

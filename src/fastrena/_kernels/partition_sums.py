@@ -1,11 +1,12 @@
-"""Sums and sums of squares of a partition of X's features, read as the
-boundary refinement reads them: each sample minus ``offset``, times
-``scale`` (:mod:`.refine`). The clusters' sums (:func:`cluster_sums_into`),
-what their means explain (:func:`between_sum`, :func:`coarse_between_sum`),
-the within-cluster sum of squares itself (:func:`within_sum`), and the
-refinement's last check (:func:`cut_explains_more`): is the merge tree's
-cut better than the refined partition? Every sum in one fixed order,
-whatever X's layout: the same bits.
+"""Sums and sums of squares of a partition of X's features, as the
+boundary refinement reads X (times ``scale``, a power of two; the sums
+each sample minus ``offset`` too: :mod:`.refine`). The clusters' sums
+(:func:`cluster_sums_into`), what their means explain
+(:func:`between_sum`, :func:`coarse_between_sum`), the within-cluster sum
+of squares itself (:func:`within_sum`), and the refinement's last check
+(:func:`cut_explains_more`): is the merge tree's cut to be kept over the
+refined partition? Every sum in one fixed order, whatever X's layout: the
+same bits.
 """
 
 import numpy as np
@@ -20,11 +21,14 @@ from .._interrupt import call_deferring_sigint
 #: below it, but the within-cluster sums they differ by may be far below
 #: the total (a cut whose within-cluster sum is 86 in a total of 1.5e25:
 #: the difference is rounding). Closer, :func:`within_sum` is computed for
-#: both.
+#: both. (A bound: the explained sums kept move by move were within
+#: 1.2e-14 of exact on 27,000 and 1e6 features with common offsets up to
+#: 1e9, by a review.)
 EXPLAINED_BAND = 1e-6
 
-#: Within-cluster sums of squares closer than this fraction of the cut's
-#: are a tie, which the refined partition wins: rounding does not choose.
+#: The refined partition is kept only when its within-cluster sum of
+#: squares is below the cut's by more than this fraction of it: a tie, or
+#: a gain at the level of rounding, keeps the cut (never worse than it).
 TIE = 1e-12
 
 
@@ -113,55 +117,77 @@ def coarse_between_sum(sums, sizes, labels, coarse, n_coarse):
     return total
 
 
+#: Samples :func:`within_sum` takes at a time: one sweep of the features
+#: per block, with three arrays of the clusters by this many samples.
+_WITHIN_BLOCK = 8
+
+
 @njit(cache=True)
-def within_sum(X, offset, scale, sample_major, labels, n_clusters):
+def within_sum(X, scale, labels, n_clusters):
     """The within-cluster sum of squares of the partition ``labels``
-    (``n_clusters`` clusters) of X read as the refinement reads it, from
-    X itself: the clusters' means, then each sample's squared deviations
-    added in feature order, the samples' totals in sample order (the same
-    bits for either layout). Two passes over X."""
+    (``n_clusters`` non-empty clusters) of ``X * scale``, from X itself:
+    each value taken relative to its cluster's first feature (exact
+    between values within a factor 2 of each other, where a common offset
+    would round the spread away), the cluster's mean of those, then the
+    squared deviations with the two-pass correction
+    (``sum r^2 - (sum r)^2 / n``). Samples in blocks of
+    :data:`_WITHIN_BLOCK`, features in index order within each: every
+    cluster's sums add in feature order whatever X's layout (the same
+    bits). Two passes over X."""
     n_samples, n_features = X.shape
-    means = np.zeros((n_clusters, n_samples))
-    cluster_sums_into(X, offset, scale, labels, sample_major, means, 0, n_clusters)
+    first = np.full(n_clusters, -1, dtype=np.int64)
     sizes = np.zeros(n_clusters)
     for i in range(n_features):
-        sizes[labels[i]] += 1.0
-    for c in range(n_clusters):
-        for s in range(n_samples):
-            means[c, s] = means[c, s] / sizes[c]
-    per_sample = np.zeros(n_samples)
-    if sample_major:
-        for s in range(n_samples):
-            for i in range(n_features):
-                d = (X[s, i] - offset[s]) * scale - means[labels[i], s]
-                per_sample[s] += d * d
-    else:
+        c = labels[i]
+        if first[c] < 0:
+            first[c] = i
+        sizes[c] += 1.0
+    means = np.empty((n_clusters, _WITHIN_BLOCK))
+    squares = np.empty((n_clusters, _WITHIN_BLOCK))
+    residuals = np.empty((n_clusters, _WITHIN_BLOCK))
+    total = 0.0
+    for s0 in range(0, n_samples, _WITHIN_BLOCK):
+        s1 = min(s0 + _WITHIN_BLOCK, n_samples)
+        means[:] = 0.0
+        squares[:] = 0.0
+        residuals[:] = 0.0
         for i in range(n_features):
             c = labels[i]
-            for s in range(n_samples):
-                d = (X[s, i] - offset[s]) * scale - means[c, s]
-                per_sample[s] += d * d
-    total = 0.0
-    for s in range(n_samples):
-        total += per_sample[s]
+            p = first[c]
+            for s in range(s0, s1):
+                means[c, s - s0] += X[s, i] * scale - X[s, p] * scale
+        for c in range(n_clusters):
+            for j in range(s1 - s0):
+                means[c, j] = means[c, j] / sizes[c]
+        for i in range(n_features):
+            c = labels[i]
+            p = first[c]
+            for s in range(s0, s1):
+                r = (X[s, i] * scale - X[s, p] * scale) - means[c, s - s0]
+                squares[c, s - s0] += r * r
+                residuals[c, s - s0] += r
+        for c in range(n_clusters):
+            for j in range(s1 - s0):
+                total += squares[c, j] - residuals[c, j] * residuals[c, j] / sizes[c]
     return total
 
 
-def cut_explains_more(X, offset, scale, sample_major, labels, n_clusters, sums, sizes, cut,
-                      n_cut, explained):
+def cut_explains_more(X, scale, labels, n_clusters, sums, sizes, cut, n_cut, explained):
     """Whether the partition ``cut`` (``n_cut`` clusters, explaining
-    ``explained``: :func:`coarse_between_sum`) has a lower within-cluster
-    sum of squares than ``labels`` (``n_clusters``, with their ``sums``
-    and ``sizes``) beyond rounding: decided on the explained sums when
-    they differ by more than :data:`EXPLAINED_BAND`, else on
-    :func:`within_sum` of both, a :data:`TIE` going to ``labels``."""
+    ``explained``: :func:`coarse_between_sum`) is to be kept over
+    ``labels`` (``n_clusters``, with their ``sums`` and ``sizes``): unless
+    ``labels``' within-cluster sum of squares is lower by more than
+    :data:`TIE` of the cut's. Decided on the explained sums when they
+    differ by more than :data:`EXPLAINED_BAND`, else on :func:`within_sum`
+    of both from X; the cut also when those are not finite."""
     refined = call_deferring_sigint(between_sum, (sums, sizes), {})
     band = EXPLAINED_BAND * max(abs(refined), abs(explained))
     if refined < explained - band:
         return True
     if refined > explained + band:
         return False
-    args = (X, offset, scale, sample_major)
-    mine = call_deferring_sigint(within_sum, (*args, labels, np.int64(n_clusters)), {})
-    theirs = call_deferring_sigint(within_sum, (*args, cut, np.int64(n_cut)), {})
-    return mine - theirs > TIE * theirs
+    mine = call_deferring_sigint(within_sum, (X, scale, labels, np.int64(n_clusters)), {})
+    theirs = call_deferring_sigint(within_sum, (X, scale, cut, np.int64(n_cut)), {})
+    if not (np.isfinite(mine) and np.isfinite(theirs)):
+        return True
+    return mine - theirs >= -TIE * theirs

@@ -349,9 +349,9 @@ def refine_partition(X, offset, scale, sample_major, u, v, labels, n_clusters,
     in Ward's greedy order, and one last sweep (if ``max_sweeps >= 1``)
     refines those. With ``baseline`` too (``n_final`` clusters in which
     ``labels`` are nested: the merge tree's cut the fit would return
-    unrefined), the result is ``baseline`` itself when its within-cluster
-    sum of squares is lower than the refined one's beyond rounding
-    (:func:`fastrena._kernels.partition_sums.cut_explains_more`; the moves
+    unrefined), the result is ``baseline`` itself unless the refined
+    within-cluster sum of squares is lower than its own by more than 1e-12
+    of it (:func:`fastrena._kernels.partition_sums.cut_explains_more`; the moves
     only lower it, but the exchange's greedy merges might not make up for
     the cut's): refining never leaves a worse partition than not refining.
 
@@ -519,9 +519,8 @@ def refine_partition(X, offset, scale, sample_major, u, v, labels, n_clusters,
         moves[sweeps] = total
         sweeps += 1
         stalled = total == 0
-    if explained == explained and cut_explains_more(X, offset, scale, sample_major, labels,
-                                                    n_clusters, sums, sizes, baseline, n_final,
-                                                    explained):
+    if explained == explained and cut_explains_more(X, scale, labels, n_clusters, sums, sizes,
+                                                    baseline, n_final, explained):
         given[:] = baseline
         return sweeps, moves[:sweeps].copy(), n_final, True
     given[:] = labels
