@@ -46,14 +46,9 @@ def worker_pool():
     return nullcontext()
 
 
-#: Bytes between the writes of :func:`_mapped_empty`: a page of memory (4 KiB;
-#: a larger page is mapped by its first write).
-_PAGE_BYTES = 4096
-
-
 def _mapped_empty(shape, dtype):
-    """``np.empty(shape, dtype)`` whose memory is already mapped: one value
-    written per page, in order, on this thread (its values are still
+    """``np.empty(shape, dtype)`` whose memory is already mapped
+    (:func:`fastrena._kernels.mapped_in_order`: its values are still
     meaningless).
 
     The system maps (and clears) a new array's pages when they are first
@@ -65,9 +60,7 @@ def _mapped_empty(shape, dtype):
     whole ``"ward"`` fits, 46 ms against 39 ms (float64). Not a rule for
     every new array: the cluster means expanded into a new float32 array
     (``inverse_transform``) took 1.23x the time with it."""
-    out = np.empty(shape, dtype=dtype)
-    out.reshape(-1)[::max(1, _PAGE_BYTES // out.itemsize)] = 0
-    return out
+    return _kernels.mapped_in_order(np.empty(shape, dtype=dtype))
 
 
 def is_feature_major(F):

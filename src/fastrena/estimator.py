@@ -170,7 +170,8 @@ class ReNA(FeatureAgglomeration):
         order then merges back to ``n_clusters`` before the last sweep (the
         exchange); unless that ends with a within-cluster sum of squares
         lower than the tree's own cut's (by more than 1e-12 of it), the cut
-        is kept: refining never leaves a worse partition. ``"auto"``: 2 sweeps with ``linkage="ward"`` (error
+        is kept: refining never leaves a worse partition. ``"auto"``: 2
+        sweeps with ``linkage="ward"`` (error
         0.93-0.95x scikit-learn Ward's in median on docs/choosing.md's
         real-data suite, for about 0.2-0.5x the fit's time) and 0 with the
         default linkage, whose labels stay nilearn's. Refinement holds X

@@ -1,5 +1,6 @@
-"""Copies of a signal array into another memory layout, tile by tile, and
-rows permuted in place.
+"""Copies of a signal array into another memory layout, tile by tile,
+rows permuted in place, and a new array's pages mapped before threads
+write it (:func:`mapped_in_order`).
 
 Why not numpy: ``np.ascontiguousarray(X.T)`` of a C-ordered (100, 235,375)
 float32 array took 0.08 s, a fifth of the boundary refinement that needs
@@ -13,6 +14,23 @@ from numba import njit
 
 from .compiling import unsigned
 from .threads import run_tasks
+
+#: Bytes between the writes of :func:`mapped_in_order`: a page of memory
+#: (4 KiB; a larger page is mapped by its first write).
+PAGE_BYTES = 4096
+
+
+def mapped_in_order(out):
+    """``out``, a new array, with its memory mapped: one zero written per
+    page, in order, on this thread (an array of zeros stays so; other
+    values of an empty one stay meaningless). The system maps and clears
+    a new array's pages when they are first written, and two threads
+    writing fresh pages at once paid far more for that than one thread
+    walking them in order first (see ``fastrena.arrays``'s feature-major
+    copy and the refinement's clusters' sums)."""
+    out.reshape(-1)[::max(1, PAGE_BYTES // out.itemsize)] = 0
+    return out
+
 
 #: Tiles of :func:`feature_major_copy`: 16 features (a task's rows of the
 #: output) by 128 samples, written a row of the output at a time (each

@@ -26,6 +26,7 @@ from .compiling import filled, unsigned
 from .connectivity import stays_connected
 from .exchange import exchanged
 from .lanes import LANES, ZERO_LANES, add_squared_differences, lanes_total, padded
+from .layout import mapped_in_order
 from .partition_sums import cluster_sums_into, coarse_between_sum, cut_explains_more
 from .prefetch import prefetch_row
 from .threads import PARALLEL_GRAIN, run_tasks
@@ -437,12 +438,11 @@ def refine_partition(X, offset, scale, sample_major, u, v, labels, n_clusters,
     # on two threads.
     indptr = np.zeros(n_features + 1, dtype=np.int64)
     indices = np.empty(2 * u.shape[0], dtype=small)
-    sums = np.zeros((n_clusters, padded(n_samples)))
     # Its pages mapped here, in order, rather than by the start's two
-    # tasks at once (a page of 512 values: writing one maps it): at 1 mm x
-    # 100 samples, K = N/20 (94 MB of sums), whole fits 0.94-0.97x their
-    # time; 0.97x at 2 mm, 0.99-1.01x at 1 mm with K = N/50 and N/100.
-    sums.reshape(-1)[::512] = 0.0
+    # tasks at once: at 1 mm x 100 samples, K = N/20 (94 MB of sums), whole
+    # fits 0.94-0.97x their time; 0.97x at 2 mm, 0.99-1.01x at 1 mm with
+    # K = N/50 and N/100.
+    sums = mapped_in_order(np.zeros((n_clusters, padded(n_samples))))
     # Each cluster's features: the start's two tasks and the sweeps read
     # them (the sweeps keep them up to date).
     sizes = np.bincount(labels, minlength=n_clusters).astype(np.int64, copy=False)

@@ -6,6 +6,7 @@ import numpy as np
 from numba import njit
 
 from .compiling import unsigned
+from .lanes import lanes_total
 from .threads import PARALLEL_GRAIN, run_tasks
 from .ward import merge_cost
 
@@ -14,8 +15,8 @@ from .ward import merge_cost
 def ward_cost(M, sizes, a, b):
     """Ward's cost of merging nodes a and b: the squared distance of
     their means in eight lanes (lane j the samples ``s = j (mod 8)`` of the
-    first multiple of eight, in sample order, the lanes added in
-    :func:`fastrena._kernels.lanes.lanes_total`'s tree), then the samples
+    first multiple of eight, in sample order, the lanes added by
+    :func:`fastrena._kernels.lanes.lanes_total`), then the samples
     left over one after the other: one fixed order, the same bits on every
     machine and thread. Below eight samples the lanes stay 0.0 and the sum
     is the plain chain in sample order. One chain of 100 adds waited on
@@ -45,7 +46,7 @@ def ward_cost(M, sizes, a, b):
         l5 += d5 * d5
         l6 += d6 * d6
         l7 += d7 * d7
-    d = ((l0 + l4) + (l1 + l5)) + ((l2 + l6) + (l3 + l7))
+    d = lanes_total((l0, l1, l2, l3, l4, l5, l6, l7))
     for s in range(blocks, n):
         us = unsigned(s)
         x = M[ua, us] - M[ub, us]
