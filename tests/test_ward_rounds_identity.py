@@ -165,7 +165,7 @@ def test_a_rounds_end_split_between_its_tasks_is_its_steps(n_threads):
     import numba
 
     from fastrena import arrays
-    from fastrena._kernels import ward as ward_kernels
+    from fastrena._kernels import round_end
     from fastrena.graphs import lattice_graph
 
     rng = np.random.default_rng(11)
@@ -188,8 +188,8 @@ def test_a_rounds_end_split_between_its_tasks_is_its_steps(n_threads):
     # Node i's signal is row rows[i] of a feature-major array with spare rows.
     rows = rng.permutation(n + 50)[:n]
     F = np.asarray(rng.standard_normal((n + 50, n_samples)).T)
-    _, _, split = ward_kernels._round_end_plan(step, np.int64(n_new), np.int64(u.shape[0]),
-                                               np.int64(n_samples))
+    _, _, split = round_end._round_end_plan(step, np.int64(n_new), np.int64(u.shape[0]),
+                                            np.int64(n_samples))
     assert 0 < split < n_new
     before = numba.get_num_threads()
     numba.set_num_threads(min(n_threads, numba.config.NUMBA_NUM_THREADS))

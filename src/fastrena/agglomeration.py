@@ -387,6 +387,8 @@ def _run_ward_rounds(backend, X, graph, n_clusters, threshold, verbose, on_level
     # rows[i] of F, and a round writes the rows of the nodes it merges, no
     # others.
     rows = None
+    # The rounds' new graphs, in memory reused round after round.
+    buffers = _kernels.RoundBuffers(u.shape[0]) if fused else None
     if fused:
         # From the first round on, in a feature-major copy of X: the copy
         # (a tiled transpose) and the weights read from it took less time
@@ -428,7 +430,8 @@ def _run_ward_rounds(backend, X, graph, n_clusters, threshold, verbose, on_level
         _step(on_step, level + 1, "merging", n)
         if fused:
             # Signals kept in place are merged beside the graph's reduction.
-            result = ward.step(n, u, v, w, threshold, F, rows, in_place=rows is not None)
+            result = ward.step(n, u, v, w, threshold, F, rows, in_place=rows is not None,
+                               buffers=buffers)
             step, n_new, reduced, *merged_rows = (None, 0, None) if result is None else result
         else:
             step, n_new = ward.merge(n, u, v, w, threshold, F, rows)

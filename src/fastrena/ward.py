@@ -149,7 +149,7 @@ class WardMerges:
         self.sizes = sizes
         return step, int(n_new), count
 
-    def step(self, n, u, v, w, threshold, F, rows=None, in_place=False):
+    def step(self, n, u, v, w, threshold, F, rows=None, in_place=False, buffers=None):
         """:meth:`merge`, the new sizes, the reduced graph and the weights
         carried over to it, in kernel calls that give the same merges, the
         same bits (:func:`fastrena._kernels.ward_choice`, then
@@ -163,14 +163,16 @@ class WardMerges:
         ``rows[i]``, which ``fastrena.arrays.reduce_signals_in_place`` may
         overwrite), the merged nodes' signals are also written in place,
         beside the graph's reduction (:func:`fastrena._kernels.ward_round_end`,
-        the same bits), and the new nodes' rows come fourth."""
+        the same bits), and the new nodes' rows come fourth; ``buffers``
+        (:class:`fastrena._kernels.RoundBuffers`), if given, holds the new
+        graph (valid until the round after next)."""
         result = self._choose(n, u, v, w, threshold, F, rows)
         if result is None:
             return None
         step, n_new, count = result
         if in_place:
             *edges, new_rows = _kernels.ward_round_end(u, v, w, step, n_new, count, F.T, rows,
-                                                       self.sizes_before, self.sizes)
+                                                       self.sizes_before, self.sizes, buffers)
             return step, n_new, tuple(edges), new_rows
         return step, n_new, _kernels.reduced_edges_carrying(u, v, w, step, n_new, count)
 

@@ -2,9 +2,10 @@
 
 By domain: :mod:`.weights` (edge weights), :mod:`.means` (cluster means
 and expansion), :mod:`.merges` (one level's choice of edges, components,
-the exact-K rule), :mod:`.ward`, :mod:`.ward_greedy` and :mod:`.ward_costs`
-(``linkage="ward"``: rounds, Ward's greedy order to finish, and its
-costs), :mod:`.graph` (the
+the exact-K rule), :mod:`.ward`, :mod:`.ward_edges`, :mod:`.round_end`,
+:mod:`.ward_greedy` and :mod:`.ward_costs` (``linkage="ward"``: a round's
+choice, its new graph, its end in memory, Ward's greedy order to finish,
+and its costs), :mod:`.graph` (the
 reduced graph), :mod:`.refine` (boundary refinement after the merges,
 :mod:`.connectivity`, its test that a cluster stays connected, and
 :mod:`.exchange`, its merges of refined clusters in Ward's order, and
@@ -30,7 +31,8 @@ from .caching import kernel_caches
 # reads a read-only cache and lets the import succeed with no writable one.
 with kernel_caches():
     from . import (checks, compiling, connectivity, exchange, graph, layout, means, merges,
-                   partition_sums, refine, ward, ward_costs, ward_edges, ward_greedy, weights)
+                   partition_sums, refine, round_end, ward, ward_costs, ward_edges, ward_greedy,
+                   weights)
 from .checks import all_finite, row_max_abs
 from .connectivity import CONNECTIVITY_BUDGET
 from .graph import reduce_edges
@@ -42,7 +44,8 @@ from .merges import (NO_KEY, connected_components, nearest_neighbor_edges,
                      order_by_height, strictly_increasing, tree_children,
                      union_in_order)
 from .refine import RELATIVE_MARGIN, first_appearance, refine_partition
-from .ward import record_merges, ward_choice, ward_round_end
+from .round_end import RoundBuffers, ward_round_end
+from .ward import record_merges, ward_choice
 from .ward_edges import carry_weights, reduced_edges_carrying
 from .ward_greedy import greedy_ward
 from .weights import SAMPLE_BLOCK, edge_weights_feature_major, edge_weights_sample_major
@@ -55,7 +58,7 @@ __all__ = [
     "expand_clusters", "feature_major_copy", "first_appearance", "greedy_ward", "mapped_in_order",
     "members_by_cluster",
     "merge_rows_in_place", "nearest_neighbor_edges", "record_merges", "reduce_edges",
-    "order_by_height", "reduced_edges_carrying", "refine_partition", "row_max_abs", "strictly_increasing",
+    "order_by_height", "RoundBuffers", "reduced_edges_carrying", "refine_partition", "row_max_abs", "strictly_increasing",
     "tree_children", "union_in_order", "ward_choice", "ward_round_end",
 ]
 
@@ -66,7 +69,8 @@ __all__ = [
 for _module in (__name__, checks.__name__, compiling.__name__, connectivity.__name__,
                 exchange.__name__, graph.__name__,
                 layout.__name__, means.__name__,
-                merges.__name__, partition_sums.__name__, refine.__name__, ward.__name__,
+                merges.__name__, partition_sums.__name__, refine.__name__, round_end.__name__,
+                ward.__name__,
                 ward_costs.__name__, ward_edges.__name__, ward_greedy.__name__, weights.__name__):
     guard_module(_module)
 del _module

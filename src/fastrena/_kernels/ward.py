@@ -3,8 +3,8 @@ merges recorded with their heights (the reduced graph with the weights
 carried over untouched edges is :mod:`.ward_edges`; Ward's greedy order
 that finishes on a small graph, :mod:`.ward_greedy`). In memory, a
 round's graph and its signals are reduced side by side
-(:func:`ward_round_end`), with the same results as the steps the chunked
-backend takes one by one.
+(:func:`fastrena._kernels.round_end.ward_round_end`), with the same
+results as the steps the chunked backend takes one by one.
 
 Every merge these kernels make is made at its current Ward cost: the cost
 of the two clusters' true means and sizes when it is made (a round's pairs
@@ -19,9 +19,7 @@ from numba import njit
 from .._interrupt import call_deferring_sigint
 from . import threads
 from .compiling import filled, inner, int_range, unsigned
-from .means import members_by_cluster, merge_rows_between
 from .merges import edge_priority, find_root, union_in_order, union_roots
-from .ward_edges import edge_buffers, reduced_edges_into
 
 
 @njit(cache=True, inline="always")
@@ -511,87 +509,3 @@ def ward_choice(n_nodes, u, v, w, sizes, rep, height, threshold, mutual, greedy_
     return call_deferring_sigint(
         _choice_end, (n_nodes, u, v, cost, lightest, chosen, ties, scale, sizes, rep, height,
                       mutual, float(greedy_below), float(slack)), {})
-
-
-@njit(cache=True, nogil=True)
-def _round_end_tasks(u, v, w, step, n_new, count, new_u, new_v, new_w, todo, n_out, XT, rows,
-                     sizes, new_sizes, new_rows, order, start, split, t0, t1):
-    """Tasks t0..t1 of :func:`ward_round_end`: task 0 reduces the graph
-    (into ``new_u``, ``new_v``, ``new_w``, ``todo``; their lengths in
-    ``n_out``), then merges the signals of the new nodes below ``split``
-    in place; task 1 those of the others (the new nodes' rows in
-    ``new_rows``). Each writes its own outputs only."""
-    for t in range(t0, t1):
-        if t == 0:
-            n_out[0], n_out[1] = reduced_edges_into(u, v, w, step, n_new, count, new_u,
-                                                    new_v, new_w, todo)
-            merge_rows_between(XT, rows, order, start, 0, split, new_sizes, sizes, new_rows)
-        else:
-            merge_rows_between(XT, rows, order, start, split, n_new, new_sizes, sizes,
-                               new_rows)
-
-
-#: The graph's reduction per edge, against the signals' merge per member
-#: and sample: what takes as long. Alone on one thread, the first round at
-#: 2 mm with 100 float64 samples: 22-24 ms for 0.69 M edges, 21-23 ms for
-#: 0.17 M merged members (another hour of the same machine: 11.5 against
-#: 25 ms). The merges grow with the samples, the reduction does not: with
-#: 400 samples the merges alone would keep one thread busy four times as
-#: long as the other. Only balances :func:`ward_round_end`'s two tasks:
-#: the results do not depend on it.
-_REDUCE_WORK = 24
-
-
-@njit(cache=True)
-def _round_end_plan(step, n_new, n_edges, n_samples):
-    """The new nodes' members (:func:`fastrena._kernels.means.members_by_cluster`)
-    and the first new node of :func:`ward_round_end`'s task 1: task 0 also
-    reduces the graph, so it merges the nodes below that one, about
-    ``(merged members * n_samples - _REDUCE_WORK * n_edges) / 2`` members
-    times samples (none when that is not positive)."""
-    order, start = members_by_cluster(step, n_new)
-    total = 0
-    for c in range(n_new):
-        m = start[c + 1] - start[c]
-        total += m if m > 1 else 0
-    target = (total * n_samples - _REDUCE_WORK * n_edges) // 2
-    split = 0
-    done = 0
-    while split < n_new and done < target:
-        m = start[split + 1] - start[split]
-        done += m * n_samples if m > 1 else 0
-        split += 1
-    return order, start, split
-
-
-def ward_round_end(u, v, w, step, n_new, count, XT, rows, sizes, new_sizes):
-    """The end of an in-memory ``"ward"`` round once :func:`ward_choice`
-    has decided it: the new graph with its carried weights (what
-    :func:`reduced_edges_carrying` returns) and the signals merged in place (what
-    ``fastrena.arrays.reduce_signals_in_place`` does: node i's signal is
-    row ``rows[i]`` of ``XT``, ``sizes`` the old nodes' sizes, ``new_sizes``
-    the new ones), side by side on two threads: one reduces the graph and
-    merges the first new nodes' signals, the other the rest of them
-    (:func:`_round_end_plan`). No task reads what another writes, so the
-    results are those of one after the other, bit for bit. (The graph's
-    reduction beside all of the merges left one thread idle whenever the
-    merges took longer: they grow with the samples, see
-    :data:`_REDUCE_WORK`.) Returns ``(new_u, new_v, new_w, todo,
-    new_rows)``."""
-    n_edges = u.shape[0]
-    new_u, new_v, new_w, todo = edge_buffers(n_edges)
-    n_out = np.zeros(2, dtype=np.int64)
-    new_rows = np.empty(n_new, dtype=np.int64)
-    # A kernel called from Python here is not behind the module's guard.
-    order, start, split = call_deferring_sigint(
-        _round_end_plan, (step, np.int64(n_new), np.int64(n_edges), np.int64(XT.shape[1])), {})
-    # Two tasks when there are two threads and each is worth one: the
-    # sort's four passes over the edges, the merged nodes' signals read
-    # and written (the late rounds of a fit are tiny).
-    work = 2 * min(4 * n_edges, 2 * (step.shape[0] - n_new) * XT.shape[1])
-    threads.run_tasks(_round_end_tasks, 2,
-                      (u, v, w, step, np.int64(n_new), count, new_u, new_v, new_w, todo, n_out,
-                       XT, rows, sizes, new_sizes, new_rows, order, start, np.int64(split)),
-                      work)
-    n_edges, n_todo = int(n_out[0]), int(n_out[1])
-    return new_u[:n_edges], new_v[:n_edges], new_w[:n_edges], todo[:n_todo], new_rows

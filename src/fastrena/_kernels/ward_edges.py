@@ -61,7 +61,7 @@ def carry_weights(u, v, w, step, n_new, new_u, new_v):
 
 
 @njit(cache=True, nogil=True)
-def reduced_edges_into(u, v, w, step, n_new, count, new_u, new_v, new_w, todo):
+def reduced_edges_into(u, v, w, step, n_new, count, new_u, new_v, new_w, todo, scratch):
     """:func:`fastrena._kernels.reduce_edges` of ``(u, v)`` by ``step``, and
     the weights carried over (see :func:`carry_weights`): the same edges in
     the same order and the same indices of the edges to compute, in the
@@ -74,6 +74,8 @@ def reduced_edges_into(u, v, w, step, n_new, count, new_u, new_v, new_w, todo):
     Written into the first entries of ``new_u``, ``new_v``, ``new_w`` and
     ``todo`` (each at least as long as ``u``: there are never more new
     edges than old); returns how many edges and how many to compute.
+    ``scratch``: int64 (4, at least as many as ``u``), the sort's working
+    rows (see :func:`sort_scratch`: its contents do not matter).
 
     Written without branches where the data decide (which edges are
     duplicates, which are carried): mispredicted branches, not memory,
@@ -89,8 +91,8 @@ def reduced_edges_into(u, v, w, step, n_new, count, new_u, new_v, new_w, todo):
     for i in range(n_new):
         start_hi[i + 1] += start_hi[i]
     n_between = start_hi[n_new]
-    los = np.empty(n_between, dtype=np.int64)
-    src_by_hi = np.empty(n_between, dtype=np.int64)
+    los = scratch[0, :n_between]
+    src_by_hi = scratch[1, :n_between]
     fill = np.empty(n_new, dtype=np.int64)
     for i in range(n_new):
         fill[i] = start_hi[i]
@@ -111,8 +113,8 @@ def reduced_edges_into(u, v, w, step, n_new, count, new_u, new_v, new_w, todo):
         start_lo[i + 1] += start_lo[i]
     # At f = 0, his[f - 1] is his[-1], the last slot (numba counts a
     # negative index from the end): read and ignored.
-    his = np.empty(n_between, dtype=np.int64)
-    src = np.empty(n_between, dtype=np.int64)
+    his = scratch[2, :n_between]
+    src = scratch[3, :n_between]
     for i in range(n_new):
         fill[i] = start_lo[i]
     for hi in range(n_new):
@@ -148,6 +150,12 @@ def edge_buffers(n_edges):
             np.empty(n_edges, dtype=np.float64), np.empty(n_edges, dtype=np.int64))
 
 
+def sort_scratch(n_edges):
+    """The working rows of :func:`reduced_edges_into`'s sort for up to
+    ``n_edges`` edges."""
+    return np.empty((4, n_edges), dtype=np.int64)
+
+
 def reduced_edges_carrying(u, v, w, step, n_new, count):
     """:func:`reduce_edges` and :func:`carry_weights` in one radix sort, the
     same results bit for bit: ``(new_u, new_v, new_w, todo)``, ``new_w``
@@ -157,6 +165,6 @@ def reduced_edges_carrying(u, v, w, step, n_new, count):
     new_u, new_v, new_w, todo = edge_buffers(u.shape[0])
     # A kernel called from Python here is not behind the module's guard.
     n_out, n_todo = call_deferring_sigint(
-        reduced_edges_into, (u, v, w, step, np.int64(n_new), count, new_u, new_v, new_w, todo),
-        {})
+        reduced_edges_into, (u, v, w, step, np.int64(n_new), count, new_u, new_v, new_w, todo,
+                             sort_scratch(u.shape[0])), {})
     return new_u[:n_out], new_v[:n_out], new_w[:n_out], todo[:n_todo]
