@@ -51,14 +51,13 @@ from .ward_greedy import greedy_ward
 from .weights import SAMPLE_BLOCK, edge_weights_feature_major, edge_weights_sample_major
 
 __all__ = [
-    "CONNECTIVITY_BUDGET", "NO_KEY", "RELATIVE_MARGIN", "ROWS_FEATURE_MAJOR", "ROWS_SAMPLE_MAJOR", "SAMPLE_BLOCK", "all_finite",
-    "carry_weights", "cluster_means_feature_major", "cluster_sums_divided_into",
-    "connected_components",
-    "edge_weights_feature_major", "edge_weights_sample_major",
-    "expand_clusters", "feature_major_copy", "first_appearance", "greedy_ward", "mapped_in_order",
-    "members_by_cluster",
-    "merge_rows_in_place", "nearest_neighbor_edges", "record_merges", "reduce_edges",
-    "order_by_height", "RoundBuffers", "reduced_edges_carrying", "refine_partition", "row_max_abs", "strictly_increasing",
+    "CONNECTIVITY_BUDGET", "NO_KEY", "RELATIVE_MARGIN", "ROWS_FEATURE_MAJOR", "ROWS_SAMPLE_MAJOR",
+    "SAMPLE_BLOCK", "all_finite", "carry_weights", "cluster_means_feature_major",
+    "cluster_sums_divided_into", "connected_components", "edge_weights_feature_major",
+    "edge_weights_sample_major", "expand_clusters", "feature_major_copy", "first_appearance",
+    "greedy_ward", "mapped_in_order", "members_by_cluster", "merge_rows_in_place",
+    "nearest_neighbor_edges", "record_merges", "reduce_edges", "order_by_height", "RoundBuffers",
+    "reduced_edges_carrying", "refine_partition", "row_max_abs", "strictly_increasing",
     "tree_children", "union_in_order", "ward_choice", "ward_round_end",
 ]
 

@@ -21,9 +21,9 @@ class RoundBuffers:
     round after next reduces its own. (New arrays each round, the sort's
     from numba in pages of 4 KB, took 128,000-160,000 page faults a fit at
     1 mm x 100 float32 samples, 0.36-0.54 s of system time; 70,000-75,000
-    and 0.24-0.33 s with these. Unrefined fits in fresh processes, typical
-    times: 1.95-2.06 s against 2.03-2.30 s at 1 mm, 245-263 ms against
-    263-266 ms at 2 mm with float64 samples; the same labels.)"""
+    and 0.24-0.33 s with these. Unrefined fits in fresh processes: 0.93-0.96x
+    their time at 1 mm, 245-263 ms against 263-266 ms at 2 mm with float64
+    samples; the same labels.)"""
 
     def __init__(self, n_edges):
         self.n_edges = n_edges
