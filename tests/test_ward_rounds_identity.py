@@ -206,3 +206,49 @@ def test_a_rounds_end_split_between_its_tasks_is_its_steps(n_threads):
         assert np.array_equal(got.view(np.int64), want.view(np.int64))
     np.testing.assert_array_equal(new_rows, expected_rows)
     assert np.array_equal(F_fused.view(np.int64), F_steps.view(np.int64))
+
+
+def test_round_buffers_alternate_and_hold_nothing_over():
+    # A fit's rounds reduce their graphs into two sets of buffers taken in
+    # turn: a round reads the set the round before wrote, so two calls in a
+    # row never hand out the same memory; the third hands the first's back.
+    # Whatever an earlier round left in them (and in the sort's scratch),
+    # the new graph is the one new arrays give, bit for bit.
+    from fastrena.graphs import lattice_graph
+
+    buffers = _kernels.RoundBuffers(10)
+    first, second = buffers.outputs(10), buffers.outputs(7)
+    assert not any(np.shares_memory(a, b) for a in first for b in second)
+    assert all(a is b for a, b in zip(buffers.outputs(3), first))
+    with pytest.raises(ValueError, match=r"^11 edges exceed the buffers' 10$"):
+        buffers.outputs(11)
+
+    rng = np.random.default_rng(5)
+    side, n_samples = 12, 3
+    n = side * side
+    graph = lattice_graph(np.ones((side, side), dtype=bool))
+    u, v = graph.u, graph.v
+    buffers = _kernels.RoundBuffers(u.shape[0])
+    for used in buffers.outputs(u.shape[0]) + buffers.outputs(u.shape[0]):
+        used[:] = -7
+    buffers.scratch[:] = 123456789
+    # Pairs of horizontal neighbours, numbered by first appearance.
+    step = np.arange(n) // 2
+    count = np.bincount(step)
+    n_new = count.shape[0]
+    sizes = np.ones(n)
+    new_sizes = np.bincount(step, weights=sizes)
+    w = rng.random(u.shape[0])
+    for _ in range(3):
+        F = rng.standard_normal((n_samples, n))
+        F_fresh = np.asfortranarray(F)
+        F_reused = np.asfortranarray(F)
+        *fresh, fresh_rows = _kernels.ward_round_end(u, v, w, step, n_new, count, F_fresh.T,
+                                                     np.arange(n), sizes, new_sizes)
+        *reused, reused_rows = _kernels.ward_round_end(u, v, w, step, n_new, count,
+                                                       F_reused.T, np.arange(n), sizes,
+                                                       new_sizes, buffers)
+        for got, want in zip(reused, fresh):
+            assert np.array_equal(got.view(np.int64), want.view(np.int64))
+        np.testing.assert_array_equal(reused_rows, fresh_rows)
+        assert np.array_equal(F_reused.view(np.int64), F_fresh.view(np.int64))
