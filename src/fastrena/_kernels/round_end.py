@@ -95,9 +95,12 @@ def _round_end_plan(step, n_new, n_edges, n_samples):
 
 
 def ward_round_end(u, v, w, step, n_new, count, XT, rows, sizes, new_sizes, buffers=None):
-    """The end of an in-memory ``"ward"`` round once :func:`ward_choice`
-    has decided it: the new graph with its carried weights (what
-    :func:`reduced_edges_carrying` returns) and the signals merged in place (what
+    """The end of an in-memory ``"ward"`` round once
+    :func:`fastrena._kernels.ward.ward_choice` has decided it: the new graph
+    with its carried weights (what
+    :func:`fastrena._kernels.ward_edges.reduced_edges_carrying` returns),
+    into ``buffers`` (:class:`RoundBuffers`) if given, else new arrays,
+    and the signals merged in place (what
     ``fastrena.arrays.reduce_signals_in_place`` does: node i's signal is
     row ``rows[i]`` of ``XT``, ``sizes`` the old nodes' sizes, ``new_sizes``
     the new ones), side by side on two threads: one reduces the graph and
