@@ -105,19 +105,24 @@ def feature_major_copy(X, dtype, out=None):
 def permute_rows(M, source):
     """Row i of M becomes its row ``source[i]``, in place (cycle by cycle,
     one row held aside)."""
-    n = M.shape[0]
+    n, width = M.shape
     done = np.zeros(n, dtype=np.bool_)
-    held = np.empty(M.shape[1], dtype=M.dtype)
+    held = np.empty(width, dtype=M.dtype)
+    # Rows copied in loops: a row's assignment compiles numba's message
+    # for mismatched shapes (see .compiling).
     for start in range(n):
         if done[start] or source[start] == start:
             continue
-        held[:] = M[start]
+        for s in range(width):
+            held[s] = M[start, s]
         i = start
         while True:
             done[i] = True
             j = source[i]
             if j == start:
-                M[i] = held
+                for s in range(width):
+                    M[i, s] = held[s]
                 break
-            M[i] = M[j]
+            for s in range(width):
+                M[i, s] = M[j, s]
             i = j
