@@ -46,6 +46,22 @@ settings.load_profile("ci")
 
 
 # --------------------------------------------------------------------------
+# the line saying that numba compiles
+# --------------------------------------------------------------------------
+@pytest.fixture(autouse=True, scope="session")
+def _no_compile_notice():
+    """The tests' process never prints the line a verbose fit prints when
+    numba compiles (fastrena._progress.compile_notice): on a fresh clone
+    (CI) the first kernel a verbose test compiles would add it to output
+    that test compares. tests/test_kernel_cache.py tests the line itself,
+    on a fresh record of its own and in fresh processes."""
+    from fastrena._kernels import caching
+
+    caching._activity.compile_told = True
+    yield
+
+
+# --------------------------------------------------------------------------
 # files for the command-line tests
 # --------------------------------------------------------------------------
 @pytest.fixture

@@ -304,3 +304,76 @@ def test_warm_says_what_it_did(monkeypatch, capsys, before, after, code, out, er
     assert main(["warm"]) == code
     assert capsys.readouterr() == (out, err)
 
+
+
+# --------------------------------------------------------------------------
+# the line saying that numba compiles (a first call's seconds of silence)
+# --------------------------------------------------------------------------
+NOTICE = ("[fastrena] compiling numba kernels for this machine, once (a few seconds; about 20 s "
+          "more for a first \"ward\" fit); {kept}; `fastrena warm` compiles them ahead\n")
+
+
+def test_a_compile_is_told_once_when_asked(tmp_path, fresh_activity, capsys):
+    """A kernel no folder holds is about to compile: one line on stderr,
+    naming the folder it goes to, once per process and only inside an
+    enabled block; loads from a cache say nothing."""
+    from fastrena._kernels.caching import compile_notice
+    from fastrena._progress import fit_progress
+
+    cache = caching.KernelCache(None, [FakeLayer(tmp_path, entries={"held": "compiled"})])
+    with compile_notice(False):
+        assert cache.load_overload("missing", None) is None
+    assert capsys.readouterr() == ("", "")
+    with compile_notice(True), compile_notice(False):  # an inner block leaves it on
+        assert cache.load_overload("held", None) == "compiled"
+        assert capsys.readouterr().err == ""
+        assert cache.load_overload("missing", None) is None
+        assert cache.load_overload("another", None) is None
+    assert capsys.readouterr() == ("", NOTICE.format(
+        kept=f"later processes load them from '{tmp_path}'"))
+    # Once per process, with the command line's bars too.
+    with fit_progress(True, 10, 2):
+        assert cache.load_overload("a third", None) is None
+    assert "[fastrena] compiling" not in capsys.readouterr().err
+
+
+def test_the_bars_bring_the_notice_and_no_folder_is_said(fresh_activity, capsys):
+    """The command line's bars enable the line; with no writable folder it
+    points at the CacheWarning."""
+    from fastrena._progress import fit_progress
+
+    cache = caching.KernelCache(None, [])
+    with fit_progress(True, 10, 2):
+        assert cache.load_overload("missing", None) is None
+    assert NOTICE.format(kept="no folder can keep them (see the CacheWarning)") in \
+        capsys.readouterr().err
+
+
+FIT_VERBOSE = """
+import json, sys
+import numpy as np
+from fastrena import ReNA
+X = np.random.default_rng(3).standard_normal((6, 300))
+print(json.dumps(ReNA(n_clusters=7, verbose=int(sys.argv[1])).fit(X).labels_.tolist()))
+"""
+
+
+def test_a_verbose_fit_says_that_numba_compiles(tmp_path):
+    """``ReNA(verbose=1)`` in a fresh environment (an empty NUMBA_CACHE_DIR)
+    prints the line once, before its own log; the next process loads the
+    kernels and prints none; ``verbose=0`` prints nothing while compiling."""
+    def fit(cache, verbose):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_CACHE")}
+        env["NUMBA_CACHE_DIR"] = str(cache)
+        done = subprocess.run([sys.executable, "-c", FIT_VERBOSE, str(verbose)], env=env,
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout.strip().splitlines()[-1]) == expected_labels()
+        return done.stderr
+
+    told = fit(tmp_path / "cache", 1).splitlines()
+    assert len(told) == 1 and told[0].startswith(
+        "[fastrena] compiling numba kernels for this machine, once")
+    assert f"later processes load them from '{tmp_path / 'cache'}" in told[0]
+    assert fit(tmp_path / "cache", 1) == ""
+    assert fit(tmp_path / "other", 0) == ""

@@ -128,6 +128,10 @@ def fit_progress(enabled, n_features, n_clusters):
     if not enabled:
         yield
         return
+    # With the bar, the line saying that numba compiles (imported here: the
+    # kernels, a layer below, load numba).
+    from ._kernels.caching import compile_notice
+
     bar = progress_bar(True, max(n_features - n_clusters, 0), "fit", "merge")
     counted = [False]  # whether the merges of the level under way are on the bar
 
@@ -151,7 +155,8 @@ def fit_progress(enabled, n_features, n_clusters):
 
     tokens = LEVEL_CALLBACK.set(on_level), STEP_CALLBACK.set(on_step)
     try:
-        yield
+        with compile_notice(True):
+            yield
     finally:
         LEVEL_CALLBACK.reset(tokens[0])
         STEP_CALLBACK.reset(tokens[1])

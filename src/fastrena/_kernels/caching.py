@@ -37,16 +37,18 @@ are imported.
 
 import inspect
 import os
+import sys
 import tempfile
 import threading
 import warnings
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 from numba.core import caching, config
 from numba.core.caching import CompileResultCacheImpl, FunctionCache, _Cache
 from numba.core.dispatcher import Dispatcher
 
-__all__ = ["CacheWarning", "KernelCache", "activity", "kernel_caches"]
+__all__ = ["CacheWarning", "KernelCache", "activity", "compile_notice", "kernel_caches"]
 
 
 class CacheWarning(UserWarning):
@@ -141,6 +143,7 @@ class _Activity:
         self.saved_to = set()
         self.not_saved = None  # why the compiled kernels are not kept, once known
         self.warned = False
+        self.compile_told = False  # whether COMPILE_CALLBACK was called
 
 
 _activity = _Activity()
@@ -171,6 +174,47 @@ def _cannot_save(reason):
     warnings.warn(f"fastrena's compiled kernels cannot be cached: {reason}; each new process "
                   "compiles them again (a few seconds): set NUMBA_CACHE_DIR to a writable "
                   "folder to keep them", CacheWarning, stacklevel=2)
+
+
+# Whether the call under way asked to be told when numba compiles (see
+# compile_notice). A context variable: each fit says so for itself.
+_NOTICE = ContextVar("fastrena_compile_notice", default=False)
+
+
+@contextmanager
+def compile_notice(enabled):
+    """Within the block, when ``enabled``, the first compilation of one of
+    fastrena's kernels in this process prints one line on stderr: what is
+    compiling, where it is kept, how to compile ahead (a first call may
+    wait on numba for seconds, about 20 more for a first ``"ward"`` fit,
+    with nothing else to show). A fit enables it with ``verbose``, the
+    command line with its progress bars. Not enabled, the block leaves it
+    as an outer block set it."""
+    if not enabled:
+        yield
+        return
+    token = _NOTICE.set(True)
+    try:
+        yield
+    finally:
+        _NOTICE.reset(token)
+
+
+def _compiling(folder):
+    """A kernel none of the caches holds is about to be compiled (into
+    ``folder``; None: none takes it): say so if the call under way asked
+    (:func:`compile_notice`), the first time in the process."""
+    if not _NOTICE.get():
+        return
+    with _lock:
+        if _activity.compile_told:
+            return
+        _activity.compile_told = True
+    kept = (f"later processes load them from '{folder}'" if folder else
+            "no folder can keep them (see the CacheWarning)")
+    print("[fastrena] compiling numba kernels for this machine, once (a few seconds; about "
+          f"20 s more for a first \"ward\" fit); {kept}; `fastrena warm` compiles them "
+          "ahead", file=sys.stderr, flush=True)
 
 
 class KernelCache(_Cache):
@@ -233,6 +277,8 @@ class KernelCache(_Cache):
                     _activity.loaded += 1
                     _activity.loaded_from.add(layer.cache_path)
                 return data
+        # numba compiles the kernel next.
+        _compiling(self.cache_path)
         return None
 
     def save_overload(self, sig, data):
