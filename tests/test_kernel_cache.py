@@ -155,7 +155,8 @@ def test_no_writable_cache_compiles_with_one_warning(install):
     assert message == (
         "fastrena's compiled kernels cannot be cached: no folder is writable "
         f"(NUMBA_CACHE_DIR '{install.cache}': Permission denied); "
-        "each new process compiles them again (a few seconds): set NUMBA_CACHE_DIR to a "
+        "each new process compiles them again (a few seconds, about 20 s more for the "
+        "\"ward\" linkage): set NUMBA_CACHE_DIR to a "
         "writable folder to keep them")
     activity = out["activity"]
     assert activity["compiled"] > 0 and activity["saved"] == activity["loaded"] == 0
@@ -258,7 +259,8 @@ def test_a_failed_save_warns_once_and_keeps_the_kernel(tmp_path, fresh_activity)
         caching.KernelCache(None, [FakeLayer(tmp_path)]).save_overload("third", "compiled")
     assert [str(w.message) for w in caught] == [
         f"fastrena's compiled kernels cannot be cached: '{tmp_path}': No space left on "
-        "device; each new process compiles them again (a few seconds): set NUMBA_CACHE_DIR "
+        "device; each new process compiles them again (a few seconds, about 20 s more for "
+        "the \"ward\" linkage): set NUMBA_CACHE_DIR "
         "to a writable folder to keep them"]
     assert cache.cache_path is None
     assert caching.activity()["compiled"] == 3 and caching.activity()["saved"] == 1

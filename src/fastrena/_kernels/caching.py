@@ -172,8 +172,9 @@ def _cannot_save(reason):
     # Raised from numba's compilation, deep in the first call of a kernel:
     # the location would say nothing, the message says it all.
     warnings.warn(f"fastrena's compiled kernels cannot be cached: {reason}; each new process "
-                  "compiles them again (a few seconds): set NUMBA_CACHE_DIR to a writable "
-                  "folder to keep them", CacheWarning, stacklevel=2)
+                  "compiles them again (a few seconds, about 20 s more for the \"ward\" linkage): "
+                  "set NUMBA_CACHE_DIR to a writable folder to keep them", CacheWarning,
+                  stacklevel=2)
 
 
 # Whether the call under way asked to be told when numba compiles (see
