@@ -2,7 +2,7 @@
 against scikit-learn's Ward (issues 25 and 26: real data the project was
 not tuned on).
 
-    python benchmarks/unseen_images.py            # ~3 min on 2 cores (Ward's fits)
+    python benchmarks/unseen_images.py            # ~20 s on 2 cores (Ward's fits)
     python benchmarks/unseen_images.py --images astronaut,horse
 
 Every picture bundled with scikit-image (no download) that is not in the

@@ -51,10 +51,11 @@ settings.load_profile("ci")
 @pytest.fixture(autouse=True, scope="session")
 def _no_compile_notice():
     """The tests' process never prints the line a verbose fit prints when
-    numba compiles (fastrena._progress.compile_notice): on a fresh clone
-    (CI) the first kernel a verbose test compiles would add it to output
-    that test compares. tests/test_kernel_cache.py tests the line itself,
-    on a fresh record of its own and in fresh processes."""
+    numba compiles (fastrena._kernels.caching.compile_notice): on a fresh
+    clone (CI) the first kernel a verbose test compiles would add it to the
+    stderr that test compares. tests/test_kernel_cache.py tests the line
+    itself, on a fresh record of its own and in fresh processes; the
+    command-line tests in a terminal (test_cli_adversarial.py) allow it."""
     from fastrena._kernels import caching
 
     caching._activity.compile_told = True

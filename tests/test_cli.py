@@ -55,8 +55,9 @@ def test_console_script_is_installed_and_lists_subcommands(tmp_path):
     assert out.startswith("usage: fastrena [-h] [--version] SUBCOMMAND ...")
     for command in ("parcellate", "reduce", "expand", "report", "demo"):
         assert re.search(rf"^    {command}\s+\w", out, re.MULTILINE), command
-    # No argument at all: the same help, as a bad command line's exit code.
-    assert run(cwd=tmp_path) == (2, out, "")
+    # No argument at all: the same help, as a bad command line is answered
+    # (on stderr, exit code 2).
+    assert run(cwd=tmp_path) == (2, "", out)
 
 
 @pytest.mark.parametrize("command, options", [

@@ -307,12 +307,11 @@ def test_warm_says_what_it_did(monkeypatch, capsys, before, after, code, out, er
     assert capsys.readouterr() == (out, err)
 
 
-
 # --------------------------------------------------------------------------
 # the line saying that numba compiles (a first call's seconds of silence)
 # --------------------------------------------------------------------------
-NOTICE = ("[fastrena] compiling numba kernels for this machine, once (a few seconds; about 20 s "
-          "more for a first \"ward\" fit); {kept}; `fastrena warm` compiles them ahead\n")
+HEAD = ("[fastrena] compiling numba kernels (a few seconds; about 20 s more for a first "
+        "\"ward\" fit)")
 
 
 def test_a_compile_is_told_once_when_asked(tmp_path, fresh_activity, capsys):
@@ -331,24 +330,55 @@ def test_a_compile_is_told_once_when_asked(tmp_path, fresh_activity, capsys):
         assert capsys.readouterr().err == ""
         assert cache.load_overload("missing", None) is None
         assert cache.load_overload("another", None) is None
-    assert capsys.readouterr() == ("", NOTICE.format(
-        kept=f"later processes load them from '{tmp_path}'"))
+    assert capsys.readouterr() == ("", f"{HEAD} for this machine, once: later processes load "
+                                      f"them from '{tmp_path}'; `fastrena warm` compiles them "
+                                      "ahead\n")
     # Once per process, with the command line's bars too.
     with fit_progress(True, 10, 2):
         assert cache.load_overload("a third", None) is None
     assert "[fastrena] compiling" not in capsys.readouterr().err
 
 
-def test_the_bars_bring_the_notice_and_no_folder_is_said(fresh_activity, capsys):
-    """The command line's bars enable the line; with no writable folder it
-    points at the CacheWarning."""
+def test_the_notice_from_another_thread_clears_the_bar(fresh_activity, monkeypatch):
+    """Kernels also compile on fastrena's threads: a compile there, while a
+    fit with a progress bar asked, is told, on a line of its own (the bar
+    cleared, then drawn again); with no writable folder the line says that
+    each process compiles."""
+    import io
+    import threading
+
     from fastrena._progress import fit_progress
 
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Terminal()
+    monkeypatch.setattr(sys, "stderr", stream)
     cache = caching.KernelCache(None, [])
     with fit_progress(True, 10, 2):
-        assert cache.load_overload("missing", None) is None
-    assert NOTICE.format(kept="no folder can keep them (see the CacheWarning)") in \
-        capsys.readouterr().err
+        worker = threading.Thread(target=cache.load_overload, args=("missing", None))
+        worker.start()
+        worker.join()
+    told = f"{HEAD}: no folder can keep them, each process compiles them (see the CacheWarning)"
+    lines = stream.getvalue().split("\n")
+    assert [line.split("\r")[-1] for line in lines if told in line] == [told]
+
+
+def test_a_closed_stderr_never_fails_the_compile(fresh_activity, monkeypatch):
+    """Nowhere to say it (a closed stream, or none): the kernel still
+    compiles, silently."""
+    import io
+
+    from fastrena._kernels.caching import compile_notice
+
+    closed = io.StringIO()
+    closed.close()
+    for stream in (closed, None):
+        monkeypatch.setattr(caching, "_activity", caching._Activity())
+        monkeypatch.setattr(sys, "stderr", stream)
+        with compile_notice(True):
+            assert caching.KernelCache(None, []).load_overload("missing", None) is None
 
 
 FIT_VERBOSE = """
@@ -362,8 +392,9 @@ print(json.dumps(ReNA(n_clusters=7, verbose=int(sys.argv[1])).fit(X).labels_.tol
 
 def test_a_verbose_fit_says_that_numba_compiles(tmp_path):
     """``ReNA(verbose=1)`` in a fresh environment (an empty NUMBA_CACHE_DIR)
-    prints the line once, before its own log; the next process loads the
-    kernels and prints none; ``verbose=0`` prints nothing while compiling."""
+    prints the line once on stderr (its log goes to stdout); the next
+    process loads the kernels and prints none; ``verbose=0`` prints nothing
+    while compiling."""
     def fit(cache, verbose):
         env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_CACHE")}
         env["NUMBA_CACHE_DIR"] = str(cache)
@@ -374,8 +405,7 @@ def test_a_verbose_fit_says_that_numba_compiles(tmp_path):
         return done.stderr
 
     told = fit(tmp_path / "cache", 1).splitlines()
-    assert len(told) == 1 and told[0].startswith(
-        "[fastrena] compiling numba kernels for this machine, once")
-    assert f"later processes load them from '{tmp_path / 'cache'}" in told[0]
+    assert len(told) == 1 and told[0].startswith(f"{HEAD} for this machine, once: later "
+                                                 f"processes load them from '{tmp_path}")
     assert fit(tmp_path / "cache", 1) == ""
     assert fit(tmp_path / "other", 0) == ""

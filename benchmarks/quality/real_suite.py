@@ -202,12 +202,13 @@ def fit_labels(name, case, k, X=None):
             # The fit returns the merge tree's cut at K unless the refined
             # partition's sum of squares is lower by more than 1e-12 of it
             # (a tie keeps the cut: the 0/1 brain mask, error 0 either way);
-            # refine_labels alone does not compare.
+            # refine_labels alone does not compare. The sums here are
+            # numpy's, rounded otherwise than the fit's: 2e-12, not 1e-12.
             from fastrena.refine import within_cluster_sse
 
             cut = unrefined[0]
             refined_sse, cut_sse = within_cluster_sse(X, labels), within_cluster_sse(X, cut)
-            if not (np.array_equal(whole, cut) and refined_sse >= cut_sse * (1 - 1e-9)):
+            if not (np.array_equal(whole, cut) and refined_sse >= cut_sse * (1 - 2e-12)):
                 raise RuntimeError(f"{name} on {case.name}, K={k}: refine_labels after the "
                                    "fit differs from ReNA(max_refine_iter=...)")
             labels = np.asarray(whole, dtype=np.int64)

@@ -19,6 +19,7 @@ import numpy as np
 from sklearn.utils._param_validation import validate_params
 
 from . import _kernels, arrays
+from ._kernels.caching import compile_notice
 from ._validation import LINKAGES, constraints_of
 from .arrays import expand_clusters
 from .backends import backend_of
@@ -203,57 +204,60 @@ def agglomerate(X: Any, graph: FeatureGraph, n_clusters: int, n_iter: int = 10,
     :func:`fastrena.refine.refine_iter_for`) sweeps of boundary refinement
     (:mod:`fastrena.refine`) then move single features between
     neighbouring clusters while the within-cluster sum of squares falls;
-    ``labels`` are refined, the tree is not.
+    ``labels`` are refined, the tree is not. ``verbose`` also has a line
+    say when numba compiles (:func:`fastrena._kernels.caching.compile_notice`).
     """
-    backend = backend_of(X)
-    # The pool (if any) is shut down first: its workers may still write
-    # into the store's files when an error or Ctrl-C ends the fit.
-    with backend.signal_store() as store, backend.worker_pool():
-        n, labels, level, tree, spare = _run_levels(backend, X, graph, n_clusters, n_iter,
-                                                    threshold, verbose, on_level, check_values,
-                                                    store, linkage, on_step, full_tree)
-    messages = []
-    sweeps, moves = 0, ()
-    max_sweeps = refine_iter_for(max_refine_iter, linkage)
-    # After "ward", the refinement starts from a finer cut of its tree.
-    ward_cut = tree.labels_at if linkage == "ward" else None
-    if not full_tree:
-        tree = None
-    if max_sweeps > 0:
-        start = time.perf_counter()
-        _step(on_step, level + 1, "refining the boundaries", n, n)
-        labels, sweeps, moves, message, kept_cut = refined_fit_labels(
-            X, graph, labels, n, max_sweeps, ward_cut, spare=spare)
-        if message is not None:
-            messages.append(message)
-        moves = tuple(int(m) for m in moves)
-        _log(verbose, f"refinement: {sweeps} sweep{'' if sweeps == 1 else 's'} moved "
-                      f"{', '.join(map(str, moves)) or 'no'} features "
-                      f"({time.perf_counter() - start:.3f} s)"
-                      + ("; the merge tree's cut is kept: the refined within-cluster sum of "
-                         "squares is not lower" if kept_cut else ""))
-    # The rounds' copy of X and the tree's cuts: not held past here.
-    spare = ward_cut = None
-    if n > n_clusters:
-        # The clusters are connected: the graph's components are theirs.
-        component_sizes = graph.component_sizes()
-        n_components = component_sizes.shape[0]
-        if n_components > n_clusters:
-            messages.append(
-                f"The feature graph has {n_components} connected components, more "
-                f"than n_clusters={n_clusters}: clusters never span two components, "
-                f"so at least {n_components} clusters are returned"
-            )
-        if n > max(n_components, n_clusters):
-            target = max(n_components, n_clusters)
-            # Each level at least halves every component that still has an
-            # edge, so the largest component bounds the levels needed.
-            needed = max(1, math.ceil(math.log2(int(component_sizes.max()))))
-            messages.append(
-                f"n_iter={n_iter} levels were not enough to reach {target} clusters: "
-                f"stopped at {n}; n_iter={needed} always suffices here"
-            )
-    return AgglomerationResult(labels, int(n), level, tuple(messages), tree, sweeps, moves)
+    # verbose: a line says so when numba compiles (seconds of silence).
+    with compile_notice(verbose > 0):
+        backend = backend_of(X)
+        # The pool (if any) is shut down first: its workers may still write
+        # into the store's files when an error or Ctrl-C ends the fit.
+        with backend.signal_store() as store, backend.worker_pool():
+            n, labels, level, tree, spare = _run_levels(backend, X, graph, n_clusters, n_iter,
+                                                        threshold, verbose, on_level, check_values,
+                                                        store, linkage, on_step, full_tree)
+        messages = []
+        sweeps, moves = 0, ()
+        max_sweeps = refine_iter_for(max_refine_iter, linkage)
+        # After "ward", the refinement starts from a finer cut of its tree.
+        ward_cut = tree.labels_at if linkage == "ward" else None
+        if not full_tree:
+            tree = None
+        if max_sweeps > 0:
+            start = time.perf_counter()
+            _step(on_step, level + 1, "refining the boundaries", n, n)
+            labels, sweeps, moves, message, kept_cut = refined_fit_labels(
+                X, graph, labels, n, max_sweeps, ward_cut, spare=spare)
+            if message is not None:
+                messages.append(message)
+            moves = tuple(int(m) for m in moves)
+            _log(verbose, f"refinement: {sweeps} sweep{'' if sweeps == 1 else 's'} moved "
+                          f"{', '.join(map(str, moves)) or 'no'} features "
+                          f"({time.perf_counter() - start:.3f} s)"
+                          + ("; the merge tree's cut is kept: the refined within-cluster sum of "
+                             "squares is not lower" if kept_cut else ""))
+        # The rounds' copy of X and the tree's cuts: not held past here.
+        spare = ward_cut = None
+        if n > n_clusters:
+            # The clusters are connected: the graph's components are theirs.
+            component_sizes = graph.component_sizes()
+            n_components = component_sizes.shape[0]
+            if n_components > n_clusters:
+                messages.append(
+                    f"The feature graph has {n_components} connected components, more "
+                    f"than n_clusters={n_clusters}: clusters never span two components, "
+                    f"so at least {n_components} clusters are returned"
+                )
+            if n > max(n_components, n_clusters):
+                target = max(n_components, n_clusters)
+                # Each level at least halves every component that still has an
+                # edge, so the largest component bounds the levels needed.
+                needed = max(1, math.ceil(math.log2(int(component_sizes.max()))))
+                messages.append(
+                    f"n_iter={n_iter} levels were not enough to reach {target} clusters: "
+                    f"stopped at {n}; n_iter={needed} always suffices here"
+                )
+        return AgglomerationResult(labels, int(n), level, tuple(messages), tree, sweeps, moves)
 
 
 def oriented_tie_signal(first_sample):

@@ -15,7 +15,6 @@ from sklearn.utils import check_array
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted, check_memory
 
-from ._kernels.caching import compile_notice
 from ._progress import LEVEL_CALLBACK, STEP_CALLBACK
 from ._validation import (FLOAT_DTYPES, check_finite, check_matrix_like, check_positive_int,
                           constraints_of, is_dask_array)
@@ -293,13 +292,11 @@ class ReNA(FeatureAgglomeration):
         k = effective_n_clusters(n_clusters, X.shape[1])
         self.memory_ = _memory(self.memory, self.memory_level, X)
         run = _cached(self.memory_)
-        # verbose: a line says so when numba compiles (seconds of silence).
-        with compile_notice(int(self.verbose) > 0):
-            result = run(X, graph, k, n_iter, float(self.threshold), int(self.verbose),
-                         on_level=LEVEL_CALLBACK.get(), check_values=True,
-                         linkage=self.linkage, on_step=STEP_CALLBACK.get(),
-                         full_tree=bool(self.compute_full_tree),
-                         max_refine_iter=self.max_refine_iter)
+        result = run(X, graph, k, n_iter, float(self.threshold), int(self.verbose),
+                     on_level=LEVEL_CALLBACK.get(), check_values=True,
+                     linkage=self.linkage, on_step=STEP_CALLBACK.get(),
+                     full_tree=bool(self.compute_full_tree),
+                     max_refine_iter=self.max_refine_iter)
         emit_messages(result)
         self.labels_ = result.labels
         self.n_clusters_ = result.n_clusters

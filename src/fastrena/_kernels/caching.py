@@ -143,7 +143,7 @@ class _Activity:
         self.saved_to = set()
         self.not_saved = None  # why the compiled kernels are not kept, once known
         self.warned = False
-        self.compile_told = False  # whether COMPILE_CALLBACK was called
+        self.compile_told = False  # whether a compilation was announced (_compiling)
 
 
 _activity = _Activity()
@@ -177,45 +177,64 @@ def _cannot_save(reason):
                   stacklevel=2)
 
 
-# Whether the call under way asked to be told when numba compiles (see
-# compile_notice). A context variable: each fit says so for itself.
-_NOTICE = ContextVar("fastrena_compile_notice", default=False)
+# How many calls under way asked to be told when numba compiles (see
+# compile_notice): for the whole process, since kernels also compile on the
+# threads of fastrena._kernels.threads, which a context variable set by the
+# caller would not reach. Guarded by _lock.
+_asking = 0
 
 
 @contextmanager
 def compile_notice(enabled):
     """Within the block, when ``enabled``, the first compilation of one of
-    fastrena's kernels in this process prints one line on stderr: what is
-    compiling, where it is kept, how to compile ahead (a first call may
-    wait on numba for seconds, about 20 more for a first ``"ward"`` fit,
-    with nothing else to show). A fit enables it with ``verbose``, the
-    command line with its progress bars. Not enabled, the block leaves it
-    as an outer block set it."""
+    fastrena's kernels in this process, on any thread, prints one line on
+    stderr: what is compiling, where it is kept, how to compile ahead (a
+    first call may wait on numba for seconds, about 20 more for a first
+    ``"ward"`` fit, with nothing else to show). Fits enable it with
+    ``verbose``, the command line with its progress bars. Not enabled, the
+    block changes nothing."""
+    global _asking
     if not enabled:
         yield
         return
-    token = _NOTICE.set(True)
+    with _lock:
+        _asking += 1
     try:
         yield
     finally:
-        _NOTICE.reset(token)
+        with _lock:
+            _asking -= 1
 
 
 def _compiling(folder):
     """A kernel none of the caches holds is about to be compiled (into
-    ``folder``; None: none takes it): say so if the call under way asked
+    ``folder``; None: none takes it): say so if a call under way asked
     (:func:`compile_notice`), the first time in the process."""
-    if not _NOTICE.get():
-        return
     with _lock:
-        if _activity.compile_told:
+        if _asking == 0 or _activity.compile_told:
             return
         _activity.compile_told = True
-    kept = (f"later processes load them from '{folder}'" if folder else
-            "no folder can keep them (see the CacheWarning)")
-    print("[fastrena] compiling numba kernels for this machine, once (a few seconds; about "
-          f"20 s more for a first \"ward\" fit); {kept}; `fastrena warm` compiles them "
-          "ahead", file=sys.stderr, flush=True)
+    head = ("[fastrena] compiling numba kernels (a few seconds; about 20 s more for a first "
+            "\"ward\" fit)")
+    if folder:
+        line = (f"{head} for this machine, once: later processes load them from '{folder}'; "
+                "`fastrena warm` compiles them ahead")
+    else:
+        line = f"{head}: no folder can keep them, each process compiles them (see the CacheWarning)"
+    stream = sys.stderr
+    if stream is None:  # pythonw, a daemon: nowhere to say it
+        return
+    try:
+        # tqdm's write clears a progress bar drawn there, prints the line
+        # and draws the bar again (tqdm is imported only now: once, if ever).
+        from tqdm import tqdm
+
+        tqdm.write(line, file=stream)
+        stream.flush()
+    except (OSError, ValueError):
+        # A closed or broken stderr: the notice must never fail the fit
+        # that numba is compiling for.
+        pass
 
 
 class KernelCache(_Cache):

@@ -59,8 +59,8 @@ def main(argv=None):
     """Run the ``fastrena`` command line; return the exit code.
 
     0 on success, 1 for a bad input (one line on stderr), 2 for a bad
-    command line (argparse's usage message; no argument at all prints the
-    whole help, on stdout), 130 if interrupted.
+    command line (argparse's usage message, on stderr; no argument at all
+    prints the whole help there), 130 if interrupted.
 
     Once the outcome is decided (every output in place, or the outputs of
     a failed run removed), Ctrl-C is ignored: it can no longer undo the
@@ -76,7 +76,7 @@ def main(argv=None):
         if not argv:
             # A first try: the subcommands and where to start, rather than
             # "the following arguments are required: SUBCOMMAND".
-            build_parser().print_help()
+            build_parser().print_help(sys.stderr)
             return 2
         args = build_parser().parse_args(argv)
     except SystemExit as exit_:  # --help, --version, usage errors
