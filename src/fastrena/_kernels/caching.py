@@ -42,7 +42,6 @@ import tempfile
 import threading
 import warnings
 from contextlib import contextmanager
-from contextvars import ContextVar
 
 from numba.core import caching, config
 from numba.core.caching import CompileResultCacheImpl, FunctionCache, _Cache
