@@ -179,6 +179,16 @@ def test_surface_round_trip(surfaces):
     both = np.concatenate([data["lh"], data["rh"]])
     all_labels = np.concatenate([labels["lh"], labels["rh"]])
     np.testing.assert_allclose(reduced, cluster_means(both, all_labels), rtol=1e-6)
+    # A volume among surface labels was called a GIfTI file ("1 GIfTI data
+    # files for 2 meshes").
+    nibabel.save(nibabel.Nifti1Image(np.zeros((2, 2, 2, 2), np.float32), np.eye(4)),
+                 folder / "run.nii.gz")
+    code, out, err = run("reduce", "run.nii.gz", "--labels", "lh.label.gii", "--labels",
+                         "rh.label.gii", "-o", "volume.npy", cwd=folder)
+    assert (code, out) == (1, "")
+    assert err == ("fastrena reduce: error: image 'run.nii.gz' is a NIfTI file, but the labels "
+                   "or meshes are surfaces (2 parts): give one GIfTI data file per mesh for "
+                   "each scan group\n")
 
     code, out, err = run("expand", "reduced.tsv", "--labels", "lh.label.gii", "--labels",
                          "rh.label.gii", "-o", "lh.back.func.gii", "-o", "rh.back.func.gii",
@@ -323,6 +333,12 @@ def test_demo_out_must_be_a_folder(tmp_path, capsys, monkeypatch):
      "--connectivity 'mask.nii.gz' is not a scipy.sparse .npz file ("),
     (["parcellate", "lh.func.gii", "--mask", "mask.nii.gz", "-k", 4, "-o", "l.nii.gz"],
      "image 'lh.func.gii' is a GIfTI surface file: give its mesh files with --mesh"),
+    # Said before the outputs are checked: GIfTI data without --mesh was
+    # told to write NIfTI labels.
+    (["parcellate", "lh.func.gii", "-k", 4, "-o", "l.label.gii"],
+     "image 'lh.func.gii' is a GIfTI surface file: give its mesh files with --mesh"),
+    (["parcellate", "lh.func.gii", "-k", 4, "-o", "a.label.gii", "-o", "b.label.gii"],
+     "image 'lh.func.gii' is a GIfTI surface file: give its mesh files with --mesh"),
     (["reduce", "run1.nii.gz", "--labels", "labels.nii.gz", "-o", "r.txt"],
      "array 'r.txt': unknown format '.txt'; use .npy, .csv, .tsv"),
     (["reduce", "run1.nii.gz", "--labels", "run1.nii.gz", "-o", "r.npy"],
@@ -353,6 +369,10 @@ def test_demo_out_must_be_a_folder(tmp_path, capsys, monkeypatch):
     (["reduce", "run1.nii.gz", "--labels", "labels.nii.gz", "-o", "r.npy", "--dask",
       "--scheduler", "nonsense://host:1"],
      "cannot reach a Dask scheduler at 'nonsense://host:1'"),
+    # A misspelt local scheduler: at once, without a minute's wait at exit.
+    ([*PARCELLATE, "-o", "l.nii.gz", "--dask", "--scheduler", "proceses"],
+     "scheduler 'proceses' is neither a local scheduler (threads, processes, synchronous) nor "
+     "the address of a Dask scheduler (tcp://host:port)"),
     (["parcellate", "nan.nii", "--mask", "mask.nii.gz", "-k", 4, "-o", "l.nii.gz", "--dask"],
      "image 'nan.nii' has NaN or infinite values inside the mask (volume 1)"),
 ])

@@ -2,6 +2,9 @@
 and the choice of scheduler. Nothing is read until computed; values equal
 the eager readers of ``fastrena.io``."""
 
+import subprocess
+import sys
+
 import h5py
 import numpy as np
 import pytest
@@ -192,6 +195,32 @@ def test_use_scheduler_local_names_and_errors():
     with pytest.raises(OSError, match="cannot reach a Dask scheduler at '' \\(an empty address\\)"):
         with use_scheduler(""):
             pass
+    # A misspelt local scheduler, or a host without its port, was read as an
+    # address: its failed Client then held the interpreter a minute at exit
+    # and printed a traceback.
+    for name in ("proceses", "localhost"):
+        with pytest.raises(InputError, match=rf"^scheduler '{name}' is neither a local scheduler "
+                                             r"\(threads, processes, synchronous\) nor the "
+                                             r"address of a Dask scheduler \(tcp://host:port\)$"):
+            with use_scheduler(name):
+                pass
+    with pytest.raises(OSError, match=r"^cannot reach a Dask scheduler at 'tcp://host' "
+                                      r"\(missing port number in address 'host'\)$"):
+        with use_scheduler("tcp://host"):
+            pass
+
+
+def test_a_bad_address_leaves_no_client_behind_at_exit():
+    code = ("from fastrena.dask import use_scheduler\n"
+            "for address in ('tcp://host', 'host:port', 'localhost'):\n"
+            "    try:\n"
+            "        with use_scheduler(address, timeout='1s'):\n"
+            "            pass\n"
+            "    except (OSError, ValueError):\n"
+            "        pass\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert (done.returncode, done.stderr) == (0, "")
 
 
 def test_failed_connection_leaves_no_default_client():

@@ -221,6 +221,37 @@ def test_set_output_pandas_and_dataframe_input():
     assert not hasattr(est_np, "feature_names_in_")
 
 
+@pytest.mark.parametrize("how", ["pandas", "polars", "global"])
+def test_set_output_names_the_columns_of_another_scale(how):
+    # transform(X, n_clusters=k) with set_output: scikit-learn's wrapper
+    # named n_clusters_ columns, and pandas failed ("Length mismatch").
+    import polars as pl
+    from sklearn import config_context
+
+    rng = np.random.RandomState(3)
+    df = pd.DataFrame(rng.randn(6, 12), index=list("abcdef"))
+    rena = ReNA(np.ones((3, 4), dtype=bool), n_clusters=5, compute_full_tree=True).fit(df)
+    plain = rena.transform(df.to_numpy(), n_clusters=3)
+    with config_context(transform_output="pandas" if how == "global" else "default"):
+        if how != "global":
+            rena.set_output(transform=how)
+        out = rena.transform(df, n_clusters=3)
+        assert list(rena.get_feature_names_out()) == [f"rena{i}" for i in range(5)]
+        whole = rena.transform(df)
+    if how == "polars":
+        assert isinstance(out, pl.DataFrame) and out.columns == ["rena0", "rena1", "rena2"]
+        np.testing.assert_array_equal(out.to_numpy(), plain)
+    else:
+        assert isinstance(out, pd.DataFrame) and list(out.index) == list("abcdef")
+        assert list(out.columns) == ["rena0", "rena1", "rena2"]
+        np.testing.assert_array_equal(out.to_numpy(), plain)
+        assert list(whole.columns) == [f"rena{i}" for i in range(5)]
+    # Without a container, nothing is left pending for a later call.
+    rena.set_output(transform="default")
+    assert rena.transform(df, n_clusters=3).shape == (6, 3)
+    assert list(rena.get_feature_names_out()) == [f"rena{i}" for i in range(5)]
+
+
 # --------------------------------------------------------------------------
 # transform / inverse_transform values
 # --------------------------------------------------------------------------
@@ -520,7 +551,15 @@ BAD_X = {
     "complex": (np.array([[1 + 1j, 2], [3, 4]]), ValueError,
                 r"^Complex data not supported: X has dtype complex128; pass real signals, such "
                 r"as X\.real or np\.abs\(X\)$"),
-    "strings": (np.array([["a", "b"], ["c", "d"]]), ValueError, "could not convert string"),
+    # Numbers written as text were converted without a word (scikit-learn's
+    # FeatureAgglomeration refuses them).
+    "strings": (np.array([["a", "b"], ["c", "d"]]), ValueError,
+                r"^X holds text \(dtype <U1\), not numbers: pass real signals, such as "
+                r"X\.astype\(float\) if the text is numbers$"),
+    "numbers as text": (np.array([["1.5", "2"], ["3", "4"]]), ValueError,
+                        r"^X holds text \(dtype <U3\), not numbers"),
+    "bytes": (np.array([[b"1", b"2"], [b"3", b"4"]]), ValueError,
+              r"^X holds text \(dtype \|S1\), not numbers"),
     "sparse": (sparse.csr_matrix(np.eye(3)), TypeError, "dense data is required"),
     "0 samples": (np.empty((0, 3)), ValueError, r"0 sample\(s\) \(shape=\(0, 3\)\)"),
     "0 features": (np.empty((3, 0)), ValueError, r"0 feature\(s\) \(shape=\(3, 0\)\)"),
@@ -572,12 +611,8 @@ def test_inverse_transform_errors_name_X_red():
                                         r"got the str 'foo\.nii'\. X_red is what transform\(X\) "
                                         r"returns$"):
         rena.inverse_transform("foo.nii")
-    X_red = rena.transform(np.ones((3, 6)))
-    X_red[2, 1] = np.inf
-    with pytest.raises(ValueError, match=r"contains infinity.* \(first at sample 2, cluster 1: "
-                                         r"inf; 1 such values in 1 of 3 samples and 1 of 2 "
-                                         r"clusters\)$"):
-        rena.inverse_transform(X_red)
+    with pytest.raises(ValueError, match=r"^X_red holds text \(dtype <U1\), not numbers"):
+        rena.inverse_transform(np.array([["1", "2"]]))
 
 
 def test_transposed_X_is_named():
@@ -734,3 +769,86 @@ def test_the_command_line_says_it_in_the_same_words(option, text, words, capsys)
     args = ["parcellate", "a.nii", "-o", "b.nii", "-k", "3", option, text]
     assert main(args) == 2
     assert f"must be {words}, got '{text}'" in capsys.readouterr().err
+
+
+def _warned_here(call):
+    """The UserWarnings ``call()`` raises, each checked to name this file's
+    line (fastrena.errors.warn_user): the user's, not scikit-learn's or
+    fastrena's."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        call()
+    user = [w for w in caught if issubclass(w.category, UserWarning)]
+    assert user, "no warning"
+    for w in user:
+        assert w.filename == __file__, (str(w.message), w.filename, w.lineno)
+    return [str(w.message) for w in user]
+
+
+@pytest.mark.parametrize("path", ["fit", "fit_transform", "fit_predict", "pipeline", "search",
+                                  "function", "memory"])
+def test_a_fit_warning_names_the_users_line_whichever_way_it_came(path, tmp_path):
+    # fit_transform and fit_predict are scikit-learn's (TransformerMixin,
+    # set_output's wrapper): a fixed stacklevel named sklearn/base.py.
+    from sklearn.model_selection import GridSearchCV
+
+    X = np.random.default_rng(0).random((6, 8))
+    rena = ReNA(n_clusters=20)
+    calls = {
+        "fit": lambda: rena.fit(X),
+        "fit_transform": lambda: rena.fit_transform(X),
+        "fit_predict": lambda: rena.fit_predict(X),
+        "pipeline": lambda: make_pipeline(rena, LogisticRegression()).fit(X, [0, 1] * 3),
+        "search": lambda: GridSearchCV(make_pipeline(rena, LogisticRegression()),
+                                       {"rena__n_clusters": [20]}, cv=2).fit(X, [0, 1] * 3),
+        "function": lambda: recursive_neighbor_agglomeration(X, n_clusters=20),
+        "memory": lambda: ReNA(n_clusters=20, memory=str(tmp_path), memory_level=1).fit(X)}
+    messages = _warned_here(calls[path])
+    assert "n_clusters=20 is larger than the number of features (8); using n_clusters=8" in (
+        messages[0])
+
+
+@pytest.mark.parametrize("path", ["labels_at", "transform", "transform_pandas",
+                                  "inverse_transform"])
+def test_a_scale_warning_names_the_users_line(path):
+    X = np.random.default_rng(1).random((4, 6))
+    two_chains = sparse.block_diag([sparse.diags([1.0, 1.0], [-1, 1], shape=(3, 3))] * 2)
+    rena = ReNA(n_clusters=2, connectivity=two_chains, compute_full_tree=True).fit(X)
+    pandas_rena = clone(rena).fit(X).set_output(transform="pandas")
+    calls = {"labels_at": lambda: rena.labels_at(1),
+             "transform": lambda: rena.transform(X, n_clusters=1),
+             "transform_pandas": lambda: pandas_rena.transform(X, n_clusters=1),
+             "inverse_transform": lambda: rena.inverse_transform(np.ones((1, 2)), n_clusters=1)}
+    messages = _warned_here(calls[path])
+    assert messages[0].startswith("The feature graph has 2 connected components, more than "
+                                  "n_clusters=1")
+
+
+def test_a_callable_connectivity_is_called_on_the_features_as_scikit_learn_does():
+    # FeatureAgglomeration(connectivity=callable) calls it on X.T (one row
+    # per feature): a kneighbors_graph of the features' own signals.
+    from functools import partial
+
+    from sklearn.neighbors import kneighbors_graph
+
+    X = np.random.default_rng(3).standard_normal((5, 40))
+    make = partial(kneighbors_graph, n_neighbors=4)
+    graph = make(X.T)
+    rena = ReNA(n_clusters=6, connectivity=make, linkage="ward").fit(X)
+    np.testing.assert_array_equal(
+        rena.labels_, ReNA(n_clusters=6, connectivity=graph, linkage="ward").fit(X).labels_)
+    np.testing.assert_array_equal(
+        recursive_neighbor_agglomeration(X, n_clusters=6, connectivity=make,
+                                         linkage="ward")[1], rena.labels_)
+    # The graph made at fit is the one transform uses; a clone (its
+    # callable copied) fits the same.
+    assert rena.layout_.graph.n_nodes == 40
+    np.testing.assert_array_equal(clone(rena).fit(X).labels_, rena.labels_)
+    assert rena.transform(X).shape == (5, rena.n_clusters_)
+    with pytest.raises(ValueError, match=r"^connectivity\(X\.T\) \(square\) has shape \(5, 5\) "
+                                         r"but X has 40 features"):
+        def square(XT):
+            return sparse.eye(XT.shape[1])
+        ReNA(connectivity=square).fit(X)
+    with pytest.raises(ValueError, match=r"^connectivity\(X\.T\) \(<lambda>\) returned None"):
+        ReNA(connectivity=lambda XT: None).fit(X)

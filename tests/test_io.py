@@ -8,6 +8,7 @@ import sys
 import nibabel
 import numpy as np
 import pytest
+from sklearn.exceptions import NotFittedError
 from helpers import (AFFINE, box_mask, grid_mesh, masked_volumes, write_gifti_data,
                      write_gifti_mesh, write_nifti)
 
@@ -318,7 +319,8 @@ def test_labels_to_img_needs_a_mask():
                                          r"connectivity graph or a 1-D chain\): it has no "
                                          "image grid to write to$"):
         fio.labels_to_img(rena)
-    with pytest.raises(InputError, match="^this ReNA is not fitted; fit it first$"):
+    # scikit-learn's NotFittedError, as ReNA.transform raises.
+    with pytest.raises(NotFittedError, match="^this ReNA is not fitted; fit it first$"):
         fio.labels_to_img(ReNA())
 
 
@@ -428,6 +430,13 @@ def test_surface_layout_checks_vertex_counts(tmp_path):
     with pytest.raises(InputError, match=f"^image '{short}' has 8 vertices but the mesh has "
                                          "9$"):
         fio.read_images(layout, [(short,)])
+    # A volume where surface data is asked for was counted as a GIfTI file.
+    volume = write_nifti(tmp_path / "run.nii.gz", np.zeros((2, 2, 2, 3), np.float32))
+    for given in (volume, nibabel.Nifti1Image(np.zeros((2, 2, 2, 3), np.float32), AFFINE)):
+        with pytest.raises(InputError, match=r" is a NIfTI volume, but the mask is a surface "
+                                             r"of 1 part\(s\): give one GIfTI data file per "
+                                             r"part$"):
+            fio.read_images(layout, [given])
     bad_mask = write_gifti_data(tmp_path / "mask.gii", np.ones(4))
     with pytest.raises(InputError, match=rf"^mask '{bad_mask}' has shape \(4, 1\); expected "
                                          "one value for each of the mesh's 9 vertices$"):
@@ -534,6 +543,23 @@ def test_save_img_checks_the_file_name(tmp_path):
     with pytest.raises(InputError, match=f"^output '{tmp_path / 'a.png'}' must end with .nii "
                                          "or .nii.gz$"):
         fio.save_img(img, tmp_path / "a.png")
+
+
+def test_save_img_of_a_surface_image_says_what_to_save(tmp_path):
+    # What labels_to_img returns for a ReNA fitted on a SurfaceImage mask:
+    # nibabel failed on it with an AttributeError.
+    from nilearn.surface import InMemoryMesh, PolyMesh, SurfaceImage
+
+    coords, faces = grid_mesh(3, 3)
+    img = SurfaceImage(PolyMesh(left=InMemoryMesh(coords, faces)), {"left": np.ones(9)})
+    path = tmp_path / "labels.nii.gz"
+    with pytest.raises(InputError, match=rf"^cannot save a nilearn SurfaceImage to '{path}': "
+                                         r"save one GIfTI image per hemisphere \(for a surface "
+                                         r"parcellation, fastrena\.io\.labels_to_gifti\(rena\)"):
+        fio.save_img(img, path)
+    with pytest.raises(InputError, match=r"^cannot save a list to .*: give a nibabel image"):
+        fio.save_img([img], path)
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("suffix", [".npy", ".csv", ".tsv"])

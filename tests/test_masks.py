@@ -591,3 +591,42 @@ def test_a_fitted_masker_survives_sklearn_clone(mask3d):
     cloned = clone(ReNA(masker, n_clusters=12))
     assert not hasattr(cloned.mask_img, "mask_img_")
     np.testing.assert_array_equal(cloned.fit(X).labels_, reference.labels_)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_nifti_nan_or_infinity_is_outside_the_mask_with_a_warning(tmp_path, mask3d, bad):
+    # A map saved with NaN outside the brain, given as the mask: read as
+    # nonzero, every background voxel was in (the whole grid parcellated,
+    # silently); nilearn's maskers read it as outside, with a warning.
+    data = np.where(mask3d, 1.0, bad).astype(np.float32)
+    path = tmp_path / "nan_mask.nii.gz"
+    nib.save(nib.Nifti1Image(data, AFFINE), path)
+    n_out = int((~mask3d).sum())
+    for given in (str(path), nib.Nifti1Image(data, AFFINE)):
+        with pytest.warns(UserWarning, match=rf"holds {n_out} NaN or infinite values: read as "
+                                             r"outside the mask, as nilearn's maskers read them"):
+            graph, _ = resolve_mask(given)
+        assert_same_graph(graph, lattice_graph(mask3d))
+    with pytest.warns(UserWarning, match="NaN or infinite"), pytest.raises(
+            ValueError, match="has no in-mask voxel"):
+        resolve_mask(nib.Nifti1Image(np.full(mask3d.shape, np.nan, np.float32), AFFINE))
+
+
+def test_surface_masks_read_nan_as_outside(tmp_path):
+    from nilearn.surface import InMemoryMesh, PolyMesh, SurfaceImage
+
+    from fastrena.layouts import mask_layout, surface_layout
+    from helpers import grid_mesh, write_gifti_data, write_gifti_mesh
+
+    coords, faces = grid_mesh(4, 5)
+    values = np.ones(coords.shape[0])
+    values[[0, 7]] = np.nan
+    expected = np.isfinite(values)
+    with pytest.warns(UserWarning, match=r"^mask '.*mask\.func\.gii' holds 2 NaN or infinite"):
+        layout = surface_layout([write_gifti_mesh(tmp_path / "m.surf.gii", coords, faces)],
+                                [write_gifti_data(tmp_path / "mask.func.gii", values)])
+    np.testing.assert_array_equal(layout.masks[0], expected)
+    mesh = PolyMesh(left=InMemoryMesh(coords, faces))
+    with pytest.warns(UserWarning, match=r"^mask_img's part 'left' holds 2 NaN or infinite"):
+        layout = mask_layout(SurfaceImage(mesh, {"left": values}))
+    np.testing.assert_array_equal(layout.masks[0], expected)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from helpers import AFFINE, box_mask, grid_mesh
 from scipy.ndimage import gaussian_filter
+from sklearn.exceptions import NotFittedError
 
 from fastrena import ReNA, chain_graph, graph_from_edges
 from fastrena import metrics
@@ -178,7 +179,7 @@ def test_split_half_reproducibility():
 
 def test_errors_name_the_argument(smooth):
     X, rena = smooth
-    with pytest.raises(ValueError, match="^this ReNA is not fitted; fit it first$"):
+    with pytest.raises(NotFittedError, match="^this ReNA is not fitted; fit it first$"):
         metrics.parcel_metrics(ReNA())
     with pytest.raises(ValueError, match="^parcellation is an array of labels: give its "
                                          "layout too"):

@@ -11,7 +11,7 @@ A block is matched to its :class:`Setup` by its first line (``SETUPS``;
 its first lines when several blocks share the first), whichever document
 holds it; blocks not listed there run as written with nothing assumed. A
 setup may give a *preamble*, code run before the block that defines the
-variables the text assumes from elsewhere (``X``, ``rena``, ``points``...);
+variables the text assumes from elsewhere (``X``, ``rena``...);
 the block's own text then runs unchanged after it. What cannot run here is
 said in ``SETUPS``: installing (only the commands after the install run),
 and joining a cluster (the text is parsed; a ``--scheduler tcp://...``
@@ -85,25 +85,6 @@ from fastrena.io import images_to_array
 
 X = images_to_array(["run1.nii.gz", "run2.nii.gz"], "brain_mask.nii.gz")
 rena = ReNA("brain_mask.nii.gz", n_clusters=1000).fit(X)
-"""
-
-POINTS = """\
-# What "Any sparse graph" assumes: 500 points in 3-D, 8 samples on them.
-import numpy as np
-
-rng = np.random.default_rng(0)
-points = rng.random((500, 3))
-X = rng.standard_normal((8, 500))
-"""
-
-MASK_AND_X = """\
-# What "Without the estimator" assumes: a 3-D boolean mask, and X of
-# shape (n_samples, in-mask voxels).
-import numpy as np
-
-mask = np.zeros((26, 26, 20), dtype=bool)
-mask[1:-1, 1:-1, 1:-1] = True
-X = np.random.default_rng(0).standard_normal((8, int(mask.sum())))
 """
 
 DEMO_FILES = ("labels.nii.gz", "labels.tsv", "parcellation.png", "cluster_sizes.png",
@@ -187,10 +168,10 @@ SETUPS = {
               "assert table['homogeneity'].mean() > table['null_homogeneity'].mean()\n"
               "assert 0 < ari <= 1 and '<section id=\"parcels\">' in report.get_html()"),
     "fastrena report sub-01_bold.nii.gz": Setup(writes=("report.html",)),
-    "from sklearn.neighbors import kneighbors_graph": Setup(
-        preamble=POINTS, check="assert rena.n_clusters_ == 100"),
-    "from fastrena import recursive_neighbor_agglomeration": Setup(
-        preamble=MASK_AND_X,
+    # Self-contained (a new user met them assuming points, X and mask).
+    "import numpy as np\nfrom sklearn.neighbors import kneighbors_graph": Setup(
+        check="assert rena.n_clusters_ == 100"),
+    "import numpy as np\nfrom fastrena import recursive_neighbor_agglomeration": Setup(
         check="assert n_clusters_ == 1000 and labels.shape == (10368,)\n"
               "assert refined.shape == (10368,) and refined.max() == 999"),
     # Runs as a script does (``__name__ == "__main__"``: see run_python), the

@@ -93,16 +93,43 @@ def test_star_with_many_leaves_keeps_every_cluster_connected():
     assert sse(X, out) <= sse(X, labels)
 
 
+def test_a_feature_moves_with_the_piece_it_holds_to_its_cluster():
+    """Feature 2 is nearer cluster b = {4} but holds feature 3 (a pendant of
+    cluster a) to the rest of a: moving 2 alone would cut 3 off, and 3
+    alone has no neighbour in b. 2 and 3 move together (the sum of
+    squares falls from 1 to 0), in one sweep; a keeps 0 and 1, connected."""
+    X = np.array([[0.0, 0.0, 1.0, 1.0, 1.0]])
+    u, v = np.array([(0, 1), (1, 2), (2, 3), (2, 4)]).T
+    graph = graph_from_edges(5, u, v)
+    labels = np.array([0, 0, 0, 0, 1])
+    out, n_iter = refine_labels(X, graph, labels, max_iter=1, return_n_iter=True)
+    np.testing.assert_array_equal(out, [0, 0, 1, 1, 1])
+    assert sse(X, out) == 0.0 < sse(X, labels)
+    # Not when the pendant is far from b: taking 3 along would cost more
+    # in b than 2 gains there (4/3 * 2**2 against 2 * 0.5**2), and 2 stays.
+    X[0, 3] = -3.0
+    np.testing.assert_array_equal(refine_labels(X, graph, labels, max_iter=1), labels)
+
+
+def _root(parent, a):
+    """The root of a's tree in the union-find forest ``parent`` (read only)."""
+    while parent[a] != a:
+        a = parent[a]
+    return a
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_the_connectivity_test_is_sound_for_any_budget_and_exact_without_one(seed):
-    """kernels.connectivity.stays_connected on random clusters of random graphs
-    (a grid with edges removed, plus random chords) against scipy: True
-    only when the cluster without the feature keeps all the feature's
-    neighbours in it together, whatever the budget; with a budget that
-    never runs out, exactly then. And the searches from all the
-    neighbours at once answer within a budget where one search from the
-    first neighbour alone would not (the neighbours meet pairwise, close
-    by, while the first is far from the last)."""
+    """kernels.connectivity.removal_outcome on random clusters of random
+    graphs (a grid with edges removed, plus random chords) against scipy:
+    CONNECTED only when the cluster without the feature keeps all the
+    feature's neighbours in it together; ONE_PIECE only when it falls into
+    exactly two pieces, the piece returned being the smaller, whole;
+    whatever the budget. With a budget that never runs out, exactly
+    then. And the searches from all the neighbours at once answer within
+    a budget where one search from the first neighbour alone would not
+    (the neighbours meet pairwise, close by, while the first is far from
+    the last)."""
     from fastrena._kernels import connectivity as kernels
 
     rng = np.random.default_rng(seed)
@@ -123,20 +150,64 @@ def test_the_connectivity_test_is_sound_for_any_budget_and_exact_without_one(see
     queue = np.empty(n, dtype=np.int64)
     sources = np.empty((2, int(np.diff(indptr).max())), dtype=np.int64)
     stamp = 0
+    n_pieces_found = 0
     for i in range(n):
         a = labels[i]
         near = [j for j in indices[indptr[i]:indptr[i + 1]] if labels[j] == a]
         rest = np.flatnonzero((labels == a) & (np.arange(n) != i))
         _, parts = connected_components(A[rest][:, rest], directed=False)
         part_of = dict(zip(rest, parts))
-        together = len({part_of[j] for j in near}) <= 1
+        n_parts = len({part_of[j] for j in near})
         for budget in (0, 4, 16, 64, 10 ** 9):
             stamp += 1
-            answer = kernels.stays_connected(i, a, labels, indptr, indices, visited, origin,
-                                             queue, sources, stamp, budget)
-            assert not answer or together, (i, budget)
+            outcome, cut, end = kernels.removal_outcome(i, a, int((labels == a).sum()), labels,
+                                                        indptr, indices, visited, origin, queue,
+                                                        sources, stamp, budget)
+            assert outcome in (kernels.CONNECTED, kernels.ONE_PIECE, kernels.UNKNOWN)
+            assert outcome != kernels.CONNECTED or n_parts <= 1, (i, budget)
+            if outcome == kernels.ONE_PIECE:
+                # One of the two pieces, whole; in a connected cluster (as
+                # refined clusters are) the smaller, or on equal sizes the
+                # one holding the smaller feature.
+                assert n_parts == 2, (i, budget)
+                piece = {int(q) for q in queue[:end] if _root(sources[0], origin[q]) == cut}
+                pieces = sorted(({int(j) for j in rest if part_of[j] == part_of[k]}
+                                 for k in near), key=lambda c: (len(c), min(c)))
+                assert piece in pieces, (i, budget)
+                if len(pieces[0]) + len(pieces[-1]) == rest.shape[0]:
+                    assert piece == pieces[0], (i, budget)
+                n_pieces_found += budget == 10 ** 9
             if budget == 10 ** 9 or len(near) <= 1:
-                assert answer == together, (i, budget)
+                expected = {0: kernels.CONNECTED, 1: kernels.CONNECTED,
+                            2: kernels.ONE_PIECE}.get(n_parts, kernels.UNKNOWN)
+                assert outcome == expected, (i, budget)
+    assert n_pieces_found > 0
+
+
+@pytest.mark.parametrize(("n_star", "expected"), [(5, [1, 2, 3, 4, 5]), (2, [6, 7, 8]),
+                                                (4, [1, 2, 3, 4, 5])])
+def test_the_piece_returned_is_the_smaller_whichever_the_search_finds_first(n_star, expected):
+    """Feature 0 joins a path 1 - 2 - 3 - 4 - 5 and a star (centre 6, leaves
+    7...): without 0, two pieces. A star of 5 leaves (6 features) is found
+    whole first (its leaves are one step from its centre) but is the
+    larger: the search goes on until the path runs out and returns it. A
+    star of 2 leaves is the smaller; one of 4 (5 features, as the path)
+    ties, and the path holds the smaller feature."""
+    from fastrena._kernels import connectivity as kernels
+
+    edges = [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5), (0, 6)]
+    edges += [(6, 7 + k) for k in range(n_star)]
+    u, v = np.array(edges).T
+    n = 7 + n_star
+    indptr, indices = kernel_adjacency(graph_from_edges(n, u, v))
+    labels = np.zeros(n, dtype=np.int64)
+    scratch = (np.full(n, -1), np.zeros(n, dtype=np.int64), np.empty(n, dtype=np.int64),
+               np.empty((2, 2), dtype=np.int64))
+    outcome, root, end = kernels.removal_outcome(0, 0, n, labels, indptr, indices, *scratch, 1,
+                                                 10 ** 9)
+    assert outcome == kernels.ONE_PIECE
+    assert sorted(q for q in scratch[2][:end] if _root(scratch[3][0], scratch[1][q]) == root) == (
+        expected)
 
 
 def test_the_neighbours_meet_pairwise_within_a_budget():
@@ -156,13 +227,19 @@ def test_the_neighbours_meet_pairwise_within_a_budget():
     labels = np.zeros(46, dtype=np.int64)
     scratch = (np.full(46, -1), np.zeros(46, dtype=np.int64), np.empty(46, dtype=np.int64),
                np.empty((2, 3), dtype=np.int64))
-    assert kernels.stays_connected(0, 0, labels, indptr, indices, *scratch, 1, 8)
-    assert not kernels.stays_connected(0, 0, labels, indptr, indices, *scratch, 2, 7)
-    # Without 3 - 5, 3 is cut off: a group with nothing left to visit.
+    connected = (kernels.CONNECTED, -1, 0)
+    assert kernels.removal_outcome(0, 0, 46, labels, indptr, indices, *scratch, 1, 8) == connected
+    assert kernels.removal_outcome(0, 0, 46, labels, indptr, indices, *scratch, 2, 7)[0] == (
+        kernels.UNKNOWN)
+    # Without 3 - 5, 3 is cut off: a group with nothing left to visit (its
+    # one node, 3, queued third), while 1 and 2 join.
     keep = (u != 3) | (v != 5)
     cut = graph_from_edges(46, u[keep], v[keep])
     indptr, indices = kernel_adjacency(cut)
-    assert not kernels.stays_connected(0, 0, labels, indptr, indices, *scratch, 3, 10 ** 9)
+    outcome, root, end = kernels.removal_outcome(0, 0, 46, labels, indptr, indices, *scratch, 3,
+                                                 10 ** 9)
+    assert (outcome, root) == (kernels.ONE_PIECE, 2)
+    assert [q for q in scratch[2][:end] if _root(scratch[3][0], scratch[1][q]) == 2] == [3]
 
 
 def test_a_bridge_of_a_u_shaped_cluster_stays():
@@ -284,7 +361,7 @@ def reference_sweeps(X, graph, labels, sweeps, n_blocks=1):
             n_blocks = 1
 
     def turn(i, block, owner):
-        """1 moved, 0 not, -1 waits."""
+        """The features moved (0: none), or -1: i waits."""
         a = labels[i]
         members = labels == a
         n_a = int(members.sum())
@@ -311,7 +388,25 @@ def reference_sweeps(X, graph, labels, sweeps, n_blocks=1):
         if best < 0:
             return 0
         rest = np.flatnonzero(members & (np.arange(n) != i))
-        n_parts, _ = connected_components(A[rest][:, rest], directed=False)
+        n_parts, part = connected_components(A[rest][:, rest], directed=False)
+        if n_parts == 2:
+            # i moves with the smaller piece (on equal sizes, the one
+            # holding the smaller feature) if that lowers the sum of squares.
+            pieces = sorted((rest[part == p] for p in range(2)),
+                            key=lambda c: (c.shape[0], c.min()))
+            S = np.concatenate([[i], pieces[0]])
+            m = S.shape[0]
+            mu_S = X[:, S].mean(axis=1)
+            mu_b = X[:, labels == best].mean(axis=1)
+            n_b = int((labels == best).sum())
+            factor = n_a * m / (n_a - m)
+            d_a = float(((mu_S - mu_a) ** 2).sum())
+            join = n_b * m / (n_b + m) * float(((mu_S - mu_b) ** 2).sum())
+            if join < factor * d_a - 2.0 ** -30 * factor * (
+                    d_a + float((mu_S ** 2).sum() + (mu_a ** 2).sum())):
+                labels[S] = best
+                return m
+            return 0
         if n_parts != 1:
             return 0
         labels[i] = best
@@ -420,17 +515,17 @@ def test_lane_sums_are_the_scalar_lanes_bit_for_bit():
 
 
 @pytest.mark.parametrize(("n_blocks", "seed", "shape", "k", "like_one_block"),
-                         [(2, 3, (20, 16), 40, True), (2, 2, (20, 16), 40, False),
+                         [(2, 3, (20, 16), 40, True), (2, 8, (20, 16), 40, False),
                           (3, 7, (20, 16), 40, False), (3, 3, (24, 20), 48, False)])
 def test_sweeps_in_blocks_make_the_moves_of_the_reference(monkeypatch, n_blocks, seed, shape, k,
                                                           like_one_block):
     # Large inputs deal each sweep's clusters to blocks whose features move
     # on threads of their own (kernels.refine._n_blocks, _owners); here on
     # small grids, against the reference dealt the same way. Features
-    # beside another block's cluster wait for the second phase. On these
-    # seeds, blocks owning only the clusters that lie in a run of
-    # consecutive features (the rule before 2026-12-06) made other moves;
-    # on all but the first, the moves also differ from one block's.
+    # beside another block's cluster wait for the second phase. On all but
+    # the first case, the moves differ from one block's (the second case's
+    # seed is 8 since features move with pieces: on seed 2 they no longer
+    # differed).
     from fastrena._kernels import refine as kernels
 
     X, graph, plain = unrefined_ward_on_a_grid(seed, shape, 1.0, k)

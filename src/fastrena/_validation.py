@@ -75,7 +75,7 @@ PARAMETERS = {
     "memory": [None, str, os.PathLike, HasMethods(["cache"])],
     "memory_level": [Count(0)],
     "verbose": [Count(0), "boolean"],
-    "connectivity": [None, "array-like", "sparse matrix"],
+    "connectivity": [None, "array-like", "sparse matrix", callable],
     "linkage": [OneOf(set(LINKAGES))],
     "compute_full_tree": ["boolean"],
     "max_refine_iter": [Count(0), OneOf({"auto"})],
@@ -110,9 +110,9 @@ def is_finite(X):
     return all(_kernels.all_finite(np.ascontiguousarray(row)) for row in X)
 
 
-def check_finite(X, input_name="X", locate=True, columns="features"):
+def check_finite(X, input_name="X", locate=True):
     """Raise scikit-learn's standard error if X holds NaN or infinity, and
-    (with ``locate``) where: :func:`where_not_finite` (X's ``columns``).
+    (with ``locate``) where: :func:`where_not_finite`.
     Not given the estimator: scikit-learn would then add advice on the
     estimators that take NaN (HistGradientBoosting...), which a
     parcellation cannot use.
@@ -134,20 +134,20 @@ def check_finite(X, input_name="X", locate=True, columns="features"):
         if not locate:
             raise
         # Where: a scan has a bad volume or a voxel is bad in every scan.
-        raise ValueError(f"{exc} {where_not_finite(X, columns)}") from None
+        raise ValueError(f"{exc} {where_not_finite(X)}") from None
 
 
-def where_not_finite(X, columns="features"):
+def where_not_finite(X):
     """Where the 2-D array X holds NaN or infinity, in words: the first
     such value (in C order), how many there are, in how many samples and
-    ``columns`` (a pass over X, and a boolean array of its shape: for error
+    features (a pass over X, and a boolean array of its shape: for error
     messages)."""
     bad = np.isfinite(X)
     np.logical_not(bad, out=bad)
     s, f = np.unravel_index(int(np.argmax(bad)), bad.shape)
-    return (f"(first at sample {s}, {columns[:-1]} {f}: {X[s, f]}; {int(bad.sum())} such "
+    return (f"(first at sample {s}, feature {f}: {X[s, f]}; {int(bad.sum())} such "
             f"values in {int(bad.any(axis=1).sum())} of {X.shape[0]} samples and "
-            f"{int(bad.any(axis=0).sum())} of {X.shape[1]} {columns})")
+            f"{int(bad.any(axis=0).sum())} of {X.shape[1]} features)")
 
 
 #: What to do with images given where X is asked for: volumes
@@ -205,6 +205,11 @@ def check_matrix_like(X, input_name="X", allow_1d=False,
     if isinstance(dtype, np.dtype) and dtype.kind == "c":
         # (scikit-learn's own error prints every value.)
         raise complex_data_error(input_name, dtype)
+    if isinstance(dtype, np.dtype) and dtype.kind in "US":
+        # Converted to float64 without a word otherwise (scikit-learn's
+        # dtype="numeric" rejects them too).
+        raise ValueError(f"{input_name} holds text (dtype {dtype}), not numbers: pass real "
+                         f"signals, such as {input_name}.astype(float) if the text is numbers")
     if not allow_1d and shape is not None and len(shape) == 1:
         raise ValueError(
             f"{input_name} must be 2-D (n_samples, n_features); got a 1-D array of shape "

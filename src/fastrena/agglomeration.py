@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -23,6 +22,7 @@ from ._kernels.caching import compile_notice
 from ._validation import LINKAGES, constraints_of
 from .arrays import expand_clusters
 from .backends import backend_of
+from .errors import warn_user
 from .graphs import FeatureGraph
 from .layouts import feature_space
 from .refine import refine_iter_for, refined_fit_labels
@@ -498,23 +498,21 @@ def _ends(rows, lo, hi):
     return (lo, hi) if rows is None else (rows[lo], rows[hi])
 
 
-def effective_n_clusters(n_clusters, n_features, stacklevel=3):
-    """``min(n_clusters, n_features)``, warning when it has to cut (at
-    ``stacklevel``, counted from here)."""
+def effective_n_clusters(n_clusters, n_features):
+    """``min(n_clusters, n_features)``, warning (at the user's line) when
+    it has to cut."""
     if n_clusters > n_features:
-        warnings.warn(
-            f"n_clusters={n_clusters} is larger than the number of features "
-            f"({n_features}); using n_clusters={n_features}",
-            UserWarning,
-            stacklevel=stacklevel,
-        )
+        warn_user(f"n_clusters={n_clusters} is larger than the number of features "
+                  f"({n_features}); using n_clusters={n_features}")
         return n_features
     return n_clusters
 
 
-def emit_messages(result, stacklevel=3):
+def emit_messages(result):
+    """The fit's messages (:class:`AgglomerationResult`), as warnings at the
+    user's line."""
     for message in result.messages:
-        warnings.warn(message, UserWarning, stacklevel=stacklevel)
+        warn_user(message)
 
 
 @validate_params({"X": "no_validation", **constraints_of(
@@ -539,7 +537,8 @@ def recursive_neighbor_agglomeration(X: ArrayLike, mask_img: Any = None, n_clust
     n_clusters : int, default=2
     n_iter : int, default=10
     threshold : float in [0, 1), default=1e-7
-    connectivity : sparse matrix, shape (n_features, n_features), optional
+    connectivity : sparse matrix, shape (n_features, n_features), or callable, optional
+        See :class:`fastrena.ReNA`.
     verbose : int or bool, default=0
     linkage : {"nilearn", "ward"}, default="nilearn"
         See :class:`fastrena.ReNA`.
@@ -563,7 +562,7 @@ def recursive_neighbor_agglomeration(X: ArrayLike, mask_img: Any = None, n_clust
     n_clusters, n_iter, threshold, verbose = (int(n_clusters), int(n_iter), float(threshold),
                                               int(verbose))
     X = backend_of(X).check_data(X, check_values=False)
-    graph = feature_space(mask_img, connectivity, X.shape[1], X.shape[0]).graph
+    graph = feature_space(mask_img, connectivity, X.shape[1], X.shape[0], data=X).graph
     k = effective_n_clusters(n_clusters, X.shape[1])
     result = agglomerate(X, graph, k, n_iter, threshold, verbose, check_values=True,
                          linkage=linkage, max_refine_iter=max_refine_iter)

@@ -312,6 +312,11 @@ def use_scheduler(scheduler: str | None = None,
         with dask.config.set(scheduler=scheduler), worker_pool():
             yield scheduler
     else:
+        if scheduler.strip() and "://" not in scheduler and ":" not in scheduler:
+            # A misspelt local scheduler ("proceses") read as a host name.
+            raise InputError(f"scheduler '{scheduler}' is neither a local scheduler "
+                             f"({', '.join(LOCAL_SCHEDULERS)}) nor the address of a Dask "
+                             "scheduler (tcp://host:port)")
         try:
             from distributed import Client
         except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -333,12 +338,16 @@ def use_scheduler(scheduler: str | None = None,
 
 
 def _check_scheme(address):
-    """ValueError for an address whose scheme Dask cannot speak, before a
-    Client is made for it: such a Client, once failed, makes the
-    interpreter wait a minute at exit trying to close it."""
-    from distributed.comm.addressing import parse_address
+    """ValueError for an address whose scheme Dask cannot speak, or a TCP
+    address without a valid port, before a Client is made for it: such a
+    Client, once failed, makes the interpreter wait a minute at exit
+    trying to close it (and print its traceback)."""
+    from distributed.comm.addressing import parse_address, parse_host_port
     from distributed.comm.registry import get_backend
 
     if not address.strip():
         raise ValueError("an empty address")
-    get_backend(parse_address(address)[0])
+    scheme, location = parse_address(address)
+    get_backend(scheme)
+    if scheme in ("tcp", "tls"):
+        parse_host_port(location)

@@ -3,23 +3,25 @@
 
 from __future__ import annotations
 
+import contextvars
 import os
 import time
-import warnings
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from joblib import Memory
+from sklearn import get_config
 from sklearn.cluster import FeatureAgglomeration
 from sklearn.utils import check_array
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted, check_memory
 
 from ._progress import LEVEL_CALLBACK, STEP_CALLBACK
-from ._validation import (FLOAT_DTYPES, check_finite, check_matrix_like, check_positive_int,
+from ._validation import (FLOAT_DTYPES, check_matrix_like, check_positive_int,
                           constraints_of, is_dask_array)
 from .agglomeration import agglomerate, effective_n_clusters, emit_messages
 from .backends import backend_of
+from .errors import warn_user
 from .layouts import feature_space
 from .report import make_report
 
@@ -42,9 +44,8 @@ def _memory(memory, memory_level, X):
     if is_dask_array(X):
         # joblib would hash the task graph (file names), not the data: a
         # changed file would give a stale fit. Hashing the data would read it.
-        warnings.warn("memory is not used when X is a dask array (its values cannot "
-                      "be hashed without reading them all): this fit is not cached",
-                      UserWarning, stacklevel=3)
+        warn_user("memory is not used when X is a dask array (its values cannot be hashed "
+                  "without reading them all): this fit is not cached")
         return Memory(location=None, verbose=0)
     if isinstance(memory, os.PathLike):
         memory = os.fspath(memory)
@@ -77,6 +78,15 @@ def _cached(memory):
     if getattr(memory, "location", None) is None:
         return agglomerate
     return memory.cache(agglomerate, ignore=["verbose", "on_level", "on_step"])
+
+
+#: The width of the columns scikit-learn's ``set_output`` is about to name,
+#: when ``transform(X, n_clusters=k)`` returns another scale than
+#: ``n_clusters_``: ``(id(estimator), k)``, set by ``transform`` only when
+#: its output is wrapped and read at once by the wrapper's call of
+#: ``get_feature_names_out`` (which named ``n_clusters_`` columns: pandas
+#: then failed on the length).
+_NAMED_WIDTH = contextvars.ContextVar("fastrena_named_width", default=None)
 
 
 class ReNA(FeatureAgglomeration):
@@ -124,17 +134,24 @@ class ReNA(FeatureAgglomeration):
     verbose : int, default=0
         1 or more prints one line per level (``linkage="ward"``: one per
         round, then one for the cut).
-    connectivity : sparse matrix of shape (n_features, n_features), default=None
+    connectivity : sparse matrix of shape (n_features, n_features) or callable, default=None
         Explicit feature graph (any stored nonzero off the diagonal is an
-        edge); exclusive with ``mask_img``.
+        edge); exclusive with ``mask_img``. A callable makes it from the
+        data at fit, called on ``X.T`` (one row per feature) as
+        scikit-learn's ``FeatureAgglomeration`` calls it (for example
+        ``functools.partial(kneighbors_graph, n_neighbors=6)``); the graph
+        made is kept (``layout_.graph``) for ``transform``.
     linkage : {"nilearn", "ward"}, default="nilearn"
         How neighbouring clusters are compared. ``"nilearn"``: nilearn's
         ReNA, same labels (squared distance between the means of the
         previous level's nodes; exact ``n_clusters`` by largest index gap
         first). ``"ward"``: Ward's merge cost ``n_a n_b / (n_a + n_b) *
         ||mean_a - mean_b||^2`` on true cluster means. Each round merges
-        the pairs of mutual nearest neighbours, everywhere at once; once
-        they become rare, the rest runs in Ward's greedy order on the
+        disjoint pairs everywhere at once: mutual nearest neighbours, and
+        a node with the neighbour it is nearest to when that neighbour's
+        own nearest merge went elsewhere and this one costs at most 1.3
+        times it (:data:`fastrena.ward.WARD_PAIR_SLACK`); once pairs
+        become rare, the rest runs in Ward's greedy order on the
         (by then small) graph left. Every merge is recorded with its cost,
         and the ``n_clusters`` partition is the one the ``n_features -
         n_clusters`` cheapest merges make, as in Ward's own order: flat
@@ -286,7 +303,7 @@ class ReNA(FeatureAgglomeration):
         n_clusters, n_iter = int(self.n_clusters), int(self.n_iter)
         X = backend_of(X).check_data(X, self, reset=True, check_values=False)
         self.layout_ = feature_space(self.mask_img, self.connectivity, X.shape[1],
-                                     X.shape[0])
+                                     X.shape[0], data=X)
         self.mask_img_ = self.layout_.mask_img_
         graph = self.layout_.graph
         k = effective_n_clusters(n_clusters, X.shape[1])
@@ -382,11 +399,11 @@ class ReNA(FeatureAgglomeration):
         default linkage fitted with ``max_refine_iter=m``,
         ``refine_labels(X, rena.layout_.graph, rena.labels_at(k),
         max_iter=m)``."""
-        return self._labels_at(n_clusters, 1)
+        return self._labels_at(n_clusters)
 
-    def _labels_at(self, n_clusters, above):
-        """:meth:`labels_at`, its warnings pointing ``above`` frames above
-        this one's caller (the user's line)."""
+    def _labels_at(self, n_clusters):
+        """:meth:`labels_at` (its warnings at the user's line, whichever
+        method called it)."""
         check_is_fitted(self, "labels_")
         if not hasattr(self, "tree_"):
             raise NotFittedError(f"this {type(self).__name__} was fitted without its merge "
@@ -394,26 +411,45 @@ class ReNA(FeatureAgglomeration):
                                  "scales")
         # More than one cluster per feature: warned as fit warns.
         n_clusters = effective_n_clusters(check_positive_int(n_clusters, "n_clusters"),
-                                          self.labels_.shape[0], stacklevel=3 + above)
+                                          self.labels_.shape[0])
         labels, n = self.tree_.labels_at(n_clusters)
         if n > n_clusters:
             # The tree ends with one cluster per component: as fit warns.
-            warnings.warn(f"The feature graph has {n} connected components, more than "
-                          f"n_clusters={n_clusters}: clusters never span two components, so "
-                          f"{n} clusters are returned", UserWarning, stacklevel=2 + above)
+            warn_user(f"The feature graph has {n} connected components, more than "
+                      f"n_clusters={n_clusters}: clusters never span two components, so "
+                      f"{n} clusters are returned")
         if n == self.n_clusters_ and getattr(self, "n_refine_iter_", 0) > 0:
             # The refined partition is the fit's own scale.
             return self.labels_
         return labels
 
-    def _scale(self, n_clusters, above=1):
-        """(labels, sizes) of ``labels_``, or of another scale of the tree
-        (warnings pointing ``above`` frames above this one's caller)."""
+    def _scale(self, n_clusters):
+        """(labels, sizes) of ``labels_``, or of another scale of the tree."""
         if n_clusters is None or (not hasattr(self, "tree_")
                                   and n_clusters == self.n_clusters_):
             return self.labels_, self.sizes_
-        labels = self._labels_at(n_clusters, above + 1)
+        labels = self._labels_at(n_clusters)
         return labels, np.bincount(labels)
+
+    def get_feature_names_out(self, input_features: ArrayLike | None = None) -> np.ndarray:
+        """Names of the output columns, ``rena0``, ``rena1``... (scikit-learn's
+        convention): one per cluster of ``labels_``, or of the scale that
+        ``transform(X, n_clusters=k)`` has just returned in a pandas or
+        polars container (``set_output``)."""
+        pending = _NAMED_WIDTH.get()
+        if pending is not None and pending[0] == id(self) and input_features is None:
+            _NAMED_WIDTH.set(None)
+            return np.asarray([f"{type(self).__name__.lower()}{i}" for i in range(pending[1])],
+                              dtype=object)
+        return super().get_feature_names_out(input_features)
+
+    def _output_is_wrapped(self):
+        """Whether scikit-learn's ``set_output`` wraps this estimator's
+        ``transform`` (its own setting, else the global one): the rule of
+        ``sklearn.utils._set_output``, which keeps the setting in
+        ``_sklearn_output_config``."""
+        config = getattr(self, "_sklearn_output_config", {}).get("transform")
+        return (config or get_config()["transform_output"]) != "default"
 
     def fit_predict(self, X: ArrayLike, y: object = None) -> np.ndarray:
         """Fit and return ``labels_`` (the cluster of each *feature*)."""
@@ -435,18 +471,23 @@ class ReNA(FeatureAgglomeration):
         raise when it is computed.
         """
         check_is_fitted(self, "labels_")
-        # (transform is wrapped by scikit-learn's set_output: one frame more.)
-        labels, sizes = self._scale(n_clusters, 2)
+        _NAMED_WIDTH.set(None)
+        labels, sizes = self._scale(n_clusters)
         backend = backend_of(X)
         X = backend.check_data(X, self, reset=False, check_values=False)
-        return backend.means_of(X, labels, self._divisors(self.scaling, sizes))
+        means = backend.means_of(X, labels, self._divisors(self.scaling, sizes))
+        if sizes.shape[0] != self.n_clusters_ and self._output_is_wrapped():
+            _NAMED_WIDTH.set((id(self), int(sizes.shape[0])))
+        return means
 
     def inverse_transform(self, X_red: ArrayLike, n_clusters: int | None = None) -> Any:
         """Give every feature its cluster's value, shape (n_samples, n_features)
         (clusters of the scale ``n_clusters`` of the merge tree, if given).
 
         ``inverse_transform(transform(X))`` is the orthogonal projection of
-        ``X`` onto signals constant on each cluster. Fitted with the merge
+        ``X`` onto signals constant on each cluster. NaN and infinity are
+        copied like any value (as scikit-learn's ``FeatureAgglomeration``
+        does: a cluster's NaN p-value becomes its features'). Fitted with the merge
         tree, ``n_clusters`` may be left out for another scale: the width
         of ``X_red`` names it (``inverse_transform(transform(X,
         n_clusters=100))``). A Dask ``X_red`` gives a lazy Dask array.
@@ -454,17 +495,17 @@ class ReNA(FeatureAgglomeration):
         check_is_fitted(self, "labels_")
         if is_dask_array(X_red):
             return self._lazy_inverse_transform(X_red, n_clusters)
-        # scikit-learn's own NaN check sums X_red, which warns when finite
-        # values overflow: ours scans it (its columns are clusters).
         check_matrix_like(X_red, "X_red", allow_1d=True,
                           expected="(n_samples, n_clusters), one column per cluster, "
                                    "or one such row",
                           advice="X_red is what transform(X) returns")
+        # NaN and infinity are copied to their clusters' features, as
+        # scikit-learn's FeatureAgglomeration does: nothing is computed
+        # from them (hidimstat maps a cluster's NaN p-value back so).
         X_red = check_array(X_red, dtype=list(FLOAT_DTYPES), ensure_2d=False,
                             ensure_all_finite=False, input_name="X_red")
         one_d = X_red.ndim == 1
         X_red = np.atleast_2d(X_red)
-        check_finite(X_red, input_name="X_red", columns="clusters")
         n_clusters = self._scale_of_width(X_red, n_clusters)
         labels, sizes = self._scale(n_clusters)
         self._check_reduced_width(X_red, sizes.shape[0], n_clusters)
@@ -509,7 +550,7 @@ class ReNA(FeatureAgglomeration):
             X_red = X_red[None, :]
         X_red = backend.check_data(X_red, check_values=False, input_name="X_red")
         n_clusters = self._scale_of_width(X_red, n_clusters)
-        labels, sizes = self._scale(n_clusters, 2)
+        labels, sizes = self._scale(n_clusters)
         self._check_reduced_width(X_red, sizes.shape[0], n_clusters)
         divisors = np.sqrt(sizes) if self.scaling else None
         out = backend.expand_clusters(X_red, labels, divisors)

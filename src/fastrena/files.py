@@ -18,7 +18,7 @@ import numpy as np
 
 from ._interrupt import call_deferring_sigint
 from .errors import InputError, first_line
-from .images import CIFTI_SUFFIXES, is_cifti, is_gifti, nibabel_module
+from .images import CIFTI_SUFFIXES, is_cifti, is_gifti, is_nilearn_object, nibabel_module
 
 if TYPE_CHECKING:  # annotations only: not imported at run time
     from nibabel.filebasedimages import FileBasedImage
@@ -165,6 +165,15 @@ def save_img(img: FileBasedImage, path: str | os.PathLike, *, force: bool = Fals
     """Write a NIfTI (.nii, .nii.gz), GIfTI (.gii) or CIFTI-2 (.dlabel.nii,
     .dtseries.nii...) image atomically, never over an existing file unless
     ``force``."""
+    if is_nilearn_object(img) and hasattr(img, "mesh"):
+        # (nibabel would fail on it with an AttributeError.)
+        raise InputError(
+            f"cannot save a nilearn SurfaceImage to '{path}': save one GIfTI image per "
+            "hemisphere (for a surface parcellation, fastrena.io.labels_to_gifti(rena) gives "
+            "them: save_img(gifti, 'L.label.gii'), one per part)")
+    if not hasattr(img, "to_filename"):
+        raise InputError(f"cannot save a {type(img).__name__} to '{path}': give a nibabel "
+                         "image (NIfTI, GIfTI or CIFTI-2)")
     if is_cifti(img):
         suffixes = CIFTI_SUFFIXES
     else:

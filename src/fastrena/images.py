@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import InputError, first_line
+from .errors import InputError, first_line, warn_user
 
 if TYPE_CHECKING:  # annotations only: not imported at run time
     from nibabel.filebasedimages import FileBasedImage
@@ -22,9 +22,10 @@ if TYPE_CHECKING:  # annotations only: not imported at run time
     from nibabel.spatialimages import SpatialImage
 
 __all__ = ["CIFTI_SUFFIXES", "DENSE_CIFTI_SUFFIXES", "HEMISPHERES", "PARCELLATED_CIFTI_SUFFIXES",
-           "check_structure", "gifti_structure", "is_cifti", "is_cifti_name", "is_nilearn_object",
-           "load_3d_volume", "load_image", "load_mesh", "load_mesh_part", "load_surface_data",
-           "load_surface_files", "load_surface_part", "load_volume", "named_structure"]
+           "check_structure", "gifti_structure", "in_mask", "is_cifti", "is_cifti_name",
+           "is_nilearn_object", "load_3d_volume", "load_image", "load_mesh", "load_mesh_part",
+           "load_surface_data", "load_surface_files", "load_surface_part", "load_volume",
+           "named_structure"]
 
 #: Dense CIFTI-2 data files (one value per grayordinate and row).
 DENSE_CIFTI_SUFFIXES = (".dtseries.nii", ".dscalar.nii")
@@ -114,6 +115,24 @@ def path_of(img):
         return os.fspath(img)
     # nibabel does not keep the name of the GIfTI files it loads.
     return img.get_filename() if hasattr(img, "get_filename") else None
+
+
+def in_mask(values, what):
+    """Which of a mask's ``values`` are in it: nonzero and finite. NaN or
+    infinity (a map saved with NaN outside the brain) is outside, with a
+    warning naming the mask ``what``, as nilearn's maskers read it; read
+    as nonzero, every background voxel was in (the whole grid
+    parcellated, silently)."""
+    values = np.asarray(values)
+    inside = values != 0
+    if values.dtype.kind in "fc":
+        finite = np.isfinite(values)
+        if not finite.all():
+            n_bad = int(values.size - np.count_nonzero(finite))
+            warn_user(f"{what} holds {n_bad} NaN or infinite values: read as outside the "
+                      f"mask, as nilearn's maskers read them")
+            inside &= finite
+    return inside
 
 
 def describe(img, what):
@@ -279,7 +298,7 @@ def load_surface_files(mesh_paths, mask_paths=None):
             if data.shape != (coords.shape[0], 1):
                 raise InputError(f"{describe(path, 'mask')} has shape {data.shape}; expected "
                                  f"one value for each of the mesh's {coords.shape[0]} vertices")
-            masks.append(data[:, 0] != 0)
+            masks.append(in_mask(data[:, 0], describe(path, "mask")))
             # A mesh that names nothing takes its mask's word.
             structures[p] = structures[p] or named_structure(found, describe(path, "mask"))
         masks = tuple(masks)

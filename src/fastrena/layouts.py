@@ -37,8 +37,8 @@ from ._validation import transposed_hint
 from .errors import InputError
 from .grayordinates import grayordinate_layout
 from .graphs import cached_adjacency_graph, cached_lattice_graph, chain_graph
-from .images import (describe, is_cifti, is_nilearn_object, load_volume, nibabel_module,
-                     read_data, volume_3d_data)
+from .images import (describe, in_mask, is_cifti, is_nilearn_object, load_volume,
+                     nibabel_module, read_data, volume_3d_data)
 from .surfaces import SurfaceLayout, surface_layout, surface_layout_of
 
 if TYPE_CHECKING:  # annotations only: not imported at run time
@@ -200,7 +200,7 @@ def mask_layout(mask_img: Any, what: str = "mask_img") -> Layout:
     if is_nilearn_object(mask_img) and hasattr(mask_img, "mesh"):
         return surface_layout_of(mask_img)
     img, data = volume_3d_data(mask_img, what)
-    mask = data != 0
+    mask = in_mask(data, describe(img, what))
     if not mask.any():
         raise InputError(f"{describe(img, what)} has no in-mask voxel (shape {mask.shape}, "
                          "all zero)")
@@ -312,7 +312,7 @@ def _volume_mask_array(img):
         data = data[..., 0]
     if data.ndim not in (2, 3):
         raise ValueError(f"mask_img must be a 2-D or 3-D image, got shape {data.shape}")
-    return data != 0
+    return in_mask(data, "mask_img")
 
 
 def _load_nifti(path):
@@ -408,11 +408,14 @@ def mask_img_layout(mask_img):
                     f"provided: mask_img must be {ACCEPTED_MASKS}")
 
 
-def feature_space(mask_img, connectivity, n_features, n_samples=None):
+def feature_space(mask_img, connectivity, n_features, n_samples=None, data=None):
     """The layout of ``n_features`` columns given the estimator's
     ``mask_img`` (see :data:`ACCEPTED_MASKS`, or a layout) and
-    ``connectivity`` (a square matrix whose nonzero pattern is the graph):
-    a 1-D chain when both are None.
+    ``connectivity`` (a square matrix whose nonzero pattern is the graph,
+    or a callable that makes one from ``data.T``, X's features as rows, as
+    scikit-learn's ``FeatureAgglomeration`` calls it: for example
+    ``functools.partial(kneighbors_graph, n_neighbors=6)``): a 1-D chain
+    when both are None.
 
     Raises the errors of the interface: both given, sizes that do not
     match the number of features (with a hint when they match X's
@@ -424,15 +427,25 @@ def feature_space(mask_img, connectivity, n_features, n_samples=None):
             f"(mask_img a {type(mask_img).__name__}, connectivity a "
             f"{type(connectivity).__name__})"
         )
+    name = "connectivity"
+    if callable(connectivity):
+        if data is None:
+            raise ValueError("connectivity is a callable, which makes the graph from X: give "
+                             "X too")
+        name = f"connectivity(X.T) ({getattr(connectivity, '__name__', 'the callable')})"
+        connectivity = connectivity(data.T)
+        if connectivity is None:
+            raise ValueError(f"{name} returned None; it must return the (n_features, "
+                             "n_features) adjacency of X's features")
     if connectivity is not None:
         shape = getattr(connectivity, "shape", None)
         if shape is None:
             connectivity = np.asarray(connectivity)
             shape = connectivity.shape
         if len(shape) != 2 or shape[0] != shape[1]:
-            raise ValueError(f"connectivity must be a square matrix, got shape {tuple(shape)}")
+            raise ValueError(f"{name} must be a square matrix, got shape {tuple(shape)}")
         if shape[0] != n_features:
-            raise ValueError(f"connectivity has shape {tuple(shape)} but X has {n_features} "
+            raise ValueError(f"{name} has shape {tuple(shape)} but X has {n_features} "
                              f"features; expected ({n_features}, {n_features})"
                              f"{transposed_hint(shape[0], n_samples)}")
         # Built once per matrix content (bootstraps, folds and clones

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
+from sklearn.exceptions import NotFittedError
 
 from ._colors import hex_colors
 from ._interrupt import interrupt_unmasked
@@ -448,7 +449,7 @@ def _parcellation_of(parcellation, layout):
     if hasattr(parcellation, "labels_") and hasattr(parcellation, "layout_"):
         return np.asarray(parcellation.labels_, dtype=np.int64), parcellation.layout_
     if hasattr(parcellation, "get_params"):
-        raise ValueError(f"this {type(parcellation).__name__} is not fitted; fit it first")
+        raise NotFittedError(f"this {type(parcellation).__name__} is not fitted; fit it first")
     labels = np.asarray(parcellation)
     if layout is None:
         raise ValueError("parcellation is an array of labels: give its layout too "

@@ -78,9 +78,10 @@ class WardAgglomeration(AgglomerativeClustering):
     on ``X.T``; anything else is scikit-learn's own fit.
 
     The partition is not scikit-learn's merge for merge (fastrena merges
-    mutual nearest pairs in rounds, then finishes in Ward's greedy order;
-    see :mod:`fastrena.ward`), but its Ward error is scikit-learn's to a
-    fraction of a percent. A graph of more connected components than
+    mutual and near-mutual nearest pairs in rounds, then finishes in Ward's
+    greedy order; see :mod:`fastrena.ward`): its merges reach scikit-learn's
+    Ward error, and the boundary refinement that follows them by default
+    goes below it (see docs/choosing.md). A graph of more connected components than
     ``n_clusters`` gives one cluster per component (scikit-learn joins the
     components and reaches ``n_clusters``, with a warning).
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from sklearn.exceptions import NotFittedError
 
 from ._colors import cluster_colors, hex_colors
 from ._progress import fit_progress
@@ -259,7 +260,8 @@ def _gifti_label(gifti, key, name, rgba):
 
 def _parcellation_of(rena):
     if not hasattr(rena, "labels_"):
-        raise InputError(f"this {type(rena).__name__} is not fitted; fit it first")
+        # scikit-learn's error, which code that checks for it catches.
+        raise NotFittedError(f"this {type(rena).__name__} is not fitted; fit it first")
     return Parcellation.from_labels(layout_of_estimator(rena), rena.labels_)
 
 

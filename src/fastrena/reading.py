@@ -8,13 +8,12 @@ output array (no 4-D copy), headers checked before any data is read.
 from __future__ import annotations
 
 import os
-import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._progress import progress_bar
-from .errors import InputError
+from .errors import InputError, warn_user
 from .images import describe, is_nilearn_object, load_volume, nibabel_module, path_of
 from .layouts import VolumeLayout, mask_layout, surface_layout_of, volume_blocks, volume_count
 
@@ -145,9 +144,9 @@ def warn_of_masks_among_scans(layout, imgs, binary=None, *, mask_hint=MASK_HINT)
              odd_type),
             ("it has one volume where every other image has several", single)) if found]
         if looks_binary or (odd_type and single):
-            warnings.warn(f"{describe(img, names[i])} may be a mask rather than scans: "
-                          f"{'; '.join(reasons)}. It is read as {counts[i]} of the {total} "
-                          f"scans; if it is a mask, {mask_hint}", UserWarning, stacklevel=3)
+            warn_user(f"{describe(img, names[i])} may be a mask rather than scans: "
+                      f"{'; '.join(reasons)}. It is read as {counts[i]} of the {total} "
+                      f"scans; if it is a mask, {mask_hint}")
 
 
 def images_to_array(imgs: Any, mask_img: Any, *, dtype: DTypeLike = np.float32,

@@ -26,6 +26,19 @@ whatever the degrees (a star's centre is tested once a sweep, its leaves
 in O(1); on a chain, a feature inside its cluster is a cut vertex, found
 within the budget).
 
+**Pieces.** A feature that would gain by moving but holds a piece of its
+cluster to the rest (a peninsula behind one feature: the search finds
+that piece whole, and the other neighbours joined) moves with the piece
+when moving them all lowers the sum of squares, by the same test for a
+set of m features (``n_b m / (n_b + m) ||mu_S - mu_b||^2`` against
+``n_a m / (n_a - m) ||mu_S - mu_a||^2``): a keeps the rest, connected,
+and b gains the piece through the feature. The piece is what the search
+read, within the budget, so a test still reads at most the budget's
+slots and the piece's signals. On the 3 mm MNI tissue maps this lowers
+the refined error by a further 0.5-0.8 % (grey matter at K/N = 0.05:
+0.9550 -> 0.9496 of the unrefined fit's), fsaverage5 0.3 %, photos
+0-0.2 %.
+
 **The exchange.** Single moves stop at a local optimum that a greedy
 merge order left: after the moves, some neighbouring clusters hold nearly
 the same mean (merging them would cost little) while others still hold a

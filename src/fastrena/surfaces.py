@@ -20,9 +20,9 @@ import numpy as np
 from ._layout import Layout
 from .errors import InputError
 from .graphs import surface_graph
-from .images import (HEMISPHERES, check_structure, describe, is_gifti, is_nilearn_object,
-                     load_surface_files, load_surface_part, named_structure, nibabel_module,
-                     path_of)
+from .images import (HEMISPHERES, check_structure, describe, in_mask, is_cifti_name,
+                     is_gifti, is_nilearn_object, load_surface_files, load_surface_part,
+                     named_structure, nibabel_module, path_of)
 
 if TYPE_CHECKING:  # annotations only: not imported at run time
     from nibabel.gifti import GiftiImage
@@ -83,7 +83,19 @@ class SurfaceLayout(Layout):
             names = [f"{what} part '{k}'" for k in img.data.parts]
             what_all = what
         else:
-            files = [img] if isinstance(img, (str, os.PathLike)) or is_gifti(img) else list(img)
+            # (A nibabel volume is one file too: list() of it raised
+            # nibabel's "Cannot slice image objects".)
+            one = isinstance(img, (str, os.PathLike)) or is_gifti(img) or hasattr(img, "affine")
+            files = [img] if one else list(img)
+            for f in files:
+                path = path_of(f)
+                if (path.lower().endswith((".nii", ".nii.gz")) and not is_cifti_name(path)
+                        if path
+                        else hasattr(f, "affine") and not is_gifti(f)):
+                    # (Counted as GIfTI files below, it was called one.)
+                    raise InputError(f"{describe(f, what)} is a NIfTI volume, but the mask is "
+                                     f"a surface of {len(self.masks)} part(s): give one GIfTI "
+                                     "data file per part")
             if len(files) != len(self.masks):
                 raise InputError(f"{what} has {len(files)} GIfTI file(s) but the surface "
                                  f"has {len(self.masks)} part(s); give one file per part")
@@ -202,7 +214,7 @@ def surface_layout_of(surface_img: SurfaceImage, what: str = "mask_img") -> Surf
                     f"{what} is a SurfaceImage with {values.shape[1]} samples in part "
                     f"'{name}'; a mask must have exactly one")
             values = values[:, 0]
-        masks.append(values != 0)
+        masks.append(in_mask(values, f"{what}'s part '{name}'"))
         meshes.append((np.asarray(mesh.coordinates), np.asarray(mesh.faces)))
     # nilearn names the hemispheres "left" and "right": GIfTI data files
     # read with this mask are checked against them.

@@ -7,7 +7,8 @@ the exact-K rule), :mod:`.ward`, :mod:`.ward_edges`, :mod:`.round_end`,
 choice, its new graph, its end in memory, Ward's greedy order to finish,
 and its costs), :mod:`.graph` (the
 reduced graph), :mod:`.refine` (boundary refinement after the merges,
-:mod:`.connectivity`, its test that a cluster stays connected, and
+:mod:`.connectivity`, its test of what a feature's removal does to its
+cluster, :mod:`.moves`, the cost of moving features, and
 :mod:`.exchange`, its merges of refined clusters in Ward's order, and
 :mod:`.partition_sums`, a partition's sums and sums of squares),
 :mod:`.checks` (scans of the data), :mod:`.layout` (copies into
@@ -31,8 +32,8 @@ from .caching import kernel_caches
 # reads a read-only cache and lets the import succeed with no writable one.
 with kernel_caches():
     from . import (checks, compiling, connectivity, exchange, graph, layout, means, merges,
-                   partition_sums, refine, round_end, ward, ward_costs, ward_edges, ward_greedy,
-                   weights)
+                   moves, partition_sums, refine, round_end, ward, ward_costs, ward_edges,
+                   ward_greedy, weights)
 from .checks import all_finite, row_max_abs
 from .connectivity import CONNECTIVITY_BUDGET
 from .graph import reduce_edges
@@ -43,7 +44,8 @@ from .means import (ROWS_FEATURE_MAJOR, ROWS_SAMPLE_MAJOR, cluster_means_feature
 from .merges import (NO_KEY, connected_components, nearest_neighbor_edges,
                      order_by_height, strictly_increasing, tree_children,
                      union_in_order)
-from .refine import RELATIVE_MARGIN, first_appearance, refine_partition
+from .moves import RELATIVE_MARGIN
+from .refine import first_appearance, refine_partition
 from .round_end import RoundBuffers, ward_round_end
 from .ward import record_merges, ward_choice
 from .ward_edges import carry_weights, reduced_edges_carrying
@@ -68,7 +70,8 @@ __all__ = [
 for _module in (__name__, checks.__name__, compiling.__name__, connectivity.__name__,
                 exchange.__name__, graph.__name__,
                 layout.__name__, means.__name__,
-                merges.__name__, partition_sums.__name__, refine.__name__, round_end.__name__,
+                merges.__name__, moves.__name__, partition_sums.__name__, refine.__name__,
+                round_end.__name__,
                 ward.__name__,
                 ward_costs.__name__, ward_edges.__name__, ward_greedy.__name__, weights.__name__):
     guard_module(_module)

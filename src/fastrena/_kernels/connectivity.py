@@ -1,6 +1,7 @@
-"""Whether a cluster stays connected without one of its features: a
+"""What removing one feature does to its cluster's connectivity: a
 bounded search from the feature's neighbours inside it, which the boundary
-refinement (:mod:`.refine`) runs before it moves the feature out.
+refinement (:mod:`.refine`) runs before it moves the feature out, alone
+or with the one piece of the cluster it would cut off.
 """
 
 from numba import njit
@@ -8,10 +9,10 @@ from numba import njit
 from .compiling import unsigned
 from .merges import find_root
 
-__all__ = ["CONNECTIVITY_BUDGET", "stays_connected"]
+__all__ = ["CONNECTIVITY_BUDGET", "CONNECTED", "ONE_PIECE", "UNKNOWN", "removal_outcome"]
 
 #: Adjacency slots a connectivity test may read beyond the moved
-#: feature's own list (see :func:`stays_connected`). Past it the move is
+#: feature's own list (see :func:`removal_outcome`). Past it the move is
 #: skipped, which is always safe. Measured on fsaverage5's sulcal depth
 #: after ``"ward"`` at K = 205 (3 sweeps; error over the unrefined fit's):
 #: 16 slots 0.939, 64 slots 0.851, 256 slots 0.847, unbounded 0.845; at
@@ -19,31 +20,61 @@ __all__ = ["CONNECTIVITY_BUDGET", "stays_connected"]
 #: from one neighbour; the joint search answers more tests within it).
 CONNECTIVITY_BUDGET = 256
 
+#: :func:`removal_outcome`: the cluster stays connected without the feature.
+CONNECTED = 1
+#: :func:`removal_outcome`: without the feature the cluster falls into
+#: exactly two pieces; the search returns the smaller (on equal sizes,
+#: the one holding the smaller feature number), found whole.
+ONE_PIECE = 2
+#: :func:`removal_outcome`: not proved either way within the budget, or
+#: more than two pieces.
+UNKNOWN = 0
+
+
+@njit(cache=True, inline="always")
+def _group_size_and_first(queue, end, parent, origin, root):
+    """How many of the nodes ``queue[:end]`` are in group ``root``, and the
+    smallest of them."""
+    count = 0
+    first = -1
+    for q in range(end):
+        node = queue[q]
+        if find_root(parent, origin[node]) == root:
+            count += 1
+            first = node if first < 0 or node < first else first
+    return count, first
+
 
 @njit(cache=True)
-def stays_connected(i, a, labels, indptr, indices, visited, origin, queue, sources, stamp,
-                     budget):
-    """Whether cluster ``a`` stays connected without feature ``i``: True
-    only when it provably does.
+def removal_outcome(i, a, n_a, labels, indptr, indices, visited, origin, queue, sources, stamp,
+                    budget):
+    """What cluster ``a`` (``n_a`` features) becomes without feature
+    ``i``: ``(outcome, piece, end)``, outcome :data:`CONNECTED`,
+    :data:`ONE_PIECE` or :data:`UNKNOWN`, each proved.
 
-    Sufficient and local: the neighbours of i inside a must reach one
-    another through a search of a without i, reading at most ``budget``
-    adjacency slots. Any path of a through i enters and leaves it by two
-    of those neighbours, so if they are connected without i, every path
-    can go around it; one neighbour or none (i a leaf of a) needs no
-    search. The search giving up (budget spent) or finding the neighbours
-    truly separated answers False: the move is skipped.
+    Local and bounded: the neighbours of i inside a are searched from,
+    reading at most ``budget`` adjacency slots. Any path of a through i
+    enters and leaves it by two of those neighbours, so if they are
+    connected without i, every path can go around it (CONNECTED; one
+    neighbour or none, i a leaf of a, needs no search).
 
     One breadth-first search from all the neighbours at once, each node
     reached labelled with the neighbour it came from; two searches that
     meet join (a union-find over the neighbours, in ``sources``: row 0
     the parents, row 1 each group's nodes still queued). Connected as
-    soon as one group is left; separated as soon as a group has nothing
-    left to visit (a piece of a without i that holds some of the
-    neighbours, not all). A search from one neighbour alone read all of
-    the larger side before giving up, and met its goals only at a path's
-    full length. ``visited`` holds ``stamp`` for this test's nodes (a new
-    stamp per test: nothing to clear), ``origin`` their neighbour."""
+    soon as one group is left. A group with nothing left to visit is a
+    whole piece of a without i, which no other group can meet: once the
+    others have joined into one (the rest of a, connected: every node of
+    a reaches i through one of its neighbours), ONE_PIECE with that piece
+    if it is the smaller, else once the rest has run out too (the smaller
+    of the two; on equal sizes the one holding the smaller feature
+    number); UNKNOWN when a third piece runs out or the budget is spent.
+    A search from one neighbour alone read all of the larger side before
+    giving up, and met its goals only at a path's full length.
+    ``visited`` holds ``stamp`` for this test's nodes (a new stamp per
+    test: nothing to clear), ``origin`` their neighbour. With ONE_PIECE,
+    the piece is the nodes ``queue[:end]`` whose group,
+    ``find_root(sources[0], origin[node])``, is ``piece``."""
     parent = sources[0]
     live = sources[1]
     n_goal = 0
@@ -57,11 +88,16 @@ def stays_connected(i, a, labels, indptr, indices, visited, origin, queue, sourc
             queue[n_goal] = j
             n_goal += 1
     if n_goal <= 1:
-        return True
+        return CONNECTED, -1, 0
     groups = n_goal
     head = 0
     tail = n_goal
     reads = 0
+    # The first group found whole (a piece cut off), its size and its
+    # smallest feature.
+    cut = -1
+    cut_size = 0
+    cut_first = -1
     # The search's indices through compiling.unsigned.
     while head < tail:
         x = unsigned(queue[unsigned(head)])
@@ -72,7 +108,7 @@ def stays_connected(i, a, labels, indptr, indices, visited, origin, queue, sourc
         for k in range(indptr[x], indptr[x + unsigned(1)]):
             reads += 1
             if reads > budget:
-                return False
+                return UNKNOWN, -1, 0
             m = indices[unsigned(k)]
             um = unsigned(m)
             if m == i or labels[um] != a:
@@ -84,7 +120,11 @@ def stays_connected(i, a, labels, indptr, indices, visited, origin, queue, sourc
                     live[urx] += live[unsigned(rm)]
                     groups -= 1
                     if groups == 1:
-                        return True
+                        return CONNECTED, -1, 0
+                    if groups == 2 and cut >= 0 and 2 * cut_size < n_a - 1:
+                        # The rest has joined, and the piece is the
+                        # smaller (else the rest is, once it runs out).
+                        return ONE_PIECE, cut, tail
                 continue
             visited[um] = stamp
             origin[um] = rx
@@ -92,5 +132,17 @@ def stays_connected(i, a, labels, indptr, indices, visited, origin, queue, sourc
             tail += 1
             live[urx] += 1
         if live[urx] == 0:
-            return False
-    return False
+            size, first = _group_size_and_first(queue, tail, parent, origin, rx)
+            if cut >= 0:
+                if groups != 2:
+                    # A third piece.
+                    return UNKNOWN, -1, 0
+                # Both pieces whole: the smaller, or the one holding the
+                # smaller feature.
+                if size < cut_size or (size == cut_size and first < cut_first):
+                    return ONE_PIECE, rx, tail
+                return ONE_PIECE, cut, tail
+            cut, cut_size, cut_first = rx, size, first
+            if groups == 2 and 2 * cut_size < n_a - 1:
+                return ONE_PIECE, cut, tail
+    return UNKNOWN, -1, 0

@@ -2,7 +2,9 @@
 between graph-adjacent clusters, each accepted only when it lowers the
 within-cluster sum of squares, keeps its source cluster non-empty and
 provably connected
-(:func:`fastrena._kernels.connectivity.stays_connected`).
+(:func:`fastrena._kernels.connectivity.removal_outcome`); a feature whose
+move would cut one piece off its cluster moves with that piece when that
+lowers the sum of squares (:func:`fastrena._kernels.moves.piece_move`).
 
 One sweep visits each feature once: a move changes two clusters' means,
 which the next feature's decision reads, so a sweep is sequential by
@@ -23,10 +25,11 @@ from numba import njit
 
 from .._interrupt import call_deferring_sigint
 from .compiling import filled, unsigned
-from .connectivity import stays_connected
+from .connectivity import CONNECTED, ONE_PIECE, removal_outcome
 from .exchange import exchanged
-from .lanes import LANES, ZERO_LANES, add_squared_differences, lanes_total, padded
+from .lanes import padded
 from .layout import mapped_in_order
+from .moves import distance, join_cost, piece_move, squares
 from .partition_sums import cluster_sums_into, coarse_between_sum, cut_explains_more
 from .prefetch import prefetch_row
 from .threads import PARALLEL_GRAIN, run_tasks
@@ -41,63 +44,6 @@ from .threads import PARALLEL_GRAIN, run_tasks
 #: 0.90-0.92x their time at 8 ahead, the same at 16; asking for every
 #: feature's row, waiting or not, made the second phase 1.5x slower.
 _ROWS_AHEAD = 8
-
-#: A move is made only when its gain exceeds this fraction of
-#: ``n_a / (n_a - 1) (||x - mu_a||^2 + ||x||^2 + ||mu_a||^2)``: the
-#: squared distances are computed from means rounded to about
-#: ``n_a * 2**-53`` of ``|mu_a|``, so on a plateau they would be rounding
-#: noise (~1e-33 for values 0.3 before the first feature's values were
-#: subtracted), which must not move features around.
-#: Gains within this margin of zero never move a feature back and forth,
-#: and a move decided on rounded values cannot raise the true sum of
-#: squares. Scaled by the squares, it keeps the labels of ``X * 2**k``
-#: and ``-X``.
-RELATIVE_MARGIN = 2.0 ** -30
-
-
-@njit(cache=True, inline="always")
-def _distance(x, sums, c, size):
-    """``||x - sums[c] * (1 / size)||^2`` in the order of
-    :func:`fastrena._kernels.lanes.lanes_total`: eight lanes of samples
-    (x and the rows of sums zero-padded to a multiple of eight). One
-    division per cluster, not per sample (measured slower per sample on
-    100 samples)."""
-    lanes = add_squared_differences(ZERO_LANES, x, sums[c], 1.0 / size, 0, x.shape[0] // LANES)
-    return lanes_total(lanes)
-
-
-@njit(cache=True, inline="always")
-def _join(x, sums, c, size):
-    """``size / (size + 1) * ||x - sums[c] / size||^2``: what adding x to
-    cluster c costs. Computed in full: stopping once a partial sum passed
-    the candidate to beat (as when the sums were scalar lanes), with a
-    look every 8, 32 or 64 samples, made the sweeps 1.5x, 1.11x and
-    1.07-1.09x slower at 2 mm x 100 and 400 samples: a look costs more
-    than the blocks it saves."""
-    return size / (size + 1.0) * _distance(x, sums, c, size)
-
-
-@njit(cache=True, inline="always")
-def _squares(x, sums, c, size):
-    """``||x||^2 + ||mu||^2`` for ``mu = sums[c] / size``: the scale of the
-    rounding of :func:`_distance`, in four scalar lanes (lane j the samples
-    ``s = j (mod 4)`` in order) added as ``(q0 + q1) + (q2 + q3)``. Taken
-    only when a move is possible. The rows are padded to a multiple of
-    eight samples (zeros: they add +0.0)."""
-    inv = 1.0 / size
-    q0 = q1 = q2 = q3 = 0.0
-    for j in range(x.shape[0] // 4):
-        s = 4 * j
-        m0 = sums[c, s] * inv
-        m1 = sums[c, s + 1] * inv
-        m2 = sums[c, s + 2] * inv
-        m3 = sums[c, s + 3] * inv
-        q0 += x[s] * x[s] + m0 * m0
-        q1 += x[s + 1] * x[s + 1] + m1 * m1
-        q2 += x[s + 2] * x[s + 2] + m2 * m2
-        q3 += x[s + 3] * x[s + 3] + m3 * m3
-    return (q0 + q1) + (q2 + q3)
-
 
 def _n_blocks(n_features):
     """Blocks of a sweep's first phase, from the number of features alone
@@ -178,7 +124,7 @@ def _first_deal(indptr, indices, labels, sizes, n_blocks, owner, span, waiting):
 
 @njit(cache=True)
 def _sweep_range(X, offset, scale, indptr, indices, labels, sizes, sums, visited, origin, seen,
-                 owner, later, queue, x, sources, sweep, budget, margin, lo, hi, block):
+                 owner, later, queue, x, piece, sources, sweep, budget, margin, lo, hi, block):
     """The turns of features lo..hi-1 in a sweep (see
     :func:`refine_partition`), in index order; returns the moves.
 
@@ -189,7 +135,9 @@ def _sweep_range(X, offset, scale, indptr, indices, labels, sizes, sums, visited
     ``visited`` and ``seen`` are ``sweep * n_features + i``: a number no
     other turn uses (``origin``: the connectivity test's groups, read where
     ``visited`` marks a node); ``x`` (padded(n_samples),
-    zeros past n_samples): the feature's signal. (One loop, not a
+    zeros past n_samples): the feature's signal; ``piece`` (2,
+    padded(n_samples)): :func:`fastrena._kernels.moves.piece_move`'s
+    scratch. (One loop, not a
     function called per feature: numba's inlining of such a function made
     the sweeps 1.45x slower.)"""
     n_samples, n_features = X.shape
@@ -240,7 +188,7 @@ def _sweep_range(X, offset, scale, indptr, indices, labels, sizes, sums, visited
             continue
         for s in range(n_samples):
             x[s] = (X[s, ui] - offset[s]) * scale
-        d_a = _distance(x, sums, a, n_a)
+        d_a = distance(x, sums, a, n_a)
         leave = n_a / (n_a - 1.0) * d_a
         # The cheapest candidate, the first met on a tie; it moves i if it
         # beats the bar, leave minus the margin. The margin's scale (a
@@ -254,17 +202,22 @@ def _sweep_range(X, offset, scale, indptr, indices, labels, sizes, sums, visited
             if b == a or seen[ub] == stamp:
                 continue
             seen[ub] = stamp
-            join = _join(x, sums, b, sizes[ub])
+            join = join_cost(x, sums, b, sizes[ub])
             if join < best_cost:
                 best_cost = join
                 best = b
         if best < 0:
             continue
-        bar = leave - margin * n_a / (n_a - 1.0) * (d_a + _squares(x, sums, a, n_a))
+        bar = leave - margin * n_a / (n_a - 1.0) * (d_a + squares(x, sums, a, n_a))
         if not best_cost < bar:
             continue
-        if not stays_connected(i, a, labels, indptr, indices, visited, origin, queue, sources,
-                                stamp, budget):
+        outcome, cut, end = removal_outcome(i, a, n_a, labels, indptr, indices, visited,
+                                            origin, queue, sources, stamp, budget)
+        if outcome == ONE_PIECE:
+            count += piece_move(X, offset, scale, labels, sizes, sums, queue, sources, origin,
+                                 x, piece, i, a, best, cut, end, margin)
+            continue
+        if outcome != CONNECTED:
             continue
         for s in range(n_samples):
             sums[a, s] -= x[s]
@@ -287,13 +240,14 @@ def _block_tasks(X, offset, scale, indptr, indices, labels, sizes, sums, visited
     scratch."""
     n_samples, n_features = X.shape
     x = np.zeros(padded(n_samples))
+    piece = np.zeros((2, padded(n_samples)))
     sources = np.empty((2, n_sources), dtype=np.int64)
     # A search queues at most a cluster's features.
     queue = np.empty(n_features, dtype=np.int64)
     for t in range(t0, t1):
         moved[t] = _sweep_range(X, offset, scale, indptr, indices, labels, sizes, sums, visited,
-                                origin, seen, owner, later, queue, x, sources, sweep, budget,
-                                margin, span[t, 0], span[t, 1], np.int64(t))
+                                origin, seen, owner, later, queue, x, piece, sources, sweep,
+                                budget, margin, span[t, 0], span[t, 1], np.int64(t))
 
 
 @njit(cache=True, nogil=True)
@@ -367,10 +321,14 @@ def refine_partition(X, offset, scale, sample_major, u, v, labels, n_clusters,
     ``n_b / (n_b + 1) ||x_i - mu_b||^2`` when that is below
     ``n_a / (n_a - 1) ||x_i - mu_a||^2`` by more than ``margin`` times
     ``n_a / (n_a - 1) (||x_i - mu_a||^2 + ||x_i||^2 + ||mu_a||^2)`` (the sum
-    of squares then falls by the difference; see :data:`RELATIVE_MARGIN`)
+    of squares then falls by the difference; see
+    :data:`fastrena._kernels.moves.RELATIVE_MARGIN`)
     and a stays connected
-    (:func:`fastrena._kernels.connectivity.stays_connected`); b stays connected
-    since i touches it.
+    (:func:`fastrena._kernels.connectivity.removal_outcome`); b stays connected
+    since i touches it. When i's removal would cut exactly one piece off a
+    (the rest staying connected), i moves to b with that piece if the
+    piece's move lowers the sum of squares by more than the margin
+    (:func:`fastrena._kernels.moves.piece_move`).
     Ties between candidates go to the first met in i's adjacency list.
     Stops after a sweep that moves nothing.
 
@@ -482,6 +440,7 @@ def refine_partition(X, offset, scale, sample_major, u, v, labels, n_clusters,
     first = (deal[1], deal[2]) if n_blocks > 1 else None
     queue = np.empty(n_features, dtype=np.int64)
     x = np.zeros(padded(n_samples))
+    piece = np.zeros((2, padded(n_samples)))
     # A connectivity test's neighbours: at most a feature's degree.
     n_sources = max(1, int(np.diff(indptr).max(initial=0)))
     sources = np.empty((2, n_sources), dtype=np.int64)
@@ -520,8 +479,9 @@ def refine_partition(X, offset, scale, sample_major, u, v, labels, n_clusters,
         if n_blocks > 1:
             total += int(call_deferring_sigint(
                 _sweep_range, (X, offset, scale, indptr, indices, labels, sizes, sums, visited,
-                               origin, seen, owner, later, queue, x, sources, sweep, budget,
-                               margin, np.int64(0), np.int64(n_features), np.int64(-1)), {}))
+                               origin, seen, owner, later, queue, x, piece, sources, sweep,
+                               budget, margin, np.int64(0), np.int64(n_features),
+                               np.int64(-1)), {}))
         moves[sweeps] = total
         sweeps += 1
         stalled = total == 0

@@ -159,6 +159,10 @@ def _check_inputs(args, session):
     if _is_cifti(args):
         return _check_cifti_inputs(args, session)
     surface = args.mesh is not None
+    if not surface:
+        # Before the outputs: GIfTI data without --mesh would be told to
+        # write NIfTI labels.
+        refuse_gifti(args.images, "give its mesh files with --mesh")
     n_parts = len(args.mesh) if surface else 1
     if len(args.output) != n_parts:
         raise InputError(f"-o/--output: {len(args.output)} files for {n_parts} meshes; "
@@ -269,7 +273,6 @@ def _read(args, session, progress):
         layout = surface_layout(args.mesh, args.mask)
         images = group_scans(args.images, len(args.mesh))
     else:
-        refuse_gifti(args.images, "give its mesh files with --mesh")
         mask = args.mask[0] if args.mask else compute_mask(args.images, verbose=progress)
         layout = mask_layout(mask, "mask")
         images = args.images
