@@ -349,7 +349,7 @@ def test_demo_out_must_be_a_folder(tmp_path, capsys, monkeypatch):
      "image 'lh.func.gii' is a GIfTI surface file: reduce it with GIfTI label files "
      "(--labels)"),
     (["expand", "wide.npy", "--labels", "labels.nii.gz", "-o", "e.nii.gz"],
-     "the array has shape (2, 5) but the labels have 4 clusters; it needs 4 columns"),
+     "array 'wide.npy' has shape (2, 5) but the labels have 4 clusters; it needs 4 columns"),
     (["expand", "none.npy", "--labels", "labels.nii.gz", "-o", "e.nii.gz"],
      "array: no such file: 'none.npy'"),
     (["expand", "wide.npy", "--labels", "labels.nii.gz", "-o", "e.gii"],

@@ -4,6 +4,7 @@ import gzip
 import os
 import subprocess
 import sys
+import warnings
 
 import nibabel
 import numpy as np
@@ -617,3 +618,28 @@ def test_load_3d_volume_reads_the_data_now(tmp_path, shape):
     (tmp_path / "anat.nii.gz").unlink()
     np.testing.assert_array_equal(np.asarray(img.dataobj), data.reshape(4, 5, 3))
     np.testing.assert_array_equal(img.affine, AFFINE)
+
+
+def test_a_volume_of_zeros_in_the_mask_is_named_as_it_is_read(tmp_path):
+    # A dropped scan (0 at every in-mask voxel) read as a scan of a flat
+    # brain, without a word: it made the report's homogeneity 1.
+    mask = box_mask()
+    mask_path = write_nifti(tmp_path / "mask.nii.gz", mask.astype(np.uint8))
+    data = masked_volumes(mask, 9)
+    data[..., 4] = 0
+    run = write_nifti(tmp_path / "run.nii.gz", data)
+    with pytest.warns(UserWarning, match=rf"^image '{run}': volume 4 is 0 at every in-mask "
+                                         r"voxel \(a dropped or empty scan\?\): read as a scan "
+                                         r"of zeros; leave it out if it is not a scan$"):
+        X = fio.images_to_array(run, mask_path)
+    assert X.shape == (9, int(mask.sum())) and not X[4].any() and X[3].all()
+    data[..., [2, 7]] = 0
+    run = write_nifti(tmp_path / "run2.nii.gz", data)
+    with pytest.warns(UserWarning, match=r": volumes 2, 4, 7 are 0 at every in-mask voxel .*"
+                                         r"read as scans of zeros; leave them out if they are "
+                                         r"not scans$"):
+        fio.images_to_array(run, mask_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fio.images_to_array(write_nifti(tmp_path / "run3.nii.gz", masked_volumes(mask, 3)),
+                            mask_path)

@@ -164,6 +164,12 @@ def test_every_section_is_there_with_its_numbers(volume_fit, volume_report):
                 f'{row["color"]}" title="{row["color"]}"></span>{row["name"]}</td>'
                 f'<td data-sort="{float(row["n_features"])!r}">{row["n_features"]}</td>'
                 f'<td data-sort="{row["volume_mm3"]!r}">{row["volume_mm3"]:.1f}</td>') in text
+        # The null parcel's size beside its homogeneity (a null hemmed in
+        # stops smaller, and is more homogeneous by itself).
+        assert (f'<td data-sort="{float(row["null_n_features"])!r}">'
+                f'{row["null_n_features"]}</td></tr>') in text
+    assert ('<th data-type="number" data-column="null_n_features" tabindex="0">null size '
+            '(voxels)</th></tr>') in text
     # The fit's parameters, and the versions.
     assert "<td>linkage</td><td><code>&#x27;nilearn&#x27;</code></td>" in text
     # fastrena's version comes from git tags (0.1.1.dev3+g1234abc between them).

@@ -34,7 +34,7 @@ import numpy as np
 
 from ._layout import BLOCK_BYTES, Layout
 from ._validation import transposed_hint
-from .errors import InputError
+from .errors import InputError, warn_user
 from .grayordinates import grayordinate_layout
 from .graphs import cached_adjacency_graph, cached_lattice_graph, chain_graph
 from .images import (describe, in_mask, is_cifti, is_nilearn_object, load_volume,
@@ -159,7 +159,9 @@ class VolumeLayout(Layout):
         """The in-mask values of ``img``, as blocks of shape (n_volumes, n_features):
         volumes ``start`` to ``stop`` (default: all).
 
-        Raises :class:`InputError` on NaN or infinite values in the mask.
+        Raises :class:`InputError` on NaN or infinite values in the mask;
+        warns of a volume that is 0 at every in-mask voxel (a dropped or
+        empty scan, which would read as a scan of a flat brain).
         """
         img = load_volume(img, what)
         n = self.n_scans(img, what)
@@ -170,6 +172,15 @@ class VolumeLayout(Layout):
                 bad = first + int(np.flatnonzero(~np.isfinite(rows).all(axis=1))[0])
                 raise InputError(f"{describe(img, what)} has NaN or infinite values "
                                  f"inside the mask (volume {bad})")
+            empty = np.flatnonzero(~rows.any(axis=1))
+            if empty.shape[0] and rows.shape[1]:
+                many = empty.shape[0] > 1
+                shown = ", ".join(str(first + int(v)) for v in empty[:5])
+                warn_user(f"{describe(img, what)}: volume{'s' * many} {shown}"
+                          f"{', ...' * (empty.shape[0] > 5)} {'are' if many else 'is'} 0 at "
+                          "every in-mask voxel (a dropped or empty scan?): read as "
+                          + ("scans of zeros; leave them out if they are not scans" if many
+                             else "a scan of zeros; leave it out if it is not a scan"))
             first += rows.shape[0]
             yield rows
 

@@ -166,12 +166,13 @@ class Parcellation:
 
         return read_rows_into(self.layout, imgs, out, means, verbose, "transforming")
 
-    def expand(self, X_red: ArrayLike, *, scaling: bool = False) -> np.ndarray:
+    def expand(self, X_red: ArrayLike, *, scaling: bool = False,
+               what: str = "the array") -> np.ndarray:
         """Each feature takes its cluster's value: (K,) -> (n_features,),
-        (n, K) -> (n, n_features)."""
+        (n, K) -> (n, n_features). ``what`` names X_red in errors."""
         X_red = np.asarray(X_red)
         if X_red.ndim not in (1, 2) or X_red.shape[-1] != self.n_clusters:
-            raise InputError(f"the array has shape {X_red.shape} but the labels have "
+            raise InputError(f"{what} has shape {X_red.shape} but the labels have "
                              f"{self.n_clusters} clusters; it needs {self.n_clusters} columns")
         if scaling:
             X_red = (X_red / np.sqrt(self.sizes)).astype(X_red.dtype, copy=False)

@@ -290,8 +290,12 @@ def _parcel_rows(table, words):
         if column in table.columns:
             columns.append((column, heading, "number"))
     columns.append(("n_components", "connected pieces", "number"))
+    # The null parcel's own size beside its homogeneity: one hemmed in by
+    # earlier ones stops smaller (metrics.null_parcellation), and a small
+    # parcel is more homogeneous by itself (one feature: 1).
     for column, heading in (("homogeneity", "homogeneity"),
-                            ("null_homogeneity", "null homogeneity")):
+                            ("null_homogeneity", "null homogeneity"),
+                            ("null_n_features", f"null size ({words})")):
         if column in table.columns:
             columns.append((column, heading, "number"))
     head = "".join(f"<th data-type=\"{kind}\" data-column=\"{name}\" tabindex=\"0\">"
@@ -312,7 +316,8 @@ def _parcel_rows(table, words):
                 value = row[name]
                 number = float(value)
                 sort = repr(number) if np.isfinite(number) else "NaN"
-                shown = _number(int(value) if name in ("n_features", "n_components")
+                counts = ("n_features", "n_components", "null_n_features")
+                shown = _number(int(value) if name in counts
                                 else number, 1 if name.endswith(("mm3", "mm2")) else 3)
                 cells.append(f"<td data-sort=\"{sort}\">{shown}</td>")
         rows.append(f"<tr id=\"parcel-{int(index)}\">{''.join(cells)}</tr>")

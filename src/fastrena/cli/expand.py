@@ -51,7 +51,7 @@ def run(args, session):
     # Text files hold no dtype: the same precision whatever the format.
     array, row_axis = _load_rows(args.array, cifti, parcellation)
     array = _as_dtype(array, args.dtype, args.array)
-    rows = parcellation.expand(array, scaling=args.scaling)
+    rows = parcellation.expand(array, scaling=args.scaling, what=f"array '{args.array}'")
     layout = parcellation.layout
     if cifti:
         scalar = str(args.output[0]).lower().endswith(".dscalar.nii")
