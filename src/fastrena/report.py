@@ -290,9 +290,9 @@ def _parcel_rows(table, words):
         if column in table.columns:
             columns.append((column, heading, "number"))
     columns.append(("n_components", "connected pieces", "number"))
-    # The null parcel's own size beside its homogeneity: one hemmed in by
-    # earlier ones stops smaller (metrics.null_parcellation), and a small
-    # parcel is more homogeneous by itself (one feature: 1).
+    # The null region's own size beside its homogeneity: smaller only when
+    # the graph's component it grew in is (metrics.null_regions), and a
+    # small region is more homogeneous by itself (one feature: 1).
     for column, heading in (("homogeneity", "homogeneity"),
                             ("null_homogeneity", "null homogeneity"),
                             ("null_n_features", f"null size ({words})")):
