@@ -374,7 +374,9 @@ def test_demo_out_must_be_a_folder(tmp_path, capsys, monkeypatch):
      "scheduler 'proceses' is neither a local scheduler (threads, processes, synchronous) nor "
      "the address of a Dask scheduler (tcp://host:port)"),
     (["parcellate", "nan.nii", "--mask", "mask.nii.gz", "-k", 4, "-o", "l.nii.gz", "--dask"],
-     "image 'nan.nii' has NaN or infinite values inside the mask (volume 1)"),
+     "image 'nan.nii' has NaN or infinite values inside the mask (volume 1, at 1 voxel): give "
+     "a mask that leaves them out, or none (a mask computed from the images leaves out every "
+     "voxel that is not finite)"),
 ])
 def test_error_paths(volumes, capsys, args, message):
     folder, mask, data = volumes

@@ -68,7 +68,7 @@ def test_headers_are_checked_now_and_values_when_computed(runs, tmp_path):
     write_nifti(tmp_path / "bad.nii", bad)
     X = from_images([paths[0], tmp_path / "bad.nii"], mask)  # no error yet
     with pytest.raises(InputError, match="has NaN or infinite values inside the mask "
-                                         "\\(volume 2\\)"):
+                                         "\\(volume 2, at 1 voxel\\): give a mask"):
         X.compute()
 
 

@@ -160,9 +160,12 @@ def test_image_and_mask_affines_differ(volume_files, tmp_path):
 def test_nan_inside_the_mask(volume_files, tmp_path):
     data = volume_files["data"][..., :3].copy()
     data[4, 4, 3, 2] = np.nan
+    data[4, 5, 3, 2] = np.inf
     path = write_nifti(tmp_path / "nan.nii.gz", data)
     with pytest.raises(InputError, match=f"^image '{path}' has NaN or infinite values inside "
-                                         r"the mask \(volume 2\)$"):
+                                         r"the mask \(volume 2, at 2 voxels\): give a mask that "
+                                         r"leaves them out, or none \(a mask computed from the "
+                                         r"images leaves out every voxel that is not finite\)$"):
         fio.images_to_array(path, volume_files["mask_path"])
 
 
@@ -219,8 +222,11 @@ def test_compute_mask_background_is_the_border_median_and_skips_nonfinite(tmp_pa
     data[3, 3, 3] = np.inf
     other = np.full((7, 7, 7), 100.0, np.float32)
     other[1, 1, 1] = 7.0
-    mask = fio.compute_mask([write_nifti(tmp_path / "a.nii", data),
-                             write_nifti(tmp_path / "b.nii", other)])
+    # The voxel left out is said (it was silent).
+    with pytest.warns(UserWarning, match=r"^1 voxel of the images holds NaN or infinite values "
+                                         r"in some volume: left out of the computed mask$"):
+        mask = fio.compute_mask([write_nifti(tmp_path / "a.nii", data),
+                                 write_nifti(tmp_path / "b.nii", other)])
     expected = (data != 100) | (other != 100)
     expected[3, 3, 3] = False
     np.testing.assert_array_equal(np.asarray(mask.dataobj) != 0, expected)
@@ -229,7 +235,10 @@ def test_compute_mask_background_is_the_border_median_and_skips_nonfinite(tmp_pa
 def test_compute_mask_with_nan_background(tmp_path):
     data = np.full((6, 6, 6), np.nan, np.float32)
     data[2:4, 2:4, 2:4] = 0.0  # zero but finite: brain
-    mask = fio.compute_mask(write_nifti(tmp_path / "a.nii", data))
+    with warnings.catch_warnings():
+        # NaN is the background here: nothing left out to say.
+        warnings.simplefilter("error")
+        mask = fio.compute_mask(write_nifti(tmp_path / "a.nii", data))
     np.testing.assert_array_equal(np.asarray(mask.dataobj) != 0, np.isfinite(data))
 
 

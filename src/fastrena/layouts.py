@@ -169,9 +169,13 @@ class VolumeLayout(Layout):
         for block in volume_blocks(img, n, what, start, stop):
             rows = block[self.mask].T
             if not np.isfinite(rows).all():
-                bad = first + int(np.flatnonzero(~np.isfinite(rows).all(axis=1))[0])
+                volume = int(np.flatnonzero(~np.isfinite(rows).all(axis=1))[0])
+                n_bad = int(np.count_nonzero(~np.isfinite(rows[volume])))
                 raise InputError(f"{describe(img, what)} has NaN or infinite values "
-                                 f"inside the mask (volume {bad})")
+                                 f"inside the mask (volume {first + volume}, at {n_bad} "
+                                 f"voxel{'s' if n_bad > 1 else ''}): give a mask that "
+                                 "leaves them out, or none (a mask computed from the "
+                                 "images leaves out every voxel that is not finite)")
             empty = np.flatnonzero(~rows.any(axis=1))
             if empty.shape[0] and rows.shape[1]:
                 many = empty.shape[0] > 1

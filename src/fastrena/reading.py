@@ -233,6 +233,12 @@ def compute_mask(imgs: Any, *, verbose: int = 0) -> Nifti1Image:
     if not mask.any():
         raise InputError(f"no voxel of the images differs from their background value "
                          f"({background:g}) while being finite; give a mask")
+    # (With a NaN background, NaN is outside by convention: nothing to say.)
+    dropped = int(np.count_nonzero(differs & ~finite)) if background == background else 0
+    if dropped:
+        warn_user(f"{dropped} voxel{'s' if dropped > 1 else ''} of the images "
+                  f"{'hold' if dropped > 1 else 'holds'} NaN or infinite values in some "
+                  "volume: left out of the computed mask")
     return nibabel_module().Nifti1Image(mask.astype(np.uint8), grid.affine)
 
 
