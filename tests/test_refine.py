@@ -111,6 +111,16 @@ def test_a_feature_moves_with_the_piece_it_holds_to_its_cluster():
     np.testing.assert_array_equal(refine_labels(X, graph, labels, max_iter=1), labels)
 
 
+def _outcome(kernels, *args):
+    """kernels.removal_outcome to its end: a search paused on a piece
+    (PIECE_FIRST) resumed, as a sweep does when the piece would gain."""
+    state = kernels.search_state()
+    outcome = kernels.removal_outcome(*args, state)
+    if outcome[0] == kernels.PIECE_FIRST:
+        outcome = kernels.removal_outcome(*args, state)
+    return outcome
+
+
 def _root(parent, a):
     """The root of a's tree in the union-find forest ``parent`` (read only)."""
     while parent[a] != a:
@@ -160,7 +170,7 @@ def test_the_connectivity_test_is_sound_for_any_budget_and_exact_without_one(see
         n_parts = len({part_of[j] for j in near})
         for budget in (0, 4, 16, 64, 10 ** 9):
             stamp += 1
-            outcome, cut, end = kernels.removal_outcome(i, a, int((labels == a).sum()), labels,
+            outcome, cut, end = _outcome(kernels, i, a, int((labels == a).sum()), labels,
                                                         indptr, indices, visited, origin, queue,
                                                         sources, stamp, budget)
             assert outcome in (kernels.CONNECTED, kernels.ONE_PIECE, kernels.UNKNOWN)
@@ -203,11 +213,33 @@ def test_the_piece_returned_is_the_smaller_whichever_the_search_finds_first(n_st
     labels = np.zeros(n, dtype=np.int64)
     scratch = (np.full(n, -1), np.zeros(n, dtype=np.int64), np.empty(n, dtype=np.int64),
                np.empty((2, 2), dtype=np.int64))
-    outcome, root, end = kernels.removal_outcome(0, 0, n, labels, indptr, indices, *scratch, 1,
+    outcome, root, end = _outcome(kernels, 0, 0, n, labels, indptr, indices, *scratch, 1,
                                                  10 ** 9)
     assert outcome == kernels.ONE_PIECE
     assert sorted(q for q in scratch[2][:end] if _root(scratch[3][0], scratch[1][q]) == root) == (
         expected)
+
+
+def test_a_search_pauses_on_a_smaller_piece_until_asked_to_go_on():
+    """Feature 0's neighbours in its cluster: 1 (a pendant) and 2, 3 (joined
+    through 4 and 5). 1 runs out first, while 2 and 3 have not met: the
+    search pauses (PIECE_FIRST, the piece {1}) so that the sweep asks
+    whether moving 0 and 1 gains before it pays for the rest; resumed, it
+    proves the rest one piece (ONE_PIECE, the same piece)."""
+    from fastrena._kernels import connectivity as kernels
+
+    u, v = np.array([(0, 1), (0, 2), (0, 3), (2, 4), (4, 5), (5, 3)]).T
+    indptr, indices = kernel_adjacency(graph_from_edges(6, u, v))
+    labels = np.zeros(6, dtype=np.int64)
+    scratch = (np.full(6, -1), np.zeros(6, dtype=np.int64), np.empty(6, dtype=np.int64),
+               np.empty((2, 3), dtype=np.int64))
+    state = kernels.search_state()
+    args = (0, 0, 6, labels, indptr, indices, *scratch, 1, 10 ** 9, state)
+    outcome, root, end = kernels.removal_outcome(*args)
+    assert (outcome, state[7]) == (kernels.PIECE_FIRST, 1)
+    assert [q for q in scratch[2][:end] if _root(scratch[3][0], scratch[1][q]) == root] == [1]
+    assert kernels.removal_outcome(*args)[:2] == (kernels.ONE_PIECE, root)
+    assert state[7] == 0
 
 
 def test_the_neighbours_meet_pairwise_within_a_budget():
@@ -228,15 +260,15 @@ def test_the_neighbours_meet_pairwise_within_a_budget():
     scratch = (np.full(46, -1), np.zeros(46, dtype=np.int64), np.empty(46, dtype=np.int64),
                np.empty((2, 3), dtype=np.int64))
     connected = (kernels.CONNECTED, -1, 0)
-    assert kernels.removal_outcome(0, 0, 46, labels, indptr, indices, *scratch, 1, 8) == connected
-    assert kernels.removal_outcome(0, 0, 46, labels, indptr, indices, *scratch, 2, 7)[0] == (
+    assert _outcome(kernels, 0, 0, 46, labels, indptr, indices, *scratch, 1, 8) == connected
+    assert _outcome(kernels, 0, 0, 46, labels, indptr, indices, *scratch, 2, 7)[0] == (
         kernels.UNKNOWN)
     # Without 3 - 5, 3 is cut off: a group with nothing left to visit (its
     # one node, 3, queued third), while 1 and 2 join.
     keep = (u != 3) | (v != 5)
     cut = graph_from_edges(46, u[keep], v[keep])
     indptr, indices = kernel_adjacency(cut)
-    outcome, root, end = kernels.removal_outcome(0, 0, 46, labels, indptr, indices, *scratch, 3,
+    outcome, root, end = _outcome(kernels, 0, 0, 46, labels, indptr, indices, *scratch, 3,
                                                  10 ** 9)
     assert (outcome, root) == (kernels.ONE_PIECE, 2)
     assert [q for q in scratch[2][:end] if _root(scratch[3][0], scratch[1][q]) == 2] == [3]

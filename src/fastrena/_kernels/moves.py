@@ -1,7 +1,7 @@
 """The cost of moving features between clusters, Hartigan's test exact
 for one move (:func:`join_cost`, :func:`distance`, the margin
 :data:`RELATIVE_MARGIN`), and the move of a feature with the piece of its
-cluster it holds (:func:`piece_move`): the boundary refinement's
+cluster it holds (:func:`piece_gain`, :func:`move_piece`): the boundary refinement's
 (:mod:`.refine`) decisions, on rows zero-padded to a multiple of eight
 samples and sums over samples in the fixed order of :mod:`.lanes`.
 """
@@ -11,7 +11,7 @@ from numba import njit
 from .lanes import LANES, ZERO_LANES, add_squared_differences, lanes_total
 from .merges import find_root
 
-__all__ = ["RELATIVE_MARGIN", "distance", "join_cost", "piece_move", "squares"]
+__all__ = ["RELATIVE_MARGIN", "distance", "join_cost", "move_piece", "piece_gain", "squares"]
 
 #: A move is made only when its gain exceeds this fraction of
 #: ``n_a / (n_a - 1) (||x - mu_a||^2 + ||x||^2 + ||mu_a||^2)``: the
@@ -71,16 +71,16 @@ def squares(x, sums, c, size):
 
 
 @njit(cache=True)
-def piece_move(X, offset, scale, labels, sizes, sums, queue, sources, origin, x, piece, i, a,
-                b, cut, end, margin):
-    """Move feature i (its signal in ``x``) to cluster b together with the
-    piece of its cluster a that its removal cuts off (the nodes
+def piece_gain(X, offset, scale, sizes, sums, queue, sources, origin, x, piece, a, b, cut, end,
+               margin):
+    """Whether moving feature i (its signal in ``x``) to cluster b together
+    with the piece of its cluster a that its removal cuts off (the nodes
     ``queue[:end]`` of group ``cut``:
-    :func:`fastrena._kernels.connectivity.removal_outcome`), when that
-    lowers the within-cluster sum of squares by more than a single move's
-    margin (:data:`RELATIVE_MARGIN`); returns the features moved (0, or
-    the piece's size plus one). a keeps the rest, connected; b gains the
-    piece through i, its neighbour.
+    :func:`fastrena._kernels.connectivity.removal_outcome`) lowers the
+    within-cluster sum of squares by more than a single move's margin
+    (:data:`RELATIVE_MARGIN`): the features it would move (the piece's
+    size plus one), or 0. Leaves the set's sum in ``piece[0]`` for
+    :func:`move_piece`.
 
     Moving a set S of m features of mean mu_S from a (n_a features) to b
     (n_b) changes the sum of squares by ``n_b m / (n_b + m) ||mu_S -
@@ -115,7 +115,17 @@ def piece_move(X, offset, scale, labels, sizes, sums, queue, sources, origin, x,
     join = n_b * m / (n_b + m) * distance(mean, sums, b, n_b)
     if not join < leave - margin * factor * (d_a + squares(mean, sums, a, n_a)):
         return 0
-    for s in range(n_samples):
+    return m
+
+
+@njit(cache=True)
+def move_piece(labels, sizes, sums, queue, sources, origin, piece, i, a, b, cut, end, m):
+    """Move feature i and the piece ``cut`` of ``queue[:end]`` (m features
+    in all, their sum in ``piece[0]``: :func:`piece_gain`) from cluster a
+    to b."""
+    parent = sources[0]
+    total = piece[0]
+    for s in range(sums.shape[1]):
         sums[a, s] -= total[s]
         sums[b, s] += total[s]
     sizes[a] -= m
@@ -125,4 +135,3 @@ def piece_move(X, offset, scale, labels, sizes, sums, queue, sources, origin, x,
         node = queue[q]
         if find_root(parent, origin[node]) == cut:
             labels[node] = b
-    return m
