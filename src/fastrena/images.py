@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # annotations only: not imported at run time
 
 __all__ = ["CIFTI_SUFFIXES", "DENSE_CIFTI_SUFFIXES", "HEMISPHERES", "PARCELLATED_CIFTI_SUFFIXES",
            "check_structure", "gifti_structure", "in_mask", "is_cifti", "is_cifti_name",
-           "is_nilearn_object", "load_3d_volume", "load_image", "load_mesh", "load_mesh_part",
+           "is_nilearn_object", "is_volume_name", "load_3d_volume", "load_image", "load_mesh", "load_mesh_part",
            "load_surface_data", "load_surface_files", "load_surface_part", "load_volume",
            "named_structure"]
 
@@ -39,6 +39,13 @@ CIFTI_SUFFIXES = DENSE_CIFTI_SUFFIXES + PARCELLATED_CIFTI_SUFFIXES + (
 def is_cifti_name(path):
     """Whether ``path`` is named as a CIFTI-2 file (``.dtseries.nii``...)."""
     return isinstance(path, (str, os.PathLike)) and str(path).lower().endswith(CIFTI_SUFFIXES)
+
+
+def is_volume_name(path):
+    """Whether ``path`` is named as a NIfTI volume (``.nii``, ``.nii.gz``),
+    not as a CIFTI-2 file (whose names end in ``.nii`` too)."""
+    return (isinstance(path, (str, os.PathLike))
+            and str(path).lower().endswith((".nii", ".nii.gz")) and not is_cifti_name(path))
 
 
 def is_cifti(img):

@@ -234,7 +234,7 @@ def compute_mask(imgs: Any, *, verbose: int = 0) -> Nifti1Image:
         raise InputError(f"no voxel of the images differs from their background value "
                          f"({background:g}) while being finite; give a mask")
     # (With a NaN background, NaN is outside by convention: nothing to say.)
-    dropped = int(np.count_nonzero(differs & ~finite)) if background == background else 0
+    dropped = 0 if np.isnan(background) else int(np.count_nonzero(differs & ~finite))
     if dropped:
         warn_user(f"{dropped} voxel{'s' if dropped > 1 else ''} of the images "
                   f"{'hold' if dropped > 1 else 'holds'} NaN or infinite values in some "

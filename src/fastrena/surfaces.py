@@ -20,8 +20,8 @@ import numpy as np
 from ._layout import Layout
 from .errors import InputError
 from .graphs import surface_graph
-from .images import (HEMISPHERES, check_structure, describe, in_mask, is_cifti_name,
-                     is_gifti, is_nilearn_object, load_surface_files, load_surface_part,
+from .images import (HEMISPHERES, check_structure, describe, in_mask, is_gifti,
+                     is_nilearn_object, is_volume_name, load_surface_files, load_surface_part,
                      named_structure, nibabel_module, path_of)
 
 if TYPE_CHECKING:  # annotations only: not imported at run time
@@ -88,10 +88,7 @@ class SurfaceLayout(Layout):
             one = isinstance(img, (str, os.PathLike)) or is_gifti(img) or hasattr(img, "affine")
             files = [img] if one else list(img)
             for f in files:
-                path = path_of(f)
-                if (path.lower().endswith((".nii", ".nii.gz")) and not is_cifti_name(path)
-                        if path
-                        else hasattr(f, "affine") and not is_gifti(f)):
+                if _is_volume(f):
                     # (Counted as GIfTI files below, it was called one.)
                     raise InputError(f"{describe(f, what)} is a NIfTI volume, but the mask is "
                                      f"a surface of {len(self.masks)} part(s): give one GIfTI "
@@ -200,6 +197,13 @@ def surface_layout(mesh_paths: Sequence[str | os.PathLike],
     they name check the data files (see :func:`fastrena.images.load_surface_files`)."""
     meshes, masks, structures = load_surface_files(mesh_paths, mask_paths)
     return SurfaceLayout(masks, meshes, structures=structures)
+
+
+def _is_volume(img):
+    """Whether ``img``, given where surface data is asked for, is a NIfTI
+    volume: a file so named, or a nibabel image with an affine."""
+    path = path_of(img)
+    return is_volume_name(path) if path else hasattr(img, "affine") and not is_gifti(img)
 
 
 def surface_layout_of(surface_img: SurfaceImage, what: str = "mask_img") -> SurfaceLayout:

@@ -1,9 +1,10 @@
 """The cost of moving features between clusters, Hartigan's test exact
 for one move (:func:`join_cost`, :func:`distance`, the margin
 :data:`RELATIVE_MARGIN`), and the move of a feature with the piece of its
-cluster it holds (:func:`piece_gain`, :func:`move_piece`): the boundary refinement's
-(:mod:`.refine`) decisions, on rows zero-padded to a multiple of eight
-samples and sums over samples in the fixed order of :mod:`.lanes`.
+cluster it holds (:func:`piece_gain`, :func:`move_piece`): the boundary
+refinement's (:mod:`.refine`) decisions, on rows zero-padded to a
+multiple of eight samples and sums over samples in the fixed order of
+:mod:`.lanes`.
 """
 
 from numba import njit

@@ -4,7 +4,7 @@ within-cluster sum of squares, keeps its source cluster non-empty and
 provably connected
 (:func:`fastrena._kernels.connectivity.removal_outcome`); a feature whose
 move would cut one piece off its cluster moves with that piece when that
-lowers the sum of squares (:func:`fastrena._kernels.moves.piece_move`).
+lowers the sum of squares (:func:`fastrena._kernels.moves.piece_gain`).
 
 One sweep visits each feature once: a move changes two clusters' means,
 which the next feature's decision reads, so a sweep is sequential by
@@ -341,7 +341,8 @@ def refine_partition(X, offset, scale, sample_major, u, v, labels, n_clusters,
     since i touches it. When i's removal would cut exactly one piece off a
     (the rest staying connected), i moves to b with that piece if the
     piece's move lowers the sum of squares by more than the margin
-    (:func:`fastrena._kernels.moves.piece_move`).
+    (:func:`fastrena._kernels.moves.piece_gain`,
+    :func:`fastrena._kernels.moves.move_piece`).
     Ties between candidates go to the first met in i's adjacency list.
     Stops after a sweep that moves nothing.
 

@@ -192,10 +192,10 @@ def scheduler(args):
 
 def group_scans(files, n_parts):
     """Surface data files as one tuple per scan group (one file per part)."""
-    from ..images import is_cifti_name
+    from ..images import is_volume_name
 
     for name in files:
-        if str(name).lower().endswith((".nii", ".nii.gz")) and not is_cifti_name(name):
+        if is_volume_name(name):
             # (Counted as GIfTI files below, it was called one.)
             raise InputError(f"image '{name}' is a NIfTI file, but the labels or meshes are "
                              f"surfaces ({n_parts} parts): give one GIfTI data file per mesh "
