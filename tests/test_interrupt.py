@@ -606,7 +606,7 @@ def test_a_kernel_for_compiled_callers_only_raises_when_python_calls_it():
                    _kernels.exchange, _kernels.graph, _kernels.layout, _kernels.means,
                    _kernels.merges, _kernels.partition_sums, _kernels.refine,
                    _kernels.round_end, _kernels.ward, _kernels.ward_costs, _kernels.ward_edges,
-                   _kernels.ward_greedy, _kernels.weights):
+                   _kernels.ward_greedy, _kernels.ward_heap, _kernels.weights):
         for name, value in vars(module).items():
             if isinstance(value, Dispatcher):
                 read = getattr(module, name)

@@ -777,3 +777,61 @@ def test_greedy_order_on_a_complete_graph_is_wards_with_its_heap_grown():
     assert first.shape == (n - 1,)
     np.testing.assert_allclose(costs, ward(X)[:, 2] ** 2 / 2, rtol=1e-10)
     np.testing.assert_allclose(heights, costs, rtol=0)
+
+
+def test_the_cheapest_edges_come_first_in_the_sorted_order_and_the_rest_above_their_bound():
+    # The greedy order stopped after a few merges sorts the cheapest edges
+    # alone (those whose costs begin as the count-th lowest's, or lower):
+    # they are the start of the whole sorted list, ties included, and every
+    # other edge costs more than the bound returned.
+    from fastrena._kernels.merges import cheapest_edges_in_cost_order, edges_in_cost_order
+
+    rng = np.random.default_rng(2)
+    n_edges = 3_000
+    u = np.sort(rng.integers(0, 500, n_edges))
+    v = u + 1 + np.arange(n_edges) % 7
+    for costs in (rng.exponential(size=n_edges), np.round(rng.exponential(size=n_edges), 1),
+                  np.zeros(n_edges), 10.0 ** rng.integers(-300, 300, n_edges)):
+        whole = edges_in_cost_order(costs, u, v)
+        for count in (1, 17, 1_000, n_edges):
+            first, bound = cheapest_edges_in_cost_order(costs, u, v, count)
+            assert count <= first.shape[0]
+            np.testing.assert_array_equal(first, whole[:first.shape[0]])
+            assert costs[first].max() <= bound
+            assert np.all(costs[whole[first.shape[0]:]] > bound)
+            # Within about 1/1000 of the count-th lowest cost.
+            assert costs[first].max() <= np.sort(costs)[count - 1] * (1 + 2.0 ** -9)
+
+
+@pytest.mark.parametrize("n_merges", [1, 9, 60, 330])
+def test_greedy_order_sorting_the_cheapest_edges_first_makes_the_same_merges(monkeypatch,
+                                                                            n_merges):
+    # Stopped after n_merges merges, the order sorts about 4 edges a merge
+    # first (ward_greedy._EDGES_PER_MERGE) and the rest when its merges
+    # reach them. Here one edge a merge and none more, so the merges often
+    # pass the first edges and the rest are sorted mid-way: the same merges
+    # as the whole list sorted at once, on random and tied signals (a
+    # checkerboard: most costs 0 or equal).
+    from fastrena._kernels import ward_greedy
+
+    mask = np.ones((20, 18), dtype=bool)
+    u, v = _sorted_edges(mask_adjacency(mask))
+    x, y = np.indices(mask.shape)
+    rng = np.random.default_rng(4)
+    n = mask.size
+    for X in (rng.standard_normal((n, 2)), (((x // 3 + y // 3) % 2) * 1.0).reshape(-1, 1)):
+        sizes = rng.integers(1, 4, n).astype(np.float64)
+
+        def merges():
+            return _kernels.greedy_ward(X.copy(), sizes.copy(), u, v, np.arange(n), np.zeros(n),
+                                        np.int64(n_merges))
+
+        whole = merges()
+        monkeypatch.setattr(ward_greedy, "_EDGES_PER_MERGE", 1)
+        monkeypatch.setattr(ward_greedy, "_FIRST_EDGES", 0)
+        assert ward_greedy._first_sorted(n_merges, u.shape[0]) == n_merges
+        batched = merges()
+        monkeypatch.undo()
+        assert whole[0].shape == (n_merges,)
+        for expected, got in zip(whole[:4], batched[:4]):
+            np.testing.assert_array_equal(got, expected)

@@ -33,7 +33,7 @@ from .caching import kernel_caches
 with kernel_caches():
     from . import (checks, compiling, connectivity, exchange, graph, layout, means, merges,
                    moves, partition_sums, refine, round_end, ward, ward_costs, ward_edges,
-                   ward_greedy, weights)
+                   ward_greedy, ward_heap, weights)
 from .checks import all_finite, row_max_abs
 from .connectivity import CONNECTIVITY_BUDGET
 from .graph import reduce_edges
@@ -73,6 +73,7 @@ for _module in (__name__, checks.__name__, compiling.__name__, connectivity.__na
                 merges.__name__, moves.__name__, partition_sums.__name__, refine.__name__,
                 round_end.__name__,
                 ward.__name__,
-                ward_costs.__name__, ward_edges.__name__, ward_greedy.__name__, weights.__name__):
+                ward_costs.__name__, ward_edges.__name__, ward_greedy.__name__, ward_heap.__name__,
+                weights.__name__):
     guard_module(_module)
 del _module

@@ -301,6 +301,50 @@ def edges_in_cost_order(costs, u, v):
     return by_uv[order_by_height(costs[by_uv])]
 
 
+#: Bits of a cost's bit pattern below the prefix by which
+#: :func:`cheapest_edges_in_cost_order` takes the cheapest edges: the
+#: prefix is 22 bits (the sign, the exponent and 10 bits of the
+#: mantissa), two counting passes of 11 bits.
+_PREFIX_SHIFT = 42
+
+
+@njit(cache=True)
+def cheapest_edges_in_cost_order(costs, u, v, count):
+    """The start of :func:`edges_in_cost_order`'s order: the edges whose
+    costs' bit patterns begin as that of the ``count``-th lowest cost, or
+    lower (its first 22 bits: a cost within about 1/1000 of it), in that
+    order; and the largest cost such a bit pattern holds: every other
+    edge's cost is above it. Two counting passes over the costs' first
+    two 11-bit digits (linear, whatever the costs), then the sort of those
+    edges alone. ``count`` in 1..n_edges; costs finite and >= 0."""
+    keys = (costs + 0.0).view(np.uint64)
+    n_digits = np.uint64(1 << _DIGIT_BITS)
+    high = np.uint64(_PREFIX_SHIFT + _DIGIT_BITS)
+    low = np.uint64(_PREFIX_SHIFT)
+    counts = np.zeros(1 << _DIGIT_BITS, dtype=np.int64)
+    for i in range(keys.shape[0]):
+        counts[np.int64(keys[i] >> high)] += 1
+    running = 0
+    first = 0
+    while running + counts[first] < count:
+        running += counts[first]
+        first += 1
+    counts[:] = 0
+    for i in range(keys.shape[0]):
+        if np.int64(keys[i] >> high) == first:
+            counts[np.int64((keys[i] >> low) & (n_digits - np.uint64(1)))] += 1
+    second = 0
+    while running + counts[second] < count:
+        running += counts[second]
+        second += 1
+    prefix = np.uint64(first) * n_digits + np.uint64(second)
+    chosen = np.flatnonzero((keys >> low) <= prefix)
+    bound = np.empty(1, dtype=np.uint64)
+    bound[0] = ((prefix + np.uint64(1)) << low) - np.uint64(1)
+    return (chosen[edges_in_cost_order(costs[chosen], u[chosen], v[chosen])],
+            bound.view(np.float64)[0])
+
+
 @njit(cache=True)
 def nodes_in_edge_order(order, u, v, n):
     """The n nodes in the order the edges ``order`` first name them (an

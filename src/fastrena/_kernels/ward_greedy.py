@@ -11,186 +11,11 @@ from numba import njit
 from .._interrupt import call_deferring_sigint
 from .compiling import filled, inner, int_range, unsigned
 from .layout import permute_rows
-from .merges import edges_in_cost_order, find_root, nodes_in_edge_order
+from .merges import (cheapest_edges_in_cost_order, edges_in_cost_order, find_root,
+                     nodes_in_edge_order)
 from .ward_costs import ward_cost, ward_costs
-
-
-# The heap of :func:`greedy_ward`: a 4-ary min-heap in two arrays moved
-# together, ``keys`` (the costs, float64) and ``rows`` (int32: the two
-# nodes a and b, their numbers in the graph given, oa < ob, and their
-# versions when pushed), ordered by (cost, oa, ob). The sorted list of the
-# graph's edges has rows of the first four columns (its versions are all
-# 0), so the same comparisons read both. (int32: node numbers and
-# versions stay below the nodes' number, under 2**31, see greedy_ward;
-# the greedy order 0.90-0.98x its time against int64 rows.) A
-# node's four children are next to each other: their keys share a cache
-# line, and a pop reads half the levels of a binary heap. Positions index
-# the arrays through compiling.unsigned (a child's position, 4 i + 1, is
-# not known non-negative to LLVM): the star's greedy order 0.88x its time.
-#
-# The helpers below are inlined into the merge loop (numba's
-# ``inline="always"``): called as functions, each call passing the heap's
-# arrays took and released a reference to them, two atomic operations of
-# numba's runtime that took 40-45 % of the greedy order's time on the
-# white-matter map (a profile: ``NRT_incref`` and ``NRT_decref`` first).
-# An inlined helper that holds a loop still takes and releases them once
-# per call (numba prunes the pair in loop-free code only): about a quarter
-# of that map's greedy order in the same profile. Loop-free helpers with
-# the loops written in the merge loop itself were slower (numba's inliner
-# then added the pair at every exit of each helper).
-_inlined = njit(cache=True, inline="always")
-
-
-@_inlined
-def _precedes_entry(key, a, b, other_key, other_a, other_b):
-    """Whether entry (key, a, b) goes strictly before (other_key, ...), the
-    ends given by their numbers in the graph given."""
-    if key != other_key:
-        return key < other_key
-    if a != other_a:
-        return a < other_a
-    return b < other_b
-
-
-@_inlined
-def _precedes(key, a, b, keys, rows, j):
-    """:func:`_precedes_entry` against the heap's entry j, whose ends are
-    read on a tie of the keys only (a heap entry's row is a cache line
-    apart from its key: reading it at every comparison cost the star's
-    greedy order 8-9 % of its time)."""
-    uj = unsigned(j)
-    other = keys[uj]
-    if key != other:
-        return key < other
-    return _precedes_entry(key, a, b, other, rows[uj, 2], rows[uj, 3])
-
-
-@_inlined
-def _first_of_all(key, a, b, keys, rows, size):
-    """Whether an entry (key, a, b) goes before every entry of the heap of
-    ``size`` entries but its top (the top's children: one of them is the
-    smallest of the rest)."""
-    for c in range(1, 5 if size > 5 else size):
-        if not _precedes(key, a, b, keys, rows, c):
-            return False
-    return True
-
-
-@_inlined
-def _put(keys, rows, i, key, a, b, va, vb, oa, ob):
-    ui = unsigned(i)
-    keys[ui] = key
-    rows[ui, 0] = a
-    rows[ui, 1] = b
-    rows[ui, 2] = oa
-    rows[ui, 3] = ob
-    rows[ui, 4] = va
-    rows[ui, 5] = vb
-
-
-@_inlined
-def _move(keys, rows, source, target):
-    us = unsigned(source)
-    ut = unsigned(target)
-    keys[ut] = keys[us]
-    for k in range(6):
-        rows[ut, k] = rows[us, k]
-
-
-@_inlined
-def _sift_down(keys, rows, i, last):
-    """Move entry i down the heap of the first ``last`` entries to its place."""
-    key = keys[i]
-    a = rows[i, 0]
-    b = rows[i, 1]
-    oa = rows[i, 2]
-    ob = rows[i, 3]
-    va = rows[i, 4]
-    vb = rows[i, 5]
-    while True:
-        child = 4 * i + 1
-        if child >= last:
-            break
-        end = child + 4 if child + 4 < last else last
-        # The first child in the heap's order (ends read on ties only).
-        best = child
-        ub = unsigned(best)
-        best_key = keys[ub]
-        for c in range(child + 1, end):
-            uc = unsigned(c)
-            k = keys[uc]
-            if k < best_key or (k == best_key and _precedes_entry(
-                    k, rows[uc, 2], rows[uc, 3], best_key, rows[ub, 2], rows[ub, 3])):
-                best = c
-                ub = uc
-                best_key = k
-        if not (best_key < key or (best_key == key and _precedes_entry(
-                best_key, rows[ub, 2], rows[ub, 3], key, oa, ob))):
-            break
-        _move(keys, rows, best, i)
-        i = best
-    _put(keys, rows, i, key, a, b, va, vb, oa, ob)
-
-
-@_inlined
-def _heap_push(keys, rows, size, key, a, b, va, vb, oa, ob):
-    """Push (key, a, b) with the versions of a and b and their numbers in
-    the graph given into a heap with room for it; returns its new size."""
-    i = size
-    while i > 0:
-        parent = (i - 1) // 4
-        if not _precedes(key, oa, ob, keys, rows, parent):
-            break
-        _move(keys, rows, parent, i)
-        i = parent
-    _put(keys, rows, i, key, a, b, va, vb, oa, ob)
-    return size + 1
-
-
-@_inlined
-def _pop(keys, rows, size):
-    """Remove the top of the heap of ``size`` entries; returns the new size."""
-    size -= 1
-    if size > 0:
-        _move(keys, rows, size, np.int64(0))
-        _sift_down(keys, rows, np.int64(0), size)
-    return size
-
-
-@_inlined
-def _heapify(keys, rows, size):
-    """Floyd's construction of a heap of the first ``size`` entries: linear."""
-    for i in range((size - 2) // 4, -1, -1):
-        _sift_down(keys, rows, np.int64(i), size)
-
-
-@_inlined
-def _push_cost(keys, rows, size, M, sizes, version, a, c, orig):
-    """Push the current cost of merging nodes a and c (in the increasing
-    order of their numbers in the graph given, with their versions)."""
-    oa = orig[a]
-    oc = orig[c]
-    lo = a if oa < oc else c
-    hi = c if oa < oc else a
-    return _heap_push(keys, rows, size, ward_cost(M, sizes, lo, hi), lo, hi, version[lo],
-                      version[hi], min(oa, oc), max(oa, oc))
-
-
-@_inlined
-def _purged(keys, rows, size, parent, fresh):
-    """The heap's entries that may still be merged (both ends alive, not
-    replaced), as a heap again; returns the new size. What is kept keeps
-    the same total order."""
-    kept = np.int64(0)
-    for i in range(size):
-        a = rows[i, 0]
-        b = rows[i, 1]
-        if parent[a] == a and parent[b] == b and rows[i, 4] >= fresh[a] and rows[i, 5] >= fresh[b]:
-            if kept != i:
-                _move(keys, rows, i, kept)
-            kept += 1
-    _heapify(keys, rows, kept)
-    return kept
+from .ward_heap import (grown, heap_push, pop, precedes, precedes_all, purged, push_cost, put,
+                        sift_down)
 
 
 #: In :func:`greedy_ward`, a cluster at least this many times larger than
@@ -199,45 +24,55 @@ def _purged(keys, rows, size, parent, fresh):
 #: distance to what it absorbs.
 _HUB = 64
 
+#: :func:`_merge_while_room`'s outcomes.
+_DONE, _ROOM, _MORE = 0, 1, 2
 
-@inner
-def _grown(keys, rows, size, room):
-    """The heap's arrays copied into larger ones, with room for ``room``
-    entries at least (and at least twice as many as before)."""
-    capacity = 2 * keys.shape[0] + 16
-    capacity = capacity if capacity > room else room
-    larger_keys = np.empty(capacity, dtype=np.float64)
-    larger_rows = np.empty((capacity, 6), dtype=np.int32)
-    # In loops, not slice assignments (see .compiling: 0.5 s of a first
-    # fit).
-    for i in range(size):
-        larger_keys[i] = keys[i]
-        for j in range(6):
-            larger_rows[i, j] = rows[i, j]
-    return larger_keys, larger_rows
+#: A greedy order asked for ``max_merges`` merges first sorts the edges of
+#: about this many lowest costs per merge, plus :data:`_FIRST_EDGES`, when
+#: that is under half of them, and the rest only if the merges reach them:
+#: the refinement's exchange (a sixth of the clusters merged) read 35,736
+#: of 715,511 sorted edges for its 18,830 merges at 1 mm x 100 samples.
+#: The same merges (see :func:`greedy_ward`).
+_EDGES_PER_MERGE = 4
+_FIRST_EDGES = 1024
+
+
+def _first_sorted(max_merges, n_edges):
+    """How many of the cheapest edges :func:`greedy_ward` sorts first (see
+    :data:`_EDGES_PER_MERGE`): all of them unless that is under half."""
+    count = _EDGES_PER_MERGE * max_merges + _FIRST_EDGES
+    return count if 2 * count < n_edges else n_edges
 
 
 @inner
 def _merge_while_room(M, sizes, rep, orig, height, nbr, nxt, head, tail, reach, keys, rows,
                       cold_keys, cold_rows, version, fresh, parent, mark, first, second, heights,
-                      costs, state):
+                      costs, state, bound):
     """The merge loop of :func:`greedy_ward`, on its arrays, from and into
     ``state`` (the heap's size, the merges and work so far, the size of the
     heap's next sweep, the room asked for, the next entry of the sorted
-    ones, the merges to stop at). Returns True when it stopped for the
-    heap's room: the next merge could push more entries than the heap
-    holds (``state[4]``); False when no edge is left or the merges reached
-    ``state[6]``."""
+    ones, the merges to stop at, the sorted entries so far). Every edge not
+    yet sorted costs more than ``bound`` (infinite once all are). Returns
+    :data:`_ROOM` when it stopped for the heap's room: the next merge could
+    push more entries than the heap holds (``state[4]``); :data:`_MORE`
+    when the next entry may be one not yet sorted; :data:`_DONE` when no
+    edge is left or the merges reached ``state[6]``."""
     size = state[0]
     n_merges = state[1]
     work = state[2]
     sweep_at = state[3]
     at = state[5]
-    n_cold = cold_keys.shape[0]
-    room = False
-    while (size > 0 or at < n_cold) and n_merges < state[6]:
+    n_cold = state[7]
+    # Whether edges are left unsorted, all of them costing more than bound.
+    unsorted = n_cold < cold_keys.shape[0]
+    outcome = _DONE
+    while (size > 0 or at < n_cold or unsorted) and n_merges < state[6]:
+        if unsorted and at == n_cold and (size == 0 or keys[0] > bound):
+            # The next entry of all may be an edge not yet sorted.
+            outcome = _MORE
+            break
         if size >= sweep_at:
-            size = _purged(keys, rows, size, parent, fresh)
+            size = purged(keys, rows, size, parent, fresh)
             sweep_at = 2 * size + 1024
         # The first entry of all: the heap's top or the next sorted one.
         from_cold = at < n_cold
@@ -246,7 +81,7 @@ def _merge_while_room(M, sizes, rep, orig, height, nbr, nxt, head, tail, reach, 
             cost = cold_keys[ua]
             a = cold_rows[ua, 0]
             b = cold_rows[ua, 1]
-            if size > 0 and _precedes(keys[0], rows[0, 2], rows[0, 3], cold_keys, cold_rows,
+            if size > 0 and precedes(keys[0], rows[0, 2], rows[0, 3], cold_keys, cold_rows,
                                       ua):
                 from_cold = False
         if from_cold:
@@ -269,14 +104,14 @@ def _merge_while_room(M, sizes, rep, orig, height, nbr, nxt, head, tail, reach, 
             if from_cold:
                 at += 1
             else:
-                size = _pop(keys, rows, size)
+                size = pop(keys, rows, size)
             continue
         if size + reach[a] + reach[b] + 1 > keys.shape[0]:
             # The merge may push a cost for each slot of both lists (and
             # this entry, re-costed): no room for them all. Nothing was
             # changed since the last merge.
             state[4] = size + reach[a] + reach[b] + 1
-            room = True
+            outcome = _ROOM
             break
         if va != version[a] or vb != version[b]:
             # A hub's neighbour whose entry is older than the hub's last
@@ -289,26 +124,30 @@ def _merge_while_room(M, sizes, rep, orig, height, nbr, nxt, head, tail, reach, 
             cost = ward_cost(M, sizes, a, b)
             work += 1
             if from_cold:
-                first_of_all = size == 0 or _precedes(cost, oa, ob, keys, rows, 0)
+                first_of_all = size == 0 or precedes(cost, oa, ob, keys, rows, 0)
                 if first_of_all and at + 1 < n_cold:
-                    first_of_all = _precedes(cost, oa, ob, cold_keys, cold_rows, at + 1)
+                    first_of_all = precedes(cost, oa, ob, cold_keys, cold_rows, at + 1)
+                elif unsorted and cost > bound:
+                    first_of_all = False
                 if not first_of_all:
                     at += 1
-                    size = _heap_push(keys, rows, size, cost, a, b, version[a], version[b],
+                    size = heap_push(keys, rows, size, cost, a, b, version[a], version[b],
                                       oa, ob)
                     continue
             else:
-                first_of_all = _first_of_all(cost, oa, ob, keys, rows, size)
+                first_of_all = precedes_all(cost, oa, ob, keys, rows, size)
                 if first_of_all and at < n_cold:
-                    first_of_all = _precedes(cost, oa, ob, cold_keys, cold_rows, at)
+                    first_of_all = precedes(cost, oa, ob, cold_keys, cold_rows, at)
+                elif unsorted and cost > bound:
+                    first_of_all = False
                 if not first_of_all:
-                    _put(keys, rows, 0, cost, a, b, version[a], version[b], oa, ob)
-                    _sift_down(keys, rows, np.int64(0), size)
+                    put(keys, rows, 0, cost, a, b, version[a], version[b], oa, ob)
+                    sift_down(keys, rows, np.int64(0), size)
                     continue
         if from_cold:
             at += 1
         else:
-            size = _pop(keys, rows, size)
+            size = pop(keys, rows, size)
         # The survivor s absorbs t: the hub (by the ends of edges it holds,
         # else by size), or the smaller number (in the graph given: an
         # entry's first end).
@@ -361,7 +200,7 @@ def _merge_while_room(M, sizes, rep, orig, height, nbr, nxt, head, tail, reach, 
                     else:
                         nxt[new_tail] = k
                     new_tail = k
-                    size = _push_cost(keys, rows, size, M, sizes, version, s, c, orig)
+                    size = push_cost(keys, rows, size, M, sizes, version, s, c, orig)
                 k = following
         if hub:
             # The hub's own list follows, unread.
@@ -383,7 +222,7 @@ def _merge_while_room(M, sizes, rep, orig, height, nbr, nxt, head, tail, reach, 
     state[2] = work
     state[3] = sweep_at
     state[5] = at
-    return room
+    return outcome
 
 
 def greedy_ward(M, sizes, u, v, rep, height, max_merges):
@@ -408,7 +247,11 @@ def greedy_ward(M, sizes, u, v, rep, height, max_merges):
     the first of the list's next one and the heap's top. That is the order
     of one heap holding them all (the same merges), with a heap that holds
     only what merges pushed: on a star, the leaves re-costed near the
-    hub's mean rather than every leaf.
+    hub's mean rather than every leaf. Asked for few merges (see
+    :data:`_EDGES_PER_MERGE`), it sorts the cheapest edges first, and the
+    others (all costing more than the last of those) only when the next
+    entry of all may be one of them: the same list, read in the same
+    order.
 
     Merging two clusters re-costs their neighbours (as scikit-learn's Ward
     does), except when one side is :data:`_HUB` times larger (a hub
@@ -433,13 +276,30 @@ def greedy_ward(M, sizes, u, v, rep, height, max_merges):
         # signals of 2**31 nodes are 16 GiB a sample: ward.WARD_GREEDY_BYTES
         # keeps the greedy order far below).
         raise ValueError("greedy_ward: at most 2**31 - 1 nodes")
-    return call_deferring_sigint(_greedy_ward, (M, sizes, u, v, rep, height, max_merges,
-                                                ward_costs(M, sizes, u, v)), {})
+    return call_deferring_sigint(_greedy_ward, (
+        M, sizes, u, v, rep, height, max_merges, ward_costs(M, sizes, u, v),
+        np.int64(_first_sorted(int(max_merges), u.shape[0]))), {})
 
 
 @njit(cache=True)
-def _greedy_ward(M, sizes, u, v, rep, height, max_merges, cold_keys):
-    """:func:`greedy_ward` once the edges' costs ``cold_keys`` are known."""
+def _sorted_into(order, u, v, new, edge_costs, cold_keys, cold_rows, at):
+    """The edges ``order`` (in the sorted list's order) into the list's
+    entries from ``at`` on: their costs and rows (both ends in the nodes'
+    new numbers ``new``, then in the graph's)."""
+    for i in range(order.shape[0]):
+        e = order[i]
+        cold_keys[at + i] = edge_costs[e]
+        cold_rows[at + i, 0] = new[u[e]]
+        cold_rows[at + i, 1] = new[v[e]]
+        cold_rows[at + i, 2] = u[e]
+        cold_rows[at + i, 3] = v[e]
+
+
+@njit(cache=True)
+def _greedy_ward(M, sizes, u, v, rep, height, max_merges, edge_costs, n_first):
+    """:func:`greedy_ward` once the edges' costs are known, with the
+    ``n_first`` cheapest sorted first (all of them: ``n_edges``; see
+    :data:`_EDGES_PER_MERGE`)."""
     n = M.shape[0]
     n_edges = u.shape[0]
     # The graph's edges, sorted once in the heap's order, are merged from
@@ -451,18 +311,28 @@ def _greedy_ward(M, sizes, u, v, rep, height, max_merges, cold_keys):
     # tissue maps the pushed costs alone (replaced edges are passed over in
     # the list): the greedy order 0.76x its time on the star, 0.61-0.85x
     # on the tissue maps at 2 and 3 mm (the same merges).
-    order = edges_in_cost_order(cold_keys, u, v)
-    cold_keys = cold_keys[order]
-    # The nodes are numbered anew in the order their edges come in that
-    # list (then those without an edge), and their lists laid out in that
-    # order: merges then mostly read nodes numbered near each other, where
-    # the graph's numbers scatter them (a star's leaves: every merge waited
-    # on memory for each of the leaf's arrays). ``orig`` is a node's number
-    # in the graph given, by which ties still go (entries carry both ends'
-    # numbers in it): the same merges, the greedy order 0.62x its time on
-    # the star, 0.74-0.84x on the tissue maps at 2 mm, 0.98-1.03x on WM 3
-    # mm and T1 2 mm (against the sorted list alone).
-    orig = nodes_in_edge_order(order, u, v, n)
+    bound = np.full(1, np.inf)
+    if n_first < n_edges:
+        # The cheapest edges first (and any costing little more), the rest
+        # (costing more than bound) when the merges reach them; the nodes
+        # in the graph's numbering: a few merges gain nothing from the
+        # order below (the exchange's greedy order at 1 mm x 100 samples
+        # took 0.88x its time without it, the same at 2 mm).
+        order, bound[0] = cheapest_edges_in_cost_order(edge_costs, u, v, n_first)
+        orig = int_range(n)
+    else:
+        # The nodes are numbered anew in the order their edges come in
+        # that list (then those without an edge), and their lists laid out
+        # in that order: merges then mostly read nodes numbered near each
+        # other, where the graph's numbers scatter them (a star's leaves:
+        # every merge waited on memory for each of the leaf's arrays).
+        # ``orig`` is a node's number in the graph given, by which ties
+        # still go (entries carry both ends' numbers in it): the same
+        # merges, the greedy order 0.62x its time on the star, 0.74-0.84x
+        # on the tissue maps at 2 mm, 0.98-1.03x on WM 3 mm and T1 2 mm
+        # (against the sorted list alone).
+        order = edges_in_cost_order(edge_costs, u, v)
+        orig = nodes_in_edge_order(order, u, v, n)
     new = np.empty(n, dtype=np.int64)
     for i in range(n):
         new[orig[i]] = i
@@ -470,13 +340,9 @@ def _greedy_ward(M, sizes, u, v, rep, height, max_merges, cold_keys):
     sizes = sizes[orig]
     rep = rep[orig]
     height = height[orig]
+    cold_keys = np.empty(n_edges, dtype=np.float64)
     cold_rows = np.empty((n_edges, 4), dtype=np.int32)
-    for i in range(n_edges):
-        e = order[i]
-        cold_rows[i, 0] = new[u[e]]
-        cold_rows[i, 1] = new[v[e]]
-        cold_rows[i, 2] = u[e]
-        cold_rows[i, 3] = v[e]
+    _sorted_into(order, u, v, new, edge_costs, cold_keys, cold_rows, 0)
     # Adjacency: node x's list starts as the slots head[x] to head[x] +
     # reach[x] - 1 (its edges' other ends, in the order of the edges
     # given, in the new numbers), nodes in their new order; lists are
@@ -533,18 +399,29 @@ def _greedy_ward(M, sizes, u, v, rep, height, max_merges, cold_keys):
     # twice the entries that can still be merged. (The sorted list's
     # replaced entries are passed over in order, one read each.)
     # The loop's counters: the heap's size, the merges, the work, the
-    # heap's size at its next sweep, the room it asks for, and the sorted
-    # list's next entry.
-    state = np.zeros(7, dtype=np.int64)
+    # heap's size at its next sweep, the room it asks for, the sorted
+    # list's next entry, the merges to stop at and the entries sorted.
+    state = np.zeros(8, dtype=np.int64)
     state[3] = 1024
     state[6] = max_merges
-    while _merge_while_room(M, sizes, rep, orig, height, nbr, nxt, head, tail, reach, keys,
-                            rows, cold_keys, cold_rows, version, fresh, parent, mark, first,
-                            second, heights, costs, state):
-        # The heap grows outside the loop: the loop never rebinds its
-        # arrays (a rebinding in it made numba take and release references
-        # to them on every pass).
-        keys, rows = _grown(keys, rows, state[0], state[4])
+    state[7] = order.shape[0]
+    while True:
+        outcome = _merge_while_room(M, sizes, rep, orig, height, nbr, nxt, head, tail, reach,
+                                    keys, rows, cold_keys, cold_rows, version, fresh, parent,
+                                    mark, first, second, heights, costs, state, bound[0])
+        # The heap grows, and the list takes the rest of the edges, outside
+        # the loop: the loop never rebinds its arrays (a rebinding in it
+        # made numba take and release references to them on every pass).
+        if outcome == _ROOM:
+            keys, rows = grown(keys, rows, state[0], state[4])
+        elif outcome == _MORE:
+            rest = np.flatnonzero(edge_costs > bound[0])
+            _sorted_into(rest[edges_in_cost_order(edge_costs[rest], u[rest], v[rest])], u, v,
+                         new, edge_costs, cold_keys, cold_rows, state[7])
+            state[7] = n_edges
+            bound[0] = np.inf
+        else:
+            break
     n_merges = state[1]
     work = state[2]
     return (first[:n_merges].copy(), second[:n_merges].copy(), heights[:n_merges].copy(),
