@@ -14,8 +14,8 @@ runs by default after its merges (one sweep on the merge tree's cut at
 ``exchange_count(K, N)`` more clusters, the exchange, one last sweep),
 with the cut's time, on X
 validated by the fit: ``refine_labels`` adds that validation; given, as
-the fit gives it, an array of X's size whose pages are already mapped,
-the fit's own copy of X, to copy X into), alternated round after
+the fit gives it, the rounds' own copy of X with the rows they wrote over
+flagged, ``arrays.WrittenCopy``, taken from a fit), alternated round after
 round (``case.alternate``); the ratio of the medians, and of the minima
 (the runs least disturbed by other processes). Alternated with them, the
 default fit, which refines: what the refinement adds to a fit, over the
@@ -56,7 +56,7 @@ def cases():
 
 
 def main(argv=None):
-    from fastrena import ReNA
+    from fastrena import ReNA, agglomeration
     from fastrena.refine import REFINE_ITER_WARD, refined_fit_labels
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -71,13 +71,26 @@ def main(argv=None):
     for name, X, graph in cases():
         for fraction in (0.02, 0.05):
             k = int(round(fraction * X.shape[1]))
+            # The fit's rounds leave their feature-major copy of X to the
+            # refinement (fastrena.agglomeration): the one a fit hands over
+            # here, with the rows its rounds wrote over flagged
+            # (arrays.WrittenCopy: the refinement copies those again).
+            handed = []
+
+            def keep(*args, spare=None, **kwargs):
+                handed.append(spare)
+                return refined_fit_labels(*args, spare=spare, **kwargs)
+
+            agglomeration.refined_fit_labels = keep
+            try:
+                ReNA(n_clusters=k, linkage="ward", **graph).fit(X)
+            finally:
+                agglomeration.refined_fit_labels = refined_fit_labels
+            spare = handed[0]
             fit = ReNA(n_clusters=k, linkage="ward", max_refine_iter=0, compute_full_tree=True,
                        **graph).fit(X)
             tree, g = fit.tree_, fit.layout_.graph
             n = fit.n_clusters_
-            # The fit's rounds leave their feature-major copy of X to the
-            # refinement (fastrena.agglomeration): one such array here.
-            spare = np.empty(X.shape[::-1], dtype=X.dtype).T
 
             def refine():
                 return refined_fit_labels(X, g, fit.labels_, n, REFINE_ITER_WARD,

@@ -792,9 +792,11 @@ def test_the_tiled_copy_is_exact_past_every_tile_edge(order):
 
 
 def test_a_fit_refines_as_refine_labels_does_with_the_rounds_copy_reused(monkeypatch):
-    # In memory, the fit's refinement copies X into the rounds' own copy of
-    # X: the same labels as refine_labels of the unrefined fit, and the
-    # copy did go there.
+    # In memory, the fit's rounds leave their copy of X with the rows they
+    # wrote over flagged (arrays.WrittenCopy): every other row is still
+    # X's, and the refinement copies the flagged ones alone again. The
+    # same labels as refine_labels of the unrefined fit, and the copy did
+    # go there.
     from fastrena import arrays
 
     X, graph, _ = unrefined_ward_on_a_grid(2, (30, 24), 1.5, 36, n_samples=5)
@@ -804,14 +806,46 @@ def test_a_fit_refines_as_refine_labels_does_with_the_rounds_copy_reused(monkeyp
     copy = arrays.feature_major_copy
 
     def recording(F, spare=None):
+        if isinstance(spare, arrays.WrittenCopy):
+            kept = ~spare.written
+            assert 0 < spare.written.sum() < X.shape[1]
+            np.testing.assert_array_equal(spare.array[:, kept], F[:, kept])
+            assert not np.array_equal(spare.array, F)
+            assert spare.largest == np.abs(X).max() and spare.finite
         out = copy(F, spare)
-        spares.append(spare is not None and np.shares_memory(out[0], spare))
+        spares.append(type(spare).__name__ if spare is None
+                      else np.shares_memory(out[0], spare.array))
+        np.testing.assert_array_equal(out[0], F)
         return out
 
     monkeypatch.setattr(arrays, "feature_major_copy", recording)
     fit = ReNA(np.ones((30, 24), dtype=bool), n_clusters=36, linkage="ward").fit(X)
-    assert spares == [False, True]
+    assert spares == ["NoneType", True]
     np.testing.assert_array_equal(fit.labels_, refined_as_a_ward_fit(X, graph, plain.labels_at, 36))
+
+
+def test_only_the_rows_flagged_written_are_copied_again():
+    # A WrittenCopy of X whose flagged rows hold anything: those are
+    # copied from X again (tiles of 16 features by 128 samples, here
+    # partial on both axes), the others are not read; into new memory
+    # when the copy does not fit X.
+    from fastrena import arrays
+
+    rng = np.random.default_rng(1)
+    for dtype, order in ((np.float32, "C"), (np.float64, "F")):
+        X = np.asarray(rng.standard_normal((130, 37)), dtype=dtype, order=order)
+        array, largest, finite = arrays.feature_major_copy(X)
+        written = rng.random(37) < 0.5
+        array[:, written] = -7.0
+        array[:, ~written] = 3.0
+        spare = arrays.WrittenCopy(array, written, largest, finite)
+        out, got_largest, got_finite = arrays.feature_major_copy(X, spare)
+        assert out is array and got_largest == largest and got_finite
+        np.testing.assert_array_equal(out[:, written], X[:, written])
+        assert np.all(out[:, ~written] == 3.0)
+        other = arrays.feature_major_copy(X[:, :30].copy(), spare)[0]
+        assert not np.shares_memory(other, array)
+        np.testing.assert_array_equal(other, X[:, :30])
 
 
 # --------------------------------------------------------------------------

@@ -393,6 +393,10 @@ def _run_ward_rounds(backend, X, graph, n_clusters, threshold, verbose, on_level
     rows = None
     # The rounds' new graphs, in memory reused round after round.
     buffers = _kernels.RoundBuffers(u.shape[0]) if fused else None
+    # While the rounds write in place into their copy of X, the rows they
+    # wrote (None once F is another array): the refinement copies those
+    # alone from X again (arrays.WrittenCopy).
+    written = None
     if fused:
         # From the first round on, in a feature-major copy of X: the copy
         # (a tiled transpose) and the weights read from it took less time
@@ -408,6 +412,8 @@ def _run_ward_rounds(backend, X, graph, n_clusters, threshold, verbose, on_level
         check_values = False
         if largest < IN_PLACE_LIMIT:
             rows = np.arange(n)
+            written = np.zeros(n, dtype=np.bool_)
+            copied = (largest, finite)
     else:
         F = backend.prepare(X)
     level = 0
@@ -427,7 +433,10 @@ def _run_ward_rounds(backend, X, graph, n_clusters, threshold, verbose, on_level
                 # The scale is that of the live signals alone, as the
                 # chunked backend finds it.
                 F, rows = arrays.live_rows(F, rows), np.arange(n)
+                written = None
             F, rescaled = unit_scaled(backend, F)
+            if rescaled:
+                written = None
             if rescaled:
                 # Every weight again: those carried were of the old scale.
                 w = backend.edge_weights(F, *_ends(rows, u, v))
@@ -435,7 +444,7 @@ def _run_ward_rounds(backend, X, graph, n_clusters, threshold, verbose, on_level
         if fused:
             # Signals kept in place are merged beside the graph's reduction.
             result = ward.step(n, u, v, w, threshold, F, rows, in_place=rows is not None,
-                               buffers=buffers)
+                               buffers=buffers, written=written)
             step, n_new, reduced, *merged_rows = (None, 0, None) if result is None else result
         else:
             step, n_new = ward.merge(n, u, v, w, threshold, F, rows)
@@ -485,10 +494,13 @@ def _run_ward_rounds(backend, X, graph, n_clusters, threshold, verbose, on_level
     labels, n = tree.labels_at(n_clusters)
     _log(verbose, f"cut: the {graph.n_nodes - n} lowest of "
                   f"{sum(f.shape[0] for f in ward.first)} merges leave {n} clusters")
-    # The rounds' copy of X, if they made one: the refinement may copy X
-    # into it again (its pages are already mapped).
+    # The rounds' copy of X, if they made one: the refinement copies again
+    # the rows the rounds wrote over, or all of X into it (its pages are
+    # already mapped).
     # The tree is returned whatever full_tree: the refinement starts from a
     # finer cut of it (agglomerate drops it after).
+    if written is not None:
+        return n, labels, level, tree, arrays.WrittenCopy(F, written, *copied)
     return n, labels, level, tree, F if fused else None
 
 

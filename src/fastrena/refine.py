@@ -137,7 +137,8 @@ def refined(X, graph, labels, n_clusters, max_iter, name="max_refine_iter", spar
     input: ``X`` (n_samples, n_features) float32 or float64, any layout,
     or a Dask array; ``graph`` a :class:`fastrena.graphs.FeatureGraph`.
     ``spare``: an array the caller no longer needs, which may take the
-    feature-major copy of X (see :func:`fastrena.arrays.feature_major_copy`).
+    feature-major copy of X, or a :class:`fastrena.arrays.WrittenCopy` of X
+    (see :func:`fastrena.arrays.feature_major_copy`).
     ``n_final``: None, or fewer clusters than ``n_clusters``: the exchange
     then merges the refined clusters to ``n_final`` before the last sweep
     (see the module docstring). ``baseline``: with ``n_final``, a partition

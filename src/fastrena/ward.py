@@ -149,7 +149,8 @@ class WardMerges:
         self.sizes = sizes
         return step, int(n_new), count
 
-    def step(self, n, u, v, w, threshold, F, rows=None, in_place=False, buffers=None):
+    def step(self, n, u, v, w, threshold, F, rows=None, in_place=False, buffers=None,
+             written=None):
         """:meth:`merge`, the new sizes, the reduced graph and the weights
         carried over to it, in kernel calls that give the same merges, the
         same bits (:func:`fastrena._kernels.ward_choice`, then
@@ -165,14 +166,16 @@ class WardMerges:
         beside the graph's reduction (:func:`fastrena._kernels.ward_round_end`,
         the same bits), and the new nodes' rows come fourth; ``buffers``
         (:class:`fastrena._kernels.RoundBuffers`), if given, holds the new
-        graph (valid until the round after next)."""
+        graph (valid until the round after next); ``written``, if given (a
+        flag a row of ``F.T``), gets the rows written in place flagged."""
         result = self._choose(n, u, v, w, threshold, F, rows)
         if result is None:
             return None
         step, n_new, count = result
         if in_place:
             *edges, new_rows = _kernels.ward_round_end(u, v, w, step, n_new, count, F.T, rows,
-                                                       self.sizes_before, self.sizes, buffers)
+                                                       self.sizes_before, self.sizes, buffers,
+                                                       written)
             return step, n_new, tuple(edges), new_rows
         return step, n_new, _kernels.reduced_edges_carrying(u, v, w, step, n_new, count)
 

@@ -37,7 +37,7 @@ with kernel_caches():
 from .checks import all_finite, row_max_abs
 from .connectivity import CONNECTIVITY_BUDGET
 from .graph import reduce_edges
-from .layout import feature_major_copy, mapped_in_order
+from .layout import feature_major_copy, mapped_in_order, restore_rows
 from .means import (ROWS_FEATURE_MAJOR, ROWS_SAMPLE_MAJOR, cluster_means_feature_major,
                     cluster_sums_divided_into, expand_clusters, members_by_cluster,
                     merge_rows_in_place)
@@ -59,7 +59,8 @@ __all__ = [
     "edge_weights_sample_major", "expand_clusters", "feature_major_copy", "first_appearance",
     "greedy_ward", "mapped_in_order", "members_by_cluster", "merge_rows_in_place",
     "nearest_neighbor_edges", "record_merges", "reduce_edges", "order_by_height", "RoundBuffers",
-    "reduced_edges_carrying", "refine_partition", "row_max_abs", "strictly_increasing",
+    "reduced_edges_carrying", "refine_partition", "restore_rows", "row_max_abs",
+    "strictly_increasing",
     "tree_children", "union_in_order", "ward_choice", "ward_round_end",
 ]
 

@@ -101,6 +101,37 @@ def feature_major_copy(X, dtype, out=None):
     return out, float(largest.max()), not bad.any()
 
 
+@njit(cache=True, nogil=True)
+def _restore_tasks(X, out, written, t0, t1):
+    """Tasks t0..t1 of :func:`restore_rows`: task t the features ``t *
+    _TILE_FEATURES`` to ``(t + 1) * _TILE_FEATURES``, in tiles of
+    ``_TILE_SAMPLES`` samples as :func:`_feature_major_tasks` walks them."""
+    n_samples, n_features = X.shape
+    for t in range(t0, t1):
+        i0 = t * _TILE_FEATURES
+        i1 = i0 + _TILE_FEATURES if i0 + _TILE_FEATURES < n_features else n_features
+        for s0 in range(0, n_samples, _TILE_SAMPLES):
+            s1 = s0 + _TILE_SAMPLES if s0 + _TILE_SAMPLES < n_samples else n_samples
+            for i in range(i0, i1):
+                ui = unsigned(i)
+                if written[ui]:
+                    for s in range(s0, s1):
+                        us = unsigned(s)
+                        out[ui, us] = X[us, ui]
+
+
+def restore_rows(X, out, written):
+    """Rows ``i`` of ``out`` (a C-ordered (n_features, n_samples) array of
+    X's dtype: :func:`feature_major_copy`'s) flagged in ``written`` copied
+    again from X (n_samples, n_features), any layout; the others left as
+    they are. At 2 mm x 100 samples with half of the rows flagged, 11 ms
+    (float32) and 19 ms (float64) against the whole copy's 27-31 and
+    34-36 ms: X is read as much, half as much written, and nothing
+    checked."""
+    n_tasks = (X.shape[1] + _TILE_FEATURES - 1) // _TILE_FEATURES
+    run_tasks(_restore_tasks, n_tasks, (X, out, written), X.shape[0] * X.shape[1])
+
+
 @njit(cache=True)
 def permute_rows(M, source):
     """Row i of M becomes its row ``source[i]``, in place (cycle by cycle,

@@ -130,12 +130,14 @@ def _prefetch_members(XT, rows, order, start, c):
 
 
 @inner
-def merge_rows_between(XT, rows, order, start, c0, c1, divisors, weights, new_rows):
+def merge_rows_between(XT, rows, order, start, c0, c1, divisors, weights, new_rows, written):
     """:func:`merge_rows_in_place` of the clusters ``c0 <= c < c1`` alone
     (``order``, ``start``: :func:`members_by_cluster` of the nodes'
     labels), on the calling thread: its tasks, and a caller that runs
-    other work beside it (the same bits). Their rows go into ``new_rows``;
-    returns whether each of their new means is finite."""
+    other work beside it (the same bits). Their rows go into ``new_rows``,
+    and those written (a mean of several members) are flagged in
+    ``written`` (one flag a row of XT); returns whether each of their new
+    means is finite."""
     acc = np.empty(XT.shape[1], dtype=np.float64)
     n_bad = 0
     for c in range(c0, c0 + _AHEAD if c0 + _AHEAD < c1 else c1):
@@ -147,12 +149,14 @@ def merge_rows_between(XT, rows, order, start, c0, c1, divisors, weights, new_ro
         if start[c + 1] - start[c] > 1:
             n_bad += _cluster_mean_into(XT, order, start, c, divisors[c], weights, acc,
                                         XT[first], rows)
+            written[first] = True
         new_rows[c] = first
     return n_bad == 0
 
 
 @njit(cache=True, nogil=True)
-def _merge_rows_tasks(XT, rows, order, start, divisors, weights, new_rows, bad, t0, t1):
+def _merge_rows_tasks(XT, rows, order, start, divisors, weights, new_rows, bad, written, t0,
+                      t1):
     """Tasks t0..t1 of :func:`merge_rows_in_place`: task t is the clusters
     ``t * _CLUSTERS_PER_TASK`` to ``(t + 1) * _CLUSTERS_PER_TASK``."""
     n_clusters = divisors.shape[0]
@@ -160,10 +164,10 @@ def _merge_rows_tasks(XT, rows, order, start, divisors, weights, new_rows, bad, 
         c1 = _CLUSTERS_PER_TASK * (t + 1)
         bad[t] = not merge_rows_between(XT, rows, order, start, _CLUSTERS_PER_TASK * t,
                                         c1 if c1 < n_clusters else n_clusters, divisors,
-                                        weights, new_rows)
+                                        weights, new_rows, written)
 
 
-def merge_rows_in_place(XT, rows, order, start, divisors, weights, n_merged):
+def merge_rows_in_place(XT, rows, order, start, divisors, weights, n_merged, written=None):
     """:func:`cluster_means_feature_major` of the signals of nodes kept as
     rows of ``XT`` (node i's signal is ``XT[rows[i]]``), written over XT:
     the mean of a cluster of several members replaces its first member's
@@ -175,14 +179,18 @@ def merge_rows_in_place(XT, rows, order, start, divisors, weights, n_merged):
     work estimate), so a ``"ward"`` round that merges a fifth of the nodes
     moves a fifth of the signals, not all of them. Each cluster writes its
     first member's row, read by no other cluster, so the tasks run in any
-    order on any number of threads with the same bits.
+    order on any number of threads with the same bits. ``written``, if
+    given (a flag a row of XT), gets the rows written flagged.
     """
+    if written is None:
+        written = np.zeros(XT.shape[0], dtype=np.bool_)
     n_clusters = divisors.shape[0]
     n_tasks = (n_clusters + _CLUSTERS_PER_TASK - 1) // _CLUSTERS_PER_TASK
     bad = np.zeros(n_tasks, dtype=np.bool_)
     new_rows = np.empty(n_clusters, dtype=np.int64)
     run_tasks(_merge_rows_tasks, n_tasks,
-              (XT, rows, order, start, divisors, weights, new_rows, bad), n_merged * XT.shape[1])
+              (XT, rows, order, start, divisors, weights, new_rows, bad, written),
+              n_merged * XT.shape[1])
     return new_rows, not bad.any()
 
 

@@ -45,20 +45,22 @@ class RoundBuffers:
 
 @njit(cache=True, nogil=True)
 def _round_end_tasks(u, v, w, step, n_new, count, new_u, new_v, new_w, todo, scratch, n_out, XT,
-                     rows, sizes, new_sizes, new_rows, order, start, split, t0, t1):
+                     rows, sizes, new_sizes, new_rows, written, order, start, split, t0, t1):
     """Tasks t0..t1 of :func:`ward_round_end`: task 0 reduces the graph
     (into ``new_u``, ``new_v``, ``new_w``, ``todo``; their lengths in
     ``n_out``), then merges the signals of the new nodes below ``split``
     in place; task 1 those of the others (the new nodes' rows in
-    ``new_rows``). Each writes its own outputs only."""
+    ``new_rows``, the rows written flagged in ``written``). Each writes its
+    own outputs only."""
     for t in range(t0, t1):
         if t == 0:
             n_out[0], n_out[1] = reduced_edges_into(u, v, w, step, n_new, count, new_u,
                                                     new_v, new_w, todo, scratch)
-            merge_rows_between(XT, rows, order, start, 0, split, new_sizes, sizes, new_rows)
+            merge_rows_between(XT, rows, order, start, 0, split, new_sizes, sizes, new_rows,
+                               written)
         else:
             merge_rows_between(XT, rows, order, start, split, n_new, new_sizes, sizes,
-                               new_rows)
+                               new_rows, written)
 
 
 #: The graph's reduction per edge, against the signals' merge per member
@@ -94,7 +96,8 @@ def _round_end_plan(step, n_new, n_edges, n_samples):
     return order, start, split
 
 
-def ward_round_end(u, v, w, step, n_new, count, XT, rows, sizes, new_sizes, buffers=None):
+def ward_round_end(u, v, w, step, n_new, count, XT, rows, sizes, new_sizes, buffers=None,
+                   written=None):
     """The end of an in-memory ``"ward"`` round once
     :func:`fastrena._kernels.ward.ward_choice` has decided it: the new graph
     with its carried weights (what
@@ -109,7 +112,8 @@ def ward_round_end(u, v, w, step, n_new, count, XT, rows, sizes, new_sizes, buff
     results are those of one after the other, bit for bit. (The graph's
     reduction beside all of the merges left one thread idle whenever the
     merges took longer: they grow with the samples, see
-    :data:`_REDUCE_WORK`.) Returns ``(new_u, new_v, new_w, todo,
+    :data:`_REDUCE_WORK`.) ``written``, if given (a flag a row of XT), gets
+    the rows written flagged. Returns ``(new_u, new_v, new_w, todo,
     new_rows)``."""
     n_edges = u.shape[0]
     if buffers is None:
@@ -120,6 +124,8 @@ def ward_round_end(u, v, w, step, n_new, count, XT, rows, sizes, new_sizes, buff
         scratch = buffers.scratch
     n_out = np.zeros(2, dtype=np.int64)
     new_rows = np.empty(n_new, dtype=np.int64)
+    if written is None:
+        written = np.zeros(XT.shape[0], dtype=np.bool_)
     # A kernel called from Python here is not behind the module's guard.
     order, start, split = call_deferring_sigint(
         _round_end_plan, (step, np.int64(n_new), np.int64(n_edges), np.int64(XT.shape[1])), {})
@@ -129,7 +135,7 @@ def ward_round_end(u, v, w, step, n_new, count, XT, rows, sizes, new_sizes, buff
     work = 2 * min(4 * n_edges, 2 * (step.shape[0] - n_new) * XT.shape[1])
     threads.run_tasks(_round_end_tasks, 2,
                       (u, v, w, step, np.int64(n_new), count, new_u, new_v, new_w, todo, scratch,
-                       n_out, XT, rows, sizes, new_sizes, new_rows, order, start,
+                       n_out, XT, rows, sizes, new_sizes, new_rows, written, order, start,
                        np.int64(split)),
                       work)
     n_edges, n_todo = int(n_out[0]), int(n_out[1])
