@@ -827,8 +827,8 @@ def test_a_fit_refines_as_refine_labels_does_with_the_rounds_copy_reused(monkeyp
 def test_only_the_rows_flagged_written_are_copied_again():
     # A WrittenCopy of X whose flagged rows hold anything: those are
     # copied from X again (tiles of 16 features by 128 samples, here
-    # partial on both axes), the others are not read; into new memory
-    # when the copy does not fit X.
+    # partial on both axes), the others are left as they are; into new
+    # memory when the copy does not fit X or is X's own memory.
     from fastrena import arrays
 
     rng = np.random.default_rng(1)
@@ -846,6 +846,13 @@ def test_only_the_rows_flagged_written_are_copied_again():
         other = arrays.feature_major_copy(X[:, :30].copy(), spare)[0]
         assert not np.shares_memory(other, array)
         np.testing.assert_array_equal(other, X[:, :30])
+    # X seen through the copy's own memory: never written over.
+    own = arrays.WrittenCopy(out, np.ones(37, dtype=bool), largest, finite)
+    before = out.copy()
+    again = arrays.feature_major_copy(out, own)[0]
+    assert not np.shares_memory(again, out)
+    np.testing.assert_array_equal(out, before)
+    np.testing.assert_array_equal(again, before)
 
 
 # --------------------------------------------------------------------------

@@ -806,20 +806,28 @@ def test_the_cheapest_edges_come_first_in_the_sorted_order_and_the_rest_above_th
 @pytest.mark.parametrize("n_merges", [1, 9, 60, 330])
 def test_greedy_order_sorting_the_cheapest_edges_first_makes_the_same_merges(monkeypatch,
                                                                             n_merges):
-    # Stopped after n_merges merges, the order sorts about 4 edges a merge
+    # Asked for fewer merges than a quarter of its nodes (here a grid and
+    # 1,100 nodes without edges), the order sorts about 4 edges a merge
     # first (ward_greedy._EDGES_PER_MERGE) and the rest when its merges
-    # reach them. Here one edge a merge and none more, so the merges often
-    # pass the first edges and the rest are sorted mid-way: the same merges
-    # as the whole list sorted at once, on random and tied signals (a
-    # checkerboard: most costs 0 or equal).
+    # reach them. Here one edge a merge and none more: the same merges as
+    # the whole list sorted at once, on random and tied signals (a
+    # checkerboard: most costs 0 or equal). From 60 merges on the random
+    # signal, and at 330 on both, the merges pass the first edges' bound:
+    # the rest were sorted mid-way.
     from fastrena._kernels import ward_greedy
+    from fastrena._kernels.merges import cheapest_edges_in_cost_order
+    from fastrena._kernels.ward_costs import ward_costs
 
     mask = np.ones((20, 18), dtype=bool)
     u, v = _sorted_edges(mask_adjacency(mask))
     x, y = np.indices(mask.shape)
     rng = np.random.default_rng(4)
-    n = mask.size
-    for X in (rng.standard_normal((n, 2)), (((x // 3 + y // 3) % 2) * 1.0).reshape(-1, 1)):
+    n = mask.size + 1_100
+    passed = []
+    for signal in (rng.standard_normal((mask.size, 2)),
+                   (((x // 3 + y // 3) % 2) * 1.0).reshape(-1, 1)):
+        X = np.zeros((n, signal.shape[1]))
+        X[:mask.size] = signal
         sizes = rng.integers(1, 4, n).astype(np.float64)
 
         def merges():
@@ -829,9 +837,47 @@ def test_greedy_order_sorting_the_cheapest_edges_first_makes_the_same_merges(mon
         whole = merges()
         monkeypatch.setattr(ward_greedy, "_EDGES_PER_MERGE", 1)
         monkeypatch.setattr(ward_greedy, "_FIRST_EDGES", 0)
-        assert ward_greedy._first_sorted(n_merges, u.shape[0]) == n_merges
+        assert ward_greedy._first_sorted(n_merges, n, u.shape[0]) == n_merges
         batched = merges()
         monkeypatch.undo()
         assert whole[0].shape == (n_merges,)
         for expected, got in zip(whole[:4], batched[:4]):
             np.testing.assert_array_equal(got, expected)
+        bound = cheapest_edges_in_cost_order(ward_costs(X, sizes, u, v), u, v, n_merges)[1]
+        passed.append(bool(whole[3].max() > bound))
+    assert passed == [n_merges >= 60, n_merges == 330]
+
+
+def test_greedy_order_sorting_the_cheapest_edges_first_sweeps_the_heap_before_looking_at_it(
+        monkeypatch):
+    # With edges left unsorted, the loop goes on from the heap's top only
+    # if it costs no more than the sorted edges' bound. A sweep of replaced
+    # entries may take the top away: the test must read the heap after the
+    # sweep, else a live entry above the bound is merged before a cheaper
+    # edge not yet sorted. Here (a chain found by a random search, 20 more
+    # nodes without edges) the heap is swept before every merge
+    # (ward_greedy._SWEEP_SLACK < 0) and two edges are sorted first: the
+    # same merges as the whole list sorted at once (with the test before
+    # the sweep, the third merge differed).
+    from fastrena._kernels import ward_greedy
+
+    n = 27
+    X = np.zeros((n, 1))
+    X[:7, 0] = [0.5, 0.0, 1.0, 0.0, 1.5, 0.0, 1.0]
+    sizes = np.ones(n)
+    sizes[:7] = [3, 3, 3, 1, 2, 3, 2]
+    u, v = np.arange(6), np.arange(1, 7)
+
+    def merges():
+        return _kernels.greedy_ward(X.copy(), sizes.copy(), u, v, np.arange(n), np.zeros(n),
+                                    np.int64(4))
+
+    whole = merges()
+    monkeypatch.setattr(ward_greedy, "_EDGES_PER_MERGE", 0)
+    monkeypatch.setattr(ward_greedy, "_FIRST_EDGES", 2)
+    monkeypatch.setattr(ward_greedy, "_SWEEP_SLACK", -(2 ** 40))
+    assert ward_greedy._first_sorted(4, n, u.shape[0]) == 2
+    swept = merges()
+    assert whole[0].shape == (4,)
+    for expected, got in zip(whole[:4], swept[:4]):
+        np.testing.assert_array_equal(got, expected)

@@ -436,9 +436,9 @@ def _run_ward_rounds(backend, X, graph, n_clusters, threshold, verbose, on_level
                 written = None
             F, rescaled = unit_scaled(backend, F)
             if rescaled:
+                # A new array: not the copy of X. Every weight again: those
+                # carried were of the old scale.
                 written = None
-            if rescaled:
-                # Every weight again: those carried were of the old scale.
                 w = backend.edge_weights(F, *_ends(rows, u, v))
         _step(on_step, level + 1, "merging", n)
         if fused:

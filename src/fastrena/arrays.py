@@ -199,19 +199,18 @@ def reduce_signals(F, labels, n_new, store=None, weights=None):
     return out_t.T, finite
 
 
-def reduce_signals_in_place(F, rows, labels, n_new, weights, written=None):
+def reduce_signals_in_place(F, rows, labels, n_new, weights):
     """:func:`reduce_signals` with ``weights`` of signals kept as rows of
     ``F`` (node i's signal is ``F[:, rows[i]]``; F an in-memory,
     feature-major array this module made), written over F: each merged
     node's mean replaces its first member's row, a node left alone keeps
     its row. The same values as :func:`reduce_signals`, bit for bit,
     without moving the signals of the nodes left alone. Returns the new
-    nodes' rows and whether every new mean is finite. ``written``, if
-    given (a flag a row of ``F.T``), gets the rows written flagged."""
+    nodes' rows and whether every new mean is finite."""
     divisors = np.bincount(labels, weights=weights, minlength=n_new).astype(np.float64)
     order, start = _kernels.members_by_cluster(labels, n_new)
     return _kernels.merge_rows_in_place(F.T, rows, order, start, divisors, weights,
-                                        2 * (labels.shape[0] - n_new), written)
+                                        2 * (labels.shape[0] - n_new))
 
 
 class WrittenCopy(NamedTuple):
@@ -242,7 +241,7 @@ def feature_major_copy(F, spare=None):
     samples, 21 ms against 28 ms). Or a :class:`WrittenCopy` of F: only
     its rows written over are copied again (a ``"ward"`` fit's rounds
     write about half of them: at 2 mm x 100 samples 11 ms, float32, and
-    19 ms, float64, against 27-31 and 34-36 ms for the whole copy)."""
+    19-21 ms, float64, against 27-31 and 34-36 ms for the whole copy)."""
     if isinstance(spare, WrittenCopy):
         array = spare.array
         if array.shape == F.shape and array.dtype == F.dtype and not np.may_share_memory(

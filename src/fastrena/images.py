@@ -23,9 +23,9 @@ if TYPE_CHECKING:  # annotations only: not imported at run time
 
 __all__ = ["CIFTI_SUFFIXES", "DENSE_CIFTI_SUFFIXES", "HEMISPHERES", "PARCELLATED_CIFTI_SUFFIXES",
            "check_structure", "gifti_structure", "in_mask", "is_cifti", "is_cifti_name",
-           "is_nilearn_object", "is_volume_name", "load_3d_volume", "load_image", "load_mesh", "load_mesh_part",
-           "load_surface_data", "load_surface_files", "load_surface_part", "load_volume",
-           "named_structure"]
+           "is_nilearn_object", "is_volume_name", "load_3d_volume", "load_image", "load_mesh",
+           "load_mesh_part", "load_surface_data", "load_surface_files", "load_surface_part",
+           "load_volume", "named_structure"]
 
 #: Dense CIFTI-2 data files (one value per grayordinate and row).
 DENSE_CIFTI_SUFFIXES = (".dtseries.nii", ".dscalar.nii")

@@ -113,7 +113,7 @@ def restore_rows(X, out, written):
     X's dtype: :func:`feature_major_copy`'s) flagged in ``written`` copied
     again from X (n_samples, n_features), any layout; the others left as
     they are. At 2 mm x 100 samples with half of the rows flagged, 11 ms
-    (float32) and 19 ms (float64) against the whole copy's 27-31 and
+    (float32) and 19-21 ms (float64) against the whole copy's 27-31 and
     34-36 ms: X is read as much, half as much written, and nothing
     checked."""
     n_tasks = (X.shape[1] + _TILE_FEATURES - 1) // _TILE_FEATURES

@@ -167,7 +167,7 @@ def _merge_rows_tasks(XT, rows, order, start, divisors, weights, new_rows, bad, 
                                         weights, new_rows, written)
 
 
-def merge_rows_in_place(XT, rows, order, start, divisors, weights, n_merged, written=None):
+def merge_rows_in_place(XT, rows, order, start, divisors, weights, n_merged):
     """:func:`cluster_means_feature_major` of the signals of nodes kept as
     rows of ``XT`` (node i's signal is ``XT[rows[i]]``), written over XT:
     the mean of a cluster of several members replaces its first member's
@@ -179,11 +179,10 @@ def merge_rows_in_place(XT, rows, order, start, divisors, weights, n_merged, wri
     work estimate), so a ``"ward"`` round that merges a fifth of the nodes
     moves a fifth of the signals, not all of them. Each cluster writes its
     first member's row, read by no other cluster, so the tasks run in any
-    order on any number of threads with the same bits. ``written``, if
-    given (a flag a row of XT), gets the rows written flagged.
+    order on any number of threads with the same bits.
     """
-    if written is None:
-        written = np.zeros(XT.shape[0], dtype=np.bool_)
+    # (The rows written, which the kernel flags: unused here.)
+    written = np.zeros(XT.shape[0], dtype=np.bool_)
     n_clusters = divisors.shape[0]
     n_tasks = (n_clusters + _CLUSTERS_PER_TASK - 1) // _CLUSTERS_PER_TASK
     bad = np.zeros(n_tasks, dtype=np.bool_)

@@ -313,10 +313,11 @@ def cheapest_edges_in_cost_order(costs, u, v, count):
     """The start of :func:`edges_in_cost_order`'s order: the edges whose
     costs' bit patterns begin as that of the ``count``-th lowest cost, or
     lower (its first 22 bits: a cost within about 1/1000 of it), in that
-    order; and the largest cost such a bit pattern holds: every other
-    edge's cost is above it. Two counting passes over the costs' first
-    two 11-bit digits (linear, whatever the costs), then the sort of those
-    edges alone. ``count`` in 1..n_edges; costs finite and >= 0."""
+    order; and the largest cost such a bit pattern holds, ``bound``:
+    :func:`edges_above` gives every other edge. Two counting passes over
+    the costs' first two 11-bit digits (linear, whatever the costs), then
+    the sort of those edges alone. ``count`` in 1..n_edges; costs finite
+    and >= 0."""
     keys = (costs + 0.0).view(np.uint64)
     n_digits = np.uint64(1 << _DIGIT_BITS)
     high = np.uint64(_PREFIX_SHIFT + _DIGIT_BITS)
@@ -338,11 +339,21 @@ def cheapest_edges_in_cost_order(costs, u, v, count):
         running += counts[second]
         second += 1
     prefix = np.uint64(first) * n_digits + np.uint64(second)
-    chosen = np.flatnonzero((keys >> low) <= prefix)
     bound = np.empty(1, dtype=np.uint64)
     bound[0] = ((prefix + np.uint64(1)) << low) - np.uint64(1)
+    chosen = np.flatnonzero(keys <= bound[0])
     return (chosen[edges_in_cost_order(costs[chosen], u[chosen], v[chosen])],
             bound.view(np.float64)[0])
+
+
+@njit(cache=True)
+def edges_above(costs, bound):
+    """The edges (indices, increasing) that
+    :func:`cheapest_edges_in_cost_order` left out, given its ``bound``:
+    those whose cost's bit pattern is above the bound's (the same test,
+    so that the two together hold every edge, whatever the costs)."""
+    limit = np.full(1, bound).view(np.uint64)[0]
+    return np.flatnonzero((costs + 0.0).view(np.uint64) > limit)
 
 
 @njit(cache=True)

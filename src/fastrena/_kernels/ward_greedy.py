@@ -11,7 +11,7 @@ from numba import njit
 from .._interrupt import call_deferring_sigint
 from .compiling import filled, inner, int_range, unsigned
 from .layout import permute_rows
-from .merges import (cheapest_edges_in_cost_order, edges_in_cost_order, find_root,
+from .merges import (cheapest_edges_in_cost_order, edges_above, edges_in_cost_order, find_root,
                      nodes_in_edge_order)
 from .ward_costs import ward_cost, ward_costs
 from .ward_heap import (grown, heap_push, pop, precedes, precedes_all, purged, push_cost, put,
@@ -27,32 +27,41 @@ _HUB = 64
 #: :func:`_merge_while_room`'s outcomes.
 _DONE, _ROOM, _MORE = 0, 1, 2
 
-#: A greedy order asked for ``max_merges`` merges first sorts the edges of
-#: about this many lowest costs per merge, plus :data:`_FIRST_EDGES`, when
-#: that is under half of them, and the rest only if the merges reach them:
-#: the refinement's exchange (a sixth of the clusters merged) read 35,736
-#: of 715,511 sorted edges for its 18,830 merges at 1 mm x 100 samples.
-#: The same merges (see :func:`greedy_ward`).
+#: A greedy order asked for fewer merges than a quarter of its nodes first
+#: sorts the edges of about this many lowest costs per merge, plus
+#: :data:`_FIRST_EDGES`, when that is under half of them, and the rest only
+#: if the merges reach them: the refinement's exchange (a sixth of the
+#: clusters merged) read 35,736 of 715,511 sorted edges for its 18,830
+#: merges at 1 mm x 100 samples. The same merges (see :func:`greedy_ward`).
+#: The greedy finish of a fit, asked for every merge, sorts them all.
 _EDGES_PER_MERGE = 4
 _FIRST_EDGES = 1024
 
+#: The heap is first swept of replaced entries at this size, then each
+#: time it has grown to twice its size after the last sweep plus this
+#: many (see :func:`_greedy_ward`). Only when the heap is swept: never
+#: the merges.
+_SWEEP_SLACK = 1024
 
-def _first_sorted(max_merges, n_edges):
+
+def _first_sorted(max_merges, n_nodes, n_edges):
     """How many of the cheapest edges :func:`greedy_ward` sorts first (see
-    :data:`_EDGES_PER_MERGE`): all of them unless that is under half."""
+    :data:`_EDGES_PER_MERGE`): all of them unless the merges are fewer than
+    a quarter of the nodes and those edges under half."""
     count = _EDGES_PER_MERGE * max_merges + _FIRST_EDGES
-    return count if 2 * count < n_edges else n_edges
+    return count if 4 * max_merges < n_nodes and 2 * count < n_edges else n_edges
 
 
 @inner
 def _merge_while_room(M, sizes, rep, orig, height, nbr, nxt, head, tail, reach, keys, rows,
                       cold_keys, cold_rows, version, fresh, parent, mark, first, second, heights,
-                      costs, state, bound):
+                      costs, state, bound, slack):
     """The merge loop of :func:`greedy_ward`, on its arrays, from and into
     ``state`` (the heap's size, the merges and work so far, the size of the
     heap's next sweep, the room asked for, the next entry of the sorted
     ones, the merges to stop at, the sorted entries so far). Every edge not
-    yet sorted costs more than ``bound`` (infinite once all are). Returns
+    yet sorted costs more than ``bound`` (infinite once all are); ``slack``:
+    :data:`_SWEEP_SLACK`. Returns
     :data:`_ROOM` when it stopped for the heap's room: the next merge could
     push more entries than the heap holds (``state[4]``); :data:`_MORE`
     when the next entry may be one not yet sorted; :data:`_DONE` when no
@@ -67,13 +76,14 @@ def _merge_while_room(M, sizes, rep, orig, height, nbr, nxt, head, tail, reach, 
     unsorted = n_cold < cold_keys.shape[0]
     outcome = _DONE
     while (size > 0 or at < n_cold or unsorted) and n_merges < state[6]:
+        if size >= sweep_at:
+            size = purged(keys, rows, size, parent, fresh)
+            sweep_at = 2 * size + slack
+        # (After the sweep: it may take a replaced entry off the top.)
         if unsorted and at == n_cold and (size == 0 or keys[0] > bound):
             # The next entry of all may be an edge not yet sorted.
             outcome = _MORE
             break
-        if size >= sweep_at:
-            size = purged(keys, rows, size, parent, fresh)
-            sweep_at = 2 * size + 1024
         # The first entry of all: the heap's top or the next sorted one.
         from_cold = at < n_cold
         if from_cold:
@@ -82,7 +92,7 @@ def _merge_while_room(M, sizes, rep, orig, height, nbr, nxt, head, tail, reach, 
             a = cold_rows[ua, 0]
             b = cold_rows[ua, 1]
             if size > 0 and precedes(keys[0], rows[0, 2], rows[0, 3], cold_keys, cold_rows,
-                                      ua):
+                                     ua):
                 from_cold = False
         if from_cold:
             # The graph's edges: versions 0.
@@ -132,7 +142,7 @@ def _merge_while_room(M, sizes, rep, orig, height, nbr, nxt, head, tail, reach, 
                 if not first_of_all:
                     at += 1
                     size = heap_push(keys, rows, size, cost, a, b, version[a], version[b],
-                                      oa, ob)
+                                     oa, ob)
                     continue
             else:
                 first_of_all = precedes_all(cost, oa, ob, keys, rows, size)
@@ -278,10 +288,11 @@ def greedy_ward(M, sizes, u, v, rep, height, max_merges):
         raise ValueError("greedy_ward: at most 2**31 - 1 nodes")
     return call_deferring_sigint(_greedy_ward, (
         M, sizes, u, v, rep, height, max_merges, ward_costs(M, sizes, u, v),
-        np.int64(_first_sorted(int(max_merges), u.shape[0]))), {})
+        np.int64(_first_sorted(int(max_merges), M.shape[0], u.shape[0])),
+        np.int64(_SWEEP_SLACK)), {})
 
 
-@njit(cache=True)
+@inner
 def _sorted_into(order, u, v, new, edge_costs, cold_keys, cold_rows, at):
     """The edges ``order`` (in the sorted list's order) into the list's
     entries from ``at`` on: their costs and rows (both ends in the nodes'
@@ -296,10 +307,10 @@ def _sorted_into(order, u, v, new, edge_costs, cold_keys, cold_rows, at):
 
 
 @njit(cache=True)
-def _greedy_ward(M, sizes, u, v, rep, height, max_merges, edge_costs, n_first):
+def _greedy_ward(M, sizes, u, v, rep, height, max_merges, edge_costs, n_first, slack):
     """:func:`greedy_ward` once the edges' costs are known, with the
     ``n_first`` cheapest sorted first (all of them: ``n_edges``; see
-    :data:`_EDGES_PER_MERGE`)."""
+    :data:`_EDGES_PER_MERGE`); ``slack``: :data:`_SWEEP_SLACK`."""
     n = M.shape[0]
     n_edges = u.shape[0]
     # The graph's edges, sorted once in the heap's order, are merged from
@@ -311,14 +322,14 @@ def _greedy_ward(M, sizes, u, v, rep, height, max_merges, edge_costs, n_first):
     # tissue maps the pushed costs alone (replaced edges are passed over in
     # the list): the greedy order 0.76x its time on the star, 0.61-0.85x
     # on the tissue maps at 2 and 3 mm (the same merges).
-    bound = np.full(1, np.inf)
+    bound = np.inf
     if n_first < n_edges:
         # The cheapest edges first (and any costing little more), the rest
         # (costing more than bound) when the merges reach them; the nodes
         # in the graph's numbering: a few merges gain nothing from the
         # order below (the exchange's greedy order at 1 mm x 100 samples
         # took 0.88x its time without it, the same at 2 mm).
-        order, bound[0] = cheapest_edges_in_cost_order(edge_costs, u, v, n_first)
+        order, bound = cheapest_edges_in_cost_order(edge_costs, u, v, n_first)
         orig = int_range(n)
     else:
         # The nodes are numbered anew in the order their edges come in
@@ -402,24 +413,24 @@ def _greedy_ward(M, sizes, u, v, rep, height, max_merges, edge_costs, n_first):
     # heap's size at its next sweep, the room it asks for, the sorted
     # list's next entry, the merges to stop at and the entries sorted.
     state = np.zeros(8, dtype=np.int64)
-    state[3] = 1024
+    state[3] = slack
     state[6] = max_merges
     state[7] = order.shape[0]
     while True:
         outcome = _merge_while_room(M, sizes, rep, orig, height, nbr, nxt, head, tail, reach,
                                     keys, rows, cold_keys, cold_rows, version, fresh, parent,
-                                    mark, first, second, heights, costs, state, bound[0])
+                                    mark, first, second, heights, costs, state, bound, slack)
         # The heap grows, and the list takes the rest of the edges, outside
         # the loop: the loop never rebinds its arrays (a rebinding in it
         # made numba take and release references to them on every pass).
         if outcome == _ROOM:
             keys, rows = grown(keys, rows, state[0], state[4])
         elif outcome == _MORE:
-            rest = np.flatnonzero(edge_costs > bound[0])
+            rest = edges_above(edge_costs, bound)
             _sorted_into(rest[edges_in_cost_order(edge_costs[rest], u[rest], v[rest])], u, v,
                          new, edge_costs, cold_keys, cold_rows, state[7])
             state[7] = n_edges
-            bound[0] = np.inf
+            bound = np.inf
         else:
             break
     n_merges = state[1]

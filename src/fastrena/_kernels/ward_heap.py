@@ -10,8 +10,8 @@ from numba import njit
 from .compiling import inner, unsigned
 from .ward_costs import ward_cost
 
-__all__ = ["grown", "heap_push", "move", "pop", "precedes", "precedes_all", "precedes_entry",
-           "purged", "push_cost", "put", "sift_down"]
+__all__ = ["grown", "heap_push", "heapify", "move", "pop", "precedes", "precedes_all",
+           "precedes_entry", "purged", "push_cost", "put", "sift_down"]
 
 
 # The heap: a 4-ary min-heap in two arrays moved together, ``keys`` (the
@@ -77,6 +77,8 @@ def precedes_all(key, a, b, keys, rows, size):
 
 @_inlined
 def put(keys, rows, i, key, a, b, va, vb, oa, ob):
+    """Entry i of the heap's arrays: ``key``, the ends a and b, their
+    numbers in the graph given oa and ob, their versions va and vb."""
     ui = unsigned(i)
     keys[ui] = key
     rows[ui, 0] = a
@@ -89,6 +91,7 @@ def put(keys, rows, i, key, a, b, va, vb, oa, ob):
 
 @_inlined
 def move(keys, rows, source, target):
+    """Entry ``source`` of the heap's arrays copied to entry ``target``."""
     us = unsigned(source)
     ut = unsigned(target)
     keys[ut] = keys[us]
@@ -190,7 +193,6 @@ def purged(keys, rows, size, parent, fresh):
             kept += 1
     heapify(keys, rows, kept)
     return kept
-
 
 
 @inner
