@@ -298,7 +298,8 @@ def _run_levels(backend, X, graph, n_clusters, n_iter, threshold, verbose, on_le
                 store, linkage="nilearn", on_step=None, full_tree=False):
     """The levels of :func:`agglomerate`: (nodes left, labels of the
     features, levels run, the merge tree or None, an array of the levels'
-    own that nothing reads any more, or None)."""
+    own that nothing reads any more (an :class:`fastrena.arrays.WrittenCopy`
+    when it is a copy of X but for rows it flags), or None)."""
     if linkage == "ward":
         return _run_ward_rounds(backend, X, graph, n_clusters, threshold, verbose, on_level,
                                 check_values, store, on_step, full_tree)
