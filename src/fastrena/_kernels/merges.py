@@ -322,7 +322,9 @@ def cheapest_edges_in_cost_order(costs, u, v, count):
     n_digits = np.uint64(1 << _DIGIT_BITS)
     high = np.uint64(_PREFIX_SHIFT + _DIGIT_BITS)
     low = np.uint64(_PREFIX_SHIFT)
-    counts = np.zeros(1 << _DIGIT_BITS, dtype=np.int64)
+    # Filled in loops (see .compiling: each numpy fill compiles a function
+    # of its own, at a first "ward" fit).
+    counts = filled(np.empty(1 << _DIGIT_BITS, dtype=np.int64), np.int64(0))
     for i in range(keys.shape[0]):
         counts[np.int64(keys[i] >> high)] += 1
     running = 0
@@ -330,7 +332,7 @@ def cheapest_edges_in_cost_order(costs, u, v, count):
     while running + counts[first] < count:
         running += counts[first]
         first += 1
-    counts[:] = 0
+    filled(counts, np.int64(0))
     for i in range(keys.shape[0]):
         if np.int64(keys[i] >> high) == first:
             counts[np.int64((keys[i] >> low) & (n_digits - np.uint64(1)))] += 1
@@ -346,13 +348,15 @@ def cheapest_edges_in_cost_order(costs, u, v, count):
             bound.view(np.float64)[0])
 
 
-@njit(cache=True)
+@inner
 def edges_above(costs, bound):
     """The edges (indices, increasing) that
     :func:`cheapest_edges_in_cost_order` left out, given its ``bound``:
     those whose cost's bit pattern is above the bound's (the same test,
     so that the two together hold every edge, whatever the costs)."""
-    limit = np.full(1, bound).view(np.uint64)[0]
+    pattern = np.empty(1)
+    pattern[0] = bound
+    limit = pattern.view(np.uint64)[0]
     return np.flatnonzero((costs + 0.0).view(np.uint64) > limit)
 
 
