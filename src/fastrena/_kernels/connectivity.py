@@ -7,7 +7,7 @@ or with the one piece of the cluster it would cut off.
 import numpy as np
 from numba import njit
 
-from .compiling import unsigned
+from .compiling import leaf, unsigned
 from .merges import find_root
 
 __all__ = ["CONNECTIVITY_BUDGET", "CONNECTED", "ONE_PIECE", "PIECE_FIRST", "UNKNOWN",
@@ -62,7 +62,7 @@ def _group_size_and_first(queue, end, parent, origin, root):
     return count, first
 
 
-@njit(cache=True)
+@leaf
 def removal_outcome(i, a, n_a, labels, indptr, indices, visited, origin, queue, sources, stamp,
                     budget, state):
     """What cluster ``a`` (``n_a`` features) becomes without feature

@@ -5,7 +5,7 @@ cluster (or row block) is owned by one task; sums run in feature order.
 import numpy as np
 from numba import njit
 
-from .compiling import filled, inner, unsigned
+from .compiling import filled, inner, inner_leaf, unsigned
 from .prefetch import prefetch_row
 from .threads import run_tasks
 
@@ -120,7 +120,7 @@ def cluster_means_feature_major(XT, order, start, divisors, outT, weights=None):
 _AHEAD = 4
 
 
-@inner
+@inner_leaf
 def _prefetch_members(XT, rows, order, start, c):
     """Ask for the rows of cluster c's members when it has several (a
     hint, which changes no result)."""
@@ -129,16 +129,18 @@ def _prefetch_members(XT, rows, order, start, c):
             prefetch_row(XT, rows[order[k]])
 
 
-@inner
-def merge_rows_between(XT, rows, order, start, c0, c1, divisors, weights, new_rows, written):
+@inner_leaf
+def merge_rows_between(XT, rows, order, start, c0, c1, divisors, weights, new_rows, written,
+                       acc):
     """:func:`merge_rows_in_place` of the clusters ``c0 <= c < c1`` alone
     (``order``, ``start``: :func:`members_by_cluster` of the nodes'
     labels), on the calling thread: its tasks, and a caller that runs
     other work beside it (the same bits). Their rows go into ``new_rows``,
     and those written (a mean of several members) are flagged in
     ``written`` (one flag a row of XT); returns whether each of their new
-    means is finite."""
-    acc = np.empty(XT.shape[1], dtype=np.float64)
+    means is finite. ``acc``: float64 scratch of XT's width (a
+    :data:`fastrena._kernels.compiling.inner_leaf` kernel allocates
+    nothing)."""
     n_bad = 0
     for c in range(c0, c0 + _AHEAD if c0 + _AHEAD < c1 else c1):
         _prefetch_members(XT, rows, order, start, c)
@@ -160,11 +162,12 @@ def _merge_rows_tasks(XT, rows, order, start, divisors, weights, new_rows, bad, 
     """Tasks t0..t1 of :func:`merge_rows_in_place`: task t is the clusters
     ``t * _CLUSTERS_PER_TASK`` to ``(t + 1) * _CLUSTERS_PER_TASK``."""
     n_clusters = divisors.shape[0]
+    acc = np.empty(XT.shape[1], dtype=np.float64)
     for t in range(t0, t1):
         c1 = _CLUSTERS_PER_TASK * (t + 1)
         bad[t] = not merge_rows_between(XT, rows, order, start, _CLUSTERS_PER_TASK * t,
                                         c1 if c1 < n_clusters else n_clusters, divisors,
-                                        weights, new_rows, written)
+                                        weights, new_rows, written, acc)
 
 
 def merge_rows_in_place(XT, rows, order, start, divisors, weights, n_merged):

@@ -6,7 +6,7 @@ exact-K rule (kept edges added one at a time, in a given order).
 import numpy as np
 from numba import njit
 
-from .compiling import filled, inner, int_range, unsigned
+from .compiling import filled, inner, inner_leaf, int_range, unsigned
 
 
 #: Multipliers of :func:`edge_priority` (SplitMix64's finaliser constants).
@@ -152,7 +152,7 @@ def _first_appearance_labels(parent):
     return labels, n_labels
 
 
-@inner
+@inner_leaf
 def union_roots(parent, a, b):
     """Join the sets of a and b; return False when they were already one."""
     ra = find_root(parent, a)

@@ -9,6 +9,7 @@ multiple of eight samples and sums over samples in the fixed order of
 
 from numba import njit
 
+from .compiling import inner_leaf
 from .lanes import LANES, ZERO_LANES, add_squared_differences, lanes_total
 from .merges import find_root
 
@@ -71,7 +72,7 @@ def squares(x, sums, c, size):
     return (q0 + q1) + (q2 + q3)
 
 
-@njit(cache=True)
+@inner_leaf
 def piece_gain(X, offset, scale, sizes, sums, queue, sources, origin, x, piece, a, b, cut, end,
                margin):
     """Whether moving feature i (its signal in ``x``) to cluster b together
@@ -119,7 +120,7 @@ def piece_gain(X, offset, scale, sizes, sums, queue, sources, origin, x, piece, 
     return m
 
 
-@njit(cache=True)
+@inner_leaf
 def move_piece(labels, sizes, sums, queue, sources, origin, piece, i, a, b, cut, end, m):
     """Move feature i and the piece ``cut`` of ``queue[:end]`` (m features
     in all, their sum in ``piece[0]``: :func:`piece_gain`) from cluster a

@@ -52,15 +52,16 @@ def _round_end_tasks(u, v, w, step, n_new, count, new_u, new_v, new_w, todo, scr
     in place; task 1 those of the others (the new nodes' rows in
     ``new_rows``, the rows written flagged in ``written``). Each writes its
     own outputs only."""
+    acc = np.empty(XT.shape[1], dtype=np.float64)
     for t in range(t0, t1):
         if t == 0:
             n_out[0], n_out[1] = reduced_edges_into(u, v, w, step, n_new, count, new_u,
                                                     new_v, new_w, todo, scratch)
             merge_rows_between(XT, rows, order, start, 0, split, new_sizes, sizes, new_rows,
-                               written)
+                               written, acc)
         else:
             merge_rows_between(XT, rows, order, start, split, n_new, new_sizes, sizes,
-                               new_rows, written)
+                               new_rows, written, acc)
 
 
 #: The graph's reduction per edge, against the signals' merge per member

@@ -18,7 +18,7 @@ from numba import njit
 
 from .._interrupt import call_deferring_sigint
 from . import threads
-from .compiling import filled, inner, int_range, unsigned
+from .compiling import filled, inner, inner_leaf, int_range, unsigned
 from .merges import edge_priority, find_root, union_in_order, union_roots
 
 
@@ -268,7 +268,7 @@ def _good_pairs(n_nodes, u, v, cost, lightest, chosen, on_zero, slack, keep):
     return n_kept
 
 
-@inner
+@inner_leaf
 def _put_merge(k, e, u, v, cost, rep, height, first, second, heights, costs):
     """Merge k, along edge e: its two features, its cost, and its height,
     ``max(cost[e], max(height[a], height[b]))`` for the edge's ends a, b

@@ -9,7 +9,7 @@ import numpy as np
 from numba import njit
 
 from .._interrupt import call_deferring_sigint
-from .compiling import filled, inner, int_range, unsigned
+from .compiling import filled, inner, inner_leaf, int_range, unsigned
 from .layout import permute_rows
 from .merges import (cheapest_edges_in_cost_order, edges_above, edges_in_cost_order, find_root,
                      nodes_in_edge_order)
@@ -52,7 +52,7 @@ def _first_sorted(max_merges, n_nodes, n_edges):
     return count if 4 * max_merges < n_nodes and 2 * count < n_edges else n_edges
 
 
-@inner
+@inner_leaf
 def _merge_while_room(M, sizes, rep, orig, height, nbr, nxt, head, tail, reach, keys, rows,
                       cold_keys, cold_rows, version, fresh, parent, mark, first, second, heights,
                       costs, state, bound, slack):

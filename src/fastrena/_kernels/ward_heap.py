@@ -36,7 +36,11 @@ __all__ = ["grown", "heap_push", "heapify", "move", "pop", "precedes", "precedes
 # per call (numba prunes the pair in loop-free code only): about a quarter
 # of that map's greedy order in the same profile. Loop-free helpers with
 # the loops written in the merge loop itself were slower (numba's inliner
-# then added the pair at every exit of each helper).
+# then added the pair at every exit of each helper). Since 2026-12-07 the
+# merge loop is compiled without numba's runtime
+# (fastrena._kernels.compiling.inner_leaf), which leaves none of those
+# operations: the exchange's greedy order on the T1 map at 2 mm (K/N =
+# 0.05) 5.6 against 7.4 ms.
 _inlined = njit(cache=True, inline="always")
 
 
