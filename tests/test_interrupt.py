@@ -214,7 +214,7 @@ def test_python_code_gets_every_kernel_guarded_and_jitted_code_the_dispatchers()
     from fastrena._interrupt import SigintDeferringKernel
 
     names = [name for name, value in vars(_kernels).items() if isinstance(value, Dispatcher)]
-    assert "reduce_edges" in names and "strictly_increasing" in names
+    assert "connected_components" in names and "strictly_increasing" in names
     for name in names:
         assert isinstance(getattr(_kernels, name), SigintDeferringKernel), name
     # A wrapper set back (pytest's monkeypatch undoing) stores the dispatcher.

@@ -108,3 +108,72 @@ def test_graph_from_edges_star_is_sorted_and_deduplicated():
     graph = graph_from_edges(3001, leaves, np.zeros_like(leaves))
     np.testing.assert_array_equal(graph.u, np.zeros(3000))
     np.testing.assert_array_equal(graph.v, np.arange(1, 3001))
+
+
+@pytest.fixture
+def halves_from(monkeypatch):
+    """Set the size from which reduce_edges works on two halves."""
+    from fastrena._kernels import graph
+
+    def set_to(n_edges):
+        monkeypatch.setattr(graph, "PARALLEL_EDGES", n_edges)
+    return set_to
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_two_halves_match_numpy_on_random_graphs(seed, halves_from):
+    # Every graph of test_random_graphs_match_numpy reduced in two halves:
+    # pairs met in both halves, in one only, or in neither, and halves of
+    # 0 or 1 edge.
+    halves_from(1)
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 60))
+    m = int(rng.integers(1, 400))
+    u = rng.integers(0, n, m)
+    v = rng.integers(0, n, m)
+    n_new = int(rng.integers(1, n + 1))
+    labels = rng.integers(0, n_new, n)
+    assert_matches_reference(u, v, labels, n_new)
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_two_halves_on_a_large_lattice_any_threads(n_threads, halves_from):
+    # Past PARALLEL_EDGES (its value as shipped), a real level's shape: a
+    # lattice's 0.1 M edges with random labels; the same edges whether one
+    # thread reduces both halves or two do, and as the one-pass kernel.
+    import numba
+
+    from fastrena._kernels import graph as kernel_graph
+    from fastrena.graphs import lattice_graph
+
+    g = lattice_graph(np.ones((30, 40, 30), dtype=bool))
+    assert g.n_edges >= kernel_graph.PARALLEL_EDGES
+    rng = np.random.default_rng(n_threads)
+    n_new = g.n_nodes // 4
+    labels = rng.integers(0, n_new, g.n_nodes)
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(n_threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        new_u, new_v = assert_matches_reference(g.u, g.v, labels, n_new)
+    finally:
+        numba.set_num_threads(before)
+    halves_from(g.n_edges + 1)
+    one_u, one_v = reduce_edges(g.u, g.v, labels, n_new)
+    np.testing.assert_array_equal(new_u, one_u)
+    np.testing.assert_array_equal(new_v, one_v)
+
+
+def test_two_halves_of_a_shuffled_star(halves_from):
+    # A hub's edges shuffled, with duplicates in both orientations: each
+    # pair in both halves, written once.
+    halves_from(2)
+    rng = np.random.default_rng(11)
+    n = 3001
+    leaves = np.arange(1, n)
+    ends = rng.permutation(np.concatenate([leaves, leaves, leaves[::2]]))
+    flip = rng.random(ends.shape[0]) < 0.5
+    u = np.where(flip, ends, 0)
+    v = np.where(flip, 0, ends)
+    new_u, new_v = assert_matches_reference(u, v, np.arange(n), n)
+    np.testing.assert_array_equal(new_u, np.zeros(n - 1))
+    np.testing.assert_array_equal(new_v, leaves)

@@ -15,10 +15,10 @@ wrapper, which carries on as if nothing happened:
 * one returning an array and a number (``connected_components``) returns a
   tuple with the exception still set: ``SystemError: CPUDispatcher(...)
   returned a result with an exception set``;
-* one returning two arrays (``reduce_edges``) either does the same or, when
-  the second ``_numba_unpickle`` call runs over the pending exception,
-  returns a tuple whose first item is NULL and no exception: unpacking it
-  is a segmentation fault.
+* one returning two arrays (an edge list of ``_kernels.graph``) either
+  does the same or, when the second ``_numba_unpickle`` call runs over
+  the pending exception, returns a tuple whose first item is NULL and no
+  exception: unpacking it is a segmentation fault.
 
 (A reproduction: a jitted function returning two new arrays, called in a
 loop while another process sends SIGINT every 3 ms, gives ``SystemError``

@@ -5,13 +5,22 @@ sorted, in linear time whatever the degrees.
 import numpy as np
 from numba import njit
 
+from .._interrupt import call_deferring_sigint
 from .compiling import unsigned
+from .threads import run_tasks
 
 
-@njit(cache=True)
-def reduce_edges(u, v, labels, n_new):
-    """Edges between the new nodes: ``(labels[u], labels[v])`` without self
-    loops or duplicates, sorted by ``(lo, hi)``.
+#: From this many edges :func:`reduce_edges` reduces the two halves of the
+#: edges on two threads and merges their results (below, one thread:
+#: handing a half to a thread costs about 50 us).
+PARALLEL_EDGES = 1 << 16
+
+
+@njit(cache=True, nogil=True)
+def _reduced_range(u, v, labels, n_new, e0, e1, new_u, new_v):
+    """:func:`reduce_edges` of the edges ``e0 <= e < e1`` alone, into
+    ``new_u[e0:]`` and ``new_v[e0:]`` (never more than ``e1 - e0``);
+    returns how many.
 
     Linear in the edges and the new nodes whatever the degrees: a stable
     counting sort by ``hi``, then a stable counting sort of that by ``lo``
@@ -21,10 +30,9 @@ def reduce_edges(u, v, labels, n_new):
     """
     # np.zeros, min, max and slice copies compile functions of their own
     # (see .compiling), but written out this kernel measured 2-4 % slower.
-    n_edges = u.shape[0]
     start_hi = np.zeros(n_new + 1, dtype=np.int64)
     # Indices read from arrays through compiling.unsigned.
-    for e in range(n_edges):
+    for e in range(e0, e1):
         a = labels[unsigned(u[e])]
         b = labels[unsigned(v[e])]
         if a != b:
@@ -36,7 +44,7 @@ def reduce_edges(u, v, labels, n_new):
     los = np.empty(n_between, dtype=np.int64)
     fill = start_hi[:-1].copy()
     start_lo = np.zeros(n_new + 1, dtype=np.int64)
-    for e in range(n_edges):
+    for e in range(e0, e1):
         a = labels[unsigned(u[e])]
         b = labels[unsigned(v[e])]
         if a != b:
@@ -59,12 +67,88 @@ def reduce_edges(u, v, labels, n_new):
                 his[unsigned(f)] = hi
                 fill[lo] = f + 1
                 n_out += 1
-    new_u = np.empty(n_out, dtype=np.int64)
-    new_v = np.empty(n_out, dtype=np.int64)
-    k = 0
+    k = e0
     for lo in range(n_new):
         for i in range(start_lo[lo], fill[lo]):
             new_u[unsigned(k)] = lo
             new_v[unsigned(k)] = his[unsigned(i)]
             k += 1
-    return new_u, new_v
+    return n_out
+
+
+@njit(cache=True, nogil=True)
+def _reduced_halves(u, v, labels, n_new, bounds, new_u, new_v, counts, t0, t1):
+    """Tasks t0..t1 of :func:`reduce_edges`: task t the edges ``bounds[t]``
+    to ``bounds[t + 1]`` (:func:`_reduced_range`; their count in
+    ``counts[t]``)."""
+    for t in range(t0, t1):
+        counts[t] = _reduced_range(u, v, labels, n_new, bounds[t], bounds[t + 1], new_u, new_v)
+
+
+@njit(cache=True)
+def _union_sorted(first_u, first_v, second_u, second_v):
+    """The union of two lists of pairs, each sorted by ``(u, v)`` without
+    duplicates: sorted, without duplicates (a merge, linear)."""
+    n_first = first_u.shape[0]
+    n_second = second_u.shape[0]
+    out_u = np.empty(n_first + n_second, dtype=np.int64)
+    out_v = np.empty(n_first + n_second, dtype=np.int64)
+    i = 0
+    j = 0
+    k = 0
+    while i < n_first or j < n_second:
+        if j == n_second:
+            take_first, take_second = True, False
+        elif i == n_first:
+            take_first, take_second = False, True
+        else:
+            a = first_u[i]
+            b = second_u[j]
+            if a == b:
+                a = first_v[i]
+                b = second_v[j]
+            take_first = a <= b
+            take_second = b <= a
+        if take_first:
+            out_u[k] = first_u[i]
+            out_v[k] = first_v[i]
+            i += 1
+        else:
+            out_u[k] = second_u[j]
+            out_v[k] = second_v[j]
+        # A pair in both lists is written once.
+        if take_second:
+            j += 1
+        k += 1
+    return out_u[:k], out_v[:k]
+
+
+def reduce_edges(u, v, labels, n_new):
+    """Edges between the new nodes: ``(labels[u], labels[v])`` without self
+    loops or duplicates, sorted by ``(lo, hi)`` (int64).
+
+    Linear in the edges and the new nodes whatever the degrees (see
+    :func:`_reduced_range`). From :data:`PARALLEL_EDGES` edges, the two
+    halves of the edges are reduced on two threads and their sorted lists
+    merged: the result is a set, sorted, the same whatever the threads.
+    The exchange's clusters' graph on the T1 map at 2 mm (0.69 M edges,
+    14,123 clusters): 4.3 against 6.4 ms on one thread; a first level of
+    pairs there, 3.3 against 3.6 ms.
+    """
+    n_edges = u.shape[0]
+    n_new = np.int64(n_new)
+    new_u = np.empty(n_edges, dtype=np.int64)
+    new_v = np.empty(n_edges, dtype=np.int64)
+    if n_edges < PARALLEL_EDGES:
+        n_out = call_deferring_sigint(
+            _reduced_range, (u, v, labels, n_new, np.int64(0), np.int64(n_edges), new_u, new_v),
+            {})
+        return new_u[:n_out], new_v[:n_out]
+    half = n_edges // 2
+    bounds = np.array([0, half, n_edges], dtype=np.int64)
+    counts = np.zeros(2, dtype=np.int64)
+    run_tasks(_reduced_halves, 2, (u, v, labels, n_new, bounds, new_u, new_v, counts),
+              4 * n_edges)
+    return call_deferring_sigint(
+        _union_sorted, (new_u[:counts[0]], new_v[:counts[0]], new_u[half:half + counts[1]],
+                        new_v[half:half + counts[1]]), {})
