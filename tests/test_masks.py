@@ -106,11 +106,31 @@ def test_nibabel_images(mask3d, cls, dtype):
     assert mask_img_ is img
 
 
-def test_nifti_any_nonzero_value_is_in(mask3d):
+def test_nifti_any_nonzero_value_is_in_with_a_warning(mask3d, tmp_path):
+    # A probability map or an atlas given as a mask: every nonzero voxel is
+    # in, as before, but nilearn's maskers would refuse it: a warning says
+    # so, naming the file, the values and how to threshold it.
     rng = np.random.default_rng(5)
     values = rng.choice([-3.0, 0.25, 1.0, 7.5], size=mask3d.shape)
     data = np.where(mask3d, values, 0.0).astype(np.float32)
-    graph, _ = resolve_mask(nib.Nifti1Image(data, AFFINE))
+    path = tmp_path / "gm_prob.nii.gz"
+    nib.save(nib.Nifti1Image(data, AFFINE), path)
+    with pytest.warns(UserWarning) as caught:
+        graph, _ = resolve_mask(str(path))
+    assert_same_graph(graph, lattice_graph(mask3d))
+    assert [str(w.message) for w in caught] == [
+        f"mask_img '{path}' is not binary: its nonzero values range from -3 to 7.5 (4 "
+        "distinct values); every nonzero value is read as in the mask (nilearn's maskers "
+        "refuse a mask of more than two values). To keep only part of it, threshold it "
+        "first, for example nilearn.image.binarize_img(mask, threshold=0.5)"]
+
+
+@pytest.mark.parametrize("value", [1.0, 5.0, -2.0])
+def test_nifti_mask_of_one_nonzero_value_does_not_warn(mask3d, value):
+    data = np.where(mask3d, value, 0.0).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        graph, _ = resolve_mask(nib.Nifti1Image(data, AFFINE))
     assert_same_graph(graph, lattice_graph(mask3d))
 
 

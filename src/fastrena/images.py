@@ -129,7 +129,11 @@ def in_mask(values, what):
     infinity (a map saved with NaN outside the brain) is outside, with a
     warning naming the mask ``what``, as nilearn's maskers read it; read
     as nonzero, every background voxel was in (the whole grid
-    parcellated, silently)."""
+    parcellated, silently). A mask whose nonzero values differ (a
+    probability map, an atlas given as a mask) is read the same way, with
+    a warning: nilearn's maskers refuse a mask of more than two values,
+    and a grey-matter map so given takes in every voxel it touches, where
+    its user likely meant a threshold."""
     values = np.asarray(values)
     inside = values != 0
     if values.dtype.kind in "fc":
@@ -139,6 +143,15 @@ def in_mask(values, what):
             warn_user(f"{what} holds {n_bad} NaN or infinite values: read as outside the "
                       f"mask, as nilearn's maskers read them")
             inside &= finite
+    if values.dtype.kind != "b":
+        kept = values[inside]
+        if kept.size and (kept != kept[0]).any():
+            low, high = kept.min(), kept.max()
+            warn_user(f"{what} is not binary: its nonzero values range from {low:g} to "
+                      f"{high:g} ({np.unique(kept).size} distinct values); every nonzero "
+                      f"value is read as in the mask (nilearn's maskers refuse a mask of more "
+                      f"than two values). To keep only part of it, threshold it first, for "
+                      f"example nilearn.image.binarize_img(mask, threshold=0.5)")
     return inside
 
 

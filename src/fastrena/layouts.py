@@ -327,7 +327,7 @@ def _volume_mask_array(img):
         data = data[..., 0]
     if data.ndim not in (2, 3):
         raise ValueError(f"mask_img must be a 2-D or 3-D image, got shape {data.shape}")
-    return in_mask(data, "mask_img")
+    return in_mask(data, describe(img, "mask_img"))
 
 
 def _load_nifti(path):
