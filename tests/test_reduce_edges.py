@@ -29,8 +29,14 @@ def assert_matches_reference(u, v, labels, n_new):
     return new_u, new_v
 
 
+@pytest.mark.parametrize("halves", [False, True])
 @pytest.mark.parametrize("seed", range(40))
-def test_random_graphs_match_numpy(seed):
+def test_random_graphs_match_numpy(seed, halves, halves_from):
+    # With halves, each graph is reduced in two halves (from one edge on):
+    # pairs met in both halves, in one only, or in neither, and halves of
+    # 0 or 1 edge.
+    if halves:
+        halves_from(1)
     rng = np.random.default_rng(seed)
     n = int(rng.integers(1, 60))
     m = int(rng.integers(0, 400))
@@ -118,22 +124,6 @@ def halves_from(monkeypatch):
     def set_to(n_edges):
         monkeypatch.setattr(graph, "PARALLEL_EDGES", n_edges)
     return set_to
-
-
-@pytest.mark.parametrize("seed", range(40))
-def test_two_halves_match_numpy_on_random_graphs(seed, halves_from):
-    # Every graph of test_random_graphs_match_numpy reduced in two halves:
-    # pairs met in both halves, in one only, or in neither, and halves of
-    # 0 or 1 edge.
-    halves_from(1)
-    rng = np.random.default_rng(seed)
-    n = int(rng.integers(1, 60))
-    m = int(rng.integers(1, 400))
-    u = rng.integers(0, n, m)
-    v = rng.integers(0, n, m)
-    n_new = int(rng.integers(1, n + 1))
-    labels = rng.integers(0, n_new, n)
-    assert_matches_reference(u, v, labels, n_new)
 
 
 @pytest.mark.parametrize("n_threads", [1, 2])
