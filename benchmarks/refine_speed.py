@@ -3,6 +3,7 @@ target: at most 0.3x).
 
     python benchmarks/refine_speed.py             # ~3 min on 2 cores
     python benchmarks/refine_speed.py --repeats 9
+    python benchmarks/refine_speed.py --small --repeats 25   # ~2 min
 
 Cases: nilearn's MNI152 T1 and grey-matter maps at 2 mm (one sample,
 235,375 voxels), fsaverage5's sulcal depth (20,484 vertices), and the 2 mm
@@ -21,6 +22,12 @@ round (``case.alternate``); the ratio of the medians, and of the minima
 default fit, which refines: what the refinement adds to a fit, over the
 unrefined fit's time ("in the fit", medians). Writes
 ``results/refine_speed.json``.
+
+``--small``: the real-data suite's smaller fits instead (the motor map,
+T1 at 3 mm, fsaverage5's thickness, the cell photo, the faces, the digits,
+the ramp and the quantized fields, on the suite's graphs; K at least 2),
+where the refinement's fixed costs weigh most; writes
+``results/refine_speed_small.json``.
 """
 
 import argparse
@@ -55,12 +62,27 @@ def cases():
            smooth_signals(mask2, 100, dtype=np.float32), {"mask_img": mask2})
 
 
+def small_cases():
+    """The real-data suite's smaller fits (``--small``): where the
+    refinement's fixed costs weigh most."""
+    import real_cases
+
+    for make in (real_cases.motor_map, lambda: real_cases.mni("T1", 3),
+                 lambda: real_cases.fsaverage5("thickness"), lambda: real_cases.image("cell"),
+                 real_cases.lfw_subset, real_cases.digits, real_cases.ramp,
+                 real_cases.quantized):
+        case = make()
+        yield case.name, np.asarray(case.X), {"connectivity": case.A}
+
+
 def main(argv=None):
     from fastrena import ReNA, agglomeration
     from fastrena.refine import REFINE_ITER_WARD, refined_fit_labels
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--small", action="store_true",
+                        help="the real-data suite's smaller fits instead (use more repeats)")
     args = parser.parse_args(argv)
     load_before = warn_if_busy()
     start = time.perf_counter()
@@ -68,9 +90,9 @@ def main(argv=None):
     print(f"| case | K/N | ward fit (median, min) | refine, {REFINE_ITER_WARD} sweeps (median, min) | "
           "ratio of medians | ratio of minima | in the fit | load |")
     print("|---|---|---|---|---|---|---|---|")
-    for name, X, graph in cases():
+    for name, X, graph in (small_cases() if args.small else cases()):
         for fraction in (0.02, 0.05):
-            k = int(round(fraction * X.shape[1]))
+            k = max(2, int(round(fraction * X.shape[1])))
             # The fit's rounds leave their feature-major copy of X to the
             # refinement (fastrena.agglomeration): the one a fit hands over
             # here, with the rows its rounds wrote over flagged
@@ -119,7 +141,8 @@ def main(argv=None):
                   f"| {row['refine_median']:.3f} s, {row['refine_min']:.3f} s | "
                   f"{row['ratio_medians']:.2f} | {row['ratio_minima']:.2f} | "
                   f"{row['in_fit']:.2f} | {row['load']:.1f} |", flush=True)
-    save_result(HERE / "results", "refine_speed.json", start, load_before,
+    save_result(HERE / "results", "refine_speed_small.json" if args.small else "refine_speed.json",
+                start, load_before,
                 settings={"refine_iter": REFINE_ITER_WARD, "repeats": args.repeats}, rows=rows)
 
 
