@@ -126,8 +126,9 @@ def halves_from(monkeypatch):
     return set_to
 
 
+@pytest.mark.parametrize("label_dtype", [np.int64, np.int32])
 @pytest.mark.parametrize("n_threads", [1, 2])
-def test_two_halves_on_a_large_lattice_any_threads(n_threads, halves_from):
+def test_two_halves_on_a_large_lattice_any_threads(n_threads, label_dtype, halves_from):
     # Past PARALLEL_EDGES (its value as shipped), a real level's shape: a
     # lattice's 0.1 M edges with random labels; the same edges whether one
     # thread reduces both halves or two do, and as the one-pass kernel.
@@ -140,7 +141,8 @@ def test_two_halves_on_a_large_lattice_any_threads(n_threads, halves_from):
     assert g.n_edges >= kernel_graph.PARALLEL_EDGES
     rng = np.random.default_rng(n_threads)
     n_new = g.n_nodes // 4
-    labels = rng.integers(0, n_new, g.n_nodes)
+    # int32: the refinement's labels (its exchange reduces with them).
+    labels = rng.integers(0, n_new, g.n_nodes).astype(label_dtype)
     before = numba.get_num_threads()
     numba.set_num_threads(min(n_threads, numba.config.NUMBA_NUM_THREADS))
     try:
