@@ -71,8 +71,9 @@ def test_the_package_names_load_on_first_use():
 
 def test_fastrena_warm_leaves_nothing_to_compile(tmp_path):
     """After ``fastrena warm`` in an empty cache, fits of both types, both
-    linkages, both memory orders, transforms and the greedy finish load
-    every kernel from the cache: numba counts no cache miss."""
+    linkages, both memory orders, transforms, the greedy finish and a graph
+    large enough for the graph reduction's two halves load every kernel
+    from the cache: numba counts no cache miss."""
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
     done = subprocess.run([sys.executable, "-m", "fastrena.cli", "warm"], env=env,
                           capture_output=True, text=True, timeout=600)
@@ -95,6 +96,12 @@ def test_fastrena_warm_leaves_nothing_to_compile(tmp_path):
         "                rena = ReNA(n_clusters=k, connectivity=connectivity,\n"
         "                            linkage=linkage).fit(data)\n"
         "                rena.inverse_transform(rena.transform(data))\n"
+        # A graph of 105,000 edges: the graph reduction's two halves, with
+        # the levels' labels and the refinement's.
+        "big = np.ones((30, 40, 30), dtype=bool)\n"
+        "Xb = rng.standard_normal((3, big.sum())).astype('float32')\n"
+        "for linkage in ('nilearn', 'ward'):\n"
+        "    ReNA(n_clusters=700, mask_img=big, linkage=linkage).fit(Xb)\n"
         "kernels = [d for d in gc.get_objects() if isinstance(d, Dispatcher)\n"
         "           and d.py_func.__module__.startswith('fastrena')]\n"
         "print(json.dumps([sum(len(d.stats.cache_misses) for d in kernels),\n"

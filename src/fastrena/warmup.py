@@ -78,4 +78,11 @@ def compile_kernels() -> float:
             ReNA(n_clusters=5, connectivity=connectivity).fit(bad)
         except ValueError:
             pass
+    # The graph reduction's two halves and their merge, which only graphs
+    # of PARALLEL_EDGES edges or more reach (a chain of that many): with
+    # the fits' labels (int64) and the refinement's (int32).
+    ends = np.arange(_kernels.graph.PARALLEL_EDGES + 1, dtype=np.int64)
+    for labels_dtype in (np.int64, np.int32):
+        _kernels.reduce_edges(ends[:-1], ends[1:], (ends // 4).astype(labels_dtype),
+                              int(ends[-1]) // 4 + 1)
     return time.perf_counter() - start
