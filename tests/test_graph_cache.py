@@ -102,6 +102,28 @@ def test_what_a_caller_does_to_its_graph_does_not_reach_the_cache(cache):
     assert same_graph(cached_lattice_graph(mask), lattice_graph(mask))
 
 
+def test_graphs_of_one_mask_share_their_neighbour_lists(cache):
+    # Each caller gets its own edges, but the neighbour lists a refinement
+    # reads (read-only) are built once for every graph of that mask, and
+    # count in the cache's size.
+    mask = blob()
+    first = cached_lattice_graph(mask)
+    before = cache.info()["bytes"]
+    indptr, indices, _ = first.neighbour_lists()
+    second = cached_lattice_graph(mask)
+    assert second.u is not first.u
+    assert second.neighbour_lists()[0] is indptr and second.neighbour_lists()[1] is indices
+    cached_lattice_graph(blob((11, 12, 13)))
+    assert cache.info()["bytes"] == (before + indptr.nbytes + indices.nbytes
+                                     + 2 * lattice_graph(blob((11, 12, 13))).u.nbytes)
+    # A fit on the mask refines on them: the same labels as a fit without
+    # the cache, which builds its own.
+    X = smooth(mask, 10)
+    estimator = ReNA(mask, n_clusters=20, linkage="ward")
+    np.testing.assert_array_equal(clone(estimator).fit(X).labels_,
+                                  uncached_labels(cache, estimator, X))
+
+
 def test_the_cache_is_bounded_and_can_be_turned_off():
     masks = [blob((10 + i, 11, 12)) for i in range(4)]
     one = lattice_graph(masks[0])

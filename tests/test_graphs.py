@@ -5,6 +5,7 @@ from the spec (docs/design.md section 1) on many random inputs.
 """
 
 import itertools
+import pickle
 import re
 
 import numpy as np
@@ -711,12 +712,19 @@ def test_n_connected_components_exact():
     assert chain_graph(100).n_connected_components() == 1
 
 
-@pytest.mark.parametrize("seed", range(15))
-def test_to_adjacency_round_trip(seed):
-    rng = np.random.default_rng(900 + seed)
+def random_edges_graph(seed):
+    """A graph of 1-39 nodes and up to three times as many random edges
+    (self loops and duplicates dropped)."""
+    rng = np.random.default_rng(seed)
     n = int(rng.integers(1, 40))
     m = int(rng.integers(0, 3 * n))
-    g = graph_from_edges(n, rng.integers(0, n, m), rng.integers(0, n, m))
+    return graph_from_edges(n, rng.integers(0, n, m), rng.integers(0, n, m))
+
+
+@pytest.mark.parametrize("seed", range(15))
+def test_to_adjacency_round_trip(seed):
+    g = random_edges_graph(900 + seed)
+    n = g.n_nodes
     adj = g.to_adjacency()
     assert sparse.issparse(adj)
     assert adj.format == "csr"
@@ -733,6 +741,38 @@ def test_to_adjacency_round_trip(seed):
     assert back.n_nodes == g.n_nodes
     np.testing.assert_array_equal(back.u, g.u)
     np.testing.assert_array_equal(back.v, g.v)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_neighbour_lists_are_each_node_s_neighbours_in_edge_order(seed):
+    # Node i's list: the other end of each of its edges, in the order of
+    # the edges (sorted by (u, v)): the order in which a refinement meets
+    # its candidate clusters (ties go to the first met).
+    g = random_edges_graph(40 + seed)
+    n = g.n_nodes
+    indptr, indices, max_degree = g.neighbour_lists()
+    assert indptr.dtype == np.int64 and indices.dtype == np.int32
+    assert indptr.shape == (n + 1,) and indices.shape == (2 * g.n_edges,)
+    for i in range(n):
+        expected = [int(b if a == i else a) for a, b in edge_list(g) if i in (a, b)]
+        assert indices[indptr[i]:indptr[i + 1]].tolist() == expected
+    degrees = np.bincount(np.concatenate([g.u, g.v]), minlength=n)
+    assert max_degree == int(degrees.max(initial=0))
+    # Built once, kept with the graph, read-only: the same arrays again.
+    again = g.neighbour_lists()
+    assert again[0] is indptr and again[1] is indices
+    assert not indptr.flags.writeable and not indices.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        indices[:1] = 0
+
+
+def test_neighbour_lists_are_not_pickled():
+    g = chain_graph(5)
+    g.neighbour_lists()
+    back = pickle.loads(pickle.dumps(g))
+    assert "_neighbours" not in back.__dict__
+    np.testing.assert_array_equal(back.neighbour_lists()[1], [1, 0, 2, 1, 3, 2, 4, 3])
+    assert back.neighbour_lists()[2] == 2 and back.n_edges == 4
 
 
 def test_to_adjacency_of_lattice_equals_grid_to_graph_off_diagonal():

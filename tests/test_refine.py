@@ -25,12 +25,8 @@ from helpers import within_sse as sse
 
 def kernel_adjacency(graph):
     """The refinement's own CSR of the graph (each node's neighbours in
-    edge order), as its sweeps read it (they hold it in 32 bits)."""
-    from fastrena._kernels import refine as kernels
-
-    indptr = np.zeros(graph.n_nodes + 1, dtype=np.int64)
-    indices = np.empty(2 * graph.n_edges, dtype=np.int64)
-    kernels._adjacency_into(graph.u, graph.v, indptr, indices)
+    edge order, in 32 bits), as its sweeps read it."""
+    indptr, indices, _ = graph.neighbour_lists()
     return indptr, indices
 
 
@@ -600,16 +596,18 @@ def test_blocks_that_would_leave_most_features_waiting_are_not_used(monkeypatch)
 
 
 def test_the_start_sums_each_cluster_on_one_task_whatever_the_split(monkeypatch):
-    # The start's two tasks share the clusters' sums at a split chosen to
-    # balance them (task 0 also builds the adjacency): each cluster's sum
-    # is one task's, in feature order, so any split gives the same bits.
+    # The start's two tasks share the clusters' sums, each about half of
+    # the features: each cluster's sum is one task's, in feature order, so
+    # any split gives the same bits.
     from fastrena._kernels import refine as kernels
 
     X, graph, plain = unrefined_ward_on_a_grid(1, (12, 10), 1.5, 14, 100)
     k = plain.n_clusters_
     sizes = np.bincount(plain.labels_, minlength=k)
-    assert 0 < kernels._start_split(sizes, 100, graph.n_edges) < k
-    assert kernels._start_split(sizes, 1, graph.n_edges) == 0
+    split = kernels._start_split(sizes)
+    assert 0 < split < k
+    assert sizes[:split].sum() <= X.shape[1] // 2 < sizes[:split + 1].sum()
+    assert kernels._start_split(np.array([3, 1, 1])) == 0
     expected = refine_labels(X, graph, plain.labels_, 4)
     for split in (0, 1, k // 2, k):
         monkeypatch.setattr(kernels, "_start_split", lambda *args, split=split: split)

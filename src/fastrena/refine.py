@@ -191,8 +191,8 @@ def refined(X, graph, labels, n_clusters, max_iter, name="max_refine_iter", spar
     out = np.array(labels, dtype=np.int64, copy=True)
     sample_major = not arrays.is_feature_major(data)
     sweeps, moves, n, kept = _kernels.refine_partition(
-        data, offset, scale, sample_major, graph.u, graph.v, out, np.int64(n_clusters),
-        np.int64(max_iter), np.int64(_kernels.CONNECTIVITY_BUDGET),
+        data, offset, scale, sample_major, graph.u, graph.v, graph.neighbour_lists(), out,
+        np.int64(n_clusters), np.int64(max_iter), np.int64(_kernels.CONNECTIVITY_BUDGET),
         _kernels.RELATIVE_MARGIN, np.int64(n_final),
         None if baseline is None else np.asarray(baseline, dtype=np.int64))
     return _kernels.first_appearance(out, np.int64(n)), int(sweeps), moves, None, bool(kept)

@@ -6,7 +6,7 @@ the exact-K rule), :mod:`.ward`, :mod:`.ward_edges`, :mod:`.round_end`,
 :mod:`.ward_greedy` and :mod:`.ward_costs` (``linkage="ward"``: a round's
 choice, its new graph, its end in memory, Ward's greedy order to finish,
 and its costs), :mod:`.graph` (the
-reduced graph), :mod:`.refine` (boundary refinement after the merges,
+reduced graph, and a graph's neighbour lists), :mod:`.refine` (boundary refinement after the merges,
 :mod:`.connectivity`, its test of what a feature's removal does to its
 cluster, :mod:`.moves`, the cost of moving features, and
 :mod:`.exchange`, its merges of refined clusters in Ward's order, and
@@ -36,7 +36,7 @@ with kernel_caches():
                    ward_greedy, ward_heap, weights)
 from .checks import all_finite, row_max_abs
 from .connectivity import CONNECTIVITY_BUDGET
-from .graph import reduce_edges
+from .graph import neighbour_lists, reduce_edges
 from .layout import feature_major_copy, mapped_in_order, restore_rows
 from .means import (ROWS_FEATURE_MAJOR, ROWS_SAMPLE_MAJOR, cluster_means_feature_major,
                     cluster_sums_divided_into, expand_clusters, members_by_cluster,
@@ -58,7 +58,8 @@ __all__ = [
     "cluster_sums_divided_into", "connected_components", "edge_weights_feature_major",
     "edge_weights_sample_major", "expand_clusters", "feature_major_copy", "first_appearance",
     "greedy_ward", "mapped_in_order", "members_by_cluster", "merge_rows_in_place",
-    "nearest_neighbor_edges", "record_merges", "reduce_edges", "order_by_height", "RoundBuffers",
+    "nearest_neighbor_edges", "neighbour_lists", "record_merges", "reduce_edges",
+    "order_by_height", "RoundBuffers",
     "reduced_edges_carrying", "refine_partition", "restore_rows", "row_max_abs",
     "strictly_increasing",
     "tree_children", "union_in_order", "ward_choice", "ward_round_end",

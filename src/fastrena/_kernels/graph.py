@@ -1,5 +1,6 @@
 """The next level's graph: edges between the new nodes, deduplicated and
-sorted, in linear time whatever the degrees.
+sorted, in linear time whatever the degrees (:func:`reduce_edges`); and a
+graph's neighbour lists (:func:`neighbour_lists`).
 """
 
 import numpy as np
@@ -154,3 +155,43 @@ def reduce_edges(u, v, labels, n_new):
     return call_deferring_sigint(
         _union_sorted, (new_u[:counts[0]], new_v[:counts[0]], new_u[half:half + counts[1]],
                         new_v[half:half + counts[1]]), {})
+
+
+@njit(cache=True)
+def _neighbour_lists_into(u, v, indptr, indices):
+    """The graph of edges ``(u, v)`` as CSR, both directions, each node's
+    neighbours in edge order, into ``indptr`` (n_nodes + 1, zeros) and
+    ``indices`` (2 n_edges); returns the largest degree. A counting sort,
+    linear whatever the degrees."""
+    n_nodes = indptr.shape[0] - 1
+    for e in range(u.shape[0]):
+        indptr[u[e] + 1] += 1
+        indptr[v[e] + 1] += 1
+    largest = 0
+    for i in range(n_nodes):
+        largest = max(largest, indptr[i + 1])
+        indptr[i + 1] += indptr[i]
+    fill = np.empty(n_nodes, dtype=np.int64)
+    for i in range(n_nodes):
+        fill[i] = indptr[i]
+    for e in range(u.shape[0]):
+        indices[fill[u[e]]] = v[e]
+        fill[u[e]] += 1
+        indices[fill[v[e]]] = u[e]
+        fill[v[e]] += 1
+    return largest
+
+
+def neighbour_lists(n_nodes, u, v):
+    """The graph of ``n_nodes`` nodes and edges ``(u, v)`` (each once) as
+    neighbour lists: ``(indptr, indices, max_degree)``, node i's
+    neighbours ``indices[indptr[i]:indptr[i + 1]]`` in the order of the
+    edges, ``indptr`` int64 and ``indices`` int32 when the nodes' numbers
+    fit (half the memory, and the loads that a refinement's sweeps and
+    connectivity tests wait on most: T1 at 2 mm, K = N/50, 3 sweeps 0.94x
+    their time), else int64."""
+    small = np.int32 if n_nodes < 2 ** 31 else np.int64
+    indptr = np.zeros(n_nodes + 1, dtype=np.int64)
+    indices = np.empty(2 * u.shape[0], dtype=small)
+    largest = call_deferring_sigint(_neighbour_lists_into, (u, v, indptr, indices), {})
+    return indptr, indices, int(largest)

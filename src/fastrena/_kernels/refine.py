@@ -268,21 +268,19 @@ def _block_tasks(X, offset, scale, indptr, indices, labels, sizes, sums, visited
 
 
 @njit(cache=True, nogil=True)
-def _start_tasks(X, offset, scale, labels, sample_major, u, v, indptr, indices, sums, sizes,
-                 deal, split, t0, t1):
-    """Tasks t0..t1 of a refinement's start, side by side: task 0 the
-    graph's adjacency (:func:`_adjacency_into`) into ``indptr`` and
-    ``indices`` and, with more than one block (``deal``: the blocks, the
-    clusters' owners, their spans and the waiting features' count, see
-    :func:`_first_deal`), the first sweep's deal, then the clusters below
-    ``split``; task 1 the clusters from ``split`` on. A cluster's sum
-    (:func:`.partition_sums.cluster_sums_into`) is one task's: the same bits whatever
-    the split. ``sizes``: the clusters' numbers of features, read by both.
-    Each task writes its own outputs only."""
+def _start_tasks(X, offset, scale, labels, sample_major, indptr, indices, sums, sizes, deal,
+                 split, t0, t1):
+    """Tasks t0..t1 of a refinement's start, side by side: task 0, with
+    more than one block (``deal``: the blocks, the clusters' owners, their
+    spans and the waiting features' count, see :func:`_first_deal`), the
+    first sweep's deal, then the clusters below ``split``; task 1 the
+    clusters from ``split`` on. A cluster's sum
+    (:func:`.partition_sums.cluster_sums_into`) is one task's: the same
+    bits whatever the split. ``sizes``: the clusters' numbers of features,
+    read by both. Each task writes its own outputs only."""
     n_clusters = sizes.shape[0]
     for t in range(t0, t1):
         if t == 0:
-            _adjacency_into(u, v, indptr, indices)
             n_blocks, owner, span, waiting = deal
             if n_blocks > 1:
                 _first_deal(indptr, indices, labels, sizes, n_blocks, owner, span, waiting)
@@ -292,31 +290,15 @@ def _start_tasks(X, offset, scale, labels, sample_major, u, v, indptr, indices, 
         cluster_sums_into(X, offset, scale, labels, sample_major, sums, c0, c1)
 
 
-#: A start's adjacency and first deal against its sums, per edge: the
-#: sums' additions (one per feature and sample) that take as long. Alone
-#: on one thread, 5.5 ns an edge against 0.24 ns a value (at 2 mm with
-#: 100 samples: 3.8 ms for 0.69 M edges, 5.7 ms for 23.5 M values); side
-#: by side they share the memory's bandwidth, and 16 balanced them best
-#: at 1 mm x 100 samples (the start 70-74 ms, against 94-98 ms unsplit
-#: and 82 ms at 22). Only balances the two tasks: the results do not
-#: depend on it.
-_EDGE_WORK = 16
-
-
-def _start_split(sizes, n_samples, n_edges):
+def _start_split(sizes):
     """The first cluster of the start's task 1 (:func:`_start_tasks`), for
-    clusters of ``sizes`` features: task 0 also builds the adjacency, so
-    it sums the clusters that hold about ``(n_features * n_samples -
-    _EDGE_WORK * n_edges) / (2 * n_samples)`` features, in cluster order
-    (none when that is not positive)."""
-    n_features = int(sizes.sum())
-    target = (n_features * n_samples - _EDGE_WORK * n_edges) // (2 * max(n_samples, 1))
-    if target <= 0:
-        return 0
-    return int(np.searchsorted(np.cumsum(sizes), target, side="right"))
+    clusters of ``sizes`` features: each task sums the clusters of about
+    half of the features, in cluster order. (Only balances the two tasks:
+    the results do not depend on it.)"""
+    return int(np.searchsorted(np.cumsum(sizes), int(sizes.sum()) // 2, side="right"))
 
 
-def refine_partition(X, offset, scale, sample_major, u, v, labels, n_clusters,
+def refine_partition(X, offset, scale, sample_major, u, v, neighbours, labels, n_clusters,
                      max_sweeps, budget, margin, n_final=None, baseline=None):
     """Up to ``max_sweeps`` sweeps of single-feature moves (see the module
     docstring), on ``labels`` in place.
@@ -382,9 +364,13 @@ def refine_partition(X, offset, scale, sample_major, u, v, labels, n_clusters,
         Whether X's samples are its outer (slow) axis: only the loop nest
         of the sums follows it.
     u, v : int64 arrays
-        The graph's edges (each once; its nodes are the features), whose
-        adjacency the refinement builds beside the clusters' sums
-        (:func:`_start_tasks`).
+        The graph's edges (each once; its nodes are the features): the
+        exchange's clusters' graph is made from them.
+    neighbours : tuple
+        The same graph as neighbour lists, ``(indptr, indices,
+        max_degree)`` (:func:`fastrena._kernels.graph.neighbour_lists`,
+        kept by :meth:`fastrena.graphs.FeatureGraph.neighbour_lists`),
+        ``indices`` in 32 bits when the features' numbers fit.
     labels : int64 array (n_features,), values in [0, n_clusters)
     n_clusters, max_sweeps, budget : int
     margin : float
@@ -408,18 +394,15 @@ def refine_partition(X, offset, scale, sample_major, u, v, labels, n_clusters,
     exchange = n_final is not None and n_final < n_clusters
     if (max_sweeps == 0 and not exchange) or n_features == 0:
         return 0, moves, n_clusters, False
-    # The labels worked on and the adjacency's neighbours in 32 bits when
-    # they fit (the labels copied back at the end): the connectivity
-    # tests' and the sweeps' most frequent waits were loads of these two
-    # (T1 at 2 mm, K = N/50: 3 sweeps 0.94x their time; at 2 mm x 100
-    # float32 samples, with _ROWS_AHEAD, 0.84x).
+    # The labels worked on in 32 bits when they fit, as the neighbours
+    # (the labels copied back at the end): the connectivity tests' and the
+    # sweeps' most frequent waits were loads of these two (T1 at 2 mm, K =
+    # N/50: 3 sweeps 0.94x their time; at 2 mm x 100 float32 samples, with
+    # _ROWS_AHEAD, 0.84x).
+    indptr, indices, max_degree = neighbours
     small = np.int32 if max(n_features, n_clusters) < 2 ** 31 else np.int64
     given = labels
     labels = given.astype(small)
-    # The graph's adjacency and the first deal beside the clusters' sums,
-    # on two threads.
-    indptr = np.zeros(n_features + 1, dtype=np.int64)
-    indices = np.empty(2 * u.shape[0], dtype=small)
     # Its pages mapped here, in order, rather than by the start's two
     # tasks at once: at 1 mm x 100 samples, K = N/20 (94 MB of sums), whole
     # fits 0.94-0.97x their time; 0.97x at 2 mm, 0.99-1.01x at 1 mm with
@@ -431,12 +414,13 @@ def refine_partition(X, offset, scale, sample_major, u, v, labels, n_clusters,
     n_blocks = _n_blocks(n_features)
     deal = (np.int64(n_blocks), np.empty(n_clusters, dtype=np.int64),
             np.zeros((n_blocks, 2), dtype=np.int64), np.zeros(2, dtype=np.int64))
-    # (Work: the sums' reads of X and the adjacency's of the edges; a small
-    # input runs both on the calling thread. The split only balances them.)
-    split = np.int64(_start_split(sizes, n_samples, u.shape[0]))
-    run_tasks(_start_tasks, 2, (X, offset, scale, labels, sample_major, u, v, indptr, indices,
-                                sums, sizes, deal, split),
-              n_samples * n_features + 4 * u.shape[0])
+    # The first deal beside the clusters' sums, on two threads. (Work: the
+    # sums' reads of X and the deal's of the labels; a small input runs
+    # both on the calling thread.)
+    split = np.int64(_start_split(sizes))
+    run_tasks(_start_tasks, 2, (X, offset, scale, labels, sample_major, indptr, indices, sums,
+                                sizes, deal, split),
+              n_samples * n_features + 2 * n_features)
     # What the baseline's clusters explain (its sums are those of the
     # clusters nested in it): the refined partition must explain more.
     explained = np.nan
@@ -461,7 +445,7 @@ def refine_partition(X, offset, scale, sample_major, u, v, labels, n_clusters,
     piece = np.zeros((2, padded(n_samples)))
     state = search_state()
     # A connectivity test's neighbours: at most a feature's degree.
-    n_sources = max(1, int(np.diff(indptr).max(initial=0)))
+    n_sources = max(1, max_degree)
     sources = np.empty((2, n_sources), dtype=np.int64)
     later = np.empty(n_features, dtype=np.bool_)
     phase_end = max(max_sweeps - 1, 0) if exchange else max_sweeps
@@ -525,25 +509,3 @@ def first_appearance(labels, n_clusters):
             n += 1
         out[i] = new[c]
     return out
-
-
-@njit(cache=True)
-def _adjacency_into(u, v, indptr, indices):
-    """The graph of edges ``(u, v)`` as CSR, both directions, each node's
-    neighbours in edge order, into ``indptr`` (n_nodes + 1, zeros) and
-    ``indices`` (2 n_edges): a counting sort, linear whatever the
-    degrees."""
-    n_nodes = indptr.shape[0] - 1
-    for e in range(u.shape[0]):
-        indptr[u[e] + 1] += 1
-        indptr[v[e] + 1] += 1
-    for i in range(n_nodes):
-        indptr[i + 1] += indptr[i]
-    fill = np.empty(n_nodes, dtype=np.int64)
-    for i in range(n_nodes):
-        fill[i] = indptr[i]
-    for e in range(u.shape[0]):
-        indices[fill[u[e]]] = v[e]
-        fill[u[e]] += 1
-        indices[fill[v[e]]] = u[e]
-        fill[v[e]] += 1
