@@ -432,8 +432,9 @@ def null_regions(labels: ArrayLike, graph: FeatureGraph,
     n = labels.shape[0]
     sizes = np.bincount(labels)
     rng = np.random.default_rng(random_state)
-    adjacency = graph.to_adjacency().tocsr()
-    indptr, indices = adjacency.indptr.tolist(), adjacency.indices.tolist()
+    # The graph's own neighbour lists (each node's in increasing order).
+    indptr, indices, _ = graph.neighbour_lists()
+    indptr, indices = indptr.tolist(), indices.tolist()
     seeds = rng.integers(0, n, sizes.shape[0]).tolist() if n else []
     # A feature's mark: the last region that reached it (no clearing).
     reached = [-1] * n

@@ -394,15 +394,14 @@ def refine_partition(X, offset, scale, sample_major, u, v, neighbours, labels, n
     exchange = n_final is not None and n_final < n_clusters
     if (max_sweeps == 0 and not exchange) or n_features == 0:
         return 0, moves, n_clusters, False
-    # The labels worked on in 32 bits when they fit, as the neighbours
-    # (the labels copied back at the end): the connectivity tests' and the
-    # sweeps' most frequent waits were loads of these two (T1 at 2 mm, K =
-    # N/50: 3 sweeps 0.94x their time; at 2 mm x 100 float32 samples, with
-    # _ROWS_AHEAD, 0.84x).
+    # The labels worked on in the neighbours' width, 32 bits when the
+    # features' numbers fit (the labels copied back at the end): the
+    # connectivity tests' and the sweeps' most frequent waits were loads of
+    # these two (T1 at 2 mm, K = N/50: 3 sweeps 0.94x their time; at 2 mm
+    # x 100 float32 samples, with _ROWS_AHEAD, 0.84x).
     indptr, indices, max_degree = neighbours
-    small = np.int32 if max(n_features, n_clusters) < 2 ** 31 else np.int64
     given = labels
-    labels = given.astype(small)
+    labels = given.astype(indices.dtype)
     # Its pages mapped here, in order, rather than by the start's two
     # tasks at once: at 1 mm x 100 samples, K = N/20 (94 MB of sums), whole
     # fits 0.94-0.97x their time; 0.97x at 2 mm, 0.99-1.01x at 1 mm with
