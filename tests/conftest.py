@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
@@ -60,6 +64,24 @@ def _no_compile_notice():
 
     caching._activity.compile_told = True
     yield
+
+
+# --------------------------------------------------------------------------
+# a numba cache that `fastrena warm` filled
+# --------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def warmed_cache(tmp_path_factory):
+    """``fastrena warm`` run once, in a fresh process, into an empty
+    ``NUMBA_CACHE_DIR``: ``(folder, completed process)``. Compiling every
+    kernel takes about a minute on 2 cores, so it is done once a session:
+    tests/test_first_call.py checks what it did and that fits then compile
+    nothing; the docs' ``fastrena warm`` block (tests/test_readme.py) runs
+    in a copy of the folder."""
+    folder = tmp_path_factory.mktemp("warmed") / "cache"
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(folder))
+    done = subprocess.run([sys.executable, "-m", "fastrena.cli", "warm"], env=env,
+                          capture_output=True, text=True, timeout=600)
+    return folder, done
 
 
 # --------------------------------------------------------------------------

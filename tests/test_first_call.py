@@ -69,17 +69,16 @@ def test_the_package_names_load_on_first_use():
         fastrena.Rena  # noqa: B018
 
 
-def test_fastrena_warm_leaves_nothing_to_compile(tmp_path):
-    """After ``fastrena warm`` in an empty cache, fits of both types, both
-    linkages, both memory orders, transforms, the greedy finish and a graph
-    large enough for the graph reduction's two halves load every kernel
-    from the cache: numba counts no cache miss."""
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
-    done = subprocess.run([sys.executable, "-m", "fastrena.cli", "warm"], env=env,
-                          capture_output=True, text=True, timeout=600)
+def test_fastrena_warm_leaves_nothing_to_compile(warmed_cache):
+    """After ``fastrena warm`` in an empty cache (the session's
+    ``warmed_cache``, see conftest.py), fits of both types, both linkages,
+    both memory orders, transforms, the greedy finish and a graph large
+    enough for the graph reduction's two halves load every kernel from the
+    cache: numba counts no cache miss."""
+    cache, done = warmed_cache
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith(f"fastrena's kernels are compiled and cached in "
-                                  f"{tmp_path / 'cache'}")
+    assert done.stdout.startswith(f"fastrena's kernels are compiled and cached in {cache}")
     out = run_python(
         "import gc, json\n"
         "import numpy as np\n"
@@ -113,7 +112,7 @@ def test_fastrena_warm_leaves_nothing_to_compile(tmp_path):
                            capture_output=True, text=True, timeout=600)
     assert (again.returncode, again.stderr) == (0, "")
     assert again.stdout.startswith(f"fastrena's kernels were already compiled, in the cache "
-                                   f"in {tmp_path / 'cache'}")
+                                   f"in {cache}")
 
 
 @njit(nogil=True)

@@ -124,6 +124,32 @@ def test_graphs_of_one_mask_share_their_neighbour_lists(cache):
                                   uncached_labels(cache, estimator, X))
 
 
+def test_neighbour_lists_built_after_a_graph_was_kept_count_at_the_next_lookup():
+    # The lists are built by a refinement after the graph was stored: the
+    # next lookup (a hit) drops the least recently used graph to keep the
+    # cache within its size, lists included.
+    masks = [blob((10 + i, 11, 12)) for i in range(2)]
+    edges = [2 * lattice_graph(mask).u.nbytes for mask in masks]
+    cache = GraphCache(max_bytes=sum(edges) + 1000)
+    first = cache.get("a", lambda: lattice_graph(masks[0]))
+    cache.get("b", lambda: lattice_graph(masks[1]))
+    assert cache.info()["graphs"] == 2
+    indptr, indices, _ = first.neighbour_lists()
+    assert indptr.nbytes + indices.nbytes > 1000
+    # "b" is looked up: "a", the least recently used, goes.
+    cache.get("b", lambda: pytest.fail("should be kept"))
+    assert cache.info() == {"hits": 1, "misses": 2, "graphs": 1, "bytes": edges[1]}
+    # A graph whose edges and lists alone pass the size goes too, on its
+    # own lookup (the caller still gets its copy).
+    again = cache.get("a", lambda: lattice_graph(masks[0]))
+    assert again.neighbour_lists()[0] is not indptr
+    small = GraphCache(max_bytes=edges[0] + 1000)
+    kept = small.get("a", lambda: lattice_graph(masks[0]))
+    kept.neighbour_lists()
+    assert same_graph(small.get("a", lambda: pytest.fail("should be kept")), kept)
+    assert small.info()["graphs"] == 0 and small.info()["bytes"] == 0
+
+
 def test_the_cache_is_bounded_and_can_be_turned_off():
     masks = [blob((10 + i, 11, 12)) for i in range(4)]
     one = lattice_graph(masks[0])

@@ -68,7 +68,11 @@ class Setup:
         ``bash -n`` only, with why in a comment); "local scheduler"
         (bash: ``--scheduler tcp://...`` parsed, then run without it);
         "collect only" (bash: a pytest command line, run in the repository
-        with ``--collect-only``: its options and tests are checked, not run).
+        with ``--collect-only``: its options and tests are checked, not run);
+        "in a warmed cache" (bash: as written, its ``numba-cache`` folder
+        first a copy of the session's ``warmed_cache``, see conftest.py:
+        compiling every kernel into an empty folder takes a minute, done
+        once a session and tested in tests/test_first_call.py).
     """
 
     preamble: str = ""
@@ -183,6 +187,10 @@ SETUPS = {
     # not run (the ci profile runs in the suite).
     "python -m pytest tests/test_properties.py --hypothesis-profile=long": Setup(
         how="collect only"),
+    # docs/numba_cache.md: `fastrena warm` into $PWD/numba-cache, which holds
+    # a copy of the session's warmed cache: it runs as written and says the
+    # kernels were already compiled there.
+    "NUMBA_CACHE_DIR=$PWD/numba-cache fastrena warm": Setup(how="in a warmed cache"),
     # Starts SLURM jobs (and dask-jobqueue is not a dependency): parsed only.
     "from dask_jobqueue import SLURMCluster": Setup(how="parse"),
     # Joins a scheduler at tcp://10.0.0.5:8786: that command line is parsed,
@@ -394,7 +402,7 @@ def run_python(text, preamble, folder, document):
 @pytest.mark.parametrize("document, language, text", BLOCKS,
                          ids=[f"{document}-{i}-{text.splitlines()[0][:40]}"
                               for i, (document, _, text) in enumerate(BLOCKS)])
-def test_block_runs(document, language, text, block_folder):
+def test_block_runs(document, language, text, block_folder, request):
     setup = setup_of(text)
     for name in setup.writes:
         path = block_folder / name
@@ -420,6 +428,12 @@ def test_block_runs(document, language, text, block_folder):
         run_bash(shlex.join([*words, "--collect-only", "-p", "no:cacheprovider"]), REPO)
     elif setup.how == "local scheduler":
         on_local_scheduler(text, block_folder)
+    elif setup.how == "in a warmed cache":
+        warmed, _ = request.getfixturevalue("warmed_cache")
+        shutil.copytree(warmed, block_folder / "numba-cache")
+        out = run_bash(text, block_folder)
+        assert out.startswith(f"fastrena's kernels were already compiled, in the cache in "
+                              f"{block_folder / 'numba-cache'}"), out
     else:
         assert setup.how == "as written" and not setup.preamble
         run_bash(text, block_folder)

@@ -297,10 +297,11 @@ def test_the_tree_does_not_change_labels_(recwarn):
     assert int(full.labels_at(20).max()) + 1 == 20  # the tree itself goes on
 
 
-@pytest.mark.parametrize("n", [0, 1, 2, 7, 3000])
+@pytest.mark.parametrize("n", [0, 1, 2, 7, 511, 512, 3000])
 def test_height_order_is_numpys_stable_argsort(n):
     # The ward tree's merges sorted by height, ties in recording order:
-    # a radix sort of the heights' bits, against numpy's stable sort, on
+    # a radix sort of the heights' bits (a merge sort below 512 keys: both
+    # sides of that), against numpy's stable sort, on
     # heights spanning many exponents, tied ones, and zeros of both signs.
     from fastrena import _kernels
 

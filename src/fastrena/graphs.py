@@ -453,7 +453,8 @@ class GraphCache:
     the same graph). Each process has its own. The graphs handed out share
     the kept graph's neighbour lists (read-only, see
     :meth:`FeatureGraph.neighbour_lists`), which count in its size once
-    built.
+    built: each lookup drops the least recently used graphs until the
+    rest, lists included, fit in ``max_bytes``.
 
     Parameters
     ----------
@@ -480,6 +481,9 @@ class GraphCache:
             if graph is not None:
                 self._graphs.move_to_end(key)
                 self._hits += 1
+                # Neighbour lists built since the last lookup count now:
+                # the least recently used graphs go first, this one last.
+                self._evict()
             else:
                 self._misses += 1
         if graph is None:
@@ -501,8 +505,13 @@ class GraphCache:
             # The builder's own graph: no caller holds it (each gets a copy).
             self._graphs[key] = graph
             self._graphs.move_to_end(key)
-            while self._nbytes() > self.max_bytes:
-                self._graphs.popitem(last=False)
+            self._evict()
+
+    def _evict(self):
+        # Under the lock: the least recently used graphs dropped until the
+        # rest fit in max_bytes.
+        while self._graphs and self._nbytes() > self.max_bytes:
+            self._graphs.popitem(last=False)
 
     def _nbytes(self):
         total = 0

@@ -118,7 +118,12 @@ def run_tasks(kernel, n_tasks, args, work):
     ``nogil`` numba kernel writing its results into arrays of ``args``. A
     Ctrl-C meanwhile is handled once every range has finished (see
     :func:`fastrena._interrupt.call_deferring_sigint`)."""
-    n_threads = min(numba.get_num_threads(), n_tasks, 1 + work // PARALLEL_GRAIN)
+    # numba's thread count is asked only when the work could use more than
+    # one (the call costs a few microseconds: a small refinement makes
+    # a dozen of these calls).
+    n_threads = min(n_tasks, 1 + work // PARALLEL_GRAIN)
+    if n_threads > 1:
+        n_threads = min(n_threads, numba.get_num_threads())
     if n_threads <= 1:
         call_deferring_sigint(kernel, (*args, 0, n_tasks), {})
         return
