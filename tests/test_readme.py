@@ -429,7 +429,9 @@ def test_block_runs(document, language, text, block_folder, request):
     elif setup.how == "local scheduler":
         on_local_scheduler(text, block_folder)
     elif setup.how == "in a warmed cache":
-        warmed, _ = request.getfixturevalue("warmed_cache")
+        warmed, done = request.getfixturevalue("warmed_cache")
+        # (A failed warm is reported here too, not as a missing folder.)
+        assert done.returncode == 0, done.stderr
         shutil.copytree(warmed, block_folder / "numba-cache")
         out = run_bash(text, block_folder)
         assert out.startswith(f"fastrena's kernels were already compiled, in the cache in "
