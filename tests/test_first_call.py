@@ -72,9 +72,10 @@ def test_the_package_names_load_on_first_use():
 def test_fastrena_warm_leaves_nothing_to_compile(warmed_cache):
     """After ``fastrena warm`` in an empty cache (the session's
     ``warmed_cache``, see conftest.py), fits of both types, both linkages,
-    both memory orders, transforms, the greedy finish and a graph large
-    enough for the graph reduction's two halves load every kernel from the
-    cache: numba counts no cache miss."""
+    both memory orders, transforms, the greedy finish, few features (the
+    refinement's copy restored along X's rows) and a graph large enough
+    for the graph reduction's two halves load every kernel from the cache:
+    numba counts no cache miss."""
     cache, done = warmed_cache
     env = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
     assert done.returncode == 0, done.stderr
@@ -97,6 +98,12 @@ def test_fastrena_warm_leaves_nothing_to_compile(warmed_cache):
         "                rena.inverse_transform(rena.transform(data))\n"
         # A graph of 105,000 edges: the graph reduction's two halves, with
         # the levels' labels and the refinement's.
+        # Few features: the refinement restores its copy of X along X's
+        # rows (kernels.layout.restore_rows).
+        "cube = lattice_graph(np.ones((4, 4, 4), dtype=bool)).to_adjacency()\n"
+        "for dtype in ('float32', 'float64'):\n"
+        "    ReNA(n_clusters=4, connectivity=cube, linkage='ward').fit(\n"
+        "        rng.standard_normal((50, 64)).astype(dtype))\n"
         "big = np.ones((30, 40, 30), dtype=bool)\n"
         "Xb = rng.standard_normal((3, big.sum())).astype('float32')\n"
         "for linkage in ('nilearn', 'ward'):\n"

@@ -824,16 +824,20 @@ def test_a_fit_refines_as_refine_labels_does_with_the_rounds_copy_reused(monkeyp
 
 def test_only_the_rows_flagged_written_are_copied_again():
     # A WrittenCopy of X whose flagged rows hold anything: those are
-    # copied from X again (tiles of 16 features by 128 samples, here
-    # partial on both axes), the others are left as they are; into new
-    # memory when the copy does not fit X or is X's own memory.
+    # copied from X again, the others are left as they are; into new
+    # memory when the copy does not fit X or is X's own memory. X's rows
+    # of at most 1 KiB are read along (37 float32 features), others in
+    # tiles of 16 features by 128 samples, here partial on both axes (X
+    # in Fortran order, and 300 float64 features).
     from fastrena import arrays
+    from fastrena._kernels import layout
 
     rng = np.random.default_rng(1)
-    for dtype, order in ((np.float32, "C"), (np.float64, "F")):
-        X = np.asarray(rng.standard_normal((130, 37)), dtype=dtype, order=order)
+    assert 37 * 4 <= layout._SHORT_ROW_BYTES < 300 * 8
+    for dtype, order, n in ((np.float32, "C", 37), (np.float64, "F", 37), (np.float64, "C", 300)):
+        X = np.asarray(rng.standard_normal((130, n)), dtype=dtype, order=order)
         array, largest, finite = arrays.feature_major_copy(X)
-        written = rng.random(37) < 0.5
+        written = rng.random(n) < 0.5
         array[:, written] = -7.0
         array[:, ~written] = 3.0
         spare = arrays.WrittenCopy(array, written, largest, finite)
@@ -845,7 +849,7 @@ def test_only_the_rows_flagged_written_are_copied_again():
         assert not np.shares_memory(other, array)
         np.testing.assert_array_equal(other, X[:, :30])
     # X seen through the copy's own memory: never written over.
-    own = arrays.WrittenCopy(out, np.ones(37, dtype=bool), largest, finite)
+    own = arrays.WrittenCopy(out, np.ones(300, dtype=bool), largest, finite)
     before = out.copy()
     again = arrays.feature_major_copy(out, own)[0]
     assert not np.shares_memory(again, out)

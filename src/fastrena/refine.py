@@ -171,7 +171,6 @@ def refined(X, graph, labels, n_clusters, max_iter, name="max_refine_iter", spar
     # read the same differences, a plateau reads exact zeros. Then scaled
     # by a power of two (exact: the labels of X * 2**k are X's, and no
     # square overflows), from the largest difference's bound.
-    offset = np.array(data[:, 0], dtype=np.float64)
     if data.shape[0] > 1 and not arrays.is_feature_major(data):
         # A feature-major copy, in X's dtype (X's size again, for the
         # refinement's time): a sweep reads each border feature's samples
@@ -182,12 +181,17 @@ def refined(X, graph, labels, n_clusters, max_iter, name="max_refine_iter", spar
         data, largest, _ = arrays.feature_major_copy(data, spare)
     else:
         largest = arrays.max_abs(data)
-    largest += float(np.abs(offset).max(initial=0.0))
-    # The exponent is clamped to float64's normal range: subnormal data
-    # (1e-310) would ask for 2**1030, which overflows; 2**1000 already
-    # lifts it far from underflow, and any power of two stays exact.
-    exponent = min(max(arrays.unit_exponent(largest), -1000), 1000)
-    scale = float(np.ldexp(1.0, exponent))
+    # Read from the copy, where the first feature's samples are contiguous
+    # (X's column: a cache line per sample, which the start reads again).
+    offset = np.array(data[:, 0], dtype=np.float64)
+    # The differences are bounded by twice X's largest magnitude (the
+    # offset is one of X's columns): the exponent one below X's own (no
+    # need to read the offset again, and 2 * largest may overflow). It is
+    # clamped to float64's normal range: subnormal data (1e-310) would ask
+    # for 2**1030, which overflows; 2**1000 already lifts it far from
+    # underflow, and any power of two stays exact.
+    exponent = min(max(arrays.unit_exponent(largest) - 1, -1000), 1000)
+    scale = math.ldexp(1.0, exponent)
     out = np.array(labels, dtype=np.int64, copy=True)
     sample_major = not arrays.is_feature_major(data)
     sweeps, moves, n, kept = _kernels.refine_partition(

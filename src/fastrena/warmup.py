@@ -69,6 +69,11 @@ def compile_kernels() -> float:
                             scaling=True).fit(data)
                 rena.inverse_transform(rena.transform(data))
         ReNA(n_clusters=3, connectivity=star, linkage="ward").fit(X[:, :20])
+        # Samples longer than the short ones the refinement restores along
+        # (fastrena._kernels.layout.restore_rows): its tiles.
+        wide = np.ones((4, 4, 20), dtype=bool)
+        ReNA(n_clusters=5, mask_img=wide, linkage="ward").fit(
+            rng.standard_normal((3, wide.sum())).astype(dtype))
         # A flat region: the refinement's exchange merges identical means
         # first (their own kernel).
         ReNA(n_clusters=5, connectivity=connectivity, linkage="ward").fit(np.zeros_like(X))

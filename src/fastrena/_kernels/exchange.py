@@ -15,10 +15,12 @@ import numpy as np
 from numba import njit
 
 from .._interrupt import call_deferring_sigint
+from .compiling import int_range
 from .graph import reduce_edges
 from .merges import find_root, union_in_order
 from .ward import ZERO_PAIRING
-from .ward_greedy import greedy_ward
+from .ward_costs import ward_costs
+from .ward_greedy import check_greedy_nodes, greedy_ward_costed, greedy_ward_options
 
 
 @njit(cache=True)
@@ -33,6 +35,31 @@ def _means(sums, sizes, n_samples):
         for s in range(n_samples):
             means[c, s] = sums[c, s] / sizes[c]
     return means, weights
+
+
+@njit(cache=True)
+def _means_and_zeros(sums, sizes, n_samples, u, v):
+    """:func:`_means` and :func:`_equal_means` in one call."""
+    means, weights = _means(sums, sizes, n_samples)
+    return means, weights, _equal_means(means, u, v)
+
+
+@njit(cache=True)
+def _greedy_merged(labels, sums, sizes, means, weights, u, v, costs, n_final, n_first, slack):
+    """Ward's greedy order on the clusters' graph ``u``, ``v`` (their means,
+    sizes and edge costs given; ``n_first``, ``slack``:
+    :func:`fastrena._kernels.ward_greedy.greedy_ward_options`) until
+    ``n_final`` clusters are left, then the labels, sums and sizes mapped
+    onto them (:func:`_merged_along`'s): one call. Returns the new sums,
+    sizes and their number."""
+    n_clusters = sums.shape[0]
+    first, second, _, _, _ = greedy_ward_costed(
+        means, weights, u, v, int_range(n_clusters), np.zeros(n_clusters),
+        np.int64(n_clusters - n_final), costs, n_first, slack)
+    coarse, n_new = union_in_order(n_clusters, first, second, int_range(first.shape[0]),
+                                   n_final)
+    sums, sizes = _merged(labels, sums, sizes, coarse, n_new)
+    return sums, sizes, n_new
 
 
 @njit(cache=True)
@@ -166,9 +193,12 @@ def exchanged(labels, sums, sizes, u, v, n_samples, n_final):
     n_samples each for the greedy order.
     """
     n_clusters = sums.shape[0]
-    means, weights = call_deferring_sigint(_means, (sums, sizes, np.int64(n_samples)), {})
     cu, cv = call_deferring_sigint(reduce_edges, (u, v, labels, np.int64(n_clusters)), {})
-    zero = call_deferring_sigint(_equal_means, (means, cu, cv), {})
+    # Few calls, each one compiled: a small refinement (sklearn's digits:
+    # 64 features, 1,797 samples) paid some microseconds for each call
+    # between them.
+    means, weights, zero = call_deferring_sigint(
+        _means_and_zeros, (sums, sizes, np.int64(n_samples), cu, cv), {})
     if zero.shape[0] > 0:
         # Identical means first, smallest unions first (_zero_merges).
         order = call_deferring_sigint(
@@ -181,9 +211,11 @@ def exchanged(labels, sums, sizes, u, v, n_samples, n_final):
         cu, cv = call_deferring_sigint(reduce_edges, (cu, cv, coarse, np.int64(n_clusters)), {})
         means, weights = call_deferring_sigint(_means, (sums, sizes, np.int64(n_samples)), {})
     # The nodes' own numbers as their representatives: the merges come back
-    # as pairs of cluster numbers.
-    first, second, _, _, _ = greedy_ward(
-        means, weights, cu, cv, np.arange(n_clusters, dtype=np.int64), np.zeros(n_clusters),
-        np.int64(n_clusters - n_final))
-    return _merged_along(labels, sums, sizes, first, second,
-                         np.arange(first.shape[0], dtype=np.int64), n_final)[:3]
+    # as pairs of cluster numbers. The costs on threads, the merges after.
+    check_greedy_nodes(n_clusters)
+    costs = ward_costs(means, weights, cu, cv)
+    sums, sizes, n_new = call_deferring_sigint(
+        _greedy_merged, (labels, sums, sizes, means, weights, cu, cv, costs, np.int64(n_final),
+                         *greedy_ward_options(n_clusters - n_final, n_clusters, cu.shape[0])),
+        {})
+    return sums, sizes, int(n_new)

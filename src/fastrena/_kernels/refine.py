@@ -290,12 +290,22 @@ def _start_tasks(X, offset, scale, labels, sample_major, indptr, indices, sums, 
         cluster_sums_into(X, offset, scale, labels, sample_major, sums, c0, c1)
 
 
+@njit(cache=True)
 def _start_split(sizes):
     """The first cluster of the start's task 1 (:func:`_start_tasks`), for
     clusters of ``sizes`` features: each task sums the clusters of about
-    half of the features, in cluster order. (Only balances the two tasks:
-    the results do not depend on it.)"""
-    return int(np.searchsorted(np.cumsum(sizes), int(sizes.sum()) // 2, side="right"))
+    half of the features, in cluster order: the first cluster whose
+    features and those before it are more than half of them. (Only
+    balances the two tasks: the results do not depend on it. Compiled: in
+    numpy, three calls of some microseconds each, on data the refinement
+    has just pushed out of the caches.)"""
+    half = sizes.sum() // 2
+    before = 0
+    for c in range(sizes.shape[0]):
+        before += sizes[c]
+        if before > half:
+            return c
+    return sizes.shape[0]
 
 
 def refine_partition(X, offset, scale, sample_major, u, v, neighbours, labels, n_clusters,
@@ -465,9 +475,15 @@ def refine_partition(X, offset, scale, sample_major, u, v, neighbours, labels, n
         if first is not None:
             owner, span = first
             first = None
-        else:
+        elif n_blocks > 1:
             owner, span = call_deferring_sigint(_owners, (labels, sizes, np.int64(n_blocks)), {})
-        later[:] = False
+        else:
+            # One block owns every cluster and spans every feature (what
+            # _owners deals; a small refinement's sweeps need no call).
+            owner = np.zeros(n_clusters, dtype=np.int64)
+            span = np.array([[0, n_features]], dtype=np.int64)
+        if n_blocks > 1:
+            later[:] = False
         moved = np.zeros(n_blocks, dtype=np.int64)
         # One thread per block at most: each block's work is a sweep of
         # its features (run_tasks reads this work estimate so).

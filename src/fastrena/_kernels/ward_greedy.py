@@ -14,6 +14,7 @@ from .layout import permute_rows
 from .merges import (cheapest_edges_in_cost_order, edges_above, edges_in_cost_order, find_root,
                      nodes_in_edge_order)
 from .ward_costs import ward_cost, ward_costs
+from .prefetch import prefetch_row
 from .ward_heap import (grown, heap_push, pop, precedes, precedes_all, purged, push_cost, put,
                         sift_down)
 
@@ -39,7 +40,7 @@ _FIRST_EDGES = 1024
 
 #: The heap is first swept of replaced entries at this size, then each
 #: time it has grown to twice its size after the last sweep plus this
-#: many (see :func:`_greedy_ward`). Only when the heap is swept: never
+#: many (see :func:`greedy_ward_costed`). Only when the heap is swept: never
 #: the merges.
 _SWEEP_SLACK = 1024
 
@@ -50,6 +51,12 @@ def _first_sorted(max_merges, n_nodes, n_edges):
     a quarter of the nodes and those edges under half."""
     count = _EDGES_PER_MERGE * max_merges + _FIRST_EDGES
     return count if 4 * max_merges < n_nodes and 2 * count < n_edges else n_edges
+
+
+#: From this many samples, a merge first asks for the means of every
+#: neighbour it re-costs (:func:`fastrena._kernels.prefetch.prefetch_row`),
+#: then reads them.
+_PREFETCHED_SAMPLES = 8
 
 
 @inner_leaf
@@ -195,6 +202,13 @@ def _merge_while_room(M, sizes, rep, orig, height, nbr, nxt, head, tail, reach, 
         new_head = np.int64(-1)
         new_tail = np.int64(-1)
         for x in (t, s):
+            if (x == s and hub) or M.shape[1] < _PREFETCHED_SAMPLES:
+                break
+            k = head[x]
+            while k >= 0:
+                prefetch_row(M, nbr[k])
+                k = nxt[k]
+        for x in (t, s):
             if x == s and hub:
                 break
             k = head[x]
@@ -281,15 +295,26 @@ def greedy_ward(M, sizes, u, v, rep, height, max_merges):
     features, heights and costs, and the work done (list slots read plus
     costs recomputed on the heap's top).
     """
-    if M.shape[0] >= 2 ** 31:
-        # The heap's rows hold node numbers and versions as int32 (the
-        # signals of 2**31 nodes are 16 GiB a sample: ward.WARD_GREEDY_BYTES
-        # keeps the greedy order far below).
-        raise ValueError("greedy_ward: at most 2**31 - 1 nodes")
-    return call_deferring_sigint(_greedy_ward, (
+    check_greedy_nodes(M.shape[0])
+    return call_deferring_sigint(greedy_ward_costed, (
         M, sizes, u, v, rep, height, max_merges, ward_costs(M, sizes, u, v),
-        np.int64(_first_sorted(int(max_merges), M.shape[0], u.shape[0])),
-        np.int64(_SWEEP_SLACK)), {})
+        *greedy_ward_options(int(max_merges), M.shape[0], u.shape[0])), {})
+
+
+def check_greedy_nodes(n_nodes):
+    """Raise unless :func:`greedy_ward` can take ``n_nodes`` nodes: the
+    heap's rows hold node numbers and versions as int32 (the signals of
+    2**31 nodes are 16 GiB a sample: ward.WARD_GREEDY_BYTES keeps the
+    greedy order far below)."""
+    if n_nodes >= 2 ** 31:
+        raise ValueError("greedy_ward: at most 2**31 - 1 nodes")
+
+
+def greedy_ward_options(max_merges, n_nodes, n_edges):
+    """:func:`greedy_ward_costed`'s last two arguments for ``max_merges``
+    merges of ``n_nodes`` nodes joined by ``n_edges`` edges: the edges
+    sorted first (:func:`_first_sorted`) and :data:`_SWEEP_SLACK`."""
+    return np.int64(_first_sorted(max_merges, n_nodes, n_edges)), np.int64(_SWEEP_SLACK)
 
 
 @inner
@@ -307,10 +332,15 @@ def _sorted_into(order, u, v, new, edge_costs, cold_keys, cold_rows, at):
 
 
 @njit(cache=True)
-def _greedy_ward(M, sizes, u, v, rep, height, max_merges, edge_costs, n_first, slack):
-    """:func:`greedy_ward` once the edges' costs are known, with the
-    ``n_first`` cheapest sorted first (all of them: ``n_edges``; see
-    :data:`_EDGES_PER_MERGE`); ``slack``: :data:`_SWEEP_SLACK`."""
+def greedy_ward_costed(M, sizes, u, v, rep, height, max_merges, edge_costs, n_first, slack):
+    """:func:`greedy_ward` once the edges' costs are known (``ward_costs(M,
+    sizes, u, v)``, which threads compute), with the ``n_first`` cheapest
+    sorted first (all of them: ``n_edges``; see :data:`_EDGES_PER_MERGE`);
+    ``slack``: :data:`_SWEEP_SLACK` (both from
+    :func:`greedy_ward_options`). Compiled code may call it: a caller that
+    goes on with the merges in the same call (the refinement's exchange)
+    saves the calls in between. The nodes must pass
+    :func:`check_greedy_nodes`."""
     n = M.shape[0]
     n_edges = u.shape[0]
     # The graph's edges, sorted once in the heap's order, are merged from
