@@ -96,14 +96,14 @@ def test_fastrena_warm_leaves_nothing_to_compile(warmed_cache):
         "                rena = ReNA(n_clusters=k, connectivity=connectivity,\n"
         "                            linkage=linkage).fit(data)\n"
         "                rena.inverse_transform(rena.transform(data))\n"
-        # A graph of 105,000 edges: the graph reduction's two halves, with
-        # the levels' labels and the refinement's.
         # Few features: the refinement restores its copy of X along X's
         # rows (kernels.layout.restore_rows).
         "cube = lattice_graph(np.ones((4, 4, 4), dtype=bool)).to_adjacency()\n"
         "for dtype in ('float32', 'float64'):\n"
         "    ReNA(n_clusters=4, connectivity=cube, linkage='ward').fit(\n"
         "        rng.standard_normal((50, 64)).astype(dtype))\n"
+        # A graph of 105,000 edges: the graph reduction's two halves, with
+        # the levels' labels and the refinement's.
         "big = np.ones((30, 40, 30), dtype=bool)\n"
         "Xb = rng.standard_normal((3, big.sum())).astype('float32')\n"
         "for linkage in ('nilearn', 'ward'):\n"

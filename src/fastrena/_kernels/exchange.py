@@ -50,15 +50,14 @@ def _greedy_merged(labels, sums, sizes, means, weights, u, v, costs, n_final, n_
     sizes and edge costs given; ``n_first``, ``slack``:
     :func:`fastrena._kernels.ward_greedy.greedy_ward_options`) until
     ``n_final`` clusters are left, then the labels, sums and sizes mapped
-    onto them (:func:`_merged_along`'s): one call. Returns the new sums,
+    onto them (:func:`_merged_along`): one call. Returns the new sums,
     sizes and their number."""
     n_clusters = sums.shape[0]
     first, second, _, _, _ = greedy_ward_costed(
         means, weights, u, v, int_range(n_clusters), np.zeros(n_clusters),
         np.int64(n_clusters - n_final), costs, n_first, slack)
-    coarse, n_new = union_in_order(n_clusters, first, second, int_range(first.shape[0]),
-                                   n_final)
-    sums, sizes = _merged(labels, sums, sizes, coarse, n_new)
+    sums, sizes, n_new, _ = _merged_along(labels, sums, sizes, first, second,
+                                          int_range(first.shape[0]), n_final)
     return sums, sizes, n_new
 
 
@@ -162,16 +161,15 @@ def _merged(labels, sums, sizes, coarse, n_new):
     return sums[:n_new], sizes[:n_new]
 
 
+@njit(cache=True)
 def _merged_along(labels, sums, sizes, a, b, order, n_final):
     """Merge the clusters along the pairs ``(a[e], b[e])`` for e in
     ``order`` until ``n_final`` are left (:func:`fastrena._kernels.union_in_order`),
     and map ``labels`` and the sums and sizes onto them (:func:`_merged`).
     Returns the sums, sizes, their number and each old cluster's new one."""
-    coarse, n_new = call_deferring_sigint(
-        union_in_order, (np.int64(sums.shape[0]), a, b, order, np.int64(n_final)), {})
-    sums, sizes = call_deferring_sigint(
-        _merged, (labels, sums, sizes, coarse, np.int64(n_new)), {})
-    return sums, sizes, int(n_new), coarse
+    coarse, n_new = union_in_order(sums.shape[0], a, b, order, n_final)
+    sums, sizes = _merged(labels, sums, sizes, coarse, n_new)
+    return sums, sizes, n_new, coarse
 
 
 def exchanged(labels, sums, sizes, u, v, n_samples, n_final):
@@ -204,8 +202,9 @@ def exchanged(labels, sums, sizes, u, v, n_samples, n_final):
         order = call_deferring_sigint(
             _zero_merges, (np.int64(n_clusters), cu, cv, zero, weights,
                            np.int64(n_clusters - n_final)), {})
-        sums, sizes, n_clusters, coarse = _merged_along(labels, sums, sizes, cu, cv, order,
-                                                        n_final)
+        sums, sizes, n_clusters, coarse = call_deferring_sigint(
+            _merged_along, (labels, sums, sizes, cu, cv, order, np.int64(n_final)), {})
+        n_clusters = int(n_clusters)
         if n_clusters <= n_final:
             return sums, sizes, n_clusters
         cu, cv = call_deferring_sigint(reduce_edges, (cu, cv, coarse, np.int64(n_clusters)), {})

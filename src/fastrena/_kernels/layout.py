@@ -12,7 +12,8 @@ to float64, exactly), never summed: the same bits on every thread count.
 import numpy as np
 from numba import njit
 
-from .compiling import unsigned
+from .._interrupt import call_deferring_sigint
+from .compiling import inner, unsigned
 from .threads import run_tasks
 
 #: Bytes between the writes of :func:`mapped_in_order`: a page of memory
@@ -84,6 +85,17 @@ def _feature_major_tasks(X, out, largest, bad, t0, t1):
         bad[t] = n_bad
 
 
+@inner
+def _flagged(written, i0, i1, rows):
+    """The rows ``i0 <= i < i1`` flagged in ``written``, in order, into the
+    start of ``rows``; returns how many."""
+    n_rows = 0
+    for i in range(i0, i1):
+        rows[n_rows] = i
+        n_rows += written[i]
+    return n_rows
+
+
 @njit(cache=True, nogil=True)
 def _restore_tasks(X, out, written, t0, t1):
     """Tasks t0..t1 of :func:`restore_rows`, the tiles of
@@ -95,10 +107,7 @@ def _restore_tasks(X, out, written, t0, t1):
     for t in range(t0, t1):
         i0 = t * _TILE_FEATURES
         i1 = i0 + _TILE_FEATURES if i0 + _TILE_FEATURES < n_features else n_features
-        n_rows = 0
-        for i in range(i0, i1):
-            rows[n_rows] = i
-            n_rows += written[i]
+        n_rows = _flagged(written, i0, i1, rows)
         for s0 in range(0, n_samples, _TILE_SAMPLES):
             s1 = s0 + _TILE_SAMPLES if s0 + _TILE_SAMPLES < n_samples else n_samples
             for r in range(n_rows):
@@ -135,7 +144,7 @@ def restore_rows(X, out, written):
     checked. X's rows of at most :data:`_SHORT_ROW_BYTES` are read along,
     one task (:func:`_restore_along_rows`)."""
     if X.shape[1] * X.itemsize <= _SHORT_ROW_BYTES and X.strides[1] == X.itemsize:
-        run_tasks(_restore_along_rows, 1, (X, out, written), X.shape[0] * X.shape[1])
+        call_deferring_sigint(_restore_along_rows, (X, out, written), {})
         return
     n_tasks = (X.shape[1] + _TILE_FEATURES - 1) // _TILE_FEATURES
     run_tasks(_restore_tasks, n_tasks, (X, out, written), X.shape[0] * X.shape[1])
@@ -150,23 +159,19 @@ def restore_rows(X, out, written):
 _SHORT_ROW_BYTES = 1024
 
 
-@njit(cache=True, nogil=True)
-def _restore_along_rows(X, out, written, t0, t1):
-    """:func:`restore_rows` as one task (``t0 = 0, t1 = 1``), X read along
-    its rows: each sample's values in order, one cache line after the
-    other, written into the flagged rows of ``out`` (a stream each)."""
+@njit(cache=True)
+def _restore_along_rows(X, out, written):
+    """:func:`restore_rows` on this thread, X read along its rows: each
+    sample's values in order, one cache line after the other, written
+    into the flagged rows of ``out`` (a stream each)."""
     n_samples, n_features = X.shape
     rows = np.empty(n_features, dtype=np.int64)
-    n_rows = 0
-    for i in range(n_features):
-        rows[n_rows] = i
-        n_rows += written[i]
-    for _ in range(t0, t1):
-        for s in range(n_samples):
-            us = unsigned(s)
-            for r in range(n_rows):
-                ui = unsigned(rows[r])
-                out[ui, us] = X[us, ui]
+    n_rows = _flagged(written, 0, n_features, rows)
+    for s in range(n_samples):
+        us = unsigned(s)
+        for r in range(n_rows):
+            ui = unsigned(rows[r])
+            out[ui, us] = X[us, ui]
 
 
 @njit(cache=True)

@@ -13,8 +13,8 @@ from .compiling import filled, inner, inner_leaf, int_range, unsigned
 from .layout import permute_rows
 from .merges import (cheapest_edges_in_cost_order, edges_above, edges_in_cost_order, find_root,
                      nodes_in_edge_order)
-from .ward_costs import ward_cost, ward_costs
 from .prefetch import prefetch_row
+from .ward_costs import ward_cost, ward_costs
 from .ward_heap import (grown, heap_push, pop, precedes, precedes_all, purged, push_cost, put,
                         sift_down)
 
