@@ -18,6 +18,7 @@ from helpers import MAX_THREADS, num_threads
 from numba import njit
 
 import fastrena
+from fastrena._kernels.claims import claim
 from fastrena._kernels.threads import PARALLEL_GRAIN, run_tasks
 
 HEAVY = ("numba", "sklearn", "scipy", "nibabel")
@@ -137,6 +138,30 @@ def test_run_tasks_runs_every_task_once(n_tasks, n_threads):
     with num_threads(n_threads):
         run_tasks(_count_tasks, n_tasks, (out, -1), 10 * PARALLEL_GRAIN)
     assert (out == 1).all()
+
+
+@njit(nogil=True)
+def _claim_all(counter, taken, t0, t1):
+    for t in range(t0, t1):
+        while True:
+            k = claim(counter)
+            if k >= taken.shape[0]:
+                break
+            taken[k] += t + 1
+
+
+@pytest.mark.parametrize("n_threads", range(1, MAX_THREADS + 1))
+def test_claims_hand_out_each_number_once(n_threads):
+    """Two tasks claiming from one counter (on as many threads as there
+    are) get every number below the end exactly once between them: each
+    slot marked by one task (1 or 2, never 3 nor 0), and each task's last
+    claim, past the end, counted too."""
+    taken = np.zeros(200_000, dtype=np.int64)
+    counter = np.zeros(1, dtype=np.int64)
+    with num_threads(n_threads):
+        run_tasks(_claim_all, 2, (counter, taken), 10 * PARALLEL_GRAIN)
+    assert set(np.unique(taken).tolist()) <= {1, 2}
+    assert counter[0] == taken.shape[0] + 2
 
 
 def test_run_tasks_waits_for_every_range_before_raising():

@@ -789,6 +789,26 @@ def test_the_tiled_copy_is_exact_past_every_tile_edge(order):
         np.testing.assert_array_equal(out, Y.T.astype(np.float64))
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/statm")
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_a_new_array_is_mapped_in_place_by_every_task(order):
+    # mapped_in_order maps the pages of the array it is given (not of a
+    # copy), 16 MiB a task, several tasks here: the process's resident
+    # memory grows by the array's size, and its values are still zeros.
+    from fastrena import _kernels
+
+    def resident():
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    n_bytes = 48 * 2 ** 20 + 12_345 * 8
+    out = np.zeros((n_bytes // 8 // 5, 5), order=order)
+    before = resident()
+    assert _kernels.mapped_in_order(out) is out
+    assert resident() - before >= 0.95 * out.nbytes
+    assert not out.any()
+
+
 def test_a_fit_refines_as_refine_labels_does_with_the_rounds_copy_reused(monkeypatch):
     # In memory, the fit's rounds leave their copy of X with the rows they
     # wrote over flagged (arrays.WrittenCopy): every other row is still

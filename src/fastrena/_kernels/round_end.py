@@ -8,6 +8,7 @@ from numba import njit
 
 from .._interrupt import call_deferring_sigint
 from . import threads
+from .claims import claim
 from .means import members_by_cluster, merge_rows_between
 from .ward_edges import edge_buffers, reduced_edges_into, sort_scratch
 
@@ -43,58 +44,43 @@ class RoundBuffers:
         return out
 
 
+#: New nodes whose signals a task of :func:`ward_round_end` merges at a
+#: time, the next such piece claimed by whichever task is free
+#: (:func:`fastrena._kernels.claims.claim`): the task that reduces the
+#: graph joins the other once it is done. Before, that task took a fixed
+#: share of the merges, set by how long the reduction took against them
+#: on one machine, and one thread waited for the other on another: on an
+#: AMD EPYC at 2 mm x 100 samples, the first round's two tasks took 17
+#: and 20 ms (float64), 19 and 13 ms (float32), the second's 40 and 13
+#: ms; a float64 fit's round ends took 0.84x their time with the pieces
+#: claimed (88 against 104 ms, median of 7 fits, 5 alternated processes;
+#: float32 1.02x). A piece is some hundreds of microseconds of merges at
+#: most; claiming it, one atomic add.
+_MERGED_PER_CLAIM = 256
+
+
 @njit(cache=True, nogil=True)
 def _round_end_tasks(u, v, w, step, n_new, count, new_u, new_v, new_w, todo, scratch, n_out, XT,
-                     rows, sizes, new_sizes, new_rows, written, order, start, split, t0, t1):
+                     rows, sizes, new_sizes, new_rows, written, order, start, claimed, t0, t1):
     """Tasks t0..t1 of :func:`ward_round_end`: task 0 reduces the graph
     (into ``new_u``, ``new_v``, ``new_w``, ``todo``; their lengths in
-    ``n_out``), then merges the signals of the new nodes below ``split``
-    in place; task 1 those of the others (the new nodes' rows in
-    ``new_rows``, the rows written flagged in ``written``). Each writes its
-    own outputs only."""
+    ``n_out``); then each task merges the signals of the new nodes in
+    place, :data:`_MERGED_PER_CLAIM` at a time, the next piece claimed
+    from ``claimed`` (the new nodes' rows in ``new_rows``, the rows
+    written flagged in ``written``). Each piece's outputs are its own:
+    the same bits whichever task merges it."""
     acc = np.empty(XT.shape[1], dtype=np.float64)
     for t in range(t0, t1):
         if t == 0:
             n_out[0], n_out[1] = reduced_edges_into(u, v, w, step, n_new, count, new_u,
                                                     new_v, new_w, todo, scratch)
-            merge_rows_between(XT, rows, order, start, 0, split, new_sizes, sizes, new_rows,
+        while True:
+            c0 = claim(claimed) * _MERGED_PER_CLAIM
+            if c0 >= n_new:
+                break
+            c1 = c0 + _MERGED_PER_CLAIM if c0 + _MERGED_PER_CLAIM < n_new else n_new
+            merge_rows_between(XT, rows, order, start, c0, c1, new_sizes, sizes, new_rows,
                                written, acc)
-        else:
-            merge_rows_between(XT, rows, order, start, split, n_new, new_sizes, sizes,
-                               new_rows, written, acc)
-
-
-#: The graph's reduction per edge, against the signals' merge per member
-#: and sample: what takes as long. Alone on one thread, the first round at
-#: 2 mm with 100 float64 samples: 22-24 ms for 0.69 M edges, 21-23 ms for
-#: 0.17 M merged members (another hour of the same machine: 11.5 against
-#: 25 ms). The merges grow with the samples, the reduction does not: with
-#: 400 samples the merges alone would keep one thread busy four times as
-#: long as the other. Only balances :func:`ward_round_end`'s two tasks:
-#: the results do not depend on it.
-_REDUCE_WORK = 24
-
-
-@njit(cache=True)
-def _round_end_plan(step, n_new, n_edges, n_samples):
-    """The new nodes' members (:func:`fastrena._kernels.means.members_by_cluster`)
-    and the first new node of :func:`ward_round_end`'s task 1: task 0 also
-    reduces the graph, so it merges the nodes below that one, about
-    ``(merged members * n_samples - _REDUCE_WORK * n_edges) / 2`` members
-    times samples (none when that is not positive)."""
-    order, start = members_by_cluster(step, n_new)
-    total = 0
-    for c in range(n_new):
-        m = start[c + 1] - start[c]
-        total += m if m > 1 else 0
-    target = (total * n_samples - _REDUCE_WORK * n_edges) // 2
-    split = 0
-    done = 0
-    while split < n_new and done < target:
-        m = start[split + 1] - start[split]
-        done += m * n_samples if m > 1 else 0
-        split += 1
-    return order, start, split
 
 
 def ward_round_end(u, v, w, step, n_new, count, XT, rows, sizes, new_sizes, buffers=None,
@@ -107,13 +93,11 @@ def ward_round_end(u, v, w, step, n_new, count, XT, rows, sizes, new_sizes, buff
     and the signals merged in place (what
     ``fastrena.arrays.reduce_signals_in_place`` does: node i's signal is
     row ``rows[i]`` of ``XT``, ``sizes`` the old nodes' sizes, ``new_sizes``
-    the new ones), side by side on two threads: one reduces the graph and
-    merges the first new nodes' signals, the other the rest of them
-    (:func:`_round_end_plan`). No task reads what another writes, so the
-    results are those of one after the other, bit for bit. (The graph's
-    reduction beside all of the merges left one thread idle whenever the
-    merges took longer: they grow with the samples, see
-    :data:`_REDUCE_WORK`.) ``written``, if given (a flag a row of XT), gets
+    the new ones), side by side on two threads: one reduces the graph
+    while the other merges the new nodes' signals, a piece at a time, the
+    first joining it once the graph is done (:data:`_MERGED_PER_CLAIM`).
+    No task reads what another writes, so the results are those of one
+    after the other, bit for bit. ``written``, if given (a flag a row of XT), gets
     the rows written flagged. Returns ``(new_u, new_v, new_w, todo,
     new_rows)``."""
     n_edges = u.shape[0]
@@ -128,8 +112,7 @@ def ward_round_end(u, v, w, step, n_new, count, XT, rows, sizes, new_sizes, buff
     if written is None:
         written = np.zeros(XT.shape[0], dtype=np.bool_)
     # A kernel called from Python here is not behind the module's guard.
-    order, start, split = call_deferring_sigint(
-        _round_end_plan, (step, np.int64(n_new), np.int64(n_edges), np.int64(XT.shape[1])), {})
+    order, start = call_deferring_sigint(members_by_cluster, (step, np.int64(n_new)), {})
     # Two tasks when there are two threads and each is worth one: the
     # sort's four passes over the edges, the merged nodes' signals read
     # and written (the late rounds of a fit are tiny).
@@ -137,7 +120,7 @@ def ward_round_end(u, v, w, step, n_new, count, XT, rows, sizes, new_sizes, buff
     threads.run_tasks(_round_end_tasks, 2,
                       (u, v, w, step, np.int64(n_new), count, new_u, new_v, new_w, todo, scratch,
                        n_out, XT, rows, sizes, new_sizes, new_rows, written, order, start,
-                       np.int64(split)),
+                       np.zeros(1, dtype=np.int64)),
                       work)
     n_edges, n_todo = int(n_out[0]), int(n_out[1])
     return new_u[:n_edges], new_v[:n_edges], new_w[:n_edges], todo[:n_todo], new_rows
