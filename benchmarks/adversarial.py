@@ -28,7 +28,9 @@ rounds, after one warm-up run of each):
   (linear: 1; target <= 2, the unrounded noise's shown beside it, as
   caches alone make it grow a little).
 
-Prints one table and writes ``results/adversarial.json`` (every run).
+Prints one table and writes ``results/adversarial.json`` (every run; the
+rows of the cases not run are kept from the file, each row saying when
+it was ``measured``).
 """
 
 import argparse
@@ -185,6 +187,18 @@ def status(row):
     return "PASS" if row["ratio"] <= row["target"] else "FAIL"
 
 
+def kept_rows(path, names):
+    """The rows of the cases not in ``names`` that ``path`` holds from an
+    earlier run, each with the date it was measured (``measured``): a run
+    of some cases keeps the others' figures rather than dropping them."""
+    try:
+        previous = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return []
+    return [dict(row, measured=row.get("measured", previous.get("date")))
+            for row in previous.get("rows", []) if row.get("case") not in names]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", default=",".join(CASES),
@@ -219,9 +233,12 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     from run import provenance
 
-    report = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "wall_seconds": wall,
+    date = time.strftime("%Y-%m-%d %H:%M:%S")
+    report = {"date": date, "wall_seconds": wall,
               "load_average_before": load_before, "load_average_after": os.getloadavg()[0],
-              "repeats": args.repeats, "provenance": provenance(), "rows": rows}
+              "repeats": args.repeats, "provenance": provenance(),
+              "rows": [dict(row, measured=date) for row in rows]
+              + kept_rows(out / "adversarial.json", names)}
     (out / "adversarial.json").write_text(json.dumps(report, indent=1))
     print(f"\n{wall:.0f} s; wrote {out / 'adversarial.json'}")
 
