@@ -47,8 +47,8 @@ def mapped_in_order(out):
     feature-major copy and the refinement's clusters' sums); two threads
     each walking its half in order paid less still: 188 MB (the copy of
     2 mm x 100 float64 samples) mapped in 12-20 ms (median 14 ms) against
-    20-24 ms (median 23.5 ms) on one thread, on an AMD EPYC. Arrays below
-    two tasks' pages (32 MiB) are mapped by one thread."""
+    20-24 ms (median 23.5 ms) on one thread, on an AMD EPYC. An array of
+    at most one task's pages (16 MiB) is mapped by this thread alone."""
     flat = out.reshape(-1, order="A").view(np.uint8)
     n_tasks = (flat.shape[0] + _PAGES_PER_TASK * PAGE_BYTES - 1) // (_PAGES_PER_TASK * PAGE_BYTES)
     # Work: a page's clearing as some hundreds of element operations.
